@@ -1,0 +1,208 @@
+package llm
+
+import (
+	"errors"
+	"io"
+	"iter"
+)
+
+// EventKind says which fields of an Event are set.
+type EventKind uint8
+
+const (
+	// EventStart opens a response: ID and Model are set.
+	EventStart EventKind = iota + 1
+	// EventTextDelta appends Text to the text part at Index.
+	EventTextDelta
+	// EventReasoningDelta appends Text (or a Signature) to the reasoning
+	// part at Index.
+	EventReasoningDelta
+	// EventToolCallDelta adds to the tool call part at Index. The first
+	// delta of a call carries its ID and Name; later ones only arguments.
+	EventToolCallDelta
+	// EventStop is always the last event: FinishReason and Usage are set.
+	EventStop
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventStart:
+		return "start"
+	case EventTextDelta:
+		return "text_delta"
+	case EventReasoningDelta:
+		return "reasoning_delta"
+	case EventToolCallDelta:
+		return "tool_call_delta"
+	case EventStop:
+		return "stop"
+	}
+	return "unknown"
+}
+
+// Event is one step of a streamed response. Index numbers the parts of the
+// assistant message in the order they start, from 0, with no gaps.
+type Event struct {
+	Kind  EventKind
+	Index int
+	// ID and Model are set on EventStart.
+	ID    string
+	Model string
+	// Text is the appended text of a text or reasoning delta.
+	Text string
+	// Signature is set on a reasoning delta that closes a signed block.
+	Signature string
+	ToolCall  *ToolCallDelta
+	// FinishReason, StopSequence and Usage are set on EventStop.
+	FinishReason FinishReason
+	StopSequence string
+	Usage        *Usage
+}
+
+// ToolCallDelta is a fragment of a tool call.
+type ToolCallDelta struct {
+	ID        string
+	Name      string
+	Arguments string
+}
+
+// Stream is a pull-based sequence of events from one upstream response.
+// Next returns io.EOF after the EventStop event. Close releases the
+// upstream connection; it must be called once and is safe after io.EOF.
+// A Stream is not safe for concurrent use.
+type Stream interface {
+	Next() (Event, error)
+	Close() error
+}
+
+// All ranges over a stream's events until io.EOF or the first error, which
+// it yields once. It does not close the stream.
+func All(s Stream) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		for {
+			ev, err := s.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if !yield(ev, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Accumulator folds stream events into a whole Response, the way a client
+// SDK does. The zero value is ready to use.
+type Accumulator struct {
+	resp    Response
+	stopped bool
+}
+
+// Add folds one event in.
+func (a *Accumulator) Add(ev Event) {
+	switch ev.Kind {
+	case EventStart:
+		a.resp.ID, a.resp.Model = ev.ID, ev.Model
+		a.resp.Message.Role = RoleAssistant
+	case EventTextDelta:
+		p := a.part(ev.Index, PartText)
+		p.Text += ev.Text
+	case EventReasoningDelta:
+		p := a.part(ev.Index, PartReasoning)
+		p.Text += ev.Text
+		if ev.Signature != "" {
+			p.Signature = ev.Signature
+		}
+	case EventToolCallDelta:
+		p := a.part(ev.Index, PartToolCall)
+		if p.ToolCall == nil {
+			p.ToolCall = &ToolCall{}
+		}
+		if ev.ToolCall != nil {
+			if ev.ToolCall.ID != "" {
+				p.ToolCall.ID = ev.ToolCall.ID
+			}
+			if ev.ToolCall.Name != "" {
+				p.ToolCall.Name = ev.ToolCall.Name
+			}
+			p.ToolCall.Arguments += ev.ToolCall.Arguments
+		}
+	case EventStop:
+		a.stopped = true
+		a.resp.FinishReason = ev.FinishReason
+		a.resp.StopSequence = ev.StopSequence
+		if ev.Usage != nil {
+			a.resp.Usage = *ev.Usage
+		}
+	}
+}
+
+func (a *Accumulator) part(i int, kind PartKind) *Part {
+	parts := &a.resp.Message.Parts
+	for len(*parts) <= i {
+		*parts = append(*parts, Part{})
+	}
+	p := &(*parts)[i]
+	if p.Kind == 0 {
+		p.Kind = kind
+	}
+	return p
+}
+
+// Stopped reports whether the EventStop event has been seen.
+func (a *Accumulator) Stopped() bool { return a.stopped }
+
+// Response returns what has been accumulated so far. Parts that never
+// received an event (gaps) are dropped.
+func (a *Accumulator) Response() *Response {
+	r := a.resp
+	parts := make([]Part, 0, len(r.Message.Parts))
+	for _, p := range r.Message.Parts {
+		if p.Kind != 0 {
+			parts = append(parts, p)
+		}
+	}
+	r.Message.Parts = parts
+	if r.Message.Role == "" {
+		r.Message.Role = RoleAssistant
+	}
+	return &r
+}
+
+// SliceStream replays fixed events; it is useful for tests and for
+// serving a whole Response to a streaming client.
+type SliceStream struct {
+	Events []Event
+	i      int
+}
+
+// Next returns the next event or io.EOF.
+func (s *SliceStream) Next() (Event, error) {
+	if s.i >= len(s.Events) {
+		return Event{}, io.EOF
+	}
+	s.i++
+	return s.Events[s.i-1], nil
+}
+
+// Close does nothing.
+func (s *SliceStream) Close() error { return nil }
+
+// ResponseEvents turns a whole Response into the events a stream of it
+// would carry.
+func ResponseEvents(r *Response) []Event {
+	evs := []Event{{Kind: EventStart, ID: r.ID, Model: r.Model}}
+	for i, p := range r.Message.Parts {
+		switch p.Kind {
+		case PartText:
+			evs = append(evs, Event{Kind: EventTextDelta, Index: i, Text: p.Text})
+		case PartReasoning:
+			evs = append(evs, Event{Kind: EventReasoningDelta, Index: i, Text: p.Text, Signature: p.Signature})
+		case PartToolCall:
+			tc := p.ToolCall
+			evs = append(evs, Event{Kind: EventToolCallDelta, Index: i, ToolCall: &ToolCallDelta{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments}})
+		}
+	}
+	u := r.Usage
+	return append(evs, Event{Kind: EventStop, FinishReason: r.FinishReason, StopSequence: r.StopSequence, Usage: &u})
+}

@@ -1,0 +1,181 @@
+// Package sse reads and writes text/event-stream, the framing that OpenAI,
+// Anthropic and Gemini use for streamed answers. The reader is strict about
+// sizes (a frame larger than its limit is an error, never an unbounded
+// buffer) and lenient about line endings, as the HTML standard says.
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// DefaultMaxEvent bounds one event's data, in bytes.
+const DefaultMaxEvent = 8 << 20
+
+// ErrTooLarge is returned when an event grows past the reader's limit.
+var ErrTooLarge = errors.New("sse: event too large")
+
+// Event is one dispatched server-sent event.
+type Event struct {
+	// Type is the "event:" field; empty when the stream gave none.
+	Type string
+	// Data is the "data:" lines joined by "\n". It is only valid until the
+	// next call to Next.
+	Data []byte
+	ID   string
+}
+
+// Reader decodes events from a stream. It is not safe for concurrent use.
+type Reader struct {
+	r     *bufio.Reader
+	max   int
+	data  []byte
+	typ   []byte
+	id    []byte
+	line  []byte
+	start bool
+}
+
+// NewReader reads events from r with the default size limit.
+func NewReader(r io.Reader) *Reader { return NewReaderSize(r, DefaultMaxEvent) }
+
+// NewReaderSize reads events from r; an event larger than max bytes fails.
+func NewReaderSize(r io.Reader, max int) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, 16<<10), max: max, start: true}
+}
+
+// Next returns the next event. At the end of the stream it returns io.EOF;
+// a final event not followed by a blank line is still dispatched, since
+// many servers omit it. An event with neither data nor a type (an "id:"
+// or "retry:" line alone) is skipped.
+func (rd *Reader) Next() (Event, error) {
+	rd.data, rd.typ, rd.id = rd.data[:0], rd.typ[:0], rd.id[:0]
+	hasData := false
+	for {
+		line, err := rd.readLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) && (hasData || len(rd.typ) > 0) {
+				return rd.event(), nil
+			}
+			return Event{}, err
+		}
+		if len(line) == 0 {
+			if hasData || len(rd.typ) > 0 {
+				return rd.event(), nil
+			}
+			continue
+		}
+		if line[0] == ':' {
+			continue // comment, used as keep-alive
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
+		case "data":
+			if hasData {
+				rd.data = append(rd.data, '\n')
+			}
+			if len(rd.data)+len(value) > rd.max {
+				return Event{}, ErrTooLarge
+			}
+			rd.data = append(rd.data, value...)
+			hasData = true
+		case "event":
+			rd.typ = append(rd.typ[:0], value...)
+		case "id":
+			rd.id = append(rd.id[:0], value...)
+		}
+	}
+}
+
+func (rd *Reader) event() Event {
+	return Event{Type: string(rd.typ), Data: rd.data, ID: string(rd.id)}
+}
+
+// readLine returns one line without its terminator. Lines end in \n or
+// \r\n; a lone \r, which the standard also allows, is used by no upstream
+// and is kept as data.
+func (rd *Reader) readLine() ([]byte, error) {
+	rd.line = rd.line[:0]
+	for {
+		chunk, err := rd.r.ReadSlice('\n')
+		if len(rd.line)+len(chunk) > rd.max+2 {
+			return nil, ErrTooLarge
+		}
+		rd.line = append(rd.line, chunk...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && (len(rd.line) == 0 || !errors.Is(err, io.EOF)) {
+			return nil, err
+		}
+		line := rd.line
+		if rd.start {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+			rd.start = false
+		}
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		return bytes.TrimSuffix(line, []byte("\r")), nil
+	}
+}
+
+// Writer writes events to an HTTP response and flushes each one, so a
+// client sees every event as soon as it is written.
+type Writer struct {
+	w   io.Writer
+	rc  *http.ResponseController
+	buf []byte
+}
+
+// NewWriter sets the event-stream headers on w (if not yet written) and
+// returns a writer for it.
+func NewWriter(w http.ResponseWriter) *Writer {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	return &Writer{w: w, rc: http.NewResponseController(w)}
+}
+
+// Event writes one event with an optional type line and flushes it. data
+// must not contain a newline (JSON from encoding/json never does).
+func (sw *Writer) Event(typ string, data []byte) error {
+	sw.buf = sw.buf[:0]
+	if typ != "" {
+		sw.buf = append(sw.buf, "event: "...)
+		sw.buf = append(sw.buf, typ...)
+		sw.buf = append(sw.buf, '\n')
+	}
+	sw.buf = append(sw.buf, "data: "...)
+	sw.buf = append(sw.buf, data...)
+	sw.buf = append(sw.buf, "\n\n"...)
+	if _, err := sw.w.Write(sw.buf); err != nil {
+		return fmt.Errorf("writing event: %w", err)
+	}
+	return sw.Flush()
+}
+
+// Comment writes a comment line (a keep-alive) and flushes it.
+func (sw *Writer) Comment(text string) error {
+	if _, err := io.WriteString(sw.w, ": "+text+"\n\n"); err != nil {
+		return err
+	}
+	return sw.Flush()
+}
+
+// Flush sends buffered bytes to the client.
+func (sw *Writer) Flush() error {
+	if err := sw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}
