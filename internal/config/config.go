@@ -1,0 +1,365 @@
+// Package config owns switchyard.yaml: the documented struct tree, its
+// defaults, loading and validation. Validation reports every problem at
+// once, each with its path, and has no side effects; secrets never appear
+// in the file, only the names of the environment variables that hold them.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole switchyard.yaml.
+type Config struct {
+	// Listen is the client-facing address: every front door on one port,
+	// HTTP/1.1 and h2c. Default: 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// Admin configures the admin API, metrics and dashboard listener.
+	Admin Admin `yaml:"admin"`
+	// Store selects where tenants, keys, usage and state are kept.
+	Store Store `yaml:"store"`
+	// Limits selects where rate-limit counters are kept.
+	Limits Limits `yaml:"limits"`
+	// Server tunes the client-facing HTTP server.
+	Server Server `yaml:"server"`
+	// Providers are the channels: one entry per account or endpoint.
+	Providers []Provider `yaml:"providers"`
+	// Models are the names clients use, each offered on one or more
+	// channels.
+	Models []Model `yaml:"models"`
+	// Contracts constrain which channels may carry which traffic.
+	Contracts []Contract `yaml:"contracts"`
+}
+
+// Admin is the admin listener.
+type Admin struct {
+	// Listen is the admin address. Default: 127.0.0.1:8081. Empty after
+	// defaults means disabled only if explicitly set to "off".
+	Listen string `yaml:"listen"`
+	// TokenEnv names the environment variable holding the admin bearer
+	// token. Default: SWITCHYARD_ADMIN_TOKEN.
+	TokenEnv string `yaml:"token_env"`
+}
+
+// Store is the persistent store.
+type Store struct {
+	// Driver is "sqlite" (default) or "postgres".
+	Driver string `yaml:"driver"`
+	// DSN is a file path for sqlite, a URL for postgres. Default:
+	// ./switchyard.db.
+	DSN string `yaml:"dsn"`
+	// DSNEnv names an environment variable holding the DSN instead, for
+	// postgres URLs with passwords.
+	DSNEnv string `yaml:"dsn_env"`
+}
+
+// Limits is the rate-limit backend.
+type Limits struct {
+	// Backend is "memory" (default) or "redis".
+	Backend string `yaml:"backend"`
+	// RedisURL is the Redis URL for the redis backend.
+	RedisURL string `yaml:"redis_url"`
+}
+
+// Server tunes the client-facing server.
+type Server struct {
+	// MaxBodyBytes bounds a request body. Default: 10 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout bounds the drain of in-flight requests and streams
+	// on shutdown. Default: 30s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// StreamIdleTimeout ends a stream whose upstream sends nothing for
+	// this long. Default: 5m.
+	StreamIdleTimeout Duration `yaml:"stream_idle_timeout"`
+}
+
+// Provider types.
+const (
+	TypeOpenAI           = "openai"
+	TypeAzure            = "azure"
+	TypeBedrock          = "bedrock"
+	TypeAnthropic        = "anthropic"
+	TypeGemini           = "gemini"
+	TypeOpenAICompatible = "openai-compatible"
+	TypeFake             = "fake"
+)
+
+// Provider is one channel.
+type Provider struct {
+	// Name identifies the channel in models, contracts, metrics and
+	// headers. Required, unique.
+	Name string `yaml:"name"`
+	// Type is one of openai, azure, bedrock, anthropic, gemini,
+	// openai-compatible, fake.
+	Type string `yaml:"type"`
+	// BaseURL is the base URL the vendor's own SDK takes: OpenAI and
+	// OpenAI-compatible end in /v1, Azure is the resource root, Anthropic
+	// has no /v1, Bedrock is the endpoint without /model, Gemini has no
+	// /v1beta. Required for azure and openai-compatible; defaults to the
+	// vendor's public endpoint otherwise.
+	BaseURL string `yaml:"base_url"`
+	// APIKeyEnv names the environment variable holding the API key.
+	APIKeyEnv string `yaml:"api_key_env"`
+	// APIVersion is Azure's api-version (default 2024-10-21; "v1" selects
+	// the v1 path form) or Anthropic's anthropic-version (default
+	// 2023-06-01).
+	APIVersion string `yaml:"api_version"`
+	// Region is the cloud region, used by Bedrock for signing and
+	// endpoints and by contracts for residency.
+	Region string `yaml:"region"`
+	// AccessKeyIDEnv and SecretAccessKeyEnv name environment variables
+	// with static AWS credentials (Bedrock); SessionTokenEnv optionally
+	// names a session token. Without them, the standard AWS chain is used.
+	AccessKeyIDEnv     string `yaml:"access_key_id_env"`
+	SecretAccessKeyEnv string `yaml:"secret_access_key_env"`
+	SessionTokenEnv    string `yaml:"session_token_env"`
+	// Headers are extra headers sent upstream on every request.
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds a whole non-streaming upstream call and the wait for
+	// a stream's first byte. Default: 120s.
+	Timeout Duration `yaml:"timeout"`
+	// Fake configures a provider of type fake: a simulated cloud served
+	// in-process.
+	Fake *Fake `yaml:"fake"`
+}
+
+// Fake is an in-process simulated cloud.
+type Fake struct {
+	// Cloud is the simulated vendor: openai, azure, anthropic, bedrock or
+	// gemini. Default: openai.
+	Cloud string `yaml:"cloud"`
+	// Latency before the first byte.
+	Latency Duration `yaml:"latency"`
+	// TokensPerSecond paces streams; 0 is as fast as possible.
+	TokensPerSecond float64 `yaml:"tokens_per_second"`
+	// FailRate is the fraction (0..1) of requests that fail with
+	// FailStatus (default 500).
+	FailRate   float64 `yaml:"fail_rate"`
+	FailStatus int     `yaml:"fail_status"`
+}
+
+// Model is a client-facing model name and where it is offered.
+type Model struct {
+	// Name is what clients send as "model". Required, unique.
+	Name string `yaml:"name"`
+	// Aliases are other names clients may use for the same model (for
+	// example Bedrock model ids such as anthropic.claude-v2:1).
+	Aliases []string `yaml:"aliases"`
+	// Offerings are the channels that serve this model. At least one.
+	Offerings []Offering `yaml:"offerings"`
+	// Route chooses among offerings.
+	Route Route `yaml:"route"`
+}
+
+// Offering is one channel's offer of a model.
+type Offering struct {
+	// Provider names a configured provider. Required.
+	Provider string `yaml:"provider"`
+	// UpstreamModel is the model id on that channel (the deployment name
+	// on Azure). Default: the model's name.
+	UpstreamModel string `yaml:"upstream_model"`
+	// Price is USD per million tokens; used for cost and lowest_cost.
+	Price Price `yaml:"price"`
+	// Weight is the share of traffic under the weighted strategy.
+	// Default: 1.
+	Weight float64 `yaml:"weight"`
+}
+
+// Price is USD per million tokens.
+type Price struct {
+	InputPerMTok       float64 `yaml:"input_per_mtok"`
+	OutputPerMTok      float64 `yaml:"output_per_mtok"`
+	CachedInputPerMTok float64 `yaml:"cached_input_per_mtok"`
+	CacheWritePerMTok  float64 `yaml:"cache_write_per_mtok"`
+	ReasoningPerMTok   float64 `yaml:"reasoning_per_mtok"`
+}
+
+// Route strategies.
+const (
+	StrategyPriority     = "priority"
+	StrategyWeighted     = "weighted"
+	StrategyLeastLatency = "least_latency"
+	StrategyLowestCost   = "lowest_cost"
+)
+
+// Route chooses among a model's offerings.
+type Route struct {
+	// Strategy is priority (default), weighted, least_latency or
+	// lowest_cost.
+	Strategy string `yaml:"strategy"`
+	// MaxAttempts bounds the attempts of one request across offerings.
+	// Default: the number of offerings, at most 3.
+	MaxAttempts int `yaml:"max_attempts"`
+}
+
+// Contract constrains routing: exclusivity (Match + Allow) or a spend
+// commitment.
+type Contract struct {
+	// Name identifies the contract in headers, logs and reports.
+	Name string `yaml:"name"`
+	// Match selects the traffic the contract applies to; empty matches
+	// everything.
+	Match Match `yaml:"match"`
+	// Allow lists the channels that may carry matching traffic.
+	Allow *Allow `yaml:"allow"`
+	// Commitment prefers a channel while its spend is behind the pacing
+	// line.
+	Commitment *Commitment `yaml:"commitment"`
+}
+
+// Match selects traffic.
+type Match struct {
+	// Models are globs over client-facing model names.
+	Models []string `yaml:"models"`
+	// Traffic is "stateless", "stateful" or empty for both.
+	Traffic string `yaml:"traffic"`
+	// Tenants are tenant names.
+	Tenants []string `yaml:"tenants"`
+}
+
+// Allow lists allowed channels; an offering is allowed when it matches any
+// non-empty list.
+type Allow struct {
+	Providers     []string `yaml:"providers"`
+	ProviderTypes []string `yaml:"provider_types"`
+	// Regions are globs over provider regions, such as "eu-*".
+	Regions []string `yaml:"regions"`
+}
+
+// Commitment is a spend commitment with one channel.
+type Commitment struct {
+	Provider  string  `yaml:"provider"`
+	AmountUSD float64 `yaml:"amount_usd"`
+	// Period is "day", "week", "month", "quarter" or "year".
+	Period string `yaml:"period"`
+	// Pacing is "even" (default).
+	Pacing string `yaml:"pacing"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: invalid duration %q", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Std returns the time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Default returns a configuration with every default filled in and no
+// providers or models.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults()
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Listen, "127.0.0.1:8080")
+	def(&c.Admin.Listen, "127.0.0.1:8081")
+	def(&c.Admin.TokenEnv, "SWITCHYARD_ADMIN_TOKEN")
+	def(&c.Store.Driver, "sqlite")
+	if c.Store.Driver == "sqlite" {
+		def(&c.Store.DSN, "./switchyard.db")
+	}
+	def(&c.Limits.Backend, "memory")
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = 10 << 20
+	}
+	if c.Server.ShutdownTimeout == 0 {
+		c.Server.ShutdownTimeout = Duration(30 * time.Second)
+	}
+	if c.Server.StreamIdleTimeout == 0 {
+		c.Server.StreamIdleTimeout = Duration(5 * time.Minute)
+	}
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		if p.Timeout == 0 {
+			p.Timeout = Duration(120 * time.Second)
+		}
+		if p.Type == TypeFake && p.Fake == nil {
+			p.Fake = &Fake{}
+		}
+		if p.Fake != nil {
+			def(&p.Fake.Cloud, "openai")
+		}
+	}
+	for i := range c.Models {
+		m := &c.Models[i]
+		def(&m.Route.Strategy, StrategyPriority)
+		for j := range m.Offerings {
+			o := &m.Offerings[j]
+			def(&o.UpstreamModel, m.Name)
+			if o.Weight == 0 {
+				o.Weight = 1
+			}
+		}
+		if m.Route.MaxAttempts == 0 {
+			m.Route.MaxAttempts = min(len(m.Offerings), 3)
+		}
+	}
+	for i := range c.Contracts {
+		if cm := c.Contracts[i].Commitment; cm != nil {
+			def(&cm.Pacing, "even")
+		}
+	}
+}
+
+// Load reads, defaults and validates a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(data)
+}
+
+// Parse decodes YAML (unknown fields are errors), applies defaults and
+// validates the result. The returned error lists every problem found.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parsing config: %w", err)
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// ProviderByName returns the provider called name, or nil.
+func (c *Config) ProviderByName(name string) *Provider {
+	for i := range c.Providers {
+		if c.Providers[i].Name == name {
+			return &c.Providers[i]
+		}
+	}
+	return nil
+}

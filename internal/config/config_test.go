@@ -1,0 +1,107 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoad_Good(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.good.yaml")
+	if len(files) == 0 {
+		t.Fatal("no good files")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := Load(f); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestLoad_Defaults(t *testing.T) {
+	c, err := Load("testdata/design.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Models[0].Route.MaxAttempts; got != 2 {
+		t.Errorf("max_attempts = %d, want 2", got)
+	}
+	if got := c.Server.MaxBodyBytes; got != 10<<20 {
+		t.Errorf("max_body_bytes = %d", got)
+	}
+	if got := c.Providers[0].Timeout.Std(); got != 120*time.Second {
+		t.Errorf("timeout = %v", got)
+	}
+	if got := c.Contracts[1].Commitment.Pacing; got != "even" {
+		t.Errorf("pacing = %q", got)
+	}
+}
+
+func TestLoad_Bad(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"many.bad.yaml", []string{
+			`listen: invalid address "nonsense"`,
+			`store.driver: must be sqlite or postgres, got "mysql"`,
+			`limits.redis_url: must be a redis://`,
+			`providers[0].base_url: required for type azure`,
+			`providers[1].name: duplicate provider "a"`,
+			`providers[2].type: unknown type "wat"`,
+			`providers[3].headers.Authorization: secrets do not belong in the file`,
+			`models[0].offerings[0].provider: unknown provider "nope"`,
+			`models[0].route.strategy: unknown strategy "fastest"`,
+			`models[1].name: "m" is already used by models[0].name`,
+			`models[1].offerings: at least one offering is required`,
+			`contracts[0].match.traffic: must be stateless or stateful`,
+			`contracts[0].allow.providers[0]: unknown provider "ghost"`,
+			`contracts[1].commitment.amount_usd: must be positive`,
+			`contracts[1].commitment.period: must be day, week, month, quarter or year, got "fortnight"`,
+		}},
+		{"unknown_field.bad.yaml", []string{"field api_key not found"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := Load(filepath.Join("testdata", tc.file))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q; got:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestParse_Empty(t *testing.T) {
+	c, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.Store.Driver != "sqlite" {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestLoad_Missing(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "none.yaml"))
+	if !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}

@@ -1,0 +1,211 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// Validate reports every problem in c at once, each prefixed with its path
+// (for example `providers[1].type`). It does not change c.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(p, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{p}, args...)...))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "invalid address %q", c.Listen)
+	}
+	if c.Admin.Listen != "off" {
+		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			bad("admin.listen", "invalid address %q (use \"off\" to disable)", c.Admin.Listen)
+		}
+	}
+	switch c.Store.Driver {
+	case "sqlite":
+		if c.Store.DSN == "" && c.Store.DSNEnv == "" {
+			bad("store.dsn", "required")
+		}
+	case "postgres":
+		if c.Store.DSN == "" && c.Store.DSNEnv == "" {
+			bad("store.dsn", "required for postgres (or store.dsn_env)")
+		}
+	default:
+		bad("store.driver", "must be sqlite or postgres, got %q", c.Store.Driver)
+	}
+	switch c.Limits.Backend {
+	case "memory":
+	case "redis":
+		if u, err := url.Parse(c.Limits.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			bad("limits.redis_url", "must be a redis:// or rediss:// URL, got %q", c.Limits.RedisURL)
+		}
+	default:
+		bad("limits.backend", "must be memory or redis, got %q", c.Limits.Backend)
+	}
+	if c.Server.MaxBodyBytes < 0 {
+		bad("server.max_body_bytes", "must not be negative")
+	}
+
+	providers := map[string]*Provider{}
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		at := fmt.Sprintf("providers[%d]", i)
+		if p.Name == "" {
+			bad(at+".name", "required")
+		} else if _, dup := providers[p.Name]; dup {
+			bad(at+".name", "duplicate provider %q", p.Name)
+		} else {
+			providers[p.Name] = p
+		}
+		switch p.Type {
+		case TypeOpenAI, TypeAnthropic, TypeGemini:
+		case TypeAzure, TypeOpenAICompatible:
+			if p.BaseURL == "" {
+				bad(at+".base_url", "required for type %s", p.Type)
+			}
+		case TypeBedrock:
+			if p.Region == "" {
+				bad(at+".region", "required for type bedrock")
+			}
+			if (p.AccessKeyIDEnv == "") != (p.SecretAccessKeyEnv == "") {
+				bad(at, "access_key_id_env and secret_access_key_env go together")
+			}
+		case TypeFake:
+			switch p.Fake.Cloud {
+			case "openai", "azure", "anthropic", "bedrock", "gemini":
+			default:
+				bad(at+".fake.cloud", "must be openai, azure, anthropic, bedrock or gemini, got %q", p.Fake.Cloud)
+			}
+			if p.Fake.FailRate < 0 || p.Fake.FailRate > 1 {
+				bad(at+".fake.fail_rate", "must be between 0 and 1")
+			}
+		case "":
+			bad(at+".type", "required (openai, azure, bedrock, anthropic, gemini, openai-compatible or fake)")
+		default:
+			bad(at+".type", "unknown type %q (want openai, azure, bedrock, anthropic, gemini, openai-compatible or fake)", p.Type)
+		}
+		if p.Fake != nil && p.Type != TypeFake {
+			bad(at+".fake", "only for type fake")
+		}
+		if p.BaseURL != "" {
+			if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(at+".base_url", "must be an http(s) URL, got %q", p.BaseURL)
+			}
+		}
+		for k := range p.Headers {
+			if strings.EqualFold(k, "authorization") || strings.EqualFold(k, "api-key") || strings.EqualFold(k, "x-api-key") {
+				bad(at+".headers."+k, "secrets do not belong in the file; use api_key_env")
+			}
+		}
+		if p.Timeout < 0 {
+			bad(at+".timeout", "must not be negative")
+		}
+	}
+
+	names := map[string]string{}
+	for i, m := range c.Models {
+		at := fmt.Sprintf("models[%d]", i)
+		if m.Name == "" {
+			bad(at+".name", "required")
+		}
+		for j, n := range append([]string{m.Name}, m.Aliases...) {
+			if n == "" {
+				continue
+			}
+			where := at + ".name"
+			if j > 0 {
+				where = fmt.Sprintf("%s.aliases[%d]", at, j-1)
+			}
+			if prev, dup := names[n]; dup {
+				bad(where, "%q is already used by %s", n, prev)
+			} else {
+				names[n] = where
+			}
+		}
+		if len(m.Offerings) == 0 {
+			bad(at+".offerings", "at least one offering is required")
+		}
+		for j, o := range m.Offerings {
+			oat := fmt.Sprintf("%s.offerings[%d]", at, j)
+			if o.Provider == "" {
+				bad(oat+".provider", "required")
+			} else if providers[o.Provider] == nil {
+				bad(oat+".provider", "unknown provider %q", o.Provider)
+			}
+			pr := o.Price
+			if pr.InputPerMTok < 0 || pr.OutputPerMTok < 0 || pr.CachedInputPerMTok < 0 || pr.CacheWritePerMTok < 0 || pr.ReasoningPerMTok < 0 {
+				bad(oat+".price", "prices must not be negative")
+			}
+			if o.Weight < 0 {
+				bad(oat+".weight", "must not be negative")
+			}
+		}
+		switch m.Route.Strategy {
+		case StrategyPriority, StrategyWeighted, StrategyLeastLatency, StrategyLowestCost:
+		default:
+			bad(at+".route.strategy", "unknown strategy %q (want priority, weighted, least_latency or lowest_cost)", m.Route.Strategy)
+		}
+		if m.Route.MaxAttempts < 0 {
+			bad(at+".route.max_attempts", "must not be negative")
+		}
+	}
+
+	contracts := map[string]bool{}
+	for i, ct := range c.Contracts {
+		at := fmt.Sprintf("contracts[%d]", i)
+		if ct.Name == "" {
+			bad(at+".name", "required")
+		} else if contracts[ct.Name] {
+			bad(at+".name", "duplicate contract %q", ct.Name)
+		}
+		contracts[ct.Name] = true
+		if (ct.Allow == nil) == (ct.Commitment == nil) {
+			bad(at, "exactly one of allow and commitment must be set")
+		}
+		for j, g := range ct.Match.Models {
+			if _, err := path.Match(g, ""); err != nil {
+				bad(fmt.Sprintf("%s.match.models[%d]", at, j), "invalid glob %q", g)
+			}
+		}
+		switch ct.Match.Traffic {
+		case "", "stateless", "stateful":
+		default:
+			bad(at+".match.traffic", "must be stateless or stateful, got %q", ct.Match.Traffic)
+		}
+		if a := ct.Allow; a != nil {
+			if len(a.Providers)+len(a.ProviderTypes)+len(a.Regions) == 0 {
+				bad(at+".allow", "lists nothing: it would refuse all matching traffic")
+			}
+			for j, p := range a.Providers {
+				if providers[p] == nil {
+					bad(fmt.Sprintf("%s.allow.providers[%d]", at, j), "unknown provider %q", p)
+				}
+			}
+			for j, g := range a.Regions {
+				if _, err := path.Match(g, ""); err != nil {
+					bad(fmt.Sprintf("%s.allow.regions[%d]", at, j), "invalid glob %q", g)
+				}
+			}
+		}
+		if cm := ct.Commitment; cm != nil {
+			if providers[cm.Provider] == nil {
+				bad(at+".commitment.provider", "unknown provider %q", cm.Provider)
+			}
+			if cm.AmountUSD <= 0 {
+				bad(at+".commitment.amount_usd", "must be positive")
+			}
+			switch cm.Period {
+			case "day", "week", "month", "quarter", "year":
+			default:
+				bad(at+".commitment.period", "must be day, week, month, quarter or year, got %q", cm.Period)
+			}
+			if cm.Pacing != "even" {
+				bad(at+".commitment.pacing", "only even pacing is supported, got %q", cm.Pacing)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

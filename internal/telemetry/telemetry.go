@@ -1,0 +1,241 @@
+// Package telemetry owns what the gateway tells its operators: the JSON
+// access log (one slog line per request), request IDs, and the Prometheus
+// metrics served on the admin listener. It is the only importer of the
+// Prometheus client.
+package telemetry
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// NewLogger returns a JSON logger writing to w at level.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// NewRequestID returns a fresh request id ("req_" + 24 hex digits).
+func NewRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// Info collects what a handler learns about a request (tenant, model,
+// channel, tokens) for the access log and metrics. Handlers fill it through
+// InfoFrom; only the request's own goroutine writes it.
+type Info struct {
+	RequestID string
+	Dialect   string
+	Tenant    string
+	KeyID     string
+	Model     string
+	Provider  string
+	Route     string
+	Stream    bool
+	Input     int64
+	Output    int64
+	Cached    int64
+	CostUSD   float64
+	ErrorKind string
+	// Status overrides the status seen by the writer (499 for a client
+	// that went away mid-stream).
+	Status int
+}
+
+type infoKey struct{}
+
+// InfoFrom returns the request's Info, or a throwaway one.
+func InfoFrom(ctx context.Context) *Info {
+	if in, ok := ctx.Value(infoKey{}).(*Info); ok {
+		return in
+	}
+	return &Info{}
+}
+
+// WithInfo returns ctx carrying in.
+func WithInfo(ctx context.Context, in *Info) context.Context {
+	return context.WithValue(ctx, infoKey{}, in)
+}
+
+// Metrics are the gateway's Prometheus collectors.
+type Metrics struct {
+	Registry  *prometheus.Registry
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	tokens    *prometheus.CounterVec
+	cost      *prometheus.CounterVec
+	inflight  prometheus.Gauge
+	attempts  *prometheus.CounterVec
+	ledgerErr prometheus.Counter
+}
+
+// NewMetrics registers the gateway's metrics on a fresh registry, with the
+// Go runtime and process collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_requests_total", Help: "Client requests by dialect, model, channel and status.",
+		}, []string{"dialect", "model", "provider", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchyard_request_duration_seconds", Help: "Client request duration.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+		}, []string{"dialect", "model", "provider"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_tokens_total", Help: "Tokens by model, channel and kind (input, output, cached_input).",
+		}, []string{"model", "provider", "kind"}),
+		cost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_cost_usd_total", Help: "Cost in USD by model and channel.",
+		}, []string{"model", "provider"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchyard_requests_in_flight", Help: "Client requests being served.",
+		}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_upstream_attempts_total", Help: "Upstream attempts by channel and outcome.",
+		}, []string{"provider", "outcome"}),
+		ledgerErr: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_ledger_write_errors_total", Help: "Failed usage ledger batch writes (retried).",
+		}),
+	}
+	m.Registry.MustRegister(m.requests, m.duration, m.tokens, m.cost, m.inflight, m.attempts, m.ledgerErr,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+// Attempt counts one upstream attempt.
+func (m *Metrics) Attempt(provider, outcome string) {
+	m.attempts.WithLabelValues(provider, outcome).Inc()
+}
+
+// LedgerError counts one failed ledger write.
+func (m *Metrics) LedgerError() { m.ledgerErr.Inc() }
+
+// Middleware assigns a request id (honouring a sane incoming
+// x-request-id), sets it on the response, tracks in-flight requests, and
+// writes one access-log line and the request metrics when the handler
+// returns. It never logs headers or bodies, so secrets cannot leak here.
+func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !validID(id) {
+			id = NewRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		info := &Info{RequestID: id}
+		sw := &statusWriter{ResponseWriter: w}
+		if m != nil {
+			m.inflight.Inc()
+			defer m.inflight.Dec()
+		}
+		next.ServeHTTP(sw, r.WithContext(WithInfo(r.Context(), info)))
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if info.Status != 0 {
+			status = info.Status
+		}
+		elapsed := time.Since(start)
+		attrs := []slog.Attr{
+			slog.String("request_id", id),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", status),
+			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
+		}
+		if info.Dialect != "" {
+			attrs = append(attrs, slog.String("dialect", info.Dialect))
+		}
+		if info.Tenant != "" {
+			attrs = append(attrs, slog.String("tenant", info.Tenant), slog.String("key_id", info.KeyID))
+		}
+		if info.Model != "" {
+			attrs = append(attrs, slog.String("model", info.Model), slog.String("provider", info.Provider),
+				slog.Bool("stream", info.Stream), slog.Int64("input_tokens", info.Input),
+				slog.Int64("output_tokens", info.Output), slog.Int64("cached_input_tokens", info.Cached),
+				slog.Float64("cost_usd", info.CostUSD))
+		}
+		if info.Route != "" {
+			attrs = append(attrs, slog.String("route", info.Route))
+		}
+		if info.ErrorKind != "" {
+			attrs = append(attrs, slog.String("error", info.ErrorKind))
+		}
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		if m != nil && info.Model != "" {
+			m.requests.WithLabelValues(info.Dialect, info.Model, info.Provider, itoa(status)).Inc()
+			m.duration.WithLabelValues(info.Dialect, info.Model, info.Provider).Observe(elapsed.Seconds())
+			if info.Provider != "" {
+				m.tokens.WithLabelValues(info.Model, info.Provider, "input").Add(float64(info.Input))
+				m.tokens.WithLabelValues(info.Model, info.Provider, "output").Add(float64(info.Output))
+				m.tokens.WithLabelValues(info.Model, info.Provider, "cached_input").Add(float64(info.Cached))
+				m.cost.WithLabelValues(info.Model, info.Provider).Add(info.CostUSD)
+			}
+		}
+	})
+}
+
+func itoa(n int) string {
+	var b [8]byte
+	i := len(b)
+	if n == 0 {
+		return "0"
+	}
+	for n > 0 && i > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+func validID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// statusWriter records the status code; Unwrap lets
+// http.ResponseController reach the real writer for Flush.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
