@@ -1,0 +1,256 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"switchyard/internal/gateway"
+	"switchyard/internal/llm"
+	"switchyard/internal/provider/openai"
+	"switchyard/internal/sse"
+	"switchyard/internal/telemetry"
+)
+
+func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
+	p, err := s.authenticate(r)
+	if err != nil {
+		writeError(w, r, dialectOpenAI, err)
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		writeError(w, r, dialectOpenAI, err)
+		return
+	}
+	cr, err := openai.DecodeChatRequest(body)
+	if err != nil {
+		writeError(w, r, dialectOpenAI, err)
+		return
+	}
+	req, err := openai.RequestToLLM(cr)
+	if err != nil {
+		writeError(w, r, dialectOpenAI, err)
+		return
+	}
+	if cr.Model == "" {
+		writeError(w, r, dialectOpenAI, &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Param: "model",
+			Message: "you must provide a model parameter"})
+		return
+	}
+	req.Raw = &llm.Raw{Dialect: "openai.chat", Body: body}
+	call := s.call(r, p, cr.Model, dialectOpenAI, "chat")
+	created := s.now()
+	if !req.Stream {
+		resp, res, err := s.gw.Chat(r.Context(), call, req)
+		setRouteHeaders(w, r, res)
+		meterInfo(r, res)
+		if err != nil {
+			writeError(w, r, dialectOpenAI, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, openai.ResponseFromLLM(resp, cr.Model, created))
+		return
+	}
+	includeUsage := cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
+	s.streamChat(w, r, call, req, func(id string) streamCodec {
+		enc := openai.NewStreamEncoder(id, cr.Model, created, includeUsage)
+		return openAICodec{enc}
+	})
+}
+
+// streamCodec encodes one dialect's stream; streamChat drives it.
+type streamCodec interface {
+	// Encode writes the frames for one event.
+	Encode(sw *sse.Writer, ev llm.Event) error
+	// Done writes the frames that end a successful stream.
+	Done(sw *sse.Writer) error
+	// Fail writes a mid-stream error in the dialect's shape.
+	Fail(sw *sse.Writer, e *apiError) error
+}
+
+type openAICodec struct{ enc *openai.StreamEncoder }
+
+func (c openAICodec) Encode(sw *sse.Writer, ev llm.Event) error {
+	frames, err := c.enc.Encode(ev)
+	if err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if err := sw.Event("", f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c openAICodec) Done(sw *sse.Writer) error {
+	for _, f := range c.enc.Done() {
+		if err := sw.Event("", f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c openAICodec) Fail(sw *sse.Writer, e *apiError) error {
+	code := e.Code
+	return sw.Event("", openai.ErrorChunk(e.Message, openAIErrorType(e), code))
+}
+
+// streamChat serves a streamed chat request in any SSE dialect: errors
+// before the first event are plain JSON errors with their status; after
+// it, an error event ends the stream cleanly. A silent upstream is cut
+// after the idle timeout; a client that goes away cancels the upstream.
+func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request, newCodec func(id string) streamCodec) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	idle := time.AfterFunc(s.idle, func() { cancel(errStreamIdle) })
+	defer idle.Stop()
+
+	st, res, err := s.gw.ChatStream(ctx, call, req)
+	setRouteHeaders(w, r, res)
+	if err != nil {
+		writeError(w, r, call.Dialect, err)
+		return
+	}
+	defer st.Close()
+	info := telemetry.InfoFrom(r.Context())
+	info.Stream = true
+	sw := sse.NewWriter(w)
+	w.WriteHeader(http.StatusOK)
+	var codec streamCodec
+	for {
+		ev, err := st.Next()
+		if errors.Is(err, io.EOF) {
+			if codec == nil {
+				codec = newCodec(call.RequestID)
+			}
+			_ = codec.Done(sw)
+			break
+		}
+		if err != nil {
+			if r.Context().Err() != nil {
+				info.Status = 499
+				break
+			}
+			if context.Cause(ctx) == errStreamIdle {
+				err = &apiError{Status: http.StatusGatewayTimeout, Type: typeTimeout, Message: "The upstream stream went silent."}
+			}
+			if codec == nil {
+				codec = newCodec(call.RequestID)
+			}
+			e := classify(err)
+			info.ErrorKind = e.Type
+			_ = codec.Fail(sw, e)
+			break
+		}
+		idle.Reset(s.idle)
+		if codec == nil {
+			id := ev.ID
+			if id == "" {
+				id = call.RequestID
+			}
+			codec = newCodec(id)
+		}
+		if err := codec.Encode(sw, ev); err != nil {
+			info.Status = 499
+			break
+		}
+	}
+	meterInfo(r, res)
+}
+
+var errStreamIdle = errors.New("stream idle timeout")
+
+func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
+	p, err := s.authenticate(r)
+	if err != nil {
+		writeError(w, r, dialectOpenAI, err)
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		writeError(w, r, dialectOpenAI, err)
+		return
+	}
+	er, err := openai.DecodeEmbeddingRequest(body)
+	if err != nil {
+		writeError(w, r, dialectOpenAI, err)
+		return
+	}
+	req, err := openai.EmbeddingRequestToLLM(er)
+	if err != nil {
+		writeError(w, r, dialectOpenAI, err)
+		return
+	}
+	req.Raw = &llm.Raw{Dialect: "openai.embeddings", Body: body}
+	call := s.call(r, p, er.Model, dialectOpenAI, "embeddings")
+	resp, res, err := s.gw.Embed(r.Context(), call, req)
+	setRouteHeaders(w, r, res)
+	meterInfo(r, res)
+	if err != nil {
+		writeError(w, r, dialectOpenAI, err)
+		return
+	}
+	format := er.EncodingFormat
+	if format == "" {
+		format = "float"
+	}
+	writeJSON(w, http.StatusOK, openai.EmbeddingResponseFromLLM(resp, er.Model, format))
+}
+
+type openAIModel struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.authenticate(r); err != nil {
+		writeError(w, r, dialectFor(r), err)
+		return
+	}
+	if dialectFor(r) == dialectAnthropic {
+		s.handleAnthropicModels(w, r)
+		return
+	}
+	data := []openAIModel{}
+	for _, m := range s.gw.Router().Catalog().Models() {
+		data = append(data, openAIModel{ID: m.Name, Object: "model", Created: modelEpoch, OwnedBy: "switchyard"})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+}
+
+func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.authenticate(r); err != nil {
+		writeError(w, r, dialectFor(r), err)
+		return
+	}
+	id := r.PathValue("model")
+	m, ok := s.gw.Router().Catalog().Lookup(id)
+	if !ok {
+		writeError(w, r, dialectFor(r), &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "model_not_found", Param: "model",
+			Message: "The model '" + id + "' does not exist or you do not have access to it."})
+		return
+	}
+	if dialectFor(r) == dialectAnthropic {
+		writeJSON(w, http.StatusOK, anthropicModel(m.Name))
+		return
+	}
+	writeJSON(w, http.StatusOK, openAIModel{ID: id, Object: "model", Created: modelEpoch, OwnedBy: "switchyard"})
+}
+
+// modelEpoch is the fixed "created" time reported for configured models
+// (2024-01-01), since a configured name has no creation date of its own.
+const modelEpoch = 1704067200
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

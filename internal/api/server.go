@@ -1,0 +1,203 @@
+// Package api is the client-facing HTTP surface: every front door (OpenAI,
+// Anthropic, Bedrock) on one handler, key authentication, body limits, and
+// the one place where errors become each dialect's error shape. Handlers
+// stay thin: decode the dialect into the canonical model, call the
+// gateway, encode the answer back.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"switchyard/internal/auth"
+	"switchyard/internal/gateway"
+	"switchyard/internal/telemetry"
+)
+
+// Authenticator resolves a client's key to its tenant and key.
+type Authenticator interface {
+	Authenticate(ctx context.Context, secret string) (*auth.Principal, error)
+}
+
+// Options configure the client-facing server.
+type Options struct {
+	Gateway *gateway.Gateway
+	Auth    Authenticator
+	Logger  *slog.Logger
+	Metrics *telemetry.Metrics
+	// MaxBodyBytes bounds request bodies (413 past it).
+	MaxBodyBytes int64
+	// StreamIdleTimeout ends a stream whose upstream is silent this long.
+	StreamIdleTimeout time.Duration
+	// Ready reports whether the store is reachable, for /readyz.
+	Ready func(ctx context.Context) error
+	Now   func() time.Time
+}
+
+// Server serves the front doors.
+type Server struct {
+	gw      *gateway.Gateway
+	auth    Authenticator
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+	maxBody int64
+	idle    time.Duration
+	ready   func(ctx context.Context) error
+	now     func() time.Time
+	handler http.Handler
+}
+
+// New builds the server and its routes.
+func New(o Options) *Server {
+	s := &Server{gw: o.Gateway, auth: o.Auth, log: o.Logger, metrics: o.Metrics, maxBody: o.MaxBodyBytes,
+		idle: o.StreamIdleTimeout, ready: o.Ready, now: o.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = 10 << 20
+	}
+	if s.idle <= 0 {
+		s.idle = 5 * time.Minute
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.ready == nil {
+		s.ready = func(context.Context) error { return nil }
+	}
+	s.handler = telemetry.Middleware(s.log, s.metrics, recoverer(s.log, s.routes()))
+	return s
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// recoverer turns a handler panic into a 500 instead of a dropped
+// connection, and logs it. http.ErrAbortHandler passes through.
+func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("handler panic", "request_id", telemetry.InfoFrom(r.Context()).RequestID, "panic", fmt.Sprint(v))
+				http.Error(w, `{"error":{"message":"internal error","type":"server_error"}}`, http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readBody reads the whole request body within the size limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeTooLarge,
+				Message: fmt.Sprintf("Request body is larger than the limit of %d bytes.", mbe.Limit)}
+		}
+		return nil, &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Message: "Could not read the request body."}
+	}
+	return body, nil
+}
+
+// bearer extracts a client key from Authorization: Bearer, x-api-key or
+// api-key (Azure-style clients).
+func bearer(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			return strings.TrimSpace(h[7:])
+		}
+		return ""
+	}
+	if k := r.Header.Get("X-Api-Key"); k != "" {
+		return k
+	}
+	return r.Header.Get("Api-Key")
+}
+
+// authenticate resolves the request's key and records the tenant for the
+// access log.
+func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
+	secret := bearer(r)
+	if secret == "" {
+		return nil, &apiError{Status: http.StatusUnauthorized, Type: typeAuth,
+			Message: "Missing API key. Send it as 'Authorization: Bearer <key>'."}
+	}
+	p, err := s.auth.Authenticate(r.Context(), secret)
+	if err != nil {
+		return nil, authError(err)
+	}
+	info := telemetry.InfoFrom(r.Context())
+	info.Tenant, info.KeyID = p.Tenant.Name, p.Key.ID
+	return p, nil
+}
+
+func authError(err error) *apiError {
+	e := &apiError{Status: http.StatusUnauthorized, Type: typeAuth, Code: "invalid_api_key", Err: err}
+	switch {
+	case errors.Is(err, auth.ErrRevoked):
+		e.Message = "This API key has been revoked."
+	case errors.Is(err, auth.ErrExpired):
+		e.Message = "This API key has expired."
+	case errors.Is(err, auth.ErrTenantDisabled):
+		e.Status, e.Type, e.Code = http.StatusForbidden, typePermission, "tenant_disabled"
+		e.Message = "The tenant that owns this API key is disabled."
+	case errors.Is(err, auth.ErrUnauthenticated):
+		e.Message = "Incorrect API key provided."
+	default:
+		e.Status, e.Type, e.Code = http.StatusServiceUnavailable, typeOverloaded, ""
+		e.Message = "Could not check the API key right now; try again."
+	}
+	return e
+}
+
+func (s *Server) call(r *http.Request, p *auth.Principal, model, dialect, endpoint string) *gateway.Call {
+	info := telemetry.InfoFrom(r.Context())
+	info.Dialect, info.Model = dialect, model
+	return &gateway.Call{
+		RequestID: info.RequestID, TenantID: p.Tenant.ID, Tenant: p.Tenant.Name, KeyID: p.Key.ID,
+		AllowedModels: p.Key.AllowedModels, Model: model, Dialect: dialect, Endpoint: endpoint,
+		Traffic: "stateless",
+	}
+}
+
+// setRouteHeaders writes the x-switchyard-* headers and the access-log
+// fields of a routed request.
+func setRouteHeaders(w http.ResponseWriter, r *http.Request, res *gateway.Result) {
+	if res == nil {
+		return
+	}
+	info := telemetry.InfoFrom(r.Context())
+	if res.Provider != "" {
+		w.Header().Set("X-Switchyard-Provider", res.Provider)
+		info.Provider = res.Provider
+	}
+	if res.Model != "" {
+		w.Header().Set("X-Switchyard-Model", res.Model)
+	}
+	if h := res.RouteHeader(); h != "" {
+		w.Header().Set("X-Switchyard-Route", h)
+		info.Route = h
+	}
+}
+
+// meterInfo copies usage into the access-log fields.
+func meterInfo(r *http.Request, res *gateway.Result) {
+	if res == nil {
+		return
+	}
+	info := telemetry.InfoFrom(r.Context())
+	info.Provider = res.Provider
+	info.Input, info.Output, info.Cached = res.Usage.InputTokens, res.Usage.OutputTokens, res.Usage.CachedInputTokens
+	info.CostUSD = res.CostUSD
+}

@@ -1,0 +1,217 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"switchyard/internal/config"
+	"switchyard/internal/fakecloud"
+)
+
+// demoConfig is the demo's switchyard.yaml; FAKECLOUD is replaced by the
+// simulated clouds' base address and DB by the store path.
+const demoConfig = `# Written by 'switchyard demo': every channel points at the simulated clouds.
+listen: LISTEN
+admin:
+  listen: ADMIN
+store:
+  driver: sqlite
+  dsn: DB
+
+providers:
+  - name: azure-eastus
+    type: azure
+    base_url: FAKECLOUD/azure
+    api_key_env: DEMO_AZURE_API_KEY
+    api_version: "2024-10-21"
+    region: eastus
+  - name: openai-direct
+    type: openai
+    base_url: FAKECLOUD/openai/v1
+    api_key_env: DEMO_OPENAI_API_KEY
+    region: us
+  - name: aws-us-east-1
+    type: bedrock
+    base_url: FAKECLOUD/bedrock
+    region: us-east-1
+    access_key_id_env: DEMO_AWS_ACCESS_KEY_ID
+    secret_access_key_env: DEMO_AWS_SECRET_ACCESS_KEY
+  - name: anthropic-direct
+    type: anthropic
+    base_url: FAKECLOUD/anthropic
+    api_key_env: DEMO_ANTHROPIC_API_KEY
+    region: us
+  - name: gemini-direct
+    type: gemini
+    base_url: FAKECLOUD/gemini
+    api_key_env: DEMO_GEMINI_API_KEY
+    region: us
+
+models:
+  - name: gpt-4o-mini
+    offerings:
+      - provider: azure-eastus
+        upstream_model: gpt-4o-mini-prod
+        price: {input_per_mtok: 0.15, output_per_mtok: 0.60, cached_input_per_mtok: 0.075}
+      - provider: openai-direct
+        upstream_model: gpt-4o-mini
+        price: {input_per_mtok: 0.15, output_per_mtok: 0.60, cached_input_per_mtok: 0.075}
+  - name: gpt-5
+    aliases: ["openai.gpt-5-v1:0"]
+    offerings:
+      - provider: azure-eastus
+        upstream_model: gpt-5-prod
+        price: {input_per_mtok: 1.25, output_per_mtok: 10.00, cached_input_per_mtok: 0.125}
+      - provider: aws-us-east-1
+        upstream_model: openai.gpt-5-v1:0
+        price: {input_per_mtok: 1.25, output_per_mtok: 10.00}
+  - name: claude-sonnet-4
+    aliases: ["anthropic.claude-sonnet-4-20250514-v1:0"]
+    offerings:
+      - provider: anthropic-direct
+        upstream_model: claude-sonnet-4-20250514
+        price: {input_per_mtok: 3.00, output_per_mtok: 15.00, cached_input_per_mtok: 0.30, cache_write_per_mtok: 3.75}
+      - provider: aws-us-east-1
+        upstream_model: anthropic.claude-sonnet-4-20250514-v1:0
+        price: {input_per_mtok: 3.00, output_per_mtok: 15.00, cached_input_per_mtok: 0.30, cache_write_per_mtok: 3.75}
+  - name: gemini-2.5-flash
+    offerings:
+      - provider: gemini-direct
+        upstream_model: gemini-2.5-flash
+        price: {input_per_mtok: 0.30, output_per_mtok: 2.50}
+  - name: text-embedding-3-small
+    offerings:
+      - provider: openai-direct
+        upstream_model: text-embedding-3-small
+        price: {input_per_mtok: 0.02}
+      - provider: azure-eastus
+        upstream_model: text-embedding-3-small
+        price: {input_per_mtok: 0.02}
+`
+
+// demoInfo is written to DIR/demo.json for scripts.
+type demoInfo struct {
+	Listen      string   `json:"listen"`
+	AdminListen string   `json:"admin_listen"`
+	APIKey      string   `json:"api_key"`
+	Models      []string `json:"models"`
+	Config      string   `json:"config"`
+	Fakecloud   string   `json:"fakecloud"`
+}
+
+func runDemo(ctx context.Context, env *Env, args []string) (err error) {
+	fs := newFlags("demo", env)
+	listen := fs.String("listen", "127.0.0.1:8080", "client-facing address")
+	adminListen := fs.String("admin-listen", "127.0.0.1:8081", "admin address")
+	dataDir := fs.String("data", "", "directory for the demo's store and demo.json (default: a temporary directory, removed on exit)")
+	fixedKey := fs.String("key", "", "use this demo API key (sk-sy-...) instead of a random one")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if *fixedKey != "" && !strings.HasPrefix(*fixedKey, "sk-sy-") {
+		return errors.New("-key must start with sk-sy-")
+	}
+	dir := *dataDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "switchyard-demo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+
+	fc, fcLn, err := fakecloud.Listen("127.0.0.1:0", fakecloud.Options{})
+	if err != nil {
+		return fmt.Errorf("starting simulated clouds: %w", err)
+	}
+	_ = fc
+	defer fcLn.Close()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w (use -listen to pick another address)", *listen, err)
+	}
+	adminLn, err := net.Listen("tcp", *adminListen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listening on %s: %w (use -admin-listen to pick another address)", *adminListen, err)
+	}
+
+	yaml := strings.NewReplacer(
+		"FAKECLOUD", "http://"+fcLn.Addr().String(),
+		"LISTEN", ln.Addr().String(), "ADMIN", adminLn.Addr().String(),
+		"DB", filepath.Join(dir, "switchyard.db"),
+	).Replace(demoConfig)
+	cfgPath := filepath.Join(dir, "switchyard.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		return err
+	}
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	demoEnv := *env
+	demoEnv.Getenv = func(k string) string {
+		switch k {
+		case "DEMO_AZURE_API_KEY", "DEMO_OPENAI_API_KEY", "DEMO_ANTHROPIC_API_KEY", "DEMO_GEMINI_API_KEY":
+			return fakecloud.DefaultKey
+		case "DEMO_AWS_ACCESS_KEY_ID":
+			return fakecloud.DefaultAWSAccessKeyID
+		case "DEMO_AWS_SECRET_ACCESS_KEY":
+			return fakecloud.DefaultAWSSecretAccessKey
+		}
+		return env.Getenv(k)
+	}
+	inst, err := Start(ctx, cfg, &demoEnv, StartOptions{Listener: ln, AdminListener: adminLn})
+	if err != nil {
+		ln.Close()
+		adminLn.Close()
+		return err
+	}
+	defer func() {
+		if serr := inst.Shutdown(); err == nil {
+			err = serr
+		}
+	}()
+
+	secret, err := ensureDemoKey(ctx, inst, *fixedKey)
+	if err != nil {
+		return err
+	}
+	info := demoInfo{Listen: inst.Addr(), AdminListen: inst.AdminAddr(), APIKey: secret, Config: cfgPath,
+		Fakecloud: "http://" + fcLn.Addr().String()}
+	for _, m := range cfg.Models {
+		info.Models = append(info.Models, m.Name)
+		info.Models = append(info.Models, m.Aliases...)
+	}
+	js, _ := json.MarshalIndent(info, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "demo.json"), append(js, '\n'), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, `Switchyard demo is running on simulated clouds (no network needed).
+
+  gateway   http://%[1]s   (OpenAI base URL: http://%[1]s/v1)
+  admin     http://%[2]s   (metrics: /metrics)
+  api key   %[3]s
+  models    %[4]s
+  config    %[5]s
+
+Try it:
+
+  curl -s http://%[1]s/v1/chat/completions \
+    -H "Authorization: Bearer %[3]s" -H "Content-Type: application/json" \
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello from the demo"}]}'
+
+Press Ctrl-C to stop.
+`, info.Listen, info.AdminListen, secret, strings.Join(info.Models, ", "), cfgPath)
+	<-ctx.Done()
+	fmt.Fprintln(env.Stdout, "\nstopping...")
+	return nil
+}

@@ -1,0 +1,175 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"switchyard/internal/config"
+	"switchyard/internal/fakecloud"
+	"switchyard/internal/provider"
+	"switchyard/internal/provider/anthropic"
+	"switchyard/internal/provider/azure"
+	"switchyard/internal/provider/bedrock"
+	"switchyard/internal/provider/gemini"
+	"switchyard/internal/provider/openai"
+	"switchyard/internal/route"
+)
+
+// upstreamTransport is shared by every channel: keep-alive pools sized
+// for a gateway, and no response-header wait beyond the channel timeout.
+func upstreamTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+// buildProviders makes one adapter per configured channel. Channels of
+// type fake get their own in-process simulated cloud on loopback and the
+// real adapter of that cloud pointed at it, so the demo and tests
+// exercise the same code as production.
+func buildProviders(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger) (*provider.Registry, func() error, error) {
+	reg := provider.NewRegistry()
+	hc := &http.Client{Transport: upstreamTransport()}
+	var closers []func() error
+	closeAll := func() error {
+		for _, c := range closers {
+			_ = c()
+		}
+		hc.CloseIdleConnections()
+		return nil
+	}
+	for i := range cfg.Providers {
+		pc := cfg.Providers[i]
+		if pc.Type == config.TypeFake {
+			fc := pc.Fake
+			srv, ln, err := fakecloud.Listen("127.0.0.1:0", fakecloud.Options{Faults: fakecloud.Faults{
+				Latency: fc.Latency.Std(), TokensPerSecond: fc.TokensPerSecond, FailRate: fc.FailRate, FailStatus: fc.FailStatus,
+			}})
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("provider %q: starting simulated cloud: %w", pc.Name, err)
+			}
+			_ = srv
+			closers = append(closers, ln.Close)
+			pc.Type, pc.BaseURL = fc.Cloud, "http://"+ln.Addr().String()+"/"+fc.Cloud
+			switch fc.Cloud {
+			case config.TypeOpenAI:
+				pc.BaseURL += "/v1"
+			case config.TypeBedrock:
+				if pc.Region == "" {
+					pc.Region = "us-east-1"
+				}
+			}
+			getenv = withFakeCredentials(getenv, &pc)
+		}
+		p, err := newProvider(ctx, pc, getenv, hc)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("provider %q: %w", pc.Name, err)
+		}
+		if err := reg.Add(p); err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+	}
+	return reg, closeAll, nil
+}
+
+// withFakeCredentials points a simulated channel's credential variables at
+// fakecloud's documented defaults.
+func withFakeCredentials(getenv func(string) string, pc *config.Provider) func(string) string {
+	pc.APIKeyEnv = "SWITCHYARD_FAKECLOUD_KEY"
+	pc.AccessKeyIDEnv, pc.SecretAccessKeyEnv = "SWITCHYARD_FAKECLOUD_AWS_ACCESS_KEY_ID", "SWITCHYARD_FAKECLOUD_AWS_SECRET_ACCESS_KEY"
+	fixed := map[string]string{
+		"SWITCHYARD_FAKECLOUD_KEY":                  fakecloud.DefaultKey,
+		"SWITCHYARD_FAKECLOUD_AWS_ACCESS_KEY_ID":     fakecloud.DefaultAWSAccessKeyID,
+		"SWITCHYARD_FAKECLOUD_AWS_SECRET_ACCESS_KEY": fakecloud.DefaultAWSSecretAccessKey,
+	}
+	return func(k string) string {
+		if v, ok := fixed[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+}
+
+func envOf(getenv func(string) string, name string) string {
+	if name == "" {
+		return ""
+	}
+	return getenv(name)
+}
+
+// newProvider is the one switch from a channel type to its adapter.
+func newProvider(ctx context.Context, pc config.Provider, getenv func(string) string, hc *http.Client) (provider.Provider, error) {
+	key := envOf(getenv, pc.APIKeyEnv)
+	if pc.APIKeyEnv != "" && key == "" && pc.Type != config.TypeOpenAICompatible {
+		return nil, fmt.Errorf("environment variable %s (api_key_env) is empty", pc.APIKeyEnv)
+	}
+	timeout := pc.Timeout.Std()
+	switch pc.Type {
+	case config.TypeOpenAI, config.TypeOpenAICompatible:
+		base := pc.BaseURL
+		if base == "" {
+			base = "https://api.openai.com/v1"
+		}
+		return openai.New(openai.Options{Name: pc.Name, BaseURL: base, APIKey: key, Headers: pc.Headers,
+			HTTPClient: hc, Timeout: timeout, Dialect: pc.Type}), nil
+	case config.TypeAzure:
+		return azure.New(azure.Options{Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, APIVersion: pc.APIVersion,
+			HTTPClient: hc, Timeout: timeout}), nil
+	case config.TypeAnthropic:
+		base := pc.BaseURL
+		if base == "" {
+			base = "https://api.anthropic.com"
+		}
+		return anthropic.New(anthropic.Options{Name: pc.Name, BaseURL: base, APIKey: key, Version: pc.APIVersion,
+			HTTPClient: hc, Timeout: timeout}), nil
+	case config.TypeGemini:
+		base := pc.BaseURL
+		if base == "" {
+			base = "https://generativelanguage.googleapis.com"
+		}
+		return gemini.New(gemini.Options{Name: pc.Name, BaseURL: base, APIKey: key, HTTPClient: hc, Timeout: timeout}), nil
+	case config.TypeBedrock:
+		creds := bedrock.Credentials{
+			AccessKeyID:     envOf(getenv, pc.AccessKeyIDEnv),
+			SecretAccessKey: envOf(getenv, pc.SecretAccessKeyEnv),
+			SessionToken:    envOf(getenv, pc.SessionTokenEnv),
+		}
+		if pc.AccessKeyIDEnv != "" && (creds.AccessKeyID == "" || creds.SecretAccessKey == "") {
+			return nil, fmt.Errorf("environment variables %s and %s must both be set", pc.AccessKeyIDEnv, pc.SecretAccessKeyEnv)
+		}
+		return bedrock.New(bedrock.Options{Name: pc.Name, Region: pc.Region, BaseURL: pc.BaseURL, Credentials: creds,
+			APIKey: key, HTTPClient: hc, Timeout: timeout})
+	}
+	return nil, fmt.Errorf("unknown provider type %q", pc.Type)
+}
+
+// buildCatalog turns the configured models into the router's catalog.
+func buildCatalog(cfg *config.Config) (*route.Catalog, error) {
+	models := make([]route.Model, 0, len(cfg.Models))
+	for _, m := range cfg.Models {
+		rm := route.Model{Name: m.Name, Aliases: m.Aliases, Strategy: m.Route.Strategy, MaxAttempts: m.Route.MaxAttempts}
+		for _, o := range m.Offerings {
+			pc := cfg.ProviderByName(o.Provider)
+			typ := pc.Type
+			if typ == config.TypeFake {
+				typ = pc.Fake.Cloud
+			}
+			rm.Offerings = append(rm.Offerings, route.Offering{
+				Provider: o.Provider, ProviderType: typ, Region: pc.Region, UpstreamModel: o.UpstreamModel, Weight: o.Weight,
+				Price: route.Price{InputPerMTok: o.Price.InputPerMTok, OutputPerMTok: o.Price.OutputPerMTok,
+					CachedInputPerMTok: o.Price.CachedInputPerMTok, CacheWritePerMTok: o.Price.CacheWritePerMTok,
+					ReasoningPerMTok: o.Price.ReasoningPerMTok},
+			})
+		}
+		models = append(models, rm)
+	}
+	return route.NewCatalog(models)
+}

@@ -1,0 +1,201 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"switchyard/internal/api"
+	"switchyard/internal/auth"
+	"switchyard/internal/config"
+	"switchyard/internal/gateway"
+	"switchyard/internal/llm"
+	"switchyard/internal/route"
+	"switchyard/internal/store/sqlstore"
+	"switchyard/internal/telemetry"
+	"switchyard/internal/usage"
+)
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags("serve", env)
+	path := fs.String("config", "switchyard.yaml", "config file")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	inst, err := Start(ctx, cfg, env, StartOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "switchyard: serving on http://%s (admin http://%s)\n", inst.Addr(), inst.AdminAddr())
+	<-ctx.Done()
+	return inst.Shutdown()
+}
+
+// StartOptions adjust Start for embedding (demo, tests).
+type StartOptions struct {
+	// Listener and AdminListener, when set, are used instead of listening
+	// on the configured addresses.
+	Listener, AdminListener net.Listener
+	// LogLevel defaults to info.
+	LogLevel slog.Level
+}
+
+// Instance is a running gateway.
+type Instance struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *sqlstore.Store
+	ledger   *usage.Writer
+	srv      *http.Server
+	admin    *http.Server
+	ln       net.Listener
+	adminLn  net.Listener
+	closers  []func() error
+	served   chan error
+	shutdown time.Duration
+}
+
+// Addr is the client-facing address.
+func (in *Instance) Addr() string { return in.ln.Addr().String() }
+
+// AdminAddr is the admin address, or "" when disabled.
+func (in *Instance) AdminAddr() string {
+	if in.adminLn == nil {
+		return ""
+	}
+	return in.adminLn.Addr().String()
+}
+
+// Store is the instance's store.
+func (in *Instance) Store() *sqlstore.Store { return in.store }
+
+// Start builds every dependency from cfg and starts serving. The caller
+// must call Shutdown.
+func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (inst *Instance, err error) {
+	log := telemetry.NewLogger(env.Stderr, o.LogLevel)
+	in := &Instance{cfg: cfg, log: log, served: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.Std()}
+	defer func() {
+		if err != nil {
+			in.closeAll()
+		}
+	}()
+
+	dsn := cfg.Store.DSN
+	if cfg.Store.DSNEnv != "" {
+		dsn = env.Getenv(cfg.Store.DSNEnv)
+	}
+	st, err := sqlstore.Open(ctx, cfg.Store.Driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	in.store = st
+	in.closers = append(in.closers, st.Close)
+
+	metrics := telemetry.NewMetrics()
+	in.ledger = usage.NewWriter(st, usage.WriterOptions{Logger: log, OnError: func(error) { metrics.LedgerError() }})
+
+	reg, closeProviders, err := buildProviders(ctx, cfg, env.Getenv, log)
+	if err != nil {
+		return nil, err
+	}
+	in.closers = append(in.closers, closeProviders)
+	catalog, err := buildCatalog(cfg)
+	if err != nil {
+		return nil, err
+	}
+	gw := gateway.New(gateway.Options{
+		Router:    route.NewRouter(catalog, nil),
+		Providers: reg,
+		Ledger:    in.ledger,
+		Cost:      func(u llm.Usage, p route.Price) float64 { return usage.Cost(u, usage.Price(p)) },
+		Logger:    log,
+	})
+	var sealer *auth.Sealer
+	if mk := env.Getenv("SWITCHYARD_MASTER_KEY"); mk != "" {
+		key, err := auth.ParseMasterKey(mk)
+		if err != nil {
+			return nil, fmt.Errorf("SWITCHYARD_MASTER_KEY: %w", err)
+		}
+		if sealer, err = auth.NewSealer(key); err != nil {
+			return nil, err
+		}
+	}
+	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer})
+	front := api.New(api.Options{
+		Gateway: gw, Auth: authn, Logger: log, Metrics: metrics,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Std(),
+		Ready: st.Ping,
+	})
+
+	in.ln = o.Listener
+	if in.ln == nil {
+		if in.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listening: %w", err)
+		}
+	}
+	in.srv = &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// HTTP/2 without TLS (h2c) too: the Bedrock JavaScript SDK speaks
+	// nothing else.
+	in.srv.Protocols = new(http.Protocols)
+	in.srv.Protocols.SetHTTP1(true)
+	in.srv.Protocols.SetUnencryptedHTTP2(true)
+	go func() { in.served <- in.srv.Serve(in.ln) }()
+
+	if cfg.Admin.Listen != "off" {
+		in.adminLn = o.AdminListener
+		if in.adminLn == nil {
+			if in.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+				return nil, fmt.Errorf("listening (admin): %w", err)
+			}
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler())
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}` + "\n")) })
+		in.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { in.served <- in.admin.Serve(in.adminLn) }()
+	}
+	log.Info("switchyard started", "listen", in.Addr(), "admin", in.AdminAddr(), "store", cfg.Store.Driver,
+		"providers", len(cfg.Providers), "models", len(cfg.Models))
+	return in, nil
+}
+
+// Shutdown stops accepting, drains in-flight requests and streams up to
+// the configured deadline, then flushes the usage ledger and closes the
+// store. Nothing accepted is lost: the ledger is flushed even when the
+// drain deadline passes.
+func (in *Instance) Shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), in.shutdown)
+	defer cancel()
+	var errs []error
+	if in.admin != nil {
+		_ = in.admin.Shutdown(ctx)
+	}
+	if err := in.srv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("draining: %w", err))
+		_ = in.srv.Close()
+	}
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelFlush()
+	if err := in.ledger.Close(flushCtx); err != nil {
+		errs = append(errs, fmt.Errorf("flushing usage ledger: %w", err))
+	}
+	in.closeAll()
+	in.log.Info("switchyard stopped")
+	return errors.Join(errs...)
+}
+
+func (in *Instance) closeAll() {
+	for i := len(in.closers) - 1; i >= 0; i-- {
+		_ = in.closers[i]()
+	}
+	in.closers = nil
+}
