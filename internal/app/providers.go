@@ -86,7 +86,7 @@ func withFakeCredentials(getenv func(string) string, pc *config.Provider) func(s
 	pc.APIKeyEnv = "SWITCHYARD_FAKECLOUD_KEY"
 	pc.AccessKeyIDEnv, pc.SecretAccessKeyEnv = "SWITCHYARD_FAKECLOUD_AWS_ACCESS_KEY_ID", "SWITCHYARD_FAKECLOUD_AWS_SECRET_ACCESS_KEY"
 	fixed := map[string]string{
-		"SWITCHYARD_FAKECLOUD_KEY":                  fakecloud.DefaultKey,
+		"SWITCHYARD_FAKECLOUD_KEY":                   fakecloud.DefaultKey,
 		"SWITCHYARD_FAKECLOUD_AWS_ACCESS_KEY_ID":     fakecloud.DefaultAWSAccessKeyID,
 		"SWITCHYARD_FAKECLOUD_AWS_SECRET_ACCESS_KEY": fakecloud.DefaultAWSSecretAccessKey,
 	}

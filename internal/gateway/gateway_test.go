@@ -122,7 +122,9 @@ func chatReq() *llm.Request {
 	return &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{llm.Text("hello")}}}}
 }
 
-func pErr(kind provider.Kind) error { return &provider.Error{Provider: "x", Kind: kind, Message: kind.String()} }
+func pErr(kind provider.Kind) error {
+	return &provider.Error{Provider: "x", Kind: kind, Message: kind.String()}
+}
 
 func TestChat_FallbackOnRetryable(t *testing.T) {
 	for _, kind := range []provider.Kind{provider.KindRateLimited, provider.KindOverloaded, provider.KindTimeout, provider.KindUnavailable} {

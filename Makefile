@@ -1,0 +1,28 @@
+# Longer chores. The README's two commands need none of this.
+GO ?= go
+
+.PHONY: check test vet fmt bench fuzz
+
+check: fmt vet test
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test:
+	$(GO) test -race ./...
+
+bench:
+	$(GO) run ./cmd/switchyard bench -out BENCHMARKS.md
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+# Runs every native fuzz target for FUZZTIME each.
+FUZZTIME ?= 15s
+fuzz:
+	@for pkg in $$($(GO) list ./internal/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
