@@ -1,0 +1,207 @@
+// Package store defines the gateway's persistent domain: tenants, their
+// client keys and the usage ledger, plus the sentinel errors every store
+// implementation returns. It holds no SQL; implementations live in
+// subpackages (sqlstore) and consumers declare the small interfaces they
+// need.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotFound is returned when the requested tenant, key or record does not
+// exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a write would break a uniqueness rule: a
+// duplicate tenant name, key ID, key hash or AWS access key ID.
+var ErrConflict = errors.New("conflict")
+
+// ErrInvalid is returned when a value to be written breaks a rule of the
+// domain, such as a tenant without a name or an unknown budget period.
+var ErrInvalid = errors.New("invalid")
+
+// Budget periods. An empty period means the budget, if any, never resets.
+const (
+	PeriodDay   = "day"
+	PeriodMonth = "month"
+)
+
+// Usage groupings accepted by SumUsage. GroupNone sums everything into one
+// summary.
+const (
+	GroupNone     = ""
+	GroupTenant   = "tenant"
+	GroupKey      = "key"
+	GroupModel    = "model"
+	GroupProvider = "provider"
+)
+
+// Tenant is a customer of the gateway. It owns keys, limits and a budget.
+type Tenant struct {
+	// ID is the stable identifier ("ten_…"); generated on create when empty.
+	ID string
+	// Name is unique across tenants.
+	Name      string
+	Disabled  bool
+	Metadata  map[string]string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+
+	// RPM, TPM and MaxStreams limit the whole tenant: requests per minute,
+	// tokens per minute and concurrent streams. Zero means no limit.
+	RPM, TPM, MaxStreams int
+	// BudgetUSD caps the tenant's spend per BudgetPeriod. Zero means none.
+	BudgetUSD    float64
+	BudgetPeriod string
+}
+
+// Key is a client API key. Only the SHA-256 hash of its secret is stored;
+// the secret itself is shown once, when the key is created.
+type Key struct {
+	// ID is the stable identifier ("key_…"); generated on create when empty.
+	ID       string
+	TenantID string
+	Name     string
+	// Hash is the SHA-256 of the secret; unique across keys.
+	Hash []byte
+	// Prefix is the first characters of the secret, for display
+	// (for example "sk-sy-AbCd").
+	Prefix    string
+	CreatedAt time.Time
+	// ExpiresAt and RevokedAt are nil when the key never expires or has not
+	// been revoked.
+	ExpiresAt *time.Time
+	RevokedAt *time.Time
+	// AllowedModels holds glob patterns of client-facing model names the
+	// key may use; empty allows every model.
+	AllowedModels []string
+	Metadata      map[string]string
+
+	// RPM, TPM, MaxStreams, BudgetUSD and BudgetPeriod apply to this key
+	// alone, within the tenant's own limits. Zero means no limit.
+	RPM, TPM, MaxStreams int
+	BudgetUSD            float64
+	BudgetPeriod         string
+
+	// AWSAccessKeyID identifies the key to clients that sign requests with
+	// SigV4 (the Bedrock front door); empty when the key has none. It is
+	// unique across keys.
+	AWSAccessKeyID string
+	// AWSSecretSealed is the SigV4 secret, encrypted by auth.Sealer. The
+	// plaintext is never stored.
+	AWSSecretSealed []byte
+}
+
+// Revoked reports whether the key was revoked at or before now.
+func (k *Key) Revoked(now time.Time) bool {
+	return k.RevokedAt != nil && !k.RevokedAt.After(now)
+}
+
+// Expired reports whether the key has expired at now.
+func (k *Key) Expired(now time.Time) bool {
+	return k.ExpiresAt != nil && !k.ExpiresAt.After(now)
+}
+
+// UsageRecord is one row of the usage ledger: a single client request after
+// all its attempts.
+type UsageRecord struct {
+	// RequestID identifies the request. The ledger keeps at most one record
+	// per non-empty RequestID, so a retried batch never counts twice.
+	RequestID string
+	TenantID  string
+	KeyID     string
+	// Model is the client-facing model name.
+	Model string
+	// Provider is the channel that served the request; UpstreamModel is the
+	// model ID sent to it.
+	Provider      string
+	UpstreamModel string
+	// Dialect is the client's API dialect: "openai", "anthropic" or
+	// "bedrock".
+	Dialect string
+	// Endpoint is the client-facing operation: "chat", "embeddings",
+	// "responses", "messages" or "converse".
+	Endpoint string
+	// Traffic is "stateless" or "stateful".
+	Traffic string
+	Stream  bool
+
+	InputTokens       int64
+	OutputTokens      int64
+	CachedInputTokens int64
+	CacheWriteTokens  int64
+	ReasoningTokens   int64
+	// CostUSD is the request's cost; stores keep it to the nano-dollar.
+	CostUSD float64
+
+	// Latency is the whole request's duration; TTFB the time to its first
+	// byte (streams) or zero.
+	Latency time.Duration
+	TTFB    time.Duration
+	// Status is the HTTP status returned to the client.
+	Status int
+	// ErrorKind classifies a failure (a provider.Kind name); empty on
+	// success.
+	ErrorKind string
+	// Attempts counts upstream attempts, fallbacks included.
+	Attempts int
+	// Route is the routing decision, as JSON.
+	Route string
+	// Contracts names the routing contracts that applied.
+	Contracts []string
+	CreatedAt time.Time
+}
+
+// Failed reports whether the record counts as an error in summaries: an
+// error kind is set or the status is 400 or above.
+func (r *UsageRecord) Failed() bool { return r.ErrorKind != "" || r.Status >= 400 }
+
+// UsageFilter selects usage records. Zero fields do not filter. Since is
+// inclusive and Until exclusive.
+type UsageFilter struct {
+	Since, Until time.Time
+	TenantID     string
+	KeyID        string
+	Model        string
+	Provider     string
+}
+
+// UsageSummary aggregates usage records sharing one Group value (a tenant
+// ID, key ID, model or provider, depending on the grouping; empty when not
+// grouped).
+type UsageSummary struct {
+	Group             string
+	Requests          int64
+	InputTokens       int64
+	OutputTokens      int64
+	CachedInputTokens int64
+	CacheWriteTokens  int64
+	ReasoningTokens   int64
+	CostUSD           float64
+	// Errors counts the records for which UsageRecord.Failed is true.
+	Errors int64
+}
+
+// ValidPeriod reports whether p is a budget period a store accepts.
+func ValidPeriod(p string) bool {
+	return p == "" || p == PeriodDay || p == PeriodMonth
+}
+
+// PeriodStart returns the start, in UTC, of the budget period containing
+// now: midnight UTC for PeriodDay, the first of the month for PeriodMonth,
+// and the zero time (all history) for the empty period.
+func PeriodStart(period string, now time.Time) (time.Time, error) {
+	now = now.UTC()
+	switch period {
+	case "":
+		return time.Time{}, nil
+	case PeriodDay:
+		return time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC), nil
+	case PeriodMonth:
+		return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC), nil
+	}
+	return time.Time{}, fmt.Errorf("unknown budget period %q", period)
+}
