@@ -1,0 +1,378 @@
+package anthropic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"switchyard/internal/llm"
+	"switchyard/internal/provider"
+	"switchyard/internal/sse"
+)
+
+// DefaultBaseURL is Anthropic's API root.
+const DefaultBaseURL = "https://api.anthropic.com"
+
+// DefaultMaxResponseBytes bounds a non-streamed answer and one stream
+// event unless Options says otherwise.
+const DefaultMaxResponseBytes = 32 << 20
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 64 << 10
+
+// Options configures an Anthropic channel.
+type Options struct {
+	// Name identifies the channel in routes, errors and metrics.
+	Name string
+	// BaseURL is the API root without /v1. Default DefaultBaseURL.
+	BaseURL string
+	// APIKey is sent as x-api-key.
+	APIKey string
+	// Version is the anthropic-version header. Default DefaultVersion.
+	Version string
+	// Beta lists anthropic-beta features, sent comma-separated.
+	Beta []string
+	// MaxTokensDefault is max_tokens for requests that leave the output
+	// bound to the channel. Default DefaultMaxTokens.
+	MaxTokensDefault int
+	// HTTPClient sends the requests. Default: a client over
+	// http.DefaultTransport.
+	HTTPClient *http.Client
+	// Timeout bounds a non-streaming call; for a stream it bounds the wait
+	// for the response headers and then for each next event. 0: no limit.
+	Timeout time.Duration
+	// MaxResponseBytes bounds a non-streamed answer and one stream event.
+	// Default DefaultMaxResponseBytes.
+	MaxResponseBytes int
+}
+
+// Adapter is an Anthropic Messages channel. It is safe for concurrent use.
+type Adapter struct {
+	name      string
+	endpoint  string
+	apiKey    string
+	version   string
+	beta      string
+	maxTokens int
+	maxBody   int
+	timeout   time.Duration
+	hc        *http.Client
+	now       func() time.Time
+}
+
+var _ provider.Provider = (*Adapter)(nil)
+
+// New returns a channel configured by o, with defaults for unset fields.
+func New(o Options) *Adapter {
+	a := &Adapter{
+		name:      o.Name,
+		endpoint:  strings.TrimRight(o.BaseURL, "/") + "/v1/messages",
+		apiKey:    o.APIKey,
+		version:   o.Version,
+		beta:      strings.Join(o.Beta, ","),
+		maxTokens: o.MaxTokensDefault,
+		maxBody:   o.MaxResponseBytes,
+		timeout:   o.Timeout,
+		hc:        o.HTTPClient,
+		now:       time.Now,
+	}
+	if o.BaseURL == "" {
+		a.endpoint = DefaultBaseURL + "/v1/messages"
+	}
+	if a.version == "" {
+		a.version = DefaultVersion
+	}
+	if a.maxTokens <= 0 {
+		a.maxTokens = DefaultMaxTokens
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = DefaultMaxResponseBytes
+	}
+	if a.hc == nil {
+		a.hc = &http.Client{}
+	}
+	return a
+}
+
+// Name is the channel's configured name.
+func (a *Adapter) Name() string { return a.name }
+
+// Chat sends a non-streaming request.
+func (a *Adapter) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	body, err := a.body(req, false)
+	if err != nil {
+		return nil, err
+	}
+	if a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	resp, err := a.send(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(a.maxBody)+1))
+	if err != nil {
+		return nil, provider.TransportError(a.name, fmt.Errorf("reading answer: %w", err))
+	}
+	if len(b) > a.maxBody {
+		return nil, &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: resp.StatusCode,
+			Message: "upstream answer too large", Err: fmt.Errorf("answer exceeds %d bytes", a.maxBody)}
+	}
+	var mr MessagesResponse
+	if err := json.Unmarshal(b, &mr); err != nil {
+		return nil, a.badResponse(resp.StatusCode, fmt.Errorf("decoding answer: %w", err))
+	}
+	if mr.Type == EventError {
+		var er ErrorResponse
+		_ = json.Unmarshal(b, &er)
+		return nil, a.apiError(resp.StatusCode, er.Error, 0)
+	}
+	out, err := ResponseToLLM(&mr)
+	if err != nil {
+		return nil, a.badResponse(resp.StatusCode, err)
+	}
+	return out, nil
+}
+
+// ChatStream sends a streaming request. The stream's Close, or cancelling
+// ctx, closes the upstream connection.
+func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	body, err := a.body(req, true)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	s := &stream{cancel: cancel, timeout: a.timeout, dec: NewStreamDecoder(a.name)}
+	if a.timeout > 0 {
+		s.timer = time.AfterFunc(a.timeout, func() { cancel(errIdle) })
+	}
+	resp, err := a.send(ctx, body)
+	if err != nil {
+		s.stopTimer()
+		cancel(nil)
+		if errors.Is(context.Cause(ctx), errIdle) {
+			return nil, timeoutError(a.name, err)
+		}
+		return nil, err
+	}
+	s.stopTimer()
+	s.ctx, s.body = ctx, resp.Body
+	s.rd = sse.NewReaderSize(resp.Body, a.maxBody)
+	return s, nil
+}
+
+// errIdle is the cancellation cause when an upstream is silent for longer
+// than the channel's timeout.
+var errIdle = errors.New("upstream idle timeout")
+
+func timeoutError(name string, err error) *provider.Error {
+	return &provider.Error{Provider: name, Kind: provider.KindTimeout, Message: "upstream timed out", Err: err}
+}
+
+// body is the request body: the client's own bytes on the same-dialect
+// fast path, else the translation of req.
+func (a *Adapter) body(req *llm.Request, stream bool) ([]byte, error) {
+	if raw := req.Raw; raw != nil && raw.Dialect == Dialect {
+		return rewriteRaw(raw.Body, req.Model, stream)
+	}
+	r := *req
+	r.Stream = stream
+	mr, err := requestFromLLM(&r, a.maxTokens)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(mr)
+	if err != nil {
+		return nil, fmt.Errorf("encoding messages request: %w", err)
+	}
+	return b, nil
+}
+
+// rewriteRaw replaces the model and the stream flag of a client's body,
+// keeping every other field as it came.
+func rewriteRaw(body []byte, model string, stream bool) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		return nil, invalidf("request body: expected a JSON object")
+	}
+	mb, err := json.Marshal(model)
+	if err != nil {
+		return nil, fmt.Errorf("encoding model: %w", err)
+	}
+	m["model"] = mb
+	if stream {
+		m["stream"] = json.RawMessage("true")
+	} else {
+		delete(m, "stream")
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding messages request: %w", err)
+	}
+	return b, nil
+}
+
+// send posts body and returns a 2xx response; any other status becomes a
+// classified *provider.Error.
+func (a *Adapter) send(ctx context.Context, body []byte) (*http.Response, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	h := hreq.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "application/json")
+	h.Set("X-Api-Key", a.apiKey)
+	h.Set("Anthropic-Version", a.version)
+	if a.beta != "" {
+		h.Set("Anthropic-Beta", a.beta)
+	}
+	resp, err := a.hc.Do(hreq)
+	if err != nil {
+		return nil, provider.TransportError(a.name, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var er ErrorResponse
+	if json.Unmarshal(b, &er) != nil || er.Error.Type == "" && er.Error.Message == "" {
+		er.Error = ErrorDetail{Message: strings.TrimSpace(string(b))}
+	}
+	return nil, a.apiError(resp.StatusCode, er.Error, provider.RetryAfter(resp.Header, a.now()))
+}
+
+func (a *Adapter) apiError(status int, detail ErrorDetail, retryAfter time.Duration) *provider.Error {
+	e := apiError(a.name, status, detail, retryAfter)
+	if a.apiKey != "" {
+		e.Message = strings.ReplaceAll(e.Message, a.apiKey, "[redacted]")
+	}
+	return e
+}
+
+func (a *Adapter) badResponse(status int, err error) *provider.Error {
+	return &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: status,
+		Message: "malformed upstream answer", Err: err}
+}
+
+// maxClientMessage bounds the upstream text passed on to clients.
+const maxClientMessage = 512
+
+// apiError classifies an Anthropic error by HTTP status (0 inside a
+// stream) and error type. Message is the upstream's own text, trimmed: it
+// describes the request, not the channel's credentials.
+func apiError(name string, status int, detail ErrorDetail, retryAfter time.Duration) *provider.Error {
+	kind := provider.KindForStatus(status)
+	switch detail.Type {
+	case "overloaded_error":
+		kind = provider.KindOverloaded
+	case "rate_limit_error":
+		kind = provider.KindRateLimited
+	case "api_error":
+		kind = provider.KindUnavailable
+	case "timeout_error":
+		kind = provider.KindTimeout
+	case "authentication_error":
+		kind = provider.KindAuth
+	case "permission_error", "billing_error":
+		kind = provider.KindPermission
+	case "not_found_error":
+		kind = provider.KindNotFound
+	case "invalid_request_error", "request_too_large":
+		kind = provider.KindBadRequest
+	}
+	if status == 0 && kind == provider.KindUnknown {
+		kind = provider.KindUnavailable
+	}
+	if kind == provider.KindBadRequest && strings.Contains(strings.ToLower(detail.Message), "prompt is too long") {
+		kind = provider.KindContextLength
+	}
+	msg := detail.Message
+	if len(msg) > maxClientMessage {
+		msg = msg[:maxClientMessage] + "…"
+	}
+	if msg == "" {
+		msg = kind.String()
+	}
+	return &provider.Error{Provider: name, Kind: kind, Status: status, RetryAfter: retryAfter, Message: msg,
+		Err: fmt.Errorf("anthropic %s (status %d): %s", detail.Type, status, detail.Message)}
+}
+
+// stream reads one upstream SSE answer. It is not safe for concurrent use.
+type stream struct {
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	body    io.ReadCloser
+	rd      *sse.Reader
+	dec     *StreamDecoder
+	timeout time.Duration
+	timer   *time.Timer
+	pending []llm.Event
+	err     error
+}
+
+func (s *stream) Next() (llm.Event, error) {
+	for len(s.pending) == 0 {
+		if s.err != nil {
+			return llm.Event{}, s.err
+		}
+		if s.dec.Stopped() {
+			s.err = io.EOF
+			continue
+		}
+		if s.timer != nil {
+			s.timer.Reset(s.timeout)
+		}
+		ev, err := s.rd.Next()
+		s.stopTimer()
+		switch {
+		case errors.Is(err, io.EOF):
+			s.err = s.dec.End()
+			if s.err == nil {
+				s.err = io.EOF
+			}
+		case err != nil:
+			s.err = s.readError(err)
+		default:
+			s.pending, s.err = s.dec.Decode(ev.Type, ev.Data)
+		}
+	}
+	ev := s.pending[0]
+	s.pending = s.pending[1:]
+	return ev, nil
+}
+
+func (s *stream) readError(err error) error {
+	switch {
+	case errors.Is(context.Cause(s.ctx), errIdle):
+		return timeoutError(s.dec.name, err)
+	case errors.Is(err, sse.ErrTooLarge):
+		return &provider.Error{Provider: s.dec.name, Kind: provider.KindBadResponse, Message: "upstream stream event too large", Err: err}
+	}
+	return provider.TransportError(s.dec.name, fmt.Errorf("reading stream: %w", err))
+}
+
+func (s *stream) stopTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+func (s *stream) Close() error {
+	s.stopTimer()
+	s.cancel(nil)
+	if s.err == nil {
+		s.err = errors.New("stream closed")
+	}
+	return s.body.Close()
+}
