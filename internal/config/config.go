@@ -39,8 +39,8 @@ type Config struct {
 
 // Admin is the admin listener.
 type Admin struct {
-	// Listen is the admin address. Default: 127.0.0.1:8081. Empty after
-	// defaults means disabled only if explicitly set to "off".
+	// Listen is the admin address. Default: 127.0.0.1:8081. "off"
+	// disables the admin listener.
 	Listen string `yaml:"listen"`
 	// TokenEnv names the environment variable holding the admin bearer
 	// token. Default: SWITCHYARD_ADMIN_TOKEN.
