@@ -1,0 +1,207 @@
+// Package auth authenticates clients: it makes and hashes client keys
+// ("sk-sy-…") and AWS-style SigV4 credentials, seals the SigV4 secrets at
+// rest with a master key, and resolves a presented secret or access key ID
+// to the key and tenant behind it through a short-lived, bounded cache.
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"switchyard/internal/store"
+)
+
+// Authentication failures. Each is distinct so that callers can tell the
+// client why (and count each cause); all of them mean "refuse the
+// request".
+var (
+	// ErrUnauthenticated: no key matches the presented secret or access
+	// key ID.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrRevoked: the key has been revoked.
+	ErrRevoked = errors.New("key revoked")
+	// ErrExpired: the key is past its expiry time.
+	ErrExpired = errors.New("key expired")
+	// ErrTenantDisabled: the key's tenant is disabled.
+	ErrTenantDisabled = errors.New("tenant disabled")
+)
+
+// maxSecretLen bounds what Authenticate hashes; real secrets are 49 bytes.
+const maxSecretLen = 512
+
+// Defaults for AuthOptions.
+const (
+	DefaultCacheTTL  = time.Second
+	DefaultCacheSize = 10000
+)
+
+// Principal is an authenticated caller: the key it presented and the
+// key's tenant. Callers treat it as read-only; its maps and slices are
+// shared with the cache.
+type Principal struct {
+	Tenant store.Tenant
+	Key    store.Key
+}
+
+// KeyStore is what the Authenticator reads; sqlstore.Store implements it.
+// Lookups of unknown keys return an error wrapping store.ErrNotFound.
+type KeyStore interface {
+	KeyByHash(ctx context.Context, hash []byte) (*store.Key, error)
+	KeyByAccessKeyID(ctx context.Context, akid string) (*store.Key, error)
+	TenantByID(ctx context.Context, id string) (*store.Tenant, error)
+}
+
+// AuthOptions configures an Authenticator. Zero fields take defaults.
+type AuthOptions struct {
+	// CacheTTL is how long a lookup, found or not, is remembered. It is
+	// also the longest a key revoked or a tenant disabled by another
+	// replica keeps working here. Default: DefaultCacheTTL (1s).
+	CacheTTL time.Duration
+	// CacheSize bounds the remembered keys, and separately the remembered
+	// unknown keys. Default: DefaultCacheSize.
+	CacheSize int
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// Sealer opens stored SigV4 secrets; AWSSecret fails without one.
+	Sealer *Sealer
+}
+
+// Authenticator resolves client credentials to principals. It is safe for
+// concurrent use.
+//
+// Only the SHA-256 of a presented secret reaches the cache and the store.
+// Looking that hash up is not constant-time, and need not be: an attacker
+// cannot choose hash values, so timing reveals nothing about any real
+// key's secret. The stored hash is still compared in constant time as a
+// last check.
+type Authenticator struct {
+	ks     KeyStore
+	now    func() time.Time
+	sealer *Sealer
+	byHash *lookupCache[[32]byte, *resolved]
+	byAKID *lookupCache[string, *resolved]
+}
+
+// resolved is a key and its tenant as last read from the store.
+type resolved struct {
+	key    store.Key
+	tenant store.Tenant
+}
+
+// NewAuthenticator returns an Authenticator reading from ks.
+func NewAuthenticator(ks KeyStore, opts AuthOptions) *Authenticator {
+	if opts.CacheTTL <= 0 {
+		opts.CacheTTL = DefaultCacheTTL
+	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Authenticator{
+		ks:     ks,
+		now:    opts.Now,
+		sealer: opts.Sealer,
+		byHash: newLookupCache[[32]byte, *resolved](opts.CacheTTL, opts.CacheSize),
+		byAKID: newLookupCache[string, *resolved](opts.CacheTTL, opts.CacheSize),
+	}
+}
+
+// Authenticate resolves a client key secret. It fails with an error
+// wrapping ErrUnauthenticated, ErrRevoked, ErrExpired or ErrTenantDisabled,
+// or with a store error (not cached) when the lookup itself failed.
+func (a *Authenticator) Authenticate(ctx context.Context, secret string) (*Principal, error) {
+	if secret == "" || len(secret) > maxSecretLen {
+		return nil, ErrUnauthenticated
+	}
+	var h [32]byte
+	copy(h[:], HashKey(secret))
+	now := a.now()
+	r, err := a.byHash.get(ctx, h, now, func(ctx context.Context) (*resolved, error) {
+		k, err := a.ks.KeyByHash(ctx, h[:])
+		if err != nil {
+			return nil, notFoundAs(err, "looking up key")
+		}
+		if subtle.ConstantTimeCompare(k.Hash, h[:]) != 1 {
+			return nil, ErrUnauthenticated
+		}
+		return a.withTenant(ctx, k)
+	}, isUnauthenticated)
+	if err != nil {
+		return nil, err
+	}
+	return r.principal(now)
+}
+
+// AWSSecret resolves a SigV4 access key ID to its plaintext secret, for
+// verifying a request's signature, and to the principal the signature will
+// authenticate. It fails like Authenticate; a key without SigV4
+// credentials is ErrUnauthenticated.
+func (a *Authenticator) AWSSecret(ctx context.Context, accessKeyID string) (secret string, p *Principal, err error) {
+	if a.sealer == nil {
+		return "", nil, errors.New("resolving access key: no sealer configured")
+	}
+	if accessKeyID == "" || len(accessKeyID) > maxSecretLen {
+		return "", nil, ErrUnauthenticated
+	}
+	now := a.now()
+	r, err := a.byAKID.get(ctx, accessKeyID, now, func(ctx context.Context) (*resolved, error) {
+		k, err := a.ks.KeyByAccessKeyID(ctx, accessKeyID)
+		if err != nil {
+			return nil, notFoundAs(err, "looking up access key")
+		}
+		if subtle.ConstantTimeCompare([]byte(k.AWSAccessKeyID), []byte(accessKeyID)) != 1 || len(k.AWSSecretSealed) == 0 {
+			return nil, ErrUnauthenticated
+		}
+		return a.withTenant(ctx, k)
+	}, isUnauthenticated)
+	if err != nil {
+		return "", nil, err
+	}
+	p, err = r.principal(now)
+	if err != nil {
+		return "", nil, err
+	}
+	plain, err := a.sealer.Open(r.key.AWSSecretSealed)
+	if err != nil {
+		return "", nil, fmt.Errorf("opening secret of key %s: %w", r.key.ID, err)
+	}
+	return string(plain), p, nil
+}
+
+// withTenant completes a key with its tenant.
+func (a *Authenticator) withTenant(ctx context.Context, k *store.Key) (*resolved, error) {
+	t, err := a.ks.TenantByID(ctx, k.TenantID)
+	if err != nil {
+		return nil, notFoundAs(err, "looking up tenant of key "+k.ID)
+	}
+	return &resolved{key: *k, tenant: *t}, nil
+}
+
+// principal checks the key and tenant at now.
+func (r *resolved) principal(now time.Time) (*Principal, error) {
+	switch {
+	case r.key.Revoked(now):
+		return nil, fmt.Errorf("key %s: %w", r.key.ID, ErrRevoked)
+	case r.key.Expired(now):
+		return nil, fmt.Errorf("key %s: %w", r.key.ID, ErrExpired)
+	case r.tenant.Disabled:
+		return nil, fmt.Errorf("key %s: tenant %s: %w", r.key.ID, r.tenant.ID, ErrTenantDisabled)
+	}
+	return &Principal{Tenant: r.tenant, Key: r.key}, nil
+}
+
+// notFoundAs maps store.ErrNotFound to ErrUnauthenticated and wraps any
+// other store error.
+func notFoundAs(err error, doing string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrUnauthenticated
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+func isUnauthenticated(err error) bool { return errors.Is(err, ErrUnauthenticated) }

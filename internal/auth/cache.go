@@ -1,0 +1,127 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// lookupCache remembers the results of an expensive lookup for a short
+// time. Successes and cacheable failures are kept in separate maps of
+// bounded size, so that a flood of unknown keys can neither grow memory
+// nor push known keys out. Concurrent misses for the same key share one
+// lookup. It is safe for concurrent use.
+type lookupCache[K comparable, V any] struct {
+	ttl time.Duration
+	max int
+
+	mu      sync.Mutex
+	hits    map[K]cached[V]
+	misses  map[K]cached[V]
+	flights map[K]*flight[V]
+}
+
+type cached[V any] struct {
+	v       V
+	err     error
+	expires time.Time
+}
+
+// flight is one lookup in progress; done is closed when v and err are set.
+type flight[V any] struct {
+	done chan struct{}
+	v    V
+	err  error
+}
+
+func newLookupCache[K comparable, V any](ttl time.Duration, max int) *lookupCache[K, V] {
+	return &lookupCache[K, V]{
+		ttl:     ttl,
+		max:     max,
+		hits:    make(map[K]cached[V]),
+		misses:  make(map[K]cached[V]),
+		flights: make(map[K]*flight[V]),
+	}
+}
+
+// get returns the cached result for k, or runs load and caches its result:
+// always on success, and on failure when remember(err) is true. now is the
+// current time by the caller's clock.
+func (c *lookupCache[K, V]) get(ctx context.Context, k K, now time.Time, load func(context.Context) (V, error), remember func(error) bool) (V, error) {
+	for {
+		c.mu.Lock()
+		if e, ok := c.hits[k]; ok && now.Before(e.expires) {
+			c.mu.Unlock()
+			return e.v, nil
+		}
+		if e, ok := c.misses[k]; ok && now.Before(e.expires) {
+			c.mu.Unlock()
+			return e.v, e.err
+		}
+		if f, ok := c.flights[k]; ok {
+			c.mu.Unlock()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				var zero V
+				return zero, ctx.Err()
+			}
+			// The leader's own deadline or cancellation says nothing about
+			// the key: look again rather than share it.
+			if isContextErr(f.err) && ctx.Err() == nil {
+				continue
+			}
+			return f.v, f.err
+		}
+		f := &flight[V]{done: make(chan struct{})}
+		c.flights[k] = f
+		c.mu.Unlock()
+
+		f.v, f.err = load(ctx)
+
+		c.mu.Lock()
+		delete(c.flights, k)
+		switch {
+		case f.err == nil:
+			c.put(c.hits, k, cached[V]{v: f.v, expires: now.Add(c.ttl)}, now)
+		case remember(f.err):
+			c.put(c.misses, k, cached[V]{v: f.v, err: f.err, expires: now.Add(c.ttl)}, now)
+		}
+		c.mu.Unlock()
+		close(f.done)
+		return f.v, f.err
+	}
+}
+
+// put stores e in m, making room first when m is full: expired entries go,
+// then, if that was not enough, an arbitrary eighth of the rest. Evicting
+// in batches keeps the cost of a full cache amortized constant per insert.
+// c.mu must be held.
+func (c *lookupCache[K, V]) put(m map[K]cached[V], k K, e cached[V], now time.Time) {
+	if _, ok := m[k]; !ok && len(m) >= c.max {
+		for mk, me := range m {
+			if !now.Before(me.expires) {
+				delete(m, mk)
+			}
+		}
+		for mk := range m {
+			if len(m) <= c.max-max(1, c.max/8) {
+				break
+			}
+			delete(m, mk)
+		}
+	}
+	m[k] = e
+}
+
+// len returns the number of cached successes and failures.
+func (c *lookupCache[K, V]) len() (hits, misses int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.hits), len(c.misses)
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
