@@ -1,0 +1,442 @@
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"switchyard/internal/store"
+)
+
+// Options configure the admin API.
+type Options struct {
+	Service *Service
+	// Token is the admin bearer token; empty disables the API (every call
+	// is refused).
+	Token string
+	// Metrics serves /metrics (no token: scrapers rarely carry one, and
+	// metrics hold no secrets).
+	Metrics http.Handler
+	// Explain answers a routing question for POST /admin/v1/route/explain.
+	Explain func(ctx context.Context, q ExplainQuery) (any, error)
+	// Reload re-reads the configuration for POST /admin/v1/reload.
+	Reload func(ctx context.Context) error
+	// Report returns extra usage reports by name (contract, compliance).
+	Report func(ctx context.Context, name string, since, until time.Time) (any, error)
+	Logger *slog.Logger
+}
+
+// ExplainQuery asks how a request would be routed.
+type ExplainQuery struct {
+	Model   string `json:"model"`
+	Tenant  string `json:"tenant"`
+	Traffic string `json:"traffic"`
+}
+
+type api struct {
+	o   Options
+	svc *Service
+}
+
+// Handler returns the admin listener's handler.
+func Handler(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &api{o: o, svc: o.Service}
+	mux := http.NewServeMux()
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", o.Metrics)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) {
+		mux.Handle(pattern, a.authed(fn))
+	}
+	h("POST /admin/v1/tenants", a.createTenant)
+	h("GET /admin/v1/tenants", a.listTenants)
+	h("GET /admin/v1/tenants/{id}", a.getTenant)
+	h("PATCH /admin/v1/tenants/{id}", a.updateTenant)
+	h("POST /admin/v1/keys", a.createKey)
+	h("GET /admin/v1/keys", a.listKeys)
+	h("GET /admin/v1/keys/{id}", a.getKey)
+	h("POST /admin/v1/keys/{id}/revoke", a.revokeKey)
+	h("DELETE /admin/v1/keys/{id}", a.revokeKey)
+	h("POST /admin/v1/keys/{id}/rotate", a.rotateKey)
+	h("GET /admin/v1/usage", a.usage)
+	h("POST /admin/v1/route/explain", a.explain)
+	h("POST /admin/v1/reload", a.reload)
+	mux.Handle("/admin/", a.authed(func(w http.ResponseWriter, r *http.Request) error {
+		return &httpError{http.StatusNotFound, "no admin endpoint " + r.Method + " " + r.URL.Path}
+	}))
+	return mux
+}
+
+type httpError struct {
+	Status  int
+	Message string
+}
+
+func (e *httpError) Error() string { return e.Message }
+
+func (a *api) authed(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if a.o.Token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(a.o.Token)) != 1 {
+			msg := "missing or wrong admin token (Authorization: Bearer <token>)"
+			if a.o.Token == "" {
+				msg = "the admin API is disabled: set the admin token environment variable (admin.token_env)"
+			}
+			writeJSON(w, http.StatusUnauthorized, errBody(msg))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		if err := fn(w, r); err != nil {
+			a.fail(w, r, err)
+		}
+	})
+}
+
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	var fe *FieldError
+	switch {
+	case errors.As(err, &he):
+		writeJSON(w, he.Status, errBody(he.Message))
+	case errors.As(err, &fe):
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{"message": fe.Error(), "field": fe.Field}})
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, errBody("not found"))
+	case errors.Is(err, store.ErrConflict):
+		writeJSON(w, http.StatusConflict, errBody("already exists"))
+	case errors.Is(err, store.ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, errBody(err.Error()))
+	default:
+		a.o.Logger.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeJSON(w, http.StatusInternalServerError, errBody("internal error"))
+	}
+}
+
+func errBody(msg string) map[string]any {
+	return map[string]any{"error": map[string]string{"message": msg}}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// decode reads a strict JSON body; unknown or mistyped fields are 400s
+// naming the field.
+func decode(r *http.Request, dst any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var te *json.UnmarshalTypeError
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &te):
+			return &FieldError{te.Field, fmt.Sprintf("must be %s", te.Type)}
+		case errors.As(err, &mbe):
+			return &httpError{http.StatusRequestEntityTooLarge, "body too large"}
+		case errors.Is(err, io.EOF):
+			return &httpError{http.StatusBadRequest, "a JSON body is required"}
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return &FieldError{f, "unknown field"}
+		}
+		return &httpError{http.StatusBadRequest, "malformed JSON: " + err.Error()}
+	}
+	return nil
+}
+
+// TenantView is a tenant as the API shows it.
+type TenantView struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Disabled  bool              `json:"disabled"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	Limits
+}
+
+func tenantView(t *store.Tenant) TenantView {
+	return TenantView{ID: t.ID, Name: t.Name, Disabled: t.Disabled, Metadata: t.Metadata, CreatedAt: t.CreatedAt,
+		Limits: Limits{RPM: t.RPM, TPM: t.TPM, MaxStreams: t.MaxStreams, BudgetUSD: t.BudgetUSD, BudgetPeriod: t.BudgetPeriod}}
+}
+
+// KeyView is a key as the API shows it: never its hash or sealed secret.
+type KeyView struct {
+	ID             string            `json:"id"`
+	TenantID       string            `json:"tenant_id"`
+	Name           string            `json:"name,omitempty"`
+	Prefix         string            `json:"prefix"`
+	CreatedAt      time.Time         `json:"created_at"`
+	ExpiresAt      *time.Time        `json:"expires_at,omitempty"`
+	RevokedAt      *time.Time        `json:"revoked_at,omitempty"`
+	AllowedModels  []string          `json:"allowed_models,omitempty"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
+	AWSAccessKeyID string            `json:"aws_access_key_id,omitempty"`
+	Limits
+}
+
+func keyView(k *store.Key) KeyView {
+	return KeyView{ID: k.ID, TenantID: k.TenantID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
+		RevokedAt: k.RevokedAt, AllowedModels: k.AllowedModels, Metadata: k.Metadata, AWSAccessKeyID: k.AWSAccessKeyID,
+		Limits: Limits{RPM: k.RPM, TPM: k.TPM, MaxStreams: k.MaxStreams, BudgetUSD: k.BudgetUSD, BudgetPeriod: k.BudgetPeriod}}
+}
+
+// IssuedView is the one response that carries a key's secrets.
+type IssuedView struct {
+	Key                KeyView `json:"key"`
+	Secret             string  `json:"secret"`
+	AWSAccessKeyID     string  `json:"aws_access_key_id,omitempty"`
+	AWSSecretAccessKey string  `json:"aws_secret_access_key,omitempty"`
+}
+
+func issuedView(i *Issued) IssuedView {
+	return IssuedView{Key: keyView(i.Key), Secret: i.Secret, AWSAccessKeyID: i.AWSAccessKeyID, AWSSecretAccessKey: i.AWSSecretAccessKey}
+}
+
+func (a *api) createTenant(w http.ResponseWriter, r *http.Request) error {
+	var spec TenantSpec
+	if err := decode(r, &spec); err != nil {
+		return err
+	}
+	t, err := a.svc.CreateTenant(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, tenantView(t))
+	return nil
+}
+
+func (a *api) listTenants(w http.ResponseWriter, r *http.Request) error {
+	ts, err := a.svc.Store.ListTenants(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]TenantView, 0, len(ts))
+	for i := range ts {
+		out = append(out, tenantView(&ts[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
+}
+
+func (a *api) getTenant(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.svc.Tenant(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, tenantView(t))
+	return nil
+}
+
+func (a *api) updateTenant(w http.ResponseWriter, r *http.Request) error {
+	var u TenantUpdate
+	if err := decode(r, &u); err != nil {
+		return err
+	}
+	t, err := a.svc.UpdateTenant(r.Context(), r.PathValue("id"), u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, tenantView(t))
+	return nil
+}
+
+func (a *api) createKey(w http.ResponseWriter, r *http.Request) error {
+	var spec KeySpec
+	if err := decode(r, &spec); err != nil {
+		return err
+	}
+	iss, err := a.svc.IssueKey(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, issuedView(iss))
+	return nil
+}
+
+func (a *api) listKeys(w http.ResponseWriter, r *http.Request) error {
+	tenantID := ""
+	if q := r.URL.Query().Get("tenant"); q != "" {
+		t, err := a.svc.Tenant(r.Context(), q)
+		if err != nil {
+			return err
+		}
+		tenantID = t.ID
+	}
+	ks, err := a.svc.Store.ListKeys(r.Context(), tenantID)
+	if err != nil {
+		return err
+	}
+	out := make([]KeyView, 0, len(ks))
+	for i := range ks {
+		out = append(out, keyView(&ks[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
+}
+
+func (a *api) getKey(w http.ResponseWriter, r *http.Request) error {
+	k, err := a.svc.FindKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, keyView(k))
+	return nil
+}
+
+func (a *api) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	k, err := a.svc.RevokeKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, keyView(k))
+	return nil
+}
+
+func (a *api) rotateKey(w http.ResponseWriter, r *http.Request) error {
+	iss, err := a.svc.RotateKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, issuedView(iss))
+	return nil
+}
+
+// UsageRow is one group of the usage report.
+type UsageRow struct {
+	Group             string  `json:"group"`
+	Requests          int64   `json:"requests"`
+	Errors            int64   `json:"errors"`
+	InputTokens       int64   `json:"input_tokens"`
+	OutputTokens      int64   `json:"output_tokens"`
+	CachedInputTokens int64   `json:"cached_input_tokens"`
+	CacheWriteTokens  int64   `json:"cache_write_tokens"`
+	ReasoningTokens   int64   `json:"reasoning_tokens"`
+	CostUSD           float64 `json:"cost_usd"`
+}
+
+func (a *api) usage(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	now := a.svc.now()
+	since, until := now.Add(-24*time.Hour), now.Add(time.Minute)
+	if v := q.Get("since"); v != "" {
+		t, err := parseSince(v, now)
+		if err != nil {
+			return &FieldError{"since", err.Error()}
+		}
+		since = t
+	}
+	if v := q.Get("until"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return &FieldError{"until", "must be an RFC 3339 time"}
+		}
+		until = t
+	}
+	by := q.Get("by")
+	switch by {
+	case "contract", "compliance", "commitment":
+		if a.o.Report == nil {
+			return &httpError{http.StatusNotFound, "no " + by + " report on this gateway"}
+		}
+		rep, err := a.o.Report(r.Context(), by, since, until)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, rep)
+		return nil
+	case "", store.GroupTenant, store.GroupKey, store.GroupModel, store.GroupProvider:
+	default:
+		return &FieldError{"by", "must be tenant, key, model, provider, contract or compliance"}
+	}
+	f := store.UsageFilter{Since: since, Until: until, Model: q.Get("model"), Provider: q.Get("provider")}
+	if tn := q.Get("tenant"); tn != "" {
+		t, err := a.svc.Tenant(r.Context(), tn)
+		if err != nil {
+			return err
+		}
+		f.TenantID = t.ID
+	}
+	sums, err := a.svc.Store.SumUsage(r.Context(), f, by)
+	if err != nil {
+		return err
+	}
+	out := make([]UsageRow, 0, len(sums))
+	for _, s := range sums {
+		out = append(out, UsageRow{Group: s.Group, Requests: s.Requests, Errors: s.Errors, InputTokens: s.InputTokens,
+			OutputTokens: s.OutputTokens, CachedInputTokens: s.CachedInputTokens, CacheWriteTokens: s.CacheWriteTokens,
+			ReasoningTokens: s.ReasoningTokens, CostUSD: s.CostUSD})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"since": since.UTC(), "until": until.UTC(), "by": by, "data": out})
+	return nil
+}
+
+// parseSince accepts a duration back from now ("24h", "7d") or an RFC
+// 3339 time.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if strings.HasSuffix(v, "d") {
+		var days int
+		if _, err := fmt.Sscanf(v, "%dd", &days); err == nil && days > 0 {
+			return now.Add(-time.Duration(days) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, errors.New(`must be a duration such as "24h" or "7d", or an RFC 3339 time`)
+}
+
+func (a *api) explain(w http.ResponseWriter, r *http.Request) error {
+	if a.o.Explain == nil {
+		return &httpError{http.StatusNotFound, "explain is not available"}
+	}
+	var q ExplainQuery
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	if q.Model == "" {
+		return &FieldError{"model", "required"}
+	}
+	switch q.Traffic {
+	case "":
+		q.Traffic = "stateless"
+	case "stateless", "stateful":
+	default:
+		return &FieldError{"traffic", `must be "stateless" or "stateful"`}
+	}
+	out, err := a.o.Explain(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) reload(w http.ResponseWriter, r *http.Request) error {
+	if a.o.Reload == nil {
+		return &httpError{http.StatusNotFound, "reload is not available (no config file)"}
+	}
+	if err := a.o.Reload(r.Context()); err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": map[string]string{"message": err.Error()}, "reloaded": false})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+	return nil
+}
