@@ -169,7 +169,8 @@ type TenantView struct {
 	Limits
 }
 
-func tenantView(t *store.Tenant) TenantView {
+// ViewTenant renders a tenant for the API.
+func ViewTenant(t *store.Tenant) TenantView {
 	return TenantView{ID: t.ID, Name: t.Name, Disabled: t.Disabled, Metadata: t.Metadata, CreatedAt: t.CreatedAt,
 		Limits: Limits{RPM: t.RPM, TPM: t.TPM, MaxStreams: t.MaxStreams, BudgetUSD: t.BudgetUSD, BudgetPeriod: t.BudgetPeriod}}
 }
@@ -189,7 +190,8 @@ type KeyView struct {
 	Limits
 }
 
-func keyView(k *store.Key) KeyView {
+// ViewKey renders a key for the API.
+func ViewKey(k *store.Key) KeyView {
 	return KeyView{ID: k.ID, TenantID: k.TenantID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
 		RevokedAt: k.RevokedAt, AllowedModels: k.AllowedModels, Metadata: k.Metadata, AWSAccessKeyID: k.AWSAccessKeyID,
 		Limits: Limits{RPM: k.RPM, TPM: k.TPM, MaxStreams: k.MaxStreams, BudgetUSD: k.BudgetUSD, BudgetPeriod: k.BudgetPeriod}}
@@ -203,8 +205,9 @@ type IssuedView struct {
 	AWSSecretAccessKey string  `json:"aws_secret_access_key,omitempty"`
 }
 
-func issuedView(i *Issued) IssuedView {
-	return IssuedView{Key: keyView(i.Key), Secret: i.Secret, AWSAccessKeyID: i.AWSAccessKeyID, AWSSecretAccessKey: i.AWSSecretAccessKey}
+// ViewIssued renders a freshly issued key, secrets included.
+func ViewIssued(i *Issued) IssuedView {
+	return IssuedView{Key: ViewKey(i.Key), Secret: i.Secret, AWSAccessKeyID: i.AWSAccessKeyID, AWSSecretAccessKey: i.AWSSecretAccessKey}
 }
 
 func (a *api) createTenant(w http.ResponseWriter, r *http.Request) error {
@@ -216,7 +219,7 @@ func (a *api) createTenant(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, tenantView(t))
+	writeJSON(w, http.StatusCreated, ViewTenant(t))
 	return nil
 }
 
@@ -227,7 +230,7 @@ func (a *api) listTenants(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]TenantView, 0, len(ts))
 	for i := range ts {
-		out = append(out, tenantView(&ts[i]))
+		out = append(out, ViewTenant(&ts[i]))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	return nil
@@ -238,7 +241,7 @@ func (a *api) getTenant(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, tenantView(t))
+	writeJSON(w, http.StatusOK, ViewTenant(t))
 	return nil
 }
 
@@ -251,7 +254,7 @@ func (a *api) updateTenant(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, tenantView(t))
+	writeJSON(w, http.StatusOK, ViewTenant(t))
 	return nil
 }
 
@@ -264,7 +267,7 @@ func (a *api) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, issuedView(iss))
+	writeJSON(w, http.StatusCreated, ViewIssued(iss))
 	return nil
 }
 
@@ -283,7 +286,7 @@ func (a *api) listKeys(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]KeyView, 0, len(ks))
 	for i := range ks {
-		out = append(out, keyView(&ks[i]))
+		out = append(out, ViewKey(&ks[i]))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	return nil
@@ -294,7 +297,7 @@ func (a *api) getKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, keyView(k))
+	writeJSON(w, http.StatusOK, ViewKey(k))
 	return nil
 }
 
@@ -303,7 +306,7 @@ func (a *api) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, keyView(k))
+	writeJSON(w, http.StatusOK, ViewKey(k))
 	return nil
 }
 
@@ -312,7 +315,7 @@ func (a *api) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, issuedView(iss))
+	writeJSON(w, http.StatusCreated, ViewIssued(iss))
 	return nil
 }
 
@@ -331,58 +334,95 @@ type UsageRow struct {
 
 func (a *api) usage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	now := a.svc.now()
-	since, until := now.Add(-24*time.Hour), now.Add(time.Minute)
-	if v := q.Get("since"); v != "" {
-		t, err := parseSince(v, now)
-		if err != nil {
-			return &FieldError{"since", err.Error()}
-		}
-		since = t
-	}
-	if v := q.Get("until"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return &FieldError{"until", "must be an RFC 3339 time"}
-		}
-		until = t
-	}
-	by := q.Get("by")
-	switch by {
+	uq := UsageQuery{Since: q.Get("since"), Until: q.Get("until"), By: q.Get("by"), Tenant: q.Get("tenant"),
+		Model: q.Get("model"), Provider: q.Get("provider")}
+	switch uq.By {
 	case "contract", "compliance", "commitment":
 		if a.o.Report == nil {
-			return &httpError{http.StatusNotFound, "no " + by + " report on this gateway"}
+			return &httpError{http.StatusNotFound, "no " + uq.By + " report on this gateway"}
 		}
-		rep, err := a.o.Report(r.Context(), by, since, until)
+		since, until, err := uq.window(a.svc.now())
+		if err != nil {
+			return err
+		}
+		rep, err := a.o.Report(r.Context(), uq.By, since, until)
 		if err != nil {
 			return err
 		}
 		writeJSON(w, http.StatusOK, rep)
 		return nil
-	case "", store.GroupTenant, store.GroupKey, store.GroupModel, store.GroupProvider:
-	default:
-		return &FieldError{"by", "must be tenant, key, model, provider, contract or compliance"}
 	}
-	f := store.UsageFilter{Since: since, Until: until, Model: q.Get("model"), Provider: q.Get("provider")}
-	if tn := q.Get("tenant"); tn != "" {
-		t, err := a.svc.Tenant(r.Context(), tn)
-		if err != nil {
-			return err
-		}
-		f.TenantID = t.ID
-	}
-	sums, err := a.svc.Store.SumUsage(r.Context(), f, by)
+	rep, err := a.svc.Usage(r.Context(), uq)
 	if err != nil {
 		return err
 	}
-	out := make([]UsageRow, 0, len(sums))
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// UsageQuery selects a usage report.
+type UsageQuery struct {
+	// Since is a duration back from now ("24h", "7d") or an RFC 3339
+	// time; default 24h. Until is an RFC 3339 time; default now.
+	Since, Until string
+	// By groups rows: tenant, key, model, provider or "" for one total.
+	By                      string
+	Tenant, Model, Provider string
+}
+
+func (q UsageQuery) window(now time.Time) (since, until time.Time, err error) {
+	since, until = now.Add(-24*time.Hour), now.Add(time.Minute)
+	if q.Since != "" {
+		if since, err = parseSince(q.Since, now); err != nil {
+			return since, until, &FieldError{"since", err.Error()}
+		}
+	}
+	if q.Until != "" {
+		if until, err = time.Parse(time.RFC3339, q.Until); err != nil {
+			return since, until, &FieldError{"until", "must be an RFC 3339 time"}
+		}
+	}
+	return since, until, nil
+}
+
+// UsageReport is the answer to a UsageQuery.
+type UsageReport struct {
+	Since time.Time  `json:"since"`
+	Until time.Time  `json:"until"`
+	By    string     `json:"by"`
+	Data  []UsageRow `json:"data"`
+}
+
+// Usage sums the ledger for q.
+func (s *Service) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
+	since, until, err := q.window(s.now())
+	if err != nil {
+		return nil, err
+	}
+	switch q.By {
+	case "", store.GroupTenant, store.GroupKey, store.GroupModel, store.GroupProvider:
+	default:
+		return nil, &FieldError{"by", "must be tenant, key, model, provider, contract or compliance"}
+	}
+	f := store.UsageFilter{Since: since, Until: until, Model: q.Model, Provider: q.Provider}
+	if q.Tenant != "" {
+		t, err := s.Tenant(ctx, q.Tenant)
+		if err != nil {
+			return nil, err
+		}
+		f.TenantID = t.ID
+	}
+	sums, err := s.Store.SumUsage(ctx, f, q.By)
+	if err != nil {
+		return nil, err
+	}
+	out := &UsageReport{Since: since.UTC(), Until: until.UTC(), By: q.By, Data: make([]UsageRow, 0, len(sums))}
 	for _, s := range sums {
-		out = append(out, UsageRow{Group: s.Group, Requests: s.Requests, Errors: s.Errors, InputTokens: s.InputTokens,
+		out.Data = append(out.Data, UsageRow{Group: s.Group, Requests: s.Requests, Errors: s.Errors, InputTokens: s.InputTokens,
 			OutputTokens: s.OutputTokens, CachedInputTokens: s.CachedInputTokens, CacheWriteTokens: s.CacheWriteTokens,
 			ReasoningTokens: s.ReasoningTokens, CostUSD: s.CostUSD})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"since": since.UTC(), "until": until.UTC(), "by": by, "data": out})
-	return nil
+	return out, nil
 }
 
 // parseSince accepts a duration back from now ("24h", "7d") or an RFC
