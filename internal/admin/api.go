@@ -373,7 +373,7 @@ type UsageQuery struct {
 func (q UsageQuery) window(now time.Time) (since, until time.Time, err error) {
 	since, until = now.Add(-24*time.Hour), now.Add(time.Minute)
 	if q.Since != "" {
-		if since, err = parseSince(q.Since, now); err != nil {
+		if since, err = ParseSince(q.Since, now); err != nil {
 			return since, until, &FieldError{"since", err.Error()}
 		}
 	}
@@ -425,9 +425,9 @@ func (s *Service) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error)
 	return out, nil
 }
 
-// parseSince accepts a duration back from now ("24h", "7d") or an RFC
+// ParseSince accepts a duration back from now ("24h", "7d") or an RFC
 // 3339 time.
-func parseSince(v string, now time.Time) (time.Time, error) {
+func ParseSince(v string, now time.Time) (time.Time, error) {
 	if strings.HasSuffix(v, "d") {
 		var days int
 		if _, err := fmt.Sscanf(v, "%dd", &days); err == nil && days > 0 {

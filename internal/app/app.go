@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"switchyard/internal/cli"
 )
 
 // Run executes one switchyard subcommand. It reads the environment only
@@ -33,7 +35,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "validate":
 		return runValidate(env, rest)
 	case "keys":
-		return runKeys(ctx, env, rest)
+		return cli.Keys(ctx, cliEnv(env), rest)
+	case "tenants":
+		return cli.Tenants(ctx, cliEnv(env), rest)
+	case "usage":
+		return cli.Usage(ctx, cliEnv(env), rest)
 	case "bench":
 		return runBench(ctx, env, rest)
 	case "version":
@@ -62,7 +68,9 @@ commands:
   demo        run the whole gateway offline on simulated clouds, with a demo key
   serve       run the gateway from a config file (-config switchyard.yaml)
   validate    check a config file and report every error (-config F)
-  keys        manage virtual keys: keys create|list|revoke -config F ...
+  keys        manage virtual keys: keys create|list|revoke|rotate (-admin URL | -config F)
+  tenants     manage tenants: tenants create|list|update|disable|enable
+  usage       report traffic and spend: usage -by tenant|key|model|provider -since 24h
   fakecloud   serve the simulated clouds on their own (-listen ADDR)
   bench       measure the gateway against a bare reverse proxy (writes BENCHMARKS.md)
   version     print the version

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"switchyard/internal/admin"
 	"switchyard/internal/fakecloud"
 	"switchyard/internal/store/sqlstore"
 )
@@ -249,12 +250,12 @@ func benchKey(ctx context.Context, db string) (string, error) {
 		return "", err
 	}
 	defer st.Close()
-	t, err := ensureTenant(ctx, st, "bench")
+	svc := &admin.Service{Store: st}
+	iss, err := svc.IssueKey(ctx, admin.KeySpec{Tenant: "bench", CreateTenant: true, Name: "bench"})
 	if err != nil {
 		return "", err
 	}
-	secret, _, err := createKey(ctx, st, t, "bench", "")
-	return secret, err
+	return iss.Secret, nil
 }
 
 func freeAddr() string {

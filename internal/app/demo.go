@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"switchyard/internal/admin"
 	"switchyard/internal/config"
 	"switchyard/internal/fakecloud"
 )
@@ -214,4 +215,21 @@ Press Ctrl-C to stop.
 	<-ctx.Done()
 	fmt.Fprintln(env.Stdout, "\nstopping...")
 	return nil
+}
+
+// ensureDemoKey makes the demo tenant and its key: the fixed one when
+// given (reused if a kept data directory already holds it), else a new one.
+func ensureDemoKey(ctx context.Context, inst *Instance, fixed string) (string, error) {
+	if fixed != "" {
+		iss, err := inst.admin.IssueFixedKey(ctx, "demo", fixed)
+		if err != nil {
+			return "", err
+		}
+		return iss.Secret, nil
+	}
+	iss, err := inst.admin.IssueKey(ctx, admin.KeySpec{Tenant: "demo", CreateTenant: true, Name: "demo"})
+	if err != nil {
+		return "", err
+	}
+	return iss.Secret, nil
 }

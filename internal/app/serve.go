@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"switchyard/internal/admin"
 	"switchyard/internal/api"
 	"switchyard/internal/auth"
 	"switchyard/internal/config"
@@ -55,7 +56,8 @@ type Instance struct {
 	store    *sqlstore.Store
 	ledger   *usage.Writer
 	srv      *http.Server
-	admin    *http.Server
+	adminSrv *http.Server
+	admin    *admin.Service
 	ln       net.Listener
 	adminLn  net.Listener
 	closers  []func() error
@@ -88,13 +90,9 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		}
 	}()
 
-	dsn := cfg.Store.DSN
-	if cfg.Store.DSNEnv != "" {
-		dsn = env.Getenv(cfg.Store.DSNEnv)
-	}
-	st, err := sqlstore.Open(ctx, cfg.Store.Driver, dsn)
+	st, err := openConfiguredStore(ctx, cfg, env.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("opening store: %w", err)
+		return nil, err
 	}
 	in.store = st
 	in.closers = append(in.closers, st.Close)
@@ -118,16 +116,11 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		Cost:      func(u llm.Usage, p route.Price) float64 { return usage.Cost(u, usage.Price(p)) },
 		Logger:    log,
 	})
-	var sealer *auth.Sealer
-	if mk := env.Getenv("SWITCHYARD_MASTER_KEY"); mk != "" {
-		key, err := auth.ParseMasterKey(mk)
-		if err != nil {
-			return nil, fmt.Errorf("SWITCHYARD_MASTER_KEY: %w", err)
-		}
-		if sealer, err = auth.NewSealer(key); err != nil {
-			return nil, err
-		}
+	sealer, err := masterSealer(env.Getenv)
+	if err != nil {
+		return nil, err
 	}
+	in.admin = &admin.Service{Store: st, Sealer: sealer}
 	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer})
 	front := api.New(api.Options{
 		Gateway: gw, Auth: authn, Logger: log, Metrics: metrics,
@@ -157,11 +150,10 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 				return nil, fmt.Errorf("listening (admin): %w", err)
 			}
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", metrics.Handler())
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}` + "\n")) })
-		in.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { in.served <- in.admin.Serve(in.adminLn) }()
+		handler := admin.Handler(admin.Options{Service: in.admin, Token: env.Getenv(cfg.Admin.TokenEnv),
+			Metrics: metrics.Handler(), Logger: log})
+		in.adminSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		go func() { in.served <- in.adminSrv.Serve(in.adminLn) }()
 	}
 	log.Info("switchyard started", "listen", in.Addr(), "admin", in.AdminAddr(), "store", cfg.Store.Driver,
 		"providers", len(cfg.Providers), "models", len(cfg.Models))
@@ -176,8 +168,8 @@ func (in *Instance) Shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), in.shutdown)
 	defer cancel()
 	var errs []error
-	if in.admin != nil {
-		_ = in.admin.Shutdown(ctx)
+	if in.adminSrv != nil {
+		_ = in.adminSrv.Shutdown(ctx)
 	}
 	if err := in.srv.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("draining: %w", err))

@@ -1,0 +1,236 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"switchyard/internal/admin"
+)
+
+// Client talks to a running gateway's admin API.
+type Client struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+// NewClient returns a client for the admin API at base.
+func NewClient(base, token string) *Client {
+	return &Client{base: strings.TrimRight(base, "/"), token: token, hc: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Close releases idle connections.
+func (c *Client) Close() error { c.hc.CloseIdleConnections(); return nil }
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("calling the admin API: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error struct{ Message, Field string } `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
+			return fmt.Errorf("admin API: %s (%d)", e.Error.Message, resp.StatusCode)
+		}
+		return fmt.Errorf("admin API: %s", resp.Status)
+	}
+	switch o := out.(type) {
+	case nil:
+		return nil
+	case *json.RawMessage:
+		*o = data
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+func (c *Client) CreateTenant(ctx context.Context, spec admin.TenantSpec) (*admin.TenantView, error) {
+	var t admin.TenantView
+	return &t, c.do(ctx, http.MethodPost, "/admin/v1/tenants", spec, &t)
+}
+
+func (c *Client) ListTenants(ctx context.Context) ([]admin.TenantView, error) {
+	var out struct{ Data []admin.TenantView }
+	return out.Data, c.do(ctx, http.MethodGet, "/admin/v1/tenants", nil, &out)
+}
+
+func (c *Client) UpdateTenant(ctx context.Context, id string, u admin.TenantUpdate) (*admin.TenantView, error) {
+	var t admin.TenantView
+	return &t, c.do(ctx, http.MethodPatch, "/admin/v1/tenants/"+url.PathEscape(id), u, &t)
+}
+
+func (c *Client) IssueKey(ctx context.Context, spec admin.KeySpec) (*admin.IssuedView, error) {
+	var out admin.IssuedView
+	return &out, c.do(ctx, http.MethodPost, "/admin/v1/keys", spec, &out)
+}
+
+func (c *Client) ListKeys(ctx context.Context, tenant string) ([]admin.KeyView, error) {
+	var out struct{ Data []admin.KeyView }
+	path := "/admin/v1/keys"
+	if tenant != "" {
+		path += "?tenant=" + url.QueryEscape(tenant)
+	}
+	return out.Data, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+func (c *Client) RevokeKey(ctx context.Context, id string) (*admin.KeyView, error) {
+	var k admin.KeyView
+	return &k, c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(id)+"/revoke", nil, &k)
+}
+
+func (c *Client) RotateKey(ctx context.Context, id string) (*admin.IssuedView, error) {
+	var out admin.IssuedView
+	return &out, c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(id)+"/rotate", nil, &out)
+}
+
+func (c *Client) Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"since": q.Since, "until": q.Until, "by": q.By, "tenant": q.Tenant, "model": q.Model, "provider": q.Provider} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	var raw json.RawMessage
+	return raw, c.do(ctx, http.MethodGet, "/admin/v1/usage?"+v.Encode(), nil, &raw)
+}
+
+// Direct serves the subcommands straight from the store, through the same
+// admin.Service the API uses.
+type Direct struct {
+	Service *admin.Service
+	// Report answers contract/compliance reports in direct mode.
+	Report func(ctx context.Context, name string, since, until time.Time) (any, error)
+	Closer func() error
+}
+
+func (d *Direct) Close() error {
+	if d.Closer != nil {
+		return d.Closer()
+	}
+	return nil
+}
+
+func (d *Direct) CreateTenant(ctx context.Context, spec admin.TenantSpec) (*admin.TenantView, error) {
+	t, err := d.Service.CreateTenant(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	v := admin.ViewTenant(t)
+	return &v, nil
+}
+
+func (d *Direct) ListTenants(ctx context.Context) ([]admin.TenantView, error) {
+	ts, err := d.Service.Store.ListTenants(ctx)
+	out := make([]admin.TenantView, 0, len(ts))
+	for i := range ts {
+		out = append(out, admin.ViewTenant(&ts[i]))
+	}
+	return out, err
+}
+
+func (d *Direct) UpdateTenant(ctx context.Context, id string, u admin.TenantUpdate) (*admin.TenantView, error) {
+	t, err := d.Service.UpdateTenant(ctx, id, u)
+	if err != nil {
+		return nil, err
+	}
+	v := admin.ViewTenant(t)
+	return &v, nil
+}
+
+func (d *Direct) IssueKey(ctx context.Context, spec admin.KeySpec) (*admin.IssuedView, error) {
+	iss, err := d.Service.IssueKey(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	v := admin.ViewIssued(iss)
+	return &v, nil
+}
+
+func (d *Direct) ListKeys(ctx context.Context, tenant string) ([]admin.KeyView, error) {
+	tenantID := ""
+	if tenant != "" {
+		t, err := d.Service.Tenant(ctx, tenant)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %q: %w", tenant, err)
+		}
+		tenantID = t.ID
+	}
+	ks, err := d.Service.Store.ListKeys(ctx, tenantID)
+	out := make([]admin.KeyView, 0, len(ks))
+	for i := range ks {
+		out = append(out, admin.ViewKey(&ks[i]))
+	}
+	return out, err
+}
+
+func (d *Direct) RevokeKey(ctx context.Context, id string) (*admin.KeyView, error) {
+	k, err := d.Service.RevokeKey(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v := admin.ViewKey(k)
+	return &v, nil
+}
+
+func (d *Direct) RotateKey(ctx context.Context, id string) (*admin.IssuedView, error) {
+	iss, err := d.Service.RotateKey(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v := admin.ViewIssued(iss)
+	return &v, nil
+}
+
+func (d *Direct) Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage, error) {
+	var rep any
+	var err error
+	switch q.By {
+	case "contract", "compliance", "commitment":
+		if d.Report == nil {
+			return nil, fmt.Errorf("no %s report available", q.By)
+		}
+		since := time.Now().Add(-24 * time.Hour)
+		if q.Since != "" {
+			if since, err = admin.ParseSince(q.Since, time.Now()); err != nil {
+				return nil, err
+			}
+		}
+		rep, err = d.Report(ctx, q.By, since, time.Now().Add(time.Minute))
+	default:
+		rep, err = d.Service.Usage(ctx, q)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(rep)
+}
