@@ -145,7 +145,7 @@ func decode(r *http.Request, dst any) error {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &te):
-			return &FieldError{te.Field, fmt.Sprintf("must be %s", te.Type)}
+			return &FieldError{jsonPath(te.Field), fmt.Sprintf("must be %s", te.Type)}
 		case errors.As(err, &mbe):
 			return &httpError{http.StatusRequestEntityTooLarge, "body too large"}
 		case errors.Is(err, io.EOF):
@@ -157,6 +157,19 @@ func decode(r *http.Request, dst any) error {
 		return &httpError{http.StatusBadRequest, "malformed JSON: " + err.Error()}
 	}
 	return nil
+}
+
+// jsonPath drops the Go names of embedded structs ("Limits.rpm" → "rpm")
+// from a decoding error's field path.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if p != "" && !(p[0] >= 'A' && p[0] <= 'Z') {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
 }
 
 // TenantView is a tenant as the API shows it.
