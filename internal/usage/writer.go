@@ -1,0 +1,346 @@
+package usage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"switchyard/internal/store"
+)
+
+// Sink stores usage records; sqlstore.Store implements it. InsertUsage
+// must honour ctx and store a batch entirely or not at all.
+type Sink interface {
+	InsertUsage(ctx context.Context, recs []store.UsageRecord) error
+}
+
+// Defaults for WriterOptions.
+const (
+	DefaultBatchSize     = 256
+	DefaultFlushInterval = time.Second
+	DefaultQueueSize     = 8192
+)
+
+// Retry timing for failed inserts.
+const (
+	firstBackoff   = 100 * time.Millisecond
+	maxBackoff     = 5 * time.Second
+	attemptTimeout = 10 * time.Second
+)
+
+// WriterOptions configures a Writer. Zero fields take defaults.
+type WriterOptions struct {
+	// BatchSize is the most records one insert carries; a full batch is
+	// written at once. Default: DefaultBatchSize.
+	BatchSize int
+	// FlushInterval is the longest a record waits before its batch is
+	// written (while the sink keeps up). Default: DefaultFlushInterval.
+	FlushInterval time.Duration
+	// QueueSize bounds the records waiting to be written; Record blocks
+	// while it is reached. Default: DefaultQueueSize.
+	QueueSize int
+	// Logger receives failed inserts. Default: slog.Default().
+	Logger *slog.Logger
+	// OnError, when set, is called with every failed insert attempt (from
+	// the writer's goroutine, or from Record after Close); it must not
+	// block.
+	OnError func(error)
+}
+
+// Writer writes usage records to a Sink in batches, from one background
+// goroutine. It never drops a record it accepted while running: a failed
+// batch is kept and retried with exponential backoff (100ms doubling to
+// 5s) until it is saved or Close gives up. Records are written in the
+// order they were recorded. It is safe for concurrent use.
+type Writer struct {
+	sink      Sink
+	batchSize int
+	interval  time.Duration
+	queueSize int
+	log       *slog.Logger
+	onError   func(error)
+
+	mu sync.Mutex
+	// space is signalled when buf shrinks or the writer closes.
+	space sync.Cond
+	// buf holds recorded records not yet taken by the worker, and arrived
+	// when each of them was recorded.
+	buf     []store.UsageRecord
+	arrived []time.Time
+	// recorded counts the records accepted; settled those saved or given
+	// up on (lost). Batches settle in order, so every record up to the
+	// n-th is settled when settled >= n.
+	recorded, settled, lost uint64
+	// flushTo asks the worker to write every record up to this count now.
+	flushTo uint64
+	lastErr error
+	closed  bool
+	// progress is closed and replaced whenever settled grows.
+	progress chan struct{}
+
+	kick      chan struct{} // wakes the worker; capacity 1
+	stop      chan struct{} // closed by Close
+	done      chan struct{} // closed when the worker returns
+	abandon   context.CancelFunc
+	closeOnce sync.Once
+}
+
+// NewWriter starts a Writer. Call Close to stop it.
+func NewWriter(sink Sink, opts WriterOptions) *Writer {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultQueueSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Writer{
+		sink:      sink,
+		batchSize: opts.BatchSize,
+		interval:  opts.FlushInterval,
+		queueSize: opts.QueueSize,
+		log:       opts.Logger,
+		onError:   opts.OnError,
+		progress:  make(chan struct{}),
+		kick:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		abandon:   cancel,
+	}
+	w.space.L = &w.mu
+	go w.run(ctx)
+	return w
+}
+
+// Record queues rec for writing. It does not wait for the database, but it
+// never drops a record either: while QueueSize records are waiting (the
+// sink is slow or down) it blocks until there is room, pushing back on the
+// callers instead of losing their usage.
+//
+// After Close, Record writes rec synchronously, with one attempt bounded
+// by a timeout; a failure is logged and passed to OnError.
+func (w *Writer) Record(rec store.UsageRecord) {
+	w.mu.Lock()
+	for !w.closed && len(w.buf) >= w.queueSize {
+		w.space.Wait()
+	}
+	if w.closed {
+		w.mu.Unlock()
+		w.recordDirect(rec)
+		return
+	}
+	w.buf = append(w.buf, rec)
+	w.arrived = append(w.arrived, time.Now())
+	w.recorded++
+	if len(w.buf) == 1 || len(w.buf) >= w.batchSize {
+		w.wake()
+	}
+	w.mu.Unlock()
+}
+
+func (w *Writer) recordDirect(rec store.UsageRecord) {
+	ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
+	defer cancel()
+	if err := w.sink.InsertUsage(ctx, []store.UsageRecord{rec}); err != nil {
+		err = fmt.Errorf("saving usage of request %q recorded after close: %w", rec.RequestID, err)
+		w.log.Error("usage record not saved", "request_id", rec.RequestID, "err", err)
+		if w.onError != nil {
+			w.onError(err)
+		}
+	}
+}
+
+// Flush writes every record recorded before it was called and returns when
+// they are saved. If ctx ends first, it returns an error saying how many
+// are still waiting; they stay queued and will be written later.
+func (w *Writer) Flush(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	target := w.recorded
+	if w.flushTo < target {
+		w.flushTo = target
+		w.wake()
+	}
+	for w.settled < target {
+		ch := w.progress
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		w.mu.Lock()
+		if ctx.Err() != nil && w.settled < target {
+			return fmt.Errorf("flushing usage: %d records not yet saved: %w", target-w.settled, errors.Join(ctx.Err(), w.lastErr))
+		}
+	}
+	if w.lost > 0 {
+		// Only a Close that ran out of time loses records, and it loses
+		// everything still queued, so some of ours are among them.
+		return fmt.Errorf("flushing usage: %d records not saved: writer closed: %w", w.lost, w.lastErr)
+	}
+	return nil
+}
+
+// Close writes everything recorded and stops the writer. If ctx ends
+// before every record is saved, Close gives up on the rest and returns an
+// error saying how many records were not saved, wrapping ctx's error and
+// the last insert error. Calling Close again returns the same outcome.
+func (w *Writer) Close(ctx context.Context) error {
+	w.closeOnce.Do(func() {
+		w.mu.Lock()
+		w.closed = true
+		w.space.Broadcast()
+		w.mu.Unlock()
+		close(w.stop)
+	})
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		w.abandon()
+		<-w.done
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lost > 0 {
+		return fmt.Errorf("closing usage writer: %d records not saved: %w", w.lost, errors.Join(ctx.Err(), w.lastErr))
+	}
+	return nil
+}
+
+// wake nudges the worker without blocking.
+func (w *Writer) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is the worker: it writes batches that are full, old enough or asked
+// for by Flush or Close, and returns once stopped with nothing left, or
+// when ctx is cancelled by a Close that ran out of time.
+func (w *Writer) run(ctx context.Context) {
+	defer close(w.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	stopping := false
+	for {
+		w.mu.Lock()
+		batch, wait := w.next(stopping)
+		w.mu.Unlock()
+		if batch != nil {
+			if !w.save(ctx, batch) {
+				w.giveUp()
+				return
+			}
+			continue
+		}
+		if stopping {
+			return
+		}
+		var fire <-chan time.Time
+		if wait > 0 {
+			timer.Reset(wait)
+			fire = timer.C
+		}
+		select {
+		case <-w.kick:
+		case <-fire:
+		case <-w.stop:
+			stopping = true
+		}
+		timer.Stop()
+	}
+}
+
+// next takes the next batch when one is due. Otherwise it returns how long
+// until the oldest waiting record is due, or 0 when none is waiting. w.mu
+// must be held.
+func (w *Writer) next(stopping bool) ([]store.UsageRecord, time.Duration) {
+	n := len(w.buf)
+	if n == 0 {
+		return nil, 0
+	}
+	wait := time.Until(w.arrived[0].Add(w.interval))
+	if n < w.batchSize && !stopping && w.flushTo <= w.settled && wait > 0 {
+		return nil, wait
+	}
+	k := min(n, w.batchSize)
+	// The batch keeps its own view of the array; later appends to buf
+	// never reach it.
+	batch := w.buf[:k:k]
+	w.buf, w.arrived = w.buf[k:], w.arrived[k:]
+	if len(w.buf) == 0 {
+		w.buf, w.arrived = nil, nil
+	}
+	w.space.Broadcast()
+	return batch, 0
+}
+
+// save inserts batch, retrying with backoff until it succeeds (true) or
+// ctx is cancelled (false).
+func (w *Writer) save(ctx context.Context, batch []store.UsageRecord) bool {
+	backoff := firstBackoff
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := w.sink.InsertUsage(actx, batch)
+		cancel()
+		if err == nil {
+			w.settle(len(batch), false)
+			return true
+		}
+		w.report(fmt.Errorf("saving %d usage records: %w", len(batch), err), len(batch))
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			w.settle(len(batch), true)
+			return false
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// giveUp counts everything still queued as lost.
+func (w *Writer) giveUp() {
+	w.mu.Lock()
+	n := len(w.buf)
+	w.buf, w.arrived = nil, nil
+	w.mu.Unlock()
+	if n > 0 {
+		w.settle(n, true)
+	}
+}
+
+// settle marks the next n records as saved or lost.
+func (w *Writer) settle(n int, lost bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.settled += uint64(n)
+	if lost {
+		w.lost += uint64(n)
+		w.log.Error("usage records not saved", "records", n, "err", w.lastErr)
+	}
+	close(w.progress)
+	w.progress = make(chan struct{})
+}
+
+// report records and logs a failed insert.
+func (w *Writer) report(err error, records int) {
+	w.mu.Lock()
+	w.lastErr = err
+	w.mu.Unlock()
+	w.log.Warn("usage insert failed", "records", records, "err", err)
+	if w.onError != nil {
+		w.onError(err)
+	}
+}
