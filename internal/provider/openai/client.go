@@ -1,0 +1,553 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"switchyard/internal/llm"
+	"switchyard/internal/provider"
+	"switchyard/internal/sse"
+)
+
+// Raw dialects the Client forwards as is (llm.Raw.Dialect), with only the
+// model replaced: the same-dialect fast path.
+const (
+	RawDialectChat       = "openai.chat"
+	RawDialectEmbeddings = "openai.embeddings"
+)
+
+// Operation is an endpoint of the dialect, as a path below the API root.
+type Operation string
+
+// The operations a Client calls.
+const (
+	OpChatCompletions Operation = "chat/completions"
+	OpEmbeddings      Operation = "embeddings"
+)
+
+// DefaultMaxResponseBytes bounds a non-streamed answer body.
+const DefaultMaxResponseBytes = 32 << 20
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 64 << 10
+
+// ClientOptions configures a Client.
+type ClientOptions struct {
+	// Name is the channel's name, reported in errors. Required.
+	Name string
+	// Dialect names the channel's wire dialect in translation errors:
+	// "openai", "openai-compatible", "azure". Default "openai".
+	Dialect string
+	// URL returns the endpoint of op for a request to model. Required.
+	URL func(op Operation, model string) string
+	// Authorize adds credentials to a request's headers. It may fetch a
+	// token, hence ctx. Nil sends none (local vLLM or Ollama).
+	Authorize func(ctx context.Context, h http.Header) error
+	// Header is sent with every request; the client's own headers
+	// (Content-Type, Accept, credentials) take precedence.
+	Header http.Header
+	// HTTPClient sends the requests. Nil means a client with
+	// http.DefaultTransport.
+	HTTPClient *http.Client
+	// Timeout bounds a non-streamed call and, for a streamed one, the wait
+	// for the response headers. Zero leaves it to ctx.
+	Timeout time.Duration
+	// MaxResponseBytes bounds a non-streamed answer body; zero means
+	// DefaultMaxResponseBytes. Stream events are bounded by
+	// sse.DefaultMaxEvent each.
+	MaxResponseBytes int64
+	// Now is the clock for Retry-After dates. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Client calls one upstream that speaks the OpenAI dialect: it translates
+// canonical requests (or forwards a client's raw body on the fast path),
+// sends them, and reads answers, event streams and errors back. The OpenAI
+// and Azure OpenAI adapters differ only in the URLs and credentials they
+// give it. A Client is safe for concurrent use.
+type Client struct {
+	o ClientOptions
+}
+
+// NewClient returns a client; o is copied, not kept.
+func NewClient(o ClientOptions) *Client {
+	if o.Dialect == "" {
+		o.Dialect = passthroughKey
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	o.Header = o.Header.Clone()
+	return &Client{o: o}
+}
+
+// Name returns the channel's name.
+func (c *Client) Name() string { return c.o.Name }
+
+// Chat sends a non-streamed Chat Completions call.
+func (c *Client) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	body, err := c.chatBody(req, false)
+	if err != nil {
+		return nil, err
+	}
+	if c.o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.o.Timeout)
+		defer cancel()
+	}
+	resp, err := c.send(ctx, OpChatCompletions, req.Model, body, false)
+	if err != nil {
+		return nil, err
+	}
+	data, err := c.readAll(resp)
+	if err != nil {
+		return nil, err
+	}
+	var cr ChatResponse
+	if err := json.Unmarshal(data, &cr); err != nil {
+		return nil, c.badResponse("malformed response body", err)
+	}
+	if cr.Error != nil {
+		return nil, apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), cr.Error, data)
+	}
+	out, err := ResponseToLLM(&cr)
+	if err != nil {
+		return nil, c.badResponse("unusable response", err)
+	}
+	return out, nil
+}
+
+// errHeaderTimeout cancels a streamed call whose headers are late.
+var errHeaderTimeout = errors.New("upstream sent no response headers in time")
+
+// ChatStream starts a streamed Chat Completions call, with usage asked
+// for: the gateway meters every stream. Cancelling ctx closes the upstream
+// connection.
+func (c *Client) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	body, err := c.chatBody(req, true)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	var timer *time.Timer
+	if c.o.Timeout > 0 {
+		timer = time.AfterFunc(c.o.Timeout, func() { cancel(errHeaderTimeout) })
+	}
+	resp, err := c.send(ctx, OpChatCompletions, req.Model, body, true)
+	late := timer != nil && !timer.Stop()
+	if err == nil && late {
+		resp.Body.Close()
+		err = provider.TransportError(c.o.Name, context.Canceled)
+	}
+	if err != nil {
+		var pe *provider.Error
+		if late && errors.As(err, &pe) {
+			pe.Kind, pe.Message = provider.KindTimeout, "upstream timed out"
+		}
+		cancel(nil)
+		return nil, err
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
+		defer cancel(nil)
+		data, err := c.readAll(resp)
+		if err != nil {
+			return nil, err
+		}
+		if e := parseErrorBody(data); *e != (APIError{}) {
+			return nil, apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), e, data)
+		}
+		return nil, c.badResponse("expected an event stream, got JSON", nil)
+	}
+	return &chatStream{
+		name:   c.o.Name,
+		body:   resp.Body,
+		cancel: cancel,
+		events: sse.NewReader(resp.Body),
+		dec:    NewStreamDecoder(c.o.Name),
+	}, nil
+}
+
+// Embed sends an Embeddings call.
+func (c *Client) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
+	var body []byte
+	if req.Raw != nil && req.Raw.Dialect == RawDialectEmbeddings {
+		m, err := rawObject(req.Raw.Body)
+		if err != nil {
+			return nil, err
+		}
+		m["model"] = marshalRaw(req.Model)
+		body = marshalRaw(m)
+	} else {
+		r, err := embeddingRequestFromLLM(req, c.o.Dialect)
+		if err != nil {
+			return nil, err
+		}
+		if body, err = json.Marshal(r); err != nil {
+			return nil, fmt.Errorf("encoding embeddings request: %w", err)
+		}
+	}
+	if c.o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.o.Timeout)
+		defer cancel()
+	}
+	resp, err := c.send(ctx, OpEmbeddings, req.Model, body, false)
+	if err != nil {
+		return nil, err
+	}
+	data, err := c.readAll(resp)
+	if err != nil {
+		return nil, err
+	}
+	var er EmbeddingResponse
+	if err := json.Unmarshal(data, &er); err != nil {
+		return nil, c.badResponse("malformed response body", err)
+	}
+	if er.Error != nil {
+		return nil, apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), er.Error, data)
+	}
+	out, err := embeddingResponseToLLM(&er, len(req.Inputs)+len(req.Tokens))
+	if err != nil {
+		return nil, c.badResponse("unusable response", err)
+	}
+	return out, nil
+}
+
+// chatBody is the request body of a chat call: the client's own bytes on
+// the fast path, with only the model, and the stream mode of this call,
+// changed; the translated request otherwise.
+func (c *Client) chatBody(req *llm.Request, stream bool) ([]byte, error) {
+	if req.N > 1 {
+		return nil, unsupported("", "%s: several choices (n > 1) are not supported", c.o.Dialect)
+	}
+	if req.Raw != nil && req.Raw.Dialect == RawDialectChat {
+		return rawChatBody(req.Raw.Body, req.Model, stream)
+	}
+	r, err := requestFromLLM(req, c.o.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	r.Stream, r.StreamOptions = stream, nil
+	if stream {
+		r.StreamOptions = &StreamOptions{IncludeUsage: true}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encoding chat request: %w", err)
+	}
+	return b, nil
+}
+
+// rawChatBody edits a client's Chat Completions body for the fast path:
+// model replaced, and for a streamed call stream_options.include_usage
+// forced on (the gateway needs usage for its ledger; the front door hides
+// the usage chunk from a client that did not ask for it). Every other
+// member survives as sent.
+func rawChatBody(body []byte, model string, stream bool) ([]byte, error) {
+	m, err := rawObject(body)
+	if err != nil {
+		return nil, err
+	}
+	m["model"] = marshalRaw(model)
+	if !stream {
+		if isTrue(m["stream"]) {
+			m["stream"] = json.RawMessage("false")
+			delete(m, "stream_options")
+		}
+		return marshalRaw(m), nil
+	}
+	m["stream"] = json.RawMessage("true")
+	opts := map[string]json.RawMessage{}
+	if raw := m["stream_options"]; raw != nil && kindOf(raw) != kindNull {
+		if kindOf(raw) != kindObject || json.Unmarshal(raw, &opts) != nil {
+			return nil, invalid("stream_options", "expected object, got %s", kindOf(raw))
+		}
+	}
+	opts["include_usage"] = json.RawMessage("true")
+	m["stream_options"] = marshalRaw(opts)
+	return marshalRaw(m), nil
+}
+
+func rawObject(body []byte) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if kindOf(body) != kindObject || json.Unmarshal(body, &m) != nil {
+		return nil, invalid("", "request body is not a JSON object")
+	}
+	return m, nil
+}
+
+func isTrue(raw json.RawMessage) bool {
+	var b bool
+	return json.Unmarshal(raw, &b) == nil && b
+}
+
+// marshalRaw encodes v, which holds only strings and raw JSON, without
+// HTML escaping so that a client's text reaches the upstream as sent.
+func marshalRaw(v any) json.RawMessage {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Strings and already valid raw JSON always encode.
+		panic(fmt.Sprintf("openai: encoding raw body: %v", err))
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// send posts body to op and returns a 2xx response; any other answer is
+// read (up to maxErrorBody) and returned as a classified *provider.Error.
+func (c *Client) send(ctx context.Context, op Operation, model string, body []byte, stream bool) (*http.Response, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.o.URL(op, model), bytes.NewReader(body))
+	if err != nil {
+		return nil, &provider.Error{Provider: c.o.Name, Kind: provider.KindUnavailable,
+			Message: "upstream URL is invalid", Err: fmt.Errorf("building request: %w", err)}
+	}
+	for k, v := range c.o.Header {
+		hreq.Header[k] = append([]string(nil), v...)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	if stream {
+		hreq.Header.Set("Accept", "text/event-stream")
+	} else {
+		hreq.Header.Set("Accept", "application/json")
+	}
+	if c.o.Authorize != nil {
+		if err := c.o.Authorize(ctx, hreq.Header); err != nil {
+			if ctx.Err() != nil {
+				return nil, provider.TransportError(c.o.Name, err)
+			}
+			return nil, &provider.Error{Provider: c.o.Name, Kind: provider.KindAuth,
+				Message: "obtaining upstream credentials failed", Err: fmt.Errorf("authorizing request: %w", err)}
+		}
+	}
+	resp, err := c.o.HTTPClient.Do(hreq)
+	if err != nil {
+		return nil, provider.TransportError(c.o.Name, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return nil, apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), parseErrorBody(data), data)
+	}
+	return resp, nil
+}
+
+// readAll reads and closes a response body, refusing one larger than
+// MaxResponseBytes so that a hostile upstream cannot exhaust memory.
+func (c *Client) readAll(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.o.MaxResponseBytes+1))
+	if err != nil {
+		return nil, provider.TransportError(c.o.Name, err)
+	}
+	if int64(len(data)) > c.o.MaxResponseBytes {
+		return nil, c.badResponse(fmt.Sprintf("response body larger than %d bytes", c.o.MaxResponseBytes), nil)
+	}
+	return data, nil
+}
+
+func (c *Client) retryAfter(h http.Header) time.Duration {
+	return provider.RetryAfter(h, c.o.Now())
+}
+
+func (c *Client) badResponse(msg string, cause error) error {
+	err := errors.New(msg)
+	if cause != nil {
+		err = fmt.Errorf("%s: %w", msg, cause)
+	}
+	return &provider.Error{Provider: c.o.Name, Kind: provider.KindBadResponse, Message: "upstream sent an " + msg, Err: err}
+}
+
+// parseErrorBody reads an error answer: {"error":{…}} or {"error":"…"}, or
+// a bare error object as older vLLM sends. Anything else yields an empty
+// APIError.
+func parseErrorBody(b []byte) *APIError {
+	var wrapped struct {
+		Error *APIError `json:"error"`
+	}
+	if json.Unmarshal(b, &wrapped) == nil && wrapped.Error != nil {
+		return wrapped.Error
+	}
+	var bare APIError
+	if kindOf(b) == kindObject && json.Unmarshal(b, &bare) == nil {
+		return &bare
+	}
+	return &APIError{}
+}
+
+// apiError classifies an error the upstream reported, with an HTTP status
+// (0 for an error inside a stream). Message keeps the upstream's words,
+// redacted; Err keeps its body, redacted, for the logs.
+func apiError(name string, status int, retryAfter time.Duration, e *APIError, body []byte) *provider.Error {
+	msg := redact(e.Message, 1024)
+	if msg == "" {
+		msg = "upstream reported an error"
+		if status != 0 {
+			msg = fmt.Sprintf("upstream answered HTTP %d", status)
+		}
+	}
+	where := "stream"
+	if status != 0 {
+		where = "HTTP " + strconv.Itoa(status)
+	}
+	return &provider.Error{
+		Provider:   name,
+		Kind:       classify(status, e),
+		Status:     status,
+		RetryAfter: retryAfter,
+		Message:    msg,
+		Err:        fmt.Errorf("%s: %s", where, redact(string(body), 4096)),
+	}
+}
+
+// classify maps an upstream error to a Kind: by its code where the status
+// is too coarse (context length, content filter), by the status when there
+// is an error status, and otherwise (a 200 carrying an error, an error
+// inside a stream) by the code and type it names.
+func classify(status int, e *APIError) provider.Kind {
+	switch strings.ToLower(e.Code) {
+	case "context_length_exceeded":
+		return provider.KindContextLength
+	case "content_filter", "content_policy_violation":
+		return provider.KindContentFiltered
+	}
+	if status >= 400 {
+		return provider.KindForStatus(status)
+	}
+	if n, err := strconv.Atoi(e.Code); err == nil && n >= 400 && n <= 599 {
+		return provider.KindForStatus(n)
+	}
+	for _, name := range []string{e.Code, e.Type} {
+		if k, ok := kindForName(strings.ToLower(name)); ok {
+			return k
+		}
+	}
+	return provider.KindBadResponse
+}
+
+// kindForName maps the error codes and types OpenAI-dialect servers use.
+func kindForName(name string) (provider.Kind, bool) {
+	switch name {
+	case "rate_limit_exceeded", "rate_limit_error", "requests", "tokens", "insufficient_quota":
+		return provider.KindRateLimited, true
+	case "overloaded", "overloaded_error", "server_overloaded", "service_unavailable":
+		return provider.KindOverloaded, true
+	case "server_error", "internal_error", "internal_server_error", "api_error":
+		return provider.KindUnavailable, true
+	case "timeout", "request_timeout":
+		return provider.KindTimeout, true
+	case "invalid_request_error", "badrequesterror":
+		return provider.KindBadRequest, true
+	case "authentication_error", "invalid_api_key":
+		return provider.KindAuth, true
+	case "permission_error", "permission_denied":
+		return provider.KindPermission, true
+	case "not_found_error", "model_not_found", "deploymentnotfound":
+		return provider.KindNotFound, true
+	}
+	return provider.KindUnknown, false
+}
+
+// secretish matches what looks like a credential: an OpenAI-style key
+// (also partly masked, as OpenAI echoes them) or a bearer token.
+var secretish = regexp.MustCompile(`\bsk-[A-Za-z0-9_*\-]{6,}|\bBearer\s+[A-Za-z0-9._~+/=\-]{6,}`)
+
+// redact masks credentials in upstream text and caps its length, so that
+// it can be shown to a client or logged.
+func redact(s string, limit int) string {
+	s = secretish.ReplaceAllString(s, "[redacted]")
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// chatStream is the llm.Stream of a streamed call.
+type chatStream struct {
+	name    string
+	body    io.ReadCloser
+	cancel  context.CancelCauseFunc
+	events  *sse.Reader
+	dec     *StreamDecoder
+	pending []llm.Event
+	pos     int
+	err     error
+	eof     bool
+	closed  bool
+}
+
+// Next returns the next event, io.EOF after EventStop, or the error that
+// ended the stream (a *provider.Error).
+func (s *chatStream) Next() (llm.Event, error) {
+	for s.pos >= len(s.pending) {
+		if s.err != nil {
+			return llm.Event{}, s.err
+		}
+		if s.eof {
+			return llm.Event{}, io.EOF
+		}
+		s.fill()
+	}
+	ev := s.pending[s.pos]
+	s.pos++
+	return ev, nil
+}
+
+// fill reads one upstream event and decodes it into pending.
+func (s *chatStream) fill() {
+	s.pending, s.pos = s.pending[:0], 0
+	var err error
+	ev, rerr := s.events.Next()
+	switch {
+	case errors.Is(rerr, io.EOF):
+		s.pending, err = s.dec.End(s.pending)
+		s.eof = true
+	case errors.Is(rerr, sse.ErrTooLarge):
+		err = &provider.Error{Provider: s.name, Kind: provider.KindBadResponse,
+			Message: "upstream sent an oversized stream event", Err: rerr}
+	case errors.Is(rerr, io.ErrUnexpectedEOF):
+		err = &provider.Error{Provider: s.name, Kind: provider.KindBadResponse,
+			Message: "upstream stream was cut", Err: rerr}
+	case rerr != nil:
+		err = provider.TransportError(s.name, rerr)
+	default:
+		s.pending, err = s.dec.Decode(s.pending, ev.Data)
+		s.eof = s.dec.Done()
+	}
+	if err != nil {
+		s.err = err
+	}
+}
+
+// Close releases the upstream connection; it is safe to call more than
+// once.
+func (s *chatStream) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.body.Close()
+	s.cancel(nil)
+	return err
+}

@@ -1,0 +1,419 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"switchyard/internal/llm"
+)
+
+// requestError is a problem with a request that its sender can fix. Its
+// text names the JSON path of the problem when there is one; it unwraps to
+// llm.ErrInvalid or llm.ErrUnsupported.
+type requestError struct {
+	kind error
+	msg  string
+}
+
+func (e *requestError) Error() string { return e.msg }
+func (e *requestError) Unwrap() error { return e.kind }
+
+func at(path, msg string) string {
+	if path == "" {
+		return msg
+	}
+	return path + ": " + msg
+}
+
+// invalid reports a malformed request member.
+func invalid(path, format string, args ...any) error {
+	return &requestError{kind: llm.ErrInvalid, msg: at(path, fmt.Sprintf(format, args...))}
+}
+
+// unsupported reports a request member the gateway cannot translate.
+func unsupported(path, format string, args ...any) error {
+	return &requestError{kind: llm.ErrUnsupported, msg: at(path, fmt.Sprintf(format, args...))}
+}
+
+// jsonKind is the kind of a JSON value.
+type jsonKind uint8
+
+const (
+	kindInvalid jsonKind = iota
+	kindNull
+	kindBool
+	kindNumber
+	kindString
+	kindArray
+	kindObject
+)
+
+func (k jsonKind) String() string {
+	switch k {
+	case kindNull:
+		return "null"
+	case kindBool:
+		return "boolean"
+	case kindNumber:
+		return "number"
+	case kindString:
+		return "string"
+	case kindArray:
+		return "array"
+	case kindObject:
+		return "object"
+	}
+	return "invalid JSON"
+}
+
+// kindOf tells the kind of a JSON value from its first byte.
+func kindOf(b []byte) jsonKind {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 {
+		return kindInvalid
+	}
+	switch c := b[0]; {
+	case c == 'n':
+		return kindNull
+	case c == 't' || c == 'f':
+		return kindBool
+	case c == '"':
+		return kindString
+	case c == '[':
+		return kindArray
+	case c == '{':
+		return kindObject
+	case c == '-' || c >= '0' && c <= '9':
+		return kindNumber
+	}
+	return kindInvalid
+}
+
+// kindOfToken tells the kind of the value a json.Decoder token starts.
+func kindOfToken(tok json.Token) jsonKind {
+	switch t := tok.(type) {
+	case nil:
+		return kindNull
+	case bool:
+		return kindBool
+	case json.Number, float64:
+		return kindNumber
+	case string:
+		return kindString
+	case json.Delim:
+		if t == '[' {
+			return kindArray
+		}
+		if t == '{' {
+			return kindObject
+		}
+	}
+	return kindInvalid
+}
+
+// kindError is a JSON value of the wrong kind for where it stands.
+type kindError struct {
+	want string
+	got  jsonKind
+	// elem says the array's first element had the wrong kind; mixed says
+	// its elements had different kinds.
+	elem, mixed bool
+}
+
+func (e *kindError) Error() string {
+	switch {
+	case e.mixed:
+		return "expected " + e.want + ", got an array whose elements differ"
+	case e.elem:
+		return "expected " + e.want + ", got an array of " + e.got.String() + "s"
+	}
+	return "expected " + e.want + ", got " + e.got.String()
+}
+
+func wrongKind(path, want string, got jsonKind) error {
+	return invalid(path, "%s", (&kindError{want: want, got: got}).Error())
+}
+
+// A union is a wire type that takes one of several JSON shapes, each
+// decoding into one of its fields.
+type union interface {
+	// shape returns a pointer to the field a value of kind k decodes
+	// into, or nil when the union does not take that kind.
+	shape(k jsonKind) any
+	// shapes describes the kinds the union takes.
+	shapes() string
+}
+
+// unmarshalUnion is the lenient (encoding/json) decoding of a union.
+func unmarshalUnion(u union, b []byte) error {
+	k := kindOf(b)
+	if k == kindNull {
+		return nil
+	}
+	dst := u.shape(k)
+	if dst == nil {
+		return &kindError{want: u.shapes(), got: k}
+	}
+	return json.Unmarshal(b, dst)
+}
+
+// extraKeeper is a struct that keeps the members it does not declare
+// instead of refusing them.
+type extraKeeper interface {
+	keepExtra(path, key string, raw json.RawMessage) error
+}
+
+// decodeStrict decodes a request body into v, a pointer to a wire type, in
+// one pass. Unlike encoding/json it matches member names exactly, refuses
+// members a type does not declare (unless it is an extraKeeper), refuses
+// trailing data, and reports the JSON path of the first problem, e.g.
+// "messages[2].content[0].image_url.url: expected string, got number".
+// Errors wrap llm.ErrInvalid, or llm.ErrUnsupported for unknown members.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	d := strictDecoder{dec: dec}
+	if err := d.value("", reflect.ValueOf(v).Elem()); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return invalid("", "invalid JSON: unexpected data after the top-level value")
+	}
+	return nil
+}
+
+type strictDecoder struct {
+	dec *json.Decoder
+}
+
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
+
+// value decodes the next value of the input into v.
+func (d strictDecoder) value(path string, v reflect.Value) error {
+	if v.Type() == rawMessageType {
+		var raw json.RawMessage
+		if err := d.dec.Decode(&raw); err != nil {
+			return d.syntax(err)
+		}
+		if kindOf(raw) == kindNull {
+			raw = nil
+		}
+		v.Set(reflect.ValueOf(raw))
+		return nil
+	}
+	if _, ok := v.Addr().Interface().(union); !ok {
+		if u, ok := v.Addr().Interface().(json.Unmarshaler); ok {
+			return d.leaf(path, u)
+		}
+	}
+	tok, err := d.dec.Token()
+	if err != nil {
+		return d.syntax(err)
+	}
+	return d.token(path, tok, v)
+}
+
+// leaf decodes the next value with its own UnmarshalJSON.
+func (d strictDecoder) leaf(path string, u json.Unmarshaler) error {
+	err := d.dec.Decode(u)
+	var ke *kindError
+	var se *json.SyntaxError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ke):
+		return invalid(path, "%s", ke.Error())
+	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return d.syntax(err)
+	}
+	return invalid(path, "%v", err)
+}
+
+// token decodes the value that tok starts into v.
+func (d strictDecoder) token(path string, tok json.Token, v reflect.Value) error {
+	k := kindOfToken(tok)
+	if k == kindNull {
+		v.SetZero()
+		return nil
+	}
+	if u, ok := v.Addr().Interface().(union); ok {
+		dst := u.shape(k)
+		if dst == nil {
+			return wrongKind(path, u.shapes(), k)
+		}
+		return d.token(path, tok, reflect.ValueOf(dst).Elem())
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		return d.token(path, tok, v.Elem())
+	case reflect.Struct:
+		if k != kindObject {
+			return wrongKind(path, "object", k)
+		}
+		return d.object(path, v)
+	case reflect.Slice:
+		if k != kindArray {
+			return wrongKind(path, "array", k)
+		}
+		return d.array(path, v)
+	case reflect.Map:
+		if k != kindObject {
+			return wrongKind(path, "object", k)
+		}
+		return d.mapping(path, v)
+	case reflect.String:
+		s, ok := tok.(string)
+		if !ok {
+			return wrongKind(path, "string", k)
+		}
+		v.SetString(s)
+		return nil
+	case reflect.Bool:
+		b, ok := tok.(bool)
+		if !ok {
+			return wrongKind(path, "boolean", k)
+		}
+		v.SetBool(b)
+		return nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, ok := tok.(json.Number)
+		if !ok {
+			return wrongKind(path, "integer", k)
+		}
+		i, err := strconv.ParseInt(string(n), 10, 64)
+		if err != nil || v.OverflowInt(i) {
+			return invalid(path, "expected integer, got %s", n)
+		}
+		v.SetInt(i)
+		return nil
+	case reflect.Float32, reflect.Float64:
+		n, ok := tok.(json.Number)
+		if !ok {
+			return wrongKind(path, "number", k)
+		}
+		f, err := strconv.ParseFloat(string(n), v.Type().Bits())
+		if err != nil {
+			return invalid(path, "number %s is out of range", n)
+		}
+		v.SetFloat(f)
+		return nil
+	}
+	return fmt.Errorf("openai: strict decoding into %s is not implemented", v.Type())
+}
+
+// object decodes the members of an object whose '{' has been read.
+func (d strictDecoder) object(path string, v reflect.Value) error {
+	t := v.Type()
+	for d.dec.More() {
+		tok, err := d.dec.Token()
+		if err != nil {
+			return d.syntax(err)
+		}
+		key, _ := tok.(string)
+		p := join(path, key)
+		if i := fieldIndex(t, key); i >= 0 {
+			if err := d.value(p, v.Field(i)); err != nil {
+				return err
+			}
+			continue
+		}
+		keeper, ok := v.Addr().Interface().(extraKeeper)
+		if !ok {
+			return unsupported(p, "unknown field")
+		}
+		var raw json.RawMessage
+		if err := d.dec.Decode(&raw); err != nil {
+			return d.syntax(err)
+		}
+		if err := keeper.keepExtra(p, key, raw); err != nil {
+			return err
+		}
+	}
+	return d.end()
+}
+
+// array decodes the elements of an array whose '[' has been read.
+func (d strictDecoder) array(path string, v reflect.Value) error {
+	s := reflect.MakeSlice(v.Type(), 0, 0)
+	for i := 0; d.dec.More(); i++ {
+		s = reflect.Append(s, reflect.Zero(v.Type().Elem()))
+		if err := d.value(path+"["+strconv.Itoa(i)+"]", s.Index(i)); err != nil {
+			return err
+		}
+	}
+	v.Set(s)
+	return d.end()
+}
+
+// mapping decodes an object whose '{' has been read into a map with string
+// keys.
+func (d strictDecoder) mapping(path string, v reflect.Value) error {
+	m := reflect.MakeMap(v.Type())
+	for d.dec.More() {
+		tok, err := d.dec.Token()
+		if err != nil {
+			return d.syntax(err)
+		}
+		key, _ := tok.(string)
+		e := reflect.New(v.Type().Elem()).Elem()
+		if err := d.value(join(path, key), e); err != nil {
+			return err
+		}
+		m.SetMapIndex(reflect.ValueOf(key), e)
+	}
+	v.Set(m)
+	return d.end()
+}
+
+// end reads the delimiter that closes an object or array.
+func (d strictDecoder) end() error {
+	if _, err := d.dec.Token(); err != nil {
+		return d.syntax(err)
+	}
+	return nil
+}
+
+func (d strictDecoder) syntax(err error) error {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return invalid("", "invalid JSON at byte %d: %v", se.Offset, se)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid("", "invalid JSON: unexpected end of input")
+	}
+	return invalid("", "invalid JSON: %v", err)
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// fieldIndex returns the index of t's field whose JSON name is key, or -1.
+func fieldIndex(t reflect.Type, key string) int {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || name == "" {
+			continue
+		}
+		if name == key {
+			return i
+		}
+	}
+	return -1
+}
