@@ -72,8 +72,10 @@ type Writer struct {
 	arrived []time.Time
 	// recorded counts the records accepted; settled those saved or given
 	// up on (lost). Batches settle in order, so every record up to the
-	// n-th is settled when settled >= n.
-	recorded, settled, lost uint64
+	// n-th is settled when settled >= n. Only a Close that runs out of
+	// time loses records, and then it loses every record after the
+	// lostAfter-th.
+	recorded, settled, lost, lostAfter uint64
 	// flushTo asks the worker to write every record up to this count now.
 	flushTo uint64
 	lastErr error
@@ -182,10 +184,8 @@ func (w *Writer) Flush(ctx context.Context) error {
 			return fmt.Errorf("flushing usage: %d records not yet saved: %w", target-w.settled, errors.Join(ctx.Err(), w.lastErr))
 		}
 	}
-	if w.lost > 0 {
-		// Only a Close that ran out of time loses records, and it loses
-		// everything still queued, so some of ours are among them.
-		return fmt.Errorf("flushing usage: %d records not saved: writer closed: %w", w.lost, w.lastErr)
+	if w.lost > 0 && target > w.lostAfter {
+		return fmt.Errorf("flushing usage: %d records not saved: writer closed: %w", target-w.lostAfter, w.lastErr)
 	}
 	return nil
 }
@@ -325,11 +325,14 @@ func (w *Writer) giveUp() {
 func (w *Writer) settle(n int, lost bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.settled += uint64(n)
 	if lost {
+		if w.lost == 0 {
+			w.lostAfter = w.settled
+		}
 		w.lost += uint64(n)
 		w.log.Error("usage records not saved", "records", n, "err", w.lastErr)
 	}
+	w.settled += uint64(n)
 	close(w.progress)
 	w.progress = make(chan struct{})
 }

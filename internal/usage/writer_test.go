@@ -494,3 +494,49 @@ func (s *flakySink) InsertUsage(_ context.Context, recs []store.UsageRecord) err
 	}
 	return nil
 }
+
+// sinkFunc adapts a function to Sink.
+type sinkFunc func(ctx context.Context, recs []store.UsageRecord) error
+
+func (f sinkFunc) InsertUsage(ctx context.Context, recs []store.UsageRecord) error { return f(ctx, recs) }
+
+// TestWriter_FlushOfSavedRecordsSurvivesLaterLoss: a Flush whose records
+// were saved succeeds even though Close later gives up on newer records.
+func TestWriter_FlushOfSavedRecordsSurvivesLaterLoss(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		var calls atomic.Int32
+		sink := sinkFunc(func(ctx context.Context, recs []store.UsageRecord) error {
+			if calls.Add(1) == 1 {
+				<-gate
+				return nil
+			}
+			return errSinkDown
+		})
+		w := NewWriter(sink, WriterOptions{BatchSize: 2, FlushInterval: time.Hour, Logger: quiet()})
+		w.Record(rec(0))
+		w.Record(rec(1))
+		synctest.Wait() // the worker holds records 0 and 1 at the gate
+		flushed := make(chan error, 1)
+		go func() { flushed <- w.Flush(context.Background()) }()
+		synctest.Wait()
+		for i := 2; i < 5; i++ {
+			w.Record(rec(i))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		closed := make(chan error, 1)
+		go func() { closed <- w.Close(ctx) }()
+		synctest.Wait()
+		close(gate)
+		if err := <-flushed; err != nil {
+			t.Errorf("Flush of saved records: %v", err)
+		}
+		if err := <-closed; err == nil || !strings.Contains(err.Error(), "3 records not saved") {
+			t.Errorf("Close error = %v, want 3 records not saved", err)
+		}
+		if err := w.Flush(context.Background()); err == nil || !strings.Contains(err.Error(), "3 records not saved") {
+			t.Errorf("Flush after the loss = %v, want 3 records not saved", err)
+		}
+	})
+}
