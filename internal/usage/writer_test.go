@@ -498,7 +498,9 @@ func (s *flakySink) InsertUsage(_ context.Context, recs []store.UsageRecord) err
 // sinkFunc adapts a function to Sink.
 type sinkFunc func(ctx context.Context, recs []store.UsageRecord) error
 
-func (f sinkFunc) InsertUsage(ctx context.Context, recs []store.UsageRecord) error { return f(ctx, recs) }
+func (f sinkFunc) InsertUsage(ctx context.Context, recs []store.UsageRecord) error {
+	return f(ctx, recs)
+}
 
 // TestWriter_FlushOfSavedRecordsSurvivesLaterLoss: a Flush whose records
 // were saved succeeds even though Close later gives up on newer records.
