@@ -22,7 +22,8 @@ func TestSealer_RoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pt) > 0 && bytes.Contains(sealed, pt) {
+		// Short plaintexts can appear in random ciphertext by chance.
+		if len(pt) >= 8 && bytes.Contains(sealed, pt) {
 			t.Errorf("sealed value contains the plaintext")
 		}
 		got, err := s.Open(sealed)
