@@ -1,0 +1,182 @@
+package route
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrUnknownModel is returned for a model name the catalog does not have.
+var ErrUnknownModel = errors.New("unknown model")
+
+// ErrNoChannel is returned when no offering of a model may serve a
+// request. The error Plan returns is a *NoChannelError that wraps it.
+var ErrNoChannel = errors.New("no channel available")
+
+// Traffic classes.
+const (
+	// Stateless traffic carries its whole context.
+	Stateless = "stateless"
+	// Stateful traffic uses state kept by the gateway (stored responses,
+	// conversations).
+	Stateful = "stateful"
+)
+
+// Input is what routing knows about a request.
+type Input struct {
+	// Model is the name the client asked for (a name or an alias).
+	Model string
+	// Tenant is the tenant's name, for contracts.
+	Tenant string
+	// Traffic is Stateless or Stateful; empty means Stateless.
+	Traffic string
+	// EstInputTokens and EstOutputTokens are the expected token counts,
+	// used by the lowest_cost strategy. When both are zero, offerings are
+	// compared on the price of a million tokens each way.
+	EstInputTokens, EstOutputTokens int64
+}
+
+// Reason classifies why a candidate was removed from a plan.
+type Reason string
+
+// Removal reasons.
+const (
+	// ReasonContract: an exclusivity contract that matches the request
+	// does not allow the offering.
+	ReasonContract Reason = "contract"
+	// ReasonBreakerOpen: the channel's circuit breaker is open.
+	ReasonBreakerOpen Reason = "breaker_open"
+	// ReasonProbeBusy: the breaker is half-open and its probes are already
+	// in flight.
+	ReasonProbeBusy Reason = "probe_in_flight"
+	// ReasonCoolingDown: the channel asked to be left alone (Retry-After).
+	ReasonCoolingDown Reason = "cooling_down"
+	// ReasonAttemptBudget: the offering comes after the model's last
+	// allowed attempt.
+	ReasonAttemptBudget Reason = "attempt_budget"
+)
+
+// Candidate is one offering considered for a request, with the reason it
+// was removed if it was.
+type Candidate struct {
+	Offering
+	// Health is the channel's breaker state when the plan was made.
+	Health string `json:"health"`
+	// Reason classifies the removal; empty when the candidate is in the
+	// order.
+	Reason Reason `json:"reason,omitempty"`
+	// Removed says why the candidate cannot serve the request, for people
+	// (for example "cooling down until ..."); empty when it can.
+	Removed string `json:"removed,omitempty"`
+	// Contracts names the exclusivity contracts that removed the
+	// candidate.
+	Contracts []string `json:"contracts,omitempty"`
+}
+
+// Decision is the routing plan for one request: the candidates in the
+// order they will be tried, and why.
+type Decision struct {
+	// Model is the canonical client-facing model name.
+	Model   string `json:"model"`
+	Tenant  string `json:"tenant,omitempty"`
+	Traffic string `json:"traffic"`
+	// Strategy is the model's strategy.
+	Strategy string `json:"strategy"`
+	// MaxAttempts is the number of offerings the gateway may try; it never
+	// exceeds len(Order).
+	MaxAttempts int `json:"max_attempts"`
+	// PerAttemptTimeout bounds one attempt; zero leaves it to the channel.
+	PerAttemptTimeout time.Duration `json:"per_attempt_timeout_ns,omitempty"`
+	// Order holds the offerings to try, best first.
+	Order []Offering `json:"order"`
+	// Candidates holds every offering in configured order, with the
+	// reason for removal of those not in Order.
+	Candidates []Candidate `json:"candidates"`
+	// Contracts names the contracts that shaped the decision: exclusivity
+	// contracts that matched the request, then commitments that put their
+	// channel first.
+	Contracts []string `json:"contracts,omitempty"`
+	// Why explains each step that shaped the order, in the order the
+	// steps were taken.
+	Why []string `json:"why"`
+}
+
+// Header renders the decision compactly for x-switchyard-route, given the
+// channels actually attempted.
+func (d *Decision) Header(attempted []string) string {
+	var b strings.Builder
+	b.WriteString("strategy=")
+	b.WriteString(d.Strategy)
+	if len(attempted) > 0 {
+		b.WriteString("; attempts=")
+		b.WriteString(strings.Join(attempted, ","))
+	}
+	if len(d.Contracts) > 0 {
+		b.WriteString("; contracts=")
+		b.WriteString(strings.Join(d.Contracts, ","))
+	}
+	return b.String()
+}
+
+// NoChannelError reports that no offering may serve a request. It wraps
+// ErrNoChannel, so errors.Is(err, ErrNoChannel) holds.
+type NoChannelError struct {
+	// Model is the canonical model name.
+	Model string
+	// Contracts names the exclusivity contracts that left nothing (or
+	// nothing healthy).
+	Contracts []string
+	// Unhealthy is true when the contracts allowed channels but every one
+	// of them has an open circuit breaker.
+	Unhealthy bool
+}
+
+// Error names the model and the contracts, for example `no channel allowed
+// by contract "stateless-on-azure" serves model "gpt-5"`.
+func (e *NoChannelError) Error() string {
+	var b strings.Builder
+	switch {
+	case len(e.Contracts) == 0:
+		b.WriteString("no channel available for model ")
+		b.WriteString(strconv.Quote(e.Model))
+		if e.Unhealthy {
+			b.WriteString(": every channel is unhealthy")
+		}
+		return b.String()
+	case e.Unhealthy:
+		b.WriteString("every channel allowed by ")
+		writeContracts(&b, e.Contracts)
+		b.WriteString(" for model ")
+		b.WriteString(strconv.Quote(e.Model))
+		b.WriteString(" is unhealthy (circuit breaker open)")
+	default:
+		b.WriteString("no channel allowed by ")
+		writeContracts(&b, e.Contracts)
+		b.WriteString(" serves model ")
+		b.WriteString(strconv.Quote(e.Model))
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrNoChannel.
+func (e *NoChannelError) Unwrap() error { return ErrNoChannel }
+
+// writeContracts writes `contract "a"` or `contracts "a" and "b"`.
+func writeContracts(b *strings.Builder, names []string) {
+	if len(names) == 1 {
+		b.WriteString("contract ")
+	} else {
+		b.WriteString("contracts ")
+	}
+	for i, n := range names {
+		switch {
+		case i == 0:
+		case i == len(names)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Quote(n))
+	}
+}

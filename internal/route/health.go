@@ -1,0 +1,435 @@
+package route
+
+import (
+	"sync"
+	"time"
+)
+
+// Breaker states, as reported by Health and in decisions.
+const (
+	StateClosed   = "closed"
+	StateOpen     = "open"
+	StateHalfOpen = "half_open"
+)
+
+// BreakerOptions tune the per-channel circuit breakers. Zero fields take
+// the defaults.
+type BreakerOptions struct {
+	// ConsecutiveFailures opens the breaker after this many retryable
+	// failures in a row. Default: 5.
+	ConsecutiveFailures int
+	// ErrorRate opens the breaker when at least this fraction of the
+	// requests in Window failed, once there were MinRequests of them.
+	// Default: 0.5.
+	ErrorRate float64
+	// MinRequests is the number of requests in Window below which the
+	// error rate is not trusted. Default: 20.
+	MinRequests int
+	// Window is the span the error rate is measured over. Default: 30s.
+	Window time.Duration
+	// CoolOff is how long a breaker stays open after its first trip; it
+	// doubles on each repeated trip (a failed probe, or a trip soon after
+	// closing) up to MaxCoolOff. Defaults: 10s and 5m.
+	CoolOff    time.Duration
+	MaxCoolOff time.Duration
+	// Probes is the number of requests a half-open breaker lets through at
+	// once. Default: 1.
+	Probes int
+	// ProbeTimeout frees a probe slot whose outcome was never observed
+	// (the request was served by an earlier channel, or never finished).
+	// Default: 30s.
+	ProbeTimeout time.Duration
+}
+
+func (o BreakerOptions) withDefaults() BreakerOptions {
+	if o.ConsecutiveFailures <= 0 {
+		o.ConsecutiveFailures = 5
+	}
+	if o.ErrorRate <= 0 {
+		o.ErrorRate = 0.5
+	}
+	if o.MinRequests <= 0 {
+		o.MinRequests = 20
+	}
+	if o.Window < windowBuckets {
+		o.Window = 30 * time.Second
+	}
+	if o.CoolOff <= 0 {
+		o.CoolOff = 10 * time.Second
+	}
+	if o.MaxCoolOff <= 0 {
+		o.MaxCoolOff = 5 * time.Minute
+	}
+	o.MaxCoolOff = max(o.MaxCoolOff, o.CoolOff)
+	if o.Probes <= 0 {
+		o.Probes = 1
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = 30 * time.Second
+	}
+	return o
+}
+
+// Outcome is what happened on one attempt, reported by the gateway through
+// Router.Observe.
+type Outcome struct {
+	// Success is true when the channel answered (for a stream: delivered
+	// its first event).
+	Success bool
+	// Retryable marks a failure that counts against the channel's health
+	// (rate limited, overloaded, timeout, unavailable). Failures that are
+	// not retryable (a bad request, a client that went away) leave health
+	// alone.
+	Retryable bool
+	// TTFB and Latency are the time to the first byte and the total time
+	// of a successful attempt; zero when unknown.
+	TTFB, Latency time.Duration
+	// CostUSD is what the attempt cost, tallied against commitments.
+	CostUSD float64
+	// RetryAfter keeps the channel out of plans for this long, as the
+	// upstream asked.
+	RetryAfter time.Duration
+}
+
+// ChannelHealth is one channel's state, for metrics and explanations.
+type ChannelHealth struct {
+	Channel string `json:"channel"`
+	// State is StateClosed, StateOpen or StateHalfOpen.
+	State               string `json:"state"`
+	ConsecutiveFailures int    `json:"consecutive_failures"`
+	// ErrorRate is the fraction of failures among the WindowRequests
+	// outcomes of the error-rate window.
+	ErrorRate      float64 `json:"error_rate"`
+	WindowRequests int     `json:"window_requests"`
+	// Trips counts the breaker's recent consecutive trips; the cool-off
+	// doubles with each.
+	Trips     int       `json:"trips,omitempty"`
+	OpenUntil time.Time `json:"open_until,omitzero"`
+	// CoolingUntil is the end of a Retry-After cool-down.
+	CoolingUntil time.Time `json:"cooling_until,omitzero"`
+	// LatencyEWMA and TTFBEWMA are decaying averages over successful
+	// attempts; zero without samples.
+	LatencyEWMA time.Duration `json:"latency_ewma_ns,omitempty"`
+	TTFBEWMA    time.Duration `json:"ttfb_ewma_ns,omitempty"`
+}
+
+type breakerState uint8
+
+const (
+	closed breakerState = iota
+	open
+	halfOpen
+)
+
+func (s breakerState) String() string {
+	switch s {
+	case open:
+		return StateOpen
+	case halfOpen:
+		return StateHalfOpen
+	}
+	return StateClosed
+}
+
+// windowBuckets is the resolution of the error-rate window.
+const windowBuckets = 10
+
+// bucket counts outcomes in one slice of the window.
+type bucket struct {
+	id        int64 // time / bucket width; identifies the slice
+	ok, fails int
+}
+
+// ewma is a decaying average of durations in nanoseconds.
+type ewma struct {
+	v float64
+	n int64
+}
+
+func (e *ewma) add(d time.Duration, alpha float64) {
+	if d <= 0 {
+		return
+	}
+	if e.n == 0 {
+		e.v = float64(d)
+	} else {
+		e.v += alpha * (float64(d) - e.v)
+	}
+	e.n++
+}
+
+func (e ewma) duration() time.Duration { return time.Duration(e.v) }
+
+// tally is a channel's spend since start: seeded from the ledger, plus
+// what was observed since.
+type tally struct {
+	start            time.Time
+	seeded, observed float64
+}
+
+// channel is the mutable state of one channel, shared by every model that
+// offers it. The mutex is held only for short, allocation-free updates.
+type channel struct {
+	name string
+	// periods are the commitment periods on this channel; immutable.
+	periods []Period
+
+	mu          sync.Mutex
+	state       breakerState
+	consecutive int
+	buckets     [windowBuckets]bucket
+	openUntil   time.Time
+	closedAt    time.Time
+	trips       int
+	probes      int       // half-open probes in flight
+	probeExpiry time.Time // when the probes in flight are presumed lost
+	coolUntil   time.Time
+	ttfb, total ewma
+	tallies     []tally
+}
+
+// snapshot is what a plan needs to know about a channel.
+type snapshot struct {
+	state     breakerState
+	probeFree bool
+	openUntil time.Time
+	coolUntil time.Time
+	ttfb      ewma
+	total     ewma
+}
+
+// advance moves an open breaker whose cool-off ended to half-open. The
+// caller holds c.mu.
+func (c *channel) advance(now time.Time) {
+	if c.state == open && !now.Before(c.openUntil) {
+		c.state = halfOpen
+		c.probes = 0
+	}
+	if c.state == halfOpen && c.probes > 0 && !now.Before(c.probeExpiry) {
+		c.probes = 0
+	}
+}
+
+func (c *channel) snapshot(now time.Time, bo *BreakerOptions) snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.advance(now)
+	return snapshot{
+		state:     c.state,
+		probeFree: c.state == halfOpen && c.probes < bo.Probes,
+		openUntil: c.openUntil,
+		coolUntil: c.coolUntil,
+		ttfb:      c.ttfb,
+		total:     c.total,
+	}
+}
+
+// admit reserves a half-open probe slot. force admits an open or busy
+// channel anyway (every channel is down and something must be tried): an
+// open breaker then half-opens early so the outcome decides its state.
+func (c *channel) admit(now time.Time, bo *BreakerOptions, force bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.advance(now)
+	switch c.state {
+	case closed:
+		return true
+	case open:
+		if !force {
+			return false
+		}
+		c.state, c.openUntil, c.probes = halfOpen, now, 0
+	}
+	if c.probes >= bo.Probes && !force {
+		return false
+	}
+	c.probes++
+	c.probeExpiry = now.Add(bo.ProbeTimeout)
+	return true
+}
+
+// record feeds one outcome to the breaker. The caller holds c.mu.
+func (c *channel) record(now time.Time, o *Outcome, bo *BreakerOptions) {
+	c.advance(now)
+	failed := !o.Success && o.Retryable
+	if !o.Success && !failed {
+		// Neither a success nor a health failure: only free the probe.
+		if c.state == halfOpen && c.probes > 0 {
+			c.probes--
+		}
+		return
+	}
+	switch c.state {
+	case open:
+		// Outcomes of requests planned before the trip say nothing new.
+		return
+	case halfOpen:
+		if failed {
+			c.trip(now, bo)
+		} else {
+			c.close(now)
+		}
+		return
+	}
+	c.count(now, failed, bo)
+	if !failed {
+		c.consecutive = 0
+		return
+	}
+	c.consecutive++
+	if c.consecutive >= bo.ConsecutiveFailures {
+		c.trip(now, bo)
+		return
+	}
+	if n, fails := c.window(now, bo); n >= bo.MinRequests && float64(fails) >= bo.ErrorRate*float64(n) {
+		c.trip(now, bo)
+	}
+}
+
+// count adds an outcome to the error-rate window.
+func (c *channel) count(now time.Time, failed bool, bo *BreakerOptions) {
+	id := now.UnixNano() / int64(bo.Window/windowBuckets)
+	b := &c.buckets[int(id%windowBuckets+windowBuckets)%windowBuckets]
+	if b.id != id {
+		*b = bucket{id: id}
+	}
+	if failed {
+		b.fails++
+	} else {
+		b.ok++
+	}
+}
+
+// window sums the outcomes of the last Window.
+func (c *channel) window(now time.Time, bo *BreakerOptions) (n, fails int) {
+	id := now.UnixNano() / int64(bo.Window/windowBuckets)
+	for i := range c.buckets {
+		b := &c.buckets[i]
+		if b.id > id-windowBuckets && b.id <= id {
+			n += b.ok + b.fails
+			fails += b.fails
+		}
+	}
+	return n, fails
+}
+
+// trip opens the breaker. The cool-off doubles when the trip repeats one
+// that has not been behind the channel for long: a failed probe, or a
+// trip within MaxCoolOff of the breaker closing.
+func (c *channel) trip(now time.Time, bo *BreakerOptions) {
+	if c.state == halfOpen || c.trips > 0 && now.Sub(c.closedAt) < bo.MaxCoolOff {
+		c.trips++
+	} else {
+		c.trips = 1
+	}
+	d := bo.CoolOff
+	for i := 1; i < c.trips && d < bo.MaxCoolOff; i++ {
+		d *= 2
+	}
+	c.state = open
+	c.openUntil = now.Add(min(d, bo.MaxCoolOff))
+	c.probes = 0
+	c.consecutive = 0
+	c.buckets = [windowBuckets]bucket{}
+}
+
+// close closes the breaker after a successful probe.
+func (c *channel) close(now time.Time) {
+	c.state = closed
+	c.closedAt = now
+	c.probes = 0
+	c.consecutive = 0
+	c.buckets = [windowBuckets]bucket{}
+}
+
+// health reports the channel's state.
+func (c *channel) health(now time.Time, bo *BreakerOptions) ChannelHealth {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.advance(now)
+	n, fails := c.window(now, bo)
+	h := ChannelHealth{
+		Channel:             c.name,
+		State:               c.state.String(),
+		ConsecutiveFailures: c.consecutive,
+		WindowRequests:      n,
+		Trips:               c.trips,
+		LatencyEWMA:         c.total.duration(),
+		TTFBEWMA:            c.ttfb.duration(),
+	}
+	if n > 0 {
+		h.ErrorRate = float64(fails) / float64(n)
+	}
+	if c.state == open {
+		h.OpenUntil = c.openUntil
+	}
+	if now.Before(c.coolUntil) {
+		h.CoolingUntil = c.coolUntil
+	}
+	return h
+}
+
+// addSpend adds cost to every tally of a period in progress, starting the
+// tallies of periods that just began. The caller holds c.mu.
+func (c *channel) addSpend(now time.Time, usd float64) {
+	c.pruneTallies(now)
+	for _, p := range c.periods {
+		start, _ := p.Bounds(now)
+		if c.tally(start) == nil {
+			c.tallies = append(c.tallies, tally{start: start})
+		}
+	}
+	for i := range c.tallies {
+		if !now.Before(c.tallies[i].start) {
+			c.tallies[i].observed += usd
+		}
+	}
+}
+
+// pruneTallies drops the tallies of periods that ended. The caller holds
+// c.mu.
+func (c *channel) pruneTallies(now time.Time) {
+	kept := c.tallies[:0]
+	for _, t := range c.tallies {
+		for _, p := range c.periods {
+			if start, _ := p.Bounds(now); start.Equal(t.start) {
+				kept = append(kept, t)
+				break
+			}
+		}
+	}
+	clear(c.tallies[len(kept):])
+	c.tallies = kept
+}
+
+// tally finds the tally that starts at start. The caller holds c.mu.
+func (c *channel) tally(start time.Time) *tally {
+	for i := range c.tallies {
+		if c.tallies[i].start.Equal(start) {
+			return &c.tallies[i]
+		}
+	}
+	return nil
+}
+
+// spent returns the spend since start. The caller holds c.mu.
+func (c *channel) spent(start time.Time) float64 {
+	if t := c.tally(start); t != nil {
+		return t.seeded + t.observed
+	}
+	return 0
+}
+
+// adopt copies another channel's state into c, which is not yet in use.
+func (c *channel) adopt(old *channel, now time.Time) {
+	old.mu.Lock()
+	c.mu.Lock()
+	c.state, c.consecutive, c.buckets = old.state, old.consecutive, old.buckets
+	c.openUntil, c.closedAt, c.trips = old.openUntil, old.closedAt, old.trips
+	c.probes, c.probeExpiry, c.coolUntil = old.probes, old.probeExpiry, old.coolUntil
+	c.ttfb, c.total = old.ttfb, old.total
+	c.tallies = append(c.tallies[:0], old.tallies...)
+	c.pruneTallies(now)
+	c.mu.Unlock()
+	old.mu.Unlock()
+}
