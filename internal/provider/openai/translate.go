@@ -513,6 +513,9 @@ func requestFromLLM(r *llm.Request, dialect string) (*ChatRequest, error) {
 	if r.Stream {
 		out.StreamOptions = &StreamOptions{IncludeUsage: true}
 	}
+	if r.N == 1 {
+		out.N = new(1)
+	}
 	if r.MaxTokens > 0 {
 		out.MaxCompletionTokens = new(r.MaxTokens)
 	}
