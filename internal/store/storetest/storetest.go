@@ -643,7 +643,7 @@ func testUsageSum(t *testing.T, s StoreUnderTest) {
 
 func testUsageLargeBatch(t *testing.T, s StoreUnderTest) {
 	// Larger than one statement can carry in any engine.
-	recs := usageFixture(2500, "big")
+	recs := usageFixture(1500, "big")
 	if err := s.InsertUsage(t.Context(), recs); err != nil {
 		t.Fatalf("InsertUsage: %v", err)
 	}
@@ -745,7 +745,7 @@ func testUsageSpendSince(t *testing.T, s StoreUnderTest) {
 func testUsageConcurrentInserts(t *testing.T, s StoreUnderTest) {
 	const (
 		writers = 8
-		batches = 25
+		batches = 10
 		perBat  = 20
 	)
 	var wg sync.WaitGroup
