@@ -36,10 +36,14 @@ const (
 // SigV4 error codes, as AWS services return them (HTTP 403) in the
 // X-Amzn-ErrorType header and the body's __type.
 const (
-	CodeInvalidSignature             = "InvalidSignatureException"
-	CodeUnrecognizedClient           = "UnrecognizedClientException"
-	CodeMissingAuthenticationToken   = "MissingAuthenticationTokenException"
-	CodeIncompleteSignature          = "IncompleteSignatureException"
+	CodeInvalidSignature           = "InvalidSignatureException"
+	CodeUnrecognizedClient         = "UnrecognizedClientException"
+	CodeMissingAuthenticationToken = "MissingAuthenticationTokenException"
+	CodeIncompleteSignature        = "IncompleteSignatureException"
+)
+
+// Messages AWS uses for the commonest SigV4 failures.
+const (
 	msgSignatureMismatch             = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 	msgUnrecognizedClient            = "The security token included in the request is invalid."
 	msgMissingAuthenticationToken    = "Missing Authentication Token"
@@ -56,6 +60,7 @@ type SigV4Error struct {
 	Code, Message string
 }
 
+// Error returns the code and the message.
 func (e *SigV4Error) Error() string { return e.Code + ": " + e.Message }
 
 // SecretLookup returns the secret access key of an access key id, or false

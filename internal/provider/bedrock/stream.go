@@ -182,6 +182,7 @@ type ExceptionError struct {
 	Modeled bool
 }
 
+// Error returns the exception type and message.
 func (e *ExceptionError) Error() string {
 	return "bedrock stream " + e.Type + ": " + e.Message
 }

@@ -18,7 +18,10 @@ import (
 //   - System parts are system [{text}] blocks; Messages are messages with
 //     text, image (inline bytes only), toolUse, toolResult and
 //     reasoningContent blocks. A part's CacheHint is a {cachePoint} block
-//     right after it (type "default", the 5-minute cache).
+//     right after it (type "default", the 5-minute cache). On egress,
+//     empty text parts are left out (Converse rejects blank text) and
+//     consecutive messages of one role are merged (Converse wants the
+//     roles to alternate).
 //   - Tools are toolConfig.tools[].toolSpec. ToolChoice auto is the
 //     default and is not sent; required is {any:{}}; a named tool is
 //     {tool:{name}}. Converse has no "none": with tools and ToolChoice none
@@ -121,8 +124,9 @@ func DecodeConverseRequest(body []byte) (*ConverseRequest, error) {
 }
 
 // RequestToLLM turns a decoded Converse request into the canonical model.
-// The model id comes from the URL: the caller sets Model. Content the
-// canonical model cannot carry (documents, video, guard content, S3
+// The model id comes from the URL and streaming from the operation
+// (converse or converse-stream): the caller sets Model and Stream. Content
+// the canonical model cannot carry (documents, video, guard content, S3
 // sources, tool cache points...) fails with an error wrapping
 // llm.ErrUnsupported; malformed content wraps llm.ErrInvalid.
 func RequestToLLM(r *ConverseRequest) (*llm.Request, error) {
@@ -531,8 +535,11 @@ func RequestFromLLM(r *llm.Request) (*ConverseRequest, error) {
 		if p.Kind != llm.PartText {
 			return nil, unsupportedf("system[%d]: %s part", i, p.Kind)
 		}
-		out.System = append(out.System, SystemBlock{Text: ptr(p.Text)})
-		if p.CacheHint {
+		// Converse rejects blank text blocks; an empty part carries nothing.
+		if p.Text != "" {
+			out.System = append(out.System, SystemBlock{Text: ptr(p.Text)})
+		}
+		if p.CacheHint && len(out.System) > 0 {
 			out.System = append(out.System, SystemBlock{CachePoint: defaultCachePoint()})
 		}
 	}
@@ -541,8 +548,20 @@ func RequestFromLLM(r *llm.Request) (*ConverseRequest, error) {
 		if m.Role != llm.RoleUser && m.Role != llm.RoleAssistant {
 			return nil, invalidf("bedrock: messages[%d].role: want user or assistant, got %q", i, m.Role)
 		}
-		msg := Message{Role: string(m.Role), Content: make([]ContentBlock, 0, len(m.Parts))}
+		// Converse wants the roles to alternate; consecutive turns of one
+		// role (one user turn per tool result, say) become one message,
+		// in order.
+		if n := len(out.Messages); n == 0 || out.Messages[n-1].Role != string(m.Role) {
+			out.Messages = append(out.Messages, Message{Role: string(m.Role), Content: make([]ContentBlock, 0, len(m.Parts))})
+		}
+		msg := &out.Messages[len(out.Messages)-1]
 		for j, p := range m.Parts {
+			if p.Kind == llm.PartText && p.Text == "" {
+				if p.CacheHint && len(msg.Content) > 0 {
+					msg.Content = append(msg.Content, ContentBlock{CachePoint: defaultCachePoint()})
+				}
+				continue
+			}
 			b, err := partFromLLM(p, fmt.Sprintf("messages[%d].parts[%d]", i, j))
 			if err != nil {
 				return nil, err
@@ -553,7 +572,6 @@ func RequestFromLLM(r *llm.Request) (*ConverseRequest, error) {
 				msg.Content = append(msg.Content, ContentBlock{CachePoint: defaultCachePoint()})
 			}
 		}
-		out.Messages = append(out.Messages, msg)
 	}
 
 	if err := toolsFromLLM(r, toolBlocks, out); err != nil {
