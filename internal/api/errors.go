@@ -108,7 +108,7 @@ const (
 
 func dialectFor(r *http.Request) string {
 	switch {
-	case r.Header.Get("Anthropic-Version") != "":
+	case r.Header.Get("Anthropic-Version") != "" || isAnthropicPath(r.URL.Path):
 		return dialectAnthropic
 	case len(r.URL.Path) > 7 && r.URL.Path[:7] == "/model/":
 		return dialectBedrock
@@ -128,6 +128,10 @@ func writeError(w http.ResponseWriter, r *http.Request, dialect string, err erro
 	}
 	w.Header().Set("Content-Type", "application/json")
 	switch dialect {
+	case dialectAnthropic:
+		w.Header().Set("Request-Id", info.RequestID)
+		w.WriteHeader(anthropicStatus(e))
+		_ = json.NewEncoder(w).Encode(anthropicError(e, info.RequestID))
 	default:
 		w.WriteHeader(e.Status)
 		_ = json.NewEncoder(w).Encode(openAIErrorBody(e))

@@ -17,6 +17,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("GET /v1/models/{model...}", s.handleModel)
 
+	// Anthropic.
+	mux.HandleFunc("POST /v1/messages", s.handleMessages)
+	mux.HandleFunc("POST /v1/messages/count_tokens", s.handleCountTokens)
+
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, dialectFor(r), &apiError{Status: http.StatusNotFound, Type: typeNotFound,
 			Message: "Unknown endpoint " + r.Method + " " + r.URL.Path + "."})

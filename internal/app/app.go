@@ -20,7 +20,7 @@ import (
 // through getenv, so tests can run the whole program in-process.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		usage(stderr)
+		printUsage(stderr)
 		return errors.New("no subcommand given")
 	}
 	env := &Env{Getenv: getenv, Stdout: stdout, Stderr: stderr}
@@ -46,10 +46,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "switchyard", Version())
 		return nil
 	case "help", "-h", "-help", "--help":
-		usage(stdout)
+		printUsage(stdout)
 		return nil
 	}
-	usage(stderr)
+	printUsage(stderr)
 	return fmt.Errorf("unknown subcommand %q", cmd)
 }
 
@@ -60,7 +60,7 @@ type Env struct {
 	Stderr io.Writer
 }
 
-func usage(w io.Writer) {
+func printUsage(w io.Writer) {
 	fmt.Fprint(w, strings.TrimLeft(`
 usage: switchyard <command> [flags]
 

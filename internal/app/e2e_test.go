@@ -482,7 +482,11 @@ func TestE2E_DemoCommand(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no demo.json; output:\n%s", out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case err := <-errc:
+			t.Fatalf("demo exited: %v\n%s", err, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	if info.APIKey != "sk-sy-demo-fixed-key-for-tests" || len(info.Models) == 0 {
 		t.Errorf("demo.json %+v", info)
