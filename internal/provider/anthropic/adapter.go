@@ -304,8 +304,11 @@ func apiError(name string, status int, detail ErrorDetail, retryAfter time.Durat
 	if msg == "" {
 		msg = kind.String()
 	}
-	return &provider.Error{Provider: name, Kind: kind, Status: status, RetryAfter: retryAfter, Message: msg,
-		Err: fmt.Errorf("anthropic %s (status %d): %s", detail.Type, status, detail.Message)}
+	cause := fmt.Errorf("anthropic %s (status %d): %s", detail.Type, status, detail.Message)
+	if status == 0 {
+		cause = fmt.Errorf("anthropic stream error %s: %s", detail.Type, detail.Message)
+	}
+	return &provider.Error{Provider: name, Kind: kind, Status: status, RetryAfter: retryAfter, Message: msg, Err: cause}
 }
 
 // stream reads one upstream SSE answer. It is not safe for concurrent use.

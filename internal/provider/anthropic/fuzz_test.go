@@ -1,0 +1,124 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"switchyard/internal/llm"
+	"switchyard/internal/provider"
+	"switchyard/internal/sse"
+)
+
+// addFiles seeds a fuzz corpus with the files matching pattern.
+func addFiles(f *testing.F, pattern string) {
+	f.Helper()
+	paths, err := filepath.Glob(pattern)
+	if err != nil || len(paths) == 0 {
+		f.Fatalf("no seed files match %s", pattern)
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// FuzzDecodeMessagesRequest runs client bodies through ingress and back
+// out: no input may panic, every failure must be classified, and what
+// ingress accepts must encode.
+func FuzzDecodeMessagesRequest(f *testing.F) {
+	addFiles(f, "testdata/request_to_llm/*.anthropic.json")
+	f.Add([]byte(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"x","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":""}}]}]}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		dec, err := DecodeMessagesRequest(body)
+		if err != nil {
+			if !errors.Is(err, llm.ErrInvalid) && !errors.Is(err, llm.ErrUnsupported) {
+				t.Fatalf("unclassified decode error: %v", err)
+			}
+			return
+		}
+		canon, err := RequestToLLM(dec, DefaultVersion)
+		if err != nil {
+			if !errors.Is(err, llm.ErrInvalid) && !errors.Is(err, llm.ErrUnsupported) {
+				t.Fatalf("unclassified translation error: %v", err)
+			}
+			return
+		}
+		CountTokens(canon)
+		out, err := RequestFromLLM(canon)
+		if err != nil {
+			if !errors.Is(err, llm.ErrInvalid) && !errors.Is(err, llm.ErrUnsupported) {
+				t.Fatalf("unclassified egress error: %v", err)
+			}
+			return
+		}
+		if _, err := json.Marshal(out); err != nil {
+			t.Fatalf("encoding an accepted request: %v", err)
+		}
+	})
+}
+
+// FuzzResponseToLLM decodes upstream answers; none may panic, and an
+// accepted one must encode back for an Anthropic client.
+func FuzzResponseToLLM(f *testing.F) {
+	addFiles(f, "testdata/response_to_llm/*.anthropic.json")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r MessagesResponse
+		if json.Unmarshal(body, &r) != nil {
+			return
+		}
+		resp, err := ResponseToLLM(&r)
+		if err != nil {
+			return
+		}
+		if _, err := json.Marshal(ResponseFromLLM(resp, "m")); err != nil {
+			t.Fatalf("encoding: %v", err)
+		}
+	})
+}
+
+// FuzzStreamDecoder feeds arbitrary upstream bytes through the SSE reader
+// and the decoder: no panic, errors are *provider.Error, and whatever
+// events come out re-encode for an Anthropic client.
+func FuzzStreamDecoder(f *testing.F) {
+	addFiles(f, "testdata/stream/*.sse")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rd := sse.NewReaderSize(bytes.NewReader(body), 1<<16)
+		dec := NewStreamDecoder("fuzz")
+		enc := NewStreamEncoder("m")
+		for !dec.Stopped() {
+			ev, err := rd.Next()
+			if errors.Is(err, io.EOF) {
+				err = dec.End()
+				var pe *provider.Error
+				if err != nil && !errors.As(err, &pe) {
+					t.Fatalf("End: %v is not a *provider.Error", err)
+				}
+				return
+			}
+			if err != nil {
+				return
+			}
+			evs, err := dec.Decode(ev.Type, ev.Data)
+			if err != nil {
+				var pe *provider.Error
+				if !errors.As(err, &pe) {
+					t.Fatalf("Decode: %v is not a *provider.Error", err)
+				}
+				return
+			}
+			for _, e := range evs {
+				if _, err := enc.Encode(e); err != nil {
+					t.Fatalf("re-encoding decoded event %+v: %v", e, err)
+				}
+			}
+		}
+	})
+}
