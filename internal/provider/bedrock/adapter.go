@@ -202,7 +202,7 @@ func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream,
 	}
 	return &stream{
 		name:   a.name,
-		ctx:    ctx,
+		ctxErr: ctx.Err,
 		cancel: cancel,
 		body:   resp.Body,
 		dec:    NewStreamDecoder(resp.Body, resp.Header.Get("X-Amzn-Requestid"), req.Model),
@@ -296,7 +296,7 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 // stream is a ConverseStream answer being read.
 type stream struct {
 	name   string
-	ctx    context.Context
+	ctxErr func() error // the request context's Err
 	cancel context.CancelFunc
 	body   io.ReadCloser
 	dec    *StreamDecoder
@@ -314,10 +314,10 @@ func (s *stream) Next() (llm.Event, error) {
 		return ev, nil
 	case errors.Is(err, io.EOF):
 		s.err = io.EOF
-	case s.ctx.Err() != nil:
+	case s.ctxErr() != nil:
 		// A cancelled context surfaces as whatever the body read saw;
 		// report the cancellation itself.
-		s.err = provider.TransportError(s.name, fmt.Errorf("%w (%v)", s.ctx.Err(), err))
+		s.err = provider.TransportError(s.name, fmt.Errorf("%w (%v)", s.ctxErr(), err))
 	default:
 		s.err = streamError(s.name, err)
 	}
