@@ -253,6 +253,7 @@ func (r *Router) plan(in Input, admit bool) (*Decision, error) {
 	d := &Decision{
 		Model: m.Name, Tenant: in.Tenant, Traffic: in.Traffic, Strategy: m.strategy(),
 		PerAttemptTimeout: m.PerAttemptTimeout,
+		Order:             []Offering{},
 		Candidates:        make([]Candidate, n),
 		Why:               make([]string, 0, 4),
 	}
@@ -362,12 +363,17 @@ func (r *Router) plan(in Input, admit bool) (*Decision, error) {
 			continue
 		}
 		if probe {
-			d.Why = append(d.Why, c.Provider+" is "+c.Health+": this request probes it")
+			d.Why = append(d.Why, c.Provider+"'s circuit breaker is "+strings.ReplaceAll(c.Health, "_", "-")+": this request is a probe")
 		}
 		d.Order = append(d.Order, c.Offering)
 	}
 	if len(left) > 0 {
-		d.Why = append(d.Why, "attempt budget "+strconv.Itoa(budget)+": left out "+candidateList(d, left))
+		var b strings.Builder
+		b.WriteString("attempt budget ")
+		b.WriteString(strconv.Itoa(budget))
+		b.WriteString(": left out ")
+		writeProviders(&b, m, left)
+		d.Why = append(d.Why, b.String())
 	}
 	if len(d.Order) == 0 {
 		// Another request took the last probe slot since the snapshot.

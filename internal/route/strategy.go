@@ -72,8 +72,9 @@ func (r *Router) orderWeighted(m *Model, idx []int) string {
 
 // orderLeastLatency puts channels without samples first (so they get
 // measured), then the others by average time to first byte (total latency
-// when a channel has no TTFB samples). With probability Exploration a
-// random other channel goes first, so a channel that recovered is noticed.
+// when a channel has no TTFB samples). With probability Exploration one of
+// the slower channels, drawn uniformly, goes first, so a channel that got
+// faster is noticed.
 func (r *Router) orderLeastLatency(m *Model, idx []int, snaps []snapshot) string {
 	score := func(i int) (time.Duration, bool) {
 		s := &snaps[i]
@@ -107,7 +108,9 @@ func (r *Router) orderLeastLatency(m *Model, idx []int, snaps []snapshot) string
 			b.WriteString(" (no samples yet)")
 		}
 	}
-	if len(idx) > 1 && r.explore > 0 && r.rand() < r.explore {
+	// Exploration only matters once every channel has samples: channels
+	// without any already go first.
+	if len(idx) > 1 && r.explore > 0 && snaps[idx[0]].ttfb.n+snaps[idx[0]].total.n > 0 && r.rand() < r.explore {
 		j := 1 + int(r.rand()*float64(len(idx)-1))
 		j = min(j, len(idx)-1)
 		moveToFront(idx, j)

@@ -1,0 +1,244 @@
+package route
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// healthOf returns the health of one channel.
+func healthOf(t *testing.T, r *Router, channel string) ChannelHealth {
+	t.Helper()
+	for _, h := range r.Health() {
+		if h.Channel == channel {
+			return h
+		}
+	}
+	t.Fatalf("no health for %q", channel)
+	return ChannelHealth{}
+}
+
+func twoChannelRouter(t *testing.T, clk *clock) *Router {
+	t.Helper()
+	return newTestRouter(t, []Model{{Name: "m", Offerings: []Offering{off("a", "", ""), off("b", "", "")}}}, nil, clk, nil)
+}
+
+// step is one action of a breaker scenario.
+type step struct {
+	advance time.Duration
+	observe *Outcome // on channel a
+	plan    bool     // Plan once (admits a probe when a is half-open)
+	state   string   // expected state of a after the step; "" to skip
+	order   []string // expected order when plan is set
+}
+
+func TestBreaker_Transitions(t *testing.T) {
+	f, s, neutral := &fail, &success, &Outcome{}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"opens_after_five_consecutive_failures", []step{
+			{observe: f, state: StateClosed}, {observe: f}, {observe: f}, {observe: f, state: StateClosed},
+			{observe: f, state: StateOpen},
+			{plan: true, order: []string{"b"}},
+		}},
+		{"success_resets_the_run", []step{
+			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: s},
+			{observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateClosed},
+		}},
+		{"non_retryable_failures_do_not_count", []step{
+			{observe: f}, {observe: f}, {observe: f}, {observe: f},
+			{observe: neutral}, {observe: neutral}, {observe: neutral, state: StateClosed},
+			{observe: f, state: StateOpen},
+		}},
+		{"half_opens_after_cool_off_and_closes_on_success", []step{
+			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateOpen},
+			{advance: 9 * time.Second, state: StateOpen},
+			{advance: time.Second, state: StateHalfOpen},
+			{plan: true, order: []string{"a", "b"}}, // a probe
+			{plan: true, order: []string{"b"}},      // the probe slot is taken
+			{observe: s, state: StateClosed},
+			{plan: true, order: []string{"a", "b"}},
+		}},
+		{"failed_probe_reopens_with_double_cool_off", []step{
+			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateOpen},
+			{advance: 10 * time.Second, plan: true, order: []string{"a", "b"}},
+			{observe: f, state: StateOpen},
+			{advance: 19 * time.Second, state: StateOpen},
+			{advance: time.Second, state: StateHalfOpen},
+			{plan: true, order: []string{"a", "b"}},
+			{observe: f, state: StateOpen},
+			{advance: 39 * time.Second, state: StateOpen},
+			{advance: time.Second, state: StateHalfOpen},
+		}},
+		{"lost_probe_is_freed_after_probe_timeout", []step{
+			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateOpen},
+			{advance: 10 * time.Second, plan: true, order: []string{"a", "b"}},
+			{advance: 29 * time.Second, plan: true, order: []string{"b"}},
+			{advance: time.Second, plan: true, order: []string{"a", "b"}},
+		}},
+		{"neutral_outcome_frees_the_probe", []step{
+			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateOpen},
+			{advance: 10 * time.Second, plan: true, order: []string{"a", "b"}},
+			{observe: neutral, state: StateHalfOpen},
+			{plan: true, order: []string{"a", "b"}},
+		}},
+		{"outcomes_while_open_are_ignored", []step{
+			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateOpen},
+			{observe: s, state: StateOpen}, // planned before the trip
+			{advance: 9 * time.Second, state: StateOpen},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock(t0)
+			r := twoChannelRouter(t, clk)
+			for i, st := range tc.steps {
+				clk.Advance(st.advance)
+				if st.observe != nil {
+					r.Observe("a", *st.observe)
+				}
+				if st.plan {
+					d := mustPlan(t, r, Input{Model: "m"})
+					if diff := cmp.Diff(st.order, providers(d.Order)); diff != "" {
+						t.Fatalf("step %d: order (-want +got):\n%s", i, diff)
+					}
+				}
+				if st.state != "" {
+					if got := healthOf(t, r, "a").State; got != st.state {
+						t.Fatalf("step %d: state %s, want %s", i, got, st.state)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestBreaker_ErrorRate(t *testing.T) {
+	clk := newClock(t0)
+	r := twoChannelRouter(t, clk)
+	// Alternate: never two failures in a row, but half of them fail.
+	for i := range 19 {
+		if i%2 == 0 {
+			r.Observe("a", fail)
+		} else {
+			r.Observe("a", success)
+		}
+		clk.Advance(time.Second)
+	}
+	h := healthOf(t, r, "a")
+	if h.State != StateClosed || h.WindowRequests != 19 {
+		t.Fatalf("after 19 outcomes: %+v", h)
+	}
+	r.Observe("a", success) // 20 requests, 10 failures: 50%, but the last one succeeded
+	if h := healthOf(t, r, "a"); h.State != StateClosed || h.ErrorRate != 0.5 {
+		t.Fatalf("a success never trips: %+v", h)
+	}
+	r.Observe("a", fail) // 21 requests, 11 failures
+	if h := healthOf(t, r, "a"); h.State != StateOpen {
+		t.Fatalf("error rate over the threshold: %+v", h)
+	}
+}
+
+func TestBreaker_ErrorRateWindowForgets(t *testing.T) {
+	clk := newClock(t0)
+	r := twoChannelRouter(t, clk)
+	for range 9 {
+		r.Observe("a", fail)
+		r.Observe("a", success)
+	}
+	if h := healthOf(t, r, "a"); h.WindowRequests != 18 {
+		t.Fatalf("window holds %d outcomes, want 18", h.WindowRequests)
+	}
+	clk.Advance(31 * time.Second) // the window has moved on
+	for range 4 {
+		r.Observe("a", fail)
+	}
+	r.Observe("a", success)
+	h := healthOf(t, r, "a")
+	if h.State != StateClosed || h.WindowRequests != 5 {
+		t.Fatalf("old outcomes still counted: %+v", h)
+	}
+}
+
+func TestBreaker_CoolOffCapAndReset(t *testing.T) {
+	clk := newClock(t0)
+	cat, err := NewCatalog([]Model{{Name: "m", Offerings: []Offering{off("a", "", ""), off("b", "", "")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Options{Catalog: cat, Now: clk.Now, Breaker: BreakerOptions{ConsecutiveFailures: 1, CoolOff: time.Second, MaxCoolOff: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Observe("a", fail)
+	var got []time.Duration
+	for range 5 {
+		h := healthOf(t, r, "a")
+		got = append(got, h.OpenUntil.Sub(clk.Now()))
+		clk.Set(h.OpenUntil)
+		mustPlan(t, r, Input{Model: "m"}) // probe
+		r.Observe("a", fail)
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cool-offs (-want +got):\n%s", diff)
+	}
+
+	// A probe succeeds; a trip soon after still doubles from where it was.
+	clk.Set(healthOf(t, r, "a").OpenUntil)
+	mustPlan(t, r, Input{Model: "m"})
+	r.Observe("a", success)
+	clk.Advance(time.Second)
+	r.Observe("a", fail)
+	if d := healthOf(t, r, "a").OpenUntil.Sub(clk.Now()); d != 5*time.Second {
+		t.Errorf("trip soon after closing: cool-off %v, want 5s", d)
+	}
+	// Long healthy after closing: the next trip starts over.
+	clk.Set(healthOf(t, r, "a").OpenUntil)
+	mustPlan(t, r, Input{Model: "m"})
+	r.Observe("a", success)
+	clk.Advance(time.Minute)
+	r.Observe("a", fail)
+	if h := healthOf(t, r, "a"); h.OpenUntil.Sub(clk.Now()) != time.Second || h.Trips != 1 {
+		t.Errorf("trip long after closing: %+v", h)
+	}
+}
+
+func TestObserve_LatencyAverages(t *testing.T) {
+	clk := newClock(t0)
+	r := twoChannelRouter(t, clk)
+	r.Observe("a", Outcome{Success: true, TTFB: 100 * time.Millisecond, Latency: time.Second})
+	r.Observe("a", Outcome{Success: true, TTFB: 200 * time.Millisecond, Latency: 2 * time.Second})
+	r.Observe("a", Outcome{Retryable: true, TTFB: time.Millisecond, Latency: time.Millisecond}) // failures do not count
+	r.Observe("a", Outcome{Success: true})                                                      // unknown timings do not count
+	h := healthOf(t, r, "a")
+	if h.TTFBEWMA != 120*time.Millisecond || h.LatencyEWMA != 1200*time.Millisecond {
+		t.Errorf("averages ttfb %v latency %v, want 120ms and 1.2s", h.TTFBEWMA, h.LatencyEWMA)
+	}
+	r.Observe("nope", fail) // unknown channels are ignored
+	r.CoolDown("nope", time.Second)
+	if n := len(r.Health()); n != 2 {
+		t.Errorf("%d channels in health", n)
+	}
+}
+
+func TestHealth_JSON(t *testing.T) {
+	clk := newClock(t0)
+	r := twoChannelRouter(t, clk)
+	for range 5 {
+		r.Observe("a", fail)
+	}
+	r.Observe("b", Outcome{Success: true, TTFB: 50 * time.Millisecond, Latency: 300 * time.Millisecond, RetryAfter: time.Minute})
+	got, err := json.Marshal(r.Health())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"channel":"a","state":"open","consecutive_failures":0,"error_rate":0,"window_requests":0,"trips":1,"open_until":"2025-05-14T12:00:10Z"},` +
+		`{"channel":"b","state":"closed","consecutive_failures":0,"error_rate":0,"window_requests":1,"cooling_until":"2025-05-14T12:01:00Z","latency_ewma_ns":300000000,"ttfb_ewma_ns":50000000}]`
+	if string(got) != want {
+		t.Errorf("health JSON\n got %s\nwant %s", got, want)
+	}
+}
