@@ -73,7 +73,7 @@ func TestPlan_Strategies(t *testing.T) {
 		{name: "least_latency_unsampled_first", strategy: StrategyLeastLatency, offerings: withWeights(1, 1, 1),
 			samples: map[string]time.Duration{"a": 300 * ms, "b": 100 * ms},
 			want:    []string{"c", "b", "a"}, // no exploration draw while c needs samples
-			why: "least_latency: c (no samples yet), b 100ms, a 300ms"},
+			why:     "least_latency: c (no samples yet), b 100ms, a 300ms"},
 		{name: "least_latency_total_without_ttfb", strategy: StrategyLeastLatency, offerings: withWeights(1, 1),
 			samples: map[string]time.Duration{"a": 300 * ms}, latencies: map[string]time.Duration{"b": 200 * ms},
 			draws: []float64{0.5}, want: []string{"b", "a"}},
@@ -402,8 +402,8 @@ func TestExplain_HasNoSideEffects(t *testing.T) {
 }
 
 func TestCommitment_PacingAcrossPeriod(t *testing.T) {
-	// A $3000 monthly commitment on aws over May (31 days): the pacing
-	// line rises by about $96.77 a day.
+	// A $3100 monthly commitment on aws over May (31 days): the pacing
+	// line rises by $100 a day.
 	commit := Contract{Name: "aws-commitment", Commitment: &Commitment{Provider: "aws-us-east-1", AmountUSD: 3100, Period: PeriodMonth}}
 	clk := newClock(time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC))
 	r := newTestRouter(t, contractModels(), []Contract{commit}, clk, nil)
@@ -417,14 +417,14 @@ func TestCommitment_PacingAcrossPeriod(t *testing.T) {
 	}
 	for i, c := range []check{
 		{day: 1, behind: false, first: "azure-eastus", pacing: 0},                                     // nothing due yet
-		{day: 2, behind: true, first: "aws-us-east-1", pacing: 100},                                    // $100 due, $0 spent
-		{day: 2, spend: 99, behind: true, first: "aws-us-east-1", pacing: 100, spentUSD: 99},           // still behind
-		{day: 2, spend: 1, behind: false, first: "azure-eastus", pacing: 100, spentUSD: 100},           // on the line: not preferred
-		{day: 11, spend: 0, behind: true, first: "aws-us-east-1", pacing: 1000, spentUSD: 100},         // time passes
-		{day: 11, spend: 1500, behind: false, first: "azure-eastus", pacing: 1000, spentUSD: 1600},     // ahead
-		{day: 17, spend: 0, behind: false, first: "azure-eastus", pacing: 1600, spentUSD: 1600},        // exactly on pace
-		{day: 31, spend: 0, behind: true, first: "aws-us-east-1", pacing: 3000, spentUSD: 1600},        // behind at month end
-		{day: 32, spend: 0, behind: false, first: "azure-eastus", pacing: 0, spentUSD: 0},              // June 1st: a new period
+		{day: 2, behind: true, first: "aws-us-east-1", pacing: 100},                                   // $100 due, $0 spent
+		{day: 2, spend: 99, behind: true, first: "aws-us-east-1", pacing: 100, spentUSD: 99},          // still behind
+		{day: 2, spend: 1, behind: false, first: "azure-eastus", pacing: 100, spentUSD: 100},          // on the line: not preferred
+		{day: 11, spend: 0, behind: true, first: "aws-us-east-1", pacing: 1000, spentUSD: 100},        // time passes
+		{day: 11, spend: 1500, behind: false, first: "azure-eastus", pacing: 1000, spentUSD: 1600},    // ahead
+		{day: 17, spend: 0, behind: false, first: "azure-eastus", pacing: 1600, spentUSD: 1600},       // exactly on pace
+		{day: 31, spend: 0, behind: true, first: "aws-us-east-1", pacing: 3000, spentUSD: 1600},       // behind at month end
+		{day: 32, spend: 0, behind: false, first: "azure-eastus", pacing: 0, spentUSD: 0},             // June 1st: a new period
 		{day: 33, spend: 50, behind: true, first: "aws-us-east-1", pacing: 3100.0 / 30, spentUSD: 50}, // June 2nd
 	} {
 		clk.Set(time.Date(2025, 5, c.day, 0, 0, 0, 0, time.UTC))
