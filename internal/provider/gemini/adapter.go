@@ -1,0 +1,407 @@
+package gemini
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"switchyard/internal/llm"
+	"switchyard/internal/provider"
+	"switchyard/internal/sse"
+)
+
+// DefaultMaxResponseBytes bounds a non-streamed answer and one stream
+// event unless Options says otherwise.
+const DefaultMaxResponseBytes = 32 << 20
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 64 << 10
+
+// maxClientMessage bounds the upstream text passed on to clients.
+const maxClientMessage = 512
+
+// Options configures a Gemini API channel.
+type Options struct {
+	// Name identifies the channel in routes, errors and metrics.
+	Name string
+	// BaseURL is the API root without the version. Default DefaultBaseURL.
+	BaseURL string
+	// APIKey is sent as x-goog-api-key.
+	APIKey string
+	// APIVersion is the path's version segment. Default DefaultAPIVersion.
+	APIVersion string
+	// HTTPClient sends the requests. Default: a client over
+	// http.DefaultTransport.
+	HTTPClient *http.Client
+	// Timeout bounds a non-streaming call; for a stream it bounds the wait
+	// for the response headers and then for each next event. 0: no limit.
+	Timeout time.Duration
+	// MaxResponseBytes bounds a non-streamed answer and one stream event.
+	// Default DefaultMaxResponseBytes.
+	MaxResponseBytes int
+}
+
+// Adapter is a Gemini API channel. It is safe for concurrent use.
+type Adapter struct {
+	name    string
+	root    string // {base}/{version}/
+	apiKey  string
+	maxBody int
+	timeout time.Duration
+	hc      *http.Client
+	now     func() time.Time
+}
+
+var (
+	_ provider.Provider = (*Adapter)(nil)
+	_ provider.Embedder = (*Adapter)(nil)
+)
+
+// New returns a channel configured by o, with defaults for unset fields.
+func New(o Options) *Adapter {
+	base := strings.TrimRight(o.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	version := strings.Trim(o.APIVersion, "/")
+	if version == "" {
+		version = DefaultAPIVersion
+	}
+	a := &Adapter{
+		name:    o.Name,
+		root:    base + "/" + version + "/",
+		apiKey:  o.APIKey,
+		maxBody: o.MaxResponseBytes,
+		timeout: o.Timeout,
+		hc:      o.HTTPClient,
+		now:     time.Now,
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = DefaultMaxResponseBytes
+	}
+	if a.hc == nil {
+		a.hc = &http.Client{}
+	}
+	return a
+}
+
+// Name is the channel's configured name.
+func (a *Adapter) Name() string { return a.name }
+
+// modelPath is the path of a model resource: "models/{model}", keeping a
+// "models/" or "tunedModels/" prefix the model id already has.
+func modelPath(model string) (string, error) {
+	prefix, id := "models/", model
+	for _, p := range []string{"models/", "tunedModels/"} {
+		if rest, ok := strings.CutPrefix(model, p); ok {
+			prefix, id = p, rest
+		}
+	}
+	if id == "" {
+		return "", invalidf("model: required")
+	}
+	return prefix + url.PathEscape(id), nil
+}
+
+// Chat sends a non-streaming generateContent call.
+func (a *Adapter) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	body, target, err := a.chatRequest(req, ":generateContent")
+	if err != nil {
+		return nil, err
+	}
+	var out GenerateContentResponse
+	if err := a.call(ctx, target, body, &out); err != nil {
+		return nil, err
+	}
+	resp, err := ResponseToLLM(&out)
+	if err != nil {
+		return nil, &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: http.StatusOK,
+			Message: "upstream answer not usable", Err: err}
+	}
+	return resp, nil
+}
+
+func (a *Adapter) chatRequest(req *llm.Request, method string) ([]byte, string, error) {
+	mp, err := modelPath(req.Model)
+	if err != nil {
+		return nil, "", err
+	}
+	gr, err := RequestFromLLM(req)
+	if err != nil {
+		return nil, "", err
+	}
+	body, err := json.Marshal(gr)
+	if err != nil {
+		return nil, "", fmt.Errorf("encoding generateContent request: %w", err)
+	}
+	return body, a.root + mp + method, nil
+}
+
+// call posts body to target and decodes a JSON answer into out.
+func (a *Adapter) call(ctx context.Context, target string, body []byte, out any) error {
+	if a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	resp, err := a.send(ctx, target, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(a.maxBody)+1))
+	if err != nil {
+		return provider.TransportError(a.name, fmt.Errorf("reading answer: %w", err))
+	}
+	if len(b) > a.maxBody {
+		return &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: resp.StatusCode,
+			Message: "upstream answer too large", Err: fmt.Errorf("answer exceeds %d bytes", a.maxBody)}
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: resp.StatusCode,
+			Message: "malformed upstream answer", Err: fmt.Errorf("decoding answer: %w", err)}
+	}
+	return nil
+}
+
+// ChatStream sends a streamGenerateContent call. The stream's Close, or
+// cancelling ctx, closes the upstream connection.
+func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	body, target, err := a.chatRequest(req, ":streamGenerateContent?alt=sse")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	s := &stream{cancel: cancel, timeout: a.timeout, dec: NewStreamDecoder(a.name)}
+	if a.timeout > 0 {
+		s.timer = time.AfterFunc(a.timeout, func() { cancel(errIdle) })
+	}
+	resp, err := a.send(ctx, target, body)
+	s.stopTimer()
+	if err != nil {
+		cancel(nil)
+		if errors.Is(context.Cause(ctx), errIdle) {
+			return nil, timeoutError(a.name, err)
+		}
+		return nil, err
+	}
+	s.ctx, s.body = ctx, resp.Body
+	s.rd = sse.NewReaderSize(resp.Body, a.maxBody)
+	return s, nil
+}
+
+// Embed sends a batchEmbedContents call, one request per input. The
+// Gemini API reports no token usage for embeddings, so Usage is zero.
+func (a *Adapter) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
+	if len(req.Tokens) > 0 {
+		return nil, unsupportedf("pre-tokenized embedding inputs")
+	}
+	if len(req.Inputs) == 0 {
+		return nil, invalidf("embedding inputs: at least one required")
+	}
+	mp, err := modelPath(req.Model)
+	if err != nil {
+		return nil, err
+	}
+	br := BatchEmbedContentsRequest{Requests: make([]EmbedContentRequest, len(req.Inputs))}
+	for i, in := range req.Inputs {
+		br.Requests[i] = EmbedContentRequest{Model: mp, Content: Content{Parts: []Part{{Text: in}}}, OutputDimensionality: req.Dimensions}
+	}
+	body, err := json.Marshal(br)
+	if err != nil {
+		return nil, fmt.Errorf("encoding batchEmbedContents request: %w", err)
+	}
+	var out BatchEmbedContentsResponse
+	if err := a.call(ctx, a.root+mp+":batchEmbedContents", body, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Embeddings) != len(req.Inputs) {
+		return nil, &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: http.StatusOK,
+			Message: "malformed upstream answer", Err: fmt.Errorf("%d embeddings for %d inputs", len(out.Embeddings), len(req.Inputs))}
+	}
+	res := &llm.EmbedResponse{Model: req.Model, Vectors: make([][]float32, len(out.Embeddings))}
+	for i, e := range out.Embeddings {
+		res.Vectors[i] = e.Values
+	}
+	return res, nil
+}
+
+// errIdle is the cancellation cause when an upstream is silent for longer
+// than the channel's timeout.
+var errIdle = errors.New("upstream idle timeout")
+
+func timeoutError(name string, err error) *provider.Error {
+	return &provider.Error{Provider: name, Kind: provider.KindTimeout, Message: "upstream timed out", Err: err}
+}
+
+// send posts body and returns a 2xx response; any other status becomes a
+// classified *provider.Error.
+func (a *Adapter) send(ctx context.Context, target string, body []byte) (*http.Response, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("X-Goog-Api-Key", a.apiKey)
+	resp, err := a.hc.Do(hreq)
+	if err != nil {
+		return nil, provider.TransportError(a.name, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var er ErrorResponse
+	if json.Unmarshal(b, &er) != nil || er.Error == nil {
+		er.Error = &Status{Message: strings.TrimSpace(string(b))}
+	}
+	e := statusError(a.name, resp.StatusCode, er.Error, provider.RetryAfter(resp.Header, a.now()))
+	if a.apiKey != "" {
+		e.Message = strings.ReplaceAll(e.Message, a.apiKey, "[redacted]")
+	}
+	return nil, e
+}
+
+// statusError classifies a Google API error by HTTP status (0 inside a
+// stream) and canonical status name. A RetryInfo detail supplies the
+// retry delay when no header did.
+func statusError(name string, status int, s *Status, retryAfter time.Duration) *provider.Error {
+	kind := provider.KindForStatus(status)
+	if status == 0 {
+		kind = provider.KindForStatus(s.Code)
+	}
+	lower := strings.ToLower(s.Message)
+	switch s.Status {
+	case "RESOURCE_EXHAUSTED":
+		kind = provider.KindRateLimited
+	case "UNAVAILABLE":
+		kind = provider.KindOverloaded
+	case "INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE":
+		kind = provider.KindBadRequest
+	case "PERMISSION_DENIED":
+		kind = provider.KindPermission
+	case "UNAUTHENTICATED":
+		kind = provider.KindAuth
+	case "NOT_FOUND":
+		kind = provider.KindNotFound
+	case "INTERNAL", "UNKNOWN", "ABORTED", "CANCELLED":
+		kind = provider.KindUnavailable
+	case "DEADLINE_EXCEEDED":
+		kind = provider.KindTimeout
+	}
+	switch {
+	case kind == provider.KindUnknown:
+		kind = provider.KindUnavailable
+	case kind == provider.KindBadRequest && strings.Contains(lower, "api key not valid"):
+		// An invalid key is reported as INVALID_ARGUMENT.
+		kind = provider.KindAuth
+	case kind == provider.KindBadRequest && strings.Contains(lower, "exceeds the maximum number of tokens"):
+		kind = provider.KindContextLength
+	}
+	if retryAfter == 0 {
+		retryAfter = retryDelay(s.Details)
+	}
+	msg := s.Message
+	if len(msg) > maxClientMessage {
+		msg = msg[:maxClientMessage] + "…"
+	}
+	if msg == "" {
+		msg = kind.String()
+	}
+	cause := fmt.Errorf("gemini %s (status %d): %s", s.Status, status, s.Message)
+	if status == 0 {
+		cause = fmt.Errorf("gemini stream error %s (code %d): %s", s.Status, s.Code, s.Message)
+	}
+	return &provider.Error{Provider: name, Kind: kind, Status: status, RetryAfter: retryAfter, Message: msg, Err: cause}
+}
+
+// retryDelay reads a google.rpc.RetryInfo detail's retryDelay ("34s").
+func retryDelay(details []json.RawMessage) time.Duration {
+	for _, d := range details {
+		var info struct {
+			Type       string `json:"@type"`
+			RetryDelay string `json:"retryDelay"`
+		}
+		if json.Unmarshal(d, &info) != nil || !strings.HasSuffix(info.Type, "google.rpc.RetryInfo") {
+			continue
+		}
+		if delay, err := time.ParseDuration(info.RetryDelay); err == nil && delay > 0 {
+			return delay
+		}
+	}
+	return 0
+}
+
+// stream reads one upstream SSE answer. It is not safe for concurrent use.
+type stream struct {
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	body    io.ReadCloser
+	rd      *sse.Reader
+	dec     *StreamDecoder
+	timeout time.Duration
+	timer   *time.Timer
+	pending []llm.Event
+	err     error
+}
+
+func (s *stream) Next() (llm.Event, error) {
+	for len(s.pending) == 0 {
+		if s.err != nil {
+			return llm.Event{}, s.err
+		}
+		if s.dec.Stopped() {
+			s.err = io.EOF
+			continue
+		}
+		if s.timer != nil {
+			s.timer.Reset(s.timeout)
+		}
+		ev, err := s.rd.Next()
+		s.stopTimer()
+		switch {
+		case errors.Is(err, io.EOF):
+			s.pending, s.err = s.dec.End()
+		case err != nil:
+			s.err = s.readError(err)
+		default:
+			s.pending, s.err = s.dec.Decode(ev.Data)
+		}
+	}
+	ev := s.pending[0]
+	s.pending = s.pending[1:]
+	return ev, nil
+}
+
+func (s *stream) readError(err error) error {
+	switch {
+	case errors.Is(context.Cause(s.ctx), errIdle):
+		return timeoutError(s.dec.name, err)
+	case errors.Is(err, sse.ErrTooLarge):
+		return &provider.Error{Provider: s.dec.name, Kind: provider.KindBadResponse, Message: "upstream stream event too large", Err: err}
+	}
+	return provider.TransportError(s.dec.name, fmt.Errorf("reading stream: %w", err))
+}
+
+func (s *stream) stopTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+func (s *stream) Close() error {
+	s.stopTimer()
+	s.cancel(nil)
+	if s.err == nil {
+		s.err = errors.New("stream closed")
+	}
+	return s.body.Close()
+}
