@@ -38,7 +38,9 @@ type apiError struct {
 	Param      string
 	Code       string
 	RetryAfter time.Duration
-	Err        error
+	// NoRetry asks SDKs not to retry (x-should-retry: false).
+	NoRetry bool
+	Err     error
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -57,8 +59,15 @@ func classify(err error) *apiError {
 	}
 	var ge *gateway.Error
 	if errors.As(err, &ge) {
-		e := &apiError{Status: gateway.StatusOf(err), Message: ge.Message, Err: err}
+		e := &apiError{Status: gateway.StatusOf(err), Message: ge.Message, RetryAfter: ge.RetryAfter, Err: err}
 		switch ge.Kind {
+		case gateway.ErrRateLimited:
+			e.Type, e.Code = typeRateLimit, "rate_limit_exceeded"
+		case gateway.ErrBudgetExceeded:
+			// Retrying before the period ends cannot help: tell SDKs so.
+			e.Type, e.Code, e.NoRetry = typeRateLimit, "budget_exceeded", true
+		case gateway.ErrLimitsUnavailable:
+			e.Type = typeOverloaded
 		case gateway.ErrModelNotFound:
 			e.Type, e.Code, e.Param = typeNotFound, "model_not_found", "model"
 		case gateway.ErrModelNotAllowed:
@@ -125,6 +134,9 @@ func writeError(w http.ResponseWriter, r *http.Request, dialect string, err erro
 		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		w.Header().Set("Retry-After-Ms", strconv.FormatInt(e.RetryAfter.Milliseconds(), 10))
+	}
+	if e.NoRetry {
+		w.Header().Set("X-Should-Retry", "false")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	switch dialect {

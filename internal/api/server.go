@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -164,9 +165,12 @@ func authError(err error) *apiError {
 func (s *Server) call(r *http.Request, p *auth.Principal, model, dialect, endpoint string) *gateway.Call {
 	info := telemetry.InfoFrom(r.Context())
 	info.Dialect, info.Model = dialect, model
+	k, t := &p.Key, &p.Tenant
 	return &gateway.Call{
-		RequestID: info.RequestID, TenantID: p.Tenant.ID, Tenant: p.Tenant.Name, KeyID: p.Key.ID,
-		AllowedModels: p.Key.AllowedModels, Model: model, Dialect: dialect, Endpoint: endpoint,
+		RequestID: info.RequestID, TenantID: t.ID, Tenant: t.Name, KeyID: k.ID,
+		KeyQuota:      gateway.Quota{RPM: k.RPM, TPM: k.TPM, MaxStreams: k.MaxStreams, BudgetUSD: k.BudgetUSD, BudgetPeriod: k.BudgetPeriod},
+		TenantQuota:   gateway.Quota{RPM: t.RPM, TPM: t.TPM, MaxStreams: t.MaxStreams, BudgetUSD: t.BudgetUSD, BudgetPeriod: t.BudgetPeriod},
+		AllowedModels: k.AllowedModels, Model: model, Dialect: dialect, Endpoint: endpoint,
 		Traffic: "stateless",
 	}
 }
@@ -189,6 +193,27 @@ func setRouteHeaders(w http.ResponseWriter, r *http.Request, res *gateway.Result
 		w.Header().Set("X-Switchyard-Route", h)
 		info.Route = h
 	}
+	if d := res.Limits; d != nil {
+		h := w.Header()
+		if d.RequestsLimit > 0 {
+			h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(d.RequestsLimit))
+			h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(d.RequestsRemaining))
+			h.Set("X-Ratelimit-Reset-Requests", resetValue(d.RequestsReset))
+		}
+		if d.TokensLimit > 0 {
+			h.Set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(d.TokensLimit, 10))
+			h.Set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(d.TokensRemaining, 10))
+			h.Set("X-Ratelimit-Reset-Tokens", resetValue(d.TokensReset))
+		}
+	}
+}
+
+// resetValue writes a reset duration as OpenAI does ("6m0s", "1s", "20ms").
+func resetValue(d time.Duration) string {
+	if d < time.Second {
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	}
+	return d.Round(time.Second).String()
 }
 
 // meterInfo copies usage into the access-log fields.

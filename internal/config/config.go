@@ -65,6 +65,14 @@ type Limits struct {
 	Backend string `yaml:"backend"`
 	// RedisURL is the Redis URL for the redis backend.
 	RedisURL string `yaml:"redis_url"`
+	// RateLimitsFail says what happens to requests while the limits
+	// backend cannot be reached: "open" (default) admits them unlimited,
+	// "closed" refuses them with 503. Either way the outage is logged once
+	// and the gateway recovers by itself when the backend answers.
+	RateLimitsFail string `yaml:"rate_limits_fail"`
+	// BudgetsFail is the same choice for budget checks: "closed"
+	// (default) refuses requests that carry a budget, "open" admits them.
+	BudgetsFail string `yaml:"budgets_fail"`
 }
 
 // Server tunes the client-facing server.
@@ -196,6 +204,10 @@ type Route struct {
 	// MaxAttempts bounds the attempts of one request across offerings.
 	// Default: the number of offerings, at most 3.
 	MaxAttempts int `yaml:"max_attempts"`
+	// AttemptTimeout bounds one attempt on one channel (for a stream: the
+	// wait for its first event), so a slow channel falls back in time.
+	// Default: the channel's own timeout.
+	AttemptTimeout Duration `yaml:"attempt_timeout"`
 }
 
 // Contract constrains routing: exclusivity (Match + Allow) or a spend
@@ -287,6 +299,8 @@ func (c *Config) applyDefaults() {
 		def(&c.Store.DSN, "./switchyard.db")
 	}
 	def(&c.Limits.Backend, "memory")
+	def(&c.Limits.RateLimitsFail, "open")
+	def(&c.Limits.BudgetsFail, "closed")
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = 10 << 20
 	}

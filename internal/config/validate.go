@@ -45,6 +45,11 @@ func (c *Config) Validate() error {
 	default:
 		bad("limits.backend", "must be memory or redis, got %q", c.Limits.Backend)
 	}
+	for name, v := range map[string]string{"limits.rate_limits_fail": c.Limits.RateLimitsFail, "limits.budgets_fail": c.Limits.BudgetsFail} {
+		if v != "open" && v != "closed" {
+			bad(name, "must be open or closed, got %q", v)
+		}
+	}
 	if c.Server.MaxBodyBytes < 0 {
 		bad("server.max_body_bytes", "must not be negative")
 	}

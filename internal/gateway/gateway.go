@@ -1,8 +1,10 @@
 // Package gateway is the transport-free request pipeline: it takes a
-// decoded canonical request from a front door, plans the route, makes the
-// attempts with fallback across channels, and meters the outcome into the
-// usage ledger. Nothing here knows HTTP, so every routing, fallback and
-// metering behaviour is tested without a socket.
+// decoded canonical request from a front door, admits it against rate
+// limits and budgets, plans the route, makes the attempts with fallback
+// across channels, and meters the outcome into the usage ledger, the
+// router's health and the spend counters. Nothing here knows HTTP, so
+// every routing, fallback, limit and metering behaviour is tested without
+// a socket.
 package gateway
 
 import (
@@ -11,10 +13,12 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"sync/atomic"
 	"time"
 
 	"switchyard/internal/llm"
 	"switchyard/internal/provider"
+	"switchyard/internal/ratelimit"
 	"switchyard/internal/route"
 	"switchyard/internal/store"
 )
@@ -28,30 +32,52 @@ type Ledger interface {
 // CostFunc prices a request's usage on an offering.
 type CostFunc func(u llm.Usage, p route.Price) float64
 
-// Options configure a Gateway.
-type Options struct {
+// Runtime is the part of the gateway that a configuration reload swaps:
+// the router (catalog, contracts, health) and the channels.
+type Runtime struct {
 	Router    *route.Router
 	Providers *provider.Registry
-	Ledger    Ledger
-	Cost      CostFunc
+}
+
+// Options configure a Gateway.
+type Options struct {
+	Runtime Runtime
+	Ledger  Ledger
+	Cost    CostFunc
+	// Limiter and Spend enforce rate limits and budgets; nil disables them.
+	Limiter ratelimit.Limiter
+	Spend   ratelimit.Spend
+	// SpendSince reads a scope's spend from the ledger, to seed the spend
+	// counters the first time a budget is checked in this process.
+	SpendSince func(ctx context.Context, tenantID, keyID string, since time.Time) (float64, error)
+	// OnAttempt is told the outcome of every upstream attempt ("ok",
+	// "retryable", "error", "cancelled"), for metrics.
+	OnAttempt func(provider, outcome string)
 	Logger    *slog.Logger
 	Now       func() time.Time
 }
 
-// Gateway runs requests through routing, attempts and metering. It is safe
-// for concurrent use.
+// Gateway runs requests through admission, routing, attempts and
+// metering. It is safe for concurrent use.
 type Gateway struct {
-	router    *route.Router
-	providers *provider.Registry
-	ledger    Ledger
-	cost      CostFunc
-	log       *slog.Logger
-	now       func() time.Time
+	rt         atomic.Pointer[Runtime]
+	ledger     Ledger
+	cost       CostFunc
+	limiter    ratelimit.Limiter
+	spend      ratelimit.Spend
+	spendSince func(ctx context.Context, tenantID, keyID string, since time.Time) (float64, error)
+	seeded     seededSet
+	onAttempt  func(provider, outcome string)
+	log        *slog.Logger
+	now        func() time.Time
 }
 
 // New returns a gateway.
 func New(o Options) *Gateway {
-	g := &Gateway{router: o.Router, providers: o.Providers, ledger: o.Ledger, cost: o.Cost, log: o.Logger, now: o.Now}
+	g := &Gateway{ledger: o.Ledger, cost: o.Cost, limiter: o.Limiter, spend: o.Spend, spendSince: o.SpendSince,
+		onAttempt: o.OnAttempt, log: o.Logger, now: o.Now}
+	rt := o.Runtime
+	g.rt.Store(&rt)
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -61,11 +87,32 @@ func New(o Options) *Gateway {
 	if g.cost == nil {
 		g.cost = func(llm.Usage, route.Price) float64 { return 0 }
 	}
+	if g.onAttempt == nil {
+		g.onAttempt = func(string, string) {}
+	}
 	return g
 }
 
-// Router returns the gateway's router.
-func (g *Gateway) Router() *route.Router { return g.router }
+// Router returns the current router.
+func (g *Gateway) Router() *route.Router { return g.rt.Load().Router }
+
+// Swap installs a new runtime (after a configuration reload). Requests
+// already running finish on the runtime they started with. The new router
+// adopts the old one's channel health and spend tallies.
+func (g *Gateway) Swap(rt Runtime) {
+	old := g.rt.Load()
+	if old != nil && old.Router != nil && rt.Router != nil {
+		rt.Router.Adopt(old.Router)
+	}
+	g.rt.Store(&rt)
+}
+
+// Quota is one scope's limits and budget.
+type Quota struct {
+	RPM, TPM, MaxStreams int
+	BudgetUSD            float64
+	BudgetPeriod         string
+}
 
 // Call describes one client request.
 type Call struct {
@@ -73,6 +120,9 @@ type Call struct {
 	TenantID  string
 	Tenant    string
 	KeyID     string
+	// KeyQuota and TenantQuota limit the request; zero values limit
+	// nothing.
+	KeyQuota, TenantQuota Quota
 	// AllowedModels are globs over model names the key may use; empty
 	// allows every model.
 	AllowedModels []string
@@ -99,6 +149,9 @@ type Result struct {
 	CostUSD   float64
 	// TTFB is the time to the first upstream byte (streams: first event).
 	TTFB time.Duration
+	// Limits is the rate-limit decision, for x-ratelimit-* headers; nil
+	// when no limit applies.
+	Limits *ratelimit.Decision
 }
 
 // RouteHeader renders the decision for x-switchyard-route.
@@ -110,11 +163,13 @@ func (r *Result) RouteHeader() string {
 }
 
 // Error wraps a failure the gateway itself decided (unknown model, no
-// channel), as opposed to an upstream's *provider.Error.
+// channel, a limit), as opposed to an upstream's *provider.Error.
 type Error struct {
 	Kind    ErrorKind
 	Message string
-	Err     error
+	// RetryAfter is when a retry could succeed (limits, budgets).
+	RetryAfter time.Duration
+	Err        error
 }
 
 // ErrorKind classifies gateway-level failures.
@@ -125,6 +180,15 @@ const (
 	ErrModelNotAllowed
 	ErrNoChannel
 	ErrBadRequest
+	// ErrRateLimited: a request, token or stream limit refused it.
+	ErrRateLimited
+	// ErrBudgetExceeded: a USD budget is spent for its period. Rendered
+	// as 429 in every dialect, with a message that says so and a
+	// Retry-After at the period's end.
+	ErrBudgetExceeded
+	// ErrLimitsUnavailable: the limit backend is down and the
+	// configuration says to fail closed.
+	ErrLimitsUnavailable
 )
 
 func (e *Error) Error() string {
@@ -136,18 +200,45 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-func (g *Gateway) plan(call *Call) (*route.Decision, error) {
-	d, err := g.router.Plan(route.Input{Model: call.Model, Tenant: call.Tenant, Traffic: call.Traffic})
-	if err == nil && !modelAllowed(call.AllowedModels, call.Model, d.Model) {
-		return nil, &Error{Kind: ErrModelNotAllowed, Message: fmt.Sprintf("This API key may not use the model '%s'.", call.Model)}
-	}
+// request is the per-request state shared by Chat, ChatStream and Embed.
+type request struct {
+	g     *Gateway
+	rt    *Runtime
+	call  *Call
+	start time.Time
+	res   *Result
+	adm   *admission
+}
+
+func (g *Gateway) begin(ctx context.Context, call *Call, est route.Input, stream bool) (*request, error) {
+	r := &request{g: g, rt: g.rt.Load(), call: call, start: g.now(), res: &Result{Model: call.Model}}
+	est.Model, est.Tenant, est.Traffic = call.Model, call.Tenant, call.Traffic
+	d, err := r.rt.Router.Plan(est)
 	switch {
 	case errors.Is(err, route.ErrUnknownModel):
-		return nil, &Error{Kind: ErrModelNotFound, Message: fmt.Sprintf("The model '%s' does not exist or you do not have access to it.", call.Model)}
-	case err != nil:
-		return d, &Error{Kind: ErrNoChannel, Message: err.Error(), Err: err}
+		return r, &Error{Kind: ErrModelNotFound, Message: fmt.Sprintf("The model '%s' does not exist or you do not have access to it.", call.Model)}
+	case err == nil && !modelAllowed(call.AllowedModels, call.Model, d.Model):
+		return r, &Error{Kind: ErrModelNotAllowed, Message: fmt.Sprintf("This API key may not use the model '%s'.", call.Model)}
 	}
-	return d, nil
+	r.res.Decision = d
+	if d != nil {
+		r.res.Model = d.Model
+	}
+	if err != nil {
+		err = &Error{Kind: ErrNoChannel, Message: err.Error(), Err: err}
+		r.finish(statusOf(ctx, err), kindOf(err), stream)
+		return r, err
+	}
+	adm, err := g.admit(ctx, call, est.EstInputTokens+est.EstOutputTokens, stream)
+	if adm != nil {
+		r.res.Limits = adm.decision
+	}
+	if err != nil {
+		r.finish(statusOf(ctx, err), kindOf(err), stream)
+		return r, err
+	}
+	r.adm = adm
+	return r, nil
 }
 
 // modelAllowed reports whether a key restricted to globs may use a model
@@ -167,103 +258,154 @@ func modelAllowed(globs []string, name, canonical string) bool {
 	return false
 }
 
-// attemptable reports whether another offering should be tried after err.
-func (g *Gateway) attemptable(ctx context.Context, err error, off route.Offering) bool {
+// observe reports one attempt to the router and metrics, and says whether
+// another offering should be tried after err.
+func (r *request) observe(ctx context.Context, off route.Offering, err error, attemptStart time.Time) bool {
+	g := r.g
+	if err == nil {
+		g.onAttempt(off.Provider, "ok")
+		return false
+	}
 	if ctx.Err() != nil {
+		g.onAttempt(off.Provider, "cancelled")
 		return false
 	}
 	var pe *provider.Error
 	if !errors.As(err, &pe) {
+		g.onAttempt(off.Provider, "error")
+		r.rt.Router.Observe(off.Provider, route.Outcome{})
 		return false
 	}
-	if pe.RetryAfter > 0 {
-		g.router.CoolDown(off.Provider, pe.RetryAfter)
+	retry := pe.Kind.Retryable()
+	if retry {
+		g.onAttempt(off.Provider, "retryable")
+	} else {
+		g.onAttempt(off.Provider, "error")
 	}
-	return pe.Kind.Retryable()
+	r.rt.Router.Observe(off.Provider, route.Outcome{Retryable: retry, RetryAfter: pe.RetryAfter, Latency: g.now().Sub(attemptStart)})
+	return retry
+}
+
+// succeeded records a successful attempt, and its cost, with the router.
+func (r *request) succeeded(off route.Offering, attemptStart time.Time, ttfb time.Duration) {
+	r.g.onAttempt(off.Provider, "ok")
+	r.rt.Router.Observe(off.Provider, route.Outcome{Success: true, TTFB: ttfb, Latency: r.g.now().Sub(attemptStart), CostUSD: r.res.CostUSD})
+}
+
+// attemptContext bounds one attempt by the model's per-attempt timeout.
+func attemptContext(ctx context.Context, m *route.Model) (context.Context, context.CancelFunc) {
+	if m == nil || m.PerAttemptTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, m.PerAttemptTimeout)
+}
+
+func (r *request) model() *route.Model {
+	m, _ := r.rt.Router.Catalog().Lookup(r.res.Model)
+	return m
 }
 
 // Chat serves a non-streaming chat request. req.Model is overwritten per
 // attempt with the offering's upstream model.
 func (g *Gateway) Chat(ctx context.Context, call *Call, req *llm.Request) (*llm.Response, *Result, error) {
-	start := g.now()
-	d, err := g.plan(call)
+	r, err := g.begin(ctx, call, estimate(req), false)
 	if err != nil {
-		return nil, &Result{Decision: d, Model: call.Model}, err
+		return nil, r.res, err
 	}
-	res := &Result{Decision: d, Model: d.Model}
 	var lastErr error
-	for i, off := range d.Order {
-		if i >= d.MaxAttempts {
+	m := r.model()
+	for i, off := range r.res.Decision.Order {
+		if i >= r.res.Decision.MaxAttempts {
 			break
 		}
-		p, ok := g.providers.Get(off.Provider)
+		p, ok := r.rt.Providers.Get(off.Provider)
 		if !ok {
 			lastErr = fmt.Errorf("provider %q not registered", off.Provider)
 			continue
 		}
-		res.Attempted = append(res.Attempted, off.Provider)
-		res.Provider, res.UpstreamModel = off.Provider, off.UpstreamModel
+		r.res.Attempted = append(r.res.Attempted, off.Provider)
+		r.res.Provider, r.res.UpstreamModel = off.Provider, off.UpstreamModel
 		attempt := *req
 		attempt.Model = off.UpstreamModel
 		attempt.Stream = false
-		resp, err := p.Chat(ctx, &attempt)
+		at := g.now()
+		actx, cancel := attemptContext(ctx, m)
+		resp, err := p.Chat(actx, &attempt)
+		cancel()
 		if err == nil {
-			res.TTFB = g.now().Sub(start)
-			res.Usage = resp.Usage
-			res.CostUSD = g.cost(resp.Usage, off.Price)
-			g.meter(call, res, start, 200, "", false)
-			return resp, res, nil
+			r.res.TTFB = g.now().Sub(r.start)
+			r.res.Usage = resp.Usage
+			r.res.CostUSD = g.cost(resp.Usage, off.Price)
+			r.succeeded(off, at, g.now().Sub(at))
+			r.finish(200, "", false)
+			return resp, r.res, nil
 		}
 		lastErr = err
 		g.log.Debug("attempt failed", "request_id", call.RequestID, "provider", off.Provider, "err", err)
-		if !g.attemptable(ctx, err, off) {
+		if !r.observe(ctx, off, err, at) {
 			break
 		}
 	}
-	g.meter(call, res, start, statusOf(ctx, lastErr), kindOf(lastErr), false)
-	return nil, res, lastErr
+	r.finish(statusOf(ctx, lastErr), kindOf(lastErr), false)
+	return nil, r.res, lastErr
 }
 
 // Embed serves an embeddings request over channels that support it.
 func (g *Gateway) Embed(ctx context.Context, call *Call, req *llm.EmbedRequest) (*llm.EmbedResponse, *Result, error) {
-	start := g.now()
-	d, err := g.plan(call)
-	if err != nil {
-		return nil, &Result{Decision: d, Model: call.Model}, err
+	var est route.Input
+	for _, s := range req.Inputs {
+		est.EstInputTokens += int64(len(s)/4 + 1)
 	}
-	res := &Result{Decision: d, Model: d.Model}
-	lastErr := error(&Error{Kind: ErrBadRequest, Message: fmt.Sprintf("model '%s' is not offered on any channel that serves embeddings", call.Model)})
-	for i, off := range d.Order {
-		if i >= d.MaxAttempts {
+	for _, t := range req.Tokens {
+		est.EstInputTokens += int64(len(t))
+	}
+	r, err := g.begin(ctx, call, est, false)
+	if err != nil {
+		return nil, r.res, err
+	}
+	lastErr := error(&Error{Kind: ErrBadRequest, Message: fmt.Sprintf("The model '%s' is not offered on any channel that serves embeddings.", call.Model)})
+	m := r.model()
+	for i, off := range r.res.Decision.Order {
+		if i >= r.res.Decision.MaxAttempts {
 			break
 		}
-		p, _ := g.providers.Get(off.Provider)
+		p, _ := r.rt.Providers.Get(off.Provider)
 		e, ok := p.(provider.Embedder)
 		if !ok {
 			continue
 		}
-		res.Attempted = append(res.Attempted, off.Provider)
-		res.Provider, res.UpstreamModel = off.Provider, off.UpstreamModel
+		r.res.Attempted = append(r.res.Attempted, off.Provider)
+		r.res.Provider, r.res.UpstreamModel = off.Provider, off.UpstreamModel
 		attempt := *req
 		attempt.Model = off.UpstreamModel
-		resp, err := e.Embed(ctx, &attempt)
+		at := g.now()
+		actx, cancel := attemptContext(ctx, m)
+		resp, err := e.Embed(actx, &attempt)
+		cancel()
 		if err == nil {
-			res.TTFB = g.now().Sub(start)
-			res.Usage = resp.Usage
-			res.CostUSD = g.cost(resp.Usage, off.Price)
-			g.meter(call, res, start, 200, "", false)
-			return resp, res, nil
+			r.res.TTFB = g.now().Sub(r.start)
+			r.res.Usage = resp.Usage
+			r.res.CostUSD = g.cost(resp.Usage, off.Price)
+			r.succeeded(off, at, g.now().Sub(at))
+			r.finish(200, "", false)
+			return resp, r.res, nil
 		}
 		lastErr = err
-		if !g.attemptable(ctx, err, off) {
+		if !r.observe(ctx, off, err, at) {
 			break
 		}
 	}
-	g.meter(call, res, start, statusOf(ctx, lastErr), kindOf(lastErr), false)
-	return nil, res, lastErr
+	r.finish(statusOf(ctx, lastErr), kindOf(lastErr), false)
+	return nil, r.res, lastErr
 }
 
-func (g *Gateway) meter(call *Call, res *Result, start time.Time, status int, errKind string, stream bool) {
+// finish settles limits and spend and writes the ledger row, once.
+func (r *request) finish(status int, errKind string, stream bool) {
+	g, res, call := r.g, r.res, r.call
+	if r.adm != nil {
+		r.adm.done(res.Usage, res.CostUSD)
+		r.adm = nil
+	}
 	if g.ledger == nil {
 		return
 	}
@@ -275,13 +417,58 @@ func (g *Gateway) meter(call *Call, res *Result, start time.Time, status int, er
 	g.ledger.Record(store.UsageRecord{
 		RequestID: call.RequestID, TenantID: call.TenantID, KeyID: call.KeyID,
 		Model: res.Model, Provider: res.Provider, UpstreamModel: res.UpstreamModel,
-		Dialect: call.Dialect, Endpoint: call.Endpoint, Traffic: call.Traffic, Stream: stream,
+		Dialect: call.Dialect, Endpoint: call.Endpoint, Traffic: trafficOf(call), Stream: stream,
 		InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CachedInputTokens: u.CachedInputTokens,
 		CacheWriteTokens: u.CacheWriteTokens, ReasoningTokens: u.ReasoningTokens, CostUSD: res.CostUSD,
-		Latency: g.now().Sub(start), TTFB: res.TTFB, Status: status, ErrorKind: errKind,
-		Attempts: len(res.Attempted), Route: res.RouteHeader(), Contracts: contracts, CreatedAt: start,
+		Latency: g.now().Sub(r.start), TTFB: res.TTFB, Status: status, ErrorKind: errKind,
+		Attempts: len(res.Attempted), Route: res.RouteHeader(), Contracts: contracts, CreatedAt: r.start,
 	})
 }
+
+func trafficOf(c *Call) string {
+	if c.Traffic == "" {
+		return route.Stateless
+	}
+	return c.Traffic
+}
+
+// estimate guesses a request's tokens for token limits and lowest_cost
+// routing: about four characters a token, plus the output cap.
+func estimate(req *llm.Request) route.Input {
+	var chars int
+	count := func(parts []llm.Part) {
+		for _, p := range parts {
+			chars += len(p.Text) + 16
+			if p.ToolCall != nil {
+				chars += len(p.ToolCall.Arguments)
+			}
+			if p.ToolResult != nil {
+				for _, c := range p.ToolResult.Content {
+					chars += len(c.Text)
+				}
+			}
+			if p.Image != nil {
+				chars += 1000
+			}
+		}
+	}
+	count(req.System)
+	for _, m := range req.Messages {
+		count(m.Parts)
+	}
+	for _, t := range req.Tools {
+		chars += len(t.Name) + len(t.Description) + len(t.Parameters)
+	}
+	out := int64(req.MaxTokens)
+	if out <= 0 {
+		out = defaultOutputEstimate
+	}
+	return route.Input{EstInputTokens: int64(chars/4 + 1), EstOutputTokens: out}
+}
+
+// defaultOutputEstimate is the output reserved against a token limit when
+// the request sets no maximum.
+const defaultOutputEstimate = 512
 
 // StatusOf maps an error to the HTTP status recorded in the ledger and
 // returned to clients (the edge renders the body in its dialect).
@@ -301,10 +488,12 @@ func statusOf(ctx context.Context, err error) int {
 			return 404
 		case ErrModelNotAllowed:
 			return 403
-		case ErrNoChannel:
+		case ErrNoChannel, ErrLimitsUnavailable:
 			return 503
 		case ErrBadRequest:
 			return 400
+		case ErrRateLimited, ErrBudgetExceeded:
+			return 429
 		}
 	}
 	if errors.Is(err, llm.ErrUnsupported) || errors.Is(err, llm.ErrInvalid) {
@@ -327,8 +516,6 @@ func statusOf(ctx context.Context, err error) int {
 			return 400
 		case provider.KindNotFound:
 			return 404
-		case provider.KindUnavailable, provider.KindBadResponse:
-			return 502
 		}
 		return 502
 	}
@@ -345,6 +532,14 @@ func kindOf(err error) string {
 	}
 	var ge *Error
 	if errors.As(err, &ge) {
+		switch ge.Kind {
+		case ErrRateLimited:
+			return "rate limited"
+		case ErrBudgetExceeded:
+			return "budget exceeded"
+		case ErrNoChannel:
+			return "no channel"
+		}
 		return ge.Message
 	}
 	if errors.Is(err, context.Canceled) {

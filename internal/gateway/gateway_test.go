@@ -111,7 +111,7 @@ func newTestGateway(t *testing.T, ps ...*fakeProvider) (*Gateway, *memLedger) {
 		t.Fatal(err)
 	}
 	led := &memLedger{}
-	g := New(Options{Router: route.NewRouter(cat, nil), Providers: reg, Ledger: led,
+	g := New(Options{Runtime: Runtime{Router: route.NewRouter(cat, nil), Providers: reg}, Ledger: led,
 		Cost: func(u llm.Usage, p route.Price) float64 {
 			return (float64(u.InputTokens)*p.InputPerMTok + float64(u.OutputTokens)*p.OutputPerMTok) / 1e6
 		}})

@@ -10,20 +10,20 @@ import (
 
 	"switchyard/internal/llm"
 	"switchyard/internal/provider"
+	"switchyard/internal/route"
 )
 
 // Stream is a routed upstream stream. Its first content event has already
 // arrived when ChatStream returns, so every failure before the first byte
-// reaches the client was retried on the next channel. Close records the
-// request in the ledger exactly once.
+// reaches the client was retried on the next channel. Close settles limits
+// and records the request in the ledger exactly once.
 type Stream struct {
-	g      *Gateway
+	r      *request
 	ctx    context.Context
-	call   *Call
-	res    *Result
-	start  time.Time
 	up     llm.Stream
-	off    offeringPrice
+	off    route.Offering
+	at     time.Time
+	ttfb   time.Duration
 	queued []llm.Event
 	acc    llm.Accumulator
 	err    error
@@ -31,58 +31,77 @@ type Stream struct {
 	once   sync.Once
 }
 
-type offeringPrice struct {
-	cost func(llm.Usage) float64
-}
-
 // Result reports how the stream was routed; usage is final after io.EOF.
-func (s *Stream) Result() *Result { return s.res }
+func (s *Stream) Result() *Result { return s.r.res }
+
+// Response returns what the stream has delivered so far, as a whole
+// response (for a client that went away: what it got).
+func (s *Stream) Response() *llm.Response { return s.acc.Response() }
 
 // ChatStream starts a streamed chat request with fallback before the first
-// byte.
+// byte. The per-attempt timeout, if any, bounds the wait for that byte.
 func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) (*Stream, *Result, error) {
-	start := g.now()
-	d, err := g.plan(call)
+	r, err := g.begin(ctx, call, estimate(req), true)
 	if err != nil {
-		return nil, &Result{Decision: d, Model: call.Model}, err
+		return nil, r.res, err
 	}
-	res := &Result{Decision: d, Model: d.Model}
 	var lastErr error
-	for i, off := range d.Order {
-		if i >= d.MaxAttempts {
+	m := r.model()
+	for i, off := range r.res.Decision.Order {
+		if i >= r.res.Decision.MaxAttempts {
 			break
 		}
-		p, ok := g.providers.Get(off.Provider)
+		p, ok := r.rt.Providers.Get(off.Provider)
 		if !ok {
 			lastErr = fmt.Errorf("provider %q not registered", off.Provider)
 			continue
 		}
-		res.Attempted = append(res.Attempted, off.Provider)
-		res.Provider, res.UpstreamModel = off.Provider, off.UpstreamModel
+		r.res.Attempted = append(r.res.Attempted, off.Provider)
+		r.res.Provider, r.res.UpstreamModel = off.Provider, off.UpstreamModel
 		attempt := *req
 		attempt.Model = off.UpstreamModel
 		attempt.Stream = true
-		up, err := p.ChatStream(ctx, &attempt)
-		var head []llm.Event
+		at := g.now()
+		up, head, err := openStream(ctx, p, &attempt, m)
 		if err == nil {
-			head, err = prefetch(up)
-			if err != nil {
-				up.Close()
-			}
-		}
-		if err == nil {
-			price := off.Price
-			res.TTFB = g.now().Sub(start)
-			return &Stream{g: g, ctx: ctx, call: call, res: res, start: start, up: up, queued: head,
-				off: offeringPrice{cost: func(u llm.Usage) float64 { return g.cost(u, price) }}}, res, nil
+			g.onAttempt(off.Provider, "ok")
+			r.res.TTFB = g.now().Sub(r.start)
+			return &Stream{r: r, ctx: ctx, up: up, off: off, at: at, ttfb: g.now().Sub(at), queued: head}, r.res, nil
 		}
 		lastErr = err
-		if !g.attemptable(ctx, err, off) {
+		if !r.observe(ctx, off, err, at) {
 			break
 		}
 	}
-	g.meter(call, res, start, statusOf(ctx, lastErr), kindOf(lastErr), true)
-	return nil, res, lastErr
+	r.finish(statusOf(ctx, lastErr), kindOf(lastErr), true)
+	return nil, r.res, lastErr
+}
+
+// openStream starts one attempt and reads up to its first content event,
+// within the per-attempt timeout when the model sets one.
+func openStream(ctx context.Context, p provider.Provider, req *llm.Request, m *route.Model) (llm.Stream, []llm.Event, error) {
+	up, err := p.ChatStream(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	var timer *time.Timer
+	timedOut := make(chan struct{})
+	if m != nil && m.PerAttemptTimeout > 0 {
+		timer = time.AfterFunc(m.PerAttemptTimeout, func() { close(timedOut); up.Close() })
+	}
+	head, err := prefetch(up)
+	if timer != nil && !timer.Stop() {
+		<-timedOut
+		if err == nil {
+			err = errors.New("first event raced the timeout")
+		}
+		err = &provider.Error{Kind: provider.KindTimeout, Message: "the upstream did not start its answer in time", Err: err}
+	}
+	if err != nil {
+		up.Close()
+		return nil, nil, err
+	}
+	return up, head, nil
 }
 
 // prefetch reads up to and including the first event that carries
@@ -122,7 +141,7 @@ func (s *Stream) Next() (llm.Event, error) {
 		ev, err = s.up.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) && !s.acc.Stopped() {
-				err = &provider.Error{Provider: s.res.Provider, Kind: provider.KindBadResponse, Message: "upstream stream ended without its final event", Err: io.ErrUnexpectedEOF}
+				err = &provider.Error{Provider: s.off.Provider, Kind: provider.KindBadResponse, Message: "upstream stream ended without its final event", Err: io.ErrUnexpectedEOF}
 			}
 			s.err = err
 			if errors.Is(err, io.EOF) {
@@ -133,29 +152,39 @@ func (s *Stream) Next() (llm.Event, error) {
 	}
 	s.acc.Add(ev)
 	if ev.Kind == llm.EventStop && ev.Usage != nil {
-		s.res.Usage = *ev.Usage
-		s.res.CostUSD = s.off.cost(*ev.Usage)
+		res := s.r.res
+		res.Usage = *ev.Usage
+		res.CostUSD = s.r.g.cost(*ev.Usage, s.off.Price)
 	}
 	return ev, nil
 }
 
 // Close releases the upstream and records the request. A stream closed
 // before its end is recorded as cancelled (499) when the client went
-// away, or as an upstream failure otherwise.
+// away, or as an upstream failure otherwise. A failure after the first
+// byte also counts against the channel's health.
 func (s *Stream) Close() error {
 	err := s.up.Close()
 	s.once.Do(func() {
+		res := s.r.res
+		// One outcome per attempt: the stream's health, latency and cost
+		// are known only now.
+		o := route.Outcome{CostUSD: res.CostUSD}
 		status, kind := 200, ""
 		switch {
 		case s.done:
+			o.Success, o.TTFB, o.Latency = true, s.ttfb, s.r.g.now().Sub(s.at)
 		case s.ctx.Err() != nil:
 			status, kind = 499, "client closed request"
 		case s.err != nil:
 			status, kind = statusOf(s.ctx, s.err), kindOf(s.err)
+			var pe *provider.Error
+			o.Retryable = errors.As(s.err, &pe) && pe.Kind.Retryable()
 		default:
 			status, kind = 499, "client closed request"
 		}
-		s.g.meter(s.call, s.res, s.start, status, kind, true)
+		s.r.rt.Router.Observe(s.off.Provider, o)
+		s.r.finish(status, kind, true)
 	})
 	return err
 }

@@ -1,0 +1,169 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"switchyard/internal/llm"
+	"switchyard/internal/ratelimit"
+)
+
+// admission is what an admitted request holds: its rate-limit reservation
+// and the scopes its spend is added to.
+type admission struct {
+	g        *Gateway
+	res      ratelimit.Reservation
+	scopes   []string
+	decision *ratelimit.Decision
+}
+
+// done settles the reservation with the tokens actually used and adds the
+// cost to the budgets' spend. It runs off the request's context: a client
+// that went away still used what it used.
+func (a *admission) done(u llm.Usage, cost float64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if a.res != nil {
+		if err := a.res.Done(ctx, u.Total()); err != nil {
+			a.g.log.Warn("settling rate-limit reservation", "err", err)
+		}
+	}
+	if a.g.spend != nil && cost > 0 && len(a.scopes) > 0 {
+		if err := a.g.spend.Add(ctx, a.g.now(), a.scopes, cost); err != nil {
+			a.g.log.Warn("adding spend", "err", err)
+		}
+	}
+}
+
+// seededSet remembers which budget counters this process has seeded from
+// the ledger.
+type seededSet struct {
+	mu sync.Mutex
+	m  map[string]time.Time // scope+period → period start
+}
+
+func (s *seededSet) needs(key string, start time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]time.Time{}
+	}
+	if s.m[key].Equal(start) {
+		return false
+	}
+	s.m[key] = start
+	return true
+}
+
+// admit checks the call's budgets, then its rate limits, before any
+// upstream call. A refusal is a *Error the edge renders as 429.
+func (g *Gateway) admit(ctx context.Context, call *Call, estTokens int64, stream bool) (*admission, error) {
+	now := g.now()
+	adm := &admission{g: g}
+	type scoped struct {
+		scope   string
+		q       Quota
+		tenant  bool
+		keyID   string
+		enabled bool
+	}
+	scopes := []scoped{
+		{ratelimit.KeyScope(call.KeyID), call.KeyQuota, false, call.KeyID, call.KeyID != ""},
+		{ratelimit.TenantScope(call.TenantID), call.TenantQuota, true, "", call.TenantID != ""},
+	}
+	if g.spend != nil {
+		var budgets []ratelimit.Budget
+		for _, s := range scopes {
+			if !s.enabled {
+				continue
+			}
+			adm.scopes = append(adm.scopes, s.scope)
+			if s.q.BudgetUSD <= 0 {
+				continue
+			}
+			b := ratelimit.Budget{Scope: s.scope, LimitUSD: s.q.BudgetUSD, Period: s.q.BudgetPeriod}
+			if err := g.seed(ctx, now, b, call.TenantID, s.keyID); err != nil {
+				g.log.Warn("seeding budget from the ledger", "scope", s.scope, "err", err)
+			}
+			budgets = append(budgets, b)
+		}
+		if len(budgets) > 0 {
+			ok, exhausted, err := g.spend.Check(ctx, now, budgets)
+			if err != nil && !ok {
+				return nil, &Error{Kind: ErrLimitsUnavailable, Message: "Budgets cannot be checked right now; try again shortly.", RetryAfter: time.Second, Err: err}
+			}
+			if !ok && exhausted != nil {
+				end := ratelimit.PeriodEnd(now, exhausted.Period)
+				who := "this API key"
+				if exhausted.Scope == ratelimit.TenantScope(call.TenantID) {
+					who = "this tenant"
+				}
+				return nil, &Error{Kind: ErrBudgetExceeded, RetryAfter: end.Sub(now),
+					Message: fmt.Sprintf("The %s budget of $%.2f for %s is spent; it renews at %s.",
+						exhausted.Period, exhausted.LimitUSD, who, end.UTC().Format(time.RFC3339))}
+			}
+		}
+	}
+	if g.limiter == nil {
+		return adm, nil
+	}
+	var reqs []ratelimit.Request
+	for _, s := range scopes {
+		if !s.enabled || s.q.RPM == 0 && s.q.TPM == 0 && s.q.MaxStreams == 0 {
+			continue
+		}
+		reqs = append(reqs, ratelimit.Request{Scope: s.scope, EstTokens: estTokens, Stream: stream,
+			Limits: ratelimit.Limits{RPM: s.q.RPM, TPM: s.q.TPM, MaxStreams: s.q.MaxStreams}})
+	}
+	if len(reqs) == 0 {
+		return adm, nil
+	}
+	d, res, err := g.limiter.Acquire(ctx, now, reqs)
+	if err != nil {
+		if errors.Is(err, ratelimit.ErrUnavailable) || !d.Allowed {
+			return nil, &Error{Kind: ErrLimitsUnavailable, Message: "Rate limits cannot be checked right now; try again shortly.", RetryAfter: time.Second, Err: err}
+		}
+		// The limiter chose to fail open.
+		g.log.Warn("rate limiter error", "err", err)
+	}
+	adm.decision = &d
+	if !d.Allowed {
+		if d.Limit == ratelimit.LimitUnavailable {
+			return adm, &Error{Kind: ErrLimitsUnavailable, Message: "Rate limits cannot be checked right now; try again shortly.", RetryAfter: time.Second}
+		}
+		who := "this API key"
+		if d.Scope == ratelimit.TenantScope(call.TenantID) {
+			who = "this tenant"
+		}
+		msg := fmt.Sprintf("Rate limit reached for %s: %s per minute.", who, d.Limit)
+		switch {
+		case d.TooLarge:
+			msg = fmt.Sprintf("This request's estimated %d tokens exceed the tokens-per-minute limit of %s; lower max_tokens or the input.", estTokens, who)
+		case d.Limit == ratelimit.LimitStreams:
+			msg = fmt.Sprintf("Too many concurrent streams for %s.", who)
+		}
+		return adm, &Error{Kind: ErrRateLimited, Message: msg, RetryAfter: d.RetryAfter}
+	}
+	adm.res = res
+	return adm, nil
+}
+
+// seed loads a budget's spend for the current period from the ledger once
+// per process and period, so a restart forgets nothing.
+func (g *Gateway) seed(ctx context.Context, now time.Time, b ratelimit.Budget, tenantID, keyID string) error {
+	if g.spendSince == nil {
+		return nil
+	}
+	start := ratelimit.PeriodStart(now, b.Period)
+	if !g.seeded.needs(b.Scope+"|"+b.Period, start) {
+		return nil
+	}
+	usd, err := g.spendSince(ctx, tenantID, keyID, start)
+	if err != nil {
+		return err
+	}
+	return g.spend.Seed(ctx, now, b, usd)
+}
