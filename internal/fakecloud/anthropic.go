@@ -29,7 +29,8 @@ func anthropicField(k string) bool {
 	switch k {
 	case "model", "max_tokens", "messages", "system", "stream", "tools", "tool_choice", "stop_sequences",
 		"thinking", "temperature", "top_p", "top_k", "metadata", "service_tier", "output_config",
-		"output_format", "container", "context_management", "mcp_servers", "inference_geo":
+		"output_format", "container", "context_management", "mcp_servers", "inference_geo", "cache_control",
+		"speed", "diagnostics":
 		return true
 	}
 	return false
@@ -60,6 +61,7 @@ type anthropicRequest struct {
 	OutputConfig *struct {
 		Format *anthropicFormat `json:"format"`
 	} `json:"output_config"`
+	CacheControl     json.RawMessage `json:"cache_control"`
 	MCPServers       json.RawMessage `json:"mcp_servers"`
 	Container        json.RawMessage `json:"container"`
 	AnthropicVersion string          `json:"anthropic_version"`
@@ -191,6 +193,10 @@ func anthropicConversation(body []byte, o anthropicOptions) (*conversation, *ant
 		if err := anthropicMessageParts(c, m, i); err != nil {
 			return nil, nil, err
 		}
+	}
+	// A top-level cache_control caches the whole prompt automatically.
+	if err := anthropicCache(c, req.CacheControl); err != nil {
+		return nil, nil, err
 	}
 	if tc := req.ToolChoice; tc != nil {
 		switch tc.Type {
@@ -561,13 +567,17 @@ func anthropicStopReason(f finish) string {
 // anthropicUsage reports input excluding the cached parts, as Anthropic
 // does.
 func anthropicUsage(u usage, output int) map[string]any {
-	return map[string]any{
+	out := map[string]any{
 		"input_tokens":                u.input - u.cacheRead - u.cacheWrite,
 		"cache_creation_input_tokens": u.cacheWrite,
 		"cache_read_input_tokens":     u.cacheRead,
 		"output_tokens":               output,
 		"service_tier":                "standard",
 	}
+	if u.reasoning > 0 && output == u.output {
+		out["output_tokens_details"] = map[string]any{"thinking_tokens": u.reasoning}
+	}
+	return out
 }
 
 // anthropicResponse is the non-streamed answer.
@@ -782,6 +792,7 @@ func writeAnthropicError(w http.ResponseWriter, e *apiError) {
 			msg = http.StatusText(e.status)
 		}
 	}
+	w.Header().Set("Request-Id", "req_fakecloud")
 	writeJSON(w, e.status, map[string]any{
 		"type":       "error",
 		"error":      map[string]any{"type": typ, "message": msg},

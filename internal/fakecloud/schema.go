@@ -1,11 +1,14 @@
 package fakecloud
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -343,11 +346,15 @@ func (g generator) arrayValue(m map[string]any, name string, depth int) any {
 		case m["items"] != nil:
 			sub = m["items"]
 		}
-		v := g.value(sub, item, i, depth+1)
-		if unique, _ := m["uniqueItems"].(bool); unique && containsJSON(out, v) {
-			for k := i + 1; k < i+16 && containsJSON(out, v); k++ {
-				v = g.value(sub, item, k, depth+1)
-			}
+		// Items differ from one another only where uniqueItems asks for it.
+		unique, _ := m["uniqueItems"].(bool)
+		idx := 0
+		if unique {
+			idx = i
+		}
+		v := g.value(sub, item, idx, depth+1)
+		for k := i + 1; unique && k < i+16 && containsJSON(out, v); k++ {
+			v = g.value(sub, item, k, depth+1)
 		}
 		out = append(out, v)
 	}
@@ -384,13 +391,13 @@ func singular(name string) string {
 func (g generator) stringValue(m map[string]any, name string, index int) string {
 	s := ""
 	if f, ok := m["format"].(string); ok {
-		s = formatExample(f)
+		s = formatExample(f, index)
 	}
 	if s == "" {
 		s = stringByName(name)
-	}
-	if index > 0 {
-		s += "-" + strconv.Itoa(index+1)
+		if index > 0 {
+			s += "-" + strconv.Itoa(index+1)
+		}
 	}
 	lo := intKeyword(m, "minLength", 0)
 	hi := intKeyword(m, "maxLength", -1)
@@ -411,44 +418,52 @@ func (g generator) stringValue(m map[string]any, name string, index int) string 
 	return s
 }
 
-// formatExample returns a valid value of a JSON Schema string format, or
-// "" for an unknown format.
-func formatExample(format string) string {
+// formatExample returns a valid value of a JSON Schema string format, the
+// index-th of a series of distinct ones, or "" for an unknown format.
+func formatExample(format string, index int) string {
+	day := time.Date(2025, time.June, 15+index, 9, 30, 0, 0, time.UTC)
+	n := strconv.Itoa(index + 1)
+	if index == 0 {
+		n = ""
+	}
 	switch strings.ToLower(format) {
 	case "date":
-		return "2025-06-15"
+		return day.Format(time.DateOnly)
 	case "date-time":
-		return "2025-06-15T09:30:00Z"
+		return day.Format(time.RFC3339)
 	case "time":
-		return "09:30:00Z"
+		return day.Add(time.Duration(index) * time.Minute).Format("15:04:05Z")
 	case "duration":
-		return "PT1H"
+		return "PT" + strconv.Itoa(index+1) + "H"
 	case "email", "idn-email":
-		return "alice@example.com"
+		return "alice" + n + "@example.com"
 	case "hostname", "idn-hostname":
+		if index > 0 {
+			return "host" + n + ".example.com"
+		}
 		return "example.com"
 	case "ipv4":
-		return "192.0.2.1"
+		return "192.0.2." + strconv.Itoa(1+index%254)
 	case "ipv6":
-		return "2001:db8::1"
+		return "2001:db8::" + strconv.FormatInt(int64(index+1), 16)
 	case "uri", "uri-reference", "iri", "iri-reference", "url":
-		return "https://example.com/"
+		return "https://example.com/" + n
 	case "uri-template":
-		return "https://example.com/{id}"
+		return "https://example.com/" + n + "{id}"
 	case "uuid":
-		return "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+		return fmt.Sprintf("3f2504e0-4f89-41d3-9a0c-%012x", 0x0305e82c3301+index)
 	case "json-pointer":
-		return "/items/0"
+		return "/items/" + strconv.Itoa(index)
 	case "relative-json-pointer":
-		return "0/items"
+		return strconv.Itoa(index) + "/items"
 	case "regex":
-		return "^[a-z]+$"
+		return "^[a-z]+" + n + "$"
 	case "byte":
-		return "ZXhhbXBsZQ=="
+		return base64.StdEncoding.EncodeToString([]byte("example" + n))
 	case "binary":
-		return "example"
+		return "example" + n
 	case "password":
-		return "example-password"
+		return "example-password" + n
 	}
 	return ""
 }
