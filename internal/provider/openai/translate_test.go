@@ -242,10 +242,10 @@ func TestRequestToLLM_Errors(t *testing.T) {
 			"must be an http(s) URL or a base64 data URL"},
 		{"image_detail", body(user(`[{"type":"image_url","image_url":{"url":"https://x/y.png","detail":"ultra"}}]`)), llm.ErrInvalid,
 			`messages[0].content[0].image_url.detail: unknown detail "ultra"`},
-		{"tool_without_id", body(user(`"x"`)+`,{"role":"tool","content":"r"}`), llm.ErrInvalid, "messages[1].tool_call_id: required"},
+		{"tool_without_id", body(user(`"x"`) + `,{"role":"tool","content":"r"}`), llm.ErrInvalid, "messages[1].tool_call_id: required"},
 		{"user_tool_calls", body(`{"role":"user","content":"x","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}`),
 			llm.ErrInvalid, "messages[0].tool_calls: only assistant messages carry tool calls"},
-		{"empty_assistant", body(user(`"x"`)+`,{"role":"assistant","content":null}`), llm.ErrInvalid,
+		{"empty_assistant", body(user(`"x"`) + `,{"role":"assistant","content":null}`), llm.ErrInvalid,
 			"messages[1].content: required unless tool_calls is set"},
 		{"tool_call_without_id", body(`{"role":"assistant","tool_calls":[{"type":"function","function":{"name":"f","arguments":"{}"}}]}`),
 			llm.ErrInvalid, "messages[0].tool_calls[0].id: required"},
@@ -393,7 +393,7 @@ func TestResponseFromLLM_Golden(t *testing.T) {
 
 func TestResponseToLLM_Errors(t *testing.T) {
 	for _, tc := range []struct {
-		name, body string
+		name, body  string
 		unsupported bool
 		want        string
 	}{
