@@ -135,7 +135,8 @@ func newProvider(ctx context.Context, pc config.Provider, getenv func(string) st
 		if base == "" {
 			base = "https://generativelanguage.googleapis.com"
 		}
-		return gemini.New(gemini.Options{Name: pc.Name, BaseURL: base, APIKey: key, HTTPClient: hc, Timeout: timeout}), nil
+		return gemini.New(gemini.Options{Name: pc.Name, BaseURL: base, APIKey: key, APIVersion: pc.APIVersion,
+			HTTPClient: hc, Timeout: timeout}), nil
 	case config.TypeBedrock:
 		creds := bedrock.Credentials{
 			AccessKeyID:     envOf(getenv, pc.AccessKeyIDEnv),
@@ -151,11 +152,12 @@ func newProvider(ctx context.Context, pc config.Provider, getenv func(string) st
 	return nil, fmt.Errorf("unknown provider type %q", pc.Type)
 }
 
-// buildCatalog turns the configured models into the router's catalog.
-func buildCatalog(cfg *config.Config) (*route.Catalog, error) {
+// buildRouter turns the configured models and contracts into a router.
+func buildRouter(cfg *config.Config) (*route.Router, error) {
 	models := make([]route.Model, 0, len(cfg.Models))
 	for _, m := range cfg.Models {
-		rm := route.Model{Name: m.Name, Aliases: m.Aliases, Strategy: m.Route.Strategy, MaxAttempts: m.Route.MaxAttempts}
+		rm := route.Model{Name: m.Name, Aliases: m.Aliases, Strategy: m.Route.Strategy, MaxAttempts: m.Route.MaxAttempts,
+			PerAttemptTimeout: m.Route.AttemptTimeout.Std()}
 		for _, o := range m.Offerings {
 			pc := cfg.ProviderByName(o.Provider)
 			typ := pc.Type
@@ -171,5 +173,20 @@ func buildCatalog(cfg *config.Config) (*route.Catalog, error) {
 		}
 		models = append(models, rm)
 	}
-	return route.NewCatalog(models)
+	catalog, err := route.NewCatalog(models)
+	if err != nil {
+		return nil, err
+	}
+	contracts := make([]route.Contract, 0, len(cfg.Contracts))
+	for _, c := range cfg.Contracts {
+		rc := route.Contract{Name: c.Name, Match: route.Match{Models: c.Match.Models, Traffic: c.Match.Traffic, Tenants: c.Match.Tenants}}
+		if a := c.Allow; a != nil {
+			rc.Allow = &route.Allow{Providers: a.Providers, ProviderTypes: a.ProviderTypes, Regions: a.Regions}
+		}
+		if cm := c.Commitment; cm != nil {
+			rc.Commitment = &route.Commitment{Provider: cm.Provider, AmountUSD: cm.AmountUSD, Period: route.Period(cm.Period), Pacing: cm.Pacing}
+		}
+		contracts = append(contracts, rc)
+	}
+	return route.New(route.Options{Catalog: catalog, Contracts: contracts})
 }

@@ -105,16 +105,24 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		return nil, err
 	}
 	in.closers = append(in.closers, closeProviders)
-	catalog, err := buildCatalog(cfg)
+	router, err := buildRouter(cfg)
 	if err != nil {
 		return nil, err
 	}
+	limiter, spend, closeLimits, err := buildLimits(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	in.closers = append(in.closers, closeLimits)
 	gw := gateway.New(gateway.Options{
-		Router:    route.NewRouter(catalog, nil),
-		Providers: reg,
-		Ledger:    in.ledger,
-		Cost:      func(u llm.Usage, p route.Price) float64 { return usage.Cost(u, usage.Price(p)) },
-		Logger:    log,
+		Runtime:    gateway.Runtime{Router: router, Providers: reg},
+		Ledger:     in.ledger,
+		Cost:       func(u llm.Usage, p route.Price) float64 { return usage.Cost(u, usage.Price(p)) },
+		Limiter:    limiter,
+		Spend:      spend,
+		SpendSince: st.SpendSince,
+		OnAttempt:  metrics.Attempt,
+		Logger:     log,
 	})
 	sealer, err := masterSealer(env.Getenv)
 	if err != nil {
