@@ -111,11 +111,11 @@ func (p Period) Bounds(t time.Time) (start, end time.Time) {
 	return time.Time{}, time.Time{}
 }
 
-// pacing returns the amount due by now under even pacing.
-func (c *Commitment) pacing(now time.Time) (start, end time.Time, due float64) {
-	start, end = c.Period.Bounds(now)
+// due returns the amount due by now under even pacing, in the period
+// [start, end).
+func (c *Commitment) due(start, end, now time.Time) float64 {
 	elapsed := float64(now.Sub(start)) / float64(end.Sub(start))
-	return start, end, c.AmountUSD * min(max(elapsed, 0), 1)
+	return c.AmountUSD * min(max(elapsed, 0), 1)
 }
 
 // check validates a contract, reporting every problem.

@@ -171,10 +171,11 @@ type tally struct {
 // offers it. The mutex is held only for short, allocation-free updates.
 type channel struct {
 	name string
-	// periods are the commitment periods on this channel; immutable.
-	periods []Period
 
-	mu          sync.Mutex
+	mu sync.Mutex
+	// periods are the commitment periods on this channel (the list is
+	// fixed by New) and the bounds of each in progress, computed lazily.
+	periods     []periodBounds
 	state       breakerState
 	consecutive int
 	buckets     [windowBuckets]bucket
@@ -369,12 +370,36 @@ func (c *channel) health(now time.Time, bo *BreakerOptions) ChannelHealth {
 	return h
 }
 
+// periodBounds caches the period in progress, because working out
+// calendar boundaries costs more than the rest of a plan's commitment
+// step.
+type periodBounds struct {
+	period     Period
+	start, end time.Time
+}
+
+// current returns the bounds of the period p in progress at now. The
+// caller holds c.mu.
+func (c *channel) current(p Period, now time.Time) (start, end time.Time) {
+	for i := range c.periods {
+		b := &c.periods[i]
+		if b.period != p {
+			continue
+		}
+		if now.Before(b.start) || !now.Before(b.end) {
+			b.start, b.end = p.Bounds(now)
+		}
+		return b.start, b.end
+	}
+	return p.Bounds(now)
+}
+
 // addSpend adds cost to every tally of a period in progress, starting the
 // tallies of periods that just began. The caller holds c.mu.
 func (c *channel) addSpend(now time.Time, usd float64) {
 	c.pruneTallies(now)
-	for _, p := range c.periods {
-		start, _ := p.Bounds(now)
+	for _, b := range c.periods {
+		start, _ := c.current(b.period, now)
 		if c.tally(start) == nil {
 			c.tallies = append(c.tallies, tally{start: start})
 		}
@@ -391,8 +416,8 @@ func (c *channel) addSpend(now time.Time, usd float64) {
 func (c *channel) pruneTallies(now time.Time) {
 	kept := c.tallies[:0]
 	for _, t := range c.tallies {
-		for _, p := range c.periods {
-			if start, _ := p.Bounds(now); start.Equal(t.start) {
+		for _, b := range c.periods {
+			if start, _ := c.current(b.period, now); start.Equal(t.start) {
 				kept = append(kept, t)
 				break
 			}

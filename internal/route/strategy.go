@@ -1,24 +1,22 @@
 package route
 
 import (
-	"math"
-	"strconv"
-	"strings"
 	"time"
 )
 
 // orderBy sorts the candidate indices idx in place by strategy and
 // explains the result. snaps is indexed by candidate index.
-func (r *Router) orderBy(strategy string, m *Model, in *Input, idx []int, snaps []snapshot) string {
+func (r *Router) orderBy(t *text, strategy string, m *Model, in *Input, idx []int, snaps []snapshot) {
 	switch strategy {
 	case StrategyWeighted:
-		return r.orderWeighted(m, idx)
+		r.orderWeighted(t, m, idx)
 	case StrategyLeastLatency:
-		return r.orderLeastLatency(m, idx, snaps)
+		r.orderLeastLatency(t, m, idx, snaps)
 	case StrategyLowestCost:
-		return orderLowestCost(m, in, idx)
+		orderLowestCost(t, m, in, idx)
+	default:
+		t.whyLit("priority: configured order")
 	}
-	return "priority: configured order"
 }
 
 func weight(o *Offering) float64 {
@@ -30,16 +28,10 @@ func weight(o *Offering) float64 {
 
 // orderWeighted draws the first offering by weight, then each fallback the
 // same way from those left: a weighted permutation without replacement.
-func (r *Router) orderWeighted(m *Model, idx []int) string {
+func (r *Router) orderWeighted(t *text, m *Model, idx []int) {
 	var total float64
 	for _, i := range idx {
 		total += weight(&m.Offerings[i])
-	}
-	var b strings.Builder
-	b.WriteString("weighted: ")
-	if len(idx) == 0 {
-		b.WriteString("nothing to draw from")
-		return b.String()
 	}
 	left := total
 	for k := 0; k < len(idx)-1; k++ {
@@ -55,19 +47,20 @@ func (r *Router) orderWeighted(m *Model, idx []int) string {
 		left -= weight(&m.Offerings[idx[k]])
 	}
 	first := &m.Offerings[idx[0]]
-	b.WriteString("drew ")
-	b.WriteString(first.Provider)
-	b.WriteString(" first (weight ")
-	b.WriteString(formatFloat(weight(first)))
-	b.WriteString(" of ")
-	b.WriteString(formatFloat(total))
-	b.WriteString(")")
+	t.open()
+	t.str("weighted: drew ")
+	t.str(first.Provider)
+	t.str(" first (weight ")
+	t.float(weight(first))
+	t.str(" of ")
+	t.float(total)
+	t.str(")")
 	if len(idx) > 1 {
-		b.WriteString(", then ")
-		writeProviders(&b, m, idx[1:])
-		b.WriteString(" by weight")
+		t.str(", then ")
+		t.list(m, idx[1:])
+		t.str(" by weight")
 	}
-	return b.String()
+	t.closeWhy()
 }
 
 // orderLeastLatency puts channels without samples first (so they get
@@ -75,7 +68,7 @@ func (r *Router) orderWeighted(m *Model, idx []int) string {
 // when a channel has no TTFB samples). With probability Exploration one of
 // the slower channels, drawn uniformly, goes first, so a channel that got
 // faster is noticed.
-func (r *Router) orderLeastLatency(m *Model, idx []int, snaps []snapshot) string {
+func (r *Router) orderLeastLatency(t *text, m *Model, idx []int, snaps []snapshot) {
 	score := func(i int) (time.Duration, bool) {
 		s := &snaps[i]
 		switch {
@@ -94,38 +87,37 @@ func (r *Router) orderLeastLatency(m *Model, idx []int, snaps []snapshot) string
 		}
 		return sa < sb
 	})
-	var b strings.Builder
-	b.WriteString("least_latency: ")
+	t.open()
+	t.str("least_latency: ")
 	for k, i := range idx {
 		if k > 0 {
-			b.WriteString(", ")
+			t.str(", ")
 		}
-		b.WriteString(m.Offerings[i].Provider)
+		t.str(m.Offerings[i].Provider)
 		if s, ok := score(i); ok {
-			b.WriteByte(' ')
-			b.WriteString(s.Round(100 * time.Microsecond).String())
+			t.str(" ")
+			t.ms(s)
 		} else {
-			b.WriteString(" (no samples yet)")
+			t.str(" (no samples yet)")
 		}
 	}
 	// Exploration only matters once every channel has samples: channels
 	// without any already go first.
-	if len(idx) > 1 && r.explore > 0 && snaps[idx[0]].ttfb.n+snaps[idx[0]].total.n > 0 && r.rand() < r.explore {
+	if _, sampled := score(idx[0]); sampled && len(idx) > 1 && r.explore > 0 && r.rand() < r.explore {
 		j := 1 + int(r.rand()*float64(len(idx)-1))
-		j = min(j, len(idx)-1)
-		moveToFront(idx, j)
-		b.WriteString("; exploring ")
-		b.WriteString(m.Offerings[idx[0]].Provider)
-		b.WriteString(" first (")
-		b.WriteString(formatFloat(r.explore * 100))
-		b.WriteString("% of requests)")
+		moveToFront(idx, min(j, len(idx)-1))
+		t.str("; exploring ")
+		t.str(m.Offerings[idx[0]].Provider)
+		t.str(" first (")
+		t.float(r.explore * 100)
+		t.str("% of requests)")
 	}
-	return b.String()
+	t.closeWhy()
 }
 
 // orderLowestCost sorts by the price of the expected tokens, keeping the
 // configured order among equal prices.
-func orderLowestCost(m *Model, in *Input, idx []int) string {
+func orderLowestCost(t *text, m *Model, in *Input, idx []int) {
 	inTok, outTok := float64(in.EstInputTokens), float64(in.EstOutputTokens)
 	perMillion := inTok == 0 && outTok == 0
 	cost := func(i int) float64 {
@@ -136,25 +128,25 @@ func orderLowestCost(m *Model, in *Input, idx []int) string {
 		return (inTok*p.InputPerMTok + outTok*p.OutputPerMTok) / 1e6
 	}
 	insertionSort(idx, func(a, b int) bool { return cost(a) < cost(b) })
-	var b strings.Builder
+	t.open()
 	if perMillion {
-		b.WriteString("lowest_cost per million input and output tokens: ")
+		t.str("lowest_cost per million input and output tokens: ")
 	} else {
-		b.WriteString("lowest_cost for ")
-		b.WriteString(strconv.FormatInt(in.EstInputTokens, 10))
-		b.WriteString(" input and ")
-		b.WriteString(strconv.FormatInt(in.EstOutputTokens, 10))
-		b.WriteString(" output tokens: ")
+		t.str("lowest_cost for ")
+		t.int(in.EstInputTokens)
+		t.str(" input and ")
+		t.int(in.EstOutputTokens)
+		t.str(" output tokens: ")
 	}
 	for k, i := range idx {
 		if k > 0 {
-			b.WriteString(", ")
+			t.str(", ")
 		}
-		b.WriteString(m.Offerings[i].Provider)
-		b.WriteByte(' ')
-		b.WriteString(formatUSD(cost(i)))
+		t.str(m.Offerings[i].Provider)
+		t.str(" ")
+		t.usd(cost(i))
 	}
-	return b.String()
+	t.closeWhy()
 }
 
 // insertionSort is a stable, allocation-free sort for the few offerings of
@@ -172,20 +164,4 @@ func moveToFront(s []int, j int) {
 	v := s[j]
 	copy(s[1:j+1], s[:j])
 	s[0] = v
-}
-
-func writeProviders(b *strings.Builder, m *Model, idx []int) {
-	for k, i := range idx {
-		if k > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(m.Offerings[i].Provider)
-	}
-}
-
-func formatFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-
-// formatUSD renders an amount rounded to a millionth of a dollar.
-func formatUSD(v float64) string {
-	return "$" + strconv.FormatFloat(math.Round(v*1e6)/1e6, 'f', -1, 64)
 }

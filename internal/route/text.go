@@ -1,0 +1,139 @@
+package route
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// text collects the human-readable parts of one decision (the Why lines
+// and the candidates' Removed reasons) in one buffer, so that a plan
+// allocates its explanations once instead of once per phrase. Fixed texts
+// worked out when the router was built are kept as they are.
+type text struct {
+	b   strings.Builder
+	lo  int      // start of the piece being written
+	why []piece  // the Why lines, in order
+	rem []piece  // the Removed reasons, parallel to the candidates
+	scr [64]byte // scratch for number and time formatting
+}
+
+// piece is a fixed text, or a span of the buffer when lit is empty.
+type piece struct {
+	lit    string
+	lo, hi int
+}
+
+func (p piece) set() bool { return p.lit != "" || p.hi > p.lo }
+
+// init sets the slices the pieces go in: why empty, rem one per
+// candidate.
+func (t *text) init(why, rem []piece) {
+	t.why, t.rem = why, rem
+	clear(t.rem)
+	t.b.Grow(1024)
+}
+
+// open starts a piece; the writes up to the next close make it.
+func (t *text) open() { t.lo = t.b.Len() }
+
+// closeWhy ends the open piece as a Why line.
+func (t *text) closeWhy() { t.why = append(t.why, piece{lo: t.lo, hi: t.b.Len()}) }
+
+// closeRemoved ends the open piece as candidate i's Removed reason.
+func (t *text) closeRemoved(i int) { t.rem[i] = piece{lo: t.lo, hi: t.b.Len()} }
+
+// whyLit adds a fixed Why line.
+func (t *text) whyLit(s string) { t.why = append(t.why, piece{lit: s}) }
+
+// removedLit sets candidate i's Removed reason to a fixed text.
+func (t *text) removedLit(i int, s string) { t.rem[i] = piece{lit: s} }
+
+// finish stores the texts in d.
+func (t *text) finish(d *Decision) {
+	s := t.b.String()
+	str := func(p piece) string {
+		if p.lit != "" {
+			return p.lit
+		}
+		return s[p.lo:p.hi]
+	}
+	d.Why = make([]string, len(t.why))
+	for i, p := range t.why {
+		d.Why[i] = str(p)
+	}
+	for i, p := range t.rem {
+		if p.set() {
+			d.Candidates[i].Removed = str(p)
+		}
+	}
+}
+
+func (t *text) str(s string) { t.b.WriteString(s) }
+
+func (t *text) quote(s string) { t.b.Write(strconv.AppendQuote(t.scr[:0], s)) }
+
+func (t *text) int(n int64) { t.b.Write(strconv.AppendInt(t.scr[:0], n, 10)) }
+
+func (t *text) float(v float64) { t.b.Write(strconv.AppendFloat(t.scr[:0], v, 'f', -1, 64)) }
+
+// usd writes an amount rounded to a millionth of a dollar.
+func (t *text) usd(v float64) {
+	t.b.WriteByte('$')
+	t.float(math.Round(v*1e6) / 1e6)
+}
+
+// cents writes a dollar amount to the cent.
+func (t *text) cents(v float64) { t.b.Write(appendCents(t.scr[:0], v)) }
+
+// formatCents renders a dollar amount to the cent, such as "$1250.00".
+func formatCents(v float64) string { return string(appendCents(nil, v)) }
+
+func appendCents(b []byte, v float64) []byte {
+	c := int64(math.Round(v * 100))
+	if c < 0 {
+		b = append(b, '-')
+		c = -c
+	}
+	b = append(b, '$')
+	b = strconv.AppendInt(b, c/100, 10)
+	return append(b, '.', byte('0'+c%100/10), byte('0'+c%10))
+}
+
+func (t *text) time(v time.Time) { t.b.Write(v.UTC().AppendFormat(t.scr[:0], time.RFC3339)) }
+
+// ms writes d in milliseconds, to a tenth.
+func (t *text) ms(d time.Duration) {
+	t.float(float64(d.Round(100*time.Microsecond)) / float64(time.Millisecond))
+	t.str("ms")
+}
+
+// list writes the providers of the candidates idx, comma-separated.
+func (t *text) list(m *Model, idx []int) {
+	for k, i := range idx {
+		if k > 0 {
+			t.str(", ")
+		}
+		t.str(m.Offerings[i].Provider)
+	}
+}
+
+// contracts writes `contract "a"` or `contracts "a" and "b"`.
+func (t *text) contracts(names []string) {
+	if len(names) == 1 {
+		t.str("contract ")
+	} else {
+		t.str("contracts ")
+	}
+	for i, n := range names {
+		switch {
+		case i == 0:
+		case i == len(names)-1:
+			t.str(" and ")
+		default:
+			t.str(", ")
+		}
+		t.quote(n)
+	}
+}
