@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,6 +106,10 @@ type demoInfo struct {
 	Models      []string `json:"models"`
 	Config      string   `json:"config"`
 	Fakecloud   string   `json:"fakecloud"`
+	// AWSAccessKeyID and AWSSecretAccessKey sign Bedrock SDK requests
+	// (SigV4) for the same demo key.
+	AWSAccessKeyID     string `json:"aws_access_key_id"`
+	AWSSecretAccessKey string `json:"aws_secret_access_key"`
 }
 
 func runDemo(ctx context.Context, env *Env, args []string) (err error) {
@@ -158,9 +164,15 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
+	masterKey, err := demoMasterKey(dir, env.Getenv)
+	if err != nil {
+		return err
+	}
 	demoEnv := *env
 	demoEnv.Getenv = func(k string) string {
 		switch k {
+		case "SWITCHYARD_MASTER_KEY":
+			return masterKey
 		case "DEMO_AZURE_API_KEY", "DEMO_OPENAI_API_KEY", "DEMO_ANTHROPIC_API_KEY", "DEMO_GEMINI_API_KEY":
 			return fakecloud.DefaultKey
 		case "DEMO_AWS_ACCESS_KEY_ID":
@@ -182,12 +194,13 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
 		}
 	}()
 
-	secret, err := ensureDemoKey(ctx, inst, *fixedKey)
+	iss, err := ensureDemoKey(ctx, inst, *fixedKey)
 	if err != nil {
 		return err
 	}
+	secret := iss.Secret
 	info := demoInfo{Listen: inst.Addr(), AdminListen: inst.AdminAddr(), APIKey: secret, Config: cfgPath,
-		Fakecloud: "http://" + fcLn.Addr().String()}
+		Fakecloud: "http://" + fcLn.Addr().String(), AWSAccessKeyID: iss.AWSAccessKeyID, AWSSecretAccessKey: iss.AWSSecretAccessKey}
 	for _, m := range cfg.Models {
 		info.Models = append(info.Models, m.Name)
 		info.Models = append(info.Models, m.Aliases...)
@@ -201,6 +214,7 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
   gateway   http://%[1]s   (OpenAI base URL: http://%[1]s/v1)
   admin     http://%[2]s   (metrics: /metrics)
   api key   %[3]s
+  aws keys  %[6]s / %[7]s   (SigV4 for Bedrock SDKs, region us-east-1)
   models    %[4]s
   config    %[5]s
 
@@ -211,25 +225,49 @@ Try it:
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello from the demo"}]}'
 
 Press Ctrl-C to stop.
-`, info.Listen, info.AdminListen, secret, strings.Join(info.Models, ", "), cfgPath)
+`, info.Listen, info.AdminListen, secret, strings.Join(info.Models, ", "), cfgPath, info.AWSAccessKeyID, info.AWSSecretAccessKey)
 	<-ctx.Done()
 	fmt.Fprintln(env.Stdout, "\nstopping...")
 	return nil
 }
 
 // ensureDemoKey makes the demo tenant and its key: the fixed one when
-// given (reused if a kept data directory already holds it), else a new one.
-func ensureDemoKey(ctx context.Context, inst *Instance, fixed string) (string, error) {
-	if fixed != "" {
-		iss, err := inst.admin.IssueFixedKey(ctx, "demo", fixed)
-		if err != nil {
-			return "", err
-		}
-		return iss.Secret, nil
+// given (reused if a kept data directory already holds it, its AWS secret
+// opened again with the kept master key), else a new one.
+func ensureDemoKey(ctx context.Context, inst *Instance, fixed string) (*admin.Issued, error) {
+	if fixed == "" {
+		return inst.admin.IssueKey(ctx, admin.KeySpec{Tenant: "demo", CreateTenant: true, Name: "demo"})
 	}
-	iss, err := inst.admin.IssueKey(ctx, admin.KeySpec{Tenant: "demo", CreateTenant: true, Name: "demo"})
+	iss, err := inst.admin.IssueFixedKey(ctx, "demo", fixed)
 	if err != nil {
+		return nil, err
+	}
+	if iss.AWSSecretAccessKey == "" && len(iss.Key.AWSSecretSealed) > 0 && inst.admin.Sealer != nil {
+		if plain, err := inst.admin.Sealer.Open(iss.Key.AWSSecretSealed); err == nil {
+			iss.AWSAccessKeyID, iss.AWSSecretAccessKey = iss.Key.AWSAccessKeyID, string(plain)
+		}
+	}
+	return iss, nil
+}
+
+// demoMasterKey returns SWITCHYARD_MASTER_KEY when set, else the demo's
+// own key kept in DIR/master.key (made on first run), so that a kept data
+// directory can open the secrets it sealed.
+func demoMasterKey(dir string, getenv func(string) string) (string, error) {
+	if mk := getenv("SWITCHYARD_MASTER_KEY"); mk != "" {
+		return mk, nil
+	}
+	path := filepath.Join(dir, "master.key")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
 		return "", err
 	}
-	return iss.Secret, nil
+	mk := base64.StdEncoding.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(mk+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return mk, nil
 }

@@ -488,7 +488,7 @@ func TestE2E_DemoCommand(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	if info.APIKey != "sk-sy-demo-fixed-key-for-tests" || len(info.Models) == 0 {
+	if info.APIKey != "sk-sy-demo-fixed-key-for-tests" || len(info.Models) == 0 || info.AWSAccessKeyID == "" || info.AWSSecretAccessKey == "" {
 		t.Errorf("demo.json %+v", info)
 	}
 	if !strings.Contains(out.String(), "curl -s http://"+info.Listen+"/v1/chat/completions") {
