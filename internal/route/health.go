@@ -71,7 +71,9 @@ func (o BreakerOptions) withDefaults() BreakerOptions {
 }
 
 // Outcome is what happened on one attempt, reported by the gateway through
-// Router.Observe.
+// Router.Observe once the attempt is over: for a stream, when it ends, so
+// that its total latency and cost are known (a stream cut after its first
+// byte is a failure).
 type Outcome struct {
 	// Success is true when the channel answered (for a stream: delivered
 	// its first event).
@@ -121,6 +123,7 @@ const (
 	halfOpen
 )
 
+// String returns the state's name as Health reports it.
 func (s breakerState) String() string {
 	switch s {
 	case open:
