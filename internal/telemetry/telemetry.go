@@ -125,17 +125,15 @@ func (m *Metrics) Attempt(provider, outcome string) {
 // LedgerError counts one failed ledger write.
 func (m *Metrics) LedgerError() { m.ledgerErr.Inc() }
 
-// Middleware assigns a request id (honouring a sane incoming
-// x-request-id), sets it on the response, tracks in-flight requests, and
+// Middleware assigns a fresh request id (never the client's: the id keys
+// the usage ledger, where a reused id would collapse two requests into
+// one row), sets it on the response, tracks in-flight requests, and
 // writes one access-log line and the request metrics when the handler
 // returns. It never logs headers or bodies, so secrets cannot leak here.
 func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !validID(id) {
-			id = NewRequestID()
-		}
+		id := NewRequestID()
 		w.Header().Set("X-Request-Id", id)
 		info := &Info{RequestID: id}
 		sw := &statusWriter{ResponseWriter: w}
@@ -203,18 +201,6 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return string(b[i:])
-}
-
-func validID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // statusWriter records the status code; Unwrap lets
