@@ -103,7 +103,8 @@ func newCommitted(ct *Contract, c *channel, m *Model) committed {
 func NewRouter(c *Catalog, now func() time.Time) *Router {
 	r, err := New(Options{Catalog: c, Now: now})
 	if err != nil {
-		// Unreachable: without contracts there is nothing to reject.
+		// Without contracts only a nil catalog is rejected: a
+		// programming error.
 		panic(err)
 	}
 	return r
@@ -136,6 +137,8 @@ func New(o Options) (*Router, error) {
 		r.explore = 0.05
 	case r.explore < 0:
 		r.explore = 0
+	case r.explore > 1:
+		r.explore = 1
 	}
 	if r.decay <= 0 || r.decay > 1 {
 		r.decay = 0.2
