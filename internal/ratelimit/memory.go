@@ -148,7 +148,8 @@ func (m *Memory) unlink(s *memScope) {
 	s.prev, s.next = nil, nil
 }
 
-// evict forgets the least recently used scopes that hold nothing at at.
+// evict forgets the least recently used scopes that have held nothing for
+// a while at at.
 func (m *Memory) evict(at int64) {
 	for range evictPerCall {
 		s := m.tail
@@ -159,8 +160,14 @@ func (m *Memory) evict(at int64) {
 			m.scope(s.name) // still running: look at it again later
 			continue
 		}
-		s.prune(at)
-		if s.requests.len() > 0 || s.settled.len() > 0 {
+		// Idle for two windows, not one: a caller whose clock is a little
+		// behind must still find what a scope holds for it. Like every
+		// backend, only a scope's own calls prune it.
+		idle := at - 2*Window.Microseconds()
+		if t, ok := s.requests.newest(); ok && t > idle {
+			return
+		}
+		if t, ok := s.settled.newest(); ok && t > idle {
 			return
 		}
 		m.unlink(s)

@@ -1,0 +1,349 @@
+// Package redislimit keeps the gateway's rate limits and budget counters in
+// Redis, so that every replica sharing one Redis sees the same ones. Limiter
+// implements ratelimit.Limiter with one Lua script per call, atomic across
+// all of a request's scopes; Spend implements ratelimit.Spend with integer
+// nano-USD counters per scope and period.
+//
+// Like every ratelimit backend it takes time only from its callers (the now
+// passed to each call), never from Redis TIME, so tests are deterministic;
+// replicas' clocks must agree to well within the limits' one-minute window,
+// which NTP provides. Every key starts with Options.Prefix and carries a
+// TTL, so nothing outlives its use. The scripts touch several scopes' keys
+// at once, so Redis must be a single primary (or a Cluster with a hash tag
+// in Prefix, such as "{switchyard}:", which puts every key in one slot).
+//
+// This package is the only one that imports go-redis.
+package redislimit
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"switchyard/internal/ratelimit"
+)
+
+var (
+	//go:embed acquire.lua
+	acquireLua    string
+	acquireScript = redis.NewScript(acquireLua)
+	//go:embed done.lua
+	doneLua    string
+	doneScript = redis.NewScript(doneLua)
+	//go:embed renew.lua
+	renewLua    string
+	renewScript = redis.NewScript(renewLua)
+)
+
+// DefaultPrefix starts every key when Options.Prefix is empty.
+const DefaultPrefix = "switchyard:"
+
+// DefaultReservationTTL is Options.ReservationTTL's default.
+const DefaultReservationTTL = 2 * time.Minute
+
+// Options tunes a Limiter or a Spend. The zero value is usable.
+type Options struct {
+	// Prefix starts every key; replicas that share limits use the same
+	// one. Default: DefaultPrefix.
+	Prefix string
+	// ReservationTTL is how long a running request's token estimate and
+	// stream slot outlive the process holding them. A live holder renews
+	// them every third of it, so they last as long as the request; those
+	// of a replica that crashed are released at most this long after.
+	// Default: DefaultReservationTTL.
+	ReservationTTL time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.ReservationTTL <= 0 {
+		o.ReservationTTL = DefaultReservationTTL
+	}
+	return o
+}
+
+// newClient connects lazily: an unreachable Redis is reported by the calls,
+// where ratelimit.Resilient applies the configured fail mode, and the
+// limiter recovers when Redis returns.
+func newClient(url string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("parsing redis url: %w", err)
+	}
+	// The scripts and counters are not idempotent: a command retried
+	// after a lost reply would count a request twice.
+	opt.MaxRetries = -1
+	// One dial per call: while Redis is down, ratelimit.Resilient probes
+	// it once a second and must get its answer fast.
+	opt.DialerRetries = 1
+	redis.SetLogger(clientLogger{})
+	return redis.NewClient(opt), nil
+}
+
+// clientLogger sends go-redis's own log lines to slog at debug level. They
+// repeat errors that the calls return too (a failed dial, on every probe
+// during an outage), which ratelimit.Resilient logs once per incident.
+// go-redis has one logger per process; this package is its only user.
+type clientLogger struct{}
+
+func (clientLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
+
+// Limiter is a ratelimit.Limiter backed by Redis, safe for concurrent use.
+// Close it when done.
+type Limiter struct {
+	c        *redis.Client
+	prefix   string
+	ttl      time.Duration // reservations
+	keyTTL   string        // milliseconds, for PEXPIRE
+	instance string        // makes reservation ids unique across replicas
+	seq      atomic.Uint64
+	clock    atomic.Int64 // the largest now given to Acquire, microseconds
+
+	mu     sync.Mutex
+	live   map[*reservation]struct{} // reservations being renewed
+	closed bool
+	renews sync.WaitGroup
+}
+
+var _ ratelimit.Limiter = (*Limiter)(nil)
+
+// New returns a Limiter for the Redis at url ("redis://host:6379/0" or
+// "rediss://..."; go-redis URL options such as dial_timeout and
+// read_timeout apply). It does not connect: see Ping.
+func New(url string, opts Options) (*Limiter, error) {
+	c, err := newClient(url)
+	if err != nil {
+		return nil, fmt.Errorf("creating redis limiter: %w", err)
+	}
+	opts = opts.withDefaults()
+	var id [6]byte
+	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
+	// Keys stay while a reservation may still be renewed, and as long as
+	// a window after.
+	keyTTL := ratelimit.Window + opts.ReservationTTL + time.Minute
+	return &Limiter{
+		c:        c,
+		prefix:   opts.Prefix,
+		ttl:      opts.ReservationTTL,
+		keyTTL:   strconv.FormatInt(keyTTL.Milliseconds(), 10),
+		instance: hex.EncodeToString(id[:]),
+		live:     make(map[*reservation]struct{}),
+	}, nil
+}
+
+// Ping checks that Redis answers.
+func (l *Limiter) Ping(ctx context.Context) error {
+	if err := l.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("pinging redis: %w", err)
+	}
+	return nil
+}
+
+// Close stops renewing the reservations still held, which Redis then
+// releases after their TTL, and closes the connections.
+func (l *Limiter) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	for r := range l.live {
+		r.timer.Stop()
+	}
+	clear(l.live)
+	l.mu.Unlock()
+	l.renews.Wait()
+	return l.c.Close()
+}
+
+// key names one of a scope's keys; kind is a single letter, so a key maps
+// back to exactly one scope whatever the scope contains.
+func (l *Limiter) key(kind byte, scope string) string {
+	return l.prefix + "rl:" + string(kind) + ":" + scope
+}
+
+// values per scope in the acquire script's reply.
+const stateValues = 10
+
+// Acquire implements ratelimit.Limiter.
+func (l *Limiter) Acquire(ctx context.Context, now time.Time, reqs []ratelimit.Request) (ratelimit.Decision, ratelimit.Reservation, error) {
+	if err := ratelimit.ValidateRequests(reqs); err != nil {
+		return ratelimit.Decision{}, nil, err
+	}
+	at := now.UnixMicro()
+	now = time.UnixMicro(at)
+	for c := l.clock.Load(); at > c && !l.clock.CompareAndSwap(c, at); c = l.clock.Load() {
+	}
+
+	id := l.instance + "." + strconv.FormatUint(l.seq.Add(1), 36)
+	keys := make([]string, 0, 4*len(reqs))
+	args := make([]any, 0, 5+5*len(reqs))
+	args = append(args, at, ratelimit.Window.Microseconds(), at+l.ttl.Microseconds(), l.keyTTL, id)
+	tracked := make([]int, 0, len(reqs))
+	for i, r := range reqs {
+		if !r.Tracked() {
+			continue
+		}
+		tracked = append(tracked, i)
+		keys = append(keys, l.key('r', r.Scope), l.key('t', r.Scope), l.key('i', r.Scope), l.key('h', r.Scope))
+		stream := 0
+		if r.Stream {
+			stream = 1
+		}
+		args = append(args, r.Limits.RPM, r.Limits.TPM, r.Limits.MaxStreams, r.EstTokens, stream)
+	}
+	states := make([]ratelimit.ScopeState, len(reqs))
+	if len(tracked) == 0 {
+		return ratelimit.Decide(now, reqs, states), ratelimit.NopReservation{}, nil
+	}
+
+	v, err := acquireScript.Run(ctx, l.c, keys, args...).Int64Slice()
+	if err != nil {
+		return ratelimit.Decision{}, nil, fmt.Errorf("running acquire script: %w", err)
+	}
+	if len(v) != 1+stateValues*len(tracked) {
+		return ratelimit.Decision{}, nil, fmt.Errorf("running acquire script: %d values for %d scopes", len(v), len(tracked))
+	}
+	for j, i := range tracked {
+		states[i] = decode(reqs[i], v[1+stateValues*j:1+stateValues*(j+1)])
+	}
+	d := ratelimit.Decide(now, reqs, states)
+	if admitted := v[0] == 1; d.Allowed != admitted {
+		// The script and Decide apply the same rules; this is a bug.
+		return ratelimit.Decision{}, nil, fmt.Errorf("acquire script admitted=%v but the decision is %+v", admitted, d)
+	}
+	if !d.Allowed {
+		return d, ratelimit.NopReservation{}, nil
+	}
+
+	res := &reservation{l: l, id: id, at: at, start: time.Now()}
+	for _, i := range tracked {
+		r := reqs[i]
+		if !r.Holds() {
+			continue
+		}
+		res.keys = append(res.keys, l.key('t', r.Scope), l.key('i', r.Scope), l.key('h', r.Scope))
+		flag := "0"
+		if r.Limits.TPM > 0 {
+			flag = "1"
+		}
+		res.tokens = append(res.tokens, flag)
+	}
+	if len(res.keys) == 0 {
+		return d, ratelimit.NopReservation{}, nil
+	}
+	l.track(res)
+	return d, res, nil
+}
+
+// decode reads one scope's state from the acquire script's reply.
+func decode(r ratelimit.Request, v []int64) ratelimit.ScopeState {
+	rc, rNewest, rFree, used, inFlight, settled, tNewest, tFound, tFree, streams :=
+		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]
+	st := ratelimit.ScopeState{Requests: int(rc), Tokens: used, InFlight: inFlight, Streams: int(streams)}
+	if rc > 0 {
+		st.RequestsNewest = time.UnixMicro(rNewest)
+	}
+	if r.Limits.RPM > 0 && rc >= int64(r.Limits.RPM) {
+		st.RequestsFree = time.UnixMicro(rFree)
+	}
+	if settled > 0 {
+		st.SettledNewest = time.UnixMicro(tNewest)
+	}
+	if tFound == 1 {
+		st.TokensFree = time.UnixMicro(tFree)
+	}
+	return st
+}
+
+// track starts renewing res until it is done or the limiter closed.
+func (l *Limiter) track(res *reservation) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return // nothing renews it; its TTL releases it
+	}
+	l.live[res] = struct{}{}
+	res.timer = time.AfterFunc(l.ttl/3, res.renew)
+}
+
+type reservation struct {
+	l      *Limiter
+	id     string
+	at     int64     // admission, microseconds of the caller's clock
+	start  time.Time // admission, by this process's monotonic clock
+	keys   []string  // three per scope held: settled log, deadlines, hash
+	tokens []any     // per scope held: "1" if it counts tokens
+	done   atomic.Bool
+	timer  *time.Timer // guarded by l.mu
+}
+
+// Done implements ratelimit.Reservation. It settles even when ctx is
+// canceled (the client went away): a reservation left behind would hold its
+// tokens and stream slot until its TTL.
+func (r *reservation) Done(ctx context.Context, actualTokens int64) error {
+	if !r.done.CompareAndSwap(false, true) {
+		return nil
+	}
+	l := r.l
+	l.mu.Lock()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	delete(l.live, r)
+	l.mu.Unlock()
+
+	var invalid error
+	if actualTokens < 0 {
+		invalid = fmt.Errorf("%w: negative actual token count %d", ratelimit.ErrInvalid, actualTokens)
+		actualTokens = 0
+	}
+	args := make([]any, 0, 4+len(r.tokens))
+	args = append(args, max(r.at, l.clock.Load()), l.keyTTL, r.id, actualTokens)
+	args = append(args, r.tokens...)
+	if err := doneScript.Run(context.WithoutCancel(ctx), l.c, r.keys, args...).Err(); err != nil {
+		return fmt.Errorf("settling reservation: %w", err)
+	}
+	return invalid
+}
+
+// renew pushes the reservation's deadline a TTL past the caller's clock
+// as this process estimates it now (admission time plus the time elapsed
+// since). A failed renewal is tried again a third of a TTL later; if Redis
+// stays away, the calls report the outage.
+func (r *reservation) renew() {
+	l := r.l
+	l.mu.Lock()
+	if l.closed || r.done.Load() {
+		l.mu.Unlock()
+		return
+	}
+	l.renews.Add(1)
+	l.mu.Unlock()
+	defer l.renews.Done()
+
+	deadline := r.at + time.Since(r.start).Microseconds() + l.ttl.Microseconds()
+	ctx, cancel := context.WithTimeout(context.Background(), l.ttl/3)
+	_ = renewScript.Run(ctx, l.c, r.keys, deadline, l.keyTTL, r.id).Err()
+	cancel()
+
+	l.mu.Lock()
+	if !l.closed && !r.done.Load() {
+		r.timer.Reset(l.ttl / 3)
+	}
+	l.mu.Unlock()
+}
