@@ -364,7 +364,9 @@ func closedURL(t *testing.T) string {
 
 // switchable is a Limiter whose backend the test replaces, as Redis going
 // away and coming back would.
-type switchable struct{ cur atomic.Pointer[ratelimit.Limiter] }
+type switchable struct {
+	cur atomic.Pointer[ratelimit.Limiter]
+}
 
 func (s *switchable) set(l ratelimit.Limiter) { s.cur.Store(&l) }
 
@@ -372,7 +374,9 @@ func (s *switchable) Acquire(ctx context.Context, now time.Time, reqs []ratelimi
 	return (*s.cur.Load()).Acquire(ctx, now, reqs)
 }
 
-type switchableSpend struct{ cur atomic.Pointer[ratelimit.Spend] }
+type switchableSpend struct {
+	cur atomic.Pointer[ratelimit.Spend]
+}
 
 func (s *switchableSpend) set(sp ratelimit.Spend) { s.cur.Store(&sp) }
 
