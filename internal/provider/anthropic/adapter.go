@@ -35,6 +35,8 @@ type Options struct {
 	// APIKey is sent as x-api-key.
 	APIKey string
 	// Version is the anthropic-version header. Default DefaultVersion.
+	// From 2026-10-21 on, requests with sampling parameters are refused
+	// before they are sent, as the API would refuse them.
 	Version string
 	// Beta lists anthropic-beta features, sent comma-separated.
 	Beta []string
@@ -181,6 +183,9 @@ func timeoutError(name string, err error) *provider.Error {
 // body is the request body: the client's own bytes on the same-dialect
 // fast path, else the translation of req.
 func (a *Adapter) body(req *llm.Request, stream bool) ([]byte, error) {
+	if a.version >= version20261021 && (req.Temperature != nil || req.TopP != nil || req.TopK != nil) {
+		return nil, unsupportedf("temperature, top_p and top_k on a channel pinned to anthropic-version %s", a.version)
+	}
 	if raw := req.Raw; raw != nil && raw.Dialect == Dialect {
 		return rewriteRaw(raw.Body, req.Model, stream)
 	}

@@ -132,6 +132,17 @@ func TestAdapter_ChatTranslationErrorIsNotUpstream(t *testing.T) {
 	}
 }
 
+func TestAdapter_Version20261021RefusesSampling(t *testing.T) {
+	called := false
+	a := newTestAdapter(t, func(w http.ResponseWriter, r *http.Request) { called = true }, Options{Version: "2026-10-21"})
+	req := userRequest("x")
+	temp := 0.5
+	req.Temperature = &temp
+	if _, err := a.Chat(context.Background(), req); !errors.Is(err, llm.ErrUnsupported) || called {
+		t.Errorf("err = %v, called = %v; want ErrUnsupported before any call", err, called)
+	}
+}
+
 func TestAdapter_BodyCap(t *testing.T) {
 	a := newTestAdapter(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"id":"msg_1","type":"message","content":[{"type":"text","text":"`+strings.Repeat("x", 4096)+`"}]}`)
