@@ -40,6 +40,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cli.Tenants(ctx, cliEnv(env), rest)
 	case "usage":
 		return cli.Usage(ctx, cliEnv(env), rest)
+	case "route":
+		return runRoute(ctx, env, rest)
 	case "bench":
 		return runBench(ctx, env, rest)
 	case "version":
@@ -71,6 +73,7 @@ commands:
   keys        manage virtual keys: keys create|list|revoke|rotate (-admin URL | -config F)
   tenants     manage tenants: tenants create|list|update|disable|enable
   usage       report traffic and spend: usage -by tenant|key|model|provider -since 24h
+  route       explain a routing decision: route explain -config F -model M -tenant T -traffic stateless
   fakecloud   serve the simulated clouds on their own (-listen ADDR)
   bench       measure the gateway against a bare reverse proxy (writes BENCHMARKS.md)
   version     print the version

@@ -48,6 +48,7 @@ func (s *syncBuffer) String() string {
 type testGateway struct {
 	inst  *Instance
 	key   string
+	euKey string
 	logs  *syncBuffer
 	cloud *fakecloud.Server
 	base  string // http://addr

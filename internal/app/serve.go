@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"switchyard/internal/admin"
@@ -31,13 +34,24 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	inst, err := Start(ctx, cfg, env, StartOptions{})
+	inst, err := Start(ctx, cfg, env, StartOptions{ConfigPath: *path})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "switchyard: serving on http://%s (admin http://%s)\n", inst.Addr(), inst.AdminAddr())
-	<-ctx.Done()
-	return inst.Shutdown()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return inst.Shutdown()
+		case <-hup:
+			if err := inst.Reload(ctx); err != nil {
+				inst.log.Error("configuration reload refused; the running configuration stays", "err", err)
+			}
+		}
+	}
 }
 
 // StartOptions adjust Start for embedding (demo, tests).
@@ -47,6 +61,9 @@ type StartOptions struct {
 	Listener, AdminListener net.Listener
 	// LogLevel defaults to info.
 	LogLevel slog.Level
+	// ConfigPath is the file cfg came from, for reloads; empty disables
+	// them.
+	ConfigPath string
 }
 
 // Instance is a running gateway.
@@ -61,6 +78,7 @@ type Instance struct {
 	ln       net.Listener
 	adminLn  net.Listener
 	closers  []func() error
+	reload   *reloader
 	served   chan error
 	shutdown time.Duration
 }
@@ -130,6 +148,8 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	}
 	in.admin = &admin.Service{Store: st, Sealer: sealer}
 	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer})
+	in.reload = &reloader{path: o.ConfigPath, cfg: cfg, env: env, inst: in, gw: gw}
+	in.closers = append(in.closers, func() error { in.reload.close(); return nil })
 	front := api.New(api.Options{
 		Gateway: gw, Auth: authn, Logger: log, Metrics: metrics,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Std(),
@@ -159,7 +179,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 			}
 		}
 		handler := admin.Handler(admin.Options{Service: in.admin, Token: env.Getenv(cfg.Admin.TokenEnv),
-			Metrics: metrics.Handler(), Logger: log})
+			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload})
 		in.adminSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		go func() { in.served <- in.adminSrv.Serve(in.adminLn) }()
 	}
@@ -167,6 +187,10 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		"providers", len(cfg.Providers), "models", len(cfg.Models))
 	return in, nil
 }
+
+// Reload re-reads the configuration file and swaps channels, models and
+// contracts without a restart.
+func (in *Instance) Reload(ctx context.Context) error { return in.reload.Reload(ctx) }
 
 // Shutdown stops accepting, drains in-flight requests and streams up to
 // the configured deadline, then flushes the usage ledger and closes the
