@@ -3,8 +3,8 @@ package sqlstore
 import (
 	"fmt"
 	"os"
-	"time"
 	"testing"
+	"time"
 
 	"switchyard/internal/store"
 	"switchyard/internal/store/storetest"

@@ -133,9 +133,9 @@ func testResponseSaveAndRead(t *testing.T, s SessionStoreUnderTest) {
 	in := &store.Response{
 		ID: "resp_1", TenantID: "ten_a", Model: "gpt-test", Status: store.ResponseIncomplete,
 		PreviousResponseID: "", ConversationID: "",
-		Metadata: map[string]string{"topic": "cats"},
-		Settings: json.RawMessage(`{"instructions":"be brief","temperature":0.5}`),
-		Usage:    store.ResponseUsage{InputTokens: 100, CachedInputTokens: 40, OutputTokens: 20, ReasoningTokens: 5},
+		Metadata:  map[string]string{"topic": "cats"},
+		Settings:  json.RawMessage(`{"instructions":"be brief","temperature":0.5}`),
+		Usage:     store.ResponseUsage{InputTokens: 100, CachedInputTokens: 40, OutputTokens: 20, ReasoningTokens: 5},
 		ErrorCode: "", ErrorMessage: "", IncompleteReason: "max_output_tokens",
 		CreatedAt: base, CompletedAt: &completed, ExpiresAt: sessionNow.Add(day),
 		Input: items[:2], Output: items[2:],
@@ -143,9 +143,9 @@ func testResponseSaveAndRead(t *testing.T, s SessionStoreUnderTest) {
 	mustSave(t, s, in)
 	want := store.Response{
 		ID: "resp_1", TenantID: "ten_a", Model: "gpt-test", Status: store.ResponseIncomplete,
-		Metadata: map[string]string{"topic": "cats"},
-		Settings: json.RawMessage(`{"instructions":"be brief","temperature":0.5}`),
-		Usage:    store.ResponseUsage{InputTokens: 100, CachedInputTokens: 40, OutputTokens: 20, ReasoningTokens: 5},
+		Metadata:         map[string]string{"topic": "cats"},
+		Settings:         json.RawMessage(`{"instructions":"be brief","temperature":0.5}`),
+		Usage:            store.ResponseUsage{InputTokens: 100, CachedInputTokens: 40, OutputTokens: 20, ReasoningTokens: 5},
 		IncompleteReason: "max_output_tokens",
 		CreatedAt:        micro(base), CompletedAt: ptr(micro(completed)), ExpiresAt: micro(sessionNow.Add(day)),
 		Output: items[2:],
