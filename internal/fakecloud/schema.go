@@ -13,8 +13,9 @@ import (
 )
 
 // maxSchemaDepth bounds recursion through nested and self-referencing
-// schemas; deeper optional structure is left out and deeper required
-// structure gets an empty value of its type.
+// schemas: past it arrays get only their minimum number of items, which
+// ends recursion through lists; past four times it (a schema that requires
+// itself without end) values are empty.
 const maxSchemaDepth = 12
 
 // exampleArgs returns tool arguments satisfying schema: always a JSON
@@ -58,7 +59,7 @@ func (g generator) value(s any, name string, index, depth int) any {
 		}
 		return g.stringValue(nil, name, index)
 	}
-	if depth > maxSchemaDepth {
+	if depth > 4*maxSchemaDepth {
 		return emptyOf(schemaType(m))
 	}
 	if ref, ok := m["$ref"].(string); ok {
@@ -602,12 +603,10 @@ func numberValue(m map[string]any, name string, index int, integer bool) any {
 	}
 	v = snap(v)
 	if !inRange(v) {
-		switch {
-		case loOK && hiOK:
-			v = snap((lo + hi) / 2)
-		case loOK:
+		// move to the nearest bound, then inside it
+		if loOK && v <= lo {
 			v = snap(lo)
-		default:
+		} else {
 			v = snap(hi)
 		}
 		if !inRange(v) && step > 0 {
@@ -628,7 +627,7 @@ func numberValue(m map[string]any, name string, index int, integer bool) any {
 			switch {
 			case loOK && hiOK:
 				v = lo + (hi-lo)/2
-			case loOK:
+			case loOK && v <= lo:
 				v = lo + 1
 			default:
 				v = hi - 1
