@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -164,9 +165,10 @@ func unmarshalUnion(u union, b []byte) error {
 }
 
 // extraKeeper is a struct that keeps the members it does not declare
-// instead of refusing them.
+// instead of refusing them. keepExtra may refuse a member by returning a
+// *kindError.
 type extraKeeper interface {
-	keepExtra(path, key string, raw json.RawMessage) error
+	keepExtra(key string, raw json.RawMessage) error
 }
 
 // decodeStrict decodes a request body into v, a pointer to a wire type, in
@@ -178,8 +180,8 @@ type extraKeeper interface {
 func decodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	d := strictDecoder{dec: dec}
-	if err := d.value("", reflect.ValueOf(v).Elem()); err != nil {
+	d := &strictDecoder{dec: dec}
+	if err := d.value(nil, reflect.ValueOf(v).Elem()); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -190,12 +192,42 @@ func decodeStrict(body []byte, v any) error {
 
 type strictDecoder struct {
 	dec *json.Decoder
+	// names caches the JSON names of the fields of the few struct types
+	// a body holds.
+	names []typeNames
+}
+
+type typeNames struct {
+	t     reflect.Type
+	names []string
+}
+
+// jsonPath locates a value in the body being decoded. It is rendered only
+// for an error message, so decoding builds no strings.
+type jsonPath struct {
+	parent *jsonPath
+	key    string // the member name, or "" for an array element
+	index  int
+}
+
+func (p *jsonPath) String() string {
+	if p == nil {
+		return ""
+	}
+	s := p.parent.String()
+	if p.key == "" {
+		return s + "[" + strconv.Itoa(p.index) + "]"
+	}
+	if s == "" {
+		return p.key
+	}
+	return s + "." + p.key
 }
 
 var rawMessageType = reflect.TypeFor[json.RawMessage]()
 
 // value decodes the next value of the input into v.
-func (d strictDecoder) value(path string, v reflect.Value) error {
+func (d *strictDecoder) value(path *jsonPath, v reflect.Value) error {
 	if v.Type() == rawMessageType {
 		var raw json.RawMessage
 		if err := d.dec.Decode(&raw); err != nil {
@@ -220,7 +252,7 @@ func (d strictDecoder) value(path string, v reflect.Value) error {
 }
 
 // leaf decodes the next value with its own UnmarshalJSON.
-func (d strictDecoder) leaf(path string, u json.Unmarshaler) error {
+func (d *strictDecoder) leaf(path *jsonPath, u json.Unmarshaler) error {
 	err := d.dec.Decode(u)
 	var ke *kindError
 	var se *json.SyntaxError
@@ -228,15 +260,15 @@ func (d strictDecoder) leaf(path string, u json.Unmarshaler) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ke):
-		return invalid(path, "%s", ke.Error())
+		return invalid(path.String(), "%s", ke.Error())
 	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return d.syntax(err)
 	}
-	return invalid(path, "%v", err)
+	return invalid(path.String(), "%v", err)
 }
 
 // token decodes the value that tok starts into v.
-func (d strictDecoder) token(path string, tok json.Token, v reflect.Value) error {
+func (d *strictDecoder) token(path *jsonPath, tok json.Token, v reflect.Value) error {
 	k := kindOfToken(tok)
 	if k == kindNull {
 		v.SetZero()
@@ -245,7 +277,7 @@ func (d strictDecoder) token(path string, tok json.Token, v reflect.Value) error
 	if u, ok := v.Addr().Interface().(union); ok {
 		dst := u.shape(k)
 		if dst == nil {
-			return wrongKind(path, u.shapes(), k)
+			return wrongKind(path.String(), u.shapes(), k)
 		}
 		return d.token(path, tok, reflect.ValueOf(dst).Elem())
 	}
@@ -257,52 +289,52 @@ func (d strictDecoder) token(path string, tok json.Token, v reflect.Value) error
 		return d.token(path, tok, v.Elem())
 	case reflect.Struct:
 		if k != kindObject {
-			return wrongKind(path, "object", k)
+			return wrongKind(path.String(), "object", k)
 		}
 		return d.object(path, v)
 	case reflect.Slice:
 		if k != kindArray {
-			return wrongKind(path, "array", k)
+			return wrongKind(path.String(), "array", k)
 		}
 		return d.array(path, v)
 	case reflect.Map:
 		if k != kindObject {
-			return wrongKind(path, "object", k)
+			return wrongKind(path.String(), "object", k)
 		}
 		return d.mapping(path, v)
 	case reflect.String:
 		s, ok := tok.(string)
 		if !ok {
-			return wrongKind(path, "string", k)
+			return wrongKind(path.String(), "string", k)
 		}
 		v.SetString(s)
 		return nil
 	case reflect.Bool:
 		b, ok := tok.(bool)
 		if !ok {
-			return wrongKind(path, "boolean", k)
+			return wrongKind(path.String(), "boolean", k)
 		}
 		v.SetBool(b)
 		return nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, ok := tok.(json.Number)
 		if !ok {
-			return wrongKind(path, "integer", k)
+			return wrongKind(path.String(), "integer", k)
 		}
 		i, err := strconv.ParseInt(string(n), 10, 64)
 		if err != nil || v.OverflowInt(i) {
-			return invalid(path, "expected integer, got %s", n)
+			return invalid(path.String(), "expected integer, got %s", n)
 		}
 		v.SetInt(i)
 		return nil
 	case reflect.Float32, reflect.Float64:
 		n, ok := tok.(json.Number)
 		if !ok {
-			return wrongKind(path, "number", k)
+			return wrongKind(path.String(), "number", k)
 		}
 		f, err := strconv.ParseFloat(string(n), v.Type().Bits())
 		if err != nil {
-			return invalid(path, "number %s is out of range", n)
+			return invalid(path.String(), "number %s is out of range", n)
 		}
 		v.SetFloat(f)
 		return nil
@@ -311,42 +343,43 @@ func (d strictDecoder) token(path string, tok json.Token, v reflect.Value) error
 }
 
 // object decodes the members of an object whose '{' has been read.
-func (d strictDecoder) object(path string, v reflect.Value) error {
-	t := v.Type()
+func (d *strictDecoder) object(path *jsonPath, v reflect.Value) error {
+	names := d.fieldNames(v.Type())
 	for d.dec.More() {
 		tok, err := d.dec.Token()
 		if err != nil {
 			return d.syntax(err)
 		}
 		key, _ := tok.(string)
-		p := join(path, key)
-		if i := fieldIndex(t, key); i >= 0 {
-			if err := d.value(p, v.Field(i)); err != nil {
+		p := jsonPath{parent: path, key: key}
+		if i := slices.Index(names, key); i >= 0 {
+			if err := d.value(&p, v.Field(i)); err != nil {
 				return err
 			}
 			continue
 		}
 		keeper, ok := v.Addr().Interface().(extraKeeper)
 		if !ok {
-			return unsupported(p, "unknown field")
+			return unsupported(p.String(), "unknown field")
 		}
 		var raw json.RawMessage
 		if err := d.dec.Decode(&raw); err != nil {
 			return d.syntax(err)
 		}
-		if err := keeper.keepExtra(p, key, raw); err != nil {
-			return err
+		if err := keeper.keepExtra(key, raw); err != nil {
+			return invalid(p.String(), "%v", err)
 		}
 	}
 	return d.end()
 }
 
 // array decodes the elements of an array whose '[' has been read.
-func (d strictDecoder) array(path string, v reflect.Value) error {
+func (d *strictDecoder) array(path *jsonPath, v reflect.Value) error {
 	s := reflect.MakeSlice(v.Type(), 0, 0)
 	for i := 0; d.dec.More(); i++ {
 		s = reflect.Append(s, reflect.Zero(v.Type().Elem()))
-		if err := d.value(path+"["+strconv.Itoa(i)+"]", s.Index(i)); err != nil {
+		p := jsonPath{parent: path, index: i}
+		if err := d.value(&p, s.Index(i)); err != nil {
 			return err
 		}
 	}
@@ -356,7 +389,7 @@ func (d strictDecoder) array(path string, v reflect.Value) error {
 
 // mapping decodes an object whose '{' has been read into a map with string
 // keys.
-func (d strictDecoder) mapping(path string, v reflect.Value) error {
+func (d *strictDecoder) mapping(path *jsonPath, v reflect.Value) error {
 	m := reflect.MakeMap(v.Type())
 	for d.dec.More() {
 		tok, err := d.dec.Token()
@@ -365,7 +398,8 @@ func (d strictDecoder) mapping(path string, v reflect.Value) error {
 		}
 		key, _ := tok.(string)
 		e := reflect.New(v.Type().Elem()).Elem()
-		if err := d.value(join(path, key), e); err != nil {
+		p := jsonPath{parent: path, key: key}
+		if err := d.value(&p, e); err != nil {
 			return err
 		}
 		m.SetMapIndex(reflect.ValueOf(key), e)
@@ -375,14 +409,14 @@ func (d strictDecoder) mapping(path string, v reflect.Value) error {
 }
 
 // end reads the delimiter that closes an object or array.
-func (d strictDecoder) end() error {
+func (d *strictDecoder) end() error {
 	if _, err := d.dec.Token(); err != nil {
 		return d.syntax(err)
 	}
 	return nil
 }
 
-func (d strictDecoder) syntax(err error) error {
+func (d *strictDecoder) syntax(err error) error {
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &se):
@@ -393,27 +427,41 @@ func (d strictDecoder) syntax(err error) error {
 	return invalid("", "invalid JSON: %v", err)
 }
 
-func join(path, key string) string {
-	if path == "" {
-		return key
+// fieldNames returns the JSON names of t's fields by index ("" for a field
+// without one), computed once per type and decoding.
+func (d *strictDecoder) fieldNames(t reflect.Type) []string {
+	for _, tn := range d.names {
+		if tn.t == t {
+			return tn.names
+		}
 	}
-	return path + "." + key
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i] = jsonName(t.Field(i))
+	}
+	d.names = append(d.names, typeNames{t, names})
+	return names
 }
 
 // fieldIndex returns the index of t's field whose JSON name is key, or -1.
 func fieldIndex(t reflect.Type, key string) int {
 	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" || name == "" {
-			continue
-		}
-		if name == key {
+		if jsonName(t.Field(i)) == key {
 			return i
 		}
 	}
 	return -1
+}
+
+// jsonName is the member name encoding/json gives a field, or "" when it
+// has none here: only exported fields with an explicit name count.
+func jsonName(f reflect.StructField) string {
+	if !f.IsExported() {
+		return ""
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "-" {
+		return ""
+	}
+	return name
 }

@@ -63,10 +63,10 @@ func (r ChatRequest) MarshalJSON() ([]byte, error) {
 // keepExtra stores a member ChatRequest does not declare. Members the
 // gateway knows to forward are type-checked here, so that a wrong type is
 // reported against its name as for declared members.
-func (r *ChatRequest) keepExtra(path, key string, raw json.RawMessage) error {
+func (r *ChatRequest) keepExtra(key string, raw json.RawMessage) error {
 	if want, ok := passthroughKind(key); ok {
 		if got := kindOf(raw); got != kindNull && got != want {
-			return wrongKind(path, want.String(), got)
+			return &kindError{want: want.String(), got: got}
 		}
 	}
 	if r.Extra == nil {
@@ -513,7 +513,7 @@ func (r EmbeddingRequest) MarshalJSON() ([]byte, error) {
 	return appendExtra(b, reflect.TypeFor[EmbeddingRequest](), r.Extra)
 }
 
-func (r *EmbeddingRequest) keepExtra(_, key string, raw json.RawMessage) error {
+func (r *EmbeddingRequest) keepExtra(key string, raw json.RawMessage) error {
 	if r.Extra == nil {
 		r.Extra = make(map[string]json.RawMessage)
 	}
