@@ -28,21 +28,34 @@ const PostgresDSNEnv = "SWITCHYARD_TEST_POSTGRES_DSN"
 // tests of any number of packages can share one database at the same time.
 func OpenTestStore(t testing.TB, driver string) *Store {
 	t.Helper()
+	dsn := TestDSN(t, driver)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	s, err := Open(ctx, driver, dsn)
+	if err != nil {
+		t.Fatalf("opening %s test store: %v", driver, err)
+	}
+	t.Cleanup(func() { s.Close() }) // runs before the schema is dropped
+	return s
+}
+
+// TestDSN returns a DSN for an empty database of a test's own, for tests
+// that run gateway processes against it: a file in t.TempDir() for
+// DriverSQLite, a fresh schema (dropped at cleanup) of the database named
+// by PostgresDSNEnv for DriverPostgres, skipping the test when that is
+// unset.
+func TestDSN(t testing.TB, driver string) string {
+	t.Helper()
 	switch driver {
 	case DriverSQLite:
-		s, err := Open(ctx, DriverSQLite, filepath.Join(t.TempDir(), "switchyard.db"))
-		if err != nil {
-			t.Fatalf("opening sqlite test store: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
+		return filepath.Join(t.TempDir(), "switchyard.db")
 	case DriverPostgres:
 		dsn := os.Getenv(PostgresDSNEnv)
 		if dsn == "" {
 			t.Skipf("skipping postgres test: %s is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)", PostgresDSNEnv)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
 		schema := "switchyard_test_" + strings.ToLower(rand.Text())
 		if err := createSchema(ctx, dsn, schema); err != nil {
 			t.Fatalf("creating postgres test schema: %v", err)
@@ -58,15 +71,10 @@ func OpenTestStore(t testing.TB, driver string) *Store {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := Open(ctx, DriverPostgres, scoped)
-		if err != nil {
-			t.Fatalf("opening postgres test store: %v", err)
-		}
-		t.Cleanup(func() { s.Close() }) // runs before the schema is dropped
-		return s
+		return scoped
 	}
-	t.Fatalf("OpenTestStore: unknown driver %q", driver)
-	return nil
+	t.Fatalf("TestDSN: unknown driver %q", driver)
+	return ""
 }
 
 func createSchema(ctx context.Context, dsn, schema string) error {
