@@ -38,7 +38,7 @@ type StreamDecoder struct {
 type streamCall struct {
 	index int
 	id    string
-	part  int
+	part  int // the part number plus one; 0 until its first event
 	named bool
 }
 
@@ -119,7 +119,7 @@ func (d *StreamDecoder) delta(dst []llm.Event, delta *Delta) ([]llm.Event, error
 			name, args = tc.Function.Name, tc.Function.Arguments
 		}
 		c := d.call(tc)
-		ev := llm.Event{Kind: llm.EventToolCallDelta, Index: c.part, ToolCall: &llm.ToolCallDelta{Arguments: args}}
+		ev := llm.Event{Kind: llm.EventToolCallDelta, ToolCall: &llm.ToolCallDelta{Arguments: args}}
 		if !c.named && (tc.ID != "" || name != "") {
 			// The first fragment of a call carries its ID and name.
 			ev.ToolCall.ID, ev.ToolCall.Name = tc.ID, name
@@ -130,6 +130,7 @@ func (d *StreamDecoder) delta(dst []llm.Event, delta *Delta) ([]llm.Event, error
 		} else if args == "" {
 			continue
 		}
+		ev.Index = d.number(&c.part)
 		dst = append(dst, ev)
 	}
 	return dst, nil
@@ -159,13 +160,12 @@ func (d *StreamDecoder) call(tc ToolCall) *streamCall {
 			}
 		}
 	}
-	d.calls = append(d.calls, streamCall{index: index, part: d.parts})
-	d.parts++
+	d.calls = append(d.calls, streamCall{index: index})
 	return &d.calls[len(d.calls)-1]
 }
 
 // number returns the part number stored (plus one) in *slot, numbering
-// the part first if it is new.
+// the part first if it is new: parts are numbered by their first event.
 func (d *StreamDecoder) number(slot *int) int {
 	if *slot == 0 {
 		d.parts++

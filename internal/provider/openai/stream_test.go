@@ -155,6 +155,33 @@ func TestStreamDecoder_Errors(t *testing.T) {
 	}
 }
 
+func TestStreamDecoder_NumbersPartsByFirstEvent(t *testing.T) {
+	d := NewStreamDecoder("test")
+	var evs []llm.Event
+	for _, payload := range []string{
+		`{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"function":{"arguments":""}}]}}]}`,
+		`{"id":"c","choices":[{"index":0,"delta":{"content":"Checking."}}]}`,
+		`{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}`,
+		`{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}`,
+		"[DONE]",
+	} {
+		var err error
+		if evs, err = d.Decode(evs, []byte(payload)); err != nil {
+			t.Fatalf("Decode(%s): %v", payload, err)
+		}
+	}
+	checkEvents(t, evs)
+	want := []llm.Event{
+		{Kind: llm.EventStart, ID: "c"},
+		{Kind: llm.EventTextDelta, Index: 0, Text: "Checking."},
+		{Kind: llm.EventToolCallDelta, Index: 1, ToolCall: &llm.ToolCallDelta{ID: "call_1", Name: "f", Arguments: "{}"}},
+		{Kind: llm.EventStop, FinishReason: llm.FinishToolCalls, Usage: &llm.Usage{}},
+	}
+	if diff := cmp.Diff(want, evs); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
 func TestStreamDecoder_IgnoresAfterDone(t *testing.T) {
 	d := NewStreamDecoder("test")
 	var evs []llm.Event
