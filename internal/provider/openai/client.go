@@ -107,25 +107,9 @@ func (c *Client) Chat(ctx context.Context, req *llm.Request) (*llm.Response, err
 	if err != nil {
 		return nil, err
 	}
-	if c.o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.o.Timeout)
-		defer cancel()
-	}
-	resp, err := c.send(ctx, OpChatCompletions, req.Model, body, false)
-	if err != nil {
-		return nil, err
-	}
-	data, err := c.readAll(resp)
-	if err != nil {
-		return nil, err
-	}
 	var cr ChatResponse
-	if err := json.Unmarshal(data, &cr); err != nil {
-		return nil, c.badResponse("malformed response body", err)
-	}
-	if cr.Error != nil {
-		return nil, apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), cr.Error, data)
+	if err := c.roundTrip(ctx, OpChatCompletions, req.Model, body, &cr); err != nil {
+		return nil, err
 	}
 	out, err := ResponseToLLM(&cr)
 	if err != nil {
@@ -146,21 +130,20 @@ func (c *Client) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, 
 		return nil, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	var timer *time.Timer
+	inTime := func() bool { return true }
 	if c.o.Timeout > 0 {
-		timer = time.AfterFunc(c.o.Timeout, func() { cancel(errHeaderTimeout) })
+		inTime = time.AfterFunc(c.o.Timeout, func() { cancel(errHeaderTimeout) }).Stop
 	}
 	resp, err := c.send(ctx, OpChatCompletions, req.Model, body, true)
-	late := timer != nil && !timer.Stop()
-	if err == nil && late {
-		resp.Body.Close()
-		err = provider.TransportError(c.o.Name, context.Canceled)
+	if !inTime() {
+		if err == nil {
+			resp.Body.Close()
+		}
+		cancel(nil)
+		return nil, &provider.Error{Provider: c.o.Name, Kind: provider.KindTimeout, Message: "upstream timed out",
+			Err: errors.Join(errHeaderTimeout, err)}
 	}
 	if err != nil {
-		var pe *provider.Error
-		if late && errors.As(err, &pe) {
-			pe.Kind, pe.Message = provider.KindTimeout, "upstream timed out"
-		}
 		cancel(nil)
 		return nil, err
 	}
@@ -186,48 +169,52 @@ func (c *Client) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, 
 
 // Embed sends an Embeddings call.
 func (c *Client) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
-	var body []byte
-	if req.Raw != nil && req.Raw.Dialect == RawDialectEmbeddings {
-		m, err := rawObject(req.Raw.Body)
-		if err != nil {
-			return nil, err
-		}
-		m["model"] = marshalRaw(req.Model)
-		body = marshalRaw(m)
-	} else {
-		r, err := embeddingRequestFromLLM(req, c.o.Dialect)
-		if err != nil {
-			return nil, err
-		}
-		if body, err = json.Marshal(r); err != nil {
-			return nil, fmt.Errorf("encoding embeddings request: %w", err)
-		}
-	}
-	if c.o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.o.Timeout)
-		defer cancel()
-	}
-	resp, err := c.send(ctx, OpEmbeddings, req.Model, body, false)
-	if err != nil {
-		return nil, err
-	}
-	data, err := c.readAll(resp)
+	body, err := c.embeddingBody(req)
 	if err != nil {
 		return nil, err
 	}
 	var er EmbeddingResponse
-	if err := json.Unmarshal(data, &er); err != nil {
-		return nil, c.badResponse("malformed response body", err)
-	}
-	if er.Error != nil {
-		return nil, apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), er.Error, data)
+	if err := c.roundTrip(ctx, OpEmbeddings, req.Model, body, &er); err != nil {
+		return nil, err
 	}
 	out, err := embeddingResponseToLLM(&er, len(req.Inputs)+len(req.Tokens))
 	if err != nil {
 		return nil, c.badResponse("unusable response", err)
 	}
 	return out, nil
+}
+
+// decodedAnswer is a JSON answer that may carry an error object.
+type decodedAnswer interface {
+	upstreamError() *APIError
+}
+
+func (r *ChatResponse) upstreamError() *APIError      { return r.Error }
+func (r *EmbeddingResponse) upstreamError() *APIError { return r.Error }
+
+// roundTrip posts body to op, bounded by Timeout, and decodes the answer
+// into out. Error answers, with any status, become a *provider.Error.
+func (c *Client) roundTrip(ctx context.Context, op Operation, model string, body []byte, out decodedAnswer) error {
+	if c.o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.o.Timeout)
+		defer cancel()
+	}
+	resp, err := c.send(ctx, op, model, body, false)
+	if err != nil {
+		return err
+	}
+	data, err := c.readAll(resp)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return c.badResponse("malformed response body", err)
+	}
+	if e := out.upstreamError(); e != nil {
+		return apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), e, data)
+	}
+	return nil
 }
 
 // chatBody is the request body of a chat call: the client's own bytes on
@@ -251,6 +238,29 @@ func (c *Client) chatBody(req *llm.Request, stream bool) ([]byte, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("encoding chat request: %w", err)
+	}
+	return b, nil
+}
+
+// embeddingBody is the request body of an embeddings call: the client's
+// own bytes with the model replaced on the fast path, the translated
+// request otherwise.
+func (c *Client) embeddingBody(req *llm.EmbedRequest) ([]byte, error) {
+	if req.Raw != nil && req.Raw.Dialect == RawDialectEmbeddings {
+		m, err := rawObject(req.Raw.Body)
+		if err != nil {
+			return nil, err
+		}
+		m["model"] = marshalRaw(req.Model)
+		return marshalRaw(m), nil
+	}
+	r, err := embeddingRequestFromLLM(req, c.o.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encoding embeddings request: %w", err)
 	}
 	return b, nil
 }
