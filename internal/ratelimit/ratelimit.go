@@ -130,9 +130,11 @@ type Reservation interface {
 	// actualTokens (which may be larger or smaller) and releases its stream
 	// slot. The actual tokens are counted in the TPM window from the latest
 	// time the limiter has been given (the largest now passed to Acquire),
-	// and never earlier than the request's own admission. Done may be
-	// called more than once; calls after the first do nothing and return
-	// nil. Done is safe for concurrent use.
+	// and never earlier than the request's own admission. Done settles
+	// even when ctx is already canceled: a request whose client went away
+	// still releases what it holds. Done may be called more than once;
+	// calls after the first do nothing and return nil. Done is safe for
+	// concurrent use.
 	Done(ctx context.Context, actualTokens int64) error
 }
 
