@@ -88,21 +88,13 @@ func TestStreamEncoder_SDK(t *testing.T) {
 				if req == nil || !req.Stream || (cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage) != includeUsage {
 					t.Errorf("streamed request decoded as %+v", cr)
 				}
-				sw := sse.NewWriter(w)
-				enc := NewStreamEncoder("chatcmpl-sdk", "gpt-test", testCreated, includeUsage)
-				for _, ev := range events {
-					payloads, err := enc.Encode(ev)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					for _, p := range payloads {
-						if err := sw.Event("", p); err != nil {
-							t.Error(err)
-						}
-					}
+				payloads, err := encodeAll(NewStreamEncoder("chatcmpl-sdk", "gpt-test", testCreated, includeUsage), events)
+				if err != nil {
+					t.Error(err)
+					return
 				}
-				for _, p := range enc.Done() {
+				sw := sse.NewWriter(w)
+				for _, p := range payloads {
 					if err := sw.Event("", p); err != nil {
 						t.Error(err)
 					}

@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -242,17 +243,12 @@ func TestStreamEncoder_Sequence(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			enc := NewStreamEncoder("msg_01", "gpt-test", testCreated, tc.includeUsage)
-			var got []string
-			for _, ev := range events {
-				payloads, err := enc.Encode(ev)
-				if err != nil {
-					t.Fatalf("Encode(%v): %v", ev, err)
-				}
-				for _, p := range payloads {
-					got = append(got, string(p))
-				}
+			payloads, err := encodeAll(enc, events)
+			if err != nil {
+				t.Fatal(err)
 			}
-			for _, p := range enc.Done() {
+			var got []string
+			for _, p := range payloads {
 				got = append(got, string(p))
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
@@ -260,6 +256,20 @@ func TestStreamEncoder_Sequence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// encodeAll encodes a whole stream: the payloads of every event, then
+// those that end the stream.
+func encodeAll(enc *StreamEncoder, events []llm.Event) ([][]byte, error) {
+	var out [][]byte
+	for _, ev := range events {
+		payloads, err := enc.Encode(ev)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %v: %w", ev, err)
+		}
+		out = append(out, payloads...)
+	}
+	return append(out, enc.Done()...), nil
 }
 
 // withNullUsage adds "usage":null to every chunk, as OpenAI does when the

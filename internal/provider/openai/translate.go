@@ -112,13 +112,13 @@ func messagesToLLM(msgs []Message, out *llm.Request) error {
 		}
 		switch m.Role {
 		case "system", "developer":
-			parts, err := textPartsToLLM(p, m.Role, m.Content)
+			parts, err := contentToLLM(p, m.Role, m.Content)
 			if err != nil {
 				return err
 			}
 			out.System = append(out.System, parts...)
 		case "user":
-			parts, err := userPartsToLLM(p, m.Content)
+			parts, err := contentToLLM(p, m.Role, m.Content)
 			if err != nil {
 				return err
 			}
@@ -137,7 +137,7 @@ func messagesToLLM(msgs []Message, out *llm.Request) error {
 			out.Messages = append(out.Messages, llm.Message{Role: llm.RoleAssistant, Parts: parts})
 			toolTurn = false
 		case "tool":
-			content, err := textPartsToLLM(p, m.Role, m.Content)
+			content, err := contentToLLM(p, m.Role, m.Content)
 			if err != nil {
 				return err
 			}
@@ -189,8 +189,9 @@ func checkMessageFields(p string, m Message) error {
 	return nil
 }
 
-// textPartsToLLM reads the content of a message whose role takes only text.
-func textPartsToLLM(p, role string, c Content) ([]llm.Part, error) {
+// contentToLLM reads a message's content. Only user messages take parts
+// other than text.
+func contentToLLM(p, role string, c Content) ([]llm.Part, error) {
 	switch {
 	case c.OfString != nil:
 		return []llm.Part{llm.Text(*c.OfString)}, nil
@@ -202,44 +203,23 @@ func textPartsToLLM(p, role string, c Content) ([]llm.Part, error) {
 	parts := make([]llm.Part, 0, len(c.OfParts))
 	for j, cp := range c.OfParts {
 		q := p + ".content[" + strconv.Itoa(j) + "]"
-		if cp.Type != "text" {
-			return nil, invalid(q+".type", "%s messages take only text parts, got %q", role, cp.Type)
-		}
-		if cp.Text == nil {
-			return nil, invalid(q+".text", "required")
-		}
-		parts = append(parts, llm.Text(*cp.Text))
-	}
-	return parts, nil
-}
-
-func userPartsToLLM(p string, c Content) ([]llm.Part, error) {
-	switch {
-	case c.OfString != nil:
-		return []llm.Part{llm.Text(*c.OfString)}, nil
-	case c.OfParts == nil:
-		return nil, invalid(p+".content", "required")
-	case len(c.OfParts) == 0:
-		return nil, invalid(p+".content", "must not be empty")
-	}
-	parts := make([]llm.Part, 0, len(c.OfParts))
-	for j, cp := range c.OfParts {
-		q := p + ".content[" + strconv.Itoa(j) + "]"
-		switch cp.Type {
-		case "text":
+		switch {
+		case cp.Type == "text":
 			if cp.Text == nil {
 				return nil, invalid(q+".text", "required")
 			}
 			parts = append(parts, llm.Text(*cp.Text))
-		case "image_url":
+		case role != "user":
+			return nil, invalid(q+".type", "%s messages take only text parts, got %q", role, cp.Type)
+		case cp.Type == "image_url":
 			img, err := imageToLLM(q+".image_url", cp.ImageURL)
 			if err != nil {
 				return nil, err
 			}
 			parts = append(parts, llm.Part{Kind: llm.PartImage, Image: img})
-		case "input_audio", "file":
+		case cp.Type == "input_audio", cp.Type == "file":
 			return nil, unsupported(q+".type", "%q parts are not supported", cp.Type)
-		case "":
+		case cp.Type == "":
 			return nil, invalid(q+".type", "required")
 		default:
 			return nil, invalid(q+".type", "unknown content part type %q", cp.Type)
