@@ -18,6 +18,7 @@ import (
 
 	"switchyard/internal/auth"
 	"switchyard/internal/gateway"
+	"switchyard/internal/route"
 	"switchyard/internal/telemetry"
 )
 
@@ -30,6 +31,10 @@ type Authenticator interface {
 type Options struct {
 	Gateway *gateway.Gateway
 	Auth    Authenticator
+	// AWS resolves SigV4 access key ids for the Bedrock front door. Nil
+	// uses Auth when it implements AWSAuthenticator; without either,
+	// only Bedrock API keys (Bearer) are accepted.
+	AWS     AWSAuthenticator
 	Logger  *slog.Logger
 	Metrics *telemetry.Metrics
 	// MaxBodyBytes bounds request bodies (413 past it).
@@ -45,6 +50,7 @@ type Options struct {
 type Server struct {
 	gw      *gateway.Gateway
 	auth    Authenticator
+	aws     AWSAuthenticator
 	log     *slog.Logger
 	metrics *telemetry.Metrics
 	maxBody int64
@@ -56,8 +62,11 @@ type Server struct {
 
 // New builds the server and its routes.
 func New(o Options) *Server {
-	s := &Server{gw: o.Gateway, auth: o.Auth, log: o.Logger, metrics: o.Metrics, maxBody: o.MaxBodyBytes,
+	s := &Server{gw: o.Gateway, auth: o.Auth, aws: o.AWS, log: o.Logger, metrics: o.Metrics, maxBody: o.MaxBodyBytes,
 		idle: o.StreamIdleTimeout, ready: o.Ready, now: o.Now}
+	if s.aws == nil {
+		s.aws, _ = o.Auth.(AWSAuthenticator)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -192,6 +201,16 @@ func setRouteHeaders(w http.ResponseWriter, r *http.Request, res *gateway.Result
 	if h := res.RouteHeader(); h != "" {
 		w.Header().Set("X-Switchyard-Route", h)
 		info.Route = h
+	}
+	if d := res.Decision; d != nil {
+		var skipped []string
+		for _, c := range d.Candidates {
+			switch c.Reason {
+			case route.ReasonBreakerOpen, route.ReasonProbeBusy, route.ReasonCoolingDown:
+				skipped = append(skipped, c.Provider+":"+string(c.Reason))
+			}
+		}
+		info.Skipped = strings.Join(skipped, ",")
 	}
 	if d := res.Limits; d != nil {
 		h := w.Header()

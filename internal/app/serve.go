@@ -142,6 +142,14 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		OnAttempt:  metrics.Attempt,
 		Logger:     log,
 	})
+	metrics.WatchChannels(func() []telemetry.ChannelState {
+		health := gw.Router().Health()
+		out := make([]telemetry.ChannelState, 0, len(health))
+		for _, h := range health {
+			out = append(out, telemetry.ChannelState{Channel: h.Channel, State: h.State, ErrorRate: h.ErrorRate})
+		}
+		return out
+	})
 	sealer, err := masterSealer(env.Getenv)
 	if err != nil {
 		return nil, err

@@ -47,6 +47,9 @@ type Info struct {
 	Cached    int64
 	CostUSD   float64
 	ErrorKind string
+	// Skipped lists channels routing passed over for their health
+	// ("name:breaker_open"), so an outage is visible per request.
+	Skipped string
 	// Status overrides the status seen by the writer (499 for a client
 	// that went away mid-stream).
 	Status int
@@ -112,6 +115,53 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// ChannelState is one channel's health for the metrics.
+type ChannelState struct {
+	Channel string
+	// State is "closed", "half_open" or "open".
+	State string
+	// ErrorRate is the recent fraction of failed attempts.
+	ErrorRate float64
+}
+
+// channelCollector reports channel health read at scrape time.
+type channelCollector struct {
+	source    func() []ChannelState
+	state     *prometheus.Desc
+	errorRate *prometheus.Desc
+}
+
+func (c *channelCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.state
+	ch <- c.errorRate
+}
+
+func (c *channelCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.source() {
+		for _, st := range []string{"closed", "half_open", "open"} {
+			v := 0.0
+			if s.State == st {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, s.Channel, st)
+		}
+		ch <- prometheus.MustNewConstMetric(c.errorRate, prometheus.GaugeValue, s.ErrorRate, s.Channel)
+	}
+}
+
+// WatchChannels reports each channel's circuit-breaker state
+// (switchyard_channel_state, 1 for the current state) and recent error
+// rate, read from source at every scrape.
+func (m *Metrics) WatchChannels(source func() []ChannelState) {
+	m.Registry.MustRegister(&channelCollector{
+		source: source,
+		state: prometheus.NewDesc("switchyard_channel_state", "Circuit-breaker state of each channel (1 for the current state).",
+			[]string{"provider", "state"}, nil),
+		errorRate: prometheus.NewDesc("switchyard_channel_error_rate", "Recent fraction of failed attempts on each channel.",
+			[]string{"provider"}, nil),
+	})
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
@@ -171,6 +221,9 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 		}
 		if info.Route != "" {
 			attrs = append(attrs, slog.String("route", info.Route))
+		}
+		if info.Skipped != "" {
+			attrs = append(attrs, slog.String("skipped", info.Skipped))
 		}
 		if info.ErrorKind != "" {
 			attrs = append(attrs, slog.String("error", info.ErrorKind))
