@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"switchyard/internal/gateway"
@@ -117,10 +118,10 @@ const (
 
 func dialectFor(r *http.Request) string {
 	switch {
+	case strings.HasPrefix(r.URL.Path, "/model/"):
+		return dialectBedrock
 	case r.Header.Get("Anthropic-Version") != "" || isAnthropicPath(r.URL.Path):
 		return dialectAnthropic
-	case len(r.URL.Path) > 7 && r.URL.Path[:7] == "/model/":
-		return dialectBedrock
 	}
 	return dialectOpenAI
 }
@@ -144,6 +145,8 @@ func writeError(w http.ResponseWriter, r *http.Request, dialect string, err erro
 		w.Header().Set("Request-Id", info.RequestID)
 		w.WriteHeader(anthropicStatus(e))
 		_ = json.NewEncoder(w).Encode(anthropicError(e, info.RequestID))
+	case dialectBedrock:
+		writeBedrockError(w, err, e, info.RequestID)
 	default:
 		w.WriteHeader(e.Status)
 		_ = json.NewEncoder(w).Encode(openAIErrorBody(e))

@@ -21,6 +21,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/messages", s.handleMessages)
 	mux.HandleFunc("POST /v1/messages/count_tokens", s.handleCountTokens)
 
+	// Amazon Bedrock Runtime. {modelId} is one escaped segment, so an ARN
+	// sent with %2F stays whole.
+	mux.HandleFunc("POST /model/{modelId}/converse", s.handleBedrock(opConverse))
+	mux.HandleFunc("POST /model/{modelId}/converse-stream", s.handleBedrock(opConverseStream))
+	mux.HandleFunc("POST /model/{modelId}/invoke", s.handleBedrock(opInvoke))
+	mux.HandleFunc("POST /model/{modelId}/invoke-with-response-stream", s.handleBedrock(opInvokeStream))
+	mux.HandleFunc("POST /model/{modelId}/count-tokens", s.handleBedrockCountTokens)
+
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, dialectFor(r), &apiError{Status: http.StatusNotFound, Type: typeNotFound,
 			Message: "Unknown endpoint " + r.Method + " " + r.URL.Path + "."})
