@@ -486,18 +486,18 @@ func (s *Server) openaiChat(c *call) error {
 		c.rec.Model = peek.Model
 	}
 	c.rec.Stream = peek.Stream
+	body := c.body
 	if c.cloud == cloudAzure && c.r.PathValue("deployment") != "" {
-		// The deployment names the model; the SDK also sends it in the body.
+		// The deployment names the model; the body need not repeat it.
 		var top map[string]json.RawMessage
-		if json.Unmarshal(c.body, &top) == nil {
+		if json.Unmarshal(body, &top) == nil {
 			if _, ok := top["model"]; !ok {
-				b, _ := json.Marshal(c.rec.Model)
-				top["model"] = b
-				c.body, _ = json.Marshal(top)
+				top["model"], _ = json.Marshal(c.rec.Model)
+				body, _ = json.Marshal(top)
 			}
 		}
 	}
-	conv, req, err := openaiConversation(c.body)
+	conv, req, err := openaiConversation(body)
 	if err != nil {
 		return err
 	}

@@ -31,27 +31,35 @@ func exampleArgs(schema any) map[string]any {
 	return map[string]any{}
 }
 
+// maxGenerated bounds the size of a generated value, counted in values
+// plus string bytes: a schema can demand exponentially large documents
+// (nested minItems), and those are cut short with empty values instead.
+const maxGenerated = 1 << 20
+
 // exampleValue returns a plausible value that satisfies the JSON Schema
 // (draft 2020-12, draft 7 and the OpenAPI subset Gemini uses, whose type
 // names are upper case). It honours const, enum, default, examples, $ref to
 // local definitions, allOf/anyOf/oneOf, required properties, array and
 // string lengths, numeric bounds and multiples, and common string formats.
-// It does not honour pattern.
+// It does not honour pattern, and it gives up on documents larger than
+// maxGenerated.
 func exampleValue(schema any) any {
-	g := generator{root: schema}
+	g := &generator{root: schema}
 	return g.value(schema, "", 0, 0)
 }
 
-// generator holds the root schema for resolving references.
+// generator holds the root schema for resolving references and the size
+// generated so far.
 type generator struct {
-	root any
+	root  any
+	spent int
 }
 
 // value generates a value for schema s. name is the property (or the
 // singular of the array property) the value is for, which picks plausible
 // strings and numbers; index varies the value among array items so that
 // uniqueItems holds.
-func (g generator) value(s any, name string, index, depth int) any {
+func (g *generator) value(s any, name string, index, depth int) any {
 	m, ok := s.(map[string]any)
 	if !ok {
 		if b, isBool := s.(bool); isBool && !b {
@@ -59,7 +67,7 @@ func (g generator) value(s any, name string, index, depth int) any {
 		}
 		return g.stringValue(nil, name, index)
 	}
-	if depth > 4*maxSchemaDepth {
+	if g.spent++; depth > 4*maxSchemaDepth || g.spent > maxGenerated {
 		return emptyOf(schemaType(m))
 	}
 	if ref, ok := m["$ref"].(string); ok {
@@ -80,11 +88,11 @@ func (g generator) value(s any, name string, index, depth int) any {
 		return ex[0]
 	}
 	if all, ok := m["allOf"].([]any); ok && len(all) > 0 {
-		return g.value(g.mergeAll(m, all), name, index, depth+1)
+		return g.value(g.mergeAll(m, all, depth), name, index, depth+1)
 	}
 	for _, key := range []string{"anyOf", "oneOf"} {
 		if alts, ok := m[key].([]any); ok && len(alts) > 0 {
-			return g.value(g.mergeAll(m, []any{firstNonNull(alts)}), name, index, depth+1)
+			return g.value(g.mergeAll(m, []any{firstNonNull(alts)}, depth), name, index, depth+1)
 		}
 	}
 	switch schemaType(m) {
@@ -106,7 +114,7 @@ func (g generator) value(s any, name string, index, depth int) any {
 }
 
 // resolve follows a local JSON pointer ("#/$defs/Name").
-func (g generator) resolve(ref string) (any, bool) {
+func (g *generator) resolve(ref string) (any, bool) {
 	ptr, ok := strings.CutPrefix(ref, "#")
 	if !ok {
 		return nil, false
@@ -138,8 +146,10 @@ func (g generator) resolve(ref string) (any, bool) {
 }
 
 // mergeAll folds the subschemas into a copy of base without the combining
-// keyword, following references, so the result can be generated directly.
-func (g generator) mergeAll(base map[string]any, subs []any) map[string]any {
+// keywords, following references and nested allOf (to a bounded depth, as
+// they may refer back to themselves), so the result can be generated
+// directly.
+func (g *generator) mergeAll(base map[string]any, subs []any, depth int) map[string]any {
 	out := make(map[string]any, len(base))
 	for k, v := range base {
 		switch k {
@@ -165,8 +175,8 @@ func (g generator) mergeAll(base map[string]any, subs []any) map[string]any {
 			}
 			sm = tm
 		}
-		if nested, ok := sm["allOf"].([]any); ok {
-			sm = g.mergeAll(sm, nested)
+		if nested, ok := sm["allOf"].([]any); ok && depth < maxSchemaDepth {
+			sm = g.mergeAll(sm, nested, depth+1)
 		}
 		for k, v := range sm {
 			switch k {
@@ -266,7 +276,7 @@ func emptyOf(typ string) any {
 
 // objectValue fills the required properties, or every property when the
 // schema lists none as required, then adds more to reach minProperties.
-func (g generator) objectValue(m map[string]any, depth int) any {
+func (g *generator) objectValue(m map[string]any, depth int) any {
 	props, _ := m["properties"].(map[string]any)
 	out := map[string]any{}
 	var keys []string
@@ -325,7 +335,7 @@ func sortedKeys(m map[string]any) []string {
 
 // arrayValue makes max(minItems, 1) items (none when maxItems is 0), using
 // prefixItems first, each item different from the others.
-func (g generator) arrayValue(m map[string]any, name string, depth int) any {
+func (g *generator) arrayValue(m map[string]any, name string, depth int) any {
 	prefix, _ := m["prefixItems"].([]any)
 	n := max(intKeyword(m, "minItems", 1), 1, len(prefix))
 	if hi := intKeyword(m, "maxItems", -1); hi >= 0 && n > hi {
@@ -338,7 +348,9 @@ func (g generator) arrayValue(m map[string]any, name string, depth int) any {
 		n = min(n, max(intKeyword(m, "minItems", 0), 0))
 	}
 	item := singular(name)
-	out := make([]any, 0, n)
+	unique, _ := m["uniqueItems"].(bool)
+	seen := map[string]bool{}
+	out := make([]any, 0, min(n, 1024))
 	for i := range n {
 		var sub any = map[string]any{}
 		switch {
@@ -347,31 +359,30 @@ func (g generator) arrayValue(m map[string]any, name string, depth int) any {
 		case m["items"] != nil:
 			sub = m["items"]
 		}
+		if g.spent > maxGenerated {
+			break
+		}
 		// Items differ from one another only where uniqueItems asks for it.
-		unique, _ := m["uniqueItems"].(bool)
 		idx := 0
 		if unique {
 			idx = i
 		}
 		v := g.value(sub, item, idx, depth+1)
-		for k := i + 1; unique && k < i+16 && containsJSON(out, v); k++ {
+		for k := i + 1; unique && k < i+16 && seen[jsonKey(v)]; k++ {
 			v = g.value(sub, item, k, depth+1)
+		}
+		if unique {
+			seen[jsonKey(v)] = true
 		}
 		out = append(out, v)
 	}
 	return out
 }
 
-// containsJSON reports whether v equals (as JSON) an element of list.
-func containsJSON(list []any, v any) bool {
+// jsonKey is v's JSON encoding, to compare values.
+func jsonKey(v any) string {
 	b, _ := json.Marshal(v)
-	for _, e := range list {
-		eb, _ := json.Marshal(e)
-		if string(eb) == string(b) {
-			return true
-		}
-	}
-	return false
+	return string(b)
 }
 
 // singular turns an array property name into a name for its items.
@@ -389,7 +400,7 @@ func singular(name string) string {
 
 // stringValue picks a string by format, then by name, then fits it to the
 // length bounds.
-func (g generator) stringValue(m map[string]any, name string, index int) string {
+func (g *generator) stringValue(m map[string]any, name string, index int) string {
 	s := ""
 	if f, ok := m["format"].(string); ok {
 		s = formatExample(f, index)
@@ -405,6 +416,7 @@ func (g generator) stringValue(m map[string]any, name string, index int) string 
 	if n := utf8.RuneCountInString(s); n < lo {
 		s += strings.Repeat("x", lo-n)
 	}
+	g.spent += len(s)
 	if hi >= 0 && utf8.RuneCountInString(s) > hi {
 		r := []rune(s)
 		s = string(r[:hi])
@@ -643,7 +655,7 @@ func numberValue(m map[string]any, name string, index int, integer bool) any {
 // lcmStep turns a fractional multipleOf into the smallest integer step
 // that is a multiple of it, for integer schemas.
 func lcmStep(step float64) float64 {
-	for k := 1.0; k <= 1e6; k++ {
+	for k := 1.0; k <= 1e4; k++ {
 		if x := step * k; math.Abs(x-math.Round(x)) < 1e-9 && math.Round(x) >= 1 {
 			return math.Round(x)
 		}

@@ -341,6 +341,7 @@ func Listen(addr string, o Options) (*Server, net.Listener, error) {
 	}
 	s := New(o)
 	l := &serving{Listener: ln, done: make(chan struct{})}
+	l.idle.L = &l.mu
 	l.srv = &http.Server{
 		Handler:           http.HandlerFunc(l.serve(s)),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -363,8 +364,9 @@ type serving struct {
 	done chan struct{}
 
 	mu       sync.Mutex
+	idle     sync.Cond // signalled when active drops to 0
+	active   int       // handlers running
 	closed   bool
-	handlers sync.WaitGroup
 	once     sync.Once
 	closeErr error
 }
@@ -378,14 +380,28 @@ func (l *serving) serve(h http.Handler) func(http.ResponseWriter, *http.Request)
 			http.Error(w, "fakecloud is shutting down", http.StatusServiceUnavailable)
 			return
 		}
-		l.handlers.Add(1)
+		l.active++
 		l.mu.Unlock()
-		defer l.handlers.Done()
+		defer func() {
+			l.mu.Lock()
+			if l.active--; l.active == 0 {
+				l.idle.Broadcast()
+			}
+			l.mu.Unlock()
+		}()
 		h.ServeHTTP(w, r)
 	}
 }
 
-// Close stops the server and waits for its goroutines.
+// inFlight returns the number of handlers running.
+func (l *serving) inFlight() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active
+}
+
+// Close stops the server, closes every connection (which ends hung
+// requests) and waits for the serving goroutine and the handlers.
 func (l *serving) Close() error {
 	l.once.Do(func() {
 		l.mu.Lock()
@@ -393,7 +409,11 @@ func (l *serving) Close() error {
 		l.mu.Unlock()
 		l.closeErr = l.srv.Close()
 		<-l.done
-		l.handlers.Wait()
+		l.mu.Lock()
+		for l.active > 0 {
+			l.idle.Wait()
+		}
+		l.mu.Unlock()
 	})
 	return l.closeErr
 }
