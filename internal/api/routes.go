@@ -29,6 +29,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /model/{modelId}/invoke-with-response-stream", s.handleBedrock(opInvokeStream))
 	mux.HandleFunc("POST /model/{modelId}/count-tokens", s.handleBedrockCountTokens)
 
+	// OpenAI Responses and Conversations, on the gateway's own state.
+	s.responseRoutes(mux)
+
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, dialectFor(r), &apiError{Status: http.StatusNotFound, Type: typeNotFound,
 			Message: "Unknown endpoint " + r.Method + " " + r.URL.Path + "."})

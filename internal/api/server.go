@@ -19,6 +19,7 @@ import (
 	"switchyard/internal/auth"
 	"switchyard/internal/gateway"
 	"switchyard/internal/route"
+	"switchyard/internal/session"
 	"switchyard/internal/telemetry"
 )
 
@@ -44,6 +45,9 @@ type Options struct {
 	// Ready reports whether the store is reachable, for /readyz.
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
+	// Sessions runs the Responses and Conversations APIs; nil turns them
+	// off (they answer 501).
+	Sessions *session.Runtime
 }
 
 // Server serves the front doors.
@@ -58,12 +62,14 @@ type Server struct {
 	ready   func(ctx context.Context) error
 	now     func() time.Time
 	handler http.Handler
+	// sessions serves the Responses and Conversations APIs; nil when off.
+	sessions *session.Runtime
 }
 
 // New builds the server and its routes.
 func New(o Options) *Server {
 	s := &Server{gw: o.Gateway, auth: o.Auth, aws: o.AWS, log: o.Logger, metrics: o.Metrics, maxBody: o.MaxBodyBytes,
-		idle: o.StreamIdleTimeout, ready: o.Ready, now: o.Now}
+		idle: o.StreamIdleTimeout, ready: o.Ready, now: o.Now, sessions: o.Sessions}
 	if s.aws == nil {
 		s.aws, _ = o.Auth.(AWSAuthenticator)
 	}

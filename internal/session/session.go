@@ -112,6 +112,10 @@ func (rt *Runtime) NewItemID(itemType string) string {
 	return rt.newID("msg_")
 }
 
+// NewCallID returns a fresh function call ID ("call_…"), for a call whose
+// channel gave it none.
+func (rt *Runtime) NewCallID() string { return rt.newID("call_") }
+
 // NotFoundError reports an unknown, foreign or expired response,
 // conversation or item. It wraps store.ErrNotFound.
 type NotFoundError struct {
