@@ -11,11 +11,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"switchyard/internal/llm"
+	"switchyard/internal/provider/providertest"
 )
 
 func TestRequestToLLM_Golden(t *testing.T) {
 	const dir = "testdata/request_to_llm/"
-	for _, name := range goldenCases(t, dir, ".anthropic.json") {
+	for _, name := range providertest.Cases(t, dir, ".anthropic.json") {
 		t.Run(name, func(t *testing.T) {
 			body, err := os.ReadFile(dir + name + ".anthropic.json")
 			if err != nil {
@@ -29,49 +30,49 @@ func TestRequestToLLM_Golden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("RequestToLLM: %v", err)
 			}
-			golden(t, dir+name+".llm.json", got)
+			providertest.Golden(t, dir+name+".llm.json", got)
 		})
 	}
 }
 
 func TestRequestFromLLM_Golden(t *testing.T) {
 	const dir = "testdata/request_from_llm/"
-	for _, name := range goldenCases(t, dir, ".llm.json") {
+	for _, name := range providertest.Cases(t, dir, ".llm.json") {
 		t.Run(name, func(t *testing.T) {
 			var in llm.Request
-			readJSON(t, dir+name+".llm.json", &in)
+			providertest.ReadJSON(t, dir+name+".llm.json", &in)
 			got, err := RequestFromLLM(&in)
 			if err != nil {
 				t.Fatalf("RequestFromLLM: %v", err)
 			}
-			golden(t, dir+name+".anthropic.json", got)
+			providertest.Golden(t, dir+name+".anthropic.json", got)
 		})
 	}
 }
 
 func TestResponseToLLM_Golden(t *testing.T) {
 	const dir = "testdata/response_to_llm/"
-	for _, name := range goldenCases(t, dir, ".anthropic.json") {
+	for _, name := range providertest.Cases(t, dir, ".anthropic.json") {
 		t.Run(name, func(t *testing.T) {
 			var in MessagesResponse
-			readJSON(t, dir+name+".anthropic.json", &in)
+			providertest.ReadJSON(t, dir+name+".anthropic.json", &in)
 			got, err := ResponseToLLM(&in)
 			if err != nil {
 				t.Fatalf("ResponseToLLM: %v", err)
 			}
-			golden(t, dir+name+".llm.json", got)
+			providertest.Golden(t, dir+name+".llm.json", got)
 		})
 	}
 }
 
 func TestResponseFromLLM_Golden(t *testing.T) {
 	const dir = "testdata/response_from_llm/"
-	for _, name := range goldenCases(t, dir, ".llm.json") {
+	for _, name := range providertest.Cases(t, dir, ".llm.json") {
 		t.Run(name, func(t *testing.T) {
 			var in llm.Response
-			readJSON(t, dir+name+".llm.json", &in)
+			providertest.ReadJSON(t, dir+name+".llm.json", &in)
 			got := ResponseFromLLM(&in, "claude-gateway")
-			golden(t, dir+name+".anthropic.json", got)
+			providertest.Golden(t, dir+name+".anthropic.json", got)
 		})
 	}
 }
@@ -80,7 +81,7 @@ func TestResponseFromLLM_Golden(t *testing.T) {
 // SDK's Message type and checks what an SDK user would read.
 func TestResponseFromLLM_SDK(t *testing.T) {
 	var in llm.Response
-	readJSON(t, "testdata/response_from_llm/mixed.llm.json", &in)
+	providertest.ReadJSON(t, "testdata/response_from_llm/mixed.llm.json", &in)
 	b, err := json.Marshal(ResponseFromLLM(&in, "claude-gateway"))
 	if err != nil {
 		t.Fatal(err)

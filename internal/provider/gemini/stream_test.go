@@ -12,6 +12,7 @@ import (
 
 	"switchyard/internal/llm"
 	"switchyard/internal/provider"
+	"switchyard/internal/provider/providertest"
 	"switchyard/internal/sse"
 )
 
@@ -64,13 +65,13 @@ func decodeStream(body []byte) streamResult {
 
 func TestStreamDecoder_Golden(t *testing.T) {
 	const dir = "testdata/stream/"
-	for _, name := range goldenCases(t, dir, ".sse") {
+	for _, name := range providertest.Cases(t, dir, ".sse") {
 		t.Run(name, func(t *testing.T) {
 			body, err := os.ReadFile(dir + name + ".sse")
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, dir+name+".events.json", decodeStream(body))
+			providertest.Golden(t, dir+name+".events.json", decodeStream(body))
 		})
 	}
 }

@@ -9,34 +9,35 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"switchyard/internal/llm"
+	"switchyard/internal/provider/providertest"
 )
 
 func TestRequestFromLLM_Golden(t *testing.T) {
 	const dir = "testdata/request_from_llm/"
-	for _, name := range goldenCases(t, dir, ".llm.json") {
+	for _, name := range providertest.Cases(t, dir, ".llm.json") {
 		t.Run(name, func(t *testing.T) {
 			var in llm.Request
-			readJSON(t, dir+name+".llm.json", &in)
+			providertest.ReadJSON(t, dir+name+".llm.json", &in)
 			got, err := RequestFromLLM(&in)
 			if err != nil {
 				t.Fatalf("RequestFromLLM: %v", err)
 			}
-			golden(t, dir+name+".gemini.json", got)
+			providertest.Golden(t, dir+name+".gemini.json", got)
 		})
 	}
 }
 
 func TestResponseToLLM_Golden(t *testing.T) {
 	const dir = "testdata/response_to_llm/"
-	for _, name := range goldenCases(t, dir, ".gemini.json") {
+	for _, name := range providertest.Cases(t, dir, ".gemini.json") {
 		t.Run(name, func(t *testing.T) {
 			var in GenerateContentResponse
-			readJSON(t, dir+name+".gemini.json", &in)
+			providertest.ReadJSON(t, dir+name+".gemini.json", &in)
 			got, err := ResponseToLLM(&in)
 			if err != nil {
 				t.Fatalf("ResponseToLLM: %v", err)
 			}
-			golden(t, dir+name+".llm.json", got)
+			providertest.Golden(t, dir+name+".llm.json", got)
 		})
 	}
 }
@@ -47,7 +48,7 @@ func TestResponse_HistoryRoundTrip(t *testing.T) {
 	for _, name := range []string{"function_calls", "max_tokens_signature", "text_usage"} {
 		t.Run(name, func(t *testing.T) {
 			var in GenerateContentResponse
-			readJSON(t, "testdata/response_to_llm/"+name+".gemini.json", &in)
+			providertest.ReadJSON(t, "testdata/response_to_llm/"+name+".gemini.json", &in)
 			resp, err := ResponseToLLM(&in)
 			if err != nil {
 				t.Fatal(err)

@@ -3,46 +3,14 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"switchyard/internal/provider/providertest"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-// golden compares v, as indented JSON, with the file at path; with -update
-// it rewrites the file instead.
-func golden(t *testing.T, path string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatalf("marshaling %s: %v", path, err)
-	}
-	got = append(got, '\n')
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
-}
-
-// goldenLLM is golden for llm values, written without their zero fields
-// so that the files show what a translation set. They still decode back
-// into the same value.
+// goldenLLM is providertest.Golden for llm values, written without their
+// zero fields so that the files show what a translation set. They still
+// decode back into the same value.
 func goldenLLM(t *testing.T, path string, v any) {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -53,7 +21,7 @@ func goldenLLM(t *testing.T, path string, v any) {
 	if err := json.Unmarshal(b, &tree); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, path, prune(tree))
+	providertest.Golden(t, path, prune(tree))
 }
 
 // prune drops null, false, 0, "" and empty members from decoded JSON.
@@ -91,12 +59,8 @@ func isZeroJSON(v any) bool {
 	return false
 }
 
-// readFile returns a testdata file's bytes.
+// readFile returns a testdata file's bytes without surrounding space.
 func readFile(t testing.TB, path string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimSpace(b)
+	return bytes.TrimSpace(providertest.ReadFile(t, path))
 }

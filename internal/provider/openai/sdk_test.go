@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"switchyard/internal/llm"
+	"switchyard/internal/provider/providertest"
 	"switchyard/internal/sse"
 )
 
@@ -169,7 +170,7 @@ func TestErrorChunk_SDK(t *testing.T) {
 }
 
 func TestResponseFromLLM_SDK(t *testing.T) {
-	for _, name := range responseCases(t) {
+	for _, name := range providertest.Cases(t, "testdata/response", ".upstream.json") {
 		t.Run(name, func(t *testing.T) {
 			var resp llm.Response
 			if err := json.Unmarshal(readFile(t, "testdata/response/"+name+".llm.json"), &resp); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"switchyard/internal/llm"
 	"switchyard/internal/provider"
+	"switchyard/internal/provider/providertest"
 	"switchyard/internal/sse"
 )
 
@@ -39,14 +39,9 @@ func decodeStream(stream []byte) ([]llm.Event, error) {
 }
 
 func TestStreamDecoder_Golden(t *testing.T) {
-	files, err := filepath.Glob("testdata/stream/*.sse")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no stream cases: %v", err)
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".sse")
+	for _, name := range providertest.Cases(t, "testdata/stream", ".sse") {
 		t.Run(name, func(t *testing.T) {
-			evs, err := decodeStream(readFile(t, f))
+			evs, err := decodeStream(readFile(t, "testdata/stream/"+name+".sse"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,20 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"switchyard/internal/llm"
+	"switchyard/internal/provider/providertest"
 )
-
-// requestCases lists the client requests under testdata/request.
-func requestCases(t *testing.T) []string {
-	t.Helper()
-	files, err := filepath.Glob("testdata/request/*.client.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no request cases: %v", err)
-	}
-	for i, f := range files {
-		files[i] = strings.TrimSuffix(filepath.Base(f), ".client.json")
-	}
-	return files
-}
 
 func decodeToLLM(t *testing.T, body []byte) *llm.Request {
 	t.Helper()
@@ -41,7 +28,7 @@ func decodeToLLM(t *testing.T, body []byte) *llm.Request {
 }
 
 func TestRequestToLLM_Golden(t *testing.T) {
-	for _, name := range requestCases(t) {
+	for _, name := range providertest.Cases(t, "testdata/request", ".client.json") {
 		t.Run(name, func(t *testing.T) {
 			req := decodeToLLM(t, readFile(t, "testdata/request/"+name+".client.json"))
 			goldenLLM(t, "testdata/request/"+name+".llm.json", req)
@@ -50,7 +37,7 @@ func TestRequestToLLM_Golden(t *testing.T) {
 }
 
 func TestRequestFromLLM_Golden(t *testing.T) {
-	for _, name := range requestCases(t) {
+	for _, name := range providertest.Cases(t, "testdata/request", ".client.json") {
 		t.Run(name, func(t *testing.T) {
 			var in llm.Request
 			if err := json.Unmarshal(readFile(t, "testdata/request/"+name+".llm.json"), &in); err != nil {
@@ -60,7 +47,7 @@ func TestRequestFromLLM_Golden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("RequestFromLLM: %v", err)
 			}
-			golden(t, "testdata/request/"+name+".upstream.json", out)
+			providertest.Golden(t, "testdata/request/"+name+".upstream.json", out)
 		})
 	}
 }
@@ -69,7 +56,7 @@ func TestRequestFromLLM_Golden(t *testing.T) {
 // into the same canonical request: the translation loses nothing that
 // the canonical model holds.
 func TestRequest_RoundTrip(t *testing.T) {
-	for _, name := range requestCases(t) {
+	for _, name := range providertest.Cases(t, "testdata/request", ".client.json") {
 		t.Run(name, func(t *testing.T) {
 			first := decodeToLLM(t, readFile(t, "testdata/request/"+name+".client.json"))
 			out, err := RequestFromLLM(first)
@@ -135,7 +122,7 @@ func TestRequestFromLLM_Canonical(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "testdata/request/canonical_"+tc.name+".upstream.json", out)
+			providertest.Golden(t, "testdata/request/canonical_"+tc.name+".upstream.json", out)
 		})
 	}
 }
@@ -348,23 +335,10 @@ func TestRequestFromLLM_Errors(t *testing.T) {
 	}
 }
 
-// responseCases lists the upstream answers under testdata/response.
-func responseCases(t *testing.T) []string {
-	t.Helper()
-	files, err := filepath.Glob("testdata/response/*.upstream.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no response cases: %v", err)
-	}
-	for i, f := range files {
-		files[i] = strings.TrimSuffix(filepath.Base(f), ".upstream.json")
-	}
-	return files
-}
-
 var testCreated = time.Unix(1700000000, 0)
 
 func TestResponseToLLM_Golden(t *testing.T) {
-	for _, name := range responseCases(t) {
+	for _, name := range providertest.Cases(t, "testdata/response", ".upstream.json") {
 		t.Run(name, func(t *testing.T) {
 			var cr ChatResponse
 			if err := json.Unmarshal(readFile(t, "testdata/response/"+name+".upstream.json"), &cr); err != nil {
@@ -380,13 +354,13 @@ func TestResponseToLLM_Golden(t *testing.T) {
 }
 
 func TestResponseFromLLM_Golden(t *testing.T) {
-	for _, name := range responseCases(t) {
+	for _, name := range providertest.Cases(t, "testdata/response", ".upstream.json") {
 		t.Run(name, func(t *testing.T) {
 			var resp llm.Response
 			if err := json.Unmarshal(readFile(t, "testdata/response/"+name+".llm.json"), &resp); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "testdata/response/"+name+".client.json", ResponseFromLLM(&resp, "gpt-test", testCreated))
+			providertest.Golden(t, "testdata/response/"+name+".client.json", ResponseFromLLM(&resp, "gpt-test", testCreated))
 		})
 	}
 }
