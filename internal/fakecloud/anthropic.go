@@ -565,17 +565,20 @@ func anthropicStopReason(f finish) string {
 }
 
 // anthropicUsage reports input excluding the cached parts, as Anthropic
-// does.
-func anthropicUsage(u usage, output int) map[string]any {
+// does. At the start of a stream the output is not known yet: it counts 1.
+func anthropicUsage(u usage, final bool) map[string]any {
 	out := map[string]any{
 		"input_tokens":                u.input - u.cacheRead - u.cacheWrite,
 		"cache_creation_input_tokens": u.cacheWrite,
 		"cache_read_input_tokens":     u.cacheRead,
-		"output_tokens":               output,
+		"output_tokens":               1,
 		"service_tier":                "standard",
 	}
-	if u.reasoning > 0 && output == u.output {
-		out["output_tokens_details"] = map[string]any{"thinking_tokens": u.reasoning}
+	if final {
+		out["output_tokens"] = u.output
+		if u.reasoning > 0 {
+			out["output_tokens_details"] = map[string]any{"thinking_tokens": u.reasoning}
+		}
 	}
 	return out
 }
@@ -607,7 +610,7 @@ func anthropicResponse(model string, a answer) map[string]any {
 		"content":       content,
 		"stop_reason":   anthropicStopReason(a.finish),
 		"stop_sequence": stopSeq,
-		"usage":         anthropicUsage(a.usage, a.usage.output),
+		"usage":         anthropicUsage(a.usage, true),
 	}
 }
 
@@ -619,7 +622,7 @@ func anthropicStream(c *call, model string, a answer, emit func(string, map[stri
 	start["content"] = []any{}
 	start["stop_reason"] = nil
 	start["stop_sequence"] = nil
-	start["usage"] = anthropicUsage(a.usage, 1)
+	start["usage"] = anthropicUsage(a.usage, false)
 	if err := emit("message_start", map[string]any{"type": "message_start", "message": start}); err != nil {
 		return err
 	}
@@ -633,18 +636,23 @@ func anthropicStream(c *call, model string, a answer, emit func(string, map[stri
 		return err
 	}
 	index := 0
+	// block sends one content block; its deltas are output tokens but for
+	// the signature and the empty opening of tool input, which carry none.
 	block := func(startBlock map[string]any, deltas []map[string]any) error {
 		if err := emit("content_block_start", map[string]any{"type": "content_block_start", "index": index, "content_block": startBlock}); err != nil {
 			return err
 		}
 		for _, d := range deltas {
-			if err := c.pace(1); err != nil {
-				return err
+			token := d["type"] != "signature_delta" && d["partial_json"] != ""
+			if token {
+				if err := c.pace(1); err != nil {
+					return err
+				}
 			}
 			if err := emit("content_block_delta", map[string]any{"type": "content_block_delta", "index": index, "delta": d}); err != nil {
 				return err
 			}
-			if d["type"] != "signature_delta" && c.streamed() {
+			if token && c.streamed() {
 				c.abortStream()
 			}
 		}
@@ -686,7 +694,7 @@ func anthropicStream(c *call, model string, a answer, emit func(string, map[stri
 	if a.stopSequence != "" {
 		stopSeq = a.stopSequence
 	}
-	u := anthropicUsage(a.usage, a.usage.output)
+	u := anthropicUsage(a.usage, true)
 	delete(u, "service_tier")
 	if err := emit("message_delta", map[string]any{
 		"type":  "message_delta",

@@ -689,15 +689,20 @@ func bedrockConverseStream(c *call, a answer, cached bool) error {
 		return err
 	}
 	index := 0
+	// deltas sends one content block's deltas and its stop; the first
+	// counted deltas are output tokens, the rest (a signature) carry none.
 	deltas := func(ds []map[string]any, counted int) error {
 		for k, d := range ds {
-			if err := c.pace(1); err != nil {
-				return err
+			token := k < counted
+			if token {
+				if err := c.pace(1); err != nil {
+					return err
+				}
 			}
 			if err := emit("contentBlockDelta", map[string]any{"contentBlockIndex": index, "delta": d}); err != nil {
 				return err
 			}
-			if k < counted && c.streamed() {
+			if token && c.streamed() {
 				c.abortStream()
 			}
 		}

@@ -20,6 +20,10 @@
 //	                                   POST model/{modelId}/invoke|invoke-with-response-stream (anthropic.* models)
 //	Gemini     http://ADDR/gemini      POST v1beta/models/{model}:generateContent|streamGenerateContent|countTokens
 //
+// Bedrock's paths are also served at the root (http://ADDR/model/...),
+// because Anthropic's Bedrock middleware replaces the whole request path.
+// Gemini streams are SSE with ?alt=sse and a JSON array without it.
+//
 // # Credentials
 //
 // Every cloud accepts Options.Key (default "fake-key"): OpenAI as
@@ -61,7 +65,12 @@
 // URL; tool call name and arguments as compact JSON with sorted keys; tool
 // result name, content and error flag). Tool call IDs, thinking blocks and
 // tool declarations do not enter the hash. LAST_USER_TEXT is the text parts
-// of the last user turn joined by "\n".
+// of the last user turn joined by "\n". Tool result content is text: text
+// blocks joined by "\n", JSON (Bedrock json blocks, Gemini function
+// responses) as compact JSON with sorted keys, images as "[image]"; a Gemini
+// function response holding only a "result", "output" or "content" string
+// is that string. The same conversation therefore gets the same answer from
+// every cloud.
 //
 // A tool call is wanted, unless the last user turn carries tool results or
 // the tool choice is "none", when the tool choice names a tool (that tool is

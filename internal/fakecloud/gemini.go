@@ -2,7 +2,9 @@ package fakecloud
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -172,8 +174,9 @@ func geminiConversation(body []byte, model string) (*conversation, *geminiReques
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, nil, badRequest("Invalid JSON payload received. %v", err)
 	}
+	// Tools other than function declarations are refused by name.
 	var tools []map[string]json.RawMessage
-	_ = json.Unmarshal(mustField(camel, "tools"), &tools)
+	_ = json.Unmarshal(fieldJSON(camel, "tools"), &tools)
 	switch {
 	case len(req.Contents) == 0:
 		return nil, nil, badRequest("* GenerateContentRequest.contents: contents is not specified")
@@ -182,7 +185,7 @@ func geminiConversation(body []byte, model string) (*conversation, *geminiReques
 	}
 	c := &conversation{model: model}
 	for i, t := range tools {
-		for k := range t {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			if k != "functionDeclarations" {
 				return nil, nil, badRequest("tools[%d]: fakecloud does not simulate the %s tool", i, k)
 			}
@@ -275,7 +278,8 @@ func geminiConversation(body []byte, model string) (*conversation, *geminiReques
 	return c, &req, nil
 }
 
-func mustField(m map[string]any, k string) []byte {
+// fieldJSON re-encodes one field of a decoded object.
+func fieldJSON(m map[string]any, k string) []byte {
 	b, _ := json.Marshal(m[k])
 	return b
 }
