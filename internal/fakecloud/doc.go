@@ -20,9 +20,15 @@
 //	                                   POST model/{modelId}/invoke|invoke-with-response-stream (anthropic.* models)
 //	Gemini     http://ADDR/gemini      POST v1beta/models/{model}:generateContent|streamGenerateContent|countTokens
 //
-// Bedrock's paths are also served at the root (http://ADDR/model/...),
-// because Anthropic's Bedrock middleware replaces the whole request path.
-// Gemini streams are SSE with ?alt=sse and a JSON array without it.
+// Any model name, Bedrock model id (foundation model, inference profile or
+// ARN) and Azure deployment is served. Bedrock's paths are also served at
+// the root (http://ADDR/model/...), because Anthropic's Bedrock middleware
+// replaces the whole request path. Gemini streams are SSE with ?alt=sse and
+// a JSON array without it. Every request is checked as the cloud checks it
+// (unknown fields, tool results that answer no call, missing required
+// fields) and refused with a 400 in the cloud's shape; features fakecloud
+// does not simulate (server tools, audio, n > 1, guardrails...) are refused
+// the same way, naming the feature, rather than ignored.
 //
 // # Credentials
 //

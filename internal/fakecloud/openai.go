@@ -960,7 +960,7 @@ func writeOpenAIError(w http.ResponseWriter, cloud string, e *apiError) {
 	if cloud == cloudAzure {
 		switch e.status {
 		case http.StatusTooManyRequests:
-			code, msg = "429", "Requests to the ChatCompletions_Create Operation under Azure OpenAI API have exceeded the call rate limit of your current pricing tier. Please retry after 1 second."
+			code, msg = "429", "Requests to the Azure OpenAI API have exceeded the call rate limit of your current pricing tier. Please retry after 1 second."
 		case http.StatusInternalServerError:
 			code = "InternalServerError"
 		case http.StatusServiceUnavailable:
