@@ -23,9 +23,6 @@ const DefaultBaseURL = "https://api.anthropic.com"
 // event unless Options says otherwise.
 const DefaultMaxResponseBytes = 32 << 20
 
-// maxErrorBody bounds how much of an error answer is read.
-const maxErrorBody = 64 << 10
-
 // Options configures an Anthropic channel.
 type Options struct {
 	// Name identifies the channel in routes, errors and metrics.
@@ -121,13 +118,13 @@ func (a *Adapter) Chat(ctx context.Context, req *llm.Request) (*llm.Response, er
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(a.maxBody)+1))
-	if err != nil {
-		return nil, provider.TransportError(a.name, fmt.Errorf("reading answer: %w", err))
-	}
-	if len(b) > a.maxBody {
+	b, err := provider.ReadCapped(resp.Body, int64(a.maxBody))
+	switch {
+	case errors.Is(err, provider.ErrTooLarge):
 		return nil, &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: resp.StatusCode,
-			Message: "upstream answer too large", Err: fmt.Errorf("answer exceeds %d bytes", a.maxBody)}
+			Message: "upstream answer too large", Err: err}
+	case err != nil:
+		return nil, provider.TransportError(a.name, fmt.Errorf("reading answer: %w", err))
 	}
 	var mr MessagesResponse
 	if err := json.Unmarshal(b, &mr); err != nil {
@@ -249,7 +246,7 @@ func (a *Adapter) send(ctx context.Context, body []byte) (*http.Response, error)
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	b, _ := provider.ReadCapped(resp.Body, provider.MaxErrorBody) // a cut error body still leaves the status
 	var er ErrorResponse
 	if json.Unmarshal(b, &er) != nil || er.Error.Type == "" && er.Error.Message == "" {
 		er.Error = ErrorDetail{Message: strings.TrimSpace(string(b))}

@@ -21,12 +21,8 @@ import (
 	"switchyard/internal/provider"
 )
 
-// Read limits for upstream bodies: an error body is a short JSON message,
-// a Converse answer at most a few megabytes.
-const (
-	maxErrorBody    = 64 << 10
-	maxResponseBody = 32 << 20
-)
+// maxResponseBody bounds a Converse answer, at most a few megabytes.
+const maxResponseBody = 32 << 20
 
 const eventStreamContentType = "application/vnd.amazon.eventstream"
 
@@ -146,7 +142,7 @@ func (a *Adapter) Chat(ctx context.Context, req *llm.Request) (*llm.Response, er
 	if resp.StatusCode != http.StatusOK {
 		return nil, a.statusError(resp)
 	}
-	data, err := readCapped(resp.Body, maxResponseBody)
+	data, err := provider.ReadCapped(resp.Body, maxResponseBody)
 	if err != nil {
 		return nil, a.readError(ctx, err)
 	}
@@ -196,7 +192,7 @@ func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream,
 	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); ct != eventStreamContentType {
 		defer cancel()
 		defer resp.Body.Close()
-		snippet, _ := readCapped(resp.Body, maxErrorBody)
+		snippet, _ := provider.ReadCapped(resp.Body, provider.MaxErrorBody)
 		return nil, &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: resp.StatusCode,
 			Message: "malformed upstream stream", Err: fmt.Errorf("content type %q, want %s: %.200s", ct, eventStreamContentType, snippet)}
 	}
@@ -264,7 +260,7 @@ func (a *Adapter) do(ctx context.Context, model, op string, body []byte, accept 
 }
 
 func (a *Adapter) statusError(resp *http.Response) *provider.Error {
-	body, _ := readCapped(resp.Body, maxErrorBody) // a cut error body still leaves the header and the status
+	body, _ := provider.ReadCapped(resp.Body, provider.MaxErrorBody) // a cut error body still leaves the header and the status
 	return httpError(a.name, resp, body, a.now())
 }
 
@@ -273,24 +269,10 @@ func (a *Adapter) readError(ctx context.Context, err error) *provider.Error {
 	switch {
 	case ctx.Err() != nil:
 		return provider.TransportError(a.name, fmt.Errorf("%w (%v)", ctx.Err(), err))
-	case errors.Is(err, errBodyTooLarge):
+	case errors.Is(err, provider.ErrTooLarge):
 		return &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Message: "upstream response too large", Err: err}
 	}
 	return provider.TransportError(a.name, fmt.Errorf("reading converse response: %w", err))
-}
-
-var errBodyTooLarge = errors.New("upstream body exceeds the read limit")
-
-// readCapped reads all of r, failing if it holds more than limit bytes.
-func readCapped(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return b, err
-	}
-	if int64(len(b)) > limit {
-		return b[:limit], fmt.Errorf("%w (%d bytes)", errBodyTooLarge, limit)
-	}
-	return b, nil
 }
 
 // stream is a ConverseStream answer being read.

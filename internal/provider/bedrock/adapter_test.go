@@ -630,12 +630,3 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
-
-func TestReadCapped(t *testing.T) {
-	if b, err := readCapped(strings.NewReader("12345"), 5); err != nil || string(b) != "12345" {
-		t.Errorf("at the limit: %q, %v", b, err)
-	}
-	if _, err := readCapped(strings.NewReader("123456"), 5); !errors.Is(err, errBodyTooLarge) {
-		t.Errorf("over the limit: %v", err)
-	}
-}

@@ -21,9 +21,6 @@ import (
 // event unless Options says otherwise.
 const DefaultMaxResponseBytes = 32 << 20
 
-// maxErrorBody bounds how much of an error answer is read.
-const maxErrorBody = 64 << 10
-
 // maxClientMessage bounds the upstream text passed on to clients.
 const maxClientMessage = 512
 
@@ -156,13 +153,13 @@ func (a *Adapter) call(ctx context.Context, target string, body []byte, out any)
 		return err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(a.maxBody)+1))
-	if err != nil {
-		return provider.TransportError(a.name, fmt.Errorf("reading answer: %w", err))
-	}
-	if len(b) > a.maxBody {
+	b, err := provider.ReadCapped(resp.Body, int64(a.maxBody))
+	switch {
+	case errors.Is(err, provider.ErrTooLarge):
 		return &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: resp.StatusCode,
-			Message: "upstream answer too large", Err: fmt.Errorf("answer exceeds %d bytes", a.maxBody)}
+			Message: "upstream answer too large", Err: err}
+	case err != nil:
+		return provider.TransportError(a.name, fmt.Errorf("reading answer: %w", err))
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: resp.StatusCode,
@@ -258,7 +255,7 @@ func (a *Adapter) send(ctx context.Context, target string, body []byte) (*http.R
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	b, _ := provider.ReadCapped(resp.Body, provider.MaxErrorBody) // a cut error body still leaves the status
 	var er ErrorResponse
 	if json.Unmarshal(b, &er) != nil || er.Error == nil {
 		er.Error = &Status{Message: strings.TrimSpace(string(b))}

@@ -39,9 +39,6 @@ const (
 // DefaultMaxResponseBytes bounds a non-streamed answer body.
 const DefaultMaxResponseBytes = 32 << 20
 
-// maxErrorBody bounds how much of an error answer is read.
-const maxErrorBody = 64 << 10
-
 // ClientOptions configures a Client.
 type ClientOptions struct {
 	// Name is the channel's name, reported in errors. Required.
@@ -322,7 +319,7 @@ func marshalRaw(v any) json.RawMessage {
 }
 
 // send posts body to op and returns a 2xx response; any other answer is
-// read (up to maxErrorBody) and returned as a classified *provider.Error.
+// read (up to provider.MaxErrorBody) and returned as a classified *provider.Error.
 func (c *Client) send(ctx context.Context, op Operation, model string, body []byte, stream bool) (*http.Response, error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.o.URL(op, model), bytes.NewReader(body))
 	if err != nil {
@@ -353,7 +350,7 @@ func (c *Client) send(ctx context.Context, op Operation, model string, body []by
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		data, _ := provider.ReadCapped(resp.Body, provider.MaxErrorBody) // a cut error body still leaves the status
 		return nil, apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), parseErrorBody(data), data)
 	}
 	return resp, nil
@@ -363,12 +360,12 @@ func (c *Client) send(ctx context.Context, op Operation, model string, body []by
 // MaxResponseBytes so that a hostile upstream cannot exhaust memory.
 func (c *Client) readAll(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.o.MaxResponseBytes+1))
-	if err != nil {
-		return nil, provider.TransportError(c.o.Name, err)
-	}
-	if int64(len(data)) > c.o.MaxResponseBytes {
+	data, err := provider.ReadCapped(resp.Body, c.o.MaxResponseBytes)
+	switch {
+	case errors.Is(err, provider.ErrTooLarge):
 		return nil, c.badResponse(fmt.Sprintf("response body larger than %d bytes", c.o.MaxResponseBytes), nil)
+	case err != nil:
+		return nil, provider.TransportError(c.o.Name, err)
 	}
 	return data, nil
 }
