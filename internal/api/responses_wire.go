@@ -367,17 +367,20 @@ func decodeTools(o *jsonObject, r *responsesRequest) {
 	r.Settings.Tools = []functionTool{}
 	for i, raw := range raws {
 		p := index("tools", i)
+		var head struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(raw, &head) == nil && head.Type != "function" && head.Type != "" {
+			o.fail(unsupportedParam(p+".type", "%s.type: %q tools are not supported; only function tools are", p, head.Type))
+			return
+		}
 		t, err := readObject(raw, p, "type", "name", "description", "parameters", "strict")
 		if err != nil {
 			o.fail(err)
 			return
 		}
-		switch typ := t.str("type"); typ {
-		case "function":
-		case "":
-			o.fail(invalidParam(p+".type", "%s.type: required", p))
-		default:
-			o.fail(unsupportedParam(p+".type", "%s.type: %q tools are not supported; only function tools are", p, typ))
+		if t.str("type") == "" && t.err == nil {
+			t.fail(invalidParam(p+".type", "%s.type: required", p))
 		}
 		ft := functionTool{Type: "function", Name: t.str("name"), Strict: true}
 		if ft.Name == "" && t.err == nil {
