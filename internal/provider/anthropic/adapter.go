@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -149,33 +148,18 @@ func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream,
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	s := &stream{cancel: cancel, timeout: a.timeout, dec: NewStreamDecoder(a.name)}
-	if a.timeout > 0 {
-		s.timer = time.AfterFunc(a.timeout, func() { cancel(errIdle) })
-	}
-	resp, err := a.send(ctx, body)
-	if err != nil {
-		s.stopTimer()
-		cancel(nil)
-		if errors.Is(context.Cause(ctx), errIdle) {
-			return nil, timeoutError(a.name, err)
-		}
-		return nil, err
-	}
-	s.stopTimer()
-	s.ctx, s.body = ctx, resp.Body
-	s.rd = sse.NewReaderSize(resp.Body, a.maxBody)
-	return s, nil
+	o := provider.SSEOptions{Provider: a.name, IdleTimeout: a.timeout, MaxEvent: a.maxBody}
+	return provider.StreamSSE(ctx, o, sseDecoder{NewStreamDecoder(a.name)}, func(ctx context.Context) (*http.Response, error) {
+		return a.send(ctx, body)
+	})
 }
 
-// errIdle is the cancellation cause when an upstream is silent for longer
-// than the channel's timeout.
-var errIdle = errors.New("upstream idle timeout")
+// sseDecoder is the StreamDecoder as provider.StreamSSE drives it.
+type sseDecoder struct{ d *StreamDecoder }
 
-func timeoutError(name string, err error) *provider.Error {
-	return &provider.Error{Provider: name, Kind: provider.KindTimeout, Message: "upstream timed out", Err: err}
-}
+func (s sseDecoder) Decode(ev sse.Event) ([]llm.Event, error) { return s.d.Decode(ev.Type, ev.Data) }
+func (s sseDecoder) End() ([]llm.Event, error)                { return nil, s.d.End() }
+func (s sseDecoder) Stopped() bool                            { return s.d.Stopped() }
 
 // body is the request body: the client's own bytes on the same-dialect
 // fast path, else the translation of req.
@@ -311,73 +295,4 @@ func apiError(name string, status int, detail ErrorDetail, retryAfter time.Durat
 		cause = fmt.Errorf("anthropic stream error %s: %s", detail.Type, detail.Message)
 	}
 	return &provider.Error{Provider: name, Kind: kind, Status: status, RetryAfter: retryAfter, Message: msg, Err: cause}
-}
-
-// stream reads one upstream SSE answer. It is not safe for concurrent use.
-type stream struct {
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	body    io.ReadCloser
-	rd      *sse.Reader
-	dec     *StreamDecoder
-	timeout time.Duration
-	timer   *time.Timer
-	pending []llm.Event
-	err     error
-}
-
-func (s *stream) Next() (llm.Event, error) {
-	for len(s.pending) == 0 {
-		if s.err != nil {
-			return llm.Event{}, s.err
-		}
-		if s.dec.Stopped() {
-			s.err = io.EOF
-			continue
-		}
-		if s.timer != nil {
-			s.timer.Reset(s.timeout)
-		}
-		ev, err := s.rd.Next()
-		s.stopTimer()
-		switch {
-		case errors.Is(err, io.EOF):
-			s.err = s.dec.End()
-			if s.err == nil {
-				s.err = io.EOF
-			}
-		case err != nil:
-			s.err = s.readError(err)
-		default:
-			s.pending, s.err = s.dec.Decode(ev.Type, ev.Data)
-		}
-	}
-	ev := s.pending[0]
-	s.pending = s.pending[1:]
-	return ev, nil
-}
-
-func (s *stream) readError(err error) error {
-	switch {
-	case errors.Is(context.Cause(s.ctx), errIdle):
-		return timeoutError(s.dec.name, err)
-	case errors.Is(err, sse.ErrTooLarge):
-		return &provider.Error{Provider: s.dec.name, Kind: provider.KindBadResponse, Message: "upstream stream event too large", Err: err}
-	}
-	return provider.TransportError(s.dec.name, fmt.Errorf("reading stream: %w", err))
-}
-
-func (s *stream) stopTimer() {
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-}
-
-func (s *stream) Close() error {
-	s.stopTimer()
-	s.cancel(nil)
-	if s.err == nil {
-		s.err = errors.New("stream closed")
-	}
-	return s.body.Close()
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -175,24 +174,18 @@ func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream,
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	s := &stream{cancel: cancel, timeout: a.timeout, dec: NewStreamDecoder(a.name)}
-	if a.timeout > 0 {
-		s.timer = time.AfterFunc(a.timeout, func() { cancel(errIdle) })
-	}
-	resp, err := a.send(ctx, target, body)
-	s.stopTimer()
-	if err != nil {
-		cancel(nil)
-		if errors.Is(context.Cause(ctx), errIdle) {
-			return nil, timeoutError(a.name, err)
-		}
-		return nil, err
-	}
-	s.ctx, s.body = ctx, resp.Body
-	s.rd = sse.NewReaderSize(resp.Body, a.maxBody)
-	return s, nil
+	o := provider.SSEOptions{Provider: a.name, IdleTimeout: a.timeout, MaxEvent: a.maxBody}
+	return provider.StreamSSE(ctx, o, sseDecoder{NewStreamDecoder(a.name)}, func(ctx context.Context) (*http.Response, error) {
+		return a.send(ctx, target, body)
+	})
 }
+
+// sseDecoder is the StreamDecoder as provider.StreamSSE drives it.
+type sseDecoder struct{ d *StreamDecoder }
+
+func (s sseDecoder) Decode(ev sse.Event) ([]llm.Event, error) { return s.d.Decode(ev.Data) }
+func (s sseDecoder) End() ([]llm.Event, error)                { return s.d.End() }
+func (s sseDecoder) Stopped() bool                            { return s.d.Stopped() }
 
 // Embed sends a batchEmbedContents call, one request per input. The
 // Gemini API reports no token usage for embeddings, so Usage is zero.
@@ -228,14 +221,6 @@ func (a *Adapter) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedR
 		res.Vectors[i] = e.Values
 	}
 	return res, nil
-}
-
-// errIdle is the cancellation cause when an upstream is silent for longer
-// than the channel's timeout.
-var errIdle = errors.New("upstream idle timeout")
-
-func timeoutError(name string, err error) *provider.Error {
-	return &provider.Error{Provider: name, Kind: provider.KindTimeout, Message: "upstream timed out", Err: err}
 }
 
 // send posts body and returns a 2xx response; any other status becomes a
@@ -335,70 +320,4 @@ func retryDelay(details []json.RawMessage) time.Duration {
 		}
 	}
 	return 0
-}
-
-// stream reads one upstream SSE answer. It is not safe for concurrent use.
-type stream struct {
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	body    io.ReadCloser
-	rd      *sse.Reader
-	dec     *StreamDecoder
-	timeout time.Duration
-	timer   *time.Timer
-	pending []llm.Event
-	err     error
-}
-
-func (s *stream) Next() (llm.Event, error) {
-	for len(s.pending) == 0 {
-		if s.err != nil {
-			return llm.Event{}, s.err
-		}
-		if s.dec.Stopped() {
-			s.err = io.EOF
-			continue
-		}
-		if s.timer != nil {
-			s.timer.Reset(s.timeout)
-		}
-		ev, err := s.rd.Next()
-		s.stopTimer()
-		switch {
-		case errors.Is(err, io.EOF):
-			s.pending, s.err = s.dec.End()
-		case err != nil:
-			s.err = s.readError(err)
-		default:
-			s.pending, s.err = s.dec.Decode(ev.Data)
-		}
-	}
-	ev := s.pending[0]
-	s.pending = s.pending[1:]
-	return ev, nil
-}
-
-func (s *stream) readError(err error) error {
-	switch {
-	case errors.Is(context.Cause(s.ctx), errIdle):
-		return timeoutError(s.dec.name, err)
-	case errors.Is(err, sse.ErrTooLarge):
-		return &provider.Error{Provider: s.dec.name, Kind: provider.KindBadResponse, Message: "upstream stream event too large", Err: err}
-	}
-	return provider.TransportError(s.dec.name, fmt.Errorf("reading stream: %w", err))
-}
-
-func (s *stream) stopTimer() {
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-}
-
-func (s *stream) Close() error {
-	s.stopTimer()
-	s.cancel(nil)
-	if s.err == nil {
-		s.err = errors.New("stream closed")
-	}
-	return s.body.Close()
 }
