@@ -20,6 +20,8 @@ import (
 	"time"
 
 	anthropicsdk "github.com/anthropics/anthropic-sdk-go"
+	anthropicbedrock "github.com/anthropics/anthropic-sdk-go/bedrock"
+	anthropicoption "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -830,6 +832,19 @@ func TestBedrock_UpstreamErrors(t *testing.T) {
 		t.Error("no text before the exception")
 	}
 
+	// A stream cut without a word (Anthropic's channel just closes): a
+	// model stream error.
+	h.cloud.SetFaults("anthropic", fakecloud.Faults{CutStreamAfter: 2})
+	out, err = c.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{ModelId: aws.String("via-anthropic"), Messages: []types.Message{userMessage("a long enough answer to be cut")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = collectConverseStream(t, out)
+	var mse *types.ModelStreamErrorException
+	if !errors.As(err, &mse) {
+		t.Errorf("stream error %v (%T), want *types.ModelStreamErrorException", err, err)
+	}
+
 	// The same for InvokeModelWithResponseStream, which has its own union.
 	h.cloud.SetFaults("bedrock", fakecloud.Faults{CutStreamAfter: 2, FailStatus: 503})
 	iout, err := c.InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{
@@ -844,7 +859,7 @@ func TestBedrock_UpstreamErrors(t *testing.T) {
 	if !errors.As(stream.Err(), &sue) {
 		t.Errorf("invoke stream error %v (%T), want *types.ServiceUnavailableException", stream.Err(), stream.Err())
 	}
-	h.records(t, 2)
+	h.records(t, 3)
 }
 
 // Requests the front door refuses, with AWS's codes and statuses.
@@ -1032,8 +1047,53 @@ func FuzzBedrockAuth(f *testing.F) {
 		if rec.Code >= 500 {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
 		}
-		if rec.Code != http.StatusOK && rec.Code != http.StatusNotFound && rec.Header().Get("X-Amzn-Errortype") == "" {
+		// A path that is not clean ("/model//converse") is redirected by
+		// the mux before any handler runs.
+		if rec.Code >= 400 && rec.Header().Get("X-Amzn-Errortype") == "" {
 			t.Fatalf("status %d without an AWS error type", rec.Code)
 		}
 	})
+}
+
+// Anthropic's own SDK in its Bedrock mode calls InvokeModel and
+// InvokeModelWithResponseStream with SigV4, and reads the event stream back
+// as Messages events: a second official client for the invoke operations.
+func TestBedrock_AnthropicSDKOverBedrock(t *testing.T) {
+	h := newHarness(t)
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(h.key.AWSAccessKeyID, h.key.AWSSecretAccessKey, "")}
+	c := anthropicsdk.NewClient(anthropicbedrock.WithConfig(cfg), anthropicoption.WithBaseURL(h.URL), anthropicoption.WithMaxRetries(0))
+	ctx := context.Background()
+	params := anthropicsdk.MessageNewParams{Model: sonnetAlias, MaxTokens: 200,
+		Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("Hello via Bedrock"))}}
+	m, err := c.Messages.New(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEcho(t, answerV1(m), "Hello via Bedrock")
+
+	s := c.Messages.NewStreaming(ctx, params)
+	var sm anthropicsdk.Message
+	for s.Next() {
+		if err := sm.Accumulate(s.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	checkEcho(t, answerV1(&sm), "Hello via Bedrock")
+
+	// A throttled upstream after the first event reaches this client as a
+	// typed API error.
+	h.records(t, 2)
+	h.cloud.SetFaults("bedrock", fakecloud.Faults{CutStreamAfter: 2, FailStatus: 429})
+	s = c.Messages.NewStreaming(ctx, anthropicsdk.MessageNewParams{Model: "via-bedrock", MaxTokens: 200,
+		Messages: []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("a long enough answer to be cut"))}})
+	for s.Next() {
+	}
+	var ae *anthropicsdk.Error
+	if err := s.Err(); !errors.As(err, &ae) || !strings.Contains(err.Error(), "throttlingException") {
+		t.Errorf("stream error %v (%T)", err, err)
+	}
+	h.records(t, 1)
 }
