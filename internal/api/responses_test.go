@@ -178,15 +178,20 @@ func (s *respStack) serve() string {
 		Ledger:  s.ledger,
 		Cost:    func(u llm.Usage, p route.Price) float64 { return usage.Cost(u, usage.Price(p)) },
 	})
-	sealer, err := auth.NewSealer(bytes.Repeat([]byte{9}, auth.MasterKeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rt := session.New(session.Options{Store: s.store, ResponseTTL: respTTL, Now: s.clock.Now})
-	front := New(Options{Gateway: gw, Auth: auth.NewAuthenticator(s.store, auth.AuthOptions{Sealer: sealer}), Sessions: rt})
+	front := New(Options{Gateway: gw, Auth: s.authenticator(), Sessions: rt})
 	ts := httptest.NewServer(front)
 	t.Cleanup(ts.Close)
 	return ts.URL
+}
+
+// authenticator checks the stack's keys.
+func (s *respStack) authenticator() *auth.Authenticator {
+	sealer, err := auth.NewSealer(bytes.Repeat([]byte{9}, auth.MasterKeySize))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return auth.NewAuthenticator(s.store, auth.AuthOptions{Sealer: sealer})
 }
 
 func respClient(url, key string, opts ...openaioption.RequestOption) openaisdk.Client {
