@@ -153,8 +153,11 @@ func TestConversations_TenantIsolation(t *testing.T) {
 	itemID := items.Data[0].ID
 	other := respClient(url, s.b.Secret)
 	for name, call := range map[string]func() error{
-		"get":    func() error { _, err := other.Conversations.Get(ctx, conv.ID); return err },
-		"update": func() error { _, err := other.Conversations.Update(ctx, conv.ID, conversations.ConversationUpdateParams{Metadata: map[string]string{"a": "b"}}); return err },
+		"get": func() error { _, err := other.Conversations.Get(ctx, conv.ID); return err },
+		"update": func() error {
+			_, err := other.Conversations.Update(ctx, conv.ID, conversations.ConversationUpdateParams{Metadata: map[string]string{"a": "b"}})
+			return err
+		},
 		"delete": func() error { _, err := other.Conversations.Delete(ctx, conv.ID); return err },
 		"list": func() error {
 			_, err := other.Conversations.Items.List(ctx, conv.ID, conversations.ItemListParams{})
@@ -165,7 +168,10 @@ func TestConversations_TenantIsolation(t *testing.T) {
 				responses.ResponseInputItemParamOfMessage("x", responses.EasyInputMessageRoleUser)}})
 			return err
 		},
-		"get_item":    func() error { _, err := other.Conversations.Items.Get(ctx, conv.ID, itemID, conversations.ItemGetParams{}); return err },
+		"get_item": func() error {
+			_, err := other.Conversations.Items.Get(ctx, conv.ID, itemID, conversations.ItemGetParams{})
+			return err
+		},
 		"delete_item": func() error { _, err := other.Conversations.Items.Delete(ctx, conv.ID, itemID); return err },
 		"respond_in": func() error {
 			_, err := other.Responses.New(ctx, responses.ResponseNewParams{Model: "via-openai", Input: userInput("read it"),
