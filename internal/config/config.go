@@ -28,6 +28,11 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Server tunes the client-facing HTTP server.
 	Server Server `yaml:"server"`
+	// Sessions configures the stateful runtime (stored responses and
+	// conversations).
+	Sessions Sessions `yaml:"sessions"`
+	// Ledger configures how long raw usage rows are kept.
+	Ledger Ledger `yaml:"ledger"`
 	// Providers are the channels: one entry per account or endpoint.
 	Providers []Provider `yaml:"providers"`
 	// Models are the names clients use, each offered on one or more
@@ -85,6 +90,23 @@ type Server struct {
 	// StreamIdleTimeout ends a stream whose upstream sends nothing for
 	// this long. Default: 5m.
 	StreamIdleTimeout Duration `yaml:"stream_idle_timeout"`
+}
+
+// Sessions configures the stateful runtime.
+type Sessions struct {
+	// ResponseTTL is how long a stored response (and so a conversation
+	// turn that can be continued from it) stays readable. Default: 720h.
+	ResponseTTL Duration `yaml:"response_ttl"`
+}
+
+// Ledger configures the usage ledger's upkeep.
+type Ledger struct {
+	// Retention is how long raw usage rows are kept once rolled up into
+	// hourly aggregates, which are kept for good. Default: 720h.
+	Retention Duration `yaml:"retention"`
+	// MaintenanceInterval is how often the gateway rolls up the ledger,
+	// prunes it and purges expired responses. Default: 1m.
+	MaintenanceInterval Duration `yaml:"maintenance_interval"`
 }
 
 // Provider types.
@@ -309,6 +331,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Server.StreamIdleTimeout == 0 {
 		c.Server.StreamIdleTimeout = Duration(5 * time.Minute)
+	}
+	if c.Sessions.ResponseTTL == 0 {
+		c.Sessions.ResponseTTL = Duration(720 * time.Hour)
+	}
+	if c.Ledger.Retention == 0 {
+		c.Ledger.Retention = Duration(720 * time.Hour)
+	}
+	if c.Ledger.MaintenanceInterval == 0 {
+		c.Ledger.MaintenanceInterval = Duration(time.Minute)
 	}
 	for i := range c.Providers {
 		p := &c.Providers[i]

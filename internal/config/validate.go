@@ -45,9 +45,17 @@ func (c *Config) Validate() error {
 	default:
 		bad("limits.backend", "must be memory or redis, got %q", c.Limits.Backend)
 	}
-	for name, v := range map[string]string{"limits.rate_limits_fail": c.Limits.RateLimitsFail, "limits.budgets_fail": c.Limits.BudgetsFail} {
-		if v != "open" && v != "closed" {
-			bad(name, "must be open or closed, got %q", v)
+	for _, f := range []struct{ name, v string }{{"limits.rate_limits_fail", c.Limits.RateLimitsFail}, {"limits.budgets_fail", c.Limits.BudgetsFail}} {
+		if f.v != "open" && f.v != "closed" {
+			bad(f.name, "must be open or closed, got %q", f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    Duration
+	}{{"sessions.response_ttl", c.Sessions.ResponseTTL}, {"ledger.retention", c.Ledger.Retention}, {"ledger.maintenance_interval", c.Ledger.MaintenanceInterval}} {
+		if f.v < 0 {
+			bad(f.name, "must not be negative")
 		}
 	}
 	if c.Server.MaxBodyBytes < 0 {
