@@ -148,20 +148,25 @@ func streamExceptionType(e *apiError, invoke bool) string {
 }
 
 // bedrockOp is one model operation of the Runtime API.
-type bedrockOp struct {
-	// endpoint is the gateway.Call endpoint: converse or invoke.
-	endpoint string
-	stream   bool
-}
+type bedrockOp uint8
 
-var (
-	opConverse       = bedrockOp{endpoint: "converse"}
-	opConverseStream = bedrockOp{endpoint: "converse", stream: true}
-	opInvoke         = bedrockOp{endpoint: "invoke"}
-	opInvokeStream   = bedrockOp{endpoint: "invoke", stream: true}
+const (
+	opConverse bedrockOp = iota + 1
+	opConverseStream
+	opInvoke
+	opInvokeStream
 )
 
-func (op bedrockOp) invoke() bool { return op.endpoint == "invoke" }
+func (op bedrockOp) stream() bool { return op == opConverseStream || op == opInvokeStream }
+func (op bedrockOp) invoke() bool { return op == opInvoke || op == opInvokeStream }
+
+// endpoint names the operation in gateway.Call and the usage ledger.
+func (op bedrockOp) endpoint() string {
+	if op.invoke() {
+		return "invoke"
+	}
+	return "converse"
+}
 
 // handleBedrock returns the handler of one model operation.
 func (s *Server) handleBedrock(op bedrockOp) http.HandlerFunc {
@@ -191,9 +196,9 @@ func (s *Server) serveBedrock(w http.ResponseWriter, r *http.Request, op bedrock
 		writeError(w, r, dialectBedrock, err)
 		return
 	}
-	req.Model, req.Stream = model, op.stream
-	call := s.call(r, p, model, dialectBedrock, op.endpoint)
-	if op.stream {
+	req.Model, req.Stream = model, op.stream()
+	call := s.call(r, p, model, dialectBedrock, op.endpoint())
+	if op.stream() {
 		var codec eventStreamCodec
 		if op.invoke() {
 			codec = &invokeStreamCodec{enc: anthropic.NewStreamEncoder(model), start: start, now: s.now}
@@ -321,10 +326,6 @@ func (s *Server) bedrockModel(r *http.Request) (string, error) {
 		err: &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Param: "modelId", Message: msgInvalidModelID}}
 }
 
-// inferenceProfilePrefixes are the geographic prefixes of cross-region
-// inference profile ids ("us.anthropic.claude-…").
-var inferenceProfilePrefixes = []string{"us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global."}
-
 // modelIDCandidates lists the names a Bedrock model id may be configured
 // under, most specific first: the id itself; for an ARN
 // (arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.…),
@@ -342,7 +343,8 @@ func modelIDCandidates(id string) []string {
 		}
 	}
 	for _, c := range out {
-		for _, p := range inferenceProfilePrefixes {
+		// The geographic prefixes of cross-region inference profiles.
+		for _, p := range [...]string{"us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global."} {
 			if rest, ok := strings.CutPrefix(c, p); ok && rest != "" {
 				out = append(out, rest)
 				break
