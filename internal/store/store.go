@@ -37,6 +37,10 @@ const (
 	GroupKey      = "key"
 	GroupModel    = "model"
 	GroupProvider = "provider"
+	// GroupContract groups by routing contract: a request under several
+	// contracts counts once under each of them, and a request under none
+	// counts under the empty name.
+	GroupContract = "contract"
 )
 
 // Tenant is a customer of the gateway. It owns keys, limits and a budget.

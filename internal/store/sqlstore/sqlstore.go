@@ -107,7 +107,13 @@ func openSQLite(dsn string) (*Store, error) {
 		db.SetConnMaxLifetime(0)
 		return &Store{d: &sqliteDialect, w: db, r: db, now: time.Now}, nil
 	}
-	w, err := sql.Open("sqlite", withQuery(dsn, common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"))
+	// auto_vacuum only takes effect on a file with no table yet, so the
+	// writer, which creates the schema, sets it before anything else: pages
+	// freed by PruneUsage can then be returned to the file system. Setting
+	// it takes the write lock, and the driver applies it before the _pragma
+	// list, so the busy timeout is also given by the key applied before it.
+	vacuum := "&_busy_timeout=" + strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10) + "&_auto_vacuum=INCREMENTAL"
+	w, err := sql.Open("sqlite", withQuery(dsn, common+vacuum+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite: %w", err)
 	}

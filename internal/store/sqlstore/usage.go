@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,9 +87,12 @@ func (s *Store) insertUsageStmt(recs []store.UsageRecord, now time.Time) (string
 	return s.d.rebind(b.String()), args, nil
 }
 
-// usageGroupColumn returns the column of a SumUsage grouping.
+// usageGroupColumn returns the column of a SumUsage grouping, the same in
+// usage_records and usage_hourly.
 func usageGroupColumn(groupBy string) (string, bool) {
 	switch groupBy {
+	case store.GroupNone:
+		return "''", true
 	case store.GroupTenant:
 		return "tenant_id", true
 	case store.GroupKey:
@@ -96,69 +101,285 @@ func usageGroupColumn(groupBy string) (string, bool) {
 		return "model", true
 	case store.GroupProvider:
 		return "provider", true
+	case store.GroupContract:
+		return "contracts", true
 	}
 	return "", false
 }
 
+// usageSpan is a half-open time range [from, to); a zero bound is
+// unbounded.
+type usageSpan struct{ from, to time.Time }
+
+// usageReads is how SumUsage reads a window: the whole hours from the
+// hourly aggregates plus the raw records not rolled yet, and each edge
+// from every raw record in it, rolled or not.
+type usageReads struct {
+	whole    usageSpan
+	hasWhole bool
+	edges    []usageSpan
+}
+
+// planUsageReads splits the window [since, until) (zero bounds unbounded,
+// both in UTC microseconds) into hours read from the aggregates and
+// partial hours at its edges read from raw records. An edge hour before
+// prunedBefore (hour-aligned; zero when nothing was pruned) may have lost
+// its raw records, so it is read whole, from the aggregates, instead.
+func planUsageReads(since, until, prunedBefore time.Time) usageReads {
+	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		return usageReads{}
+	}
+	pruned := func(hour time.Time) bool { return hour.Before(prunedBefore) }
+	startHour, endHour := hourOf(since), hourOf(until)
+	startEdge := !since.IsZero() && !since.Equal(startHour)
+	endEdge := !until.IsZero() && !until.Equal(endHour)
+	if startEdge && endEdge && startHour.Equal(endHour) {
+		if pruned(startHour) {
+			return usageReads{whole: usageSpan{startHour, startHour.Add(time.Hour)}, hasWhole: true}
+		}
+		return usageReads{edges: []usageSpan{{since, until}}}
+	}
+	r := usageReads{whole: usageSpan{since, until}}
+	if startEdge {
+		if pruned(startHour) {
+			r.whole.from = startHour
+		} else {
+			r.whole.from = startHour.Add(time.Hour)
+			r.edges = append(r.edges, usageSpan{since, r.whole.from})
+		}
+	}
+	if endEdge {
+		if pruned(endHour) {
+			r.whole.to = endHour.Add(time.Hour)
+		} else {
+			r.whole.to = endHour
+			r.edges = append(r.edges, usageSpan{endHour, until})
+		}
+	}
+	r.hasWhole = r.whole.from.IsZero() || r.whole.to.IsZero() || r.whole.from.Before(r.whole.to)
+	return r
+}
+
 // SumUsage aggregates the records matching f. With store.GroupNone it
 // returns exactly one summary (zero when nothing matches); otherwise one
-// summary per distinct value of the grouping, ordered by that value.
+// summary per distinct value of the grouping, ordered by that value (byte
+// order). With store.GroupContract a record counts once under each of its
+// contracts, and under "" when it has none.
+//
+// The hours that lie wholly inside the window are read from the hourly
+// aggregates Rollup maintains, plus the records Rollup has not reached yet
+// (the current hour, late arrivals), so long windows cost little whatever
+// the traffic. A window that starts or ends inside an hour reads that
+// partial hour from the raw records, rolled or not, and is exact to the
+// microsecond as long as they exist. Once PruneUsage has deleted the raw
+// records of that hour, the hour is counted whole instead: a window
+// starting at 10:20 in a pruned hour counts from 10:00, one ending at
+// 10:40 counts to 11:00. Reads are consistent with concurrent rollups and
+// prunes: every record is counted exactly once.
 func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy string) ([]store.UsageSummary, error) {
-	group := "''"
-	if groupBy != store.GroupNone {
-		col, ok := usageGroupColumn(groupBy)
-		if !ok {
-			return nil, fmt.Errorf("summing usage: unknown grouping %q: %w", groupBy, store.ErrInvalid)
+	group, ok := usageGroupColumn(groupBy)
+	if !ok {
+		return nil, fmt.Errorf("summing usage: unknown grouping %q: %w", groupBy, store.ErrInvalid)
+	}
+	since, until := dbInstant(f.Since), dbInstant(f.Until)
+	type acc struct {
+		u        store.UsageSummary
+		costNano int64
+	}
+	sums := map[string]*acc{}
+	add := func(g string, u *store.UsageSummary, costNano int64) {
+		a := sums[g]
+		if a == nil {
+			a = &acc{u: store.UsageSummary{Group: g}}
+			sums[g] = a
 		}
-		group = col
+		a.u.Requests += u.Requests
+		a.u.Errors += u.Errors
+		a.u.InputTokens += u.InputTokens
+		a.u.OutputTokens += u.OutputTokens
+		a.u.CachedInputTokens += u.CachedInputTokens
+		a.u.CacheWriteTokens += u.CacheWriteTokens
+		a.u.ReasoningTokens += u.ReasoningTokens
+		a.costNano += costNano
 	}
-	var b strings.Builder
-	b.WriteString(`SELECT ` + group + `, COUNT(*)`)
-	for _, col := range []string{"input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens", "cost_nano_usd"} {
-		b.WriteString(`, CAST(COALESCE(SUM(` + col + `), 0) AS BIGINT)`)
+	read := func(q queryer, plan usageReads) error {
+		query, args := s.sumUsageQuery(plan, f, group, groupBy != store.GroupNone)
+		if query == "" {
+			return nil
+		}
+		rows, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				g    string
+				u    store.UsageSummary
+				cost int64
+			)
+			if err := rows.Scan(&g, &u.Requests, &u.Errors, &u.InputTokens, &u.OutputTokens, &u.CachedInputTokens,
+				&u.CacheWriteTokens, &u.ReasoningTokens, &cost); err != nil {
+				return err
+			}
+			if u.Requests == 0 {
+				continue // an ungrouped part with nothing in it
+			}
+			if groupBy != store.GroupContract {
+				add(g, &u, cost)
+				continue
+			}
+			var contracts []string
+			if err := decodeJSON(g, &contracts); err != nil {
+				return fmt.Errorf("decoding contracts %q: %w", g, err)
+			}
+			if len(contracts) == 0 {
+				add("", &u, cost)
+			}
+			slices.Sort(contracts)
+			for _, c := range slices.Compact(contracts) {
+				add(c, &u, cost)
+			}
+		}
+		return rows.Err()
 	}
-	b.WriteString(`, CAST(COALESCE(SUM(CASE WHEN status >= 400 OR error_kind <> '' THEN 1 ELSE 0 END), 0) AS BIGINT)`)
-	b.WriteString(` FROM usage_records`)
-	where, args := usageWhere(s.d, f)
-	b.WriteString(where)
-	if groupBy != store.GroupNone {
-		b.WriteString(` GROUP BY ` + group + ` ORDER BY ` + group)
+	var err error
+	if needsPruneHorizon(since, until) {
+		// Which edge hours still have raw records depends on PruneUsage:
+		// read its horizon and the sums in one snapshot.
+		err = s.inReadTx(ctx, func(tx *sql.Tx) error {
+			p, err := s.prunedBefore(ctx, tx)
+			if err != nil {
+				return err
+			}
+			return read(tx, planUsageReads(since, until, p))
+		})
+	} else {
+		err = read(s.r, planUsageReads(since, until, time.Time{}))
 	}
-	rows, err := s.r.QueryContext(ctx, s.d.rebind(b.String()), args...)
 	if err != nil {
 		return nil, fmt.Errorf("summing usage: %w", err)
 	}
-	defer rows.Close()
-	var out []store.UsageSummary
-	for rows.Next() {
-		var (
-			u    store.UsageSummary
-			cost int64
-		)
-		if err := rows.Scan(&u.Group, &u.Requests, &u.InputTokens, &u.OutputTokens, &u.CachedInputTokens,
-			&u.CacheWriteTokens, &u.ReasoningTokens, &cost, &u.Errors); err != nil {
-			return nil, fmt.Errorf("summing usage: %w", err)
-		}
-		u.CostUSD = float64(cost) / nanoUSD
-		out = append(out, u)
+	if groupBy == store.GroupNone && len(sums) == 0 {
+		sums[""] = &acc{}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("summing usage: %w", err)
+	out := make([]store.UsageSummary, 0, len(sums))
+	for _, a := range sums {
+		a.u.CostUSD = float64(a.costNano) / nanoUSD
+		out = append(out, a.u)
 	}
+	slices.SortFunc(out, func(a, b store.UsageSummary) int { return strings.Compare(a.Group, b.Group) })
 	return out, nil
 }
 
-// usageWhere renders f as a WHERE clause with "?" placeholders.
-func usageWhere(d *dialect, f store.UsageFilter) (string, []any) {
+// queryer is what SumUsage reads with: the reader pool or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// dbInstant is t as the database keeps it: UTC, to the microsecond. The
+// zero time stays zero.
+func dbInstant(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Truncate(time.Microsecond).UTC()
+}
+
+// needsPruneHorizon reports whether a window has an edge inside an hour,
+// whose reading depends on whether that hour was pruned.
+func needsPruneHorizon(since, until time.Time) bool {
+	return !since.IsZero() && !since.Equal(hourOf(since)) || !until.IsZero() && !until.Equal(hourOf(until))
+}
+
+// inReadTx runs fn in a read-only transaction that sees one snapshot of
+// the database throughout: REPEATABLE READ on Postgres, and on SQLite any
+// transaction (in WAL mode its reads share the snapshot of the first).
+func (s *Store) inReadTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("beginning read transaction: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// The parts of a sum query select, after their group, these values of
+// each aggregate or raw record; the outer query sums them.
+const (
+	hourlyPartSelect = `requests, errors, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd`
+	rawPartSelect    = `1 AS requests, CASE WHEN status >= 400 OR error_kind <> '' THEN 1 ELSE 0 END AS errors, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd`
+	sumSelect        = `CAST(COALESCE(SUM(requests), 0) AS BIGINT), CAST(COALESCE(SUM(errors), 0) AS BIGINT),
+CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT),
+CAST(COALESCE(SUM(cached_input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_tokens), 0) AS BIGINT),
+CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_nano_usd), 0) AS BIGINT)`
+)
+
+// sumUsageQuery builds one statement that sums every part of plan, so that
+// all parts read one snapshot. The parts only filter, and the grouping is
+// done once over their union: grouping inside a part would let SQLite
+// prefer an index that yields rows in group order over the one that
+// narrows the part down (the partial index of unrolled records, an hour
+// range), and read every raw record. It returns "" when the plan reads
+// nothing.
+func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, group string, grouped bool) (string, []any) {
+	var (
+		parts []string
+		args  []any
+	)
+	part := func(sel, table, timeCol, extra string, span usageSpan) {
+		where, a := usageConds(s.d, f, timeCol, span, extra)
+		parts, args = append(parts, `SELECT `+group+` AS g, `+sel+` FROM `+table+where), append(args, a...)
+	}
+	if plan.hasWhole {
+		part(hourlyPartSelect, "usage_hourly", "hour_start", "", plan.whole)
+		part(rawPartSelect, s.unrolledRecords(), "created_at", "NOT rolled", plan.whole)
+	}
+	for _, e := range plan.edges {
+		part(rawPartSelect, "usage_records", "created_at", "", e)
+	}
+	if len(parts) == 0 {
+		return "", nil
+	}
+	union := strings.Join(parts, "\nUNION ALL\n")
+	if !grouped {
+		return s.d.rebind(`SELECT '', ` + sumSelect + ` FROM (` + union + `) parts`), args
+	}
+	q := `SELECT g, ` + sumSelect + ` FROM (` + union + `) parts GROUP BY g`
+	return s.d.rebind(q), args
+}
+
+// unrolledRecords names usage_records for a query of its unrolled records.
+// They are few (the current hour and late arrivals), so the partial index
+// of them is always the way in. Postgres chooses it from its statistics;
+// SQLite, without statistics, would rather use the tenant or key index
+// that a filter matches and read every raw record of that tenant or key,
+// rolled or not, so it is told to.
+func (s *Store) unrolledRecords() string {
+	if s.d.name == DriverSQLite {
+		return "usage_records INDEXED BY usage_records_unrolled_idx"
+	}
+	return "usage_records"
+}
+
+// usageConds renders f's tenant, key, model and provider, span on timeCol
+// and an extra condition as a WHERE clause with "?" placeholders.
+func usageConds(d *dialect, f store.UsageFilter, timeCol string, span usageSpan, extra string) (string, []any) {
 	var (
 		conds []string
 		args  []any
 	)
-	if !f.Since.IsZero() {
-		conds, args = append(conds, "created_at >= ?"), append(args, d.dbTime(f.Since))
+	if extra != "" {
+		conds = append(conds, extra)
 	}
-	if !f.Until.IsZero() {
-		conds, args = append(conds, "created_at < ?"), append(args, d.dbTime(f.Until))
+	if !span.from.IsZero() {
+		conds, args = append(conds, timeCol+" >= ?"), append(args, d.dbTime(span.from))
+	}
+	if !span.to.IsZero() {
+		conds, args = append(conds, timeCol+" < ?"), append(args, d.dbTime(span.to))
 	}
 	for _, c := range []struct{ col, v string }{
 		{"tenant_id", f.TenantID}, {"key_id", f.KeyID}, {"model", f.Model}, {"provider", f.Provider},
@@ -175,13 +396,111 @@ func usageWhere(d *dialect, f store.UsageFilter) (string, []any) {
 
 // SpendSince returns the cost in USD of the records created at or after
 // since, for one tenant and/or one key (an empty ID does not filter).
-// Budget checks call it with the start of the budget period.
+// Budget checks call it with the start of the budget period. It reads as
+// SumUsage does, so a since inside a pruned hour counts that hour whole.
 func (s *Store) SpendSince(ctx context.Context, tenantID, keyID string, since time.Time) (float64, error) {
-	where, args := usageWhere(s.d, store.UsageFilter{Since: since, TenantID: tenantID, KeyID: keyID})
-	var cost int64
-	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT CAST(COALESCE(SUM(cost_nano_usd), 0) AS BIGINT) FROM usage_records`+where), args...).Scan(&cost)
+	sums, err := s.SumUsage(ctx, store.UsageFilter{Since: since, TenantID: tenantID, KeyID: keyID}, store.GroupNone)
 	if err != nil {
 		return 0, fmt.Errorf("summing spend: %w", err)
 	}
-	return float64(cost) / nanoUSD, nil
+	return sums[0].CostUSD, nil
+}
+
+// SpendByProvider returns the cost in USD of the records created at or
+// after since, per provider (channel) that served them; providers without
+// records are absent. Commitments call it with the start of their period.
+// It reads as SumUsage does.
+func (s *Store) SpendByProvider(ctx context.Context, since time.Time) (map[string]float64, error) {
+	sums, err := s.SumUsage(ctx, store.UsageFilter{Since: since}, store.GroupProvider)
+	if err != nil {
+		return nil, fmt.Errorf("summing spend by provider: %w", err)
+	}
+	out := make(map[string]float64, len(sums))
+	for _, u := range sums {
+		out[u.Group] = u.CostUSD
+	}
+	return out, nil
+}
+
+// scanPageSize is how many records ScanUsage reads per query.
+const scanPageSize = 1000
+
+// ScanUsage calls fn with every raw usage record matching f, oldest first
+// (by creation time, then insertion order), and stops at the first error
+// fn returns, which it returns unchanged. It reads the raw records only:
+// those PruneUsage deleted are not seen (SumUsage still counts them).
+//
+// Records are read in pages, each by its own query, and fn runs between
+// queries, so a long scan holds no connection or snapshot while fn works,
+// and fn may use the store. The scan is therefore not a snapshot: a record
+// inserted meanwhile is seen if it sorts after the records already passed
+// to fn, and one pruned meanwhile may be missed.
+func (s *Store) ScanUsage(ctx context.Context, f store.UsageFilter, fn func(store.UsageRecord) error) error {
+	span := usageSpan{dbInstant(f.Since), dbInstant(f.Until)}
+	page := make([]store.UsageRecord, 0, scanPageSize)
+	var (
+		afterTime time.Time
+		afterID   int64
+		started   bool
+	)
+	for {
+		extra, extraArgs := "", []any(nil)
+		if started {
+			extra = "(created_at > ? OR (created_at = ? AND id > ?))"
+			extraArgs = []any{s.d.dbTime(afterTime), s.d.dbTime(afterTime), afterID}
+		}
+		where, args := usageConds(s.d, f, "created_at", span, extra)
+		args = append(extraArgs, args...)
+		q := s.d.rebind(`SELECT id, ` + usageColumns + ` FROM usage_records` + where +
+			` ORDER BY created_at, id LIMIT ` + strconv.Itoa(scanPageSize))
+		var err error
+		page, afterID, err = s.usagePage(ctx, q, args, page[:0])
+		if err != nil {
+			return fmt.Errorf("scanning usage: %w", err)
+		}
+		for _, r := range page {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(page) < scanPageSize {
+			return nil
+		}
+		afterTime, started = page[len(page)-1].CreatedAt, true
+	}
+}
+
+// usagePage runs a page query of ScanUsage, appending its records to dst.
+// It returns the ID of the last one.
+func (s *Store) usagePage(ctx context.Context, q string, args []any, dst []store.UsageRecord) ([]store.UsageRecord, int64, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return dst, 0, err
+	}
+	defer rows.Close()
+	var lastID int64
+	for rows.Next() {
+		var (
+			r                 store.UsageRecord
+			requestID         sql.NullString
+			contracts         string
+			costNano          int64
+			latencyNS, ttfbNS int64
+		)
+		err := rows.Scan(&lastID, &requestID, &r.TenantID, &r.KeyID, &r.Model, &r.Provider, &r.UpstreamModel, &r.Dialect,
+			&r.Endpoint, &r.Traffic, &r.Stream, &r.InputTokens, &r.OutputTokens, &r.CachedInputTokens, &r.CacheWriteTokens,
+			&r.ReasoningTokens, &costNano, &latencyNS, &ttfbNS, &r.Status, &r.ErrorKind, &r.Attempts, &r.Route, &contracts,
+			timeColumn{t: &r.CreatedAt})
+		if err != nil {
+			return dst, 0, err
+		}
+		r.RequestID = requestID.String
+		r.CostUSD = float64(costNano) / nanoUSD
+		r.Latency, r.TTFB = time.Duration(latencyNS), time.Duration(ttfbNS)
+		if err := decodeJSON(contracts, &r.Contracts); err != nil {
+			return dst, 0, fmt.Errorf("decoding contracts of usage record %d: %w", lastID, err)
+		}
+		dst = append(dst, r)
+	}
+	return dst, lastID, rows.Err()
 }

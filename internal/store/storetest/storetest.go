@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) StoreUnderTest) {
 			tc.fn(t, open(t))
 		})
 	}
+	runLedger(t, open)
 }
 
 // base is a timestamp with nanoseconds in a non-UTC zone: stores keep
