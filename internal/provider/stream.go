@@ -136,6 +136,10 @@ func (s *sseStream) readError(err error) error {
 		return timeoutError(s.name, err)
 	case errors.Is(err, sse.ErrTooLarge):
 		return &Error{Provider: s.name, Kind: KindBadResponse, Message: "upstream stream event too large", Err: err}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// The connection dropped inside the body: the upstream was
+		// reached, and its answer is what broke.
+		return &Error{Provider: s.name, Kind: KindBadResponse, Message: "upstream stream was cut", Err: err}
 	}
 	return TransportError(s.name, fmt.Errorf("reading stream: %w", err))
 }

@@ -104,6 +104,10 @@ func TestStreamSSE(t *testing.T) {
 		{"cut_before_stop", SSEOptions{}, func(w http.ResponseWriter, r *http.Request) { events(w, "a") }, "a", KindBadResponse},
 		{"malformed_event", SSEOptions{}, func(w http.ResponseWriter, r *http.Request) { events(w, "a", "bad", "b", "stop") }, "a", KindBadResponse},
 		{"event_too_large", SSEOptions{MaxEvent: 16}, func(w http.ResponseWriter, r *http.Request) { events(w, "a", strings.Repeat("x", 40), "stop") }, "a", KindBadResponse},
+		{"connection_cut", SSEOptions{}, func(w http.ResponseWriter, r *http.Request) {
+			events(w, "a")
+			panic(http.ErrAbortHandler) // closes the connection inside the chunked body
+		}, "a", KindBadResponse},
 		{"idle_between_events", SSEOptions{IdleTimeout: 50 * time.Millisecond}, func(w http.ResponseWriter, r *http.Request) {
 			events(w, "a")
 			<-r.Context().Done()
