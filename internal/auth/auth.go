@@ -143,7 +143,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (*Princ
 // credentials is ErrUnauthenticated.
 func (a *Authenticator) AWSSecret(ctx context.Context, accessKeyID string) (secret string, p *Principal, err error) {
 	if a.sealer == nil {
-		return "", nil, errors.New("resolving access key: no sealer configured")
+		// Without a master key no key has SigV4 credentials: every access
+		// key id is unknown here, which is the client's 403, not an outage.
+		return "", nil, fmt.Errorf("resolving access key: no master key configured: %w", ErrUnauthenticated)
 	}
 	if accessKeyID == "" || len(accessKeyID) > maxSecretLen {
 		return "", nil, ErrUnauthenticated
