@@ -77,9 +77,11 @@ func Run(t *testing.T, cloud string, newProvider Factory) {
 	t.Run("tools_streamed", s.toolsStreamed)
 	t.Run("image", s.image)
 	t.Run("usage_kinds", s.usageKinds)
+	t.Run("limits", s.limits)
 	t.Run("errors", s.errors)
 	t.Run("cancel_mid_stream", s.cancelMidStream)
 	t.Run("cut_stream", s.cutStream)
+	t.Run("concurrent", s.concurrent)
 }
 
 // suite runs the subtests for one cloud.

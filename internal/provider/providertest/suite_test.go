@@ -40,6 +40,7 @@ func TestRun_CatchesBrokenChannels(t *testing.T) {
 		{"drops_system", "system_and_history", "in its system field"},
 		{"drops_images", "image", "inline images in the last message"},
 		{"no_tool_ids", "tools/forced", "every call needs its own"},
+		{"ignores_max_tokens", "limits/max_tokens", "want the first four words"},
 		{"untyped_errors", "errors/bad_request_400", "is not a *provider.Error"},
 		{"rate_limit_as_unavailable", "errors/rate_limited_429", `want "rate limited"`},
 		{"leaks_stream", "cancel_mid_stream/close", "the connection was not closed"},
@@ -121,6 +122,8 @@ func (f *faulty) request(req *llm.Request) *llm.Request {
 	switch f.fault {
 	case "drops_system":
 		r.System = nil
+	case "ignores_max_tokens":
+		r.MaxTokens = 0
 	case "drops_images":
 		r.Messages = nil
 		for _, m := range req.Messages {
