@@ -162,7 +162,7 @@ func TestViews_Malformed(t *testing.T) {
 func TestLookupCloud(t *testing.T) {
 	for _, name := range []string{"openai", "azure", "anthropic", "bedrock", "gemini"} {
 		c, ok := lookupCloud(name)
-		if !ok || c.name != name || c.prefix == "" || c.model == "" || c.view == nil {
+		if !ok || c.name != name || c.prefix == "" || c.model == "" || c.authStatus == 0 || c.view == nil {
 			t.Errorf("lookupCloud(%q) = %+v, %v", name, c, ok)
 		}
 	}

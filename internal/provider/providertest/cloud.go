@@ -16,6 +16,8 @@ type cloud struct {
 	// model is the model (Azure: deployment; Bedrock: model id with the
 	// ":" every Bedrock id has, which must be escaped in the path).
 	model string
+	// authStatus is the status of an answer to wrong credentials.
+	authStatus int
 	// noPromptCache and noReasoningTokens name what the cloud lacks; empty
 	// when it has the capability.
 	noPromptCache     string
@@ -28,18 +30,19 @@ type cloud struct {
 func lookupCloud(name string) (cloud, bool) {
 	switch name {
 	case "openai":
-		return cloud{name: name, prefix: "/openai/v1", model: "gpt-4o-mini", view: viewOpenAI,
+		return cloud{name: name, prefix: "/openai/v1", model: "gpt-4o-mini", authStatus: 401, view: viewOpenAI,
 			noPromptCache: "OpenAI Chat Completions has no prompt-cache hint (caching is implicit) and reports no cache-write tokens"}, true
 	case "azure":
-		return cloud{name: name, prefix: "/azure", model: "gpt-4o-mini-deployment", view: viewOpenAI,
+		return cloud{name: name, prefix: "/azure", model: "gpt-4o-mini-deployment", authStatus: 401, view: viewOpenAI,
 			noPromptCache: "Azure OpenAI Chat Completions has no prompt-cache hint (caching is implicit) and reports no cache-write tokens"}, true
 	case "anthropic":
-		return cloud{name: name, prefix: "/anthropic", model: "claude-haiku-4-5", view: viewAnthropic}, true
+		return cloud{name: name, prefix: "/anthropic", model: "claude-haiku-4-5", authStatus: 401, view: viewAnthropic}, true
 	case "bedrock":
-		return cloud{name: name, prefix: "/bedrock", model: "anthropic.claude-3-haiku-20240307-v1:0", view: viewBedrock,
+		// AWS refuses a bad signature with 403.
+		return cloud{name: name, prefix: "/bedrock", model: "anthropic.claude-3-haiku-20240307-v1:0", authStatus: 403, view: viewBedrock,
 			noReasoningTokens: "Bedrock Converse usage has no reasoning token count"}, true
 	case "gemini":
-		return cloud{name: name, prefix: "/gemini", model: "gemini-2.5-flash", view: viewGemini,
+		return cloud{name: name, prefix: "/gemini", model: "gemini-2.5-flash", authStatus: 401, view: viewGemini,
 			noPromptCache: "Gemini has no per-request prompt-cache hint (explicit caching goes through cachedContent resources)"}, true
 	}
 	return cloud{}, false
