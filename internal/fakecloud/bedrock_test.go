@@ -1,9 +1,11 @@
 package fakecloud
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,11 +25,34 @@ const (
 	profileID = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0"
 )
 
+// detachedBody sends a copy of each request body. smithy-go closes the
+// request body as soon as the response headers arrive; when a loopback
+// server answers that fast, net/http's writer may not have made its final
+// read of the body yet, sees it end early, and closes the connection under
+// the event stream being read. Real networks hide the race; fakecloud
+// answers in microseconds and exposes it.
+type detachedBody struct{ next http.RoundTripper }
+
+func (d detachedBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return d.next.RoundTrip(r)
+	}
+	b, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(b))
+	return d.next.RoundTrip(r2)
+}
+
 func newBedrockClient(ts, keyID, secret string) *bedrockruntime.Client {
 	cfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider(keyID, secret, ""),
 		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+		HTTPClient:  &http.Client{Transport: detachedBody{next: http.DefaultTransport}},
 	}
 	return bedrockruntime.NewFromConfig(cfg, func(o *bedrockruntime.Options) {
 		o.BaseEndpoint = aws.String(ts + "/bedrock")
