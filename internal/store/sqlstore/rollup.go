@@ -103,7 +103,9 @@ func (s *Store) prunedBefore(ctx context.Context, tx *sql.Tx) (time.Time, error)
 // carries on. Rollup is idempotent, and safe to run from several replicas
 // at once: the transactions lock the rollup state row (Postgres) or take
 // the database's write lock (SQLite), so they never take the same record
-// twice.
+// twice. On Postgres, marking records rolled leaves the replaced row
+// versions to autovacuum, which also refreshes the statistics that tell
+// the planner unrolled records are few.
 func (s *Store) Rollup(ctx context.Context, now time.Time) (rolled int, err error) {
 	return s.rollup(ctx, now, rollupBatch)
 }
