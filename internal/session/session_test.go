@@ -2,9 +2,11 @@ package session_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -55,7 +57,7 @@ type fixture struct {
 	clock *clock
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	st := sqlstore.OpenTestStore(t, sqlstore.DriverSQLite)
 	c := &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
@@ -73,7 +75,7 @@ func answer(id, text string) store.Item {
 }
 
 // run begins and finishes one completed turn with a canned answer.
-func (f *fixture) run(t *testing.T, turn session.Turn, reply string) (*session.Pending, *store.Response) {
+func (f *fixture) run(t testing.TB, turn session.Turn, reply string) (*session.Pending, *store.Response) {
 	t.Helper()
 	p, err := f.rt.Begin(t.Context(), turn, &llm.Request{Model: "m"})
 	if err != nil {
@@ -372,6 +374,75 @@ func TestTurn_Stateful(t *testing.T) {
 	} {
 		if got := tc.turn.Stateful(); got != tc.want {
 			t.Errorf("%+v.Stateful() = %v, want %v", tc.turn, got, tc.want)
+		}
+	}
+}
+
+// TestBegin_MemoryProportionalToHistory measures a whole turn's start on
+// SQLite, reading the chain from the store and assembling it: its memory
+// grows in proportion to the history and no faster. The constant covers
+// the row as the driver returns it, the JSON decoding, the decoded items
+// and the canonical request; for these short items (about 200 B each) it
+// is about six, and it shrinks as items get longer.
+func TestBegin_MemoryProportionalToHistory(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	measure := func(turns int) (perBegin uint64, stored int) {
+		prev := ""
+		for i := range turns {
+			in := userText(fmt.Sprintf("Question %d: what is the weather like in the city we talked about, and should I bring an umbrella?", i))
+			_, r := f.run(t, session.Turn{TenantID: fmt.Sprintf("ten_%d", turns), Store: true, PreviousResponseID: prev, Input: []store.Item{in}},
+				fmt.Sprintf("Answer %d: around 21C with light rain in the morning, so yes, bring an umbrella; it clears by noon.", i))
+			prev = r.ID
+			for _, it := range append(r.Input, r.Output...) {
+				b, _ := json.Marshal(it)
+				stored += len(b) + len(it.ID)
+			}
+		}
+		turn := session.Turn{TenantID: fmt.Sprintf("ten_%d", turns), PreviousResponseID: prev, Input: []store.Item{userText("and tomorrow?")}}
+		begin := func() {
+			if _, err := f.rt.Begin(ctx, turn, &llm.Request{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		begin() // warm the connection pool and statement caches
+		const runs = 10
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range runs {
+			begin()
+		}
+		runtime.ReadMemStats(&after)
+		return (after.TotalAlloc - before.TotalAlloc) / runs, stored
+	}
+	small, smallSize := measure(50)
+	large, largeSize := measure(200)
+	t.Logf("50 turns: %d B per turn start for %d B of stored history; 200 turns: %d B for %d B", small, smallSize, large, largeSize)
+	if large > 8*uint64(largeSize) {
+		t.Errorf("starting a turn over %d B of history allocated %d B", largeSize, large)
+	}
+	// Four times the history may cost at most about four times the memory.
+	if large*10 > 45*small {
+		t.Errorf("memory grows faster than the history: %d B for 50 turns, %d B for 200", small, large)
+	}
+}
+
+// BenchmarkBeginHistory starts a turn on a 200-turn chain stored in
+// SQLite: one query for the chain, then assembly.
+func BenchmarkBeginHistory(b *testing.B) {
+	f := newFixture(b)
+	prev := ""
+	for i := range 200 {
+		_, r := f.run(b, session.Turn{TenantID: "ten_a", Store: true, PreviousResponseID: prev,
+			Input: []store.Item{userText(fmt.Sprintf("Question %d: should I bring an umbrella tomorrow?", i))}},
+			fmt.Sprintf("Answer %d: yes, light rain is expected in the morning.", i))
+		prev = r.ID
+	}
+	turn := session.Turn{TenantID: "ten_a", PreviousResponseID: prev, Input: []store.Item{userText("and the day after?")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.rt.Begin(b.Context(), turn, &llm.Request{}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -210,38 +210,39 @@ func (s *Store) ResponseInputItems(ctx context.Context, tenantID, id string, now
 // store.ErrNotFound; a chain that reaches a deleted or expired response is
 // a *store.MissingAncestorError.
 func (s *Store) ResponseHistory(ctx context.Context, tenantID, id string, now time.Time) ([]store.Item, error) {
+	// The row count comes with every row, so the items are allocated once.
 	rows, err := s.r.QueryContext(ctx, s.d.rebind(chainCTE+`
-SELECT c.previous_response_id, i.id, i.data FROM chain c LEFT JOIN response_items i ON i.response_id = c.id
+SELECT c.previous_response_id, i.id, i.data, COUNT(*) OVER () FROM chain c LEFT JOIN response_items i ON i.response_id = c.id
 ORDER BY c.depth DESC, i.position`), s.chainArgs(id, tenantID, now)...)
 	if err != nil {
 		return nil, fmt.Errorf("reading history of response %q: %w", id, err)
 	}
 	defer rows.Close()
 	var (
-		items []store.Item
-		first = true
-		data  []byte
+		items      []store.Item
+		first      = true
+		prev, data sql.RawBytes
+		itemID     sql.NullString
+		n          int
 	)
 	for rows.Next() {
-		var prev, itemID sql.NullString
-		if err := rows.Scan(&prev, &itemID, &data); err != nil {
+		if err := rows.Scan(&prev, &itemID, &data, &n); err != nil {
 			return nil, fmt.Errorf("reading history of response %q: %w", id, err)
 		}
 		if first {
 			// The oldest response found must start the chain.
-			if prev.Valid {
-				return nil, &store.MissingAncestorError{ResponseID: id, AncestorID: prev.String}
+			if prev != nil {
+				return nil, &store.MissingAncestorError{ResponseID: id, AncestorID: string(prev)}
 			}
 			first = false
+			items = make([]store.Item, 0, n)
 		}
 		if !itemID.Valid {
 			continue // a response without items
 		}
-		it, err := decodeItem(itemID.String, data)
-		if err != nil {
+		if items, err = appendItem(items, itemID.String, data); err != nil {
 			return nil, fmt.Errorf("reading history of response %q: %w", id, err)
 		}
-		items = append(items, it)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading history of response %q: %w", id, err)
@@ -459,31 +460,33 @@ func (s *Store) ConversationItems(ctx context.Context, tenantID, id string, page
 // oldest first, as one query. An unknown or foreign conversation is
 // store.ErrNotFound.
 func (s *Store) ConversationHistory(ctx context.Context, tenantID, id string) ([]store.Item, error) {
-	rows, err := s.r.QueryContext(ctx, s.d.rebind(`SELECT i.id, i.data FROM conversations c
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(`SELECT i.id, i.data, COUNT(*) OVER () FROM conversations c
 LEFT JOIN conversation_items i ON i.conversation_id = c.id WHERE c.id = ? AND c.tenant_id = ? ORDER BY i.position`), id, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("reading history of conversation %q: %w", id, err)
 	}
 	defer rows.Close()
 	var (
-		items []store.Item
-		found bool
-		data  []byte
+		items  []store.Item
+		found  bool
+		data   sql.RawBytes
+		itemID sql.NullString
+		n      int
 	)
 	for rows.Next() {
-		var itemID sql.NullString
-		if err := rows.Scan(&itemID, &data); err != nil {
+		if err := rows.Scan(&itemID, &data, &n); err != nil {
 			return nil, fmt.Errorf("reading history of conversation %q: %w", id, err)
 		}
-		found = true
+		if !found {
+			found = true
+			items = make([]store.Item, 0, n)
+		}
 		if !itemID.Valid {
 			continue // a conversation without items
 		}
-		it, err := decodeItem(itemID.String, data)
-		if err != nil {
+		if items, err = appendItem(items, itemID.String, data); err != nil {
 			return nil, fmt.Errorf("reading history of conversation %q: %w", id, err)
 		}
-		items = append(items, it)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading history of conversation %q: %w", id, err)
@@ -577,19 +580,29 @@ func scanItems(rows *sql.Rows, dst []store.Item) ([]store.Item, error) {
 	defer rows.Close()
 	var (
 		id   string
-		data []byte
+		data sql.RawBytes
+		err  error
 	)
 	for rows.Next() {
 		if err := rows.Scan(&id, &data); err != nil {
 			return nil, err
 		}
-		it, err := decodeItem(id, data)
-		if err != nil {
+		if dst, err = appendItem(dst, id, data); err != nil {
 			return nil, err
 		}
-		dst = append(dst, it)
 	}
 	return dst, rows.Err()
+}
+
+// appendItem decodes a stored item straight into a new element of dst.
+func appendItem(dst []store.Item, id string, data []byte) ([]store.Item, error) {
+	dst = append(dst, store.Item{})
+	it := &dst[len(dst)-1]
+	if err := json.Unmarshal(data, it); err != nil {
+		return nil, fmt.Errorf("decoding item %q: %w", id, err)
+	}
+	it.ID = id
+	return dst, nil
 }
 
 func decodeItem(id string, data []byte) (store.Item, error) {
