@@ -81,7 +81,19 @@ func serveBareProxy(ctx context.Context, listen, upstream string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: rp}
+	// The floor reads each request body whole before forwarding it, as the
+	// gateway does: forwarding a body still being read races the
+	// upstream's streamed answer on the same connection.
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		rp.ServeHTTP(w, r)
+	})}
 	go func() {
 		<-ctx.Done()
 		srv.Close()

@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"switchyard/internal/admin"
 	"switchyard/internal/auth"
 	"switchyard/internal/cli"
 	"switchyard/internal/config"
+	"switchyard/internal/route"
 	"switchyard/internal/store/sqlstore"
 )
 
@@ -28,7 +30,17 @@ func cliEnv(env *Env) *cli.Env {
 				st.Close()
 				return nil, err
 			}
-			return &cli.Direct{Service: &admin.Service{Store: st, Sealer: sealer}, Closer: st.Close}, nil
+			router, err := buildRouter(cfg)
+			if err != nil {
+				st.Close()
+				return nil, err
+			}
+			if err := seedCommitments(ctx, st, router, time.Now()); err != nil {
+				st.Close()
+				return nil, err
+			}
+			return &cli.Direct{Service: &admin.Service{Store: st, Sealer: sealer}, Closer: st.Close,
+				Report: reports(st, func() *route.Router { return router })}, nil
 		}}
 }
 

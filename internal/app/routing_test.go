@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -224,5 +225,75 @@ contracts:`, 1))
 	g.cloud.SetFaults("", fakecloud.Faults{})
 	if _, err := c.Chat.Completions.New(ctx, params); err != nil {
 		t.Errorf("new model after reload: %v", err)
+	}
+}
+
+const commitmentConfig = `
+listen: 127.0.0.1:0
+admin: {listen: 127.0.0.1:0, token_env: ADMIN_TOKEN}
+store: {driver: sqlite, dsn: DIR/test.db}
+providers:
+  - {name: azure-sim, type: azure, base_url: FAKECLOUD/azure, api_key_env: SIM_KEY, region: eastus}
+  - {name: openai-sim, type: openai, base_url: FAKECLOUD/openai/v1, api_key_env: SIM_KEY, region: us}
+models:
+  - name: gpt-4o-mini
+    offerings:
+      - {provider: azure-sim, upstream_model: mini-deployment, price: {input_per_mtok: 1000, output_per_mtok: 1000}}
+      - {provider: openai-sim, upstream_model: gpt-4o-mini, price: {input_per_mtok: 1000, output_per_mtok: 1000}}
+contracts:
+  - name: openai-commitment
+    commitment: {provider: openai-sim, amount_usd: 0.0001, period: year}
+`
+
+func TestCommitmentAndReports(t *testing.T) {
+	g, path, _ := startFromFile(t, commitmentConfig)
+	c := g.client()
+	ctx := context.Background()
+	params := openai.ChatCompletionNewParams{Model: "gpt-4o-mini", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}
+	served := func() (string, string) {
+		var raw *http.Response
+		if _, err := c.Chat.Completions.New(ctx, params, option.WithResponseInto(&raw)); err != nil {
+			t.Fatal(err)
+		}
+		return raw.Header.Get("X-Switchyard-Provider"), raw.Header.Get("X-Switchyard-Route")
+	}
+	// Behind the pacing line (nothing spent yet): the committed channel
+	// goes first although priority lists Azure first.
+	if p, r := served(); p != "openai-sim" || !strings.Contains(r, "openai-commitment") {
+		t.Fatalf("first request on %q (%s), want the committed channel", p, r)
+	}
+	// One request costs more than the whole (tiny) commitment: ahead of
+	// the line, the channel is no longer preferred.
+	if p, _ := served(); p != "azure-sim" {
+		t.Errorf("second request on %q, want azure-sim once ahead of the pacing line", p)
+	}
+	status, body := adminCall(t, g, "GET", "/admin/v1/usage?by=commitment", "")
+	if status != 200 || !strings.Contains(body, `"behind": false`) || !strings.Contains(body, "openai-commitment") {
+		t.Errorf("commitment report: %d %s", status, body)
+	}
+	// Let the ledger writer flush, then read the reports.
+	waitFor(t, 5*time.Second, func() bool {
+		_, body := adminCall(t, g, "GET", "/admin/v1/usage?by=provider", "")
+		return strings.Contains(body, "openai-sim") && strings.Contains(body, "azure-sim")
+	})
+	status, body = adminCall(t, g, "GET", "/admin/v1/usage?by=compliance", "")
+	var comp ComplianceReport
+	if status != 200 || json.Unmarshal([]byte(body), &comp) != nil || comp.Checked != 2 || len(comp.Violations) != 0 {
+		t.Errorf("compliance report: %d %s", status, body)
+	}
+	status, body = adminCall(t, g, "GET", "/admin/v1/usage?by=contract", "")
+	if status != 200 || !strings.Contains(body, "openai-commitment") {
+		t.Errorf("contract report: %d %s", status, body)
+	}
+	// A restarted gateway seeds the commitment from the ledger: still ahead.
+	if err := g.inst.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Run(ctx, []string{"usage", "-config", path, "-by", "commitment"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"behind":false`) {
+		t.Errorf("after restart, commitment report %s", out.String())
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"switchyard/internal/gateway"
 	"switchyard/internal/llm"
 	"switchyard/internal/route"
+	"switchyard/internal/session"
 	"switchyard/internal/store/sqlstore"
 	"switchyard/internal/telemetry"
 	"switchyard/internal/usage"
@@ -156,12 +157,19 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	}
 	in.admin = &admin.Service{Store: st, Sealer: sealer}
 	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer})
+	if err := seedCommitments(ctx, st, router, time.Now()); err != nil {
+		return nil, fmt.Errorf("seeding commitments from the ledger: %w", err)
+	}
+	sessions := session.New(session.Options{Store: st, ResponseTTL: cfg.Sessions.ResponseTTL.Std()})
+	maint := &maintainer{st: st, sessions: sessions, retention: cfg.Ledger.Retention.Std(), every: cfg.Ledger.MaintenanceInterval.Std(), log: log}
+	maint.start()
+	in.closers = append(in.closers, maint.close)
 	in.reload = &reloader{path: o.ConfigPath, cfg: cfg, env: env, inst: in, gw: gw}
 	in.closers = append(in.closers, func() error { in.reload.close(); return nil })
 	front := api.New(api.Options{
 		Gateway: gw, Auth: authn, Logger: log, Metrics: metrics,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Std(),
-		Ready: st.Ping,
+		Ready: st.Ping, Sessions: sessions,
 	})
 
 	in.ln = o.Listener
@@ -187,7 +195,8 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 			}
 		}
 		handler := admin.Handler(admin.Options{Service: in.admin, Token: env.Getenv(cfg.Admin.TokenEnv),
-			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload})
+			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
+			Report: reports(st, gw.Router)})
 		in.adminSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		go func() { in.served <- in.adminSrv.Serve(in.adminLn) }()
 	}
