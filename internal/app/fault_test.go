@@ -111,9 +111,12 @@ func TestFaultInjection(t *testing.T) {
 		minFaulty int
 	}
 	phases := []phase{
-		{"hang", fakecloud.Faults{HangRate: 0.2}, 200, 100},
-		{"fail_500", fakecloud.Faults{FailRate: 0.2, FailStatus: 500}, 600, 300},
-		{"fail_503", fakecloud.Faults{FailRate: 0.2, FailStatus: 503}, 400, 200},
+		{"hang", fakecloud.Faults{HangRate: 0.2}, 200, 30},
+		// A run of five failures trips the channel's breaker, which (rightly)
+		// keeps it out of plans for ten seconds: the faulty channel is only
+		// sure to see the requests before that.
+		{"fail_500", fakecloud.Faults{FailRate: 0.2, FailStatus: 500}, 600, 30},
+		{"fail_503", fakecloud.Faults{FailRate: 0.2, FailStatus: 503}, 400, 30},
 		// A 429 carries Retry-After: 1, which keeps the channel out of plans
 		// for that second, so the faulty channel sees only the first few.
 		{"fail_429", fakecloud.Faults{FailRate: 0.2, FailStatus: 429}, 600, 1},
