@@ -305,17 +305,18 @@ func (r *request) model() *route.Model {
 	return m
 }
 
-// Chat serves a non-streaming chat request. req.Model is overwritten per
-// attempt with the offering's upstream model.
-func (g *Gateway) Chat(ctx context.Context, call *Call, req *llm.Request) (*llm.Response, *Result, error) {
-	r, err := g.begin(ctx, call, estimate(req), false)
-	if err != nil {
-		return nil, r.res, err
-	}
-	var lastErr error
-	m := r.model()
-	for i, off := range r.res.Decision.Order {
-		if i >= r.res.Decision.MaxAttempts {
+// errNotServed is returned by an attempt function when the channel cannot
+// serve the request at all (an embedding on a chat-only channel): not an
+// attempt, the next offering is tried.
+var errNotServed = errors.New("channel does not serve this request")
+
+// each makes one attempt per planned offering, in order and within the
+// attempt budget, until one succeeds or a failure is not worth another
+// channel. On failure it records the request and returns the last error.
+func (r *request) each(ctx context.Context, lastErr error, stream bool, try func(off route.Offering, p provider.Provider, at time.Time) error) error {
+	d := r.res.Decision
+	for i, off := range d.Order {
+		if i >= d.MaxAttempts {
 			break
 		}
 		p, ok := r.rt.Providers.Get(off.Provider)
@@ -323,31 +324,64 @@ func (g *Gateway) Chat(ctx context.Context, call *Call, req *llm.Request) (*llm.
 			lastErr = fmt.Errorf("provider %q not registered", off.Provider)
 			continue
 		}
-		r.res.Attempted = append(r.res.Attempted, off.Provider)
 		r.res.Provider, r.res.UpstreamModel = off.Provider, off.UpstreamModel
-		attempt := *req
-		attempt.Model = off.UpstreamModel
-		attempt.Stream = false
-		at := g.now()
-		actx, cancel := attemptContext(ctx, m)
-		resp, err := p.Chat(actx, &attempt)
-		cancel()
+		r.res.Attempted = append(r.res.Attempted, off.Provider)
+		at := r.g.now()
+		err := try(off, p, at)
+		if errors.Is(err, errNotServed) {
+			r.res.Attempted = r.res.Attempted[:len(r.res.Attempted)-1]
+			continue
+		}
 		if err == nil {
-			r.res.TTFB = g.now().Sub(r.start)
-			r.res.Usage = resp.Usage
-			r.res.CostUSD = g.cost(resp.Usage, off.Price)
-			r.succeeded(off, at, g.now().Sub(at))
-			r.finish(200, "", false)
-			return resp, r.res, nil
+			return nil
 		}
 		lastErr = err
-		g.log.Debug("attempt failed", "request_id", call.RequestID, "provider", off.Provider, "err", err)
+		r.g.log.Debug("attempt failed", "request_id", r.call.RequestID, "provider", off.Provider, "err", err)
 		if !r.observe(ctx, off, err, at) {
 			break
 		}
 	}
-	r.finish(statusOf(ctx, lastErr), kindOf(lastErr), false)
-	return nil, r.res, lastErr
+	r.finish(statusOf(ctx, lastErr), kindOf(lastErr), stream)
+	return lastErr
+}
+
+// served meters a successful non-streaming attempt and records the request.
+func (r *request) served(off route.Offering, at time.Time, u llm.Usage) {
+	g := r.g
+	r.res.TTFB = g.now().Sub(r.start)
+	r.res.Usage = u
+	r.res.CostUSD = g.cost(u, off.Price)
+	r.succeeded(off, at, g.now().Sub(at))
+	r.finish(200, "", false)
+}
+
+// Chat serves a non-streaming chat request. req.Model is overwritten per
+// attempt with the offering's upstream model.
+func (g *Gateway) Chat(ctx context.Context, call *Call, req *llm.Request) (*llm.Response, *Result, error) {
+	r, err := g.begin(ctx, call, estimate(req), false)
+	if err != nil {
+		return nil, r.res, err
+	}
+	m := r.model()
+	var resp *llm.Response
+	err = r.each(ctx, nil, false, func(off route.Offering, p provider.Provider, at time.Time) error {
+		attempt := *req
+		attempt.Model = off.UpstreamModel
+		attempt.Stream = false
+		actx, cancel := attemptContext(ctx, m)
+		defer cancel()
+		out, err := p.Chat(actx, &attempt)
+		if err != nil {
+			return err
+		}
+		resp = out
+		r.served(off, at, out.Usage)
+		return nil
+	})
+	if err != nil {
+		return nil, r.res, err
+	}
+	return resp, r.res, nil
 }
 
 // Embed serves an embeddings request over channels that support it.
@@ -363,40 +397,30 @@ func (g *Gateway) Embed(ctx context.Context, call *Call, req *llm.EmbedRequest) 
 	if err != nil {
 		return nil, r.res, err
 	}
-	lastErr := error(&Error{Kind: ErrBadRequest, Message: fmt.Sprintf("The model '%s' is not offered on any channel that serves embeddings.", call.Model)})
 	m := r.model()
-	for i, off := range r.res.Decision.Order {
-		if i >= r.res.Decision.MaxAttempts {
-			break
-		}
-		p, _ := r.rt.Providers.Get(off.Provider)
+	var resp *llm.EmbedResponse
+	noEmbedder := &Error{Kind: ErrBadRequest, Message: fmt.Sprintf("The model '%s' is not offered on any channel that serves embeddings.", call.Model)}
+	err = r.each(ctx, noEmbedder, false, func(off route.Offering, p provider.Provider, at time.Time) error {
 		e, ok := p.(provider.Embedder)
 		if !ok {
-			continue
+			return errNotServed
 		}
-		r.res.Attempted = append(r.res.Attempted, off.Provider)
-		r.res.Provider, r.res.UpstreamModel = off.Provider, off.UpstreamModel
 		attempt := *req
 		attempt.Model = off.UpstreamModel
-		at := g.now()
 		actx, cancel := attemptContext(ctx, m)
-		resp, err := e.Embed(actx, &attempt)
-		cancel()
-		if err == nil {
-			r.res.TTFB = g.now().Sub(r.start)
-			r.res.Usage = resp.Usage
-			r.res.CostUSD = g.cost(resp.Usage, off.Price)
-			r.succeeded(off, at, g.now().Sub(at))
-			r.finish(200, "", false)
-			return resp, r.res, nil
+		defer cancel()
+		out, err := e.Embed(actx, &attempt)
+		if err != nil {
+			return err
 		}
-		lastErr = err
-		if !r.observe(ctx, off, err, at) {
-			break
-		}
+		resp = out
+		r.served(off, at, out.Usage)
+		return nil
+	})
+	if err != nil {
+		return nil, r.res, err
 	}
-	r.finish(statusOf(ctx, lastErr), kindOf(lastErr), false)
-	return nil, r.res, lastErr
+	return resp, r.res, nil
 }
 
 // finish settles limits and spend and writes the ledger row, once.

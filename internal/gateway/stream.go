@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -45,36 +44,25 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 	if err != nil {
 		return nil, r.res, err
 	}
-	var lastErr error
 	m := r.model()
-	for i, off := range r.res.Decision.Order {
-		if i >= r.res.Decision.MaxAttempts {
-			break
-		}
-		p, ok := r.rt.Providers.Get(off.Provider)
-		if !ok {
-			lastErr = fmt.Errorf("provider %q not registered", off.Provider)
-			continue
-		}
-		r.res.Attempted = append(r.res.Attempted, off.Provider)
-		r.res.Provider, r.res.UpstreamModel = off.Provider, off.UpstreamModel
+	var st *Stream
+	err = r.each(ctx, nil, true, func(off route.Offering, p provider.Provider, at time.Time) error {
 		attempt := *req
 		attempt.Model = off.UpstreamModel
 		attempt.Stream = true
-		at := g.now()
 		up, head, err := openStream(ctx, p, &attempt, m)
-		if err == nil {
-			g.onAttempt(off.Provider, "ok")
-			r.res.TTFB = g.now().Sub(r.start)
-			return &Stream{r: r, ctx: ctx, up: up, off: off, at: at, ttfb: g.now().Sub(at), queued: head}, r.res, nil
+		if err != nil {
+			return err
 		}
-		lastErr = err
-		if !r.observe(ctx, off, err, at) {
-			break
-		}
+		g.onAttempt(off.Provider, "ok")
+		r.res.TTFB = g.now().Sub(r.start)
+		st = &Stream{r: r, ctx: ctx, up: up, off: off, at: at, ttfb: g.now().Sub(at), queued: head}
+		return nil
+	})
+	if err != nil {
+		return nil, r.res, err
 	}
-	r.finish(statusOf(ctx, lastErr), kindOf(lastErr), true)
-	return nil, r.res, lastErr
+	return st, r.res, nil
 }
 
 // openStream starts one attempt and reads up to its first content event,
