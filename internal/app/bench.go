@@ -251,6 +251,8 @@ models:
 	fmt.Fprintf(&sb, "| throughput | %.0f req/s | %.0f req/s | %.2f× | - |\n", sy.rps, px.rps, sy.rps/px.rps)
 	fmt.Fprintf(&sb, "| RSS idle | %.1f MiB | %.1f MiB | | < 30 MiB |\n", float64(sy.idleRSS)/1024, float64(px.idleRSS)/1024)
 	fmt.Fprintf(&sb, "| RSS peak under load | %.1f MiB | %.1f MiB | | < 100 MiB |\n", float64(sy.loadRSS)/1024, float64(px.loadRSS)/1024)
+	cancel() // stop the gateway and the proxy before the in-process figures
+	sb.WriteString(goFigures(context.Background()))
 	return sb.String(), nil
 }
 

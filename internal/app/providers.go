@@ -16,6 +16,7 @@ import (
 	"switchyard/internal/provider/gemini"
 	"switchyard/internal/provider/openai"
 	"switchyard/internal/route"
+	"switchyard/internal/usage"
 )
 
 // upstreamTransport is shared by every channel: keep-alive pools sized
@@ -160,6 +161,12 @@ func buildRouter(cfg *config.Config) (*route.Router, error) {
 			PerAttemptTimeout: m.Route.AttemptTimeout.Std()}
 		for _, o := range m.Offerings {
 			pc := cfg.ProviderByName(o.Provider)
+			if o.Price == (config.Price{}) {
+				// No configured price: the bundled list price, if known.
+				if lp, ok := usage.ListPrice(o.UpstreamModel, m.Name); ok {
+					o.Price = config.Price(lp)
+				}
+			}
 			typ := pc.Type
 			if typ == config.TypeFake {
 				typ = pc.Fake.Cloud

@@ -194,7 +194,10 @@ type Offering struct {
 	// UpstreamModel is the model id on that channel (the deployment name
 	// on Azure). Default: the model's name.
 	UpstreamModel string `yaml:"upstream_model"`
-	// Price is USD per million tokens; used for cost and lowest_cost.
+	// Price is USD per million tokens; used for cost, budgets and
+	// lowest_cost. When omitted, the bundled list price of the upstream
+	// model (or of the model's name) is used, if the list knows it; the
+	// list is dated (usage.PriceListDate) and configured prices override it.
 	Price Price `yaml:"price"`
 	// Weight is the share of traffic under the weighted strategy.
 	// Default: 1.
