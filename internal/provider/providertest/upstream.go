@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,9 +62,40 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.update(func(st *upstreamState) { st.active++ })
 	defer u.update(func(st *upstreamState) { st.active-- })
 	stop := context.AfterFunc(r.Context(), func() { u.update(func(st *upstreamState) { st.gone++ }) })
-	defer stop()
-	u.fake.ServeHTTP(w, r)
+	ew := &errWriter{ResponseWriter: w}
+	u.fake.ServeHTTP(ew, r)
+	// The client's close shows as the request context ending or, when the
+	// server has not noticed it yet, as a failed write: either way the
+	// request is gone. (A handler that returns normally stops the
+	// AfterFunc before the server cancels the context.)
+	if stop() && ew.failed.Load() {
+		u.update(func(st *upstreamState) { st.gone++ })
+	}
 }
+
+// errWriter remembers whether writing to the client failed.
+type errWriter struct {
+	http.ResponseWriter
+	failed atomic.Bool
+}
+
+func (w *errWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	if err != nil {
+		w.failed.Store(true)
+	}
+	return n, err
+}
+
+func (w *errWriter) FlushError() error {
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	if err != nil {
+		w.failed.Store(true)
+	}
+	return err
+}
+
+func (w *errWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (u *upstream) update(f func(*upstreamState)) {
 	u.mu.Lock()
