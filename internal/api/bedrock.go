@@ -548,63 +548,37 @@ func (f flushWriter) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// streamEvents serves a streamed Bedrock request as an event stream:
-// errors before the first event are JSON errors with their status; after
-// it, a modeled exception frame ends the stream. A silent upstream is cut
-// after the idle timeout; a client that goes away cancels the upstream.
+// streamEvents serves a streamed Bedrock request as an event stream,
+// through serveStream: a modeled exception frame ends a failed stream.
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request, codec eventStreamCodec) {
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	idle := time.AfterFunc(s.idle, func() { cancel(errStreamIdle) })
-	defer idle.Stop()
+	s.serveStream(w, r, call, req, func(w http.ResponseWriter) func(string) streamSink {
+		w.Header().Set("Content-Type", eventStreamContentType)
+		w.WriteHeader(http.StatusOK)
+		enc := bedrock.NewEventEncoder(flushWriter{w: w, rc: http.NewResponseController(w)})
+		return func(string) streamSink { return eventSink{enc: enc, codec: codec} }
+	})
+}
 
-	st, res, err := s.gw.ChatStream(ctx, call, req)
-	setRouteHeaders(w, r, res)
+// eventSink writes a Bedrock operation's event stream.
+type eventSink struct {
+	enc   *bedrock.EventEncoder
+	codec eventStreamCodec
+}
+
+func (k eventSink) Encode(ev llm.Event) error {
+	frames, err := k.codec.frames(ev)
 	if err != nil {
-		writeError(w, r, dialectBedrock, err)
-		return
+		return &encodeError{err: err}
 	}
-	defer st.Close()
-	info := telemetry.InfoFrom(r.Context())
-	info.Stream = true
-	w.Header().Set("Content-Type", eventStreamContentType)
-	w.WriteHeader(http.StatusOK)
-	enc := bedrock.NewEventEncoder(flushWriter{w: w, rc: http.NewResponseController(w)})
-	fail := func(err error) {
-		e := classify(err)
-		info.ErrorKind = e.Type
-		payload, _ := json.Marshal(bedrockErrorBody{Message: e.Message})
-		_ = enc.Exception(codec.exception(e), payload)
-	}
-	for {
-		ev, err := st.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if r.Context().Err() != nil {
-				info.Status = 499
-				break
-			}
-			if context.Cause(ctx) == errStreamIdle {
-				err = &apiError{Status: http.StatusGatewayTimeout, Type: typeTimeout, Message: "The upstream stream went silent."}
-			}
-			fail(err)
-			break
-		}
-		idle.Reset(s.idle)
-		frames, err := codec.frames(ev)
-		if err != nil {
-			s.log.Error("encoding bedrock stream", "request_id", call.RequestID, "err", err)
-			fail(err)
-			break
-		}
-		if err := writeFrames(enc, frames); err != nil {
-			info.Status = 499
-			break
-		}
-	}
-	meterInfo(r, res)
+	return writeFrames(k.enc, frames)
+}
+
+// Done has nothing to add: the stop event's frames end the stream.
+func (k eventSink) Done() error { return nil }
+
+func (k eventSink) Fail(e *apiError) error {
+	payload, _ := json.Marshal(bedrockErrorBody{Message: e.Message})
+	return k.enc.Exception(k.codec.exception(e), payload)
 }
 
 func writeFrames(enc *bedrock.EventEncoder, frames []bedrock.EncodedEvent) error {

@@ -101,11 +101,51 @@ func (c openAICodec) Fail(sw *sse.Writer, e *apiError) error {
 	return sw.Event("", openai.ErrorChunk(e.Message, openAIErrorType(e), code))
 }
 
-// streamChat serves a streamed chat request in any SSE dialect: errors
-// before the first event are plain JSON errors with their status; after
-// it, an error event ends the stream cleanly. A silent upstream is cut
-// after the idle timeout; a client that goes away cancels the upstream.
+// streamChat serves a streamed chat request in any SSE dialect, through
+// serveStream.
 func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request, newCodec func(id string) streamCodec) {
+	s.serveStream(w, r, call, req, func(w http.ResponseWriter) func(id string) streamSink {
+		sw := sse.NewWriter(w)
+		w.WriteHeader(http.StatusOK)
+		return func(id string) streamSink { return sseSink{sw: sw, codec: newCodec(id)} }
+	})
+}
+
+// streamSink writes one dialect's stream to the client.
+type streamSink interface {
+	// Encode writes the frames for one event. An error wrapping
+	// *encodeError means the event cannot be expressed in the dialect;
+	// any other error means the client is gone.
+	Encode(ev llm.Event) error
+	// Done writes the frames that end a successful stream.
+	Done() error
+	// Fail writes a mid-stream error in the dialect's shape.
+	Fail(e *apiError) error
+}
+
+// encodeError is an event a dialect's encoder refused.
+type encodeError struct{ err error }
+
+func (e *encodeError) Error() string { return e.err.Error() }
+func (e *encodeError) Unwrap() error { return e.err }
+
+// sseSink adapts an SSE dialect's codec to a streamSink.
+type sseSink struct {
+	sw    *sse.Writer
+	codec streamCodec
+}
+
+func (k sseSink) Encode(ev llm.Event) error { return k.codec.Encode(k.sw, ev) }
+func (k sseSink) Done() error               { return k.codec.Done(k.sw) }
+func (k sseSink) Fail(e *apiError) error    { return k.codec.Fail(k.sw, e) }
+
+// serveStream serves a streamed request in any dialect: errors before the
+// first event are plain errors with their status; after it, an error in
+// the dialect's stream shape ends the stream cleanly. A silent upstream is
+// cut after the idle timeout; a client that goes away cancels the
+// upstream. start writes the response headers and returns the sink
+// factory, called once with the stream's id.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request, start func(w http.ResponseWriter) func(id string) streamSink) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	idle := time.AfterFunc(s.idle, func() { cancel(errStreamIdle) })
@@ -120,16 +160,26 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call *gatewa
 	defer st.Close()
 	info := telemetry.InfoFrom(r.Context())
 	info.Stream = true
-	sw := sse.NewWriter(w)
-	w.WriteHeader(http.StatusOK)
-	var codec streamCodec
+	newSink := start(w)
+	var sink streamSink
+	sinkFor := func(id string) streamSink {
+		if sink == nil {
+			if id == "" {
+				id = call.RequestID
+			}
+			sink = newSink(id)
+		}
+		return sink
+	}
+	fail := func(err error) {
+		e := classify(err)
+		info.ErrorKind = e.Type
+		_ = sinkFor("").Fail(e)
+	}
 	for {
 		ev, err := st.Next()
 		if errors.Is(err, io.EOF) {
-			if codec == nil {
-				codec = newCodec(call.RequestID)
-			}
-			_ = codec.Done(sw)
+			_ = sinkFor("").Done()
 			break
 		}
 		if err != nil {
@@ -140,23 +190,17 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call *gatewa
 			if context.Cause(ctx) == errStreamIdle {
 				err = &apiError{Status: http.StatusGatewayTimeout, Type: typeTimeout, Message: "The upstream stream went silent."}
 			}
-			if codec == nil {
-				codec = newCodec(call.RequestID)
-			}
-			e := classify(err)
-			info.ErrorKind = e.Type
-			_ = codec.Fail(sw, e)
+			fail(err)
 			break
 		}
 		idle.Reset(s.idle)
-		if codec == nil {
-			id := ev.ID
-			if id == "" {
-				id = call.RequestID
+		if err := sinkFor(ev.ID).Encode(ev); err != nil {
+			var ee *encodeError
+			if errors.As(err, &ee) {
+				s.log.Error("encoding stream", "request_id", call.RequestID, "dialect", call.Dialect, "err", ee.err)
+				fail(ee.err)
+				break
 			}
-			codec = newCodec(id)
-		}
-		if err := codec.Encode(sw, ev); err != nil {
 			info.Status = 499
 			break
 		}
