@@ -12,7 +12,7 @@ import (
 )
 
 // longRequest asks for an answer of about fifty words: at the pace the
-// cancellation subtests set, a stream of a few seconds.
+// cancellation subtests set, a stream of about twenty-five seconds.
 func (s *suite) longRequest() *llm.Request {
 	return s.request(user(llm.Text("Repeat after me: " + strings.Repeat("the lamp turns and the keeper waits ", 6))))
 }
@@ -24,8 +24,10 @@ func (s *suite) cancelMidStream(t *testing.T) {
 	for _, how := range []string{"cancel", "close"} {
 		t.Run(how, func(t *testing.T) {
 			u, p := s.channel(t)
-			// 20 tokens a second keeps the upstream busy for seconds.
-			u.setFaults(fakecloud.Faults{TokensPerSecond: 20})
+			// Two tokens a second keeps the upstream writing for far longer
+			// than closeWithin, so on a loaded machine it cannot finish the
+			// stream before it notices the close.
+			u.setFaults(fakecloud.Faults{TokensPerSecond: 2})
 			ctx, cancel := context.WithCancel(callContext(t))
 			defer cancel()
 			st, err := p.ChatStream(ctx, s.longRequest())

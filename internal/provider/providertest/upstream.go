@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,28 +60,27 @@ func startUpstream(t *testing.T, c cloud) *upstream {
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.update(func(st *upstreamState) { st.active++ })
 	defer u.update(func(st *upstreamState) { st.active-- })
-	stop := context.AfterFunc(r.Context(), func() { u.update(func(st *upstreamState) { st.gone++ }) })
-	ew := &errWriter{ResponseWriter: w}
-	u.fake.ServeHTTP(ew, r)
 	// The client's close shows as the request context ending or, when the
-	// server has not noticed it yet, as a failed write: either way the
-	// request is gone. (A handler that returns normally stops the
-	// AfterFunc before the server cancels the context.)
-	if stop() && ew.failed.Load() {
-		u.update(func(st *upstreamState) { st.gone++ })
-	}
+	// server has not noticed that yet, as a failed write, whichever comes
+	// first. A handler that returns normally stops the AfterFunc before
+	// the server cancels the context, so it is not counted.
+	var once sync.Once
+	markGone := func() { once.Do(func() { u.update(func(st *upstreamState) { st.gone++ }) }) }
+	stop := context.AfterFunc(r.Context(), markGone)
+	defer stop()
+	u.fake.ServeHTTP(&errWriter{ResponseWriter: w, onFail: markGone}, r)
 }
 
-// errWriter remembers whether writing to the client failed.
+// errWriter reports the first failed write to the client.
 type errWriter struct {
 	http.ResponseWriter
-	failed atomic.Bool
+	onFail func()
 }
 
 func (w *errWriter) Write(b []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(b)
 	if err != nil {
-		w.failed.Store(true)
+		w.onFail()
 	}
 	return n, err
 }
@@ -90,7 +88,7 @@ func (w *errWriter) Write(b []byte) (int, error) {
 func (w *errWriter) FlushError() error {
 	err := http.NewResponseController(w.ResponseWriter).Flush()
 	if err != nil {
-		w.failed.Store(true)
+		w.onFail()
 	}
 	return err
 }
