@@ -67,8 +67,13 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	var once sync.Once
 	markGone := func() { once.Do(func() { u.update(func(st *upstreamState) { st.gone++ }) }) }
 	stop := context.AfterFunc(r.Context(), markGone)
-	defer stop()
 	u.fake.ServeHTTP(&errWriter{ResponseWriter: w, onFail: markGone}, r)
+	// A handler that returns because its context ended can get here
+	// before the context's cancellation has reached the AfterFunc; stop
+	// then wins the race and markGone must be called here instead.
+	if stop() && r.Context().Err() != nil {
+		markGone()
+	}
 }
 
 // errWriter reports the first failed write to the client.
