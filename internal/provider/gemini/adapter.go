@@ -3,6 +3,7 @@ package gemini
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +54,9 @@ type Adapter struct {
 	timeout time.Duration
 	hc      *http.Client
 	now     func() time.Time
+	// answerKey names an answer in the ids of its function calls when
+	// Gemini sends no responseId; it must not repeat across answers.
+	answerKey func() string
 }
 
 var (
@@ -78,6 +82,9 @@ func New(o Options) *Adapter {
 		timeout: o.Timeout,
 		hc:      o.HTTPClient,
 		now:     time.Now,
+		// Random, so that ids stay unique across restarts and replicas
+		// sharing a session store.
+		answerKey: rand.Text,
 	}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxResponseBytes
@@ -116,7 +123,7 @@ func (a *Adapter) Chat(ctx context.Context, req *llm.Request) (*llm.Response, er
 	if err := a.call(ctx, target, body, &out); err != nil {
 		return nil, err
 	}
-	resp, err := ResponseToLLM(&out)
+	resp, err := ResponseToLLM(&out, a.answerKey())
 	if err != nil {
 		return nil, &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: http.StatusOK,
 			Message: "upstream answer not usable", Err: err}
@@ -175,7 +182,7 @@ func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream,
 		return nil, err
 	}
 	o := provider.SSEOptions{Provider: a.name, IdleTimeout: a.timeout, MaxEvent: a.maxBody}
-	return provider.StreamSSE(ctx, o, sseDecoder{NewStreamDecoder(a.name)}, func(ctx context.Context) (*http.Response, error) {
+	return provider.StreamSSE(ctx, o, sseDecoder{NewStreamDecoder(a.name, a.answerKey())}, func(ctx context.Context) (*http.Response, error) {
 		return a.send(ctx, target, body)
 	})
 }

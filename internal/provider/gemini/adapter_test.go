@@ -370,3 +370,46 @@ func TestAdapter_EmbedErrors(t *testing.T) {
 		t.Errorf("count mismatch: err = %v, want KindBadResponse", err)
 	}
 }
+
+// TestAdapter_CallIDsWithoutResponseID checks that answers without a
+// responseId, streamed or not, still name their calls uniquely.
+func TestAdapter_CallIDsWithoutResponseID(t *testing.T) {
+	const answer = `{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{}}}]},"finishReason":"STOP"}]}`
+	a := newTestAdapter(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, ":streamGenerateContent") {
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: "+answer+"\n\n")
+			return
+		}
+		io.WriteString(w, answer)
+	}, Options{})
+	seen := map[string]bool{}
+	for i := range 4 {
+		var resp *llm.Response
+		if i%2 == 0 {
+			var err error
+			if resp, err = a.Chat(context.Background(), userRequest("m", "x")); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			s, err := a.ChatStream(context.Background(), userRequest("m", "x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var acc llm.Accumulator
+			for ev, err := range llm.All(s) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				acc.Add(ev)
+			}
+			s.Close()
+			resp = acc.Response()
+		}
+		id := resp.Message.Parts[0].ToolCall.ID
+		if !strings.HasPrefix(id, "call_") || seen[id] {
+			t.Fatalf("answer %d: call id %q (seen: %v)", i, id, seen)
+		}
+		seen[id] = true
+	}
+}

@@ -39,7 +39,7 @@ func FuzzResponseToLLM(f *testing.F) {
 		if json.Unmarshal(body, &r) != nil {
 			return
 		}
-		resp, err := ResponseToLLM(&r)
+		resp, err := ResponseToLLM(&r, "fuzz")
 		if err != nil {
 			return
 		}
@@ -60,7 +60,7 @@ func FuzzStreamDecoder(f *testing.F) {
 	addFiles(f, "testdata/stream/*.sse")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rd := sse.NewReaderSize(bytes.NewReader(body), 1<<16)
-		dec := NewStreamDecoder("fuzz")
+		dec := NewStreamDecoder("fuzz", "k")
 		var evs []llm.Event
 		for {
 			ev, err := rd.Next()

@@ -29,8 +29,12 @@ type StreamDecoder struct {
 }
 
 // NewStreamDecoder returns a decoder for one answer of the channel called
-// name (used in errors).
-func NewStreamDecoder(name string) *StreamDecoder { return &StreamDecoder{name: name} }
+// name (used in errors). fallbackKey names the answer in the ids of
+// function calls that come without one when the chunks carry no
+// responseId, as in ResponseToLLM.
+func NewStreamDecoder(name, fallbackKey string) *StreamDecoder {
+	return &StreamDecoder{name: name, f: folder{fallbackKey: fallbackKey}}
+}
 
 // Decode folds in one SSE data payload. The returned events are valid
 // until the next call. Errors are *provider.Error: an in-stream error

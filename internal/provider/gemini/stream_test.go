@@ -41,7 +41,7 @@ func decodeStream(body []byte) streamResult {
 		return res
 	}
 	rd := sse.NewReader(bytes.NewReader(body))
-	dec := NewStreamDecoder("test")
+	dec := NewStreamDecoder("test", "k")
 	for {
 		ev, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -101,7 +101,7 @@ func TestStreamDecoder_MatchesResponseToLLM(t *testing.T) {
 		UsageMetadata: &UsageMetadata{PromptTokenCount: 60, CandidatesTokenCount: 30, CachedContentTokenCount: 32, ThoughtsTokenCount: 50},
 		ModelVersion:  "gemini-2.5-pro", ResponseID: "r-2",
 	}
-	want, err := ResponseToLLM(whole)
+	want, err := ResponseToLLM(whole, "k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,12 +125,46 @@ func TestStreamDecoder_ErrorKinds(t *testing.T) {
 		{"", 0, provider.KindUnavailable},
 	} {
 		t.Run(fmt.Sprintf("%s_%d", tc.status, tc.code), func(t *testing.T) {
-			dec := NewStreamDecoder("gemini-main")
+			dec := NewStreamDecoder("gemini-main", "k")
 			_, err := dec.Decode(fmt.Appendf(nil, `{"error":{"code":%d,"message":"m","status":%q}}`, tc.code, tc.status))
 			var pe *provider.Error
 			if !errors.As(err, &pe) || pe.Kind != tc.kind || pe.Provider != "gemini-main" {
 				t.Errorf("err = %v, want kind %v", err, tc.kind)
 			}
 		})
+	}
+}
+
+// TestStreamDecoder_CallIDs checks that a stream whose chunks carry no
+// responseId names its calls after the fallback key, the same in every
+// chunk.
+func TestStreamDecoder_CallIDs(t *testing.T) {
+	dec := NewStreamDecoder("gemini-main", "K7")
+	var acc llm.Accumulator
+	for _, chunk := range []string{
+		`{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{}}}]}}]}`,
+		`{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"g","args":{}}}]},"finishReason":"STOP"}]}`,
+	} {
+		evs, err := dec.Decode([]byte(chunk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			acc.Add(ev)
+		}
+	}
+	evs, err := dec.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		acc.Add(ev)
+	}
+	var got []string
+	for _, p := range acc.Response().Message.Parts {
+		got = append(got, p.ToolCall.ID)
+	}
+	if diff := cmp.Diff([]string{"call_K7_0", "call_K7_1"}, got); diff != "" {
+		t.Errorf("ids (-want +got):\n%s", diff)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"switchyard/internal/llm"
@@ -376,7 +377,11 @@ func generationConfigFromLLM(r *llm.Request) (*GenerationConfig, error) {
 }
 
 // ResponseToLLM translates an answer. Function calls without an id get
-// "call_<n>", n counting the answer's calls from 0. A thought signature
+// "call_<key>_<n>", n counting the answer's calls from 0 and key being the
+// answer's responseId, or fallbackKey when Gemini sent none: the ids must
+// stay unique across the turns of a history, which other clouds require
+// of tool call ids, so the caller passes a fallbackKey unique to the
+// answer. A thought signature
 // the model put on a text or function call part becomes an empty
 // reasoning part carrying it, just before that part, so that it can be
 // sent back (RequestFromLLM reattaches it). Finish reasons: STOP is
@@ -385,8 +390,8 @@ func generationConfigFromLLM(r *llm.Request) (*GenerationConfig, error) {
 // RECITATION, LANGUAGE, BLOCKLIST, PROHIBITED_CONTENT, SPII and the image
 // ones) and a blocked prompt llm.FinishContentFilter; malformed or
 // unexpected tool calls are errors; anything else is llm.FinishStop.
-func ResponseToLLM(r *GenerateContentResponse) (*llm.Response, error) {
-	var f folder
+func ResponseToLLM(r *GenerateContentResponse, fallbackKey string) (*llm.Response, error) {
+	f := folder{fallbackKey: fallbackKey}
 	if err := f.chunk(r); err != nil {
 		return nil, err
 	}
@@ -419,22 +424,29 @@ const (
 // chunk. Consecutive text (or thought) fragments extend one part; every
 // function call and every carried signature is a part of its own.
 type folder struct {
-	started bool
-	next    int // index of the next part
-	open    openPart
-	calls   int
-	sawCall bool
-	finish  string
-	message string // finishMessage or blockReasonMessage
-	blocked string
-	usage   *UsageMetadata
-	out     []llm.Event
+	// fallbackKey names the answer in call ids when no chunk so far
+	// carried a responseId.
+	fallbackKey string
+	responseID  string
+	started     bool
+	next        int // index of the next part
+	open        openPart
+	calls       int
+	sawCall     bool
+	finish      string
+	message     string // finishMessage or blockReasonMessage
+	blocked     string
+	usage       *UsageMetadata
+	out         []llm.Event
 }
 
 func (f *folder) chunk(r *GenerateContentResponse) error {
 	if !f.started {
 		f.started = true
 		f.out = append(f.out, llm.Event{Kind: llm.EventStart, ID: r.ResponseID, Model: r.ModelVersion})
+	}
+	if f.responseID == "" {
+		f.responseID = r.ResponseID
 	}
 	if r.UsageMetadata != nil {
 		f.usage = r.UsageMetadata
@@ -499,7 +511,7 @@ func (f *folder) part(p Part) error {
 		}
 		id := fc.ID
 		if id == "" {
-			id = fmt.Sprintf("call_%d", f.calls)
+			id = f.callID()
 		}
 		f.calls++
 		f.sawCall = true
@@ -515,6 +527,33 @@ func (f *folder) part(p Part) error {
 	}
 	f.out = append(f.out, llm.Event{Kind: llm.EventTextDelta, Index: f.next - 1, Text: p.Text})
 	return nil
+}
+
+// maxCallKey bounds the answer key in a synthesized call id, which keeps
+// the id within Bedrock's 64 characters.
+const maxCallKey = 40
+
+// callID names the next function call that came without an id:
+// "call_<key>_<n>", the key reduced to the characters Anthropic and Bedrock
+// allow in tool call ids ([A-Za-z0-9_-]). Without any key it is "call_<n>".
+func (f *folder) callID() string {
+	key := f.responseID
+	if key == "" {
+		key = f.fallbackKey
+	}
+	if key == "" {
+		return "call_" + strconv.Itoa(f.calls)
+	}
+	if len(key) > maxCallKey {
+		key = key[:maxCallKey]
+	}
+	b := []byte(key)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return "call_" + string(b) + "_" + strconv.Itoa(f.calls)
 }
 
 // newPart starts a part and returns its index; open says whether later

@@ -33,7 +33,7 @@ func TestResponseToLLM_Golden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var in GenerateContentResponse
 			providertest.ReadJSON(t, dir+name+".gemini.json", &in)
-			got, err := ResponseToLLM(&in)
+			got, err := ResponseToLLM(&in, "k")
 			if err != nil {
 				t.Fatalf("ResponseToLLM: %v", err)
 			}
@@ -49,7 +49,7 @@ func TestResponse_HistoryRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var in GenerateContentResponse
 			providertest.ReadJSON(t, "testdata/response_to_llm/"+name+".gemini.json", &in)
-			resp, err := ResponseToLLM(&in)
+			resp, err := ResponseToLLM(&in, "k")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +206,7 @@ func TestResponseToLLM_Errors(t *testing.T) {
 			if err := json.Unmarshal([]byte(tc.body), &in); err != nil {
 				t.Fatal(err)
 			}
-			_, err := ResponseToLLM(&in)
+			_, err := ResponseToLLM(&in, "k")
 			if err == nil || !strings.Contains(err.Error(), tc.want) || tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("err = %v, want one containing %q", err, tc.want)
 			}
@@ -249,5 +249,54 @@ func TestPart_MarshalSignatureOnly(t *testing.T) {
 	b, _ = json.Marshal(Part{FunctionCall: &FunctionCall{Name: "f"}, ThoughtSignature: "c2ln"})
 	if string(b) != `{"thoughtSignature":"c2ln","functionCall":{"name":"f"}}` {
 		t.Errorf("got %s", b)
+	}
+}
+
+// TestResponseToLLM_CallIDs checks that calls without an id get ids that
+// differ between answers: Anthropic and Bedrock refuse a history with a
+// repeated tool call id.
+func TestResponseToLLM_CallIDs(t *testing.T) {
+	answer := func(responseID string) *GenerateContentResponse {
+		return &GenerateContentResponse{ResponseID: responseID, Candidates: []Candidate{{
+			Content: &Content{Role: RoleModel, Parts: []Part{
+				{FunctionCall: &FunctionCall{Name: "f"}},
+				{FunctionCall: &FunctionCall{Name: "g", ID: "given"}},
+				{FunctionCall: &FunctionCall{Name: "h"}},
+			}},
+			FinishReason: "STOP",
+		}}}
+	}
+	ids := func(r *GenerateContentResponse, fallback string) []string {
+		t.Helper()
+		resp, err := ResponseToLLM(r, fallback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range resp.Message.Parts {
+			out = append(out, p.ToolCall.ID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name       string
+		responseID string
+		fallback   string
+		want       []string
+	}{
+		{"response_id", "r-1", "k", []string{"call_r-1_0", "given", "call_r-1_2"}},
+		{"fallback_key", "", "K2", []string{"call_K2_0", "given", "call_K2_2"}},
+		{"no_key", "", "", []string{"call_0", "given", "call_2"}},
+		{"foreign_characters", "a.b/c=d", "", []string{"call_a_b_c_d_0", "given", "call_a_b_c_d_2"}},
+		{"long_key", strings.Repeat("x", 100), "", []string{"call_" + strings.Repeat("x", maxCallKey) + "_0", "given", "call_" + strings.Repeat("x", maxCallKey) + "_2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, ids(answer(tc.responseID), tc.fallback)); diff != "" {
+				t.Errorf("ids (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if a, b := ids(answer("r-1"), "k"), ids(answer("r-2"), "k"); a[0] == b[0] {
+		t.Errorf("two answers share call id %q", a[0])
 	}
 }
