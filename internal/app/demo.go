@@ -23,6 +23,7 @@ const demoConfig = `# Written by 'switchyard demo': every channel points at the 
 listen: LISTEN
 admin:
   listen: ADMIN
+  token_env: DEMO_OPERATOR_TOKEN
 store:
   driver: sqlite
   dsn: DB
@@ -96,6 +97,20 @@ models:
       - provider: azure-eastus
         upstream_model: text-embedding-3-small
         price: {input_per_mtok: 0.02}
+
+contracts:
+  # Stateless GPT-5 traffic (Chat Completions, Messages, Converse) stays on
+  # Azure; stateful agents (Responses with stored state) run on Bedrock.
+  - name: stateless-gpt5-on-azure
+    match: {models: ["gpt-5"], traffic: stateless}
+    allow: {provider_types: [azure]}
+  - name: stateful-gpt5-on-bedrock
+    match: {models: ["gpt-5"], traffic: stateful}
+    allow: {provider_types: [bedrock]}
+  # The spend committed to AWS is burnt down evenly over the month: while
+  # behind the pacing line, Claude goes to Bedrock first.
+  - name: aws-commitment
+    commitment: {provider: aws-us-east-1, amount_usd: 5000, period: month, pacing: even}
 `
 
 // demoInfo is written to DIR/demo.json for scripts.
@@ -110,6 +125,8 @@ type demoInfo struct {
 	// (SigV4) for the same demo key.
 	AWSAccessKeyID     string `json:"aws_access_key_id"`
 	AWSSecretAccessKey string `json:"aws_secret_access_key"`
+	// AdminToken authenticates the admin API and the CLI's -admin mode.
+	AdminToken string `json:"admin_token"`
 }
 
 func runDemo(ctx context.Context, env *Env, args []string) (err error) {
@@ -168,11 +185,17 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	adminToken := env.Getenv("SWITCHYARD_ADMIN_TOKEN")
+	if adminToken == "" {
+		adminToken = "sy-admin-" + randomToken()
+	}
 	demoEnv := *env
 	demoEnv.Getenv = func(k string) string {
 		switch k {
 		case "SWITCHYARD_MASTER_KEY":
 			return masterKey
+		case "DEMO_OPERATOR_TOKEN":
+			return adminToken
 		case "DEMO_AZURE_API_KEY", "DEMO_OPENAI_API_KEY", "DEMO_ANTHROPIC_API_KEY", "DEMO_GEMINI_API_KEY":
 			return fakecloud.DefaultKey
 		case "DEMO_AWS_ACCESS_KEY_ID":
@@ -200,7 +223,8 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
 	}
 	secret := iss.Secret
 	info := demoInfo{Listen: inst.Addr(), AdminListen: inst.AdminAddr(), APIKey: secret, Config: cfgPath,
-		Fakecloud: "http://" + fcLn.Addr().String(), AWSAccessKeyID: iss.AWSAccessKeyID, AWSSecretAccessKey: iss.AWSSecretAccessKey}
+		Fakecloud: "http://" + fcLn.Addr().String(), AWSAccessKeyID: iss.AWSAccessKeyID, AWSSecretAccessKey: iss.AWSSecretAccessKey,
+		AdminToken: adminToken}
 	for _, m := range cfg.Models {
 		info.Models = append(info.Models, m.Name)
 		info.Models = append(info.Models, m.Aliases...)
@@ -212,7 +236,7 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
 	fmt.Fprintf(env.Stdout, `Switchyard demo is running on simulated clouds (no network needed).
 
   gateway   http://%[1]s   (OpenAI base URL: http://%[1]s/v1)
-  admin     http://%[2]s   (metrics: /metrics)
+  admin     http://%[2]s   (metrics: /metrics; token %[8]s)
   api key   %[3]s
   aws keys  %[6]s / %[7]s   (SigV4 for Bedrock SDKs, region us-east-1)
   models    %[4]s
@@ -224,8 +248,12 @@ Try it:
     -H "Authorization: Bearer %[3]s" -H "Content-Type: application/json" \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello from the demo"}]}'
 
+  switchyard route explain -config %[5]s -model gpt-5 -traffic stateful
+  SWITCHYARD_ADMIN_TOKEN=%[8]s switchyard usage -admin http://%[2]s -by contract -since 1h
+
 Press Ctrl-C to stop.
-`, info.Listen, info.AdminListen, secret, strings.Join(info.Models, ", "), cfgPath, info.AWSAccessKeyID, info.AWSSecretAccessKey)
+`, info.Listen, info.AdminListen, secret, strings.Join(info.Models, ", "), cfgPath, info.AWSAccessKeyID, info.AWSSecretAccessKey,
+		adminToken)
 	<-ctx.Done()
 	fmt.Fprintln(env.Stdout, "\nstopping...")
 	return nil
@@ -270,4 +298,11 @@ func demoMasterKey(dir string, getenv func(string) string) (string, error) {
 		return "", err
 	}
 	return mk, nil
+}
+
+// randomToken returns 24 random bytes, URL-safe base64 encoded.
+func randomToken() string {
+	var raw [24]byte
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
