@@ -339,6 +339,10 @@ func anthropicMessageParts(c *conversation, m anthropicMessage, i int) error {
 		if err != nil {
 			return err
 		}
+		// The API refuses a history that repeats a tool_use id anywhere.
+		if p.kind == partToolCall && c.callTurn(p.callID) >= 0 {
+			return &requestError{msg: bf + ": `tool_use` ids must be unique", param: bf}
+		}
 		if ok {
 			c.add(role, p)
 		}

@@ -335,3 +335,42 @@ func TestAnthropic_Errors(t *testing.T) {
 		})
 	}
 }
+
+// TestAnthropic_DuplicateToolUseIDs checks that a history repeating a
+// tool_use id is refused, as the Messages API does, and that distinct ids
+// pass.
+func TestAnthropic_DuplicateToolUseIDs(t *testing.T) {
+	_, ts := newTestServer(t, Options{})
+	header := map[string]string{"x-api-key": testKey, "anthropic-version": "2023-06-01"}
+	tools := `"tools":[{"name":"get_weather","input_schema":` + weatherSchema + `}]`
+	turn := func(id string) string {
+		return `{"role":"assistant","content":[{"type":"tool_use","id":"` + id + `","name":"get_weather","input":` + weatherArgs + `}]},` +
+			`{"role":"user","content":[{"type":"tool_result","tool_use_id":"` + id + `","content":"sunny"}]}`
+	}
+	body := func(a, b string) string {
+		return `{"model":"m","max_tokens":50,` + tools + `,"messages":[{"role":"user","content":"weather?"},` + turn(a) + `,` + turn(b) + `]}`
+	}
+	for _, tc := range []struct {
+		name   string
+		a, b   string
+		status int
+		msg    string
+	}{
+		{"distinct", "toolu_1", "toolu_2", 200, ""},
+		{"repeated", "toolu_1", "toolu_1", 400, "messages.3.content.0: `tool_use` ids must be unique"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _, b := do(t, "POST", ts.URL+"/anthropic/v1/messages", header, body(tc.a, tc.b))
+			if status != tc.status {
+				t.Fatalf("status %d, want %d: %s", status, tc.status, b)
+			}
+			if tc.msg == "" {
+				return
+			}
+			e := decode(t, b)["error"].(map[string]any)
+			if e["type"] != "invalid_request_error" || e["message"] != tc.msg {
+				t.Errorf("error = %v, want invalid_request_error %q", e, tc.msg)
+			}
+		})
+	}
+}

@@ -302,6 +302,16 @@ func bedrockBlock(c *conversation, role string, raw json.RawMessage, field strin
 		if err != nil {
 			return err
 		}
+		// Bedrock refuses a repeated toolUseId within a message itself; a
+		// repeat across messages is refused by the model behind it (Claude),
+		// whose error Bedrock passes on.
+		switch t := c.callTurn(tu.ToolUseID); {
+		case t >= 0 && t == len(c.turns)-1:
+			msg, _, _ := strings.Cut(field, ".content.")
+			return badRequest("The toolUse blocks at %s.content contain duplicate Ids: %s", msg, tu.ToolUseID)
+		case t >= 0:
+			return badRequest("The model returned the following errors: %s: `tool_use` ids must be unique", field)
+		}
 		c.add(role, part{kind: partToolCall, callID: tu.ToolUseID, name: tu.Name, args: args})
 	case "toolResult":
 		if role != roleUser {

@@ -411,3 +411,52 @@ func TestBedrock_Errors(t *testing.T) {
 		t.Errorf("unknown path: %d %v", status, h)
 	}
 }
+
+// TestBedrock_DuplicateToolUseIDs checks that Converse refuses a history
+// repeating a toolUseId, within one message or across messages, with a
+// ValidationException.
+func TestBedrock_DuplicateToolUseIDs(t *testing.T) {
+	_, ts := newTestServer(t, Options{})
+	auth := map[string]string{"Authorization": "Bearer " + testKey}
+	tools := `"toolConfig":{"tools":[{"toolSpec":{"name":"get_weather","inputSchema":{"json":` + weatherSchema + `}}}]}`
+	use := func(id string) string {
+		return `{"toolUse":{"toolUseId":"` + id + `","name":"get_weather","input":` + weatherArgs + `}}`
+	}
+	result := func(id string) string {
+		return `{"toolResult":{"toolUseId":"` + id + `","content":[{"text":"sunny"}]}}`
+	}
+	question := `{"role":"user","content":[{"text":"weather?"}]}`
+	for _, tc := range []struct {
+		name     string
+		messages []string
+		msg      string
+	}{
+		{"distinct", []string{question,
+			`{"role":"assistant","content":[` + use("t1") + `]}`, `{"role":"user","content":[` + result("t1") + `]}`,
+			`{"role":"assistant","content":[` + use("t2") + `]}`, `{"role":"user","content":[` + result("t2") + `]}`}, ""},
+		{"across_messages", []string{question,
+			`{"role":"assistant","content":[` + use("t1") + `]}`, `{"role":"user","content":[` + result("t1") + `]}`,
+			`{"role":"assistant","content":[` + use("t1") + `]}`, `{"role":"user","content":[` + result("t1") + `]}`},
+			"The model returned the following errors: messages.3.content.0: `tool_use` ids must be unique"},
+		{"within_message", []string{question,
+			`{"role":"assistant","content":[` + use("t1") + `,` + use("t1") + `]}`, `{"role":"user","content":[` + result("t1") + `]}`},
+			"The toolUse blocks at messages.1.content contain duplicate Ids: t1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{` + tools + `,"messages":[` + strings.Join(tc.messages, ",") + `]}`
+			status, h, b := do(t, "POST", ts.URL+"/bedrock/model/m/converse", auth, body)
+			if tc.msg == "" {
+				if status != http.StatusOK {
+					t.Fatalf("status %d: %s", status, b)
+				}
+				return
+			}
+			if status != http.StatusBadRequest || h.Get("X-Amzn-Errortype") != "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/" {
+				t.Fatalf("%d %s %s", status, h.Get("X-Amzn-Errortype"), b)
+			}
+			if got := decode(t, b)["message"]; got != tc.msg {
+				t.Errorf("message %q, want %q", got, tc.msg)
+			}
+		})
+	}
+}

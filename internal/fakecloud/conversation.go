@@ -147,6 +147,19 @@ func (c *conversation) add(role string, p part) {
 	c.elems++
 }
 
+// callTurn returns the index of the turn that holds a tool call with the
+// id, or -1.
+func (c *conversation) callTurn(id string) int {
+	for i, t := range c.turns {
+		for _, p := range t.parts {
+			if p.kind == partToolCall && p.callID == id {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
 // markCache places a cache breakpoint after everything added so far.
 func (c *conversation) markCache() {
 	if c.elems == 0 {
