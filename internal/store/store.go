@@ -177,16 +177,16 @@ type UsageFilter struct {
 // ID, key ID, model or provider, depending on the grouping; empty when not
 // grouped).
 type UsageSummary struct {
-	Group             string
-	Requests          int64
-	InputTokens       int64
-	OutputTokens      int64
-	CachedInputTokens int64
-	CacheWriteTokens  int64
-	ReasoningTokens   int64
-	CostUSD           float64
+	Group             string  `json:"group"`
+	Requests          int64   `json:"requests"`
+	InputTokens       int64   `json:"input_tokens"`
+	OutputTokens      int64   `json:"output_tokens"`
+	CachedInputTokens int64   `json:"cached_input_tokens"`
+	CacheWriteTokens  int64   `json:"cache_write_tokens"`
+	ReasoningTokens   int64   `json:"reasoning_tokens"`
+	CostUSD           float64 `json:"cost_usd"`
 	// Errors counts the records for which UsageRecord.Failed is true.
-	Errors int64
+	Errors int64 `json:"errors"`
 }
 
 // ValidPeriod reports whether p is a budget period a store accepts.
