@@ -9,10 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"switchyard/internal/fakecloud"
-	"switchyard/internal/store"
 )
 
 const faultConfig = `
@@ -89,6 +87,7 @@ func TestFaultInjection(t *testing.T) {
 	if cuts == 0 {
 		t.Error("no stream was cut: the fault did not apply")
 	}
+	checkCompliance(t, g, 20)
 	// Streams failing before their first byte fall back.
 	g = startGateway(t, faultConfig)
 	g.cloud.SetFaults("openai", fakecloud.Faults{FailRate: 0.2, FailStatus: 503})
@@ -102,6 +101,7 @@ func TestFaultInjection(t *testing.T) {
 	if streamsOK != 200 {
 		t.Errorf("%d of 200 streams completed; failures before the first byte must fall back", streamsOK)
 	}
+	checkCompliance(t, g, 200)
 
 	type phase struct {
 		name   string
@@ -153,7 +153,7 @@ func TestFaultInjection(t *testing.T) {
 		if byCloud["openai"] < ph.minFaulty {
 			t.Errorf("%s: the faulty channel saw only %d requests; the faults were not exercised", ph.name, byCloud["openai"])
 		}
-		checkCompliance(t, g)
+		checkCompliance(t, g, ph.n)
 	}
 	rate := float64(ok.Load()) / float64(total.Load())
 	t.Logf("non-streaming: %d of %d succeeded (%.3f%%) with 20%% faults on the first allowed channel", ok.Load(), total.Load(), 100*rate)
@@ -165,21 +165,24 @@ func TestFaultInjection(t *testing.T) {
 
 }
 
-// checkCompliance stops g and checks its ledger: nothing was served by the
-// channel the contract excludes.
-func checkCompliance(t *testing.T, g *testGateway) {
+// checkCompliance stops g (flushing its ledger) and runs the compliance
+// report over its ledger, as `switchyard usage -by compliance` does: every
+// one of the phase's requests reached a channel, and none broke the
+// exclusivity contract.
+func checkCompliance(t *testing.T, g *testGateway, requests int) {
 	t.Helper()
 	if err := g.inst.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	st := reopenStore(t, g)
-	sums, err := st.SumUsage(context.Background(), store.UsageFilter{Since: time.Now().Add(-time.Hour), Until: time.Now().Add(time.Hour)}, store.GroupProvider)
+	f := usageFilterAll()
+	out, err := reports(st, g.inst.reload.gw.Router)(context.Background(), "compliance", f.Since, f.Until)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range sums {
-		if s.Group == "bedrock-sim" {
-			t.Errorf("ledger: %d requests served by the excluded channel", s.Requests)
-		}
+	rep := out.(*ComplianceReport)
+	if rep.Checked != int64(requests) || len(rep.Violations) != 0 || len(rep.Unrecorded) != 0 || rep.Unjudged != 0 {
+		t.Errorf("compliance report: checked %d of %d requests, violations %+v, unrecorded %+v, unjudged %d",
+			rep.Checked, requests, rep.Violations, rep.Unrecorded, rep.Unjudged)
 	}
 }

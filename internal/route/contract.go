@@ -204,8 +204,8 @@ func (mt *Match) matchesRequest(tenant, traffic string) bool {
 	return false
 }
 
-// allows reports whether an offering matches any item of the list.
-func (a *Allow) allows(o *Offering) bool {
+// Allows reports whether an offering matches any item of the list.
+func (a *Allow) Allows(o *Offering) bool {
 	for _, p := range a.Providers {
 		if p == o.Provider {
 			return true

@@ -147,7 +147,7 @@ func TestAllow_Allows(t *testing.T) {
 		{"any_item", Allow{Providers: []string{"x"}, ProviderTypes: []string{"y"}, Regions: []string{"eu-*"}}, off("aws", "bedrock", "eu-west-3"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.allow.allows(&tc.o); got != tc.want {
+			if got := tc.allow.Allows(&tc.o); got != tc.want {
 				t.Errorf("allows = %v, want %v", got, tc.want)
 			}
 		})

@@ -119,6 +119,24 @@ func (d *Decision) Header(attempted []string) string {
 	return b.String()
 }
 
+// ParseHeader reads back what Header wrote: the channels attempted and
+// the contracts named, each nil when the header lists none.
+func ParseHeader(h string) (attempted, contracts []string) {
+	for field := range strings.SplitSeq(h, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(field), "=")
+		if !ok || v == "" {
+			continue
+		}
+		switch k {
+		case "attempts":
+			attempted = strings.Split(v, ",")
+		case "contracts":
+			contracts = strings.Split(v, ",")
+		}
+	}
+	return attempted, contracts
+}
+
 // NoChannelError reports that no offering may serve a request. It wraps
 // ErrNoChannel, so errors.Is(err, ErrNoChannel) holds.
 type NoChannelError struct {

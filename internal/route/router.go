@@ -205,7 +205,7 @@ func newExclusive(ct *Contract, m *Model) exclusive {
 	x := exclusive{contract: ct, allowed: make([]bool, len(m.Offerings)), names: []string{ct.Name}, quoted: strconv.Quote(ct.Name)}
 	var out []string
 	for j := range m.Offerings {
-		x.allowed[j] = ct.Allow.allows(&m.Offerings[j])
+		x.allowed[j] = ct.Allow.Allows(&m.Offerings[j])
 		if !x.allowed[j] {
 			out = append(out, m.Offerings[j].Provider)
 		}
@@ -240,6 +240,15 @@ func (c Contract) clone() Contract {
 
 // Catalog returns the router's catalog.
 func (r *Router) Catalog() *Catalog { return r.catalog }
+
+// Contracts returns a copy of the router's contracts, in configured order.
+func (r *Router) Contracts() []Contract {
+	out := make([]Contract, len(r.contracts))
+	for i, c := range r.contracts {
+		out[i] = c.clone()
+	}
+	return out
+}
 
 // Observe records the outcome of one attempt on channel: its health, its
 // latency averages (successes only), a Retry-After cool-down and its

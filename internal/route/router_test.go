@@ -2,6 +2,7 @@ package route
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -379,6 +380,25 @@ func TestDecision_Header(t *testing.T) {
 	}
 	if got, want := (&Decision{Strategy: "weighted"}).Header(nil), "strategy=weighted"; got != want {
 		t.Errorf("header %q, want %q", got, want)
+	}
+}
+
+func TestParseHeader(t *testing.T) {
+	for _, tc := range []struct {
+		d                   *Decision
+		attempted           []string
+		wantAtt, wantContrs []string
+	}{
+		{&Decision{Strategy: "priority", Contracts: []string{"x", "y"}}, []string{"a", "b"}, []string{"a", "b"}, []string{"x", "y"}},
+		{&Decision{Strategy: "weighted"}, nil, nil, nil},
+		{&Decision{Strategy: "priority", Contracts: []string{"eu-only"}}, nil, nil, []string{"eu-only"}},
+		{&Decision{Strategy: "lowest_cost"}, []string{"azure-sim"}, []string{"azure-sim"}, nil},
+	} {
+		h := tc.d.Header(tc.attempted)
+		att, contrs := ParseHeader(h)
+		if !slices.Equal(att, tc.wantAtt) || !slices.Equal(contrs, tc.wantContrs) {
+			t.Errorf("ParseHeader(%q) = %q, %q; want %q, %q", h, att, contrs, tc.wantAtt, tc.wantContrs)
+		}
 	}
 }
 
