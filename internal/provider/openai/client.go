@@ -60,9 +60,10 @@ type ClientOptions struct {
 	// Timeout bounds a non-streamed call and, for a streamed one, the wait
 	// for the response headers. Zero leaves it to ctx.
 	Timeout time.Duration
-	// MaxResponseBytes bounds a non-streamed answer body; zero means
-	// DefaultMaxResponseBytes. Stream events are bounded by
-	// sse.DefaultMaxEvent each.
+	// MaxResponseBytes bounds a non-streamed answer body, and the tool
+	// call arguments a streamed answer's decoder holds until it checks
+	// them at the end; zero means DefaultMaxResponseBytes. Stream events
+	// are bounded by sse.DefaultMaxEvent each.
 	MaxResponseBytes int64
 	// Now is the clock for Retry-After dates. Nil means time.Now.
 	Now func() time.Time
@@ -109,7 +110,11 @@ func (c *Client) Chat(ctx context.Context, req *llm.Request) (*llm.Response, err
 		return nil, err
 	}
 	out, err := ResponseToLLM(&cr)
-	if err != nil {
+	var ae *argumentsError
+	switch {
+	case errors.As(err, &ae):
+		return nil, badArguments(c.o.Name, ae)
+	case err != nil:
 		return nil, c.badResponse("unusable response", err)
 	}
 	return out, nil
@@ -155,12 +160,14 @@ func (c *Client) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, 
 		}
 		return nil, c.badResponse("expected an event stream, got JSON", nil)
 	}
+	dec := NewStreamDecoder(c.o.Name)
+	dec.maxArgs = c.o.MaxResponseBytes
 	return &chatStream{
 		name:   c.o.Name,
 		body:   resp.Body,
 		cancel: cancel,
 		events: sse.NewReader(resp.Body),
-		dec:    NewStreamDecoder(c.o.Name),
+		dec:    dec,
 	}, nil
 }
 
@@ -380,6 +387,15 @@ func (c *Client) badResponse(msg string, cause error) error {
 		err = fmt.Errorf("%s: %w", msg, cause)
 	}
 	return &provider.Error{Provider: c.o.Name, Kind: provider.KindBadResponse, Message: "upstream sent an " + msg, Err: err}
+}
+
+// badArguments classifies an argumentsError for the channel called name.
+// The message names the call so that a client can match it to the model's
+// turn; the arguments themselves go to the logs only.
+func badArguments(name string, e *argumentsError) *provider.Error {
+	return &provider.Error{Provider: name, Kind: provider.KindBadResponse,
+		Message: fmt.Sprintf("upstream sent tool call %q with arguments that are not a JSON object", redact(e.id, 128)),
+		Err:     e}
 }
 
 // parseErrorBody reads an error answer: {"error":{…}} or {"error":"…"}, or

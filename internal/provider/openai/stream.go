@@ -18,8 +18,11 @@ import (
 // choices (prompt filter results) and its choices without a delta (content
 // filter results) carry nothing and are skipped. EventStop comes at
 // "[DONE]", or at the end of the bytes if the finish reason and the usage
-// have been seen. A decoder serves one response and is not safe for
-// concurrent use.
+// have been seen. Each tool call's arguments are held until the answer
+// ends and must then be empty or a JSON object (the last call of an
+// answer cut off by the output limit excepted): a stream that breaks this
+// fails with KindBadResponse instead of stopping. A decoder serves one
+// response and is not safe for concurrent use.
 type StreamDecoder struct {
 	provider string
 	started  bool
@@ -32,19 +35,26 @@ type StreamDecoder struct {
 	// reasoning text plus one; 0 until they appear.
 	text, reasoning int
 	calls           []streamCall
+	// maxArgs bounds the tool call arguments held, over all calls;
+	// argBytes is what is held.
+	maxArgs, argBytes int64
 }
 
 // streamCall is one tool call of the stream, by its upstream index.
 type streamCall struct {
 	index int
 	id    string
+	name  string
 	part  int // the part number plus one; 0 until its first event
 	named bool
+	args  []byte // the fragments so far, checked at the stop
 }
 
-// NewStreamDecoder returns a decoder whose errors name the channel.
+// NewStreamDecoder returns a decoder whose errors name the channel. The
+// tool call arguments it holds are bounded by DefaultMaxResponseBytes, as
+// a non-streamed answer is.
 func NewStreamDecoder(providerName string) *StreamDecoder {
-	return &StreamDecoder{provider: providerName}
+	return &StreamDecoder{provider: providerName, maxArgs: DefaultMaxResponseBytes}
 }
 
 // Done reports whether EventStop has been returned.
@@ -119,6 +129,10 @@ func (d *StreamDecoder) delta(dst []llm.Event, delta *Delta) ([]llm.Event, error
 			name, args = tc.Function.Name, tc.Function.Arguments
 		}
 		c := d.call(tc)
+		if d.argBytes += int64(len(args)); d.argBytes > d.maxArgs {
+			return dst, d.badResponse(fmt.Sprintf("stream's tool call arguments exceed %d bytes", d.maxArgs), nil)
+		}
+		c.args = append(c.args, args...)
 		ev := llm.Event{Kind: llm.EventToolCallDelta, ToolCall: &llm.ToolCallDelta{Arguments: args}}
 		if !c.named && (tc.ID != "" || name != "") {
 			// The first fragment of a call carries its ID and name.
@@ -126,7 +140,7 @@ func (d *StreamDecoder) delta(dst []llm.Event, delta *Delta) ([]llm.Event, error
 			if tc.ID != "" {
 				c.id = tc.ID
 			}
-			c.named = name != ""
+			c.name, c.named = name, name != ""
 		} else if args == "" {
 			continue
 		}
@@ -190,6 +204,15 @@ func (d *StreamDecoder) End(dst []llm.Event) ([]llm.Event, error) {
 func (d *StreamDecoder) stop(dst []llm.Event, noFinish string) ([]llm.Event, error) {
 	if d.finish == "" {
 		return dst, d.badResponse(noFinish, nil)
+	}
+	for i := range d.calls {
+		c := &d.calls[i]
+		if d.finish == "length" && i == len(d.calls)-1 {
+			continue // cut off by the output limit, maybe mid-arguments
+		}
+		if !validArguments(string(c.args)) {
+			return dst, badArguments(d.provider, &argumentsError{id: c.id, name: c.name, args: string(c.args)})
+		}
 	}
 	d.done = true
 	u := llm.Usage{}

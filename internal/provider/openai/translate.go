@@ -709,8 +709,11 @@ func contentPartFromLLM(part llm.Part, dialect, p string) (ContentPart, error) {
 // expected, since the gateway never asks for more. Reasoning text that
 // OpenAI-compatible servers return (reasoning_content, reasoning) becomes
 // a reasoning part; a refusal becomes text with FinishRefusal. An answer
-// with audio is refused (llm.ErrUnsupported). Logprobs and annotations
-// have no canonical field and are not carried.
+// with audio is refused (llm.ErrUnsupported). A tool call whose arguments
+// are neither empty nor a JSON object is refused (an argumentsError),
+// except the last call of an answer cut off by the output limit
+// (finish_reason "length"), which may stop mid-arguments. Logprobs and
+// annotations have no canonical field and are not carried.
 func ResponseToLLM(r *ChatResponse) (*llm.Response, error) {
 	switch len(r.Choices) {
 	case 1:
@@ -752,6 +755,10 @@ func ResponseToLLM(r *ChatResponse) (*llm.Response, error) {
 		if (tc.Type != "function" && tc.Type != "") || tc.Function == nil {
 			return nil, fmt.Errorf("openai response: tool call %d is not a function call", i)
 		}
+		cutOff := c.FinishReason == "length" && i == len(m.ToolCalls)-1
+		if !cutOff && !validArguments(tc.Function.Arguments) {
+			return nil, &argumentsError{id: tc.ID, name: tc.Function.Name, args: tc.Function.Arguments}
+		}
 		parts = append(parts, llm.Part{Kind: llm.PartToolCall, ToolCall: &llm.ToolCall{
 			ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments,
 		}})
@@ -766,6 +773,26 @@ func ResponseToLLM(r *ChatResponse) (*llm.Response, error) {
 		out.Usage = usageToLLM(r.Usage)
 	}
 	return out, nil
+}
+
+// validArguments reports whether a complete tool call's arguments can be
+// handed to a client of any dialect: empty (a call without arguments,
+// written as {}) or a JSON object. Anthropic's input and Bedrock's
+// toolUse.input are objects, so anything else has no faithful rendering.
+func validArguments(args string) bool {
+	s := strings.Trim(args, " \t\r\n")
+	return s == "" || s[0] == '{' && json.Valid([]byte(s))
+}
+
+// argumentsError is a tool call in an upstream answer whose arguments are
+// not a JSON object. The Client reports it as a KindBadResponse
+// *provider.Error that names the call (badArguments).
+type argumentsError struct {
+	id, name, args string
+}
+
+func (e *argumentsError) Error() string {
+	return fmt.Sprintf("tool call %q (%s): arguments are not a JSON object: %q", e.id, e.name, redact(e.args, 256))
 }
 
 // finishToLLM maps a finish_reason. A forced tool choice may report "stop"
