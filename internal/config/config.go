@@ -62,6 +62,22 @@ type Store struct {
 	// DSNEnv names an environment variable holding the DSN instead, for
 	// postgres URLs with passwords.
 	DSNEnv string `yaml:"dsn_env"`
+	// Outage says how clients are authenticated while the store cannot be
+	// reached. "cached" (default) keeps accepting keys that a successful
+	// lookup resolved within the last OutageMaxStale, and refuses every
+	// other key with 503; "closed" refuses with 503 every key whose
+	// one-second cache entry has expired. Either way the outage is logged
+	// once when it starts and once when it ends, the store is probed once a
+	// second, and the gateway recovers by itself when it answers. A key
+	// revoked or a tenant disabled during the outage keeps working from the
+	// cache in "cached" mode until the store answers again. Usage rows are
+	// kept in memory meanwhile (see ledger.queue_size) and written when the
+	// store returns; stateful Responses and Conversations calls, which need
+	// the store, fail with 503.
+	Outage string `yaml:"outage"`
+	// OutageMaxStale bounds how old a cached key lookup may be and still
+	// authenticate during an outage in "cached" mode. Default: 10m.
+	OutageMaxStale Duration `yaml:"outage_max_stale"`
 }
 
 // Limits is the rate-limit backend.
@@ -107,6 +123,13 @@ type Ledger struct {
 	// MaintenanceInterval is how often the gateway rolls up the ledger,
 	// prunes it and purges expired responses. Default: 1m.
 	MaintenanceInterval Duration `yaml:"maintenance_interval"`
+	// QueueSize bounds the usage rows held in memory waiting to be written
+	// (a row takes about half a KiB). While the store is reachable but slow,
+	// a request that finds the queue full waits for room; while the store is
+	// unreachable, failed batches are retried with backoff (100ms doubling
+	// to 5s) and rows past this cap are dropped, counted and logged once per
+	// outage. Default: 16384.
+	QueueSize int `yaml:"queue_size"`
 }
 
 // Provider types.
@@ -322,6 +345,13 @@ func (c *Config) applyDefaults() {
 	def(&c.Store.Driver, "sqlite")
 	if c.Store.Driver == "sqlite" {
 		def(&c.Store.DSN, "./switchyard.db")
+	}
+	def(&c.Store.Outage, "cached")
+	if c.Store.OutageMaxStale == 0 {
+		c.Store.OutageMaxStale = Duration(10 * time.Minute)
+	}
+	if c.Ledger.QueueSize == 0 {
+		c.Ledger.QueueSize = 16384
 	}
 	def(&c.Limits.Backend, "memory")
 	def(&c.Limits.RateLimitsFail, "open")

@@ -49,6 +49,8 @@ func TestLoad_Bad(t *testing.T) {
 		{"many.bad.yaml", []string{
 			`listen: invalid address "nonsense"`,
 			`store.driver: must be sqlite or postgres, got "mysql"`,
+			`store.outage: must be cached or closed, got "open"`,
+			`ledger.queue_size: must not be negative`,
 			`limits.redis_url: must be a redis://`,
 			`providers[0].base_url: required for type azure`,
 			`providers[1].name: duplicate provider "a"`,
@@ -84,7 +86,8 @@ func TestParse_Empty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:8080" || c.Store.Driver != "sqlite" {
+	if c.Listen != "127.0.0.1:8080" || c.Store.Driver != "sqlite" || c.Store.Outage != "cached" ||
+		c.Store.OutageMaxStale.Std() != 10*time.Minute || c.Ledger.QueueSize != 16384 {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 }

@@ -36,6 +36,15 @@ func (c *Config) Validate() error {
 	default:
 		bad("store.driver", "must be sqlite or postgres, got %q", c.Store.Driver)
 	}
+	if c.Store.Outage != "cached" && c.Store.Outage != "closed" {
+		bad("store.outage", "must be cached or closed, got %q", c.Store.Outage)
+	}
+	if c.Store.OutageMaxStale < 0 {
+		bad("store.outage_max_stale", "must not be negative")
+	}
+	if c.Ledger.QueueSize < 0 {
+		bad("ledger.queue_size", "must not be negative")
+	}
 	switch c.Limits.Backend {
 	case "memory":
 	case "redis":
