@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"switchyard/internal/store"
@@ -32,7 +33,7 @@ var (
 // maxSecretLen bounds what Authenticate hashes; real secrets are 49 bytes.
 const maxSecretLen = 512
 
-// Defaults for AuthOptions.
+// More defaults for AuthOptions.
 const (
 	DefaultCacheTTL  = time.Second
 	DefaultCacheSize = 10000
@@ -67,6 +68,19 @@ type AuthOptions struct {
 	Now func() time.Time
 	// Sealer opens stored SigV4 secrets; AWSSecret fails without one.
 	Sealer *Sealer
+	// Outage is OutageCached (default) or OutageClosed: whether a key
+	// resolved by a successful lookup within MaxStale keeps working while
+	// the store cannot be reached.
+	Outage string
+	// MaxStale bounds the age of a lookup that OutageCached falls back on.
+	// Default: DefaultMaxStale (10m).
+	MaxStale time.Duration
+	// LookupTimeout bounds one store lookup; a store that does not answer
+	// in time is treated as down. Default: DefaultLookupTimeout (5s).
+	LookupTimeout time.Duration
+	// Logger receives the start and end of each store outage. Default:
+	// discard.
+	Logger *slog.Logger
 }
 
 // Authenticator resolves client credentials to principals. It is safe for
@@ -77,12 +91,20 @@ type AuthOptions struct {
 // cannot choose hash values, so timing reveals nothing about any real
 // key's secret. The stored hash is still compared in constant time as a
 // last check.
+//
+// While the store cannot be reached, lookups fail with an error wrapping
+// ErrStoreUnavailable, except that in OutageCached mode a key resolved by
+// a successful lookup within MaxStale is still authenticated from the
+// cache (its revocation, expiry and tenant are checked as last read).
 type Authenticator struct {
-	ks     KeyStore
-	now    func() time.Time
-	sealer *Sealer
-	byHash *lookupCache[[32]byte, *resolved]
-	byAKID *lookupCache[string, *resolved]
+	ks       KeyStore
+	now      func() time.Time
+	sealer   *Sealer
+	timeout  time.Duration
+	maxStale time.Duration // 0 in OutageClosed mode
+	health   *storeHealth
+	byHash   *lookupCache[[32]byte, *resolved]
+	byAKID   *lookupCache[string, *resolved]
 }
 
 // resolved is a key and its tenant as last read from the store.
@@ -102,18 +124,80 @@ func NewAuthenticator(ks KeyStore, opts AuthOptions) *Authenticator {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Authenticator{
-		ks:     ks,
-		now:    opts.Now,
-		sealer: opts.Sealer,
-		byHash: newLookupCache[[32]byte, *resolved](opts.CacheTTL, opts.CacheSize),
-		byAKID: newLookupCache[string, *resolved](opts.CacheTTL, opts.CacheSize),
+	if opts.Outage == "" {
+		opts.Outage = OutageCached
 	}
+	if opts.MaxStale <= 0 {
+		opts.MaxStale = DefaultMaxStale
+	}
+	if opts.LookupTimeout <= 0 {
+		opts.LookupTimeout = DefaultLookupTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &Authenticator{
+		ks:      ks,
+		now:     opts.Now,
+		sealer:  opts.Sealer,
+		timeout: opts.LookupTimeout,
+		health:  &storeHealth{mode: opts.Outage, maxStale: opts.MaxStale, log: opts.Logger},
+		byHash:  newLookupCache[[32]byte, *resolved](opts.CacheTTL, opts.CacheSize),
+		byAKID:  newLookupCache[string, *resolved](opts.CacheTTL, opts.CacheSize),
+	}
+	if opts.Outage == OutageCached {
+		a.maxStale = max(opts.MaxStale, opts.CacheTTL)
+		a.byHash.keep, a.byAKID.keep = a.maxStale, a.maxStale
+	}
+	return a
+}
+
+// resolve looks k up through c, asking the store through load when the
+// cache has no fresh answer, and falls back on a stale answer (in
+// OutageCached mode) when the store cannot answer.
+func resolve[K comparable](ctx context.Context, a *Authenticator, c *lookupCache[K, *resolved], k K, now time.Time,
+	load func(ctx context.Context) (*resolved, error)) (*resolved, error) {
+	r, err := c.get(ctx, k, now, func(ctx context.Context) (*resolved, error) {
+		if !a.health.pass(now) {
+			return nil, ErrStoreUnavailable
+		}
+		lctx, cancel := context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+		r, err := load(lctx)
+		switch {
+		case err == nil || isUnauthenticated(err):
+			a.health.succeed(now)
+		case ctx.Err() != nil:
+			// The caller gave up; that says nothing about the store.
+			return nil, ctx.Err()
+		default:
+			if lctx.Err() != nil {
+				// Not a context error, so that callers sharing this
+				// lookup take it as the store's answer.
+				err = fmt.Errorf("no answer within %v", a.timeout)
+			}
+			a.health.fail(now, err)
+			return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		}
+		return r, err
+	}, isUnauthenticated)
+	if !errors.Is(err, ErrStoreUnavailable) {
+		return r, err
+	}
+	if a.maxStale > 0 {
+		if r, ok := c.stale(k, now, a.maxStale); ok {
+			a.health.served(true)
+			return r, nil
+		}
+	}
+	a.health.served(false)
+	return nil, err
 }
 
 // Authenticate resolves a client key secret. It fails with an error
 // wrapping ErrUnauthenticated, ErrRevoked, ErrExpired or ErrTenantDisabled,
-// or with a store error (not cached) when the lookup itself failed.
+// or with one wrapping ErrStoreUnavailable (not cached) when the lookup
+// itself failed.
 func (a *Authenticator) Authenticate(ctx context.Context, secret string) (*Principal, error) {
 	if secret == "" || len(secret) > maxSecretLen {
 		return nil, ErrUnauthenticated
@@ -121,7 +205,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (*Princ
 	var h [32]byte
 	copy(h[:], HashKey(secret))
 	now := a.now()
-	r, err := a.byHash.get(ctx, h, now, func(ctx context.Context) (*resolved, error) {
+	r, err := resolve(ctx, a, a.byHash, h, now, func(ctx context.Context) (*resolved, error) {
 		k, err := a.ks.KeyByHash(ctx, h[:])
 		if err != nil {
 			return nil, notFoundAs(err, "looking up key")
@@ -130,7 +214,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (*Princ
 			return nil, ErrUnauthenticated
 		}
 		return a.withTenant(ctx, k)
-	}, isUnauthenticated)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +235,7 @@ func (a *Authenticator) AWSSecret(ctx context.Context, accessKeyID string) (secr
 		return "", nil, ErrUnauthenticated
 	}
 	now := a.now()
-	r, err := a.byAKID.get(ctx, accessKeyID, now, func(ctx context.Context) (*resolved, error) {
+	r, err := resolve(ctx, a, a.byAKID, accessKeyID, now, func(ctx context.Context) (*resolved, error) {
 		k, err := a.ks.KeyByAccessKeyID(ctx, accessKeyID)
 		if err != nil {
 			return nil, notFoundAs(err, "looking up access key")
@@ -160,7 +244,7 @@ func (a *Authenticator) AWSSecret(ctx context.Context, accessKeyID string) (secr
 			return nil, ErrUnauthenticated
 		}
 		return a.withTenant(ctx, k)
-	}, isUnauthenticated)
+	})
 	if err != nil {
 		return "", nil, err
 	}

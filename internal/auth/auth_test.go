@@ -292,10 +292,15 @@ func TestAuthenticate_StoreErrorNotCached(t *testing.T) {
 	if !errors.Is(err, down) {
 		t.Errorf("error = %v, want the store's", err)
 	}
-	if errors.Is(err, ErrUnauthenticated) {
+	if errors.Is(err, ErrUnauthenticated) || !errors.Is(err, ErrStoreUnavailable) {
 		t.Errorf("a failing store must not look like an unknown key: %v", err)
 	}
 	f.ks.update(func() { f.ks.err = nil })
+	// Until the next probe the store is taken as down without asking it.
+	if _, err := a.Authenticate(t.Context(), f.secret); !errors.Is(err, ErrStoreUnavailable) || f.ks.lookups.Load() != 1 {
+		t.Errorf("before the next probe: err %v, %d lookups, want ErrStoreUnavailable and 1", err, f.ks.lookups.Load())
+	}
+	f.clock.Advance(probeInterval)
 	if _, err := a.Authenticate(t.Context(), f.secret); err != nil {
 		t.Errorf("after the store recovered: %v", err)
 	}

@@ -15,6 +15,9 @@ import (
 type lookupCache[K comparable, V any] struct {
 	ttl time.Duration
 	max int
+	// keep is how long after its lookup a success stays available to
+	// stale, and in the cache at all; never less than ttl.
+	keep time.Duration
 
 	mu      sync.Mutex
 	hits    map[K]cached[V]
@@ -25,6 +28,7 @@ type lookupCache[K comparable, V any] struct {
 type cached[V any] struct {
 	v       V
 	err     error
+	fetched time.Time
 	expires time.Time
 }
 
@@ -39,6 +43,7 @@ func newLookupCache[K comparable, V any](ttl time.Duration, max int) *lookupCach
 	return &lookupCache[K, V]{
 		ttl:     ttl,
 		max:     max,
+		keep:    ttl,
 		hits:    make(map[K]cached[V]),
 		misses:  make(map[K]cached[V]),
 		flights: make(map[K]*flight[V]),
@@ -84,9 +89,9 @@ func (c *lookupCache[K, V]) get(ctx context.Context, k K, now time.Time, load fu
 		delete(c.flights, k)
 		switch {
 		case f.err == nil:
-			c.put(c.hits, k, cached[V]{v: f.v, expires: now.Add(c.ttl)}, now)
+			c.put(c.hits, k, cached[V]{v: f.v, fetched: now, expires: now.Add(c.ttl)}, now)
 		case remember(f.err):
-			c.put(c.misses, k, cached[V]{v: f.v, err: f.err, expires: now.Add(c.ttl)}, now)
+			c.put(c.misses, k, cached[V]{v: f.v, err: f.err, fetched: now, expires: now.Add(c.ttl)}, now)
 		}
 		c.mu.Unlock()
 		close(f.done)
@@ -94,14 +99,28 @@ func (c *lookupCache[K, V]) get(ctx context.Context, k K, now time.Time, load fu
 	}
 }
 
-// put stores e in m, making room first when m is full: expired entries go,
-// then, if that was not enough, an arbitrary eighth of the rest. Evicting
-// in batches keeps the cost of a full cache amortized constant per insert.
-// c.mu must be held.
+// stale returns the last success cached for k when it was fetched less
+// than maxAge before now, even if it has expired: the answer to fall back
+// on while the source cannot be asked.
+func (c *lookupCache[K, V]) stale(k K, now time.Time, maxAge time.Duration) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.hits[k]
+	if !ok || !now.Before(e.fetched.Add(min(maxAge, c.keep))) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+// put stores e in m, making room first when m is full: entries past use
+// go (expired failures, successes older than keep), then, if that was not
+// enough, an arbitrary eighth of the rest. Evicting in batches keeps the
+// cost of a full cache amortized constant per insert. c.mu must be held.
 func (c *lookupCache[K, V]) put(m map[K]cached[V], k K, e cached[V], now time.Time) {
 	if _, ok := m[k]; !ok && len(m) >= c.max {
 		for mk, me := range m {
-			if !now.Before(me.expires) {
+			if (me.err != nil && !now.Before(me.expires)) || !now.Before(me.fetched.Add(c.keep)) {
 				delete(m, mk)
 			}
 		}

@@ -1,0 +1,159 @@
+package auth
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is a goroutine-safe log sink.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestAuthenticate_Outage(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		// knownServed says whether a key looked up before the outage is
+		// still authenticated once its cache entry has expired.
+		knownServed bool
+	}{
+		{OutageCached, true},
+		{OutageClosed, false},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			f := newFixture(t)
+			logs := &lockedBuffer{}
+			a := f.auth(AuthOptions{Outage: tc.mode, MaxStale: time.Minute,
+				Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			if _, err := a.Authenticate(t.Context(), f.secret); err != nil {
+				t.Fatal(err)
+			}
+			f.ks.update(func() { f.ks.err = errors.New("dial tcp: connection refused") })
+			for i := range 5 {
+				f.clock.Advance(2 * time.Second) // past the one-second cache
+				p, err := a.Authenticate(t.Context(), f.secret)
+				if tc.knownServed {
+					if err != nil || p.Key.ID != f.key.ID {
+						t.Fatalf("request %d during the outage: %v, want the cached key", i, err)
+					}
+				} else if !errors.Is(err, ErrStoreUnavailable) {
+					t.Fatalf("request %d during the outage: %v, want ErrStoreUnavailable", i, err)
+				}
+				if _, err := a.Authenticate(t.Context(), "sk-sy-never-seen"); !errors.Is(err, ErrStoreUnavailable) {
+					t.Fatalf("unknown key during the outage: %v, want ErrStoreUnavailable", err)
+				}
+			}
+			if tc.knownServed {
+				// Past MaxStale even a known key is refused.
+				f.clock.Advance(time.Minute)
+				if _, err := a.Authenticate(t.Context(), f.secret); !errors.Is(err, ErrStoreUnavailable) {
+					t.Errorf("past MaxStale: %v, want ErrStoreUnavailable", err)
+				}
+			}
+			f.ks.update(func() { f.ks.err = nil })
+			f.clock.Advance(probeInterval)
+			if _, err := a.Authenticate(t.Context(), f.secret); err != nil {
+				t.Fatalf("after the store returned: %v", err)
+			}
+			if _, err := a.Authenticate(t.Context(), f.secret); err != nil {
+				t.Fatal(err)
+			}
+			out := logs.String()
+			if n := strings.Count(out, "key store unavailable"); n != 1 {
+				t.Errorf("%d outage lines, want 1:\n%s", n, out)
+			}
+			if n := strings.Count(out, "key store available again"); n != 1 {
+				t.Errorf("%d recovery lines, want 1:\n%s", n, out)
+			}
+			if !strings.Contains(out, "store.outage: "+tc.mode) {
+				t.Errorf("outage line does not name the mode:\n%s", out)
+			}
+			if strings.Contains(out, f.secret) {
+				t.Errorf("logs contain the key's secret:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestAuthenticate_OutageProbesOncePerInterval checks that, while the
+// store is down, requests do not each wait for it: one lookup per probe
+// interval is let through.
+func TestAuthenticate_OutageProbesOncePerInterval(t *testing.T) {
+	f := newFixture(t)
+	a := f.auth(AuthOptions{})
+	if _, err := a.Authenticate(t.Context(), f.secret); err != nil {
+		t.Fatal(err)
+	}
+	f.ks.update(func() { f.ks.err = errors.New("down") })
+	f.clock.Advance(2 * time.Second)
+	before := f.ks.lookups.Load()
+	for range 100 {
+		if _, err := a.Authenticate(t.Context(), f.secret); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(10 * time.Millisecond) // 100 requests over one second
+	}
+	if n := f.ks.lookups.Load() - before; n > 2 {
+		t.Errorf("%d store lookups during one second of outage, want at most 2", n)
+	}
+}
+
+// TestAuthenticate_OutageTimeout checks that a store that hangs counts as
+// down once LookupTimeout passes, rather than holding requests.
+func TestAuthenticate_OutageTimeout(t *testing.T) {
+	f := newFixture(t)
+	a := f.auth(AuthOptions{LookupTimeout: 20 * time.Millisecond})
+	if _, err := a.Authenticate(t.Context(), f.secret); err != nil {
+		t.Fatal(err)
+	}
+	f.ks.block = make(chan struct{}) // never closed: every lookup hangs
+	f.clock.Advance(2 * time.Second)
+	p, err := a.Authenticate(t.Context(), f.secret)
+	if err != nil || p.Key.ID != f.key.ID {
+		t.Errorf("hanging store: %v, want the cached key", err)
+	}
+	if _, err := a.Authenticate(t.Context(), "sk-sy-never-seen"); !errors.Is(err, ErrStoreUnavailable) {
+		t.Errorf("unknown key with a hanging store: %v, want ErrStoreUnavailable", err)
+	}
+}
+
+func TestAuthenticate_OutageAWS(t *testing.T) {
+	f := newFixture(t)
+	sealer, err := NewSealer(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := sealer.Seal([]byte("aws-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.key.AWSAccessKeyID, f.key.AWSSecretSealed = "ASYTESTTESTTESTTEST1", sealed
+	a := f.auth(AuthOptions{Sealer: sealer})
+	if _, _, err := a.AWSSecret(t.Context(), f.key.AWSAccessKeyID); err != nil {
+		t.Fatal(err)
+	}
+	f.ks.update(func() { f.ks.err = errors.New("down") })
+	f.clock.Advance(5 * time.Minute)
+	secret, p, err := a.AWSSecret(t.Context(), f.key.AWSAccessKeyID)
+	if err != nil || secret != "aws-secret" || p.Key.ID != f.key.ID {
+		t.Errorf("during the outage: %q %v, want the cached key", secret, err)
+	}
+}
