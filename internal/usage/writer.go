@@ -21,7 +21,7 @@ type Sink interface {
 const (
 	DefaultBatchSize     = 256
 	DefaultFlushInterval = time.Second
-	DefaultQueueSize     = 8192
+	DefaultQueueSize     = 16384
 )
 
 // Retry timing for failed inserts.
@@ -31,6 +31,12 @@ const (
 	attemptTimeout = 10 * time.Second
 )
 
+// shedAfter is how many inserts in a row must fail (about 0.3s of
+// retrying, more if attempts hang) before a full queue drops records
+// rather than holding up their requests: a database under stress that
+// fails now and then pushes back, one that is down does not stop traffic.
+const shedAfter = 3
+
 // WriterOptions configures a Writer. Zero fields take defaults.
 type WriterOptions struct {
 	// BatchSize is the most records one insert carries; a full batch is
@@ -39,10 +45,14 @@ type WriterOptions struct {
 	// FlushInterval is the longest a record waits before its batch is
 	// written (while the sink keeps up). Default: DefaultFlushInterval.
 	FlushInterval time.Duration
-	// QueueSize bounds the records waiting to be written; Record blocks
-	// while it is reached. Default: DefaultQueueSize.
+	// QueueSize bounds the records waiting to be written (besides the
+	// batch being written). While it is reached, Record blocks if the sink
+	// is slow or failed only once or twice, and drops the record (counted
+	// and logged) once the sink has failed shedAfter times in a row.
+	// Default: DefaultQueueSize.
 	QueueSize int
-	// Logger receives failed inserts. Default: slog.Default().
+	// Logger receives the start and end of each sink outage and the
+	// records dropped during it. Default: slog.Default().
 	Logger *slog.Logger
 	// OnError, when set, is called with every failed insert attempt (from
 	// the writer's goroutine, or from Record after Close); it must not
@@ -53,8 +63,14 @@ type WriterOptions struct {
 // Writer writes usage records to a Sink in batches, from one background
 // goroutine. It never drops a record it accepted while running: a failed
 // batch is kept and retried with exponential backoff (100ms doubling to
-// 5s) until it is saved or Close gives up. Records are written in the
+// 5s) until it is saved or Close gives up, and the records that arrive
+// meanwhile wait behind it, up to QueueSize. Records are written in the
 // order they were recorded. It is safe for concurrent use.
+//
+// An outage of the sink (from the first failed insert to the next
+// successful one) is logged twice: once when it starts and once when it
+// ends, with how long it lasted and how many records, if any, were
+// dropped because the queue was full.
 type Writer struct {
 	sink      Sink
 	batchSize int
@@ -80,6 +96,14 @@ type Writer struct {
 	flushTo uint64
 	lastErr error
 	closed  bool
+	// down is set from a failed insert to the next successful one; since
+	// is when it was set, failures counts the failed inserts since, and
+	// dropped the records refused by a full queue meanwhile (total counts
+	// them for good).
+	down           bool
+	since          time.Time
+	failures       int
+	dropped, total uint64
 	// progress is closed and replaced whenever settled grows.
 	progress chan struct{}
 
@@ -123,16 +147,24 @@ func NewWriter(sink Sink, opts WriterOptions) *Writer {
 	return w
 }
 
-// Record queues rec for writing. It does not wait for the database, but it
-// never drops a record either: while QueueSize records are waiting (the
-// sink is slow or down) it blocks until there is room, pushing back on the
-// callers instead of losing their usage.
+// Record queues rec for writing. It does not wait for the database: while
+// QueueSize records are waiting and the sink is slow but answering, it
+// blocks until there is room, pushing back on the callers instead of
+// losing their usage; once the sink has failed several times in a row, it
+// drops rec instead,
+// so that an outage of the store does not hold up every request, and
+// counts it (see Dropped).
 //
 // After Close, Record writes rec synchronously, with one attempt bounded
 // by a timeout; a failure is logged and passed to OnError.
 func (w *Writer) Record(rec store.UsageRecord) {
 	w.mu.Lock()
 	for !w.closed && len(w.buf) >= w.queueSize {
+		if w.failures >= shedAfter {
+			w.drop()
+			w.mu.Unlock()
+			return
+		}
 		w.space.Wait()
 	}
 	if w.closed {
@@ -147,6 +179,25 @@ func (w *Writer) Record(rec store.UsageRecord) {
 		w.wake()
 	}
 	w.mu.Unlock()
+}
+
+// drop counts a record refused by a full queue during an outage, logging
+// the first of each outage. w.mu must be held.
+func (w *Writer) drop() {
+	w.dropped++
+	w.total++
+	if w.dropped == 1 {
+		w.log.Error("usage queue full while the store is unavailable; dropping usage records until it answers again",
+			"queue_size", w.queueSize)
+	}
+}
+
+// Dropped returns how many records Record has dropped because the queue
+// was full while the sink was failing.
+func (w *Writer) Dropped() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.total
 }
 
 func (w *Writer) recordDirect(rec store.UsageRecord) {
@@ -295,9 +346,14 @@ func (w *Writer) save(ctx context.Context, batch []store.UsageRecord) bool {
 		cancel()
 		if err == nil {
 			w.settle(len(batch), false)
+			w.recovered()
 			return true
 		}
-		w.report(fmt.Errorf("saving %d usage records: %w", len(batch), err), len(batch))
+		if ctx.Err() != nil {
+			w.settle(len(batch), true)
+			return false
+		}
+		w.report(fmt.Errorf("saving %d usage records: %w", len(batch), err))
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
@@ -337,13 +393,34 @@ func (w *Writer) settle(n int, lost bool) {
 	w.progress = make(chan struct{})
 }
 
-// report records and logs a failed insert.
-func (w *Writer) report(err error, records int) {
+// report records a failed insert, logging it when it starts an outage.
+func (w *Writer) report(err error) {
 	w.mu.Lock()
 	w.lastErr = err
+	w.failures++
+	if w.failures == shedAfter {
+		// Recorders waiting for room now drop instead.
+		w.space.Broadcast()
+	}
+	if !w.down {
+		w.down, w.since, w.dropped = true, time.Now(), 0
+		w.log.Error("usage store unavailable; keeping usage records in memory and retrying until it answers again",
+			"waiting", len(w.buf), "queue_size", w.queueSize, "err", err)
+	}
 	w.mu.Unlock()
-	w.log.Warn("usage insert failed", "records", records, "err", err)
 	if w.onError != nil {
 		w.onError(err)
 	}
+}
+
+// recovered ends an outage after a successful insert, logging it.
+func (w *Writer) recovered() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.down {
+		return
+	}
+	w.down, w.failures = false, 0
+	w.log.Info("usage store available again; writing the records kept meanwhile",
+		"outage", time.Since(w.since).Round(time.Millisecond).String(), "waiting", len(w.buf), "dropped", w.dropped)
 }
