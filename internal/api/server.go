@@ -171,8 +171,11 @@ func authError(err error) *apiError {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		e.Message = "Incorrect API key provided."
 	default:
+		// The key store is unreachable (auth.ErrStoreUnavailable): the
+		// authenticator probes it once a second.
 		e.Status, e.Type, e.Code = http.StatusServiceUnavailable, typeOverloaded, ""
 		e.Message = "Could not check the API key right now; try again."
+		e.RetryAfter = time.Second
 	}
 	return e
 }
