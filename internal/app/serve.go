@@ -117,7 +117,8 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	in.closers = append(in.closers, st.Close)
 
 	metrics := telemetry.NewMetrics()
-	in.ledger = usage.NewWriter(st, usage.WriterOptions{Logger: log, OnError: func(error) { metrics.LedgerError() }})
+	in.ledger = usage.NewWriter(st, usage.WriterOptions{Logger: log, QueueSize: cfg.Ledger.QueueSize,
+		OnError: func(error) { metrics.LedgerError() }})
 
 	reg, closeProviders, err := buildProviders(ctx, cfg, env.Getenv, log)
 	if err != nil {
@@ -156,7 +157,8 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		return nil, err
 	}
 	in.admin = &admin.Service{Store: st, Sealer: sealer}
-	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer})
+	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer, Outage: cfg.Store.Outage,
+		MaxStale: cfg.Store.OutageMaxStale.Std(), Logger: log})
 	if err := seedCommitments(ctx, st, router, time.Now()); err != nil {
 		return nil, fmt.Errorf("seeding commitments from the ledger: %w", err)
 	}
@@ -166,6 +168,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	in.closers = append(in.closers, maint.close)
 	in.reload = &reloader{path: o.ConfigPath, cfg: cfg, env: env, inst: in, gw: gw}
 	in.closers = append(in.closers, func() error { in.reload.close(); return nil })
+	in.closers = append(in.closers, startCommitmentRefresh(st, in.ledger.Flush, gw.Router, log, commitmentRefreshEvery))
 	front := api.New(api.Options{
 		Gateway: gw, Auth: authn, Logger: log, Metrics: metrics,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Std(),
