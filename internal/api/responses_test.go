@@ -29,6 +29,7 @@ import (
 	"switchyard/internal/provider/anthropic"
 	"switchyard/internal/provider/azure"
 	"switchyard/internal/provider/bedrock"
+	"switchyard/internal/provider/gemini"
 	"switchyard/internal/provider/openai"
 	"switchyard/internal/route"
 	"switchyard/internal/session"
@@ -98,6 +99,7 @@ const (
 	rsBedrock   = "bedrock-sim"
 	rsAnthropic = "anthropic-sim"
 	rsOpenAI    = "openai-sim"
+	rsGemini    = "gemini-sim"
 )
 
 func newRespStack(t *testing.T) *respStack {
@@ -141,6 +143,7 @@ func (s *respStack) serve() string {
 		azure.New(azure.Options{Name: rsAzure, BaseURL: base + "/azure", APIKey: fakecloud.DefaultKey, APIVersion: "2024-10-21", HTTPClient: hc}),
 		anthropic.New(anthropic.Options{Name: rsAnthropic, BaseURL: base + "/anthropic", APIKey: fakecloud.DefaultKey, HTTPClient: hc}),
 		openai.New(openai.Options{Name: rsOpenAI, BaseURL: base + "/openai/v1", APIKey: fakecloud.DefaultKey, HTTPClient: hc}),
+		gemini.New(gemini.Options{Name: rsGemini, BaseURL: base + "/gemini", APIKey: fakecloud.DefaultKey, HTTPClient: hc}),
 	} {
 		if err := reg.Add(p); err != nil {
 			t.Fatal(err)
@@ -151,6 +154,7 @@ func (s *respStack) serve() string {
 		rsAzure:     {Provider: rsAzure, ProviderType: "azure", UpstreamModel: "mini-deployment"},
 		rsAnthropic: {Provider: rsAnthropic, ProviderType: "anthropic", UpstreamModel: "claude-sonnet-4-20250514"},
 		rsOpenAI:    {Provider: rsOpenAI, ProviderType: "openai", UpstreamModel: "gpt-4o-mini"},
+		rsGemini:    {Provider: rsGemini, ProviderType: "gemini", UpstreamModel: "gemini-2.5-flash"},
 	}
 	catalog, err := route.NewCatalog([]route.Model{
 		// portable is offered on three clouds; priority order.
@@ -161,6 +165,7 @@ func (s *respStack) serve() string {
 		{Name: "via-azure", Offerings: []route.Offering{off[rsAzure]}},
 		{Name: "via-anthropic", Offerings: []route.Offering{off[rsAnthropic]}},
 		{Name: "via-bedrock", Offerings: []route.Offering{off[rsBedrock]}},
+		{Name: "via-gemini", Offerings: []route.Offering{off[rsGemini]}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -919,6 +924,133 @@ func TestResponses_Portability(t *testing.T) {
 		if i > 0 && !strings.Contains(texts[i], want) {
 			t.Errorf("turn %d answer %q lacks %s", i+1, texts[i], want)
 		}
+	}
+}
+
+// TestResponses_PortabilityFromGemini stores a history with two Gemini
+// tool turns (Gemini sends calls without ids, the gateway names them) and
+// continues it on Anthropic and on Bedrock, which refuse a history that
+// repeats a tool call id: each must receive both calls, with distinct ids,
+// each result answering its own call.
+func TestResponses_PortabilityFromGemini(t *testing.T) {
+	s := newRespStack(t)
+	c := respClient(s.serve(), s.a.Secret)
+	ctx := context.Background()
+	prev := ""
+	send := func(t *testing.T, model string, input responses.ResponseNewParamsInputUnion) *responses.Response {
+		t.Helper()
+		params := responses.ResponseNewParams{Model: model, Input: input, Tools: []responses.ToolUnionParam{weatherTool()}}
+		if prev != "" {
+			params.PreviousResponseID = openaisdk.String(prev)
+		}
+		r, err := c.Responses.New(ctx, params)
+		if err != nil {
+			t.Fatalf("%s: %v", model, err)
+		}
+		return r
+	}
+	var callIDs []string
+	for _, city := range []string{"Paris", "Rome"} {
+		r := send(t, "via-gemini", userInput("What's the weather in "+city+"? Call get_weather."))
+		prev = r.ID
+		id := callIDOf(t, c, r.ID)
+		callIDs = append(callIDs, id)
+		out := responses.ResponseInputItemParamOfFunctionCallOutput(`{"city":"` + city + `"}`)
+		out.OfFunctionCallOutput.CallID = openaisdk.String(id)
+		r = send(t, "via-gemini", responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{out}})
+		prev = r.ID
+	}
+	if callIDs[0] == callIDs[1] {
+		t.Fatalf("both Gemini turns named their call %q", callIDs[0])
+	}
+	s.okRecords(4)
+	geminiTurns := prev
+
+	for _, tc := range []struct {
+		model, cloud string
+		// calls and results pull the tool call ids and the ids results
+		// answer out of the upstream body, in order.
+		calls, results func(t *testing.T, body []byte) []string
+	}{
+		{"via-anthropic", "anthropic", anthropicToolIDs("tool_use", "id"), anthropicToolIDs("tool_result", "tool_use_id")},
+		{"via-bedrock", "bedrock", converseToolIDs("toolUse"), converseToolIDs("toolResult")},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			s.cloud.Reset()
+			prev = geminiTurns
+			r := send(t, tc.model, userInput("Thanks! Anything else?"))
+			if !strings.HasPrefix(r.OutputText(), "Echo: Thanks! Anything else?") || !strings.Contains(r.OutputText(), "turns=5") {
+				t.Errorf("answer %q", r.OutputText())
+			}
+			rec := s.okRecords(1)[0]
+			if rec.Cloud != tc.cloud {
+				t.Fatalf("request went to %s, want %s", rec.Cloud, tc.cloud)
+			}
+			calls, results := tc.calls(t, rec.Body), tc.results(t, rec.Body)
+			if len(calls) != 2 || calls[0] == calls[1] {
+				t.Errorf("tool call ids %q, want two distinct\n%s", calls, rec.Body)
+			}
+			if diff := cmp.Diff(calls, results); diff != "" {
+				t.Errorf("results do not answer the calls in order (-calls +results):\n%s", diff)
+			}
+		})
+	}
+}
+
+// anthropicToolIDs returns the field of every Messages block of the type.
+func anthropicToolIDs(typ, field string) func(*testing.T, []byte) []string {
+	return func(t *testing.T, body []byte) []string {
+		t.Helper()
+		var req struct {
+			Messages []struct {
+				Content []map[string]any `json:"content"`
+			} `json:"messages"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			t.Fatalf("anthropic body: %v\n%s", err, body)
+		}
+		var ids []string
+		for _, m := range req.Messages {
+			for _, b := range m.Content {
+				if b["type"] == typ {
+					ids = append(ids, fmt.Sprint(b[field]))
+				}
+			}
+		}
+		return ids
+	}
+}
+
+// converseToolIDs returns the toolUseId of every Converse block of the
+// member (toolUse or toolResult).
+func converseToolIDs(member string) func(*testing.T, []byte) []string {
+	return func(t *testing.T, body []byte) []string {
+		t.Helper()
+		var req struct {
+			Messages []struct {
+				Content []map[string]json.RawMessage `json:"content"`
+			} `json:"messages"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			t.Fatalf("bedrock body: %v\n%s", err, body)
+		}
+		var ids []string
+		for _, m := range req.Messages {
+			for _, b := range m.Content {
+				raw, ok := b[member]
+				if !ok {
+					continue
+				}
+				var v struct {
+					ToolUseID string `json:"toolUseId"`
+				}
+				if err := json.Unmarshal(raw, &v); err != nil {
+					t.Fatalf("bedrock %s block: %v", member, err)
+				}
+				ids = append(ids, v.ToolUseID)
+			}
+		}
+		return ids
 	}
 }
 
