@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sync"
+	"time"
 
 	"switchyard/internal/admin"
 	"switchyard/internal/config"
@@ -50,6 +52,14 @@ func (rl *reloader) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Seed every commitment from the ledger; the swap then carries the
+	// running router's counts over the seeds of the periods it already
+	// tracked, so only commitments the reload added or moved to another
+	// period keep the seed. Without the store the reload still applies,
+	// and the next refresh catches up.
+	if err := seedCommitments(ctx, rl.inst.store, router, time.Now()); err != nil {
+		rl.inst.log.Warn("seeding commitments from the ledger on reload", "err", err)
+	}
 	reg, closeProviders, err := buildProviders(ctx, cfg, rl.env.Getenv, rl.inst.log)
 	if err != nil {
 		return err
@@ -59,6 +69,86 @@ func (rl *reloader) Reload(ctx context.Context) error {
 	rl.cfg = cfg
 	rl.inst.log.Info("configuration reloaded", "path", rl.path, "providers", len(cfg.Providers), "models", len(cfg.Models),
 		"contracts", len(cfg.Contracts))
+	return nil
+}
+
+// commitmentRefreshEvery is how often a gateway re-reads its commitments'
+// spend from the ledger. Each replica counts only what it routes; the
+// ledger, which every replica writes, has the whole spend.
+const commitmentRefreshEvery = 30 * time.Second
+
+// spendLedger is what refreshing commitments needs from the store.
+type spendLedger interface {
+	SpendByProvider(ctx context.Context, since time.Time) (map[string]float64, error)
+}
+
+// commitmentRefresher keeps the live router's commitment spend in step
+// with the shared ledger, so replicas pace a commitment on the spend of
+// all of them. Between refreshes each router adds what it observes itself.
+type commitmentRefresher struct {
+	ledger spendLedger
+	flush  func(context.Context) error // the usage writer's Flush
+	router func() *route.Router
+	log    *slog.Logger
+	every  time.Duration
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// startCommitmentRefresh starts refreshing every commitment's spend
+// every interval and returns the function that stops it.
+func startCommitmentRefresh(st spendLedger, flush func(context.Context) error, router func() *route.Router, log *slog.Logger, every time.Duration) func() error {
+	cr := &commitmentRefresher{ledger: st, flush: flush, router: router, log: log, every: every, stop: make(chan struct{})}
+	cr.wg.Go(func() {
+		t := time.NewTicker(cr.every)
+		defer t.Stop()
+		for {
+			select {
+			case <-cr.stop:
+				return
+			case <-t.C:
+				if err := cr.once(context.Background()); err != nil {
+					cr.log.Warn("refreshing commitment spend from the ledger", "err", err)
+				}
+			}
+		}
+	})
+	return func() error {
+		close(cr.stop)
+		cr.wg.Wait()
+		return nil
+	}
+}
+
+// once refreshes every commitment of the live router: it marks what the
+// router has counted, flushes this gateway's ledger rows so the ledger
+// holds everything marked, and replaces the counts with the ledger's
+// sums (plus what the router observed since the mark). When the flush
+// fails the ledger may lack this gateway's own rows, so nothing changes.
+func (cr *commitmentRefresher) once(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, cr.every)
+	defer cancel()
+	r := cr.router()
+	marks := r.MarkSpend()
+	if len(marks) == 0 {
+		return nil
+	}
+	if err := cr.flush(ctx); err != nil {
+		return err
+	}
+	bySince := map[time.Time]map[string]float64{}
+	for _, m := range marks {
+		spend, ok := bySince[m.PeriodStart]
+		if !ok {
+			var err error
+			if spend, err = cr.ledger.SpendByProvider(ctx, m.PeriodStart); err != nil {
+				return err
+			}
+			bySince[m.PeriodStart] = spend
+		}
+		r.RefreshSpend(m, spend[m.Channel])
+	}
 	return nil
 }
 

@@ -168,6 +168,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	in.closers = append(in.closers, maint.close)
 	in.reload = &reloader{path: o.ConfigPath, cfg: cfg, env: env, inst: in, gw: gw}
 	in.closers = append(in.closers, func() error { in.reload.close(); return nil })
+	in.closers = append(in.closers, startCommitmentRefresh(st, in.ledger.Flush, gw.Router, log, commitmentRefreshEvery))
 	front := api.New(api.Options{
 		Gateway: gw, Auth: authn, Logger: log, Metrics: metrics,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Std(),

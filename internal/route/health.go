@@ -440,6 +440,32 @@ func (c *channel) tally(start time.Time) *tally {
 	return nil
 }
 
+// startTally returns the tally that starts at start, starting it when
+// start is the start of one of the channel's periods in progress; nil
+// otherwise. The caller holds c.mu.
+func (c *channel) startTally(start, now time.Time) *tally {
+	c.pruneTallies(now)
+	if t := c.tally(start); t != nil {
+		return t
+	}
+	for _, b := range c.periods {
+		if cur, _ := c.current(b.period, now); cur.Equal(start) {
+			c.tallies = append(c.tallies, tally{start: start})
+			return &c.tallies[len(c.tallies)-1]
+		}
+	}
+	return nil
+}
+
+// observedSince returns the spend observed since start's tally was seeded.
+// The caller holds c.mu.
+func (c *channel) observedSince(start time.Time) float64 {
+	if t := c.tally(start); t != nil {
+		return t.observed
+	}
+	return 0
+}
+
 // spent returns the spend since start. The caller holds c.mu.
 func (c *channel) spent(start time.Time) float64 {
 	if t := c.tally(start); t != nil {
@@ -456,7 +482,13 @@ func (c *channel) adopt(old *channel, now time.Time) {
 	c.openUntil, c.closedAt, c.trips = old.openUntil, old.closedAt, old.trips
 	c.probes, c.probeExpiry, c.coolUntil = old.probes, old.probeExpiry, old.coolUntil
 	c.ttfb, c.total = old.ttfb, old.total
-	c.tallies = append(c.tallies[:0], old.tallies...)
+	for _, t := range old.tallies {
+		if mine := c.tally(t.start); mine != nil {
+			*mine = t
+		} else {
+			c.tallies = append(c.tallies, t)
+		}
+	}
 	c.pruneTallies(now)
 	c.mu.Unlock()
 	old.mu.Unlock()

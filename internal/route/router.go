@@ -305,11 +305,11 @@ func (r *Router) Health() []ChannelHealth {
 }
 
 // SeedSpend records usd as spent on channel since periodStart, typically
-// loaded from the usage ledger at start-up, before the router serves. It
-// replaces an earlier seed for the same start; costs observed through
-// Observe add to it. Only the start of a period in progress of one of the
-// channel's commitments is kept; other seeds have nothing to inform and
-// are ignored.
+// loaded from the usage ledger at start-up or on a reload, before the
+// router serves. It replaces an earlier seed for the same start; costs
+// observed through Observe add to it. Only the start of a period in
+// progress of one of the channel's commitments is kept; other seeds have
+// nothing to inform and are ignored.
 func (r *Router) SeedSpend(channel string, periodStart time.Time, usd float64) {
 	c := r.channels[channel]
 	if c == nil {
@@ -318,16 +318,61 @@ func (r *Router) SeedSpend(channel string, periodStart time.Time, usd float64) {
 	now := r.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pruneTallies(now)
-	if t := c.tally(periodStart); t != nil {
+	if t := c.startTally(periodStart, now); t != nil {
 		t.seeded = usd
+	}
+}
+
+// SpendMark is the spend a router observed on a commitment's channel in
+// one period, as of MarkSpend.
+type SpendMark struct {
+	Channel     string
+	PeriodStart time.Time
+	observed    float64
+}
+
+// MarkSpend returns a mark for every commitment channel and period in
+// progress, sorted by channel. It is the first step of reconciling the
+// spend with a ledger that other replicas write too: take the marks, make
+// sure everything this router observed so far is in the ledger (flush its
+// writer), read the ledger's spend per channel since each mark's start,
+// and pass each sum to RefreshSpend.
+func (r *Router) MarkSpend() []SpendMark {
+	now := r.now()
+	var out []SpendMark
+	for name, c := range r.channels {
+		c.mu.Lock()
+		for _, b := range c.periods {
+			start, _ := c.current(b.period, now)
+			out = append(out, SpendMark{Channel: name, PeriodStart: start, observed: c.observedSince(start)})
+		}
+		c.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b SpendMark) int {
+		if n := strings.Compare(a.Channel, b.Channel); n != 0 {
+			return n
+		}
+		return a.PeriodStart.Compare(b.PeriodStart)
+	})
+	return out
+}
+
+// RefreshSpend sets the spend of m's channel in m's period to usd, read
+// from the shared ledger after m was taken. The spend this router observed
+// before the mark is in usd and is not counted again; what it observed
+// since is added to usd, so the count stays exact between refreshes. A
+// mark of a period no longer in progress is ignored.
+func (r *Router) RefreshSpend(m SpendMark, usd float64) {
+	c := r.channels[m.Channel]
+	if c == nil {
 		return
 	}
-	for _, b := range c.periods {
-		if start, _ := c.current(b.period, now); start.Equal(periodStart) {
-			c.tallies = append(c.tallies, tally{start: start, seeded: usd})
-			return
-		}
+	now := r.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.startTally(m.PeriodStart, now); t != nil {
+		t.seeded = usd
+		t.observed = max(t.observed-m.observed, 0)
 	}
 }
 
@@ -372,7 +417,10 @@ func (r *Router) CommitmentStatus(now time.Time) []CommitmentState {
 
 // Adopt carries the per-channel state of old (health, latency averages,
 // cool-downs, spend tallies) into r for the channels both know, when the
-// configuration is reloaded. Call it before r serves any request.
+// configuration is reloaded. Call it before r serves any request. A tally
+// of old replaces r's tally of the same period; r keeps the tallies (seeds)
+// of periods old did not track, such as a commitment the reload added or
+// moved to another period.
 func (r *Router) Adopt(old *Router) {
 	if old == nil || old == r {
 		return

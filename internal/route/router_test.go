@@ -589,6 +589,78 @@ func TestAdopt(t *testing.T) {
 	}
 }
 
+func TestAdopt_KeepsSeedsOfNewPeriods(t *testing.T) {
+	clk := newClock(time.Date(2025, 5, 16, 12, 0, 0, 0, time.UTC))
+	old := newTestRouter(t, contractModels(), []Contract{
+		{Name: "aws", Commitment: &Commitment{Provider: "aws-us-east-1", AmountUSD: 100, Period: PeriodMonth}},
+	}, clk, nil)
+	old.Observe("aws-us-east-1", Outcome{Success: true, CostUSD: 12})
+	// The reload keeps the month, adds a year on the same channel and a
+	// commitment on a channel that had none; the new router is seeded
+	// from the ledger before it adopts the old one's state.
+	r := newTestRouter(t, contractModels(), []Contract{
+		{Name: "aws", Commitment: &Commitment{Provider: "aws-us-east-1", AmountUSD: 100, Period: PeriodMonth}},
+		{Name: "aws-year", Commitment: &Commitment{Provider: "aws-us-east-1", AmountUSD: 1000, Period: PeriodYear}},
+		{Name: "weu", Commitment: &Commitment{Provider: "azure-weu", AmountUSD: 100, Period: PeriodMonth}},
+	}, clk, nil)
+	may, jan := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	r.SeedSpend("aws-us-east-1", may, 11) // the old router's count is more recent
+	r.SeedSpend("aws-us-east-1", jan, 300)
+	r.SeedSpend("azure-weu", may, 7)
+	r.Adopt(old)
+	got := map[string]float64{}
+	for _, s := range r.CommitmentStatus(clk.Now()) {
+		got[s.Contract] = s.SpentUSD
+	}
+	if diff := cmp.Diff(map[string]float64{"aws": 12, "aws-year": 300, "weu": 7}, got); diff != "" {
+		t.Errorf("spent after adopt (-want +got):\n%s", diff)
+	}
+}
+
+func TestRefreshSpend(t *testing.T) {
+	clk := newClock(time.Date(2025, 5, 16, 12, 0, 0, 0, time.UTC))
+	r := newTestRouter(t, contractModels(), []Contract{
+		{Name: "month", Commitment: &Commitment{Provider: "aws-us-east-1", AmountUSD: 100, Period: PeriodMonth}},
+		{Name: "day", Commitment: &Commitment{Provider: "aws-us-east-1", AmountUSD: 10, Period: PeriodDay}},
+	}, clk, nil)
+	spent := func() map[string]float64 {
+		got := map[string]float64{}
+		for _, s := range r.CommitmentStatus(clk.Now()) {
+			got[s.Contract] = s.SpentUSD
+		}
+		return got
+	}
+	may, today := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 5, 16, 0, 0, 0, 0, time.UTC)
+	r.SeedSpend("aws-us-east-1", may, 40)
+	r.Observe("aws-us-east-1", Outcome{Success: true, CostUSD: 5})
+	marks := r.MarkSpend()
+	if len(marks) != 2 || marks[0].Channel != "aws-us-east-1" || !marks[0].PeriodStart.Equal(may) || !marks[1].PeriodStart.Equal(today) {
+		t.Fatalf("marks %+v", marks)
+	}
+	// Spent after the mark, while the ledger is read: not yet in the sums.
+	r.Observe("aws-us-east-1", Outcome{Success: true, CostUSD: 2})
+	// The ledger holds this router's 5 and 30 from other replicas this
+	// month, 3 of them today.
+	r.RefreshSpend(marks[0], 40+5+30)
+	r.RefreshSpend(marks[1], 5+3)
+	if diff := cmp.Diff(map[string]float64{"month": 77, "day": 10}, spent()); diff != "" {
+		t.Errorf("after refresh (-want +got):\n%s", diff)
+	}
+	// The next refresh counts the 2 from the ledger, not twice.
+	marks = r.MarkSpend()
+	r.RefreshSpend(marks[0], 77)
+	r.RefreshSpend(marks[1], 10)
+	if diff := cmp.Diff(map[string]float64{"month": 77, "day": 10}, spent()); diff != "" {
+		t.Errorf("second refresh (-want +got):\n%s", diff)
+	}
+	// A mark of a period that ended is ignored.
+	clk.Advance(24 * time.Hour)
+	r.RefreshSpend(marks[1], 99)
+	if got := spent()["day"]; got != 0 {
+		t.Errorf("new day's spend %v after a refresh of the old day", got)
+	}
+}
+
 func TestNewRouter_Compat(t *testing.T) {
 	cat, err := NewCatalog([]Model{{Name: "m", Offerings: []Offering{off("a", "", "")}}})
 	if err != nil {
