@@ -31,6 +31,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
+	// SIGHUP is caught before the listeners open: one that arrives while
+	// the gateway starts would otherwise end the process. It is applied
+	// once the gateway runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
@@ -40,9 +46,6 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "switchyard: serving on http://%s (admin http://%s)\n", inst.Addr(), inst.AdminAddr())
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-ctx.Done():
@@ -101,7 +104,8 @@ func (in *Instance) Store() *sqlstore.Store { return in.store }
 // Start builds every dependency from cfg and starts serving. The caller
 // must call Shutdown.
 func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (inst *Instance, err error) {
-	log := telemetry.NewLogger(env.Stderr, o.LogLevel)
+	// Secrets never reach the log, not even in a client-chosen path.
+	log := redacting(telemetry.NewLogger(env.Stderr, o.LogLevel))
 	in := &Instance{cfg: cfg, log: log, served: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.Std()}
 	defer func() {
 		if err != nil {
