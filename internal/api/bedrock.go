@@ -64,6 +64,7 @@ const (
 	codeServiceUnavailable = "ServiceUnavailableException"
 	codeInternalServer     = "InternalServerException"
 	codeModelTimeout       = "ModelTimeoutException"
+	codeQuotaExceeded      = "ServiceQuotaExceededException"
 )
 
 // awsError is an error whose AWS error code is fixed by where it arose (a
@@ -81,6 +82,13 @@ func (e *awsError) Unwrap() error { return e.err }
 // bedrockErrorCode names e as a Bedrock client expects, with the status
 // that goes with it.
 func bedrockErrorCode(e *apiError) (status int, code string) {
+	// A spent budget is a quota, not throttling: AWS SDKs retry a
+	// ThrottlingException (they do not read x-should-retry), and a retry
+	// before the period ends cannot pass. The status stays 429, as in the
+	// other dialects; the SDKs resolve the code from X-Amzn-ErrorType.
+	if e.Code == "budget_exceeded" {
+		return http.StatusTooManyRequests, codeQuotaExceeded
+	}
 	switch e.Type {
 	case typeAuth, typePermission:
 		return http.StatusForbidden, codeAccessDenied

@@ -787,15 +787,19 @@ func TestBedrock_Throttling(t *testing.T) {
 		t.Errorf("status %d", status)
 	}
 
-	// A spent budget is throttling too.
+	// A spent budget is a quota, which AWS SDKs do not retry.
 	budget := h.issue(t, admin.KeySpec{Tenant: "acme", Name: "budget", Limits: admin.Limits{BudgetUSD: 1e-9, BudgetPeriod: "month"}})
 	c, _ = h.bedrockClient(budget.AWSAccessKeyID, budget.AWSSecretAccessKey, nil)
 	if _, err := c.Converse(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.Converse(context.Background(), in)
-	if !errors.As(err, &te) {
-		t.Fatalf("over budget: error %v (%T), want *types.ThrottlingException", err, err)
+	var qe *types.ServiceQuotaExceededException
+	if !errors.As(err, &qe) {
+		t.Fatalf("over budget: error %v (%T), want *types.ServiceQuotaExceededException", err, err)
+	}
+	if _, status := apiErrorOf(t, err); status != http.StatusTooManyRequests {
+		t.Errorf("over budget: status %d", status)
 	}
 	h.records(t, 2)
 }
