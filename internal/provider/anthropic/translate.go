@@ -730,9 +730,13 @@ func usageToLLM(u Usage) llm.Usage {
 
 // ResponseFromLLM encodes a canonical answer for an Anthropic client;
 // model is the name the client asked for. llm.FinishContentFilter has no
-// Anthropic stop reason of its own and is reported as refusal. Tool call
-// arguments that are not a JSON object (a call cut off by the output
-// limit) are sent as {}, as Anthropic's own SDK does for a cut-off call.
+// Anthropic stop reason of its own and is reported as refusal. A tool
+// call whose arguments are not a JSON object is left out: it cannot be
+// run, and tool_use.input must be an object, so any input written for it
+// (such as {}) would invite the client to run a call the model never
+// made. The gateway serves such a call only as the last one of an answer
+// cut off by the output limit, whose stop reason (max_tokens) tells the
+// client; it refuses any other as a bad upstream answer.
 func ResponseFromLLM(r *llm.Response, model string) *MessagesResponse {
 	out := &MessagesResponse{
 		ID:         r.ID,
@@ -762,14 +766,27 @@ func ResponseFromLLM(r *llm.Response, model string) *MessagesResponse {
 			if tc == nil {
 				continue
 			}
-			input := json.RawMessage(`{}`)
-			if isObject(json.RawMessage(tc.Arguments)) {
-				input = json.RawMessage(tc.Arguments)
+			input, ok := toolInput(tc.Arguments)
+			if !ok {
+				continue
 			}
 			out.Content = append(out.Content, ContentBlock{Type: BlockToolUse, ID: tc.ID, Name: tc.Name, Input: input})
 		}
 	}
 	return out
+}
+
+// toolInput returns a complete tool call's arguments as tool_use.input:
+// {} for none, the object itself, or false for anything else.
+func toolInput(args string) (json.RawMessage, bool) {
+	raw := json.RawMessage(strings.Trim(args, " \t\r\n"))
+	switch {
+	case len(raw) == 0:
+		return json.RawMessage(`{}`), true
+	case isObject(raw):
+		return raw, true
+	}
+	return nil, false
 }
 
 func finishFromLLM(f llm.FinishReason) string {

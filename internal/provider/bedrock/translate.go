@@ -1006,13 +1006,22 @@ func usageFromLLM(u llm.Usage) *TokenUsage {
 }
 
 // ResponseFromLLM builds the Converse response a Bedrock client expects for
-// a canonical response. latency becomes metrics.latencyMs. Tool arguments
-// that are not valid JSON (a truncated upstream call) are sent as a JSON
-// string rather than dropped; an image given only by URL becomes a text
-// block holding the URL, since Converse images are inline bytes.
+// a canonical response. latency becomes metrics.latencyMs. A tool call
+// whose arguments are not a JSON object is left out: it cannot be run, and
+// any input written for it ({} or the text as a JSON string) would invite
+// the client to run a call the model never made. The gateway serves such
+// a call only as the last one of an answer cut off by the output limit,
+// whose stop reason (max_tokens) tells the client; it refuses any other as
+// a bad upstream answer. An image given only by URL becomes a text block
+// holding the URL, since Converse images are inline bytes.
 func ResponseFromLLM(r *llm.Response, latency time.Duration) *ConverseResponse {
 	msg := &Message{Role: "assistant", Content: make([]ContentBlock, 0, len(r.Message.Parts))}
 	for _, p := range r.Message.Parts {
+		if p.Kind == llm.PartToolCall && p.ToolCall != nil {
+			if _, ok := toolInput(p.ToolCall.Arguments); !ok {
+				continue
+			}
+		}
 		msg.Content = append(msg.Content, blockFromLLMOutput(p))
 	}
 	out := &ConverseResponse{
@@ -1033,7 +1042,8 @@ func blockFromLLMOutput(p llm.Part) ContentBlock {
 		if p.ToolCall == nil {
 			break
 		}
-		return ContentBlock{ToolUse: &ToolUseBlock{ToolUseID: p.ToolCall.ID, Name: p.ToolCall.Name, Input: toolInput(p.ToolCall.Arguments)}}
+		input, _ := toolInput(p.ToolCall.Arguments) // ResponseFromLLM left out calls without one
+		return ContentBlock{ToolUse: &ToolUseBlock{ToolUseID: p.ToolCall.ID, Name: p.ToolCall.Name, Input: input}}
 	case llm.PartReasoning:
 		if p.Redacted != "" {
 			return ContentBlock{ReasoningContent: &ReasoningContentBlock{RedactedContent: ptr(p.Redacted)}}
@@ -1055,14 +1065,14 @@ func blockFromLLMOutput(p llm.Part) ContentBlock {
 	return ContentBlock{Text: ptr(p.Text)}
 }
 
-// toolInput returns arguments as a JSON value for toolUse.input: {} when
-// empty, the JSON itself when valid, else the text as a JSON string.
-func toolInput(args string) json.RawMessage {
-	if s, err := compactJSON(json.RawMessage(args), "{}"); err == nil {
-		return json.RawMessage(s)
+// toolInput returns a complete tool call's arguments as toolUse.input:
+// {} for none, the object itself (compacted), or false for anything else.
+func toolInput(args string) (json.RawMessage, bool) {
+	s, err := compactJSON(json.RawMessage(args), "{}")
+	if err != nil || s[0] != '{' {
+		return nil, false
 	}
-	b, _ := json.Marshal(args)
-	return b
+	return json.RawMessage(s), true
 }
 
 // compactJSON validates raw and returns it without insignificant space;
