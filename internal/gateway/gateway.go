@@ -374,6 +374,9 @@ func (g *Gateway) Chat(ctx context.Context, call *Call, req *llm.Request) (*llm.
 		if err != nil {
 			return err
 		}
+		if err := checkToolCalls(off.Provider, out.Message.Parts, out.FinishReason); err != nil {
+			return err
+		}
 		resp = out
 		r.served(off, at, out.Usage)
 		return nil

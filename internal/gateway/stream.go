@@ -138,6 +138,14 @@ func (s *Stream) Next() (llm.Event, error) {
 			return llm.Event{}, err
 		}
 	}
+	if ev.Kind == llm.EventStop {
+		// The calls are complete only now; one that cannot be handed on
+		// fails the stream instead of ending it.
+		if err := checkToolCalls(s.off.Provider, s.acc.Response().Message.Parts, ev.FinishReason); err != nil {
+			s.err = err
+			return llm.Event{}, err
+		}
+	}
 	s.acc.Add(ev)
 	if ev.Kind == llm.EventStop && ev.Usage != nil {
 		res := s.r.res
