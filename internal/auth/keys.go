@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 )
 
 // KeyPrefix starts every client key secret.
@@ -91,4 +92,39 @@ func randomString(alphabet string, n int) (string, error) {
 		}
 	}
 	return string(out), nil
+}
+
+// RedactKeys returns s with every client key secret in it cut down to its
+// display prefix ("sk-sy-AbCd…"), for text that is logged or shown: a
+// request path, an error. A secret runs to the first character that is
+// not URL-safe or is '/'. Text without KeyPrefix is returned as is.
+func RedactKeys(s string) string {
+	i := strings.Index(s, KeyPrefix)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i >= 0 {
+		start := i + len(KeyPrefix)
+		end := start
+		for end < len(s) && isKeyChar(s[end]) {
+			end++
+		}
+		keep := min(end, start+displayChars)
+		b.WriteString(s[:keep])
+		if end > keep {
+			b.WriteString("…")
+		}
+		s = s[end:]
+		i = strings.Index(s, KeyPrefix)
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+// isKeyChar reports whether c can continue a secret: base62 for the keys
+// NewKey makes, and the other URL-safe characters for caller-chosen ones
+// (IssueFixedKey).
+func isKeyChar(c byte) bool {
+	return '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || strings.IndexByte("-_.~+=%", c) >= 0
 }

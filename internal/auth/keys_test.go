@@ -82,3 +82,22 @@ func TestRandomString_Uniform(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactKeys(t *testing.T) {
+	secret, _, _, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"/admin/v1/keys/key_123/revoke", "/admin/v1/keys/key_123/revoke"},
+		{"/admin/v1/keys/" + secret + "/revoke", "/admin/v1/keys/" + secret[:10] + "…/revoke"},
+		{secret + " and " + secret, secret[:10] + "… and " + secret[:10] + "…"},
+		{"sk-sy-ab", "sk-sy-ab"},
+		{`"path":"/x/sk-sy-demo-fixed-key?x=1"`, `"path":"/x/sk-sy-demo…?x=1"`},
+		{"sk-sy-", "sk-sy-"},
+	} {
+		if got := RedactKeys(tc.in); got != tc.want {
+			t.Errorf("RedactKeys(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
