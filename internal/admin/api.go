@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -9,9 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
+	"switchyard/internal/auth"
 	"switchyard/internal/store"
 )
 
@@ -69,11 +72,15 @@ func Handler(o Options) http.Handler {
 	h("POST /admin/v1/keys/{id}/revoke", a.revokeKey)
 	h("DELETE /admin/v1/keys/{id}", a.revokeKey)
 	h("POST /admin/v1/keys/{id}/rotate", a.rotateKey)
+	// The same two by a body {"key": ID or secret}, so that a secret never
+	// travels in a URL (which proxies and access logs record).
+	h("POST /admin/v1/keys/revoke", a.revokeKeyBody)
+	h("POST /admin/v1/keys/rotate", a.rotateKeyBody)
 	h("GET /admin/v1/usage", a.usage)
 	h("POST /admin/v1/route/explain", a.explain)
 	h("POST /admin/v1/reload", a.reload)
 	mux.Handle("/admin/", a.authed(func(w http.ResponseWriter, r *http.Request) error {
-		return &httpError{http.StatusNotFound, "no admin endpoint " + r.Method + " " + r.URL.Path}
+		return &httpError{http.StatusNotFound, "no admin endpoint " + r.Method + " " + auth.RedactKeys(r.URL.Path)}
 	}))
 	return mux
 }
@@ -118,7 +125,9 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrInvalid):
 		writeJSON(w, http.StatusBadRequest, errBody(err.Error()))
 	default:
-		a.o.Logger.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		// A key may be named by its secret in the path; never log one.
+		a.o.Logger.Error("admin request failed", "method", r.Method, "path", auth.RedactKeys(r.URL.Path),
+			"err", auth.RedactKeys(err.Error()))
 		writeJSON(w, http.StatusInternalServerError, errBody("internal error"))
 	}
 }
@@ -135,10 +144,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decode reads a strict JSON body; unknown or mistyped fields are 400s
-// naming the field.
+// decode reads a strict JSON body; unknown, mistyped or unparsable fields
+// are 400s naming the field.
 func decode(r *http.Request, dst any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &httpError{http.StatusRequestEntityTooLarge, "body too large"}
+		}
+		return &httpError{http.StatusBadRequest, "reading the body: " + err.Error()}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		var te *json.UnmarshalTypeError
@@ -154,7 +171,38 @@ func decode(r *http.Request, dst any) error {
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return &FieldError{f, "unknown field"}
 		}
+		if fe := badField(body, dst, err); fe != nil {
+			return fe
+		}
 		return &httpError{http.StatusBadRequest, "malformed JSON: " + err.Error()}
+	}
+	return nil
+}
+
+// badField finds the top-level member of a well-formed JSON object body
+// whose value made decoding into dst fail with err (a value its type's
+// UnmarshalJSON refused, such as a malformed time), by decoding each member
+// alone. It returns nil when body is not such an object.
+func badField(body []byte, dst any, err error) *FieldError {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(body, &members) != nil {
+		return nil
+	}
+	t := reflect.TypeOf(dst)
+	if t.Kind() != reflect.Pointer {
+		return nil
+	}
+	for name, raw := range members {
+		one, _ := json.Marshal(map[string]json.RawMessage{name: raw})
+		if json.Unmarshal(one, reflect.New(t.Elem()).Interface()) == nil {
+			continue
+		}
+		problem := "invalid value: " + err.Error()
+		var pe *time.ParseError
+		if errors.As(err, &pe) {
+			problem = `must be an RFC 3339 time such as "2030-01-02T15:04:05Z"`
+		}
+		return &FieldError{name, problem}
 	}
 	return nil
 }
@@ -320,6 +368,48 @@ func (a *api) revokeKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, ViewKey(k))
+	return nil
+}
+
+// KeyRef names a key in a body: its ID or its whole secret.
+type KeyRef struct {
+	Key string `json:"key"`
+}
+
+func (a *api) keyRef(r *http.Request) (string, error) {
+	var ref KeyRef
+	if err := decode(r, &ref); err != nil {
+		return "", err
+	}
+	if ref.Key == "" {
+		return "", &FieldError{"key", "required: a key ID or secret"}
+	}
+	return ref.Key, nil
+}
+
+func (a *api) revokeKeyBody(w http.ResponseWriter, r *http.Request) error {
+	ref, err := a.keyRef(r)
+	if err != nil {
+		return err
+	}
+	k, err := a.svc.RevokeKey(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ViewKey(k))
+	return nil
+}
+
+func (a *api) rotateKeyBody(w http.ResponseWriter, r *http.Request) error {
+	ref, err := a.keyRef(r)
+	if err != nil {
+		return err
+	}
+	iss, err := a.svc.RotateKey(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, ViewIssued(iss))
 	return nil
 }
 
