@@ -305,6 +305,14 @@ func (s *Service) RevokeKey(ctx context.Context, idOrSecret string) (*store.Key,
 
 // RotateKey issues a new key with the old one's settings and revokes the
 // old one.
+//
+// The two steps are not one transaction: Store has no transaction that
+// spans them. The order makes every failure safe instead: the new key is
+// created first, so a failure there leaves the old key working and nothing
+// else; if revoking the old key then fails, the new key is revoked again
+// before the error is returned, so the caller never ends up with two live
+// keys, and a new key whose secret was never shown can do nothing even if
+// that revocation fails too.
 func (s *Service) RotateKey(ctx context.Context, idOrSecret string) (*Issued, error) {
 	old, err := s.FindKey(ctx, idOrSecret)
 	if err != nil {
@@ -327,7 +335,10 @@ func (s *Service) RotateKey(ctx context.Context, idOrSecret string) (*Issued, er
 		return nil, err
 	}
 	if err := s.Store.RevokeKey(ctx, old.ID, s.now()); err != nil {
-		return nil, err
+		if undo := s.Store.RevokeKey(ctx, issued.Key.ID, s.now()); undo != nil {
+			err = errors.Join(err, fmt.Errorf("revoking the new key %s: %w", issued.Key.ID, undo))
+		}
+		return nil, fmt.Errorf("rotating key %s: revoking it: %w", old.ID, err)
 	}
 	return issued, nil
 }
