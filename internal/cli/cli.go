@@ -254,7 +254,7 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		printIssued(env.Stdout, iss)
+		printIssued(env.Stdout, iss, conn.noPairReason())
 		return nil
 	case "list":
 		ks, err := b.ListKeys(ctx, *tenant)
@@ -293,16 +293,28 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		printIssued(env.Stdout, iss)
+		printIssued(env.Stdout, iss, conn.noPairReason())
 		return nil
 	}
 	return fmt.Errorf("unknown keys subcommand %q (want create, list, revoke or rotate)", sub)
 }
 
-func printIssued(w io.Writer, iss *admin.IssuedView) {
+// noPairReason says why a key was issued without an AWS key pair: the
+// process that sealed it had no master key.
+func (c connFlags) noPairReason() string {
+	if *c.config != "" {
+		return "SWITCHYARD_MASTER_KEY is not set here"
+	}
+	return "the gateway runs without SWITCHYARD_MASTER_KEY"
+}
+
+func printIssued(w io.Writer, iss *admin.IssuedView, noPairReason string) {
 	fmt.Fprintf(w, "key id:   %s\ntenant:   %s\napi key:  %s\n", iss.Key.ID, iss.Key.TenantID, iss.Secret)
 	if iss.AWSAccessKeyID != "" {
 		fmt.Fprintf(w, "aws access key id:     %s\naws secret access key: %s\n", iss.AWSAccessKeyID, iss.AWSSecretAccessKey)
+	} else {
+		fmt.Fprintf(w, "aws key pair: none (%s, so no SigV4 secret can be sealed);\n"+
+			"  SigV4 clients can send the api key as a Bedrock API key (Authorization: Bearer) instead.\n", noPairReason)
 	}
 	fmt.Fprintln(w, "\nThe key is shown only this once; Switchyard keeps only its hash.")
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"switchyard/internal/admin"
+	"switchyard/internal/auth"
 )
 
 // Client talks to a running gateway's admin API.
@@ -103,14 +104,23 @@ func (c *Client) ListKeys(ctx context.Context, tenant string) ([]admin.KeyView, 
 	return out.Data, c.do(ctx, http.MethodGet, path, nil, &out)
 }
 
-func (c *Client) RevokeKey(ctx context.Context, id string) (*admin.KeyView, error) {
+// RevokeKey revokes a key by ID or secret. A secret goes in the body,
+// never in the URL, which proxies and access logs record.
+func (c *Client) RevokeKey(ctx context.Context, idOrSecret string) (*admin.KeyView, error) {
 	var k admin.KeyView
-	return &k, c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(id)+"/revoke", nil, &k)
+	if strings.HasPrefix(idOrSecret, auth.KeyPrefix) {
+		return &k, c.do(ctx, http.MethodPost, "/admin/v1/keys/revoke", admin.KeyRef{Key: idOrSecret}, &k)
+	}
+	return &k, c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(idOrSecret)+"/revoke", nil, &k)
 }
 
-func (c *Client) RotateKey(ctx context.Context, id string) (*admin.IssuedView, error) {
+// RotateKey rotates a key by ID or secret, like RevokeKey.
+func (c *Client) RotateKey(ctx context.Context, idOrSecret string) (*admin.IssuedView, error) {
 	var out admin.IssuedView
-	return &out, c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(id)+"/rotate", nil, &out)
+	if strings.HasPrefix(idOrSecret, auth.KeyPrefix) {
+		return &out, c.do(ctx, http.MethodPost, "/admin/v1/keys/rotate", admin.KeyRef{Key: idOrSecret}, &out)
+	}
+	return &out, c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(idOrSecret)+"/rotate", nil, &out)
 }
 
 func (c *Client) Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage, error) {
