@@ -104,7 +104,8 @@ func (in *Instance) Store() *sqlstore.Store { return in.store }
 // Start builds every dependency from cfg and starts serving. The caller
 // must call Shutdown.
 func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (inst *Instance, err error) {
-	log := telemetry.NewLogger(env.Stderr, o.LogLevel)
+	// Secrets never reach the log, not even in a client-chosen path.
+	log := redacting(telemetry.NewLogger(env.Stderr, o.LogLevel))
 	in := &Instance{cfg: cfg, log: log, served: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.Std()}
 	defer func() {
 		if err != nil {
