@@ -313,8 +313,20 @@ var errNotServed = errors.New("channel does not serve this request")
 // each makes one attempt per planned offering, in order and within the
 // attempt budget, until one succeeds or a failure is not worth another
 // channel. On failure it records the request and returns the last error.
+//
+// A channel whose adapter refuses to translate the request (an error
+// wrapping llm.ErrUnsupported that is not a *provider.Error: a feature its
+// API cannot express, such as an http image URL on Bedrock) sent nothing
+// upstream, so it is not an attempt: the next offering is tried, as the
+// model's other channels may express the feature, and the channel's
+// health is left alone. When every offering tried refused, the error
+// names each channel and what it refused, and still wraps
+// llm.ErrUnsupported (a 400). When another offering failed upstream, that
+// failure is what the client is told, since the request was servable.
 func (r *request) each(ctx context.Context, lastErr error, stream bool, try func(off route.Offering, p provider.Provider, at time.Time) error) error {
 	d := r.res.Decision
+	var refused refusals
+	failed := false // an attempt failed upstream
 	for i, off := range d.Order {
 		if i >= d.MaxAttempts {
 			break
@@ -335,7 +347,18 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 		if err == nil {
 			return nil
 		}
-		lastErr = err
+		if isRefusal(err) {
+			r.res.Attempted = r.res.Attempted[:len(r.res.Attempted)-1]
+			r.g.log.Debug("channel refused the request", "request_id", r.call.RequestID, "provider", off.Provider, "err", err)
+			// Not a health outcome; only frees a half-open probe slot.
+			r.rt.Router.Observe(off.Provider, route.Outcome{})
+			refused = append(refused, &refusal{channel: off.Provider, typ: off.ProviderType, err: err})
+			if !failed {
+				lastErr = refused
+			}
+			continue
+		}
+		lastErr, failed = err, true
 		r.g.log.Debug("attempt failed", "request_id", r.call.RequestID, "provider", off.Provider, "err", err)
 		if !r.observe(ctx, off, err, at) {
 			break
@@ -569,8 +592,13 @@ func kindOf(err error) string {
 		}
 		return ge.Message
 	}
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
 		return "client closed request"
+	case errors.Is(err, llm.ErrUnsupported):
+		return "unsupported"
+	case errors.Is(err, llm.ErrInvalid):
+		return "invalid request"
 	}
 	return "internal"
 }
