@@ -514,6 +514,11 @@ func (c *invokeStreamCodec) frames(ev llm.Event) ([]bedrock.EncodedEvent, error)
 	}
 	out := make([]bedrock.EncodedEvent, 0, len(fs))
 	for _, f := range fs {
+		if f.Event == anthropic.EventPing {
+			// Bedrock's invoke stream carries no pings; the event stream
+			// has no use for them.
+			continue
+		}
 		data := f.Data
 		if f.Event == anthropic.EventMessageStop && ev.Kind == llm.EventStop {
 			var u llm.Usage

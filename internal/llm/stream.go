@@ -10,7 +10,8 @@ import (
 type EventKind uint8
 
 const (
-	// EventStart opens a response: ID and Model are set.
+	// EventStart opens a response: ID and Model are set, and Usage when
+	// the upstream reports the input counts at the start.
 	EventStart EventKind = iota + 1
 	// EventTextDelta appends Text to the text part at Index.
 	EventTextDelta
@@ -53,7 +54,11 @@ type Event struct {
 	// Signature is set on a reasoning delta that closes a signed block.
 	Signature string
 	ToolCall  *ToolCallDelta
-	// FinishReason, StopSequence and Usage are set on EventStop.
+	// FinishReason, StopSequence and Usage are set on EventStop. An
+	// EventStart may carry Usage too, with only the input counts
+	// (InputTokens, CachedInputTokens, CacheWriteTokens) as far as they
+	// are known when the answer starts; the stop event's Usage is the
+	// whole count and supersedes it.
 	FinishReason FinishReason
 	StopSequence string
 	Usage        *Usage

@@ -116,7 +116,13 @@ func (d *StreamDecoder) Decode(event string, data []byte) ([]llm.Event, error) {
 		}
 		d.started = true
 		d.usage = ev.Message.Usage
-		d.out = append(d.out, llm.Event{Kind: llm.EventStart, ID: ev.Message.ID, Model: ev.Message.Model})
+		start := llm.Event{Kind: llm.EventStart, ID: ev.Message.ID, Model: ev.Message.Model}
+		// message_start reports the input counts; its output_tokens is a
+		// placeholder, settled by message_delta.
+		if u := usageToLLM(ev.Message.Usage); u.InputTokens > 0 {
+			start.Usage = &llm.Usage{InputTokens: u.InputTokens, CachedInputTokens: u.CachedInputTokens, CacheWriteTokens: u.CacheWriteTokens}
+		}
+		d.out = append(d.out, start)
 		return d.out, nil
 	}
 	if !d.started {
@@ -310,16 +316,22 @@ func ErrorFrame(errType, message string) Frame {
 	return Frame{Event: EventError, Data: b}
 }
 
+// PingFrame is a "ping" event, which clients skip: the API sends one after
+// the first content_block_start, and more to keep a quiet stream alive.
+func PingFrame() Frame { return Frame{Event: EventPing, Data: []byte(`{"type":"ping"}`)} }
+
 // StreamEncoder turns llm events into the SSE frames of a Messages stream,
-// in the API's order: message_start; per part content_block_start, its
-// deltas and content_block_stop, each block stopped before the next
-// starts; message_delta with the stop reason and usage; message_stop.
-// Blocks are numbered from 0 without gaps whatever the events' indexes. It
-// is not safe for concurrent use.
+// in the API's order: message_start, with the input counts when the start
+// event carries them; per part content_block_start, its deltas and
+// content_block_stop, each block stopped before the next starts, with a
+// ping after the first content_block_start; message_delta with the stop
+// reason and usage; message_stop. Blocks are numbered from 0 without gaps
+// whatever the events' indexes. It is not safe for concurrent use.
 type StreamEncoder struct {
 	model    string
 	started  bool
 	stopped  bool
+	pinged   bool
 	blocks   int // blocks started so far
 	open     bool
 	openKind llm.EventKind
@@ -351,12 +363,21 @@ func (e *StreamEncoder) Encode(ev llm.Event) ([]Frame, error) {
 	if !e.started {
 		e.started = true
 		id := ""
+		// output_tokens is 1 in message_start, as the API sends it;
+		// message_delta carries the real count.
+		usage := Usage{OutputTokens: 1}
 		if ev.Kind == llm.EventStart {
 			id = ev.ID
+			if ev.Usage != nil {
+				wu := usageFromLLM(llm.Usage{InputTokens: ev.Usage.InputTokens, CachedInputTokens: ev.Usage.CachedInputTokens,
+					CacheWriteTokens: ev.Usage.CacheWriteTokens})
+				usage.InputTokens, usage.CacheReadInputTokens, usage.CacheCreationInputTokens =
+					wu.InputTokens, wu.CacheReadInputTokens, wu.CacheCreationInputTokens
+			}
 		}
 		add(EventMessageStart, streamEvent{Type: EventMessageStart, Message: &MessagesResponse{
 			ID: id, Type: "message", Role: "assistant", Model: e.model, Content: []ContentBlock{},
-			Usage: Usage{OutputTokens: 1},
+			Usage: usage,
 		}})
 		if ev.Kind == llm.EventStart {
 			return frames, err
@@ -377,6 +398,10 @@ func (e *StreamEncoder) Encode(ev llm.Event) ([]Frame, error) {
 			e.open, e.openKind, e.lastIdx = true, ev.Kind, ev.Index
 			e.blocks++
 			add(EventContentBlockStart, streamEvent{Type: EventContentBlockStart, Index: &idx, ContentBlock: startBlock(ev)})
+			if !e.pinged {
+				e.pinged = true
+				frames = append(frames, PingFrame())
+			}
 		}
 		for _, d := range deltas(ev) {
 			add(EventContentBlockDelta, blockDelta{Type: EventContentBlockDelta, Index: idx, Delta: d})

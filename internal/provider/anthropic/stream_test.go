@@ -382,3 +382,95 @@ func TestErrorFrame_SDK(t *testing.T) {
 		t.Errorf("error type %q, body %s", apiErr.Type(), apiErr.RawJSON())
 	}
 }
+
+// goldenFrame is a Frame as its golden file shows it.
+type goldenFrame struct {
+	Event string
+	Data  json.RawMessage
+}
+
+// TestStreamEncoder_Golden pins the frames of a stream whose start event
+// carries the input counts: message_start reports them (input_tokens
+// without the cached part), and a ping follows the first
+// content_block_start, as the API sends it.
+func TestStreamEncoder_Golden(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start *llm.Usage
+	}{
+		{"start_usage", &llm.Usage{InputTokens: 1100, CachedInputTokens: 1000, CacheWriteTokens: 60}},
+		{"no_start_usage", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			evs := sampleEvents()
+			evs[0].Usage = tc.start
+			var got []goldenFrame
+			for _, f := range encodeAll(t, NewStreamEncoder("claude-gateway"), evs) {
+				got = append(got, goldenFrame{f.Event, f.Data})
+			}
+			providertest.Golden(t, "testdata/stream_encoder/"+tc.name+".frames.json", got)
+		})
+	}
+}
+
+// TestStreamEncoder_Ping checks the ping's place in the frames: right
+// after the first content_block_start, once, whatever the first block is.
+func TestStreamEncoder_Ping(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		evs  []llm.Event
+		want []string
+	}{
+		{"text", []llm.Event{{Kind: llm.EventStart, ID: "m"}, {Kind: llm.EventTextDelta, Text: "a"}, {Kind: llm.EventTextDelta, Index: 1, Text: "b"}, {Kind: llm.EventStop}},
+			[]string{"message_start", "content_block_start", "ping", "content_block_delta", "content_block_stop", "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop"}},
+		{"tool_call_first", []llm.Event{{Kind: llm.EventToolCallDelta, ToolCall: &llm.ToolCallDelta{ID: "c", Name: "f", Arguments: "{}"}}, {Kind: llm.EventStop}},
+			[]string{"message_start", "content_block_start", "ping", "content_block_delta", "content_block_stop", "message_delta", "message_stop"}},
+		{"no_content", []llm.Event{{Kind: llm.EventStart, ID: "m"}, {Kind: llm.EventStop}},
+			[]string{"message_start", "message_delta", "message_stop"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, f := range encodeAll(t, NewStreamEncoder("m"), tc.evs) {
+				got = append(got, f.Event)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("frames (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestStream_StartUsageRoundTrip checks that the input counts of an
+// upstream message_start reach a client's message_start through the
+// decoder and the encoder, and that the SDK reads them there.
+func TestStream_StartUsageRoundTrip(t *testing.T) {
+	body := providertest.ReadFile(t, "testdata/stream/text_with_pings.sse")
+	res := decodeStream(body)
+	if res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	if u := res.Events[0].Usage; res.Events[0].Kind != llm.EventStart || u == nil || u.InputTokens != 42 || u.CachedInputTokens != 30 || u.OutputTokens != 0 {
+		t.Fatalf("start event %+v", res.Events[0])
+	}
+	frames := encodeAll(t, NewStreamEncoder("claude-gateway"), res.Events)
+	var start struct {
+		Message struct {
+			Usage Usage `json:"usage"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(frames[0].Data, &start); err != nil {
+		t.Fatal(err)
+	}
+	if want := (Usage{InputTokens: 12, CacheReadInputTokens: 30, OutputTokens: 1}); start.Message.Usage != want {
+		t.Errorf("message_start usage %+v, want %+v", start.Message.Usage, want)
+	}
+	client := sdkServer(t, frames, nil)
+	stream := client.Messages.NewStreaming(context.Background(), sdkParams)
+	defer stream.Close()
+	if !stream.Next() {
+		t.Fatal(stream.Err())
+	}
+	if u := stream.Current().AsMessageStart().Message.Usage; u.InputTokens != 12 || u.CacheReadInputTokens != 30 {
+		t.Errorf("SDK message_start usage in %d read %d", u.InputTokens, u.CacheReadInputTokens)
+	}
+}
