@@ -443,7 +443,13 @@ type folder struct {
 func (f *folder) chunk(r *GenerateContentResponse) error {
 	if !f.started {
 		f.started = true
-		f.out = append(f.out, llm.Event{Kind: llm.EventStart, ID: r.ResponseID, Model: r.ModelVersion})
+		start := llm.Event{Kind: llm.EventStart, ID: r.ResponseID, Model: r.ModelVersion}
+		// The prompt's count is whole from the first chunk on.
+		if u := r.UsageMetadata; u != nil && u.PromptTokenCount > 0 {
+			in := usageToLLM(u)
+			start.Usage = &llm.Usage{InputTokens: in.InputTokens, CachedInputTokens: in.CachedInputTokens}
+		}
+		f.out = append(f.out, start)
 	}
 	if f.responseID == "" {
 		f.responseID = r.ResponseID
