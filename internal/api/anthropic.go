@@ -94,6 +94,11 @@ func (c anthropicCodec) Encode(sw *sse.Writer, ev llm.Event) error {
 	return c.write(sw, frames)
 }
 
+// KeepAlive sends a ping, which Anthropic clients skip.
+func (c anthropicCodec) KeepAlive(sw *sse.Writer) error {
+	return c.write(sw, []anthropic.Frame{anthropic.PingFrame()})
+}
+
 // Done has nothing to add: message_stop was the stop event's frame.
 func (c anthropicCodec) Done(*sse.Writer) error { return nil }
 

@@ -1,20 +1,26 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go"
 	"github.com/anthropics/anthropic-sdk-go/option"
 	anthropic2 "github.com/anthropics/anthropic-sdk-go/v2"
 	option2 "github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/google/go-cmp/cmp"
 
 	"switchyard/internal/admin"
 	"switchyard/internal/fakecloud"
+	"switchyard/internal/sse"
 )
 
 // The Anthropic front door proven with both live majors of the official
@@ -137,8 +143,12 @@ func TestAnthropicSDK_V1(t *testing.T) {
 	t.Run("stream", func(t *testing.T) {
 		s := c.Messages.NewStreaming(ctx, anthropic.MessageNewParams{Model: sonnet, MaxTokens: 200, Messages: user("Stream to Claude")})
 		var m anthropic.Message
+		var startIn int64 = -1
 		events := 0
 		for s.Next() {
+			if ev := s.Current(); ev.Type == "message_start" {
+				startIn = ev.AsMessageStart().Message.Usage.InputTokens
+			}
 			if err := m.Accumulate(s.Current()); err != nil {
 				t.Fatal(err)
 			}
@@ -148,6 +158,10 @@ func TestAnthropicSDK_V1(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkEcho(t, answerV1(&m), "Stream to Claude")
+		// message_start already tells the input count, as the API does.
+		if startIn != m.Usage.InputTokens {
+			t.Errorf("message_start input_tokens %d, final %d", startIn, m.Usage.InputTokens)
+		}
 		if events < 6 {
 			t.Errorf("%d events", events)
 		}
@@ -524,5 +538,137 @@ func TestAnthropicSDK_Errors(t *testing.T) {
 			}
 		}
 	}
+	h.records(t, 1)
+}
+
+// anthropicRawStream posts a streamed Messages request and returns the
+// SSE events the client received, names and data.
+func anthropicRawStream(t *testing.T, h *harness, model, prompt string) []sse.Event {
+	t.Helper()
+	body := `{"model":` + strconv.Quote(model) + `,"max_tokens":300,"stream":true,"messages":[{"role":"user","content":` + strconv.Quote(prompt) + `}]}`
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.URL+"/v1/messages", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Api-Key", h.key.Secret)
+	req.Header.Set("Anthropic-Version", "2023-06-01")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	var evs []sse.Event
+	rd := sse.NewReader(resp.Body)
+	for {
+		ev, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return evs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Data = bytes.Clone(ev.Data)
+		evs = append(evs, ev)
+	}
+}
+
+func eventNames(evs []sse.Event) []string {
+	var names []string
+	for _, ev := range evs {
+		names = append(names, ev.Type)
+	}
+	return names
+}
+
+// TestAnthropicStream_PingAndStartUsage checks the stream's frames as the
+// API sends them: message_start with the real input count, a ping after
+// the first content_block_start, then the deltas; on every kind of
+// channel, with the count from the start where the upstream reports it
+// there (Anthropic, Gemini) and 0 where it does not (OpenAI, Bedrock
+// Converse).
+func TestAnthropicStream_PingAndStartUsage(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		model      string
+		startUsage bool
+	}{
+		{"via-anthropic", true}, {"via-gemini", true}, {"via-openai", false}, {"via-bedrock", false},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			evs := anthropicRawStream(t, h, tc.model, "Count my tokens")
+			names := eventNames(evs)
+			if diff := cmp.Diff([]string{"message_start", "content_block_start", "ping", "content_block_delta"}, names[:min(4, len(names))]); diff != "" {
+				t.Errorf("first events (-want +got):\n%s", diff)
+			}
+			if n := strings.Count(strings.Join(names, " "), "ping"); n != 1 {
+				t.Errorf("%d pings in a quick stream: %v", n, names)
+			}
+			var start struct {
+				Message struct {
+					Usage struct {
+						InputTokens  int64 `json:"input_tokens"`
+						OutputTokens int64 `json:"output_tokens"`
+					} `json:"usage"`
+				} `json:"message"`
+			}
+			var final struct {
+				Usage struct {
+					InputTokens int64 `json:"input_tokens"`
+				} `json:"usage"`
+			}
+			if err := json.Unmarshal(evs[0].Data, &start); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(evs[len(evs)-2].Data, &final); err != nil || names[len(names)-2] != "message_delta" {
+				t.Fatalf("next to last event %s %s (%v)", names[len(names)-2], evs[len(evs)-2].Data, err)
+			}
+			want := int64(0)
+			if tc.startUsage {
+				want = final.Usage.InputTokens
+			}
+			if final.Usage.InputTokens == 0 || start.Message.Usage.InputTokens != want || start.Message.Usage.OutputTokens != 1 {
+				t.Errorf("message_start usage %+v, final input %d; want input %d", start.Message.Usage, final.Usage.InputTokens, want)
+			}
+			h.records(t, 1)
+		})
+	}
+}
+
+// TestAnthropicStream_KeepAlive checks that a stream whose upstream is
+// slow gets pings while it waits, that the SDK still reads the answer,
+// and that no ping follows message_stop.
+func TestAnthropicStream_KeepAlive(t *testing.T) {
+	h := newHarness(t, func(c *harnessConfig) { c.keepAlive = 15 * time.Millisecond })
+	h.cloud.SetFaults("", fakecloud.Faults{TokensPerSecond: 20})
+	evs := anthropicRawStream(t, h, "via-anthropic", "Hello slow stream")
+	names := eventNames(evs)
+	if names[len(names)-1] != "message_stop" {
+		t.Errorf("last event %q", names[len(names)-1])
+	}
+	// Past the ping after the first content_block_start, the others come
+	// from the quiet gaps between tokens.
+	if n := strings.Count(strings.Join(names, " "), "ping"); n < 3 {
+		t.Errorf("%d pings in a stream of %d events paced at 50 ms a token: %v", n, len(evs), names)
+	}
+	h.records(t, 1)
+
+	c := clientV1(h, h.key.Secret)
+	s := c.Messages.NewStreaming(t.Context(), anthropic.MessageNewParams{Model: "via-anthropic", MaxTokens: 300,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("Hello slow stream"))}})
+	var m anthropic.Message
+	for s.Next() {
+		if err := m.Accumulate(s.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	checkEcho(t, answerV1(&m), "Hello slow stream")
 	h.records(t, 1)
 }

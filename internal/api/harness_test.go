@@ -43,8 +43,9 @@ type harness struct {
 
 // harnessConfig adjusts a harness.
 type harnessConfig struct {
-	maxBody int64
-	now     func() time.Time
+	maxBody   int64
+	now       func() time.Time
+	keepAlive time.Duration
 }
 
 // Channels of the harness, one per type, named after the cloud they use.
@@ -157,7 +158,7 @@ func newHarness(t testing.TB, opts ...func(*harnessConfig)) *harness {
 	svc := &admin.Service{Store: st, Sealer: sealer}
 	// No cache: a key revoked by a test is refused at once.
 	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer, CacheTTL: time.Nanosecond})
-	front := New(Options{Gateway: gw, Auth: authn, MaxBodyBytes: cfg.maxBody, Now: cfg.now})
+	front := New(Options{Gateway: gw, Auth: authn, MaxBodyBytes: cfg.maxBody, Now: cfg.now, StreamKeepAlive: cfg.keepAlive})
 
 	ts := httptest.NewUnstartedServer(front)
 	ts.Config.Protocols = new(http.Protocols)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"switchyard/internal/gateway"
@@ -107,7 +108,13 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call *gatewa
 	s.serveStream(w, r, call, req, func(w http.ResponseWriter) func(id string) streamSink {
 		sw := sse.NewWriter(w)
 		w.WriteHeader(http.StatusOK)
-		return func(id string) streamSink { return sseSink{sw: sw, codec: newCodec(id)} }
+		return func(id string) streamSink {
+			k := sseSink{sw: sw, codec: newCodec(id)}
+			if _, ok := k.codec.(keepAliveCodec); ok {
+				return keepAliveSink{k}
+			}
+			return k
+		}
 	})
 }
 
@@ -121,6 +128,12 @@ type streamSink interface {
 	Done() error
 	// Fail writes a mid-stream error in the dialect's shape.
 	Fail(e *apiError) error
+}
+
+// keepAliver is a sink whose dialect has an event that only tells the
+// client the stream is alive (Anthropic's ping).
+type keepAliver interface {
+	KeepAlive() error
 }
 
 // encodeError is an event a dialect's encoder refused.
@@ -139,17 +152,61 @@ func (k sseSink) Encode(ev llm.Event) error { return k.codec.Encode(k.sw, ev) }
 func (k sseSink) Done() error               { return k.codec.Done(k.sw) }
 func (k sseSink) Fail(e *apiError) error    { return k.codec.Fail(k.sw, e) }
 
+// keepAliveCodec is a streamCodec with a keep-alive event.
+type keepAliveCodec interface {
+	KeepAlive(sw *sse.Writer) error
+}
+
+// keepAliveSink is an sseSink whose codec has a keep-alive event.
+type keepAliveSink struct{ sseSink }
+
+func (k keepAliveSink) KeepAlive() error { return k.codec.(keepAliveCodec).KeepAlive(k.sw) }
+
 // serveStream serves a streamed request in any dialect: errors before the
 // first event are plain errors with their status; after it, an error in
 // the dialect's stream shape ends the stream cleanly. A silent upstream is
 // cut after the idle timeout; a client that goes away cancels the
-// upstream. start writes the response headers and returns the sink
-// factory, called once with the stream's id.
+// upstream. A sink with a keep-alive event (keepAliver) sends one each
+// time the stream has been quiet for the keep-alive interval, so that
+// proxies and clients with read timeouts hold on while a model thinks.
+// start writes the response headers and returns the sink factory, called
+// once with the stream's id.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request, start func(w http.ResponseWriter) func(id string) streamSink) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	idle := time.AfterFunc(s.idle, func() { cancel(errStreamIdle) })
 	defer idle.Stop()
+
+	// mu serializes the writes of this loop and of the keep-alive timer's
+	// callback; once ended is set, the callback writes nothing more, so no
+	// write outlives the handler.
+	var (
+		mu    sync.Mutex
+		ended bool
+		keep  *time.Timer
+		last  time.Time // of the latest write
+	)
+	end := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		ended = true
+		if keep != nil {
+			keep.Stop()
+		}
+	}
+	defer end()
+	// locked runs a write to the client under mu and restarts the
+	// keep-alive wait.
+	locked := func(write func() error) error {
+		mu.Lock()
+		defer mu.Unlock()
+		err := write()
+		last = time.Now()
+		if keep != nil {
+			keep.Reset(s.keepAlive)
+		}
+		return err
+	}
 
 	st, res, err := s.gw.ChatStream(ctx, call, req)
 	setRouteHeaders(w, r, res)
@@ -162,24 +219,44 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 	info.Stream = true
 	newSink := start(w)
 	var sink streamSink
+	// sinkFor runs under mu.
 	sinkFor := func(id string) streamSink {
 		if sink == nil {
 			if id == "" {
 				id = call.RequestID
 			}
 			sink = newSink(id)
+			if ka, ok := sink.(keepAliver); ok && s.keepAlive > 0 {
+				keep = time.AfterFunc(s.keepAlive, func() {
+					mu.Lock()
+					defer mu.Unlock()
+					if ended {
+						return
+					}
+					// A write may have happened while this call waited for mu.
+					if wait := s.keepAlive - time.Since(last); wait > 0 {
+						keep.Reset(wait)
+						return
+					}
+					if err := ka.KeepAlive(); err != nil {
+						return // the client is gone; the loop sees it at its next write
+					}
+					last = time.Now()
+					keep.Reset(s.keepAlive)
+				})
+			}
 		}
 		return sink
 	}
 	fail := func(err error) {
 		e := classify(err)
 		info.ErrorKind = e.Type
-		_ = sinkFor("").Fail(e)
+		_ = locked(func() error { return sinkFor("").Fail(e) })
 	}
 	for {
 		ev, err := st.Next()
 		if errors.Is(err, io.EOF) {
-			_ = sinkFor("").Done()
+			_ = locked(func() error { return sinkFor("").Done() })
 			break
 		}
 		if err != nil {
@@ -194,7 +271,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 			break
 		}
 		idle.Reset(s.idle)
-		if err := sinkFor(ev.ID).Encode(ev); err != nil {
+		if err := locked(func() error { return sinkFor(ev.ID).Encode(ev) }); err != nil {
 			var ee *encodeError
 			if errors.As(err, &ee) {
 				s.log.Error("encoding stream", "request_id", call.RequestID, "dialect", call.Dialect, "err", ee.err)
@@ -205,6 +282,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 			break
 		}
 	}
+	end() // nothing follows the stream's last event
 	meterInfo(r, res)
 }
 

@@ -42,6 +42,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// StreamIdleTimeout ends a stream whose upstream is silent this long.
 	StreamIdleTimeout time.Duration
+	// StreamKeepAlive is how long a stream may stay quiet before the
+	// gateway sends a keep-alive event, in the dialects that have one
+	// (Anthropic's ping). Default DefaultStreamKeepAlive; negative: none.
+	StreamKeepAlive time.Duration
 	// Ready reports whether the store is reachable, for /readyz.
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
@@ -49,6 +53,11 @@ type Options struct {
 	// off (they answer 501).
 	Sessions *session.Runtime
 }
+
+// DefaultStreamKeepAlive is the quiet time after which a stream gets a
+// keep-alive event unless Options says otherwise: well inside the 30-60 s
+// read timeouts common in proxies and load balancers.
+const DefaultStreamKeepAlive = 15 * time.Second
 
 // Server serves the front doors.
 type Server struct {
@@ -59,9 +68,11 @@ type Server struct {
 	metrics *telemetry.Metrics
 	maxBody int64
 	idle    time.Duration
-	ready   func(ctx context.Context) error
-	now     func() time.Time
-	handler http.Handler
+	// keepAlive is the quiet time before a keep-alive event; 0: none.
+	keepAlive time.Duration
+	ready     func(ctx context.Context) error
+	now       func() time.Time
+	handler   http.Handler
 	// sessions serves the Responses and Conversations APIs; nil when off.
 	sessions *session.Runtime
 }
@@ -81,6 +92,12 @@ func New(o Options) *Server {
 	}
 	if s.idle <= 0 {
 		s.idle = 5 * time.Minute
+	}
+	switch {
+	case o.StreamKeepAlive > 0:
+		s.keepAlive = o.StreamKeepAlive
+	case o.StreamKeepAlive == 0:
+		s.keepAlive = DefaultStreamKeepAlive
 	}
 	if s.now == nil {
 		s.now = time.Now
