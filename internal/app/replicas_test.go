@@ -351,6 +351,80 @@ func TestReplica_NoUsageLost(t *testing.T) {
 	})
 }
 
+// TestReplica_SIGKILLUnderLoad kills a gateway without warning while it
+// is answering requests and checks the bound README.md documents: the
+// ledger misses at most the rows of the last flush interval, counted as
+// the requests the clients saw answered in the interval before the kill.
+func TestReplica_SIGKILLUnderLoad(t *testing.T) {
+	c := newCluster(t, sqlstore.DriverSQLite, "memory")
+	key := c.key(t, admin.KeySpec{})
+	r := startReplica(t, c.cfg, c.env)
+	// About 200 requests a second: fewer than a batch (256) per flush
+	// interval, so the interval, not the batch size, decides when rows
+	// are written.
+	c.cloud.SetFaults("", fakecloud.Faults{Latency: 20 * time.Millisecond})
+	defer c.cloud.SetFaults("", fakecloud.Faults{})
+	before := c.ledgerRows(t)
+	start := time.Now()
+
+	const workers = 4
+	var (
+		mu       sync.Mutex
+		answered []time.Time // when each 200 was fully read
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; i < 100000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if chatOnce(r.addr, key, fmt.Sprintf("kill load %d %d", w, i)) == 200 {
+					at := time.Now()
+					mu.Lock()
+					answered = append(answered, at)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	// Kill only once the writer has flushed under this load, and after
+	// more than two flush intervals of it, so that the last interval is a
+	// part of what was answered.
+	waitFor(t, 20*time.Second, func() bool { return c.ledgerRows(t) > before })
+	time.Sleep(time.Until(start.Add(2500 * time.Millisecond)))
+	killAt := time.Now()
+	if err := r.signal(t, syscall.SIGKILL); err == nil {
+		t.Error("SIGKILL reported a clean exit")
+	}
+	close(stop)
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	recent := 0
+	for _, at := range answered {
+		if !at.Before(killAt.Add(-1 * time.Second)) { // usage.DefaultFlushInterval
+			recent++
+		}
+	}
+	rows := c.ledgerRows(t) - before
+	missing := int64(len(answered)) - rows
+	t.Logf("answered %d, %d of them in the last flush interval; %d ledger rows, %d missing", len(answered), recent, rows, missing)
+	if missing > int64(recent) {
+		t.Errorf("after SIGKILL under load: %d answered requests have no ledger row, more than the %d answered in the last flush interval",
+			missing, recent)
+	}
+	// Rows the clients never saw answered can only be requests in flight
+	// at the kill: at most one per worker.
+	if missing < -workers {
+		t.Errorf("after SIGKILL: %d ledger rows for %d answered requests", rows, len(answered))
+	}
+}
+
 // TestLimitsBackendDown: with Redis unreachable the gateway fails open or
 // closed as configured, and says so in its log once per incident.
 func TestLimitsBackendDown(t *testing.T) {
