@@ -619,7 +619,8 @@ func anthropicResponse(model string, a answer) map[string]any {
 }
 
 // anthropicStream emits the answer as Messages stream events through emit
-// (SSE for Anthropic, event-stream chunks for Bedrock); pings go only to
+// (SSE for Anthropic, event-stream chunks for Bedrock); a ping follows the
+// first content_block_start, where the API sends one, and goes only to
 // Anthropic's own stream.
 func anthropicStream(c *call, model string, a answer, emit func(string, map[string]any) error, pings bool) error {
 	start := anthropicResponse(model, a)
@@ -630,21 +631,17 @@ func anthropicStream(c *call, model string, a answer, emit func(string, map[stri
 	if err := emit("message_start", map[string]any{"type": "message_start", "message": start}); err != nil {
 		return err
 	}
-	ping := func() error {
-		if !pings {
-			return nil
-		}
-		return emit("ping", map[string]any{"type": "ping"})
-	}
-	if err := ping(); err != nil {
-		return err
-	}
 	index := 0
 	// block sends one content block; its deltas are output tokens but for
 	// the signature and the empty opening of tool input, which carry none.
 	block := func(startBlock map[string]any, deltas []map[string]any) error {
 		if err := emit("content_block_start", map[string]any{"type": "content_block_start", "index": index, "content_block": startBlock}); err != nil {
 			return err
+		}
+		if pings && index == 0 {
+			if err := emit("ping", map[string]any{"type": "ping"}); err != nil {
+				return err
+			}
 		}
 		for _, d := range deltas {
 			token := d["type"] != "signature_delta" && d["partial_json"] != ""
@@ -664,7 +661,7 @@ func anthropicStream(c *call, model string, a answer, emit func(string, map[stri
 			return err
 		}
 		index++
-		return ping()
+		return nil
 	}
 	if a.thinking != "" {
 		var deltas []map[string]any

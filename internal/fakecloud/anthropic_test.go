@@ -107,6 +107,12 @@ func TestAnthropic_StreamAccumulate(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(string(raw), "event: ping\ndata: {\"type\":\"ping\"}") || strings.Contains(string(raw), "\n\ndata:") {
 		t.Errorf("raw stream:\n%s", raw)
 	}
+	// The ping comes where the API sends it: after the first
+	// content_block_start, before the deltas.
+	s := string(raw)
+	if ping := strings.Index(s, "event: ping"); ping < strings.Index(s, "event: content_block_start") || ping > strings.Index(s, "event: content_block_delta") {
+		t.Errorf("ping out of place:\n%s", raw)
+	}
 }
 
 func TestAnthropic_ToolUse(t *testing.T) {
