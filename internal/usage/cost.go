@@ -1,8 +1,9 @@
 // Package usage turns token counts into money and writes the usage ledger:
 // Cost prices an llm.Usage, and Writer batches store.UsageRecords into a
 // Sink in the background, retrying failed batches and flushing on
-// shutdown, so that a request never waits on the database and no record is
-// lost.
+// shutdown, so that a request never waits on the database and no record it
+// accepted is lost. Only during a long store outage, once its bounded queue
+// is full, does it refuse records, and it counts and logs those.
 package usage
 
 import "switchyard/internal/llm"
