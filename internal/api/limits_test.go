@@ -236,7 +236,8 @@ func noUpstream(t *testing.T, h *harness) {
 
 // TestLimits_RateLimit drives every front door into a key's RPM limit: the
 // second request is refused with 429 in the client's dialect, retry-after
-// and x-ratelimit-* headers, before any upstream call.
+// and x-ratelimit-* headers (Anthropic clients also get the API's
+// anthropic-ratelimit-* ones), before any upstream call.
 func TestLimits_RateLimit(t *testing.T) {
 	for _, door := range limitDoors {
 		for _, stream := range []bool{false, true} {
@@ -273,6 +274,21 @@ func TestLimits_RateLimit(t *testing.T) {
 				}
 				if hdr.Get("X-Should-Retry") != "" {
 					t.Errorf("x-should-retry %q on a rate limit, which a retry can pass", hdr.Get("X-Should-Retry"))
+				}
+				// Anthropic clients also get the API's own headers, and
+				// only they do.
+				anthropicHeaders := door.name == "anthropic_messages"
+				if got := hdr.Get("Anthropic-Ratelimit-Requests-Limit"); (got == "1") != anthropicHeaders {
+					t.Errorf("anthropic-ratelimit-requests-limit %q", got)
+				}
+				if anthropicHeaders {
+					reset, err := time.Parse(time.RFC3339, hdr.Get("Anthropic-Ratelimit-Requests-Reset"))
+					if err != nil || reset.Before(time.Now().Add(-time.Second)) || reset.After(time.Now().Add(time.Minute+time.Second)) {
+						t.Errorf("anthropic-ratelimit-requests-reset %q, want a time within a minute", hdr.Get("Anthropic-Ratelimit-Requests-Reset"))
+					}
+					if got := hdr.Get("Anthropic-Ratelimit-Requests-Remaining"); got != "0" {
+						t.Errorf("anthropic-ratelimit-requests-remaining %q, want 0", got)
+					}
 				}
 				noUpstream(t, h)
 			})

@@ -250,6 +250,21 @@ func setRouteHeaders(w http.ResponseWriter, r *http.Request, res *gateway.Result
 			h.Set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(d.TokensRemaining, 10))
 			h.Set("X-Ratelimit-Reset-Tokens", resetValue(d.TokensReset))
 		}
+		// Anthropic clients also get the API's own names, whose reset is
+		// a time (RFC 3339) rather than a duration.
+		if dialectFor(r) == dialectAnthropic {
+			now := time.Now()
+			if d.RequestsLimit > 0 {
+				h.Set("Anthropic-Ratelimit-Requests-Limit", strconv.Itoa(d.RequestsLimit))
+				h.Set("Anthropic-Ratelimit-Requests-Remaining", strconv.Itoa(d.RequestsRemaining))
+				h.Set("Anthropic-Ratelimit-Requests-Reset", now.Add(d.RequestsReset).UTC().Format(time.RFC3339))
+			}
+			if d.TokensLimit > 0 {
+				h.Set("Anthropic-Ratelimit-Tokens-Limit", strconv.FormatInt(d.TokensLimit, 10))
+				h.Set("Anthropic-Ratelimit-Tokens-Remaining", strconv.FormatInt(d.TokensRemaining, 10))
+				h.Set("Anthropic-Ratelimit-Tokens-Reset", now.Add(d.TokensReset).UTC().Format(time.RFC3339))
+			}
+		}
 	}
 }
 
