@@ -22,6 +22,8 @@ func runFakecloud(ctx context.Context, env *Env, args []string) error {
 	failStatus := fs.Int("fail-status", 500, "status of injected failures")
 	hangRate := fs.Float64("hang-rate", 0, "fraction of requests (0..1) that never answer")
 	cutAfter := fs.Int("cut-stream-after", 0, "cut streams after N content events (0: never)")
+	throttleRate := fs.Float64("throttle-rate", 0, "fraction of requests (0..1) answered 429 with retry-after: 1")
+	cutBefore := fs.Float64("cut-before-content", 0, "fraction of requests (0..1) cut after the headers, before any body or event")
 	record := fs.String("record", "", "append one JSON line per received request to this file")
 	seed := fs.Int64("seed", 0, "random seed for fault injection (0: from the clock)")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -30,10 +32,13 @@ func runFakecloud(ctx context.Context, env *Env, args []string) error {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"fail-rate", *failRate}, {"hang-rate", *hangRate}} {
+	}{{"fail-rate", *failRate}, {"hang-rate", *hangRate}, {"throttle-rate", *throttleRate}, {"cut-before-content", *cutBefore}} {
 		if f.v < 0 || f.v > 1 {
 			return fmt.Errorf("-%s must be between 0 and 1", f.name)
 		}
+	}
+	if sum := *failRate + *hangRate + *throttleRate + *cutBefore; sum > 1 {
+		return fmt.Errorf("-fail-rate, -hang-rate, -throttle-rate and -cut-before-content share one draw: they add up to %v, more than 1", sum)
 	}
 	var rec io.Writer
 	if *record != "" {
@@ -50,7 +55,7 @@ func runFakecloud(ctx context.Context, env *Env, args []string) error {
 	_, ln, err := fakecloud.Listen(*listen, fakecloud.Options{
 		Key: *key, AWSAccessKeyID: *akid, AWSSecretAccessKey: *secret, Record: rec, Seed: *seed,
 		Faults: fakecloud.Faults{Latency: *latency, TokensPerSecond: *tps, FailRate: *failRate, FailStatus: *failStatus,
-			HangRate: *hangRate, CutStreamAfter: *cutAfter},
+			HangRate: *hangRate, CutStreamAfter: *cutAfter, ThrottleRate: *throttleRate, CutBeforeContent: *cutBefore},
 	})
 	if err != nil {
 		return err

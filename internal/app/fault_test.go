@@ -9,8 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"switchyard/internal/fakecloud"
+	"switchyard/internal/store"
 )
 
 const faultConfig = `
@@ -18,7 +20,10 @@ listen: 127.0.0.1:0
 store: {driver: sqlite, dsn: DIR/test.db}
 providers:
   - {name: bedrock-sim, type: bedrock, base_url: FAKECLOUD/bedrock, region: us-east-1, access_key_id_env: SIM_AWS_ID, secret_access_key_env: SIM_AWS_SECRET}
-  - {name: openai-sim, type: openai, base_url: FAKECLOUD/openai/v1, api_key_env: SIM_KEY}
+  # The attempt timeout bounds a stream's wait for its first event once
+  # the upstream has answered; a stream whose upstream never sends its
+  # headers waits the channel timeout.
+  - {name: openai-sim, type: openai, base_url: FAKECLOUD/openai/v1, api_key_env: SIM_KEY, timeout: 500ms}
   - {name: azure-sim, type: azure, base_url: FAKECLOUD/azure, api_key_env: SIM_KEY}
 models:
   - name: gpt-4o-mini
@@ -61,10 +66,11 @@ func streamOnce(base, key, prompt string) (ok, cut bool) {
 }
 
 // TestFaultInjection drives a model whose first allowed channel fails 20%
-// of requests (500s, 429s, hangs, cut streams). Fallback carries at least
-// 99.9% of non-streaming requests, streams that fail before their first
-// byte are retried elsewhere, and no request is ever served outside the
-// exclusivity contract.
+// of requests (500s, 503s, 429s, hangs, streams cut before and after their
+// first byte), one kind at a time and all of them together. Fallback
+// carries at least 99.9% of non-streaming requests, every stream that
+// fails before its first byte is retried elsewhere, and no request is
+// ever served outside the exclusivity contract.
 func TestFaultInjection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault injection runs thousands of requests")
@@ -88,88 +94,157 @@ func TestFaultInjection(t *testing.T) {
 		t.Error("no stream was cut: the fault did not apply")
 	}
 	checkCompliance(t, g, 20)
-	// Streams failing before their first byte fall back.
-	g = startGateway(t, faultConfig)
-	g.cloud.SetFaults("openai", fakecloud.Faults{FailRate: 0.2, FailStatus: 503})
-	streamsOK := 0
-	for i := range 200 {
-		if done, _ := streamOnce(g.inst.Addr(), g.key, fmt.Sprintf("stream %d", i)); done {
-			streamsOK++
-		}
-	}
-	t.Logf("streams failing before the first byte: %d of 200 completed", streamsOK)
-	if streamsOK != 200 {
-		t.Errorf("%d of 200 streams completed; failures before the first byte must fall back", streamsOK)
-	}
-	checkCompliance(t, g, 200)
 
 	type phase struct {
 		name   string
 		faults fakecloud.Faults
-		n      int
-		// minFaulty is how many requests the faulty channel must see.
+		// n is the fewest requests the phase sends; every streamEvery-th
+		// of them streams (0: none).
+		n, streamEvery int
+		// minFaulty is how many requests the faulty channel must see: the
+		// phase goes on until it has (within a bound), since a tripped
+		// breaker or a Retry-After keeps the channel out of plans for a
+		// while.
 		minFaulty int
 	}
 	phases := []phase{
-		{"hang", fakecloud.Faults{HangRate: 0.2}, 200, 30},
+		// A connection closed after the headers, before the first event:
+		// the stream has sent the client nothing and falls back.
+		{"stream_cut_before_first_byte", fakecloud.Faults{CutBeforeContent: 0.2}, 200, 1, 100},
+		{"hang", fakecloud.Faults{HangRate: 0.2}, 200, 0, 30},
 		// A run of five failures trips the channel's breaker, which (rightly)
 		// keeps it out of plans for ten seconds: the faulty channel is only
 		// sure to see the requests before that.
-		{"fail_500", fakecloud.Faults{FailRate: 0.2, FailStatus: 500}, 600, 30},
-		{"fail_503", fakecloud.Faults{FailRate: 0.2, FailStatus: 503}, 400, 30},
+		{"fail_500", fakecloud.Faults{FailRate: 0.2, FailStatus: 500}, 600, 0, 30},
+		{"fail_503", fakecloud.Faults{FailRate: 0.2, FailStatus: 503}, 400, 0, 30},
 		// A 429 carries Retry-After: 1, which keeps the channel out of plans
-		// for that second, so the faulty channel sees only the first few.
-		{"fail_429", fakecloud.Faults{FailRate: 0.2, FailStatus: 429}, 600, 1},
+		// for that second; the phase lasts until the channel has seen 20.
+		{"fail_429", fakecloud.Faults{FailRate: 0.2, FailStatus: 429}, 600, 0, 20},
+		// Everything at once at 20% in all: 500s, 429s, hangs and cuts
+		// before the first byte, on streamed and unstreamed requests. The
+		// 429s ask for 100 ms (retry-after-ms), so the channel is back
+		// soon enough to meet every kind of fault many times.
+		{"mixed", fakecloud.Faults{FailRate: 0.06, FailStatus: 500, ThrottleRate: 0.02, HangRate: 0.06, CutBeforeContent: 0.06,
+			RetryAfter: 100 * time.Millisecond}, 600, 2, 200},
 	}
 	var total, ok atomic.Int64
 	for _, ph := range phases {
 		g := startGateway(t, faultConfig)
 		g.cloud.SetFaults("openai", ph.faults)
+		faulty := func() int {
+			n := 0
+			for _, r := range g.cloud.Records() {
+				if r.Cloud == "openai" {
+					n++
+				}
+			}
+			return n
+		}
+		// The phase ends once it has sent n requests and the faulty
+		// channel has seen minFaulty, or at the bound.
+		var enough atomic.Bool
+		stop := make(chan struct{})
+		var monitor sync.WaitGroup
+		monitor.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+					if faulty() >= ph.minFaulty {
+						enough.Store(true)
+						return
+					}
+				}
+			}
+		})
+		const maxRequests = 8000 // below fakecloud's record ring
+		deadline := time.Now().Add(30 * time.Second)
 		var wg sync.WaitGroup
-		var next atomic.Int64
+		var next, sent, streams, streamsOK atomic.Int64
+		throttled := ph.faults.ThrottleRate > 0 || ph.faults.FailStatus == 429
 		for range 8 {
 			wg.Go(func() {
 				for {
 					i := next.Add(1)
-					if i > int64(ph.n) {
+					if i > maxRequests || i > int64(ph.n) && enough.Load() || time.Now().After(deadline) {
 						return
 					}
+					if throttled && i > 1 {
+						// While a Retry-After keeps the faulty channel out,
+						// the phase only waits: a pause per request keeps
+						// the requests sent meanwhile in bounds.
+						time.Sleep(3 * time.Millisecond)
+					}
+					sent.Add(1)
+					prompt := fmt.Sprintf("%s %d", ph.name, i)
+					if ph.streamEvery > 0 && i%int64(ph.streamEvery) == 0 {
+						streams.Add(1)
+						if done, _ := streamOnce(g.inst.Addr(), g.key, prompt); done {
+							streamsOK.Add(1)
+						}
+						continue
+					}
 					total.Add(1)
-					if chatOnce(g.inst.Addr(), g.key, fmt.Sprintf("%s %d", ph.name, i)) == 200 {
+					if chatOnce(g.inst.Addr(), g.key, prompt) == 200 {
 						ok.Add(1)
 					}
 				}
 			})
 		}
 		wg.Wait()
-		byCloud := map[string]int{}
+		close(stop)
+		monitor.Wait()
+		byCloud, byStatus := map[string]int{}, map[int]int{}
 		for _, r := range g.cloud.Records() {
 			byCloud[r.Cloud]++
 			if r.Cloud == "bedrock" {
 				t.Fatalf("a request reached the excluded channel: %+v", r)
 			}
+			if r.Cloud == "openai" {
+				byStatus[r.Status]++
+			}
 		}
-		t.Logf("%s: upstream requests by cloud %v", ph.name, byCloud)
+		t.Logf("%s: %d requests (%d streamed, %d of them completed); upstream requests by cloud %v; faulty channel's answers by status %v",
+			ph.name, sent.Load(), streams.Load(), streamsOK.Load(), byCloud, byStatus)
 		if byCloud["openai"] < ph.minFaulty {
-			t.Errorf("%s: the faulty channel saw only %d requests; the faults were not exercised", ph.name, byCloud["openai"])
+			t.Errorf("%s: the faulty channel saw only %d requests, want %d; the faults were not exercised", ph.name, byCloud["openai"], ph.minFaulty)
 		}
-		checkCompliance(t, g, ph.n)
+		if streamsOK.Load() != streams.Load() {
+			t.Errorf("%s: %d of %d streams completed; failures before the first byte must fall back", ph.name, streamsOK.Load(), streams.Load())
+		}
+		served := checkCompliance(t, g, int(sent.Load()))
+		// The faulty channel answered 200 to the requests it served and to
+		// those it cut before the body; the ledger tells them apart.
+		cutBefore := byStatus[200] - served["openai-sim"]
+		t.Logf("%s: faulty channel: %d failed with 500/503, %d throttled (429), %d hung (499 after the attempt timeout), %d cut before the first byte, %d served",
+			ph.name, byStatus[500]+byStatus[503], byStatus[429], byStatus[499], cutBefore, served["openai-sim"])
+		if ph.name == "mixed" {
+			// The draws are seeded: the faulty channel's first 200
+			// requests meet the same faults every run (11 500s, 17
+			// hangs, 5 429s and 8 cuts).
+			for _, f := range []struct {
+				kind    string
+				n, want int
+			}{{"500", byStatus[500], 5}, {"429", byStatus[429], 2}, {"hang", byStatus[499], 5}, {"cut", cutBefore, 5}} {
+				if f.n < f.want {
+					t.Errorf("mixed: the faulty channel met %d faults of kind %s, want at least %d", f.n, f.kind, f.want)
+				}
+			}
+		}
 	}
 	rate := float64(ok.Load()) / float64(total.Load())
 	t.Logf("non-streaming: %d of %d succeeded (%.3f%%) with 20%% faults on the first allowed channel", ok.Load(), total.Load(), 100*rate)
 	if rate < 0.999 {
 		t.Errorf("success rate %.4f, want at least 0.999", rate)
 	}
-
-	g.cloud.SetFaults("", fakecloud.Faults{})
-
 }
 
 // checkCompliance stops g (flushing its ledger) and runs the compliance
 // report over its ledger, as `switchyard usage -by compliance` does: every
 // one of the phase's requests reached a channel, and none broke the
-// exclusivity contract.
-func checkCompliance(t *testing.T, g *testGateway, requests int) {
+// exclusivity contract. It returns the requests each channel served.
+func checkCompliance(t *testing.T, g *testGateway, requests int) map[string]int {
 	t.Helper()
 	if err := g.inst.Shutdown(); err != nil {
 		t.Fatal(err)
@@ -185,4 +260,15 @@ func checkCompliance(t *testing.T, g *testGateway, requests int) {
 		t.Errorf("compliance report: checked %d of %d requests, violations %+v, unrecorded %+v, unjudged %d",
 			rep.Checked, requests, rep.Violations, rep.Unrecorded, rep.Unjudged)
 	}
+	served := map[string]int{}
+	err = st.ScanUsage(context.Background(), f, func(rec store.UsageRecord) error {
+		if rec.Status == 200 {
+			served[rec.Provider]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return served
 }

@@ -37,8 +37,10 @@ func goFigures(ctx context.Context) string {
 		fmt.Fprintf(&sb, "(benchmarks failed: %v)\n", err)
 	}
 	sb.WriteString("```\n\n## Fault injection\n\n`go test -run TestFaultInjection -v ./internal/app`: a model whose first allowed channel " +
-		"fails 20% of requests (500, 503, 429 with Retry-After, hangs past a 300 ms attempt timeout, cut streams), with an " +
-		"exclusivity contract that excludes a third channel listed first:\n\n```\n")
+		"fails 20% of requests (500, 503, 429 with Retry-After, hangs past a 300 ms attempt timeout, streams cut before and " +
+		"after their first byte), one kind at a time and then all kinds together on streamed and unstreamed requests, with an " +
+		"exclusivity contract that excludes a third channel listed first; each phase ends with the compliance report " +
+		"over its ledger:\n\n```\n")
 	out, err = run("test", "-count=1", "-run", "TestFaultInjection", "-v", "./internal/app")
 	for _, line := range strings.Split(out, "\n") {
 		if t := strings.TrimSpace(line); strings.HasPrefix(t, "fault_test.go") || strings.HasPrefix(t, "--- ") {

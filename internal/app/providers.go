@@ -50,6 +50,7 @@ func buildProviders(ctx context.Context, cfg *config.Config, getenv func(string)
 			fc := pc.Fake
 			srv, ln, err := fakecloud.Listen("127.0.0.1:0", fakecloud.Options{Faults: fakecloud.Faults{
 				Latency: fc.Latency.Std(), TokensPerSecond: fc.TokensPerSecond, FailRate: fc.FailRate, FailStatus: fc.FailStatus,
+				HangRate: fc.HangRate, CutStreamAfter: fc.CutStreamAfter,
 			}})
 			if err != nil {
 				closeAll()
@@ -122,8 +123,16 @@ func newProvider(ctx context.Context, pc config.Provider, getenv func(string) st
 		return openai.New(openai.Options{Name: pc.Name, BaseURL: base, APIKey: key, Headers: pc.Headers,
 			HTTPClient: hc, Timeout: timeout, Dialect: pc.Type}), nil
 	case config.TypeAzure:
-		return azure.New(azure.Options{Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, APIVersion: pc.APIVersion,
-			HTTPClient: hc, Timeout: timeout}), nil
+		o := azure.Options{Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, APIVersion: pc.APIVersion,
+			HTTPClient: hc, Timeout: timeout}
+		if pc.Auth == config.AuthEntra {
+			ts, err := azure.DefaultEntraTokens()
+			if err != nil {
+				return nil, err
+			}
+			o.TokenSource = ts
+		}
+		return azure.New(o), nil
 	case config.TypeAnthropic:
 		base := pc.BaseURL
 		if base == "" {

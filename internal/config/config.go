@@ -132,6 +132,12 @@ type Ledger struct {
 	QueueSize int `yaml:"queue_size"`
 }
 
+// Channel authentication (Provider.Auth).
+const (
+	AuthAPIKey = "api_key"
+	AuthEntra  = "entra"
+)
+
 // Provider types.
 const (
 	TypeOpenAI           = "openai"
@@ -159,6 +165,13 @@ type Provider struct {
 	BaseURL string `yaml:"base_url"`
 	// APIKeyEnv names the environment variable holding the API key.
 	APIKeyEnv string `yaml:"api_key_env"`
+	// Auth is how an azure channel authenticates: api_key (the default,
+	// the api-key header from api_key_env) or entra (Microsoft Entra ID
+	// bearer tokens from azidentity's default credential chain: the
+	// AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET environment,
+	// workload identity, managed identity or the Azure CLI; leave
+	// api_key_env unset).
+	Auth string `yaml:"auth"`
 	// APIVersion is Azure's api-version (default 2024-10-21; "v1" selects
 	// the v1 path form) or Anthropic's anthropic-version (default
 	// 2023-06-01).
@@ -195,6 +208,12 @@ type Fake struct {
 	// FailStatus (default 500).
 	FailRate   float64 `yaml:"fail_rate"`
 	FailStatus int     `yaml:"fail_status"`
+	// HangRate is the fraction (0..1) of requests that are never answered
+	// until the client gives up.
+	HangRate float64 `yaml:"hang_rate"`
+	// CutStreamAfter, when positive, cuts every stream after that many
+	// content events.
+	CutStreamAfter int `yaml:"cut_stream_after"`
 }
 
 // Model is a client-facing model name and where it is offered.
@@ -422,11 +441,20 @@ func Parse(data []byte) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	// Unknown fields and values of the wrong type leave the rest decoded:
+	// they are reported together with every validation error.
+	var decodeErrs []error
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parsing config: %w", err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, fmt.Errorf("parsing config: %w", err)
+		}
+		for _, e := range te.Errors {
+			decodeErrs = append(decodeErrs, errors.New(e))
+		}
 	}
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
+	if err := errors.Join(append(decodeErrs, c.Validate())...); err != nil {
 		return nil, err
 	}
 	return &c, nil

@@ -65,7 +65,20 @@ func TestLoad_Bad(t *testing.T) {
 			`contracts[1].commitment.amount_usd: must be positive`,
 			`contracts[1].commitment.period: must be day, week, month, quarter or year, got "fortnight"`,
 		}},
-		{"unknown_field.bad.yaml", []string{"field api_key not found"}},
+		// An unknown field is reported with every other error, not alone.
+		{"unknown_field.bad.yaml", []string{
+			"line 4: field api_key not found",
+			`providers[1].type: unknown type "wat"`,
+			`models[0].offerings[0].provider: unknown provider "ghost"`,
+		}},
+		{"auth.bad.yaml", []string{
+			"providers[0].auth: entra and api_key_env are exclusive",
+			"providers[1].auth: entra is for type azure only",
+			`providers[2].auth: must be api_key or entra, got "oauth"`,
+			"providers[3].fake: fail_rate and hang_rate add up to more than 1",
+			"providers[3].fake.cut_stream_after: must not be negative",
+			`contracts[0].allow.provider_types[0]: unknown provider type "azur"`,
+		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := Load(filepath.Join("testdata", tc.file))

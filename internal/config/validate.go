@@ -101,13 +101,35 @@ func (c *Config) Validate() error {
 			default:
 				bad(at+".fake.cloud", "must be openai, azure, anthropic, bedrock or gemini, got %q", p.Fake.Cloud)
 			}
-			if p.Fake.FailRate < 0 || p.Fake.FailRate > 1 {
-				bad(at+".fake.fail_rate", "must be between 0 and 1")
+			for _, r := range []struct {
+				name string
+				v    float64
+			}{{"fail_rate", p.Fake.FailRate}, {"hang_rate", p.Fake.HangRate}} {
+				if r.v < 0 || r.v > 1 {
+					bad(at+".fake."+r.name, "must be between 0 and 1")
+				}
+			}
+			if p.Fake.FailRate+p.Fake.HangRate > 1 {
+				bad(at+".fake", "fail_rate and hang_rate add up to more than 1")
+			}
+			if p.Fake.CutStreamAfter < 0 {
+				bad(at+".fake.cut_stream_after", "must not be negative")
 			}
 		case "":
-			bad(at+".type", "required (openai, azure, bedrock, anthropic, gemini, openai-compatible or fake)")
+			bad(at+".type", "required (%s)", typeList)
 		default:
-			bad(at+".type", "unknown type %q (want openai, azure, bedrock, anthropic, gemini, openai-compatible or fake)", p.Type)
+			bad(at+".type", "unknown type %q (want %s)", p.Type, typeList)
+		}
+		switch p.Auth {
+		case "", AuthAPIKey:
+		case AuthEntra:
+			if p.Type != TypeAzure {
+				bad(at+".auth", "entra is for type azure only")
+			} else if p.APIKeyEnv != "" {
+				bad(at+".auth", "entra and api_key_env are exclusive: Azure refuses a request that carries both")
+			}
+		default:
+			bad(at+".auth", "must be api_key or entra, got %q", p.Auth)
 		}
 		if p.Fake != nil && p.Type != TypeFake {
 			bad(at+".fake", "only for type fake")
@@ -206,6 +228,11 @@ func (c *Config) Validate() error {
 					bad(fmt.Sprintf("%s.allow.providers[%d]", at, j), "unknown provider %q", p)
 				}
 			}
+			for j, t := range a.ProviderTypes {
+				if !knownType(t) {
+					bad(fmt.Sprintf("%s.allow.provider_types[%d]", at, j), "unknown provider type %q (want %s)", t, typeList)
+				}
+			}
 			for j, g := range a.Regions {
 				if _, err := path.Match(g, ""); err != nil {
 					bad(fmt.Sprintf("%s.allow.regions[%d]", at, j), "invalid glob %q", g)
@@ -230,4 +257,16 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// typeList names the provider types for error messages.
+const typeList = "openai, azure, bedrock, anthropic, gemini, openai-compatible or fake"
+
+// knownType reports whether t is a provider type.
+func knownType(t string) bool {
+	switch t {
+	case TypeOpenAI, TypeAzure, TypeBedrock, TypeAnthropic, TypeGemini, TypeOpenAICompatible, TypeFake:
+		return true
+	}
+	return false
 }

@@ -73,7 +73,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Faults describes the misbehaviour a cloud simulates.
+// Faults describes the misbehaviour a cloud simulates. FailRate, HangRate,
+// ThrottleRate and CutBeforeContent share one random draw per request:
+// their rates add up, and a request meets at most one of them.
 type Faults struct {
 	// Latency is waited before the first byte of every answer.
 	Latency time.Duration
@@ -82,7 +84,7 @@ type Faults struct {
 	TokensPerSecond float64
 	// FailRate is the fraction of requests, in [0, 1], answered with
 	// FailStatus (default 500) in the cloud's own error shape; a 429 also
-	// carries "retry-after: 1".
+	// carries RetryAfter.
 	FailRate   float64
 	FailStatus int
 	// HangRate is the fraction of requests that are never answered: they
@@ -93,6 +95,18 @@ type Faults struct {
 	// never cuts. Bedrock sends an exception frame before closing, as its
 	// event stream does.
 	CutStreamAfter int
+	// ThrottleRate is the fraction of requests answered 429 in the cloud's
+	// own error shape, as when its quota is spent; it lets rate limits mix
+	// with FailRate's other status.
+	ThrottleRate float64
+	// RetryAfter is the wait a 429 asks for. It is sent in Retry-After in
+	// whole seconds, rounded up, and by OpenAI and Azure, as they do, in
+	// retry-after-ms too. Default: 1s.
+	RetryAfter time.Duration
+	// CutBeforeContent is the fraction of requests whose connection is
+	// closed right after the response headers, before any body: a stream
+	// ends before its first event, a JSON answer before its first byte.
+	CutBeforeContent float64
 }
 
 // Record describes one request the Server received.
@@ -519,7 +533,14 @@ func (c *call) fail(err error) {
 		ae = &apiError{status: http.StatusInternalServerError, message: err.Error()}
 	}
 	if ae.status == http.StatusTooManyRequests {
-		c.w.Header().Set("Retry-After", "1")
+		wait := c.faults.RetryAfter
+		if wait <= 0 {
+			wait = time.Second
+		}
+		c.w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+		if c.cloud == cloudOpenAI || c.cloud == cloudAzure {
+			c.w.Header().Set("Retry-After-Ms", strconv.FormatInt(wait.Milliseconds(), 10))
+		}
 	}
 	switch c.cloud {
 	case cloudOpenAI, cloudAzure:
@@ -540,7 +561,7 @@ func (c *call) fail(err error) {
 func (c *call) admit() error {
 	f := c.faults
 	u := 1.0
-	if f.FailRate > 0 || f.HangRate > 0 {
+	if f.FailRate > 0 || f.HangRate > 0 || f.ThrottleRate > 0 || f.CutBeforeContent > 0 {
 		u = c.s.draw()
 	}
 	if err := c.sleep(f.Latency); err != nil {
@@ -556,6 +577,10 @@ func (c *call) admit() error {
 	case u < f.FailRate+f.HangRate:
 		<-c.r.Context().Done()
 		return errClientGone
+	case u < f.FailRate+f.HangRate+f.ThrottleRate:
+		return &apiError{status: http.StatusTooManyRequests}
+	case u < f.FailRate+f.HangRate+f.ThrottleRate+f.CutBeforeContent:
+		c.w.cutBeforeBody = true
 	}
 	return nil
 }
@@ -612,6 +637,9 @@ func (c *call) respond(conv *conversation) answer {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// cutBeforeBody closes the connection at the first body write, once
+	// the headers are out (Faults.CutBeforeContent).
+	cutBeforeBody bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -622,6 +650,15 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.cutBeforeBody {
+		// Headers out, no body: the cut a connection can suffer between
+		// a cloud accepting a request and producing its first token.
+		if w.status == 0 {
+			w.WriteHeader(http.StatusOK)
+		}
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
+		panic(http.ErrAbortHandler)
+	}
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
