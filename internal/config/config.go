@@ -111,7 +111,11 @@ type Server struct {
 // Sessions configures the stateful runtime.
 type Sessions struct {
 	// ResponseTTL is how long a stored response (and so a conversation
-	// turn that can be continued from it) stays readable. Default: 720h.
+	// turn that can be continued from it) stays readable. Continuing a
+	// chain gives every response in it the new response's expiry, since
+	// the new turn's history is made of them: a chain expires ResponseTTL
+	// after its last turn. A tenant can delete any response at any time.
+	// Default: 720h.
 	ResponseTTL Duration `yaml:"response_ttl"`
 }
 
