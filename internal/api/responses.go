@@ -69,7 +69,7 @@ func sessionError(err error, param string) error {
 	}
 	var nf *session.NotFoundError
 	if !errors.As(err, &nf) {
-		return err
+		return storeError(err)
 	}
 	e := &apiError{Status: http.StatusNotFound, Type: typeNotFound, Err: err}
 	switch {
@@ -90,6 +90,21 @@ func sessionError(err error, param string) error {
 		e.Message = fmt.Sprintf("No %s found with id '%s'.", nf.Kind, nf.ID)
 	}
 	return e
+}
+
+// storeError renders a failure of the store behind the session runtime:
+// a conflict is the client's (409); anything else means the store did not
+// answer, which a retry may fix (503). A request the client cancelled
+// passes through.
+func storeError(err error) error {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, store.ErrConflict):
+		return &apiError{Status: http.StatusConflict, Type: typeInvalid, Message: "The request conflicts with stored state.", Err: err}
+	}
+	return &apiError{Status: http.StatusServiceUnavailable, Type: typeOverloaded, RetryAfter: time.Second,
+		Message: "The conversation store is unavailable; retry shortly.", Err: err}
 }
 
 func (s *Server) handleCreateResponse(w http.ResponseWriter, r *http.Request) {

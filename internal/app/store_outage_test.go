@@ -201,12 +201,8 @@ func TestStoreOutage(t *testing.T) {
 			} else {
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode < 500 || !strings.Contains(string(b), `"error"`) {
-					t.Errorf("stored response during the outage: %d %s, want a 5xx error", resp.StatusCode, b)
-				} else if resp.StatusCode != 503 {
-					// The front door renders a store error from the session
-					// runtime as 500 for now.
-					t.Logf("stored response during the outage: %d %s", resp.StatusCode, b)
+				if resp.StatusCode != 503 || !strings.Contains(string(b), `"error"`) || resp.Header.Get("Retry-After") == "" {
+					t.Errorf("stored response during the outage: %d %s, want 503 with Retry-After", resp.StatusCode, b)
 				}
 			}
 
