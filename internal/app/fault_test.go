@@ -20,10 +20,7 @@ listen: 127.0.0.1:0
 store: {driver: sqlite, dsn: DIR/test.db}
 providers:
   - {name: bedrock-sim, type: bedrock, base_url: FAKECLOUD/bedrock, region: us-east-1, access_key_id_env: SIM_AWS_ID, secret_access_key_env: SIM_AWS_SECRET}
-  # The attempt timeout bounds a stream's wait for its first event once
-  # the upstream has answered; a stream whose upstream never sends its
-  # headers waits the channel timeout.
-  - {name: openai-sim, type: openai, base_url: FAKECLOUD/openai/v1, api_key_env: SIM_KEY, timeout: 500ms}
+  - {name: openai-sim, type: openai, base_url: FAKECLOUD/openai/v1, api_key_env: SIM_KEY}
   - {name: azure-sim, type: azure, base_url: FAKECLOUD/azure, api_key_env: SIM_KEY}
 models:
   - name: gpt-4o-mini

@@ -66,30 +66,62 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 }
 
 // openStream starts one attempt and reads up to its first content event,
-// within the per-attempt timeout when the model sets one.
+// within the per-attempt timeout when the model sets one: the timeout
+// covers the wait for the response headers as well as for that event.
 func openStream(ctx context.Context, p provider.Provider, req *llm.Request, m *route.Model) (llm.Stream, []llm.Event, error) {
-	up, err := p.ChatStream(ctx, req)
-	if err != nil {
-		return nil, nil, err
+	if m == nil || m.PerAttemptTimeout <= 0 {
+		up, err := p.ChatStream(ctx, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		head, err := prefetch(up)
+		if err != nil {
+			up.Close()
+			return nil, nil, err
+		}
+		return up, head, nil
 	}
-	var timer *time.Timer
-	timedOut := make(chan struct{})
-	if m != nil && m.PerAttemptTimeout > 0 {
-		timer = time.AfterFunc(m.PerAttemptTimeout, func() { close(timedOut); up.Close() })
+	actx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(m.PerAttemptTimeout, func() { cancel(errAttemptTimeout) })
+	up, err := p.ChatStream(actx, req)
+	var head []llm.Event
+	if err == nil {
+		head, err = prefetch(up)
 	}
-	head, err := prefetch(up)
-	if timer != nil && !timer.Stop() {
-		<-timedOut
+	if !timer.Stop() {
+		// The attempt's context is cancelled: even a first event that
+		// raced the timer leaves a stream that cannot go on.
 		if err == nil {
 			err = errors.New("first event raced the timeout")
 		}
-		err = &provider.Error{Kind: provider.KindTimeout, Message: "the upstream did not start its answer in time", Err: err}
+		err = &provider.Error{Provider: p.Name(), Kind: provider.KindTimeout,
+			Message: "the upstream did not start its answer in time", Err: errors.Join(errAttemptTimeout, err)}
 	}
 	if err != nil {
-		up.Close()
+		if up != nil {
+			up.Close()
+		}
+		cancel(nil)
 		return nil, nil, err
 	}
-	return up, head, nil
+	return &attemptStream{Stream: up, cancel: cancel}, head, nil
+}
+
+// errAttemptTimeout is the cause with which a stream's attempt is
+// cancelled when its first event is late.
+var errAttemptTimeout = errors.New("per-attempt timeout before the first event")
+
+// attemptStream is an upstream stream whose attempt context is released
+// when it is closed.
+type attemptStream struct {
+	llm.Stream
+	cancel context.CancelCauseFunc
+}
+
+func (s *attemptStream) Close() error {
+	err := s.Stream.Close()
+	s.cancel(nil)
+	return err
 }
 
 // prefetch reads up to and including the first event that carries
