@@ -208,10 +208,12 @@ type request struct {
 	start time.Time
 	res   *Result
 	adm   *admission
+	// est is the request's token estimate.
+	est route.Input
 }
 
 func (g *Gateway) begin(ctx context.Context, call *Call, est route.Input, stream bool) (*request, error) {
-	r := &request{g: g, rt: g.rt.Load(), call: call, start: g.now(), res: &Result{Model: call.Model}}
+	r := &request{g: g, rt: g.rt.Load(), call: call, start: g.now(), res: &Result{Model: call.Model}, est: est}
 	est.Model, est.Tenant, est.Traffic = call.Model, call.Tenant, call.Traffic
 	d, err := r.rt.Router.Plan(est)
 	switch {

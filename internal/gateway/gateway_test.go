@@ -255,6 +255,11 @@ func TestChatStream_FailureAfterFirstByte(t *testing.T) {
 	if led.recs[0].Status != 502 {
 		t.Errorf("ledger status %d", led.recs[0].Status)
 	}
+	// The client got "hi" before the cut and the upstream bills for it:
+	// the row meters what was delivered.
+	if r := led.recs[0]; r.OutputTokens != 1 || r.InputTokens == 0 || r.CostUSD <= 0 {
+		t.Errorf("a cut stream metered %d in, %d out, $%g; want what it delivered", r.InputTokens, r.OutputTokens, r.CostUSD)
+	}
 }
 
 func TestChatStream_EndWithoutStop(t *testing.T) {

@@ -190,11 +190,18 @@ func (s *Stream) Next() (llm.Event, error) {
 // Close releases the upstream and records the request. A stream closed
 // before its end is recorded as cancelled (499) when the client went
 // away, or as an upstream failure otherwise. A failure after the first
-// byte also counts against the channel's health.
+// byte also counts against the channel's health. A stream that ends
+// before the upstream reported its usage is metered on what it delivered
+// (see deliveredUsage), since the upstream bills for it.
 func (s *Stream) Close() error {
 	err := s.up.Close()
 	s.once.Do(func() {
 		res := s.r.res
+		if !s.done && res.Usage == (llm.Usage{}) {
+			if u, ok := s.deliveredUsage(); ok {
+				res.Usage, res.CostUSD = u, s.r.g.cost(u, s.off.Price)
+			}
+		}
 		// One outcome per attempt: the stream's health, latency and cost
 		// are known only now.
 		o := route.Outcome{CostUSD: res.CostUSD}
@@ -215,4 +222,22 @@ func (s *Stream) Close() error {
 		s.r.finish(status, kind, true)
 	})
 	return err
+}
+
+// deliveredUsage estimates the usage of a stream cut short, from what it
+// delivered: the request's estimated input, and about four characters an
+// output token of text, reasoning and tool arguments. It reports false
+// when nothing was delivered.
+func (s *Stream) deliveredUsage() (llm.Usage, bool) {
+	var chars int
+	for _, p := range s.acc.Response().Message.Parts {
+		chars += len(p.Text)
+		if p.ToolCall != nil {
+			chars += len(p.ToolCall.Name) + len(p.ToolCall.Arguments)
+		}
+	}
+	if chars == 0 {
+		return llm.Usage{}, false
+	}
+	return llm.Usage{InputTokens: s.r.est.EstInputTokens, OutputTokens: int64((chars + 3) / 4)}, true
 }
