@@ -18,17 +18,17 @@ type runningDemo struct {
 	out  *syncBuffer
 }
 
-// startDemo runs `switchyard demo` on free ports until t ends and returns
-// what it wrote to demo.json.
-func startDemo(t *testing.T) *runningDemo {
+// startDemo runs `switchyard demo` on free ports, with extra flags, until
+// t ends and returns what it wrote to demo.json.
+func startDemo(t *testing.T, extra ...string) *runningDemo {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	errc := make(chan error, 1)
 	go func() {
-		errc <- Run(ctx, []string{"demo", "-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-data", dir},
-			func(string) string { return "" }, out, io.Discard)
+		args := append([]string{"demo", "-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-data", dir}, extra...)
+		errc <- Run(ctx, args, func(string) string { return "" }, out, io.Discard)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -9,8 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -464,50 +462,19 @@ func TestE2E_LedgerAndShutdown(t *testing.T) {
 }
 
 func TestE2E_DemoCommand(t *testing.T) {
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := &syncBuffer{}
-	errc := make(chan error, 1)
-	go func() {
-		errc <- Run(ctx, []string{"demo", "-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-data", dir,
-			"-key", "sk-sy-demo-fixed-key-for-tests"}, func(string) string { return "" }, out, io.Discard)
-	}()
-	var info demoInfo
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "demo.json"))
-		if err == nil && json.Unmarshal(b, &info) == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no demo.json; output:\n%s", out.String())
-		}
-		select {
-		case err := <-errc:
-			t.Fatalf("demo exited: %v\n%s", err, out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	d := startDemo(t, "-key", "sk-sy-demo-fixed-key-for-tests")
+	info := d.info
 	if info.APIKey != "sk-sy-demo-fixed-key-for-tests" || len(info.Models) == 0 || info.AWSAccessKeyID == "" || info.AWSSecretAccessKey == "" {
 		t.Errorf("demo.json %+v", info)
 	}
-	if !strings.Contains(out.String(), "curl -s http://"+info.Listen+"/v1/chat/completions") {
-		t.Errorf("no curl line in:\n%s", out.String())
+	if !strings.Contains(d.out.String(), "curl -s http://"+info.Listen+"/v1/chat/completions") {
+		t.Errorf("no curl line in:\n%s", d.out.String())
 	}
 	// The printed curl line, as a request.
-	req, _ := http.NewRequest(http.MethodPost, "http://"+info.Listen+"/v1/chat/completions",
-		strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello from the demo"}]}`))
-	req.Header.Set("Authorization", "Bearer "+info.APIKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "Hello from the demo") {
-		t.Errorf("demo request: %d %s", resp.StatusCode, body)
+	status, _, body := d.do(t, http.MethodPost, "http://"+info.Listen+"/v1/chat/completions", info.APIKey,
+		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello from the demo"}]}`)
+	if status != 200 || !strings.Contains(body, "Hello from the demo") {
+		t.Errorf("demo request: %d %s", status, body)
 	}
 	metrics, err := http.Get("http://" + info.AdminListen + "/metrics")
 	if err != nil {
@@ -517,10 +484,6 @@ func TestE2E_DemoCommand(t *testing.T) {
 	metrics.Body.Close()
 	if !strings.Contains(string(mb), `switchyard_requests_total{dialect="openai",model="gpt-4o-mini",provider="azure-eastus",status="200"} 1`) {
 		t.Errorf("metrics lack the request:\n%s", mb)
-	}
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
 	}
 }
 
