@@ -8,8 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	brtypes "github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 )
 
 // runningDemo is a demo started by startDemo.
@@ -123,3 +129,95 @@ func TestDemo_ContractsAndAdminToken(t *testing.T) {
 		t.Errorf("stateful gpt-5 may go to %+v, want only aws-us-east-1", ex.Decision.Order)
 	}
 }
+
+// A Bedrock SDK client reaches the demo with the AWS pair from demo.json
+// over HTTP/2 without TLS (as the JavaScript SDK always does) and over
+// HTTP/1.1, with the model's Bedrock-style alias, plain and streamed.
+func TestDemo_BedrockSDKOverH2C(t *testing.T) {
+	d := startDemo(t)
+	alias := "anthropic.claude-sonnet-4-20250514-v1:0"
+	for _, tc := range []struct {
+		name  string
+		h2c   bool
+		proto int
+	}{{"h2c", true, 2}, {"http1", false, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &http.Transport{Protocols: new(http.Protocols)}
+			if tc.h2c {
+				tr.Protocols.SetUnencryptedHTTP2(true)
+			} else {
+				tr.Protocols.SetHTTP1(true)
+			}
+			defer tr.CloseIdleConnections()
+			var protos []int
+			var mu sync.Mutex
+			hc := aws.HTTPClient(httpDoer(func(r *http.Request) (*http.Response, error) {
+				resp, err := tr.RoundTrip(r)
+				if err == nil {
+					mu.Lock()
+					protos = append(protos, resp.ProtoMajor)
+					mu.Unlock()
+				}
+				return resp, err
+			}))
+			c := bedrockruntime.NewFromConfig(aws.Config{Region: "us-east-1",
+				Credentials: credentials.NewStaticCredentialsProvider(d.info.AWSAccessKeyID, d.info.AWSSecretAccessKey, ""),
+				Retryer:     func() aws.Retryer { return aws.NopRetryer{} }, HTTPClient: hc},
+				func(o *bedrockruntime.Options) { o.BaseEndpoint = aws.String("http://" + d.info.Listen) })
+			msg := []brtypes.Message{{Role: brtypes.ConversationRoleUser,
+				Content: []brtypes.ContentBlock{&brtypes.ContentBlockMemberText{Value: "hello over " + tc.name}}}}
+			out, err := c.Converse(context.Background(), &bedrockruntime.ConverseInput{ModelId: aws.String(alias), Messages: msg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			om, ok := out.Output.(*brtypes.ConverseOutputMemberMessage)
+			if !ok || len(om.Value.Content) == 0 {
+				t.Fatalf("output %#v", out.Output)
+			}
+			if txt, ok := om.Value.Content[0].(*brtypes.ContentBlockMemberText); !ok || !strings.Contains(txt.Value, "hello over "+tc.name) {
+				t.Errorf("answer %#v", om.Value.Content[0])
+			}
+			st, err := c.ConverseStream(context.Background(), &bedrockruntime.ConverseStreamInput{ModelId: aws.String(alias), Messages: msg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var text strings.Builder
+			var usage *brtypes.TokenUsage
+			for ev := range st.GetStream().Events() {
+				switch v := ev.(type) {
+				case *brtypes.ConverseStreamOutputMemberContentBlockDelta:
+					if dt, ok := v.Value.Delta.(*brtypes.ContentBlockDeltaMemberText); ok {
+						text.WriteString(dt.Value)
+					}
+				case *brtypes.ConverseStreamOutputMemberMetadata:
+					usage = v.Value.Usage
+				}
+			}
+			if err := st.GetStream().Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.GetStream().Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(text.String(), "hello over "+tc.name) || usage == nil || aws.ToInt32(usage.OutputTokens) == 0 {
+				t.Errorf("stream text %q usage %+v", text.String(), usage)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(protos) != 2 {
+				t.Errorf("%d responses seen, want 2", len(protos))
+			}
+			for _, p := range protos {
+				if p != tc.proto {
+					t.Errorf("protocols %v, want HTTP/%d", protos, tc.proto)
+					break
+				}
+			}
+		})
+	}
+}
+
+// httpDoer adapts a function to aws.HTTPClient.
+type httpDoer func(*http.Request) (*http.Response, error)
+
+func (f httpDoer) Do(r *http.Request) (*http.Response, error) { return f(r) }
