@@ -229,7 +229,7 @@ func TestAdapter_RawFastPath(t *testing.T) {
 	if _, err := New(Options{Name: "az", BaseURL: url, APIKey: "k"}).Chat(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"data_sources":[{"type":"azure_search"}],"messages":[{"role":"user","content":"Hello"}],"model":"gpt-4o-prod"}`
+	want := `{"model":"gpt-4o-prod","messages":[{"role":"user","content":"Hello"}],"data_sources":[{"type":"azure_search"}]}`
 	if got := string(last().Body); got != want {
 		t.Errorf("forwarded %s, want %s", got, want)
 	}

@@ -251,12 +251,11 @@ func (c *Client) chatBody(req *llm.Request, stream bool) ([]byte, error) {
 // request otherwise.
 func (c *Client) embeddingBody(req *llm.EmbedRequest) ([]byte, error) {
 	if req.Raw != nil && req.Raw.Dialect == RawDialectEmbeddings {
-		m, err := rawObject(req.Raw.Body)
-		if err != nil {
-			return nil, err
+		ms, ok := members(req.Raw.Body)
+		if !ok {
+			return nil, invalid("", "request body is not a JSON object")
 		}
-		m["model"] = marshalRaw(req.Model)
-		return marshalRaw(m), nil
+		return rewrite(ms, map[string][]byte{"model": marshalRaw(req.Model)}), nil
 	}
 	r, err := embeddingRequestFromLLM(req, c.o.Dialect)
 	if err != nil {
@@ -275,42 +274,35 @@ func (c *Client) embeddingBody(req *llm.EmbedRequest) ([]byte, error) {
 // the usage chunk from a client that did not ask for it). Every other
 // member survives as sent.
 func rawChatBody(body []byte, model string, stream bool) ([]byte, error) {
-	m, err := rawObject(body)
-	if err != nil {
-		return nil, err
-	}
-	m["model"] = marshalRaw(model)
-	if !stream {
-		if isTrue(m["stream"]) {
-			m["stream"] = json.RawMessage("false")
-			delete(m, "stream_options")
-		}
-		return marshalRaw(m), nil
-	}
-	m["stream"] = json.RawMessage("true")
-	opts := map[string]json.RawMessage{}
-	if raw := m["stream_options"]; raw != nil && kindOf(raw) != kindNull {
-		if kindOf(raw) != kindObject || json.Unmarshal(raw, &opts) != nil {
-			return nil, invalid("stream_options", "expected object, got %s", kindOf(raw))
-		}
-	}
-	opts["include_usage"] = json.RawMessage("true")
-	m["stream_options"] = marshalRaw(opts)
-	return marshalRaw(m), nil
-}
-
-func rawObject(body []byte) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if kindOf(body) != kindObject || json.Unmarshal(body, &m) != nil {
+	ms, ok := members(body)
+	if !ok {
 		return nil, invalid("", "request body is not a JSON object")
 	}
-	return m, nil
+	last := map[string][]byte{}
+	for _, m := range ms {
+		switch m.name {
+		case "model", "stream", "stream_options":
+			last[m.name] = m.value
+		}
+	}
+	edit := map[string][]byte{"model": marshalRaw(model)}
+	switch {
+	case stream:
+		opts := map[string]json.RawMessage{}
+		if raw := last["stream_options"]; raw != nil && kindOf(raw) != kindNull {
+			if kindOf(raw) != kindObject || json.Unmarshal(raw, &opts) != nil {
+				return nil, invalid("stream_options", "expected object, got %s", kindOf(raw))
+			}
+		}
+		opts["include_usage"] = json.RawMessage("true")
+		edit["stream"], edit["stream_options"] = []byte("true"), marshalRaw(opts)
+	case isTrue(last["stream"]):
+		edit["stream"], edit["stream_options"] = []byte("false"), nil
+	}
+	return rewrite(ms, edit), nil
 }
 
-func isTrue(raw json.RawMessage) bool {
-	var b bool
-	return json.Unmarshal(raw, &b) == nil && b
-}
+func isTrue(raw []byte) bool { return string(raw) == "true" }
 
 // marshalRaw encodes v, which holds only strings and raw JSON, without
 // HTML escaping so that a client's text reaches the upstream as sent.

@@ -532,7 +532,8 @@ func TestAdapter_EmbedRaw(t *testing.T) {
 	if diff := cmp.Diff([][]float32{{1}}, got.Vectors); diff != "" {
 		t.Errorf("vectors (-want +got):\n%s", diff)
 	}
-	if want := `{"encoding_format":"base64","input":"x","model":"upstream-emb","truncate_prompt_tokens":8}`; string(last().Body) != want {
+	// The client's own bytes, in its order, with only the model renamed.
+	if want := `{"model":"upstream-emb","input":"x","encoding_format":"base64","truncate_prompt_tokens":8}`; string(last().Body) != want {
 		t.Errorf("forwarded %s, want %s", last().Body, want)
 	}
 }

@@ -1,0 +1,158 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"slices"
+)
+
+// member is one top-level member of a JSON object: its decoded name, and
+// the raw bytes of its quoted key and of its value.
+type member struct {
+	name       string
+	key, value []byte
+}
+
+// members splits a JSON object into its top-level members without
+// decoding their values, so that a body can be edited member by member and
+// every other byte kept as sent. It checks the object's structure, not
+// its values' grammar: the fast path only edits bodies that the front door
+// has already decoded. ok is false when body is not an object.
+func members(body []byte) (ms []member, ok bool) {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		return ms, skipSpace(body, i+1) == len(body)
+	}
+	for {
+		if i >= len(body) || body[i] != '"' {
+			return nil, false
+		}
+		end, ok := skipString(body, i)
+		if !ok {
+			return nil, false
+		}
+		key := body[i:end]
+		name := string(key[1 : len(key)-1])
+		if bytes.IndexByte(key, '\\') >= 0 && json.Unmarshal(key, &name) != nil {
+			return nil, false
+		}
+		i = skipSpace(body, end)
+		if i >= len(body) || body[i] != ':' {
+			return nil, false
+		}
+		start := skipSpace(body, i+1)
+		if end, ok = skipValue(body, start); !ok {
+			return nil, false
+		}
+		ms = append(ms, member{name: name, key: key, value: body[start:end]})
+		i = skipSpace(body, end)
+		if i >= len(body) {
+			return nil, false
+		}
+		switch body[i] {
+		case ',':
+			i = skipSpace(body, i+1)
+		case '}':
+			return ms, skipSpace(body, i+1) == len(body)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// rewrite rebuilds an object from its members, in their order and with
+// their bytes untouched, except for the members named in edit: each of
+// those is written once, at its first place, with its edited value (a nil
+// value drops it), or appended when the object lacks it.
+func rewrite(ms []member, edit map[string][]byte) []byte {
+	n := 2
+	for _, m := range ms {
+		n += len(m.key) + len(m.value) + 2
+	}
+	out := make([]byte, 0, n+64)
+	out = append(out, '{')
+	put := func(key, value []byte) {
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(append(append(out, key...), ':'), value...)
+	}
+	done := make(map[string]bool, len(edit))
+	for _, m := range ms {
+		value, edited := edit[m.name]
+		if !edited {
+			put(m.key, m.value)
+			continue
+		}
+		if !done[m.name] && value != nil {
+			put(m.key, value)
+		}
+		done[m.name] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(edit)) {
+		if value := edit[name]; !done[name] && value != nil {
+			put(marshalRaw(name), value)
+		}
+	}
+	return append(out, '}')
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string that starts at b[i].
+func skipString(b []byte, i int) (int, bool) {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// skipValue returns the index just past the value that starts at b[i].
+func skipValue(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				end, ok := skipString(b, i)
+				if !ok {
+					return 0, false
+				}
+				i = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1, true
+				}
+			}
+		}
+		return 0, false
+	}
+	start := i
+	for i < len(b) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(b[i])) {
+		i++
+	}
+	return i, i > start
+}
