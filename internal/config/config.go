@@ -92,7 +92,9 @@ type Limits struct {
 	// and the gateway recovers by itself when the backend answers.
 	RateLimitsFail string `yaml:"rate_limits_fail"`
 	// BudgetsFail is the same choice for budget checks: "closed"
-	// (default) refuses requests that carry a budget, "open" admits them.
+	// (default) refuses requests that carry a budget with 503 and
+	// Retry-After: 1, "open" admits them (their spend is still metered in
+	// the ledger).
 	BudgetsFail string `yaml:"budgets_fail"`
 }
 
