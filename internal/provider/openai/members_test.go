@@ -128,3 +128,19 @@ func BenchmarkRawChatBody(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeChatRequest measures the front door's strict decoding of
+// a typical chat request.
+func BenchmarkDecodeChatRequest(b *testing.B) {
+	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant that answers briefly."},` +
+		`{"role":"user","content":[{"type":"text","text":"Say something short about gateways."}]}],` +
+		`"temperature":0.2,"max_tokens":256,"tools":[{"type":"function","function":{"name":"lookup","description":"Look a word up",` +
+		`"parameters":{"type":"object","properties":{"word":{"type":"string"}},"required":["word"]}}}]}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := DecodeChatRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
