@@ -26,8 +26,8 @@ func goFigures(ctx context.Context) string {
 	var sb strings.Builder
 	sb.WriteString("\n## Hot-path microbenchmarks\n\n`go test -run '^$' -bench ... -benchmem` on the same machine:\n\n```\n")
 	out, err := run("test", "-run", "^$", "-benchmem", "-bench",
-		"BenchmarkChat|BenchmarkPlan$|BenchmarkMemoryAcquire|BenchmarkAssembleHistory",
-		"./internal/gateway", "./internal/route", "./internal/ratelimit", "./internal/session")
+		"BenchmarkChat|BenchmarkPlan$|BenchmarkMemoryAcquire|BenchmarkAssembleHistory|BenchmarkDecodeChatRequest|BenchmarkRawChatBody",
+		"./internal/gateway", "./internal/route", "./internal/ratelimit", "./internal/session", "./internal/provider/openai")
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "Benchmark") {
 			sb.WriteString(line + "\n")
