@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"slices"
 	"strconv"
@@ -96,28 +95,6 @@ func kindOf(b []byte) jsonKind {
 	return kindInvalid
 }
 
-// kindOfToken tells the kind of the value a json.Decoder token starts.
-func kindOfToken(tok json.Token) jsonKind {
-	switch t := tok.(type) {
-	case nil:
-		return kindNull
-	case bool:
-		return kindBool
-	case json.Number, float64:
-		return kindNumber
-	case string:
-		return kindString
-	case json.Delim:
-		if t == '[' {
-			return kindArray
-		}
-		if t == '{' {
-			return kindObject
-		}
-	}
-	return kindInvalid
-}
-
 // kindError is a JSON value of the wrong kind for where it stands.
 type kindError struct {
 	want string
@@ -177,21 +154,22 @@ type extraKeeper interface {
 // trailing data, and reports the JSON path of the first problem, e.g.
 // "messages[2].content[0].image_url.url: expected string, got number".
 // Errors wrap llm.ErrInvalid, or llm.ErrUnsupported for unknown members.
+//
+// The body is checked whole first (json.Valid), then walked in place: no
+// tokenizer, and a string without escapes costs one copy.
 func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	d := &strictDecoder{dec: dec}
-	if err := d.value(nil, reflect.ValueOf(v).Elem()); err != nil {
-		return err
+	if !json.Valid(body) {
+		var x any
+		return syntaxError(json.Unmarshal(body, &x))
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return invalid("", "invalid JSON: unexpected data after the top-level value")
-	}
-	return nil
+	d := &strictDecoder{b: body}
+	return d.value(nil, reflect.ValueOf(v).Elem())
 }
 
+// strictDecoder walks a body that json.Valid accepted.
 type strictDecoder struct {
-	dec *json.Decoder
+	b []byte
+	i int
 	// names caches the JSON names of the fields of the few struct types
 	// a body holds.
 	names []typeNames
@@ -200,6 +178,63 @@ type strictDecoder struct {
 type typeNames struct {
 	t     reflect.Type
 	names []string
+}
+
+// raw returns the next value's bytes and moves past it.
+func (d *strictDecoder) raw() []byte {
+	start := skipSpace(d.b, d.i)
+	end, _ := skipValue(d.b, start) // the body is valid JSON
+	d.i = end
+	return d.b[start:end]
+}
+
+// peek returns the next non-space byte without consuming it.
+func (d *strictDecoder) peek() byte {
+	d.i = skipSpace(d.b, d.i)
+	return d.b[d.i]
+}
+
+// more reports whether an object or array whose opening byte was read has
+// another member or element, consuming the comma before it or the closing
+// byte after the last one.
+func (d *strictDecoder) more(first bool) bool {
+	switch d.peek() {
+	case '}', ']':
+		d.i++
+		return false
+	case ',':
+		d.i++
+	default:
+		if !first {
+			return false // unreachable: the body is valid JSON
+		}
+	}
+	return true
+}
+
+// key reads an object member's name and the colon after it.
+func (d *strictDecoder) key() (string, error) {
+	s, err := jsonString(d.raw())
+	d.i = skipSpace(d.b, d.i) + 1 // ':'
+	return s, err
+}
+
+// jsonString decodes a JSON string; one of plain ASCII without escapes,
+// the common case, is copied without a decoder.
+func jsonString(raw []byte) (string, error) {
+	plain := true
+	for _, c := range raw[1 : len(raw)-1] {
+		if c == '\\' || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
 
 // jsonPath locates a value in the body being decoded. It is rendered only
@@ -229,14 +264,12 @@ var rawMessageType = reflect.TypeFor[json.RawMessage]()
 // value decodes the next value of the input into v.
 func (d *strictDecoder) value(path *jsonPath, v reflect.Value) error {
 	if v.Type() == rawMessageType {
-		var raw json.RawMessage
-		if err := d.dec.Decode(&raw); err != nil {
-			return d.syntax(err)
-		}
+		raw := d.raw()
 		if kindOf(raw) == kindNull {
-			raw = nil
+			v.Set(reflect.Zero(rawMessageType))
+		} else {
+			v.Set(reflect.ValueOf(json.RawMessage(slices.Clone(raw))))
 		}
-		v.Set(reflect.ValueOf(raw))
 		return nil
 	}
 	if _, ok := v.Addr().Interface().(union); !ok {
@@ -244,32 +277,32 @@ func (d *strictDecoder) value(path *jsonPath, v reflect.Value) error {
 			return d.leaf(path, u)
 		}
 	}
-	tok, err := d.dec.Token()
-	if err != nil {
-		return d.syntax(err)
+	c := d.peek()
+	switch c {
+	case '{', '[':
+		d.i++
+		return d.token(path, kindOf(d.b[d.i-1:]), nil, v)
 	}
-	return d.token(path, tok, v)
+	return d.token(path, kindOf([]byte{c}), d.raw(), v)
 }
 
 // leaf decodes the next value with its own UnmarshalJSON.
 func (d *strictDecoder) leaf(path *jsonPath, u json.Unmarshaler) error {
-	err := d.dec.Decode(u)
+	err := u.UnmarshalJSON(d.raw())
 	var ke *kindError
-	var se *json.SyntaxError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &ke):
 		return invalid(path.String(), "%s", ke.Error())
-	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return d.syntax(err)
 	}
 	return invalid(path.String(), "%v", err)
 }
 
-// token decodes the value that tok starts into v.
-func (d *strictDecoder) token(path *jsonPath, tok json.Token, v reflect.Value) error {
-	k := kindOfToken(tok)
+// token decodes into v the value of kind k that starts here: for an
+// object or an array its opening byte has been read; for a scalar raw
+// holds it.
+func (d *strictDecoder) token(path *jsonPath, k jsonKind, raw []byte, v reflect.Value) error {
 	if k == kindNull {
 		v.SetZero()
 		return nil
@@ -279,14 +312,14 @@ func (d *strictDecoder) token(path *jsonPath, tok json.Token, v reflect.Value) e
 		if dst == nil {
 			return wrongKind(path.String(), u.shapes(), k)
 		}
-		return d.token(path, tok, reflect.ValueOf(dst).Elem())
+		return d.token(path, k, raw, reflect.ValueOf(dst).Elem())
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
-		return d.token(path, tok, v.Elem())
+		return d.token(path, k, raw, v.Elem())
 	case reflect.Struct:
 		if k != kindObject {
 			return wrongKind(path.String(), "object", k)
@@ -303,38 +336,38 @@ func (d *strictDecoder) token(path *jsonPath, tok json.Token, v reflect.Value) e
 		}
 		return d.mapping(path, v)
 	case reflect.String:
-		s, ok := tok.(string)
-		if !ok {
+		if k != kindString {
 			return wrongKind(path.String(), "string", k)
+		}
+		s, err := jsonString(raw)
+		if err != nil {
+			return invalid(path.String(), "%v", err)
 		}
 		v.SetString(s)
 		return nil
 	case reflect.Bool:
-		b, ok := tok.(bool)
-		if !ok {
+		if k != kindBool {
 			return wrongKind(path.String(), "boolean", k)
 		}
-		v.SetBool(b)
+		v.SetBool(raw[0] == 't')
 		return nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, ok := tok.(json.Number)
-		if !ok {
+		if k != kindNumber {
 			return wrongKind(path.String(), "integer", k)
 		}
-		i, err := strconv.ParseInt(string(n), 10, 64)
+		i, err := strconv.ParseInt(string(raw), 10, 64)
 		if err != nil || v.OverflowInt(i) {
-			return invalid(path.String(), "expected integer, got %s", n)
+			return invalid(path.String(), "expected integer, got %s", raw)
 		}
 		v.SetInt(i)
 		return nil
 	case reflect.Float32, reflect.Float64:
-		n, ok := tok.(json.Number)
-		if !ok {
+		if k != kindNumber {
 			return wrongKind(path.String(), "number", k)
 		}
-		f, err := strconv.ParseFloat(string(n), v.Type().Bits())
+		f, err := strconv.ParseFloat(string(raw), v.Type().Bits())
 		if err != nil {
-			return invalid(path.String(), "number %s is out of range", n)
+			return invalid(path.String(), "number %s is out of range", raw)
 		}
 		v.SetFloat(f)
 		return nil
@@ -345,12 +378,11 @@ func (d *strictDecoder) token(path *jsonPath, tok json.Token, v reflect.Value) e
 // object decodes the members of an object whose '{' has been read.
 func (d *strictDecoder) object(path *jsonPath, v reflect.Value) error {
 	names := d.fieldNames(v.Type())
-	for d.dec.More() {
-		tok, err := d.dec.Token()
+	for first := true; d.more(first); first = false {
+		key, err := d.key()
 		if err != nil {
-			return d.syntax(err)
+			return invalid(path.String(), "%v", err)
 		}
-		key, _ := tok.(string)
 		p := jsonPath{parent: path, key: key}
 		if i := slices.Index(names, key); i >= 0 {
 			if err := d.value(&p, v.Field(i)); err != nil {
@@ -362,21 +394,17 @@ func (d *strictDecoder) object(path *jsonPath, v reflect.Value) error {
 		if !ok {
 			return unsupported(p.String(), "unknown field")
 		}
-		var raw json.RawMessage
-		if err := d.dec.Decode(&raw); err != nil {
-			return d.syntax(err)
-		}
-		if err := keeper.keepExtra(key, raw); err != nil {
+		if err := keeper.keepExtra(key, slices.Clone(d.raw())); err != nil {
 			return invalid(p.String(), "%v", err)
 		}
 	}
-	return d.end()
+	return nil
 }
 
 // array decodes the elements of an array whose '[' has been read.
 func (d *strictDecoder) array(path *jsonPath, v reflect.Value) error {
 	s := reflect.MakeSlice(v.Type(), 0, 0)
-	for i := 0; d.dec.More(); i++ {
+	for i := 0; d.more(i == 0); i++ {
 		s = reflect.Append(s, reflect.Zero(v.Type().Elem()))
 		p := jsonPath{parent: path, index: i}
 		if err := d.value(&p, s.Index(i)); err != nil {
@@ -384,19 +412,18 @@ func (d *strictDecoder) array(path *jsonPath, v reflect.Value) error {
 		}
 	}
 	v.Set(s)
-	return d.end()
+	return nil
 }
 
 // mapping decodes an object whose '{' has been read into a map with string
 // keys.
 func (d *strictDecoder) mapping(path *jsonPath, v reflect.Value) error {
 	m := reflect.MakeMap(v.Type())
-	for d.dec.More() {
-		tok, err := d.dec.Token()
+	for first := true; d.more(first); first = false {
+		key, err := d.key()
 		if err != nil {
-			return d.syntax(err)
+			return invalid(path.String(), "%v", err)
 		}
-		key, _ := tok.(string)
 		e := reflect.New(v.Type().Elem()).Elem()
 		p := jsonPath{parent: path, key: key}
 		if err := d.value(&p, e); err != nil {
@@ -405,24 +432,19 @@ func (d *strictDecoder) mapping(path *jsonPath, v reflect.Value) error {
 		m.SetMapIndex(reflect.ValueOf(key), e)
 	}
 	v.Set(m)
-	return d.end()
-}
-
-// end reads the delimiter that closes an object or array.
-func (d *strictDecoder) end() error {
-	if _, err := d.dec.Token(); err != nil {
-		return d.syntax(err)
-	}
 	return nil
 }
 
-func (d *strictDecoder) syntax(err error) error {
+// syntaxError describes why a body is not JSON.
+func syntaxError(err error) error {
 	var se *json.SyntaxError
 	switch {
+	case errors.As(err, &se) && strings.HasSuffix(se.Error(), "after top-level value"):
+		return invalid("", "invalid JSON: unexpected data after the top-level value")
+	case errors.As(err, &se) && se.Error() == "unexpected end of JSON input":
+		return invalid("", "invalid JSON: unexpected end of input")
 	case errors.As(err, &se):
 		return invalid("", "invalid JSON at byte %d: %v", se.Offset, se)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return invalid("", "invalid JSON: unexpected end of input")
 	}
 	return invalid("", "invalid JSON: %v", err)
 }
