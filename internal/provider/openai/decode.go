@@ -449,9 +449,48 @@ func syntaxError(err error) error {
 	return invalid("", "invalid JSON: %v", err)
 }
 
+// wireNames holds the JSON field names of every struct type a request
+// body decodes into, computed once when the package loads and only read
+// afterwards.
+var wireNames = structNames(reflect.TypeFor[ChatRequest](), reflect.TypeFor[EmbeddingRequest]())
+
+// structNames returns the JSON field names of the struct types reachable
+// from roots through fields, pointers, slices, arrays and maps.
+func structNames(roots ...reflect.Type) map[reflect.Type][]string {
+	out := map[reflect.Type][]string{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for {
+			switch t.Kind() {
+			case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+				t = t.Elem()
+				continue
+			}
+			break
+		}
+		if t.Kind() != reflect.Struct || out[t] != nil {
+			return
+		}
+		names := make([]string, t.NumField())
+		out[t] = names
+		for i := range names {
+			names[i] = jsonName(t.Field(i))
+			walk(t.Field(i).Type)
+		}
+	}
+	for _, t := range roots {
+		walk(t)
+	}
+	return out
+}
+
 // fieldNames returns the JSON names of t's fields by index ("" for a field
-// without one), computed once per type and decoding.
+// without one): from wireNames, or computed once per decoding for a type
+// outside it.
 func (d *strictDecoder) fieldNames(t reflect.Type) []string {
+	if names, ok := wireNames[t]; ok {
+		return names
+	}
 	for _, tn := range d.names {
 		if tn.t == t {
 			return tn.names
