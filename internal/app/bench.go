@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,13 +41,17 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	duration := fs.Duration("duration", 5*time.Second, "length of each throughput run")
 	concurrency := fs.Int("concurrency", 16, "concurrent clients in throughput runs")
 	samples := fs.Int("samples", 2000, "sequential requests for the latency runs")
+	rounds := fs.Int("rounds", 3, "throughput runs per target, interleaved across targets; the median is reported")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	if *role == "proxy" {
 		return serveBareProxy(ctx, *listen, *upstream)
 	}
-	b := &bench{env: env, duration: *duration, concurrency: *concurrency, samples: *samples}
+	if *rounds < 1 {
+		return errors.New("-rounds must be at least 1")
+	}
+	b := &bench{env: env, duration: *duration, concurrency: *concurrency, samples: *samples, rounds: *rounds}
 	report, err := b.run(ctx)
 	if err != nil {
 		return err
@@ -109,6 +114,7 @@ type bench struct {
 	duration    time.Duration
 	concurrency int
 	samples     int
+	rounds      int
 }
 
 type target struct {
@@ -211,16 +217,28 @@ models:
 			return "", fmt.Errorf("%s streaming: %w", t.name, err)
 		}
 		r.ttft50, r.ttft99 = percentile(ttft, 50), percentile(ttft, 99)
-		cpu0 := cpuTime(t.pid)
-		n, errs, elapsed := throughput(ctx, client, t, b.concurrency, b.duration)
-		cpu1 := cpuTime(t.pid)
-		r.rps = float64(n) / elapsed.Seconds()
-		r.errors = errs
-		if t.pid != 0 && n > 0 {
-			r.cpuPerReq = float64((cpu1 - cpu0).Microseconds()) / float64(n)
-		}
-		r.loadRSS = peakRSSKB(t.pid)
 		rows = append(rows, r)
+	}
+	// Throughput rounds go round the targets in turn, so that a burst of
+	// noise from the rest of the machine falls on all of them alike; each
+	// figure is the median of its rounds.
+	rps, cpu := make([][]float64, len(rows)), make([][]float64, len(rows))
+	for range b.rounds {
+		for i := range rows {
+			t := rows[i].t
+			cpu0 := cpuTime(t.pid)
+			n, errs, elapsed := throughput(ctx, client, t, b.concurrency, b.duration)
+			cpu1 := cpuTime(t.pid)
+			rps[i] = append(rps[i], float64(n)/elapsed.Seconds())
+			rows[i].errors += errs
+			if t.pid != 0 && n > 0 {
+				cpu[i] = append(cpu[i], float64((cpu1-cpu0).Microseconds())/float64(n))
+			}
+		}
+	}
+	for i := range rows {
+		rows[i].rps, rows[i].cpuPerReq = median(rps[i]), median(cpu[i])
+		rows[i].loadRSS = peakRSSKB(rows[i].t.pid)
 	}
 
 	var sb strings.Builder
@@ -229,8 +247,9 @@ models:
 	fmt.Fprintf(&sb, "All traffic is on loopback against the simulated OpenAI upstream with no added latency; the load generator,\n"+
 		"the upstream, the bare proxy and the gateway share the machine. The gateway path includes key authentication\n"+
 		"(cached), routing, translation through the canonical model on the response side and usage metering into\n"+
-		"the SQLite ledger. Latency runs: %d sequential requests; throughput runs: %d concurrent clients for %s.\n\n",
-		b.samples, b.concurrency, b.duration)
+		"the SQLite ledger. Latency runs: %d sequential requests; throughput runs: %d concurrent clients for %s, %d rounds\n"+
+		"taken in turn across the targets, median shown.\n\n",
+		b.samples, b.concurrency, b.duration, b.rounds)
 	sb.WriteString("| target | p50 | p99 | stream TTFT p50 | stream TTFT p99 | req/s | CPU µs/req | RSS idle | RSS peak | errors |\n")
 	sb.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
@@ -254,6 +273,18 @@ models:
 	cancel() // stop the gateway and the proxy before the in-process figures
 	sb.WriteString(goFigures(context.Background()))
 	return sb.String(), nil
+}
+
+// median returns the median of xs, or 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	xs = slices.Sorted(slices.Values(xs))
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
