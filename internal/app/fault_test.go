@@ -103,26 +103,35 @@ func TestFaultInjection(t *testing.T) {
 		// breaker or a Retry-After keeps the channel out of plans for a
 		// while.
 		minFaulty int
+		// pause is each client's wait between requests. While a
+		// Retry-After or a tripped breaker (ten seconds) keeps the faulty
+		// channel out, the phase only waits for it: the pause keeps the
+		// requests sent meanwhile within the bound (8 clients at 10 ms send
+		// at most 800 a second, so a phase outlasts a cool-off before it
+		// reaches maxRequests).
+		pause time.Duration
 	}
 	phases := []phase{
 		// A connection closed after the headers, before the first event:
 		// the stream has sent the client nothing and falls back.
-		{"stream_cut_before_first_byte", fakecloud.Faults{CutBeforeContent: 0.2}, 200, 1, 100},
-		{"hang", fakecloud.Faults{HangRate: 0.2}, 200, 0, 30},
+		{"stream_cut_before_first_byte", fakecloud.Faults{CutBeforeContent: 0.2}, 200, 1, 100, 10 * time.Millisecond},
+		{"hang", fakecloud.Faults{HangRate: 0.2}, 200, 0, 30, 10 * time.Millisecond},
 		// A run of five failures trips the channel's breaker, which (rightly)
 		// keeps it out of plans for ten seconds: the faulty channel is only
 		// sure to see the requests before that.
-		{"fail_500", fakecloud.Faults{FailRate: 0.2, FailStatus: 500}, 600, 0, 30},
-		{"fail_503", fakecloud.Faults{FailRate: 0.2, FailStatus: 503}, 400, 0, 30},
+		{"fail_500", fakecloud.Faults{FailRate: 0.2, FailStatus: 500}, 600, 0, 30, 10 * time.Millisecond},
+		{"fail_503", fakecloud.Faults{FailRate: 0.2, FailStatus: 503}, 400, 0, 30, 10 * time.Millisecond},
 		// A 429 carries Retry-After: 1, which keeps the channel out of plans
 		// for that second; the phase lasts until the channel has seen 20.
-		{"fail_429", fakecloud.Faults{FailRate: 0.2, FailStatus: 429}, 600, 0, 20},
+		{"fail_429", fakecloud.Faults{FailRate: 0.2, FailStatus: 429}, 600, 0, 20, 10 * time.Millisecond},
 		// Everything at once at 20% in all: 500s, 429s, hangs and cuts
 		// before the first byte, on streamed and unstreamed requests. The
 		// 429s ask for 100 ms (retry-after-ms), so the channel is back
-		// soon enough to meet every kind of fault many times.
+		// soon enough to meet every kind of fault many times. A run of
+		// failures can still trip the breaker; the pause lets the phase
+		// outlast its cool-off within the bounds.
 		{"mixed", fakecloud.Faults{FailRate: 0.06, FailStatus: 500, ThrottleRate: 0.02, HangRate: 0.06, CutBeforeContent: 0.06,
-			RetryAfter: 100 * time.Millisecond}, 600, 2, 200},
+			RetryAfter: 100 * time.Millisecond}, 600, 2, 200, 25 * time.Millisecond},
 	}
 	var total, ok atomic.Int64
 	for _, ph := range phases {
@@ -159,7 +168,6 @@ func TestFaultInjection(t *testing.T) {
 		deadline := time.Now().Add(30 * time.Second)
 		var wg sync.WaitGroup
 		var next, sent, streams, streamsOK atomic.Int64
-		throttled := ph.faults.ThrottleRate > 0 || ph.faults.FailStatus == 429
 		for range 8 {
 			wg.Go(func() {
 				for {
@@ -167,11 +175,8 @@ func TestFaultInjection(t *testing.T) {
 					if i > maxRequests || i > int64(ph.n) && enough.Load() || time.Now().After(deadline) {
 						return
 					}
-					if throttled && i > 1 {
-						// While a Retry-After keeps the faulty channel out,
-						// the phase only waits: a pause per request keeps
-						// the requests sent meanwhile in bounds.
-						time.Sleep(3 * time.Millisecond)
+					if i > 1 {
+						time.Sleep(ph.pause)
 					}
 					sent.Add(1)
 					prompt := fmt.Sprintf("%s %d", ph.name, i)
