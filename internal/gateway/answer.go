@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -30,7 +29,8 @@ func checkToolCalls(name string, parts []llm.Part, finish llm.FinishReason) erro
 		if p.Kind != llm.PartToolCall || p.ToolCall == nil || i == last && finish == llm.FinishLength {
 			continue
 		}
-		if args := strings.Trim(p.ToolCall.Arguments, " \t\r\n"); args != "" && (args[0] != '{' || !json.Valid([]byte(args))) {
+		if _, ok := llm.ObjectArguments(p.ToolCall.Arguments); !ok {
+			args := strings.Trim(p.ToolCall.Arguments, " \t\r\n")
 			return &provider.Error{Provider: name, Kind: provider.KindBadResponse,
 				Message: fmt.Sprintf("upstream sent tool call %q with arguments that are not a JSON object", clip(p.ToolCall.ID, 128)),
 				Err:     fmt.Errorf("tool call %q (%s): arguments are not a JSON object: %q", p.ToolCall.ID, p.ToolCall.Name, clip(args, 256))}

@@ -7,6 +7,7 @@ package llm
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 )
 
 // ErrUnsupported marks a request feature that a dialect or channel cannot
@@ -142,6 +143,22 @@ type ToolCall struct {
 	Name string
 	// Arguments is a JSON object, as text.
 	Arguments string
+}
+
+// ObjectArguments returns a complete tool call's arguments as the JSON
+// object every dialect needs (Anthropic's tool_use.input and Bedrock's
+// toolUse.input are objects): {} for none, the object itself without its
+// surrounding white space, or false for anything else, which no dialect
+// can render faithfully.
+func ObjectArguments(args string) (json.RawMessage, bool) {
+	s := strings.Trim(args, " \t\r\n")
+	switch {
+	case s == "":
+		return json.RawMessage(`{}`), true
+	case s[0] == '{' && json.Valid([]byte(s)):
+		return json.RawMessage(s), true
+	}
+	return nil, false
 }
 
 // ToolResult answers a ToolCall.

@@ -766,7 +766,7 @@ func ResponseFromLLM(r *llm.Response, model string) *MessagesResponse {
 			if tc == nil {
 				continue
 			}
-			input, ok := toolInput(tc.Arguments)
+			input, ok := llm.ObjectArguments(tc.Arguments)
 			if !ok {
 				continue
 			}
@@ -774,19 +774,6 @@ func ResponseFromLLM(r *llm.Response, model string) *MessagesResponse {
 		}
 	}
 	return out
-}
-
-// toolInput returns a complete tool call's arguments as tool_use.input:
-// {} for none, the object itself, or false for anything else.
-func toolInput(args string) (json.RawMessage, bool) {
-	raw := json.RawMessage(strings.Trim(args, " \t\r\n"))
-	switch {
-	case len(raw) == 0:
-		return json.RawMessage(`{}`), true
-	case isObject(raw):
-		return raw, true
-	}
-	return nil, false
 }
 
 func finishFromLLM(f llm.FinishReason) string {

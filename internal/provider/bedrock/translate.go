@@ -1066,12 +1066,13 @@ func blockFromLLMOutput(p llm.Part) ContentBlock {
 }
 
 // toolInput returns a complete tool call's arguments as toolUse.input:
-// {} for none, the object itself (compacted), or false for anything else.
+// llm.ObjectArguments' object, compacted, or false.
 func toolInput(args string) (json.RawMessage, bool) {
-	s, err := compactJSON(json.RawMessage(args), "{}")
-	if err != nil || s[0] != '{' {
+	raw, ok := llm.ObjectArguments(args)
+	if !ok {
 		return nil, false
 	}
+	s, _ := compactJSON(raw, "{}") // raw is a valid object
 	return json.RawMessage(s), true
 }
 

@@ -210,7 +210,7 @@ func (d *StreamDecoder) stop(dst []llm.Event, noFinish string) ([]llm.Event, err
 		if d.finish == "length" && i == len(d.calls)-1 {
 			continue // cut off by the output limit, maybe mid-arguments
 		}
-		if !validArguments(string(c.args)) {
+		if _, ok := llm.ObjectArguments(string(c.args)); !ok {
 			return dst, badArguments(d.provider, &argumentsError{id: c.id, name: c.name, args: string(c.args)})
 		}
 	}

@@ -756,7 +756,7 @@ func ResponseToLLM(r *ChatResponse) (*llm.Response, error) {
 			return nil, fmt.Errorf("openai response: tool call %d is not a function call", i)
 		}
 		cutOff := c.FinishReason == "length" && i == len(m.ToolCalls)-1
-		if !cutOff && !validArguments(tc.Function.Arguments) {
+		if _, ok := llm.ObjectArguments(tc.Function.Arguments); !cutOff && !ok {
 			return nil, &argumentsError{id: tc.ID, name: tc.Function.Name, args: tc.Function.Arguments}
 		}
 		parts = append(parts, llm.Part{Kind: llm.PartToolCall, ToolCall: &llm.ToolCall{
@@ -773,15 +773,6 @@ func ResponseToLLM(r *ChatResponse) (*llm.Response, error) {
 		out.Usage = usageToLLM(r.Usage)
 	}
 	return out, nil
-}
-
-// validArguments reports whether a complete tool call's arguments can be
-// handed to a client of any dialect: empty (a call without arguments,
-// written as {}) or a JSON object. Anthropic's input and Bedrock's
-// toolUse.input are objects, so anything else has no faithful rendering.
-func validArguments(args string) bool {
-	s := strings.Trim(args, " \t\r\n")
-	return s == "" || s[0] == '{' && json.Valid([]byte(s))
 }
 
 // argumentsError is a tool call in an upstream answer whose arguments are
