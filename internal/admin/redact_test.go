@@ -1,7 +1,6 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"switchyard/internal/admin"
 	"switchyard/internal/store"
 	"switchyard/internal/store/sqlstore"
+	"switchyard/internal/syncbuf"
 )
 
 // failingStore is a real store whose key lookups by hash and revocations
@@ -45,23 +45,6 @@ func (f *failingStore) RevokeKey(ctx context.Context, id string, at time.Time) e
 	return f.Store.RevokeKey(ctx, id, at)
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestAdminAPI_SecretsNeverLoggedOrEchoed names keys by their secret in
 // paths that fail (500 and 404) and checks that neither the log nor the
 // response carries the secret; the body forms revoke and rotate without
@@ -69,7 +52,7 @@ func (l *logBuffer) String() string {
 func TestAdminAPI_SecretsNeverLoggedOrEchoed(t *testing.T) {
 	fs := &failingStore{Store: sqlstore.OpenTestStore(t, sqlstore.DriverSQLite), revokeErrFor: map[string]error{}}
 	svc := &admin.Service{Store: fs}
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	srv := httptest.NewServer(admin.Handler(admin.Options{Service: svc, Token: token,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil))}))
 	t.Cleanup(srv.Close)

@@ -16,12 +16,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	brtypes "github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
+	"switchyard/internal/syncbuf"
 )
 
 // runningDemo is a demo started by startDemo.
 type runningDemo struct {
 	info demoInfo
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 }
 
 // startDemo runs `switchyard demo` on free ports, with extra flags, until
@@ -30,7 +32,7 @@ func startDemo(t *testing.T, extra ...string) *runningDemo {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	errc := make(chan error, 1)
 	go func() {
 		args := append([]string{"demo", "-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-data", dir}, extra...)

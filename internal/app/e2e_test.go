@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,31 +22,14 @@ import (
 	"switchyard/internal/fakecloud"
 	"switchyard/internal/store"
 	"switchyard/internal/store/sqlstore"
+	"switchyard/internal/syncbuf"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type testGateway struct {
 	inst  *Instance
 	key   string
 	euKey string
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	cloud *fakecloud.Server
 	base  string // http://addr
 }
@@ -68,7 +50,7 @@ func startGateway(t *testing.T, yaml string) *testGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	env := &Env{Getenv: func(k string) string {
 		switch k {
 		case "SIM_KEY":

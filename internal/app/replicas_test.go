@@ -19,6 +19,7 @@ import (
 	"switchyard/internal/fakecloud"
 	"switchyard/internal/store"
 	"switchyard/internal/store/sqlstore"
+	"switchyard/internal/syncbuf"
 )
 
 // replica is a gateway running in a process of its own.
@@ -26,7 +27,7 @@ type replica struct {
 	cmd   *exec.Cmd
 	addr  string
 	admin string
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	done  chan error
 }
 
@@ -48,7 +49,7 @@ func (r *replica) signal(t *testing.T, sig os.Signal) error {
 // it answers.
 func startReplica(t *testing.T, cfgTemplate string, env []string) *replica {
 	t.Helper()
-	r := &replica{addr: freeAddr(), admin: freeAddr(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &replica{addr: freeAddr(), admin: freeAddr(), logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cfg := strings.NewReplacer("@LISTEN@", r.addr, "@ADMIN@", r.admin).Replace(cfgTemplate)
 	path := filepath.Join(t.TempDir(), "switchyard.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

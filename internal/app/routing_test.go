@@ -20,6 +20,7 @@ import (
 	"switchyard/internal/admin"
 	"switchyard/internal/config"
 	"switchyard/internal/fakecloud"
+	"switchyard/internal/syncbuf"
 )
 
 const contractConfig = `
@@ -69,7 +70,7 @@ func startFromFile(t *testing.T, yaml string) (*testGateway, string, func(string
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	env := &Env{Getenv: func(k string) string {
 		return map[string]string{"SIM_KEY": fakecloud.DefaultKey, "SIM_AWS_ID": fakecloud.DefaultAWSAccessKeyID,
 			"SIM_AWS_SECRET": fakecloud.DefaultAWSSecretAccessKey, "ADMIN_TOKEN": "admin-secret"}[k]

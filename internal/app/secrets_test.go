@@ -28,6 +28,7 @@ import (
 	"switchyard/internal/auth"
 	"switchyard/internal/config"
 	"switchyard/internal/fakecloud"
+	"switchyard/internal/syncbuf"
 )
 
 const secretsConfig = `
@@ -77,7 +78,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	vars := map[string]string{"SY_ADMIN_TOKEN": adminToken, "SY_PROVIDER_KEY": providerKey, "SY_AWS_ID": awsID,
 		"SY_AWS_SECRET": awsSecret, "SWITCHYARD_MASTER_KEY": masterKey}
 	getenv := func(k string) string { return vars[k] }
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	inst, err := Start(ctx, cfg, &Env{Getenv: getenv, Stdout: io.Discard, Stderr: logs},

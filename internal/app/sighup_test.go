@@ -14,6 +14,7 @@ import (
 	"switchyard/internal/admin"
 	"switchyard/internal/fakecloud"
 	"switchyard/internal/store/sqlstore"
+	"switchyard/internal/syncbuf"
 )
 
 const sighupConfig = `
@@ -65,7 +66,7 @@ func TestServe_SIGHUP(t *testing.T) {
 	}
 	key := iss.Secret
 
-	r := &replica{addr: freeAddr(), admin: freeAddr(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &replica{addr: freeAddr(), admin: freeAddr(), logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cfg := strings.NewReplacer("@LISTEN@", r.addr, "@ADMIN@", r.admin, "@DSN@", dsn,
 		"@FAKECLOUD@", "http://"+cloudLn.Addr().String()).Replace(sighupConfig)
 	path := filepath.Join(dir, "switchyard.yaml")

@@ -1,32 +1,14 @@
 package auth
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"switchyard/internal/syncbuf"
 )
-
-// lockedBuffer is a goroutine-safe log sink.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestAuthenticate_Outage(t *testing.T) {
 	for _, tc := range []struct {
@@ -40,7 +22,7 @@ func TestAuthenticate_Outage(t *testing.T) {
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			f := newFixture(t)
-			logs := &lockedBuffer{}
+			logs := &syncbuf.Buffer{}
 			a := f.auth(AuthOptions{Outage: tc.mode, MaxStale: time.Minute,
 				Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			if _, err := a.Authenticate(t.Context(), f.secret); err != nil {

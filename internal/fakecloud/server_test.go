@@ -9,33 +9,16 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"switchyard/internal/syncbuf"
 )
 
-// lockedBuffer is a bytes.Buffer safe for the server's concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestRecords(t *testing.T) {
-	var sink lockedBuffer
+	var sink syncbuf.Buffer
 	now := time.Date(2025, 6, 15, 9, 30, 0, 0, time.UTC)
 	s := New(Options{Key: testKey, Record: &sink, Now: func() time.Time { return now }})
 	var want []Record

@@ -1,32 +1,15 @@
 package usage
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"switchyard/internal/syncbuf"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestWriter_Outage: while the sink is down, records are kept up to the
 // queue size and written once it returns; past that they are dropped and
@@ -34,7 +17,7 @@ func (l *lockedBuffer) String() string {
 // when it starts and once when it ends.
 func TestWriter_Outage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		logs := &lockedBuffer{}
+		logs := &syncbuf.Buffer{}
 		sink := &memSink{failAll: true}
 		const queue = 20
 		w := NewWriter(sink, WriterOptions{BatchSize: 5, QueueSize: queue, FlushInterval: 10 * time.Millisecond,
