@@ -69,26 +69,17 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 // within the per-attempt timeout when the model sets one: the timeout
 // covers the wait for the response headers as well as for that event.
 func openStream(ctx context.Context, p provider.Provider, req *llm.Request, m *route.Model) (llm.Stream, []llm.Event, error) {
-	if m == nil || m.PerAttemptTimeout <= 0 {
-		up, err := p.ChatStream(ctx, req)
-		if err != nil {
-			return nil, nil, err
-		}
-		head, err := prefetch(up)
-		if err != nil {
-			up.Close()
-			return nil, nil, err
-		}
-		return up, head, nil
-	}
 	actx, cancel := context.WithCancelCause(ctx)
-	timer := time.AfterFunc(m.PerAttemptTimeout, func() { cancel(errAttemptTimeout) })
+	var timer *time.Timer
+	if m != nil && m.PerAttemptTimeout > 0 {
+		timer = time.AfterFunc(m.PerAttemptTimeout, func() { cancel(errAttemptTimeout) })
+	}
 	up, err := p.ChatStream(actx, req)
 	var head []llm.Event
 	if err == nil {
 		head, err = prefetch(up)
 	}
-	if !timer.Stop() {
+	if timer != nil && !timer.Stop() {
 		// The attempt's context is cancelled: even a first event that
 		// raced the timer leaves a stream that cannot go on.
 		if err == nil {
