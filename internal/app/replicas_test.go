@@ -55,19 +55,7 @@ func startReplica(t *testing.T, cfgTemplate string, env []string) *replica {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	r.cmd.Env = append(os.Environ(), append(env, subprocessEnv+"=serve\x1f-config\x1f"+path)...)
-	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { r.done <- r.cmd.Wait() }()
-	t.Cleanup(func() {
-		if r.cmd.ProcessState == nil {
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
-	})
+	r.serve(t, path, env)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + r.addr + "/readyz")
@@ -86,6 +74,26 @@ func startReplica(t *testing.T, cfgTemplate string, env []string) *replica {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// serve runs `switchyard serve -config path` as a child process (the test
+// binary itself, see TestMain) with env added, its output in r.logs; it
+// is killed when t ends if still running.
+func (r *replica) serve(t *testing.T, path string, env []string) {
+	t.Helper()
+	r.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	r.cmd.Env = append(os.Environ(), append(env, subprocessEnv+"=serve\x1f-config\x1f"+path)...)
+	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- r.cmd.Wait() }()
+	t.Cleanup(func() {
+		if r.cmd.ProcessState == nil {
+			_ = r.cmd.Process.Kill()
+			<-r.done
+		}
+	})
 }
 
 // chatOnce sends one chat request and returns the status (0 when no

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -83,20 +82,7 @@ func TestServe_SIGHUP(t *testing.T) {
 		}
 	}
 	write(cfg)
-	r.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	r.cmd.Env = append(os.Environ(), "TEST_SIM_KEY="+fakecloud.DefaultKey, "TEST_ADMIN_TOKEN=admin-token",
-		subprocessEnv+"=serve\x1f-config\x1f"+path)
-	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { r.done <- r.cmd.Wait() }()
-	t.Cleanup(func() {
-		if r.cmd.ProcessState == nil {
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
-	})
+	r.serve(t, path, []string{"TEST_SIM_KEY=" + fakecloud.DefaultKey, "TEST_ADMIN_TOKEN=admin-token"})
 	waitFor(t, 30*time.Second, func() bool {
 		select {
 		case err := <-r.done:
