@@ -100,6 +100,10 @@ type Decision struct {
 	// Why explains each step that shaped the order, in the order the
 	// steps were taken.
 	Why []string `json:"why"`
+	// Probes are the half-open breakers' leaves Plan granted this request,
+	// one per probed offering in Order. The gateway hands each back (see
+	// Probe); Explain grants none.
+	Probes []Probe `json:"-"`
 }
 
 // Header renders the decision compactly for x-switchyard-route, given the
@@ -148,6 +152,9 @@ type NoChannelError struct {
 	// Unhealthy is true when the contracts allowed channels but every one
 	// of them has an open circuit breaker.
 	Unhealthy bool
+	// RetryAfter is, when Unhealthy, how long until one of those breakers
+	// may let a request through as a probe.
+	RetryAfter time.Duration
 }
 
 // Error names the model and the contracts, for example `no channel allowed

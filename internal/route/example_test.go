@@ -45,13 +45,23 @@ func ExampleRouter_Plan() {
 	fmt.Println("stateful:", d.Order[0].Provider, "|", d.Header(nil))
 
 	// Azure goes down: stateless traffic fails rather than leave Azure.
-	for range 5 {
+	for range 20 {
 		r.Observe("azure-eastus", route.Outcome{Retryable: true})
 	}
 	_, err = r.Plan(route.Input{Model: "gpt-5", Traffic: route.Stateless})
 	fmt.Println(errors.Is(err, route.ErrNoChannel), err)
+
+	// After the cool-off, the next request is Azure's probe; its success
+	// closes the breaker.
+	now = now.Add(10 * time.Second)
+	d, _ = r.Plan(route.Input{Model: "gpt-5", Traffic: route.Stateless})
+	fmt.Println("probe:", d.Order[0].Provider, d.Why[len(d.Why)-1])
+	r.Observe("azure-eastus", route.Outcome{Success: true, Probe: d.Probes[0]})
+	fmt.Println(r.Health()[1].State)
 	// Output:
 	// stateless: azure-eastus | strategy=priority; contracts=stateless-on-azure
 	// stateful: aws-us-east-1 | strategy=priority; contracts=aws-commitment
 	// true every channel allowed by contract "stateless-on-azure" for model "gpt-5" is unhealthy (circuit breaker open)
+	// probe: azure-eastus azure-eastus's circuit breaker is half-open: this request is a probe
+	// closed
 }

@@ -84,7 +84,7 @@ func TestExplain_Golden(t *testing.T) {
 			prepare: func(r *Router, clk *clock) {
 				r.SeedSpend("aws-eu-west-3", time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC), 400)
 				r.Observe("azure-weu", Outcome{Retryable: true, RetryAfter: 30 * time.Second})
-				for range 5 {
+				for range 20 {
 					r.Observe("aws-eu-central-1", fail)
 				}
 			}},
@@ -96,7 +96,7 @@ func TestExplain_Golden(t *testing.T) {
 		{name: "contracts_leave_nothing", in: Input{Model: "claude-sonnet", Tenant: "gov"}},
 		{name: "exclusive_channels_unhealthy", in: Input{Model: "gpt-5"},
 			prepare: func(r *Router, clk *clock) {
-				for range 5 {
+				for range 20 {
 					r.Observe("azure-eastus", fail)
 					r.Observe("azure-weu", fail)
 				}
@@ -107,7 +107,7 @@ func TestExplain_Golden(t *testing.T) {
 				r.Observe("vllm-a", Outcome{Success: true, TTFB: 80 * time.Millisecond, Latency: 900 * time.Millisecond})
 				r.Observe("vllm-b", Outcome{Success: true, TTFB: 40 * time.Millisecond, Latency: 700 * time.Millisecond})
 				r.Observe("vllm-c", Outcome{Success: true, TTFB: 500 * time.Millisecond, Latency: 3 * time.Second})
-				for range 5 {
+				for range 20 {
 					r.Observe("vllm-c", fail)
 				}
 				clk.Advance(10 * time.Second)
@@ -115,7 +115,7 @@ func TestExplain_Golden(t *testing.T) {
 		{name: "all_down_without_exclusivity", in: Input{Model: "llama"},
 			prepare: func(r *Router, clk *clock) {
 				for _, ch := range []string{"vllm-c", "vllm-a", "vllm-b"} {
-					for range 5 {
+					for range 20 {
 						r.Observe(ch, fail)
 					}
 					clk.Advance(time.Second)

@@ -14,19 +14,40 @@ const (
 
 // BreakerOptions tune the per-channel circuit breakers. Zero fields take
 // the defaults.
+//
+// A breaker opens on a failure ratio, not on a run of failures, so that a
+// flaky channel stays in service: a channel failing 20% of its requests
+// meets a run of five failures about once in 3,000 requests, which is why
+// a short run must not trip it. A dead channel still trips fast: at any
+// traffic above MinRequests per Window its ratio is 100% on the
+// MinRequests-th failure, and at lower traffic ConsecutiveFailures (the
+// same count by default) trips it regardless of how far apart the
+// failures are. That run is out of a flaky channel's reach: 0.2^20 is
+// about 10^-14, once in tens of thousands of years at a thousand requests
+// a second; even a channel failing half its requests meets it about once
+// in a million.
+//
+// Every open breaker half-opens after its cool-off and lets probes
+// through, whatever contracts restrict the traffic: the probe's verdict
+// closes it or opens it again for twice as long.
 type BreakerOptions struct {
-	// ConsecutiveFailures opens the breaker after this many retryable
-	// failures in a row. Default: 5.
-	ConsecutiveFailures int
 	// ErrorRate opens the breaker when at least this fraction of the
 	// requests in Window failed, once there were MinRequests of them.
 	// Default: 0.5.
 	ErrorRate float64
 	// MinRequests is the number of requests in Window below which the
-	// error rate is not trusted. Default: 20.
+	// error rate is not trusted. Default: 20. A channel failing 20% of its
+	// requests reaches a 50% ratio in a window of exactly 20 requests with
+	// a chance of 0.26%, in one of 40 with 0.002%: raise it where a channel
+	// sees about MinRequests a Window and a false trip matters.
 	MinRequests int
 	// Window is the span the error rate is measured over. Default: 30s.
 	Window time.Duration
+	// ConsecutiveFailures opens the breaker after this many retryable
+	// failures in a row, however far apart: the trip of a dead channel
+	// whose traffic is too thin to fill MinRequests in a Window. Default:
+	// 20.
+	ConsecutiveFailures int
 	// CoolOff is how long a breaker stays open after its first trip; it
 	// doubles on each repeated trip (a failed probe, or a trip soon after
 	// closing) up to MaxCoolOff. Defaults: 10s and 5m.
@@ -35,17 +56,22 @@ type BreakerOptions struct {
 	// Probes is the number of requests a half-open breaker lets through at
 	// once. Default: 1.
 	Probes int
-	// ProbeTimeout frees a probe slot whose outcome was never observed
-	// (the request was served by an earlier channel, or never finished).
-	// Default: 30s.
+	// ProbeTimeout is how long a probe may go without a verdict before
+	// the half-open breaker lets another request through as a probe, so
+	// that a slow answer, a hung attempt or a lost outcome does not keep
+	// a channel that may have recovered out of service. Default: CoolOff.
 	ProbeTimeout time.Duration
+	// RateLimitCoolDown keeps a channel out of plans after a rate-limited
+	// answer (429) that did not say for how long (no Retry-After). Default:
+	// 1s.
+	RateLimitCoolDown time.Duration
 }
 
 func (o BreakerOptions) withDefaults() BreakerOptions {
 	if o.ConsecutiveFailures <= 0 {
-		o.ConsecutiveFailures = 5
+		o.ConsecutiveFailures = 20
 	}
-	if o.ErrorRate <= 0 {
+	if o.ErrorRate <= 0 || o.ErrorRate > 1 {
 		o.ErrorRate = 0.5
 	}
 	if o.MinRequests <= 0 {
@@ -65,9 +91,25 @@ func (o BreakerOptions) withDefaults() BreakerOptions {
 		o.Probes = 1
 	}
 	if o.ProbeTimeout <= 0 {
-		o.ProbeTimeout = 30 * time.Second
+		o.ProbeTimeout = o.CoolOff
+	}
+	if o.RateLimitCoolDown <= 0 {
+		o.RateLimitCoolDown = time.Second
 	}
 	return o
+}
+
+// Probe is a half-open breaker's leave for one request to try its channel,
+// granted by Plan (Decision.Probes). The gateway hands it back: in the
+// Outcome of the attempt it made with it, through Answered when a stream
+// started answering, or in an empty Outcome when the request never tried
+// the channel (an earlier one served it), so that the breaker frees the
+// slot at once instead of after ProbeTimeout. Only a probe of the current
+// half-open spell decides the breaker; the zero Probe is no probe.
+type Probe struct {
+	// Channel is the probed channel.
+	Channel string
+	gen     uint64
 }
 
 // Outcome is what happened on one attempt, reported by the gateway through
@@ -79,10 +121,15 @@ type Outcome struct {
 	// its first event).
 	Success bool
 	// Retryable marks a failure that counts against the channel's health
-	// (rate limited, overloaded, timeout, unavailable). Failures that are
-	// not retryable (a bad request, a client that went away) leave health
-	// alone.
+	// (overloaded, timeout, unavailable, a broken answer). Failures that
+	// are not retryable (a bad request, a client that went away) leave
+	// health alone.
 	Retryable bool
+	// RateLimited marks an upstream's refusal for its rate limits (429).
+	// It cools the channel for RetryAfter (RateLimitCoolDown when the
+	// upstream did not say) but is neither a success nor a failure for the
+	// breaker: a channel that enforces its quota is not a dead one.
+	RateLimited bool
 	// TTFB and Latency are the time to the first byte and the total time
 	// of a successful attempt; zero when unknown.
 	TTFB, Latency time.Duration
@@ -91,6 +138,9 @@ type Outcome struct {
 	// RetryAfter keeps the channel out of plans for this long, as the
 	// upstream asked.
 	RetryAfter time.Duration
+	// Probe is the probe the attempt was made with, from the decision;
+	// zero when the attempt was not a probe.
+	Probe Probe
 }
 
 // ChannelHealth is one channel's state, for metrics and explanations.
@@ -186,7 +236,8 @@ type channel struct {
 	closedAt    time.Time
 	trips       int
 	probes      int       // half-open probes in flight
-	probeExpiry time.Time // when the probes in flight are presumed lost
+	probeExpiry time.Time // when the probes in flight stop holding their slots
+	gen         uint64    // counts half-open spells; a Probe's gen names its spell
 	coolUntil   time.Time
 	ttfb, total ewma
 	tallies     []tally
@@ -194,24 +245,31 @@ type channel struct {
 
 // snapshot is what a plan needs to know about a channel.
 type snapshot struct {
-	state     breakerState
-	probeFree bool
-	openUntil time.Time
-	coolUntil time.Time
-	ttfb      ewma
-	total     ewma
+	state       breakerState
+	probeFree   bool
+	openUntil   time.Time
+	probeExpiry time.Time
+	coolUntil   time.Time
+	ttfb        ewma
+	total       ewma
 }
 
-// advance moves an open breaker whose cool-off ended to half-open. The
-// caller holds c.mu.
+// advance moves an open breaker whose cool-off ended to half-open, and
+// frees the slots of probes that have gone without a verdict for
+// ProbeTimeout. The caller holds c.mu.
 func (c *channel) advance(now time.Time) {
 	if c.state == open && !now.Before(c.openUntil) {
-		c.state = halfOpen
-		c.probes = 0
+		c.halfOpen()
 	}
 	if c.state == halfOpen && c.probes > 0 && !now.Before(c.probeExpiry) {
 		c.probes = 0
 	}
+}
+
+// halfOpen starts a half-open spell. The caller holds c.mu.
+func (c *channel) halfOpen() {
+	c.state, c.probes = halfOpen, 0
+	c.gen++
 }
 
 func (c *channel) snapshot(now time.Time, bo *BreakerOptions) snapshot {
@@ -219,60 +277,72 @@ func (c *channel) snapshot(now time.Time, bo *BreakerOptions) snapshot {
 	defer c.mu.Unlock()
 	c.advance(now)
 	return snapshot{
-		state:     c.state,
-		probeFree: c.state == halfOpen && c.probes < bo.Probes,
-		openUntil: c.openUntil,
-		coolUntil: c.coolUntil,
-		ttfb:      c.ttfb,
-		total:     c.total,
+		state:       c.state,
+		probeFree:   c.state == halfOpen && c.probes < bo.Probes,
+		openUntil:   c.openUntil,
+		probeExpiry: c.probeExpiry,
+		coolUntil:   c.coolUntil,
+		ttfb:        c.ttfb,
+		total:       c.total,
 	}
 }
 
-// admit reserves a half-open probe slot. force admits an open or busy
-// channel anyway (every channel is down and something must be tried): an
-// open breaker then half-opens early so the outcome decides its state.
-func (c *channel) admit(now time.Time, bo *BreakerOptions, force bool) bool {
+// admit reserves a slot for a request: always for a closed breaker, a
+// probe slot for a half-open one. force admits an open or busy channel
+// anyway (every channel is down and something must be tried): an open
+// breaker then half-opens early so the outcome decides its state. The
+// probe is the zero Probe when the breaker is closed.
+func (c *channel) admit(now time.Time, bo *BreakerOptions, force bool) (Probe, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.advance(now)
 	switch c.state {
 	case closed:
-		return true
+		return Probe{}, true
 	case open:
 		if !force {
-			return false
+			return Probe{}, false
 		}
-		c.state, c.openUntil, c.probes = halfOpen, now, 0
+		c.halfOpen()
+		c.openUntil = now
 	}
 	if c.probes >= bo.Probes && !force {
-		return false
+		return Probe{}, false
 	}
 	c.probes++
 	c.probeExpiry = now.Add(bo.ProbeTimeout)
-	return true
+	return Probe{Channel: c.name, gen: c.gen}, true
+}
+
+// inSpell reports whether p is a probe of the half-open spell in
+// progress. The caller holds c.mu.
+func (c *channel) inSpell(p Probe) bool {
+	return c.state == halfOpen && p.gen != 0 && p.gen == c.gen
 }
 
 // record feeds one outcome to the breaker. The caller holds c.mu.
+//
+// While the breaker is open or half-open, only its probes' outcomes
+// count: the others come from attempts planned before the trip and say
+// nothing new (a long stream that ends now, say), so they neither trip it
+// again nor close it.
 func (c *channel) record(now time.Time, o *Outcome, bo *BreakerOptions) {
 	c.advance(now)
-	failed := !o.Success && o.Retryable
-	if !o.Success && !failed {
-		// Neither a success nor a health failure: only free the probe.
-		if c.state == halfOpen && c.probes > 0 {
+	failed := !o.Success && o.Retryable && !o.RateLimited
+	verdict := o.Success || failed
+	if c.inSpell(o.Probe) {
+		if c.probes > 0 {
 			c.probes--
+		}
+		switch {
+		case failed:
+			c.trip(now, bo)
+		case o.Success:
+			c.close(now)
 		}
 		return
 	}
-	switch c.state {
-	case open:
-		// Outcomes of requests planned before the trip say nothing new.
-		return
-	case halfOpen:
-		if failed {
-			c.trip(now, bo)
-		} else {
-			c.close(now)
-		}
+	if c.state != closed || !verdict {
 		return
 	}
 	c.count(now, failed, bo)
@@ -287,6 +357,15 @@ func (c *channel) record(now time.Time, o *Outcome, bo *BreakerOptions) {
 	}
 	if n, fails := c.window(now, bo); n >= bo.MinRequests && float64(fails) >= bo.ErrorRate*float64(n) {
 		c.trip(now, bo)
+	}
+}
+
+// answered closes a half-open breaker whose probe p has begun to answer.
+// The caller holds c.mu.
+func (c *channel) answered(now time.Time, p Probe) {
+	c.advance(now)
+	if c.inSpell(p) {
+		c.close(now)
 	}
 }
 
@@ -480,7 +559,7 @@ func (c *channel) adopt(old *channel, now time.Time) {
 	c.mu.Lock()
 	c.state, c.consecutive, c.buckets = old.state, old.consecutive, old.buckets
 	c.openUntil, c.closedAt, c.trips = old.openUntil, old.closedAt, old.trips
-	c.probes, c.probeExpiry, c.coolUntil = old.probes, old.probeExpiry, old.coolUntil
+	c.probes, c.probeExpiry, c.coolUntil, c.gen = old.probes, old.probeExpiry, old.coolUntil, old.gen
 	c.ttfb, c.total = old.ttfb, old.total
 	for _, t := range old.tallies {
 		if mine := c.tally(t.start); mine != nil {

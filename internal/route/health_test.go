@@ -2,6 +2,7 @@ package route
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,79 +30,106 @@ func twoChannelRouter(t *testing.T, clk *clock) *Router {
 type step struct {
 	advance time.Duration
 	observe *Outcome // on channel a
+	probe   bool     // observe with the probe of the last plan that granted one
 	plan    bool     // Plan once (admits a probe when a is half-open)
 	state   string   // expected state of a after the step; "" to skip
 	order   []string // expected order when plan is set
 }
 
+// tripA observes the failures that open a's breaker with the default
+// options (a run of 20).
+var tripA = slices.Repeat([]step{{observe: &fail}}, 20)
+
 func TestBreaker_Transitions(t *testing.T) {
-	f, s, neutral := &fail, &success, &Outcome{}
+	f, s, neutral, limited := &fail, &success, &Outcome{}, &Outcome{RateLimited: true, Retryable: true}
 	for _, tc := range []struct {
 		name  string
 		steps []step
 	}{
-		{"opens_after_five_consecutive_failures", []step{
-			{observe: f, state: StateClosed}, {observe: f}, {observe: f}, {observe: f, state: StateClosed},
-			{observe: f, state: StateOpen},
-			{plan: true, order: []string{"b"}},
-		}},
-		{"success_resets_the_run", []step{
-			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: s},
-			{observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateClosed},
-		}},
-		{"non_retryable_failures_do_not_count", []step{
-			{observe: f}, {observe: f}, {observe: f}, {observe: f},
-			{observe: neutral}, {observe: neutral}, {observe: neutral, state: StateClosed},
-			{observe: f, state: StateOpen},
-		}},
-		{"half_opens_after_cool_off_and_closes_on_success", []step{
-			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateOpen},
+		{"opens_after_twenty_consecutive_failures", slices.Concat(
+			slices.Repeat([]step{{observe: f, state: StateClosed}}, 19),
+			[]step{{observe: f, state: StateOpen}, {plan: true, order: []string{"b"}}},
+		)},
+		// One request every two seconds: the window never holds the
+		// minimum, only a run trips.
+		{"success_resets_the_run", slices.Concat(
+			slices.Repeat([]step{{advance: 2 * time.Second, observe: f}}, 19), []step{{advance: 2 * time.Second, observe: s}},
+			slices.Repeat([]step{{advance: 2 * time.Second, observe: f}}, 19), []step{{state: StateClosed}},
+			[]step{{advance: 2 * time.Second, observe: f, state: StateOpen}},
+		)},
+		{"non_retryable_failures_do_not_count", slices.Concat(
+			slices.Repeat([]step{{observe: f}}, 19),
+			[]step{{observe: neutral}, {observe: neutral}, {observe: neutral, state: StateClosed}},
+			[]step{{observe: f, state: StateOpen}},
+		)},
+		{"rate_limits_do_not_count", slices.Concat(
+			slices.Repeat([]step{{observe: f}}, 19),
+			slices.Repeat([]step{{observe: limited, state: StateClosed}}, 30),
+			[]step{{observe: f, state: StateOpen}},
+		)},
+		{"half_opens_after_cool_off_and_closes_on_success", slices.Concat(tripA, []step{
+			{state: StateOpen},
 			{advance: 9 * time.Second, state: StateOpen},
 			{advance: time.Second, state: StateHalfOpen},
 			{plan: true, order: []string{"a", "b"}}, // a probe
 			{plan: true, order: []string{"b"}},      // the probe slot is taken
-			{observe: s, state: StateClosed},
+			{observe: s, probe: true, state: StateClosed},
 			{plan: true, order: []string{"a", "b"}},
-		}},
-		{"failed_probe_reopens_with_double_cool_off", []step{
-			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateOpen},
+		})},
+		{"failed_probe_reopens_with_double_cool_off", slices.Concat(tripA, []step{
 			{advance: 10 * time.Second, plan: true, order: []string{"a", "b"}},
-			{observe: f, state: StateOpen},
+			{observe: f, probe: true, state: StateOpen},
 			{advance: 19 * time.Second, state: StateOpen},
 			{advance: time.Second, state: StateHalfOpen},
 			{plan: true, order: []string{"a", "b"}},
-			{observe: f, state: StateOpen},
+			{observe: f, probe: true, state: StateOpen},
 			{advance: 39 * time.Second, state: StateOpen},
 			{advance: time.Second, state: StateHalfOpen},
-		}},
-		{"lost_probe_is_freed_after_probe_timeout", []step{
-			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateOpen},
+		})},
+		{"probe_without_verdict_gives_way_after_probe_timeout", slices.Concat(tripA, []step{
 			{advance: 10 * time.Second, plan: true, order: []string{"a", "b"}},
-			{advance: 29 * time.Second, plan: true, order: []string{"b"}},
+			{advance: 9 * time.Second, plan: true, order: []string{"b"}},
 			{advance: time.Second, plan: true, order: []string{"a", "b"}},
-		}},
-		{"neutral_outcome_frees_the_probe", []step{
-			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateOpen},
+		})},
+		{"returned_probe_frees_its_slot", slices.Concat(tripA, []step{
 			{advance: 10 * time.Second, plan: true, order: []string{"a", "b"}},
-			{observe: neutral, state: StateHalfOpen},
+			{observe: neutral, probe: true, state: StateHalfOpen},
 			{plan: true, order: []string{"a", "b"}},
-		}},
-		{"outcomes_while_open_are_ignored", []step{
-			{observe: f}, {observe: f}, {observe: f}, {observe: f}, {observe: f, state: StateOpen},
-			{observe: s, state: StateOpen}, // planned before the trip
-			{advance: 9 * time.Second, state: StateOpen},
-		}},
+		})},
+		{"rate_limited_probe_is_no_verdict", slices.Concat(tripA, []step{
+			{advance: 10 * time.Second, plan: true, order: []string{"a", "b"}},
+			{observe: &Outcome{RateLimited: true, Retryable: true, RetryAfter: 2 * time.Second}, probe: true, state: StateHalfOpen},
+			{plan: true, order: []string{"b"}}, // cooling down
+			{advance: 2 * time.Second, plan: true, order: []string{"a", "b"}},
+		})},
+		{"outcomes_of_requests_planned_before_the_trip_are_ignored", slices.Concat(tripA, []step{
+			{observe: s, state: StateOpen},
+			{advance: 10 * time.Second, state: StateHalfOpen},
+			{observe: f, state: StateHalfOpen}, // not a probe: no second trip
+			{observe: s, state: StateHalfOpen}, // not a probe: no close
+			{plan: true, order: []string{"a", "b"}},
+			{observe: neutral, state: StateHalfOpen}, // not a probe: the slot stays taken
+			{plan: true, order: []string{"b"}},
+		})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := newClock(t0)
 			r := twoChannelRouter(t, clk)
+			var last *Decision
 			for i, st := range tc.steps {
 				clk.Advance(st.advance)
 				if st.observe != nil {
-					r.Observe("a", *st.observe)
+					o := *st.observe
+					if st.probe {
+						o = probed(t, last, "a", o)
+					}
+					r.Observe("a", o)
 				}
 				if st.plan {
 					d := mustPlan(t, r, Input{Model: "m"})
+					if len(d.Probes) > 0 {
+						last = d
+					}
 					if diff := cmp.Diff(st.order, providers(d.Order)); diff != "" {
 						t.Fatalf("step %d: order (-want +got):\n%s", i, diff)
 					}
@@ -179,8 +207,8 @@ func TestBreaker_CoolOffCapAndReset(t *testing.T) {
 		h := healthOf(t, r, "a")
 		got = append(got, h.OpenUntil.Sub(clk.Now()))
 		clk.Set(h.OpenUntil)
-		mustPlan(t, r, Input{Model: "m"}) // probe
-		r.Observe("a", fail)
+		d := mustPlan(t, r, Input{Model: "m"})
+		r.Observe("a", probed(t, d, "a", fail))
 	}
 	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -189,8 +217,8 @@ func TestBreaker_CoolOffCapAndReset(t *testing.T) {
 
 	// A probe succeeds; a trip soon after still doubles from where it was.
 	clk.Set(healthOf(t, r, "a").OpenUntil)
-	mustPlan(t, r, Input{Model: "m"})
-	r.Observe("a", success)
+	d := mustPlan(t, r, Input{Model: "m"})
+	r.Observe("a", probed(t, d, "a", success))
 	clk.Advance(time.Second)
 	r.Observe("a", fail)
 	if d := healthOf(t, r, "a").OpenUntil.Sub(clk.Now()); d != 5*time.Second {
@@ -198,8 +226,8 @@ func TestBreaker_CoolOffCapAndReset(t *testing.T) {
 	}
 	// Long healthy after closing: the next trip starts over.
 	clk.Set(healthOf(t, r, "a").OpenUntil)
-	mustPlan(t, r, Input{Model: "m"})
-	r.Observe("a", success)
+	d = mustPlan(t, r, Input{Model: "m"})
+	r.Observe("a", probed(t, d, "a", success))
 	clk.Advance(time.Minute)
 	r.Observe("a", fail)
 	if h := healthOf(t, r, "a"); h.OpenUntil.Sub(clk.Now()) != time.Second || h.Trips != 1 {
@@ -228,7 +256,7 @@ func TestObserve_LatencyAverages(t *testing.T) {
 func TestHealth_JSON(t *testing.T) {
 	clk := newClock(t0)
 	r := twoChannelRouter(t, clk)
-	for range 5 {
+	for range 20 {
 		r.Observe("a", fail)
 	}
 	r.Observe("b", Outcome{Success: true, TTFB: 50 * time.Millisecond, Latency: 300 * time.Millisecond, RetryAfter: time.Minute})

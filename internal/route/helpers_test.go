@@ -95,3 +95,17 @@ var (
 	fail    = Outcome{Retryable: true}
 	success = Outcome{Success: true}
 )
+
+// probed returns o as the outcome of the attempt on channel that d
+// admitted as a probe; the test fails when d holds no probe of channel.
+func probed(t *testing.T, d *Decision, channel string, o Outcome) Outcome {
+	t.Helper()
+	for _, p := range d.Probes {
+		if p.Channel == channel {
+			o.Probe = p
+			return o
+		}
+	}
+	t.Fatalf("the decision holds no probe of %q: %+v", channel, d.Probes)
+	return o
+}

@@ -117,10 +117,12 @@ func (r *Router) plan(in Input, admit bool) (*Decision, error) {
 		p.t.whyLit("every healthy channel is cooling down after a rate limit: trying them anyway")
 		good = cooling
 	case len(p.matched) > 0:
-		// Never fall back to a channel the contracts exclude.
+		// Never fall back to a channel the contracts exclude. Every
+		// allowed breaker is open or busy probing: the first to half-open
+		// or free its probe slot lets the next request through as a probe.
 		p.setAside(sick, "every allowed channel is unhealthy: ")
 		p.finish()
-		return d, &NoChannelError{Model: m.Name, Contracts: d.Contracts, Unhealthy: true}
+		return d, &NoChannelError{Model: m.Name, Contracts: d.Contracts, Unhealthy: true, RetryAfter: p.soonest(sick)}
 	default:
 		// Every channel is down and no contract restricts the choice:
 		// probe the least bad rather than refuse outright.
@@ -155,10 +157,16 @@ func (r *Router) plan(in Input, admit bool) (*Decision, error) {
 			continue
 		}
 		probe := forced || p.snaps[i].state != closed
-		if probe && admit && !mp.channels[i].admit(p.now, &r.bo, forced) {
-			c.Reason = ReasonProbeBusy
-			p.t.removedLit(i, probeBusy)
-			continue
+		if probe && admit {
+			pr, ok := mp.channels[i].admit(p.now, &r.bo, forced)
+			if !ok {
+				c.Reason = ReasonProbeBusy
+				p.t.removedLit(i, probeBusy)
+				continue
+			}
+			if pr != (Probe{}) {
+				d.Probes = append(d.Probes, pr)
+			}
 		}
 		if probe {
 			p.probing(c)
@@ -177,11 +185,13 @@ func (r *Router) plan(in Input, admit bool) (*Decision, error) {
 		// Another request took the last probe slot since the snapshot.
 		if len(p.matched) > 0 {
 			p.finish()
-			return d, &NoChannelError{Model: m.Name, Contracts: d.Contracts, Unhealthy: true}
+			return d, &NoChannelError{Model: m.Name, Contracts: d.Contracts, Unhealthy: true, RetryAfter: p.soonest(good)}
 		}
 		i := good[0]
 		if admit {
-			mp.channels[i].admit(p.now, &r.bo, true)
+			if pr, _ := mp.channels[i].admit(p.now, &r.bo, true); pr != (Probe{}) {
+				d.Probes = append(d.Probes, pr)
+			}
 		}
 		c := &d.Candidates[i]
 		c.Reason, p.t.rem[i] = "", piece{}
@@ -302,6 +312,24 @@ func (p *planning) setAside(idx []int, prefix string) {
 	p.t.str(prefix)
 	p.t.list(p.m, idx)
 	p.t.closeWhy()
+}
+
+// soonest returns how long until one of the unhealthy candidates idx may
+// take a request: the end of the shortest cool-off, or of a probe's
+// ProbeTimeout (at most a second: a probe's verdict usually comes sooner).
+func (p *planning) soonest(idx []int) time.Duration {
+	var d time.Duration
+	for k, i := range idx {
+		s := &p.snaps[i]
+		w := s.openUntil.Sub(p.now)
+		if s.state == halfOpen {
+			w = min(s.probeExpiry.Sub(p.now), time.Second)
+		}
+		if k == 0 || w < d {
+			d = w
+		}
+	}
+	return max(d, time.Millisecond)
 }
 
 // probing notes that the request is a probe of c's channel.

@@ -252,8 +252,9 @@ func (r *Router) Contracts() []Contract {
 
 // Observe records the outcome of one attempt on channel: its health, its
 // latency averages (successes only), a Retry-After cool-down and its
-// spend. The gateway calls it after every attempt. Unknown channels are
-// ignored.
+// spend. The gateway calls it after every attempt, and with an empty
+// Outcome carrying the Probe for every probe the request did not use.
+// Unknown channels are ignored.
 func (r *Router) Observe(channel string, o Outcome) {
 	c := r.channels[channel]
 	if c == nil {
@@ -266,8 +267,12 @@ func (r *Router) Observe(channel string, o Outcome) {
 		c.ttfb.add(o.TTFB, r.decay)
 		c.total.add(o.Latency, r.decay)
 	}
-	if o.RetryAfter > 0 {
-		if until := now.Add(o.RetryAfter); until.After(c.coolUntil) {
+	rest := o.RetryAfter
+	if o.RateLimited && rest <= 0 {
+		rest = r.bo.RateLimitCoolDown
+	}
+	if rest > 0 {
+		if until := now.Add(rest); until.After(c.coolUntil) {
 			c.coolUntil = until
 		}
 	}
@@ -275,6 +280,23 @@ func (r *Router) Observe(channel string, o Outcome) {
 		c.addSpend(now, o.CostUSD)
 	}
 	c.record(now, &o, &r.bo)
+}
+
+// Answered reports that the attempt made with probe p has begun to
+// answer: a stream delivered its first event. The half-open breaker closes
+// at once instead of when the stream ends, which may be minutes later; the
+// attempt's Observe still follows when it ends, and then counts as any
+// other outcome. A probe of an earlier half-open spell, or the zero Probe,
+// changes nothing.
+func (r *Router) Answered(p Probe) {
+	c := r.channels[p.Channel]
+	if c == nil || p == (Probe{}) {
+		return
+	}
+	now := r.now()
+	c.mu.Lock()
+	c.answered(now, p)
+	c.mu.Unlock()
 }
 
 // CoolDown keeps channel out of plans until now+d, as an upstream's

@@ -262,7 +262,7 @@ func TestPlan_ExclusivityNeverFallsBackWhenUnhealthy(t *testing.T) {
 	clk := newClock(t0)
 	azureOnly := Contract{Name: "stateless-on-azure", Match: Match{Models: []string{"gpt-*"}}, Allow: &Allow{ProviderTypes: []string{"azure"}}}
 	r := newTestRouter(t, contractModels(), []Contract{azureOnly}, clk, nil)
-	for range 5 {
+	for range 20 {
 		r.Observe("azure-eastus", fail)
 		r.Observe("azure-weu", fail)
 	}
@@ -287,10 +287,11 @@ func TestPlan_ExclusivityNeverFallsBackWhenUnhealthy(t *testing.T) {
 	// a minute's rest. Cool-downs are advice: an allowed channel that is
 	// only cooling is still tried when nothing else is.
 	clk.Advance(10 * time.Second)
-	if d := mustPlan(t, r, Input{Model: "gpt-5"}); len(d.Order) != 2 {
-		t.Fatalf("half-open probes: order %v", providers(d.Order))
+	d = mustPlan(t, r, Input{Model: "gpt-5"})
+	if len(d.Order) != 2 || len(d.Probes) != 2 {
+		t.Fatalf("half-open probes: order %v, probes %v", providers(d.Order), d.Probes)
 	}
-	r.Observe("azure-eastus", Outcome{Success: true, RetryAfter: time.Minute})
+	r.Observe("azure-eastus", probed(t, d, "azure-eastus", Outcome{Success: true, RetryAfter: time.Minute}))
 	d = mustPlan(t, r, Input{Model: "gpt-5"})
 	if got := providers(d.Order); len(got) != 1 || got[0] != "azure-eastus" || d.Candidates[1].Reason != ReasonProbeBusy {
 		t.Errorf("cooling allowed channel: order %v, candidates %+v", got, d.Candidates)
@@ -300,11 +301,11 @@ func TestPlan_ExclusivityNeverFallsBackWhenUnhealthy(t *testing.T) {
 func TestPlan_WithoutExclusivityProbesTheLeastBad(t *testing.T) {
 	clk := newClock(t0)
 	r := twoChannelRouter(t, clk)
-	for range 5 {
+	for range 20 {
 		r.Observe("b", fail)
 	}
 	clk.Advance(2 * time.Second)
-	for range 5 {
+	for range 20 {
 		r.Observe("a", fail)
 	}
 	d := mustPlan(t, r, Input{Model: "m"})
@@ -315,7 +316,7 @@ func TestPlan_WithoutExclusivityProbesTheLeastBad(t *testing.T) {
 	if h := healthOf(t, r, "b"); h.State != StateHalfOpen {
 		t.Errorf("b forced to probe is %s", h.State)
 	}
-	r.Observe("b", success)
+	r.Observe("b", probed(t, d, "b", success))
 	if h := healthOf(t, r, "b"); h.State != StateClosed {
 		t.Errorf("b after a successful forced probe is %s", h.State)
 	}
@@ -405,7 +406,7 @@ func TestParseHeader(t *testing.T) {
 func TestExplain_HasNoSideEffects(t *testing.T) {
 	clk := newClock(t0)
 	r := twoChannelRouter(t, clk)
-	for range 5 {
+	for range 20 {
 		r.Observe("a", fail)
 	}
 	clk.Advance(10 * time.Second)
@@ -489,7 +490,7 @@ func TestCommitment_NeverOverridesExclusivityOrHealth(t *testing.T) {
 	if diff := cmp.Diff([]string{"aws-us-east-1", "azure-eastus", "azure-weu"}, providers(d.Order)); diff != "" {
 		t.Errorf("stateful: order (-want +got):\n%s", diff)
 	}
-	for range 5 {
+	for range 20 {
 		r.Observe("aws-us-east-1", fail)
 	}
 	d = mustPlan(t, r, Input{Model: "gpt-5", Traffic: Stateful})
@@ -551,7 +552,7 @@ func TestAdopt(t *testing.T) {
 	clk := newClock(time.Date(2025, 5, 16, 12, 0, 0, 0, time.UTC))
 	commit := []Contract{{Name: "aws", Commitment: &Commitment{Provider: "aws-us-east-1", AmountUSD: 100, Period: PeriodMonth}}}
 	old := newTestRouter(t, contractModels(), commit, clk, nil)
-	for range 5 {
+	for range 20 {
 		old.Observe("azure-eastus", fail)
 	}
 	old.Observe("azure-weu", Outcome{Success: true, TTFB: 80 * time.Millisecond, Latency: time.Second, RetryAfter: time.Minute})
