@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -210,6 +211,10 @@ type request struct {
 	adm   *admission
 	// est is the request's token estimate.
 	est route.Input
+	// probes are the decision's probes not yet handed back; probe is the
+	// one the attempt in progress was made with (zero when none).
+	probes []route.Probe
+	probe  route.Probe
 }
 
 func (g *Gateway) begin(ctx context.Context, call *Call, est route.Input, stream bool) (*request, error) {
@@ -227,15 +232,22 @@ func (g *Gateway) begin(ctx context.Context, call *Call, est route.Input, stream
 		r.res.Model = d.Model
 	}
 	if err != nil {
-		err = &Error{Kind: ErrNoChannel, Message: err.Error(), Err: err}
-		r.finish(statusOf(ctx, err), kindOf(err), stream)
-		return r, err
+		ge := &Error{Kind: ErrNoChannel, Message: err.Error(), Err: err}
+		var nce *route.NoChannelError
+		if errors.As(err, &nce) {
+			// Every allowed breaker is open: retry when one lets a probe through.
+			ge.RetryAfter = nce.RetryAfter
+		}
+		r.finish(statusOf(ctx, ge), kindOf(ge), stream)
+		return r, ge
 	}
+	r.probes = slices.Clone(d.Probes)
 	adm, err := g.admit(ctx, call, est.EstInputTokens+est.EstOutputTokens, stream)
 	if adm != nil {
 		r.res.Limits = adm.decision
 	}
 	if err != nil {
+		r.release()
 		r.finish(statusOf(ctx, err), kindOf(err), stream)
 		return r, err
 	}
@@ -270,12 +282,14 @@ func (r *request) observe(ctx context.Context, off route.Offering, err error, at
 	}
 	if ctx.Err() != nil {
 		g.onAttempt(off.Provider, "cancelled")
+		// Not a health outcome; only hands back a probe.
+		r.rt.Router.Observe(off.Provider, route.Outcome{Probe: r.probe})
 		return false
 	}
 	var pe *provider.Error
 	if !errors.As(err, &pe) {
 		g.onAttempt(off.Provider, "error")
-		r.rt.Router.Observe(off.Provider, route.Outcome{})
+		r.rt.Router.Observe(off.Provider, route.Outcome{Probe: r.probe})
 		return false
 	}
 	retry := pe.Kind.Retryable()
@@ -284,14 +298,39 @@ func (r *request) observe(ctx context.Context, off route.Offering, err error, at
 	} else {
 		g.onAttempt(off.Provider, "error")
 	}
-	r.rt.Router.Observe(off.Provider, route.Outcome{Retryable: retry, RetryAfter: pe.RetryAfter, Latency: g.now().Sub(attemptStart)})
+	r.rt.Router.Observe(off.Provider, route.Outcome{Retryable: retry, RateLimited: pe.Kind == provider.KindRateLimited,
+		RetryAfter: pe.RetryAfter, Latency: g.now().Sub(attemptStart), Probe: r.probe})
 	return retry
 }
 
 // succeeded records a successful attempt, and its cost, with the router.
 func (r *request) succeeded(off route.Offering, attemptStart time.Time, ttfb time.Duration) {
 	r.g.onAttempt(off.Provider, "ok")
-	r.rt.Router.Observe(off.Provider, route.Outcome{Success: true, TTFB: ttfb, Latency: r.g.now().Sub(attemptStart), CostUSD: r.res.CostUSD})
+	r.rt.Router.Observe(off.Provider, route.Outcome{Success: true, TTFB: ttfb, Latency: r.g.now().Sub(attemptStart), CostUSD: r.res.CostUSD, Probe: r.probe})
+}
+
+// takeProbe makes the probe of channel, if the decision granted one, the
+// probe of the attempt about to start.
+func (r *request) takeProbe(channel string) {
+	r.probe = route.Probe{}
+	for i, p := range r.probes {
+		if p.Channel == channel {
+			r.probe = p
+			r.probes = slices.Delete(r.probes, i, i+1)
+			return
+		}
+	}
+}
+
+// release hands back the probes of channels the request did not try (an
+// earlier channel served it, or it ended before), so that each breaker
+// lets its next request through as a probe at once rather than after its
+// probe timeout.
+func (r *request) release() {
+	for _, p := range r.probes {
+		r.rt.Router.Observe(p.Channel, route.Outcome{Probe: p})
+	}
+	r.probes = nil
 }
 
 // attemptContext bounds one attempt by the model's per-attempt timeout.
@@ -340,20 +379,23 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 		}
 		r.res.Provider, r.res.UpstreamModel = off.Provider, off.UpstreamModel
 		r.res.Attempted = append(r.res.Attempted, off.Provider)
+		r.takeProbe(off.Provider)
 		at := r.g.now()
 		err := try(off, p, at)
 		if errors.Is(err, errNotServed) {
 			r.res.Attempted = r.res.Attempted[:len(r.res.Attempted)-1]
+			r.rt.Router.Observe(off.Provider, route.Outcome{Probe: r.probe})
 			continue
 		}
 		if err == nil {
+			r.release()
 			return nil
 		}
 		if isRefusal(err) {
 			r.res.Attempted = r.res.Attempted[:len(r.res.Attempted)-1]
 			r.g.log.Debug("channel refused the request", "request_id", r.call.RequestID, "provider", off.Provider, "err", err)
-			// Not a health outcome; only frees a half-open probe slot.
-			r.rt.Router.Observe(off.Provider, route.Outcome{})
+			// Not a health outcome; only hands back a probe.
+			r.rt.Router.Observe(off.Provider, route.Outcome{Probe: r.probe})
 			refused = append(refused, &refusal{channel: off.Provider, typ: off.ProviderType, err: err})
 			if !failed {
 				lastErr = refused
@@ -366,6 +408,7 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 			break
 		}
 	}
+	r.release()
 	r.finish(statusOf(ctx, lastErr), kindOf(lastErr), stream)
 	return lastErr
 }

@@ -21,6 +21,7 @@ type Stream struct {
 	ctx    context.Context
 	up     llm.Stream
 	off    route.Offering
+	probe  route.Probe
 	at     time.Time
 	ttfb   time.Duration
 	queued []llm.Event
@@ -55,8 +56,11 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 			return err
 		}
 		g.onAttempt(off.Provider, "ok")
+		// A probe's verdict is its first event: the breaker need not wait
+		// for the end of the stream.
+		r.rt.Router.Answered(r.probe)
 		r.res.TTFB = g.now().Sub(r.start)
-		st = &Stream{r: r, ctx: ctx, up: up, off: off, at: at, ttfb: g.now().Sub(at), queued: head}
+		st = &Stream{r: r, ctx: ctx, up: up, off: off, probe: r.probe, at: at, ttfb: g.now().Sub(at), queued: head}
 		return nil
 	})
 	if err != nil {
@@ -195,7 +199,7 @@ func (s *Stream) Close() error {
 		}
 		// One outcome per attempt: the stream's health, latency and cost
 		// are known only now.
-		o := route.Outcome{CostUSD: res.CostUSD}
+		o := route.Outcome{CostUSD: res.CostUSD, Probe: s.probe}
 		status, kind := 200, ""
 		switch {
 		case s.done:
@@ -206,6 +210,7 @@ func (s *Stream) Close() error {
 			status, kind = statusOf(s.ctx, s.err), kindOf(s.err)
 			var pe *provider.Error
 			o.Retryable = errors.As(s.err, &pe) && pe.Kind.Retryable()
+			o.RateLimited = o.Retryable && pe.Kind == provider.KindRateLimited
 		default:
 			status, kind = 499, "client closed request"
 		}
