@@ -162,7 +162,8 @@ func newProvider(ctx context.Context, pc config.Provider, getenv func(string) st
 	return nil, fmt.Errorf("unknown provider type %q", pc.Type)
 }
 
-// buildRouter turns the configured models and contracts into a router.
+// buildRouter turns the configured models, contracts and breaker settings
+// into a router.
 func buildRouter(cfg *config.Config) (*route.Router, error) {
 	models := make([]route.Model, 0, len(cfg.Models))
 	for _, m := range cfg.Models {
@@ -204,5 +205,10 @@ func buildRouter(cfg *config.Config) (*route.Router, error) {
 		}
 		contracts = append(contracts, rc)
 	}
-	return route.New(route.Options{Catalog: catalog, Contracts: contracts})
+	b := cfg.Breaker
+	return route.New(route.Options{Catalog: catalog, Contracts: contracts, Breaker: route.BreakerOptions{
+		ErrorRate: b.ErrorRate, MinRequests: b.MinRequests, Window: b.Window.Std(),
+		ConsecutiveFailures: b.ConsecutiveFailures, CoolOff: b.CoolOff.Std(), MaxCoolOff: b.MaxCoolOff.Std(),
+		Probes: b.Probes, ProbeTimeout: b.ProbeTimeout.Std(), RateLimitCoolDown: b.RateLimitCoolDown.Std(),
+	}})
 }

@@ -40,6 +40,9 @@ type Config struct {
 	Models []Model `yaml:"models"`
 	// Contracts constrain which channels may carry which traffic.
 	Contracts []Contract `yaml:"contracts"`
+	// Breaker tunes the circuit breaker every channel has: when failures
+	// take a channel out of service, and how it is brought back.
+	Breaker Breaker `yaml:"breaker"`
 }
 
 // Admin is the admin listener.
@@ -136,6 +139,63 @@ type Ledger struct {
 	// to 5s) and rows past this cap are dropped, counted and logged once per
 	// outage. Default: 16384.
 	QueueSize int `yaml:"queue_size"`
+}
+
+// Breaker tunes the channels' circuit breakers. A breaker opens on a
+// channel's failure ratio over a sliding window, not on a short run of
+// failures, so that a flaky channel stays in service: one failing 20% of
+// its requests meets a run of five failures about once in 4,000 requests.
+// Only failures that say something about the channel count: server
+// errors, timeouts, refused connections and broken answers. A client's
+// bad request or departure does not, and neither does a rate limit
+// (429), which only cools the channel down.
+//
+// An open breaker keeps its channel out of plans for cool_off, then
+// half-opens: the next request to the channel is its probe, even when a
+// contract allows no other channel (until then such traffic is refused
+// with 503 and a Retry-After for the end of the cool-off). A probe that
+// answers (for a stream: its first event) closes the breaker; one that
+// fails opens it again for twice as long, up to max_cool_off.
+type Breaker struct {
+	// ErrorRate opens a channel's breaker when at least this fraction of
+	// its requests in Window failed, once there were MinRequests of them.
+	// Default: 0.5.
+	ErrorRate float64 `yaml:"error_rate"`
+	// MinRequests is how many requests Window must hold before its error
+	// rate is trusted. A dead channel trips on this many failures when
+	// its traffic fills the window. A channel failing 20% of its requests
+	// reaches a 50% ratio in a window of exactly 20 requests with a chance
+	// of 0.26%, in one of 40 with 0.002%: raise it for channels that see
+	// about this many requests a window. Default: 20.
+	MinRequests int `yaml:"min_requests"`
+	// Window is the sliding span the error rate is measured over.
+	// Default: 30s.
+	Window Duration `yaml:"window"`
+	// ConsecutiveFailures opens a breaker after this many failures in a
+	// row, however far apart: it trips a dead channel whose traffic is
+	// too thin to fill min_requests in a window. A flaky channel does not
+	// reach it: at 20% failures a run of 20 has a chance of 10^-14, and
+	// even at 50% one of about 10^-6. Default: 20.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// CoolOff is how long a breaker stays open after its first trip; each
+	// failed probe, or a trip soon after closing, doubles it up to
+	// MaxCoolOff. Default: 10s.
+	CoolOff Duration `yaml:"cool_off"`
+	// MaxCoolOff caps the doubled cool-off. Default: 5m.
+	MaxCoolOff Duration `yaml:"max_cool_off"`
+	// Probes is how many requests a half-open breaker lets through at
+	// once. Default: 1.
+	Probes int `yaml:"probes"`
+	// ProbeTimeout is how long a probe may go without a verdict (a slow
+	// answer, a hung attempt) before the half-open breaker lets another
+	// request through as a probe, so that traffic a contract keeps on the
+	// channel is never refused for much longer than the cool-off while the
+	// channel may have recovered. Default: cool_off.
+	ProbeTimeout Duration `yaml:"probe_timeout"`
+	// RateLimitCoolDown keeps a channel out of plans after a 429 that did
+	// not say for how long (no Retry-After); a 429 that did is honoured
+	// as it asks. Default: 1s.
+	RateLimitCoolDown Duration `yaml:"rate_limit_cool_down"`
 }
 
 // Channel authentication (Provider.Auth).
@@ -398,6 +458,34 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Ledger.MaintenanceInterval == 0 {
 		c.Ledger.MaintenanceInterval = Duration(time.Minute)
+	}
+	b := &c.Breaker
+	if b.ErrorRate == 0 {
+		b.ErrorRate = 0.5
+	}
+	if b.MinRequests == 0 {
+		b.MinRequests = 20
+	}
+	if b.Window == 0 {
+		b.Window = Duration(30 * time.Second)
+	}
+	if b.ConsecutiveFailures == 0 {
+		b.ConsecutiveFailures = 20
+	}
+	if b.CoolOff == 0 {
+		b.CoolOff = Duration(10 * time.Second)
+	}
+	if b.MaxCoolOff == 0 {
+		b.MaxCoolOff = Duration(5 * time.Minute)
+	}
+	if b.Probes == 0 {
+		b.Probes = 1
+	}
+	if b.ProbeTimeout == 0 {
+		b.ProbeTimeout = b.CoolOff
+	}
+	if b.RateLimitCoolDown == 0 {
+		b.RateLimitCoolDown = Duration(time.Second)
 	}
 	for i := range c.Providers {
 		p := &c.Providers[i]

@@ -71,6 +71,16 @@ func TestLoad_Bad(t *testing.T) {
 			`providers[1].type: unknown type "wat"`,
 			`models[0].offerings[0].provider: unknown provider "ghost"`,
 		}},
+		{"breaker.bad.yaml", []string{
+			"breaker.error_rate: must be above 0 and at most 1, got 1.5",
+			"breaker.min_requests: must be at least 1, got -1",
+			"breaker.consecutive_failures: must be at least 1, got -3",
+			"breaker.probes: must be at least 1, got -1",
+			"breaker.window: must be at least 1s, got 500ms",
+			"breaker.probe_timeout: must be positive, got -1s",
+			"breaker.rate_limit_cool_down: must be positive, got -2s",
+			"breaker.max_cool_off: must be at least cool_off (1m0s), got 30s",
+		}},
 		{"auth.bad.yaml", []string{
 			"providers[0].auth: entra and api_key_env are exclusive",
 			"providers[1].auth: entra is for type azure only",
@@ -91,6 +101,19 @@ func TestLoad_Bad(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParse_BreakerDefaults(t *testing.T) {
+	c, err := Parse([]byte("breaker: {cool_off: 3s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Breaker{ErrorRate: 0.5, MinRequests: 20, Window: Duration(30 * time.Second), ConsecutiveFailures: 20,
+		CoolOff: Duration(3 * time.Second), MaxCoolOff: Duration(5 * time.Minute), Probes: 1,
+		ProbeTimeout: Duration(3 * time.Second), RateLimitCoolDown: Duration(time.Second)}
+	if c.Breaker != want {
+		t.Errorf("breaker defaults:\n got %+v\nwant %+v", c.Breaker, want)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 )
 
 // Validate reports every problem in c at once, each prefixed with its path
@@ -70,6 +71,7 @@ func (c *Config) Validate() error {
 	if c.Server.MaxBodyBytes < 0 {
 		bad("server.max_body_bytes", "must not be negative")
 	}
+	c.validateBreaker(bad)
 
 	providers := map[string]*Provider{}
 	for i := range c.Providers {
@@ -269,4 +271,35 @@ func knownType(t string) bool {
 		return true
 	}
 	return false
+}
+
+// validateBreaker checks the breaker block; defaults have filled the
+// fields left out.
+func (c *Config) validateBreaker(bad func(p, format string, args ...any)) {
+	b := &c.Breaker
+	if !(b.ErrorRate > 0 && b.ErrorRate <= 1) {
+		bad("breaker.error_rate", "must be above 0 and at most 1, got %g", b.ErrorRate)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"breaker.min_requests", b.MinRequests}, {"breaker.consecutive_failures", b.ConsecutiveFailures}, {"breaker.probes", b.Probes}} {
+		if f.v < 1 {
+			bad(f.name, "must be at least 1, got %d", f.v)
+		}
+	}
+	if b.Window < Duration(time.Second) {
+		bad("breaker.window", "must be at least 1s, got %s", b.Window.Std())
+	}
+	for _, f := range []struct {
+		name string
+		v    Duration
+	}{{"breaker.cool_off", b.CoolOff}, {"breaker.probe_timeout", b.ProbeTimeout}, {"breaker.rate_limit_cool_down", b.RateLimitCoolDown}} {
+		if f.v <= 0 {
+			bad(f.name, "must be positive, got %s", f.v.Std())
+		}
+	}
+	if b.MaxCoolOff < b.CoolOff {
+		bad("breaker.max_cool_off", "must be at least cool_off (%s), got %s", b.CoolOff.Std(), b.MaxCoolOff.Std())
+	}
 }

@@ -17,7 +17,7 @@ const (
 //
 // A breaker opens on a failure ratio, not on a run of failures, so that a
 // flaky channel stays in service: a channel failing 20% of its requests
-// meets a run of five failures about once in 3,000 requests, which is why
+// meets a run of five failures about once in 4,000 requests, which is why
 // a short run must not trip it. A dead channel still trips fast: at any
 // traffic above MinRequests per Window its ratio is 100% on the
 // MinRequests-th failure, and at lower traffic ConsecutiveFailures (the
