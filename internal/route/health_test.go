@@ -2,6 +2,7 @@ package route
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -268,5 +269,192 @@ func TestHealth_JSON(t *testing.T) {
 		`{"channel":"b","state":"closed","consecutive_failures":0,"error_rate":0,"window_requests":1,"cooling_until":"2025-05-14T12:01:00Z","latency_ewma_ns":300000000,"ttfb_ewma_ns":50000000}]`
 	if string(got) != want {
 		t.Errorf("health JSON\n got %s\nwant %s", got, want)
+	}
+}
+
+// A channel failing 20% of its requests stays in service at any traffic,
+// even when its failures come in runs of five (the old trip): the ratio
+// never reaches half and no run reaches twenty.
+func TestBreaker_FlakyStaysInService(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		every   time.Duration // between requests
+		pattern []bool        // true fails; 20% of each
+	}{
+		{"every_fifth_fails_100_a_second", 10 * time.Millisecond, []bool{true, false, false, false, false}},
+		{"every_fifth_fails_one_a_second", time.Second, []bool{true, false, false, false, false}},
+		{"runs_of_five_100_a_second", 10 * time.Millisecond, append(slices.Repeat([]bool{true}, 5), make([]bool, 20)...)},
+		{"runs_of_five_one_a_minute", time.Minute, append(slices.Repeat([]bool{true}, 5), make([]bool, 20)...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock(t0)
+			r := twoChannelRouter(t, clk)
+			for i := range 5000 {
+				clk.Advance(tc.every)
+				d := mustPlan(t, r, Input{Model: "m"})
+				if d.Order[0].Provider != "a" {
+					t.Fatalf("request %d went to %s: %+v", i, d.Order[0].Provider, healthOf(t, r, "a"))
+				}
+				o := success
+				if tc.pattern[i%len(tc.pattern)] {
+					o = fail
+				}
+				r.Observe("a", o)
+			}
+			if h := healthOf(t, r, "a"); h.State != StateClosed || h.Trips != 0 {
+				t.Errorf("after 5000 requests: %+v", h)
+			}
+		})
+	}
+}
+
+// A dead channel trips on its MinRequests-th failure when its traffic
+// fills the window, and on its ConsecutiveFailures-th when it does not.
+func TestBreaker_DeadTripsAtTheMinimum(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		every time.Duration
+		want  int
+	}{
+		{"busy: the window's minimum", 100 * time.Millisecond, 10},
+		{"quiet: the run", 10 * time.Second, 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock(t0)
+			cat, err := NewCatalog([]Model{{Name: "m", Offerings: []Offering{off("a", "", "")}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := New(Options{Catalog: cat, Now: clk.Now, Breaker: BreakerOptions{MinRequests: 10, ConsecutiveFailures: 30}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for healthOf(t, r, "a").State == StateClosed && n < 100 {
+				clk.Advance(tc.every)
+				r.Observe("a", fail)
+				n++
+			}
+			if n != tc.want {
+				t.Errorf("tripped after %d failures, want %d", n, tc.want)
+			}
+		})
+	}
+}
+
+// The only channel a contract allows for some traffic is probed once its
+// cool-off ends, like any other: the refusals in between say when to
+// retry, a failed probe doubles the cool-off, a successful one closes the
+// breaker.
+func TestBreaker_ExclusiveChannelIsProbed(t *testing.T) {
+	clk := newClock(t0)
+	onlyA := Contract{Name: "only-a", Match: Match{Traffic: Stateless}, Allow: &Allow{Providers: []string{"a"}}}
+	r := newTestRouter(t, []Model{{Name: "m", Offerings: []Offering{off("a", "", ""), off("b", "", "")}}}, []Contract{onlyA}, clk, nil)
+	refused := func(wantRetry time.Duration) {
+		t.Helper()
+		d, err := r.Plan(Input{Model: "m"})
+		var ne *NoChannelError
+		if !errors.As(err, &ne) || !ne.Unhealthy || ne.RetryAfter != wantRetry {
+			t.Fatalf("plan: %v (%+v), want a refusal with Retry-After %v", err, ne, wantRetry)
+		}
+		if len(d.Order) != 0 || len(d.Probes) != 0 {
+			t.Fatalf("refused plan has order %v, probes %v", providers(d.Order), d.Probes)
+		}
+	}
+	probe := func() *Decision {
+		t.Helper()
+		d := mustPlan(t, r, Input{Model: "m"})
+		if diff := cmp.Diff([]string{"a"}, providers(d.Order)); diff != "" || len(d.Probes) != 1 {
+			t.Fatalf("probe plan: order (-want +got):\n%s probes %v", diff, d.Probes)
+		}
+		return d
+	}
+	for range 20 {
+		r.Observe("a", fail)
+	}
+	refused(10 * time.Second)
+	clk.Advance(9 * time.Second)
+	refused(time.Second)
+	clk.Advance(time.Second)
+	d := probe()
+	refused(time.Second) // the probe is in flight
+	r.Observe("a", probed(t, d, "a", fail))
+	refused(20 * time.Second) // doubled
+	clk.Advance(20 * time.Second)
+	d = probe()
+	// Stateful traffic is not bound by the contract: b serves it meanwhile.
+	if sd := mustPlan(t, r, Input{Model: "m", Traffic: Stateful}); sd.Order[0].Provider != "b" {
+		t.Fatalf("stateful traffic: order %v", providers(sd.Order))
+	}
+	r.Observe("a", probed(t, d, "a", success))
+	if h := healthOf(t, r, "a"); h.State != StateClosed {
+		t.Fatalf("after a successful probe: %+v", h)
+	}
+	if d := mustPlan(t, r, Input{Model: "m"}); len(d.Probes) != 0 || len(d.Order) != 1 {
+		t.Errorf("closed: order %v, probes %v", providers(d.Order), d.Probes)
+	}
+}
+
+// A probe that has not answered within ProbeTimeout (the cool-off by
+// default) gives way: the next request probes too, so a slow or lost
+// probe does not refuse the traffic a contract keeps on the channel for
+// longer than the cool-off.
+func TestBreaker_SlowProbeGivesWay(t *testing.T) {
+	clk := newClock(t0)
+	onlyA := Contract{Name: "only-a", Allow: &Allow{Providers: []string{"a"}}}
+	r := newTestRouter(t, []Model{{Name: "m", Offerings: []Offering{off("a", "", ""), off("b", "", "")}}}, []Contract{onlyA}, clk, nil)
+	for range 20 {
+		r.Observe("a", fail)
+	}
+	clk.Advance(10 * time.Second)
+	slow := mustPlan(t, r, Input{Model: "m"})
+	clk.Advance(9 * time.Second)
+	if _, err := r.Plan(Input{Model: "m"}); err == nil {
+		t.Fatal("a second probe within the probe timeout")
+	}
+	clk.Advance(time.Second)
+	second := mustPlan(t, r, Input{Model: "m"})
+	// The slow probe answers after all: its verdict still counts.
+	r.Observe("a", probed(t, slow, "a", success))
+	if h := healthOf(t, r, "a"); h.State != StateClosed {
+		t.Fatalf("after the slow probe's success: %+v", h)
+	}
+	// The second probe's failure comes after the breaker closed: it is an
+	// ordinary failure, not a verdict.
+	r.Observe("a", probed(t, second, "a", fail))
+	if h := healthOf(t, r, "a"); h.State != StateClosed || h.WindowRequests != 1 {
+		t.Errorf("after the second probe's failure: %+v", h)
+	}
+}
+
+// Answered closes a half-open breaker on a probe's first byte; a probe of
+// an earlier half-open spell changes nothing.
+func TestBreaker_Answered(t *testing.T) {
+	clk := newClock(t0)
+	r := twoChannelRouter(t, clk)
+	for range 20 {
+		r.Observe("a", fail)
+	}
+	clk.Advance(10 * time.Second)
+	old := mustPlan(t, r, Input{Model: "m"})
+	r.Observe("a", probed(t, old, "a", fail)) // open again, for 20s
+	clk.Advance(20 * time.Second)
+	if h := healthOf(t, r, "a"); h.State != StateHalfOpen {
+		t.Fatalf("%+v", h)
+	}
+	r.Answered(old.Probes[0])
+	r.Observe("a", probed(t, old, "a", success))
+	if h := healthOf(t, r, "a"); h.State != StateHalfOpen {
+		t.Fatalf("a stale probe decided the breaker: %+v", h)
+	}
+	d := mustPlan(t, r, Input{Model: "m"})
+	r.Answered(d.Probes[0])
+	if h := healthOf(t, r, "a"); h.State != StateClosed {
+		t.Fatalf("answered probe: %+v", h)
+	}
+	// The stream's end then counts as an ordinary outcome.
+	r.Observe("a", probed(t, d, "a", success))
+	if h := healthOf(t, r, "a"); h.State != StateClosed || h.WindowRequests != 1 {
+		t.Errorf("after the stream's end: %+v", h)
 	}
 }
