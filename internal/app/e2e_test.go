@@ -39,7 +39,13 @@ type testGateway struct {
 // temporary directory.
 func startGateway(t *testing.T, yaml string) *testGateway {
 	t.Helper()
-	cloud, cloudLn, err := fakecloud.Listen("127.0.0.1:0", fakecloud.Options{Seed: 1})
+	return startGatewayCloud(t, yaml, fakecloud.Options{Seed: 1})
+}
+
+// startGatewayCloud is startGateway with the simulated cloud's options.
+func startGatewayCloud(t *testing.T, yaml string, co fakecloud.Options) *testGateway {
+	t.Helper()
+	cloud, cloudLn, err := fakecloud.Listen("127.0.0.1:0", co)
 	if err != nil {
 		t.Fatal(err)
 	}
