@@ -116,9 +116,9 @@ func TestFaultInjection(t *testing.T) {
 		// the stream has sent the client nothing and falls back.
 		{"stream_cut_before_first_byte", fakecloud.Faults{CutBeforeContent: 0.2}, 200, 1, 100, 10 * time.Millisecond},
 		{"hang", fakecloud.Faults{HangRate: 0.2}, 200, 0, 30, 10 * time.Millisecond},
-		// A run of five failures trips the channel's breaker, which (rightly)
-		// keeps it out of plans for ten seconds: the faulty channel is only
-		// sure to see the requests before that.
+		// 20% failures do not open the channel's breaker, which opens on
+		// half of a window's requests failing (or a run of 20): the faulty
+		// channel stays in plans throughout.
 		{"fail_500", fakecloud.Faults{FailRate: 0.2, FailStatus: 500}, 600, 0, 30, 10 * time.Millisecond},
 		{"fail_503", fakecloud.Faults{FailRate: 0.2, FailStatus: 503}, 400, 0, 30, 10 * time.Millisecond},
 		// A 429 carries Retry-After: 1, which keeps the channel out of plans
@@ -127,9 +127,9 @@ func TestFaultInjection(t *testing.T) {
 		// Everything at once at 20% in all: 500s, 429s, hangs and cuts
 		// before the first byte, on streamed and unstreamed requests. The
 		// 429s ask for 100 ms (retry-after-ms), so the channel is back
-		// soon enough to meet every kind of fault many times. A run of
-		// failures can still trip the breaker; the pause lets the phase
-		// outlast its cool-off within the bounds.
+		// soon enough to meet every kind of fault many times. Should the
+		// breaker open all the same, the pause lets the phase outlast its
+		// cool-off within the bounds.
 		{"mixed", fakecloud.Faults{FailRate: 0.06, FailStatus: 500, ThrottleRate: 0.02, HangRate: 0.06, CutBeforeContent: 0.06,
 			RetryAfter: 100 * time.Millisecond}, 600, 2, 200, 25 * time.Millisecond},
 	}
