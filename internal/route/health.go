@@ -23,9 +23,9 @@ const (
 // MinRequests-th failure, and at lower traffic ConsecutiveFailures (the
 // same count by default) trips it regardless of how far apart the
 // failures are. That run is out of a flaky channel's reach: 0.2^20 is
-// about 10^-14, once in tens of thousands of years at a thousand requests
-// a second; even a channel failing half its requests meets it about once
-// in a million.
+// about 10^-14, once in some 4,000 years at a thousand requests a second;
+// even a channel failing half its requests meets it only about once in two
+// million requests.
 //
 // Every open breaker half-opens after its cool-off and lets probes
 // through, whatever contracts restrict the traffic: the probe's verdict
