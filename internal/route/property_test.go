@@ -160,11 +160,25 @@ func TestProperty_ExclusivityNeverBroken(t *testing.T) {
 				if err != nil {
 					refusals++
 				}
-				// The gateway's attempts report back on what was planned.
+				// The gateway's attempts report back on what was planned,
+				// each with its probe; the probes of channels not tried are
+				// handed back unused, or (now and then) lost.
+				probes := slices.Clone(d.Probes)
 				for _, o := range d.Order {
-					if rng.IntN(2) == 0 {
-						r.Observe(o.Provider, Outcome{Success: rng.IntN(3) > 0, Retryable: true})
+					var p Probe
+					if i := slices.IndexFunc(probes, func(p Probe) bool { return p.Channel == o.Provider }); i >= 0 {
+						p = probes[i]
+						probes = slices.Delete(probes, i, i+1)
 					}
+					switch rng.IntN(4) {
+					case 0, 1:
+						r.Observe(o.Provider, Outcome{Success: rng.IntN(3) > 0, Retryable: true, Probe: p})
+					case 2:
+						r.Observe(o.Provider, Outcome{Probe: p})
+					}
+				}
+				if len(probes) > 0 {
+					t.Fatalf("seed %d step %d: probes %v of channels not in the order %v", seed, step, probes, providers(d.Order))
 				}
 			}
 			if t.Failed() {
@@ -212,6 +226,11 @@ func checkPlan(t *testing.T, e *estate, m *Model, in Input, d *Decision, err err
 		}
 		if ne.Unhealthy != allowedAny {
 			t.Fatalf("%s: unhealthy %v but allowed offerings exist: %v", at, ne.Unhealthy, allowedAny)
+		}
+		// A refusal for open breakers says when one will let a probe
+		// through: within the longest cool-off.
+		if ne.Unhealthy && (ne.RetryAfter <= 0 || ne.RetryAfter > 5*time.Minute) {
+			t.Fatalf("%s: refusal with Retry-After %v", at, ne.RetryAfter)
 		}
 		if len(d.Order) != 0 {
 			t.Fatalf("%s: refusal with an order", at)
