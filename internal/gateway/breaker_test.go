@@ -211,3 +211,20 @@ func TestNoChannel_RetryAfterThenProbe(t *testing.T) {
 		t.Errorf("after the probe: %s, %d calls outside the contract", st, b.calls)
 	}
 }
+
+// A request refused before any attempt (a key that may not use the
+// model) hands its probe back.
+func TestProbe_RefusedRequestHandsItBack(t *testing.T) {
+	clk := &testClock{t: time.Date(2025, 5, 14, 12, 0, 0, 0, time.UTC)}
+	a := &fakeProvider{name: "a"}
+	g, r := newBreakerGateway(t, clk, nil, a)
+	tripAndWait(t, r, clk, "a")
+	_, _, err := g.Chat(context.Background(), &Call{Model: "m", AllowedModels: []string{"other-*"}}, chatReq())
+	var ge *Error
+	if !errors.As(err, &ge) || ge.Kind != ErrModelNotAllowed {
+		t.Fatalf("err = %v, want model not allowed", err)
+	}
+	if a.calls != 0 || !probes(t, r, "a") {
+		t.Errorf("after a refused request (%d calls), the next request is not a probe", a.calls)
+	}
+}

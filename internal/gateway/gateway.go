@@ -221,10 +221,14 @@ func (g *Gateway) begin(ctx context.Context, call *Call, est route.Input, stream
 	r := &request{g: g, rt: g.rt.Load(), call: call, start: g.now(), res: &Result{Model: call.Model}, est: est}
 	est.Model, est.Tenant, est.Traffic = call.Model, call.Tenant, call.Traffic
 	d, err := r.rt.Router.Plan(est)
+	if d != nil {
+		r.probes = slices.Clone(d.Probes)
+	}
 	switch {
 	case errors.Is(err, route.ErrUnknownModel):
 		return r, &Error{Kind: ErrModelNotFound, Message: fmt.Sprintf("The model '%s' does not exist or you do not have access to it.", call.Model)}
 	case err == nil && !modelAllowed(call.AllowedModels, call.Model, d.Model):
+		r.release()
 		return r, &Error{Kind: ErrModelNotAllowed, Message: fmt.Sprintf("This API key may not use the model '%s'.", call.Model)}
 	}
 	r.res.Decision = d
@@ -241,7 +245,6 @@ func (g *Gateway) begin(ctx context.Context, call *Call, est route.Input, stream
 		r.finish(statusOf(ctx, ge), kindOf(ge), stream)
 		return r, ge
 	}
-	r.probes = slices.Clone(d.Probes)
 	adm, err := g.admit(ctx, call, est.EstInputTokens+est.EstOutputTokens, stream)
 	if adm != nil {
 		r.res.Limits = adm.decision
