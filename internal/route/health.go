@@ -109,7 +109,8 @@ func (o BreakerOptions) withDefaults() BreakerOptions {
 type Probe struct {
 	// Channel is the probed channel.
 	Channel string
-	gen     uint64
+	gen     uint64 // the half-open spell
+	seq     uint64 // the probe's number on its channel
 }
 
 // Outcome is what happened on one attempt, reported by the gateway through
@@ -238,6 +239,8 @@ type channel struct {
 	probes      int       // half-open probes in flight
 	probeExpiry time.Time // when the probes in flight stop holding their slots
 	gen         uint64    // counts half-open spells; a Probe's gen names its spell
+	probeSeq    uint64    // the number of the last probe granted
+	freedSeq    uint64    // probes numbered up to this hold no slot any more
 	coolUntil   time.Time
 	ttfb, total ewma
 	tallies     []tally
@@ -262,14 +265,22 @@ func (c *channel) advance(now time.Time) {
 		c.halfOpen()
 	}
 	if c.state == halfOpen && c.probes > 0 && !now.Before(c.probeExpiry) {
-		c.probes = 0
+		c.freeProbes()
 	}
 }
 
 // halfOpen starts a half-open spell. The caller holds c.mu.
 func (c *channel) halfOpen() {
-	c.state, c.probes = halfOpen, 0
+	c.state = halfOpen
+	c.freeProbes()
 	c.gen++
+}
+
+// freeProbes frees every probe slot; the probes granted so far no longer
+// hold one, even when they are handed back later. The caller holds c.mu.
+func (c *channel) freeProbes() {
+	c.probes = 0
+	c.freedSeq = c.probeSeq
 }
 
 func (c *channel) snapshot(now time.Time, bo *BreakerOptions) snapshot {
@@ -310,8 +321,9 @@ func (c *channel) admit(now time.Time, bo *BreakerOptions, force bool) (Probe, b
 		return Probe{}, false
 	}
 	c.probes++
+	c.probeSeq++
 	c.probeExpiry = now.Add(bo.ProbeTimeout)
-	return Probe{Channel: c.name, gen: c.gen}, true
+	return Probe{Channel: c.name, gen: c.gen, seq: c.probeSeq}, true
 }
 
 // inSpell reports whether p is a probe of the half-open spell in
@@ -331,7 +343,7 @@ func (c *channel) record(now time.Time, o *Outcome, bo *BreakerOptions) {
 	failed := !o.Success && o.Retryable && !o.RateLimited
 	verdict := o.Success || failed
 	if c.inSpell(o.Probe) {
-		if c.probes > 0 {
+		if o.Probe.seq > c.freedSeq && c.probes > 0 {
 			c.probes--
 		}
 		switch {
@@ -560,6 +572,7 @@ func (c *channel) adopt(old *channel, now time.Time) {
 	c.state, c.consecutive, c.buckets = old.state, old.consecutive, old.buckets
 	c.openUntil, c.closedAt, c.trips = old.openUntil, old.closedAt, old.trips
 	c.probes, c.probeExpiry, c.coolUntil, c.gen = old.probes, old.probeExpiry, old.coolUntil, old.gen
+	c.probeSeq, c.freedSeq = old.probeSeq, old.freedSeq
 	c.ttfb, c.total = old.ttfb, old.total
 	for _, t := range old.tallies {
 		if mine := c.tally(t.start); mine != nil {

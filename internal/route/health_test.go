@@ -458,3 +458,28 @@ func TestBreaker_Answered(t *testing.T) {
 		t.Errorf("after the stream's end: %+v", h)
 	}
 }
+
+// A probe handed back after its ProbeTimeout holds no slot any more, so
+// it frees none: the probe admitted in its place keeps its own.
+func TestBreaker_LateProbeFreesNoOtherSlot(t *testing.T) {
+	clk := newClock(t0)
+	r := twoChannelRouter(t, clk)
+	for range 20 {
+		r.Observe("a", fail)
+	}
+	clk.Advance(10 * time.Second)
+	first := mustPlan(t, r, Input{Model: "m"})
+	clk.Advance(10 * time.Second)
+	second := mustPlan(t, r, Input{Model: "m"})
+	if len(first.Probes) != 1 || len(second.Probes) != 1 {
+		t.Fatalf("probes %v and %v", first.Probes, second.Probes)
+	}
+	r.Observe("a", probed(t, first, "a", Outcome{})) // the first, late and unused
+	if d := mustPlan(t, r, Input{Model: "m"}); len(d.Probes) != 0 {
+		t.Fatalf("a third probe while the second is in flight: order %v", providers(d.Order))
+	}
+	r.Observe("a", probed(t, second, "a", Outcome{}))
+	if d := mustPlan(t, r, Input{Model: "m"}); len(d.Probes) != 1 {
+		t.Errorf("the second probe handed back: order %v, probes %v", providers(d.Order), d.Probes)
+	}
+}
