@@ -1,0 +1,421 @@
+// Package overload owns the gateway's admission control: how many client
+// requests it works on at once, how long one may wait for a turn, and how
+// many streams may be open. Past those bounds a request is refused at once,
+// so that overload is answered with a fast 503 rather than queued into
+// seconds of latency and unbounded memory.
+//
+// Unary requests share an adaptive in-flight limit. The signal that moves
+// it is the gateway's own added delay: a request's time in the gateway
+// minus the time it spent waiting on upstream channels. An LLM call that
+// waits a minute on its channel costs the gateway almost nothing, so the
+// limit must not follow upstream latency (it may climb to thousands of
+// slow calls); when the gateway itself is short of CPU, every request's
+// own delay grows and the limit shrinks until it is back under the target.
+//
+// Requests over the limit wait in a short FIFO queue with a deadline. The
+// queue is CoDel-like: once it has not been empty for a whole interval, the
+// deadline of new waiters drops to a few milliseconds, so sustained
+// overload is refused rather than queued.
+//
+// Streams have their own limit, sized for memory rather than CPU: a stream
+// holds a unary slot while it is set up (decoding, routing, waiting for the
+// first upstream event), then only its stream slot.
+//
+// This is not the per-key rate limits and budgets, which live in
+// internal/gateway and stay 429s.
+package overload
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config bounds the gateway's concurrency. Zero fields take the defaults
+// below.
+type Config struct {
+	// MinInFlight is the floor of the adaptive unary limit.
+	MinInFlight int
+	// MaxInFlight is the ceiling of the adaptive unary limit, and the
+	// fixed limit when Adaptive is false.
+	MaxInFlight int
+	// MaxStreams bounds open streams.
+	MaxStreams int
+	// Queue bounds the requests waiting for a unary slot; 0 takes the
+	// default, negative means no queue.
+	Queue int
+	// QueueTimeout bounds a wait for a unary slot while the queue is
+	// fresh; under sustained overload the wait is cut to SustainedTimeout.
+	QueueTimeout time.Duration
+	// Adaptive moves the unary limit between MinInFlight and MaxInFlight
+	// by the gateway's own added delay.
+	Adaptive bool
+	// TargetDelay is the gateway's own added delay (median over a window)
+	// the adaptive limit keeps requests under.
+	TargetDelay time.Duration
+}
+
+// Defaults.
+const (
+	DefaultMinInFlight  = 16
+	DefaultMaxInFlight  = 4096
+	DefaultMaxStreams   = 10000
+	DefaultQueue        = 512
+	DefaultQueueTimeout = 50 * time.Millisecond
+	DefaultTargetDelay  = 5 * time.Millisecond
+)
+
+// CoDel constants: once the queue has not been empty for Interval, new
+// waiters get SustainedTimeout (or QueueTimeout if shorter).
+const (
+	Interval         = 100 * time.Millisecond
+	SustainedTimeout = 5 * time.Millisecond
+)
+
+// Adaptation: the limit is reconsidered once per window of at least
+// window and minSamples completions (or at once, with no completions, when
+// requests queued all window long).
+const (
+	window     = 100 * time.Millisecond
+	minSamples = 16
+	maxSamples = 256
+	maxWindows = 4
+)
+
+// WithDefaults returns c with its zero fields set.
+func (c Config) WithDefaults() Config {
+	if c.MinInFlight <= 0 {
+		c.MinInFlight = DefaultMinInFlight
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MinInFlight > c.MaxInFlight {
+		c.MinInFlight = c.MaxInFlight
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = DefaultMaxStreams
+	}
+	switch {
+	case c.Queue == 0:
+		c.Queue = DefaultQueue
+	case c.Queue < 0:
+		c.Queue = 0
+	}
+	if c.QueueTimeout <= 0 {
+		c.QueueTimeout = DefaultQueueTimeout
+	}
+	if c.TargetDelay <= 0 {
+		c.TargetDelay = DefaultTargetDelay
+	}
+	return c
+}
+
+// Reason says why a request was refused; the values are metric labels.
+type Reason string
+
+const (
+	// QueueFull: every unary slot was taken and the queue was full.
+	QueueFull Reason = "queue_full"
+	// QueueTimeout: no unary slot came free within the queue deadline.
+	QueueTimeout Reason = "queue_timeout"
+	// StreamsFull: every stream slot was taken.
+	StreamsFull Reason = "streams_full"
+)
+
+// Reasons lists every Reason, for metrics.
+var Reasons = []Reason{QueueFull, QueueTimeout, StreamsFull}
+
+// Error is a refusal. The request did no work and can be retried.
+type Error struct{ Reason Reason }
+
+func (e *Error) Error() string { return "overloaded: " + string(e.Reason) }
+
+// ErrOverloaded matches every *Error with errors.Is.
+var ErrOverloaded = errors.New("overloaded")
+
+// Is makes errors.Is(err, ErrOverloaded) true for a refusal.
+func (e *Error) Is(target error) bool { return target == ErrOverloaded }
+
+// Stats is a snapshot of the limiter, for metrics and benchmarks.
+type Stats struct {
+	// Limit is the current unary limit.
+	Limit int
+	// InFlight counts unary slots held.
+	InFlight int
+	// Queued counts requests waiting for a unary slot.
+	Queued int
+	// Streams counts stream slots held; MaxStreams is their limit.
+	Streams, MaxStreams int
+	// Refused counts refusals by reason since the limiter started.
+	Refused map[Reason]uint64
+	// Admitted counts unary slots granted since the limiter started.
+	Admitted uint64
+}
+
+// Limiter admits requests. It is safe for concurrent use.
+type Limiter struct {
+	cfg Config
+	now func() time.Time
+
+	mu       sync.Mutex
+	limit    int
+	inFlight int
+	queue    list.List // of *waiter, oldest first
+	// nonEmptySince is when the queue last became non-empty; zero when
+	// it is empty.
+	nonEmptySince time.Time
+	// The current adaptation window.
+	winStart  time.Time
+	samples   []time.Duration
+	saturated bool // a request queued or was refused in this window
+
+	streams  atomic.Int64
+	admitted atomic.Uint64
+	refused  [3]atomic.Uint64 // by index in Reasons
+}
+
+type waiter struct {
+	ready   chan struct{}
+	granted bool // under Limiter.mu
+}
+
+// New returns a limiter. now is the clock (time.Now when nil); tests
+// drive it with testing/synctest, since queue deadlines use real timers.
+func New(cfg Config, now func() time.Time) *Limiter {
+	cfg = cfg.WithDefaults()
+	if now == nil {
+		now = time.Now
+	}
+	l := &Limiter{cfg: cfg, now: now, limit: cfg.MaxInFlight}
+	if cfg.Adaptive {
+		// Start low and grow with demand: a burst against a cold gateway
+		// is met by a limit that is too small for a few windows, never
+		// by thousands of requests sharing two cores.
+		l.limit = min(cfg.MaxInFlight, max(cfg.MinInFlight, 4*cfg.MinInFlight))
+	}
+	l.samples = make([]time.Duration, 0, maxSamples)
+	l.winStart = now()
+	return l
+}
+
+// Config returns the limiter's configuration, defaults applied.
+func (l *Limiter) Config() Config { return l.cfg }
+
+// Stats returns a snapshot.
+func (l *Limiter) Stats() Stats {
+	l.mu.Lock()
+	s := Stats{Limit: l.limit, InFlight: l.inFlight, Queued: l.queue.Len()}
+	l.mu.Unlock()
+	s.Streams, s.MaxStreams = int(l.streams.Load()), l.cfg.MaxStreams
+	s.Admitted = l.admitted.Load()
+	s.Refused = make(map[Reason]uint64, len(Reasons))
+	for i, r := range Reasons {
+		s.Refused[r] = l.refused[i].Load()
+	}
+	return s
+}
+
+func (l *Limiter) refuse(r Reason) error {
+	l.refused[slices.Index(Reasons, r)].Add(1)
+	return &Error{Reason: r}
+}
+
+// Acquire takes a unary slot, waiting in the queue if every slot is held.
+// It returns a *Error when the queue is full or its deadline passes, and
+// ctx's error if ctx ends first. The ticket must be released exactly once
+// (Release or Abandon; further calls do nothing).
+func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
+	l.mu.Lock()
+	now := l.now()
+	l.adapt(now)
+	if l.inFlight < l.limit && l.queue.Len() == 0 {
+		l.inFlight++
+		l.mu.Unlock()
+		l.admitted.Add(1)
+		return &Ticket{l: l, start: now, unary: true}, nil
+	}
+	l.saturated = true
+	if l.queue.Len() >= l.cfg.Queue {
+		l.mu.Unlock()
+		return nil, l.refuse(QueueFull)
+	}
+	timeout := l.cfg.QueueTimeout
+	if l.queue.Len() > 0 && now.Sub(l.nonEmptySince) >= Interval {
+		timeout = min(timeout, SustainedTimeout)
+	}
+	if l.queue.Len() == 0 {
+		l.nonEmptySince = now
+	}
+	w := &waiter{ready: make(chan struct{})}
+	el := l.queue.PushBack(w)
+	l.mu.Unlock()
+
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var err error
+	select {
+	case <-w.ready:
+	case <-t.C:
+		err = l.refuse(QueueTimeout)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		l.mu.Lock()
+		if !w.granted {
+			l.queue.Remove(el)
+			if l.queue.Len() == 0 {
+				l.nonEmptySince = time.Time{}
+			}
+			l.mu.Unlock()
+			return nil, err
+		}
+		// The slot was handed over as the deadline passed: take it.
+		l.mu.Unlock()
+	}
+	l.admitted.Add(1)
+	// Time spent queued is not the gateway's work: the sample starts now.
+	return &Ticket{l: l, start: l.now(), unary: true}, nil
+}
+
+// release frees a unary slot, handing it to the oldest waiter if any, and
+// records a sample of own delay (negative: none).
+func (l *Limiter) release(own time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if own >= 0 && len(l.samples) < maxSamples {
+		l.samples = append(l.samples, own)
+	}
+	l.adapt(now)
+	l.inFlight--
+	l.grant()
+}
+
+// grant hands free slots to waiters, oldest first. Called with mu held.
+func (l *Limiter) grant() {
+	for l.inFlight < l.limit && l.queue.Len() > 0 {
+		w := l.queue.Remove(l.queue.Front()).(*waiter)
+		w.granted = true
+		l.inFlight++
+		close(w.ready)
+	}
+	if l.queue.Len() == 0 {
+		l.nonEmptySince = time.Time{}
+	}
+}
+
+// adapt closes the adaptation window when it is due and moves the limit.
+// Called with mu held.
+//
+// A window is judged once it has lasted window and holds minSamples
+// completions, or once it has lasted maxWindows windows with fewer. A
+// window in which nothing completed while requests queued means those in
+// flight are waiting on something other than the gateway (slow channels):
+// it has room for more.
+func (l *Limiter) adapt(now time.Time) {
+	if !l.cfg.Adaptive {
+		return
+	}
+	elapsed, n := now.Sub(l.winStart), len(l.samples)
+	switch {
+	case elapsed < window:
+		return
+	case n == 0 && !l.saturated:
+		l.winStart = now // idle: nothing to judge
+		return
+	case n < minSamples && elapsed < maxWindows*window && !(n == 0 && l.saturated):
+		return
+	}
+	old := l.limit
+	if n == 0 {
+		l.limit = grow(l.limit, 0.5)
+	} else {
+		slices.Sort(l.samples)
+		med, target := l.samples[n/2], l.cfg.TargetDelay
+		switch {
+		case med > target:
+			// Multiplicative decrease in proportion to the excess,
+			// at most halving per window.
+			l.limit = int(float64(l.limit) * max(0.5, float64(target)/float64(med)))
+		case l.saturated:
+			// Grow faster the further under the target.
+			l.limit = grow(l.limit, 0.5*(1-float64(med)/float64(target)))
+		}
+	}
+	l.limit = min(max(l.limit, l.cfg.MinInFlight), l.cfg.MaxInFlight)
+	l.samples = l.samples[:0]
+	l.saturated = false
+	l.winStart = now
+	if l.limit > old {
+		l.grant()
+	}
+}
+
+// grow raises limit by the fraction f, and by at least one.
+func grow(limit int, f float64) int { return limit + max(1, int(float64(limit)*f)) }
+
+// Ticket is an admitted request's hold on the limiter. It is used by the
+// request's goroutine only.
+type Ticket struct {
+	l      *Limiter
+	start  time.Time
+	unary  bool // holds a unary slot
+	stream bool // holds a stream slot
+}
+
+// Stream takes a stream slot for the request, refusing with a *Error when
+// every one is held. The unary slot stays held until Opened or Release.
+func (t *Ticket) Stream() error {
+	if t.stream {
+		return nil
+	}
+	l := t.l
+	if l.streams.Add(1) > int64(l.cfg.MaxStreams) {
+		l.streams.Add(-1)
+		return l.refuse(StreamsFull)
+	}
+	t.stream = true
+	return nil
+}
+
+// Opened reports that the request's stream is open (its first upstream
+// event is in hand) after upstream of waiting on channels: the unary slot
+// is released, with a sample of the gateway's own delay, and the stream
+// slot kept.
+func (t *Ticket) Opened(upstream time.Duration) {
+	if !t.unary {
+		return
+	}
+	t.unary = false
+	t.l.release(max(0, t.l.now().Sub(t.start)-upstream))
+}
+
+// Release ends the request after upstream of waiting on channels: every
+// slot it holds is freed, and the gateway's own delay sampled.
+func (t *Ticket) Release(upstream time.Duration) { t.end(upstream, true) }
+
+// Abandon frees every slot without a sample: for a request whose time
+// says nothing about the gateway (a client that went away, a panic).
+func (t *Ticket) Abandon() { t.end(0, false) }
+
+func (t *Ticket) end(upstream time.Duration, sample bool) {
+	if t.stream {
+		t.stream = false
+		t.l.streams.Add(-1)
+	}
+	if !t.unary {
+		return
+	}
+	t.unary = false
+	own := time.Duration(-1)
+	if sample {
+		own = max(0, t.l.now().Sub(t.start)-upstream)
+	}
+	t.l.release(own)
+}
