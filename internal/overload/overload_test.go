@@ -1,0 +1,294 @@
+package overload
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// acquireAsync starts an Acquire and returns where its outcome lands.
+func acquireAsync(ctx context.Context, l *Limiter) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		t, err := l.Acquire(ctx)
+		ch <- result{t, err}
+	}()
+	return ch
+}
+
+type result struct {
+	t   *Ticket
+	err error
+}
+
+func reasonOf(err error) Reason {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
+}
+
+func TestQueueDeadlineIsHonoured(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{MaxInFlight: 1, QueueTimeout: 40 * time.Millisecond}, nil)
+		held, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		ch := acquireAsync(context.Background(), l)
+		synctest.Wait()
+		if got := l.Stats().Queued; got != 1 {
+			t.Fatalf("queued %d, want 1", got)
+		}
+		r := <-ch
+		if reasonOf(r.err) != QueueTimeout || !errors.Is(r.err, ErrOverloaded) {
+			t.Fatalf("err %v, want a queue timeout", r.err)
+		}
+		if waited := time.Since(start); waited != 40*time.Millisecond {
+			t.Errorf("refused after %v, want the 40ms deadline", waited)
+		}
+		if s := l.Stats(); s.Queued != 0 || s.InFlight != 1 {
+			t.Errorf("after the timeout: %+v", s)
+		}
+
+		// A slot freed before the deadline goes to the waiter.
+		ch = acquireAsync(context.Background(), l)
+		time.Sleep(10 * time.Millisecond)
+		held.Release(0)
+		r = <-ch
+		if r.err != nil {
+			t.Fatalf("waiter refused after a release: %v", r.err)
+		}
+		r.t.Release(0)
+		if s := l.Stats(); s.InFlight != 0 || s.Queued != 0 || s.Refused[QueueTimeout] != 1 {
+			t.Errorf("at the end: %+v", s)
+		}
+	})
+}
+
+func TestSustainedQueueShortensTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{MaxInFlight: 1, QueueTimeout: 500 * time.Millisecond}, nil)
+		if _, err := l.Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		first := acquireAsync(context.Background(), l) // waits up to 500ms
+		time.Sleep(Interval)
+		// The queue has not been empty for an interval: a new waiter
+		// gets the sustained-overload deadline.
+		start := time.Now()
+		r := <-acquireAsync(context.Background(), l)
+		if reasonOf(r.err) != QueueTimeout {
+			t.Fatalf("err %v, want a queue timeout", r.err)
+		}
+		if waited := time.Since(start); waited != SustainedTimeout {
+			t.Errorf("refused after %v under sustained overload, want %v", waited, SustainedTimeout)
+		}
+		if r := <-first; reasonOf(r.err) != QueueTimeout {
+			t.Fatalf("first waiter: %v", r.err)
+		}
+		// Once the queue has emptied, the full deadline is back.
+		start = time.Now()
+		r = <-acquireAsync(context.Background(), l)
+		if waited := time.Since(start); reasonOf(r.err) != QueueTimeout || waited != 500*time.Millisecond {
+			t.Errorf("after the queue emptied: %v after %v, want a timeout after 500ms", r.err, waited)
+		}
+	})
+}
+
+func TestQueueFullRefusesAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{MaxInFlight: 1, Queue: 2}, nil)
+		if _, err := l.Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		a, b := acquireAsync(context.Background(), l), acquireAsync(context.Background(), l)
+		synctest.Wait()
+		start := time.Now()
+		_, err := l.Acquire(context.Background())
+		if reasonOf(err) != QueueFull || time.Since(start) != 0 {
+			t.Errorf("err %v after %v, want queue_full at once", err, time.Since(start))
+		}
+		<-a
+		<-b
+		if got := l.Stats().Refused; got[QueueFull] != 1 || got[QueueTimeout] != 2 {
+			t.Errorf("refusals %v", got)
+		}
+	})
+}
+
+func TestNoQueue(t *testing.T) {
+	l := New(Config{MaxInFlight: 1, Queue: -1}, nil)
+	if _, err := l.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Acquire(context.Background()); reasonOf(err) != QueueFull {
+		t.Errorf("err %v, want queue_full", err)
+	}
+}
+
+func TestCancelledWaiterLeavesTheQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{MaxInFlight: 1}, nil)
+		held, _ := l.Acquire(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		ch := acquireAsync(ctx, l)
+		synctest.Wait()
+		cancel()
+		if r := <-ch; !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("err %v, want context.Canceled", r.err)
+		}
+		held.Release(0)
+		if s := l.Stats(); s.InFlight != 0 || s.Queued != 0 {
+			t.Errorf("after a cancelled wait: %+v", s)
+		}
+		// The slot is free: nothing was lost to the cancelled waiter.
+		if _, err := l.Acquire(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestStreamsAreCountedApart(t *testing.T) {
+	l := New(Config{MaxInFlight: 1, MaxStreams: 1, Queue: -1}, nil)
+	ctx := context.Background()
+	s1, err := l.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Stream(); err != nil {
+		t.Fatal(err)
+	}
+	// Set up: the stream holds both slots.
+	if _, err := l.Acquire(ctx); reasonOf(err) != QueueFull {
+		t.Fatalf("unary while a stream is set up: %v, want queue_full", err)
+	}
+	s1.Opened(0)
+	// Open: only the stream slot.
+	u, err := l.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("unary beside an open stream: %v", err)
+	}
+	if err := u.Stream(); reasonOf(err) != StreamsFull {
+		t.Fatalf("second stream: %v, want streams_full", err)
+	}
+	got := l.Stats()
+	want := Stats{Limit: 1, InFlight: 1, Streams: 1, MaxStreams: 1, Admitted: 2,
+		Refused: map[Reason]uint64{QueueFull: 1, StreamsFull: 1, QueueTimeout: 0}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
+	}
+	u.Release(0)
+	s1.Release(0)
+	s1.Release(0) // a second release changes nothing
+	u.Abandon()
+	if s := l.Stats(); s.InFlight != 0 || s.Streams != 0 {
+		t.Errorf("after release: %+v", s)
+	}
+}
+
+func TestReleaseSurvivesPanic(t *testing.T) {
+	l := New(Config{MaxInFlight: 2, MaxStreams: 2}, nil)
+	work := func() {
+		tk, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tk.Abandon()
+		if err := tk.Stream(); err != nil {
+			t.Fatal(err)
+		}
+		panic("handler failed")
+	}
+	func() {
+		defer func() { _ = recover() }()
+		work()
+	}()
+	if s := l.Stats(); s.InFlight != 0 || s.Streams != 0 {
+		t.Errorf("after a panic: %+v", s)
+	}
+}
+
+// load runs workers that each loop: acquire, hold the slot for hold (of
+// which upstream is waiting on a channel), release; until stop closes.
+func load(l *Limiter, workers int, hold, upstream time.Duration, stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tk, err := l.Acquire(context.Background())
+				if err != nil {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				time.Sleep(hold)
+				tk.Release(upstream)
+			}
+		})
+	}
+	return &wg
+}
+
+func TestAdaptiveLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := Config{Adaptive: true, MinInFlight: 4, MaxInFlight: 1000, TargetDelay: 5 * time.Millisecond}
+		l := New(cfg, nil)
+		if got := l.Stats().Limit; got != 16 {
+			t.Fatalf("initial limit %d, want 16", got)
+		}
+		phase := func(workers int, hold, upstream time.Duration) int {
+			stop := make(chan struct{})
+			wg := load(l, workers, hold, upstream, stop)
+			time.Sleep(5 * time.Second)
+			close(stop)
+			wg.Wait()
+			return l.Stats().Limit
+		}
+		// The gateway's own work is slow (20ms, four times the target):
+		// the limit falls to its floor.
+		if got := phase(200, 20*time.Millisecond, 0); got != cfg.MinInFlight {
+			t.Errorf("under 20ms of own delay: limit %d, want the floor %d", got, cfg.MinInFlight)
+		}
+		// The gateway is quick again and requests queue: the limit
+		// climbs back past the demand.
+		if got := phase(200, time.Millisecond, 0); got < 200 {
+			t.Errorf("under 1ms of own delay: limit %d, want at least the 200 workers", got)
+		}
+		// Slow channels (a second each) with little own work: the
+		// limit is not the channels' latency's business; it climbs to
+		// serve thousands of waits.
+		if got := phase(2000, time.Second, time.Second-time.Millisecond); got != cfg.MaxInFlight {
+			t.Errorf("under slow channels: limit %d, want the ceiling %d", got, cfg.MaxInFlight)
+		}
+		// Back to slow own work: it falls again.
+		if got := phase(200, 20*time.Millisecond, 0); got != cfg.MinInFlight {
+			t.Errorf("under 20ms of own delay again: limit %d, want the floor %d", got, cfg.MinInFlight)
+		}
+	})
+}
+
+func TestFixedLimitDoesNotMove(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{MaxInFlight: 8}, nil)
+		stop := make(chan struct{})
+		wg := load(l, 50, 20*time.Millisecond, 0, stop)
+		time.Sleep(2 * time.Second)
+		close(stop)
+		wg.Wait()
+		if got := l.Stats().Limit; got != 8 {
+			t.Errorf("limit %d, want the fixed 8", got)
+		}
+	})
+}
