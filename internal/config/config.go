@@ -111,6 +111,43 @@ type Server struct {
 	// StreamIdleTimeout ends a stream whose upstream sends nothing for
 	// this long. Default: 5m.
 	StreamIdleTimeout Duration `yaml:"stream_idle_timeout"`
+	// Admission bounds how much work the gateway takes on at once; past
+	// it, requests are refused at once with 503 (529 for Anthropic
+	// clients) and Retry-After, instead of queueing. Health, readiness and
+	// metrics are never refused.
+	Admission Admission `yaml:"admission"`
+}
+
+// Admission is the gateway's admission control on the model endpoints of
+// every front door. Per-key rate limits and budgets are separate (429s).
+type Admission struct {
+	// Mode is "adaptive" (default): the in-flight limit moves between
+	// min_in_flight and max_in_flight with the gateway's own added delay
+	// (a request's time in the gateway minus its time waiting on
+	// channels), so it climbs to thousands of slow upstream calls but
+	// shrinks when the gateway itself runs short of CPU; "fixed": the
+	// limit is max_in_flight; "off": no admission control.
+	Mode string `yaml:"mode"`
+	// MinInFlight is the floor of the adaptive limit. Default: 16.
+	MinInFlight int `yaml:"min_in_flight"`
+	// MaxInFlight bounds requests in flight (not counting open streams):
+	// the ceiling of the adaptive limit, or the fixed limit. Default: 4096.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// TargetDelay is the gateway's own added delay per request (median
+	// over 100 ms windows) the adaptive limit keeps under: above it the
+	// limit falls in proportion, below it (while requests queue) it grows.
+	// Default: 5ms.
+	TargetDelay Duration `yaml:"target_delay"`
+	// MaxStreams bounds open streams, counted apart from the in-flight
+	// limit once their first event is in hand. Default: 10000.
+	MaxStreams int `yaml:"max_streams"`
+	// Queue bounds the requests waiting for an in-flight slot; -1: no
+	// queue. Default: 512.
+	Queue int `yaml:"queue"`
+	// QueueTimeout bounds a wait in the queue. Once the queue has not been
+	// empty for 100ms, new waiters get 5ms at most (CoDel), so sustained
+	// overload is refused, not queued. Default: 50ms.
+	QueueTimeout Duration `yaml:"queue_timeout"`
 }
 
 // Sessions configures the stateful runtime.
@@ -449,6 +486,26 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Server.StreamIdleTimeout == 0 {
 		c.Server.StreamIdleTimeout = Duration(5 * time.Minute)
+	}
+	a := &c.Server.Admission
+	def(&a.Mode, "adaptive")
+	if a.MinInFlight == 0 {
+		a.MinInFlight = 16
+	}
+	if a.MaxInFlight == 0 {
+		a.MaxInFlight = 4096
+	}
+	if a.TargetDelay == 0 {
+		a.TargetDelay = Duration(5 * time.Millisecond)
+	}
+	if a.MaxStreams == 0 {
+		a.MaxStreams = 10000
+	}
+	if a.Queue == 0 {
+		a.Queue = 512
+	}
+	if a.QueueTimeout == 0 {
+		a.QueueTimeout = Duration(50 * time.Millisecond)
 	}
 	if c.Sessions.ResponseTTL == 0 {
 		c.Sessions.ResponseTTL = Duration(720 * time.Hour)

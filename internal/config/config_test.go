@@ -39,6 +39,11 @@ func TestLoad_Defaults(t *testing.T) {
 	if got := c.Contracts[1].Commitment.Pacing; got != "even" {
 		t.Errorf("pacing = %q", got)
 	}
+	want := Admission{Mode: "adaptive", MinInFlight: 16, MaxInFlight: 4096, TargetDelay: Duration(5 * time.Millisecond),
+		MaxStreams: 10000, Queue: 512, QueueTimeout: Duration(50 * time.Millisecond)}
+	if got := c.Server.Admission; got != want {
+		t.Errorf("server.admission = %+v, want %+v", got, want)
+	}
 }
 
 func TestLoad_Bad(t *testing.T) {
@@ -80,6 +85,13 @@ func TestLoad_Bad(t *testing.T) {
 			"breaker.probe_timeout: must be positive, got -1s",
 			"breaker.rate_limit_cool_down: must be positive, got -2s",
 			"breaker.max_cool_off: must be at least cool_off (1m0s), got 30s",
+		}},
+		{"admission.bad.yaml", []string{
+			`server.admission.mode: must be adaptive, fixed or off, got "lenient"`,
+			`server.admission.max_streams: must not be negative`,
+			`server.admission.min_in_flight: must not exceed max_in_flight (10)`,
+			`server.admission.queue: must be -1 (no queue) or more`,
+			`server.admission.queue_timeout: must not be negative`,
 		}},
 		{"auth.bad.yaml", []string{
 			"providers[0].auth: entra and api_key_env are exclusive",

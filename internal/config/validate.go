@@ -72,6 +72,31 @@ func (c *Config) Validate() error {
 		bad("server.max_body_bytes", "must not be negative")
 	}
 	c.validateBreaker(bad)
+	if a := c.Server.Admission; a.Mode != "off" {
+		if a.Mode != "adaptive" && a.Mode != "fixed" {
+			bad("server.admission.mode", "must be adaptive, fixed or off, got %q", a.Mode)
+		}
+		for _, f := range []struct {
+			name string
+			v    int
+		}{{"min_in_flight", a.MinInFlight}, {"max_in_flight", a.MaxInFlight}, {"max_streams", a.MaxStreams}} {
+			if f.v < 0 {
+				bad("server.admission."+f.name, "must not be negative")
+			}
+		}
+		if a.MinInFlight > a.MaxInFlight {
+			bad("server.admission.min_in_flight", "must not exceed max_in_flight (%d)", a.MaxInFlight)
+		}
+		if a.Queue < -1 {
+			bad("server.admission.queue", "must be -1 (no queue) or more")
+		}
+		if a.TargetDelay < 0 {
+			bad("server.admission.target_delay", "must not be negative")
+		}
+		if a.QueueTimeout < 0 {
+			bad("server.admission.queue_timeout", "must not be negative")
+		}
+	}
 
 	providers := map[string]*Provider{}
 	for i := range c.Providers {
