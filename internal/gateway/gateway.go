@@ -150,6 +150,10 @@ type Result struct {
 	CostUSD   float64
 	// TTFB is the time to the first upstream byte (streams: first event).
 	TTFB time.Duration
+	// Upstream is the time spent in attempts on channels (for a stream,
+	// until its first event): what the request waited on others rather
+	// than on the gateway, for admission control.
+	Upstream time.Duration
 	// Limits is the rate-limit decision, for x-ratelimit-* headers; nil
 	// when no limit applies.
 	Limits *ratelimit.Decision
@@ -385,6 +389,7 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 		r.takeProbe(off.Provider)
 		at := r.g.now()
 		err := try(off, p, at)
+		r.res.Upstream += r.g.now().Sub(at)
 		if errors.Is(err, errNotServed) {
 			r.res.Attempted = r.res.Attempted[:len(r.res.Attempted)-1]
 			r.rt.Router.Observe(off.Provider, route.Outcome{Probe: r.probe})
