@@ -162,6 +162,65 @@ func (m *Metrics) WatchChannels(source func() []ChannelState) {
 	})
 }
 
+// AdmissionState is the admission controller's state for the metrics.
+type AdmissionState struct {
+	// Limit is the current in-flight limit; InFlight and Queued count
+	// requests holding and waiting for a slot.
+	Limit, InFlight, Queued int
+	// Streams counts open streams; MaxStreams is their limit.
+	Streams, MaxStreams int
+	// Admitted counts requests given a slot since start.
+	Admitted uint64
+	// Refused counts refusals since start by reason, from a fixed set.
+	Refused map[string]uint64
+}
+
+// admissionCollector reports admission control read at scrape time.
+type admissionCollector struct {
+	source                                       func() AdmissionState
+	limit, inFlight, queued, streams, maxStreams *prometheus.Desc
+	admitted, refused                            *prometheus.Desc
+}
+
+func (c *admissionCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.limit, c.inFlight, c.queued, c.streams, c.maxStreams, c.admitted, c.refused} {
+		ch <- d
+	}
+}
+
+func (c *admissionCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.source()
+	for _, g := range []struct {
+		d *prometheus.Desc
+		v int
+	}{{c.limit, s.Limit}, {c.inFlight, s.InFlight}, {c.queued, s.Queued}, {c.streams, s.Streams}, {c.maxStreams, s.MaxStreams}} {
+		ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.v))
+	}
+	ch <- prometheus.MustNewConstMetric(c.admitted, prometheus.CounterValue, float64(s.Admitted))
+	for reason, n := range s.Refused {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), reason)
+	}
+}
+
+// WatchAdmission reports admission control (the in-flight limit, requests
+// in flight and queued, open streams and their limit, admissions and
+// refusals by reason), read from source at every scrape.
+func (m *Metrics) WatchAdmission(source func() AdmissionState) {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("switchyard_admission_"+name, help, labels, nil)
+	}
+	m.Registry.MustRegister(&admissionCollector{
+		source:     source,
+		limit:      d("limit", "Current limit on requests in flight (adaptive between its floor and ceiling)."),
+		inFlight:   d("in_flight", "Requests holding an in-flight slot (open streams do not)."),
+		queued:     d("queue_length", "Requests waiting for an in-flight slot."),
+		streams:    d("streams", "Open streams."),
+		maxStreams: d("streams_limit", "Limit on open streams."),
+		admitted:   d("admitted_total", "Requests given an in-flight slot."),
+		refused:    d("refusals_total", "Requests refused as overload (503/529), by reason.", "reason"),
+	})
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
