@@ -208,12 +208,17 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 		return err
 	}
 
+	if err := takeStreamSlot(r); err != nil {
+		writeError(w, r, call.Dialect, err)
+		return
+	}
 	st, res, err := s.gw.ChatStream(ctx, call, req)
 	setRouteHeaders(w, r, res)
 	if err != nil {
 		writeError(w, r, call.Dialect, err)
 		return
 	}
+	streamOpened(r)
 	defer st.Close()
 	info := telemetry.InfoFrom(r.Context())
 	info.Stream = true

@@ -27,7 +27,7 @@ import (
 
 // responseRoutes registers the Responses and Conversations endpoints.
 func (s *Server) responseRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/responses", s.handleCreateResponse)
+	mux.Handle("POST /v1/responses", s.admit(dialectOpenAI, admitRequest, s.handleCreateResponse))
 	mux.HandleFunc("GET /v1/responses/{id}", s.handleGetResponse)
 	mux.HandleFunc("DELETE /v1/responses/{id}", s.handleDeleteResponse)
 	mux.HandleFunc("GET /v1/responses/{id}/input_items", s.handleResponseInputItems)
@@ -121,6 +121,13 @@ func (s *Server) handleCreateResponse(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, r, dialectOpenAI, err)
 		return
+	}
+	if req.Stream {
+		// Before the turn begins, so a refusal leaves no trace in the store.
+		if err := takeStreamSlot(r); err != nil {
+			writeError(w, r, dialectOpenAI, err)
+			return
+		}
 	}
 	settings, err := json.Marshal(req.Settings)
 	if err != nil {
@@ -227,6 +234,7 @@ func (t *turnRun) stream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, dialectOpenAI, err)
 		return
 	}
+	streamOpened(r)
 	defer st.Close()
 	info := telemetry.InfoFrom(r.Context())
 	info.Stream = true

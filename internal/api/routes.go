@@ -12,22 +12,22 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 
 	// OpenAI.
-	mux.HandleFunc("POST /v1/chat/completions", s.handleChatCompletions)
-	mux.HandleFunc("POST /v1/embeddings", s.handleEmbeddings)
+	mux.Handle("POST /v1/chat/completions", s.admit(dialectOpenAI, admitRequest, s.handleChatCompletions))
+	mux.Handle("POST /v1/embeddings", s.admit(dialectOpenAI, admitRequest, s.handleEmbeddings))
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("GET /v1/models/{model...}", s.handleModel)
 
 	// Anthropic.
-	mux.HandleFunc("POST /v1/messages", s.handleMessages)
-	mux.HandleFunc("POST /v1/messages/count_tokens", s.handleCountTokens)
+	mux.Handle("POST /v1/messages", s.admit(dialectAnthropic, admitRequest, s.handleMessages))
+	mux.Handle("POST /v1/messages/count_tokens", s.admit(dialectAnthropic, admitRequest, s.handleCountTokens))
 
 	// Amazon Bedrock Runtime. {modelId} is one escaped segment, so an ARN
 	// sent with %2F stays whole.
-	mux.HandleFunc("POST /model/{modelId}/converse", s.handleBedrock(opConverse))
-	mux.HandleFunc("POST /model/{modelId}/converse-stream", s.handleBedrock(opConverseStream))
-	mux.HandleFunc("POST /model/{modelId}/invoke", s.handleBedrock(opInvoke))
-	mux.HandleFunc("POST /model/{modelId}/invoke-with-response-stream", s.handleBedrock(opInvokeStream))
-	mux.HandleFunc("POST /model/{modelId}/count-tokens", s.handleBedrockCountTokens)
+	mux.Handle("POST /model/{modelId}/converse", s.admit(dialectBedrock, admitRequest, s.handleBedrock(opConverse)))
+	mux.Handle("POST /model/{modelId}/converse-stream", s.admit(dialectBedrock, admitStream, s.handleBedrock(opConverseStream)))
+	mux.Handle("POST /model/{modelId}/invoke", s.admit(dialectBedrock, admitRequest, s.handleBedrock(opInvoke)))
+	mux.Handle("POST /model/{modelId}/invoke-with-response-stream", s.admit(dialectBedrock, admitStream, s.handleBedrock(opInvokeStream)))
+	mux.Handle("POST /model/{modelId}/count-tokens", s.admit(dialectBedrock, admitRequest, s.handleBedrockCountTokens))
 
 	// OpenAI Responses and Conversations, on the gateway's own state.
 	s.responseRoutes(mux)

@@ -18,6 +18,7 @@ import (
 
 	"switchyard/internal/auth"
 	"switchyard/internal/gateway"
+	"switchyard/internal/overload"
 	"switchyard/internal/route"
 	"switchyard/internal/session"
 	"switchyard/internal/telemetry"
@@ -52,6 +53,9 @@ type Options struct {
 	// Sessions runs the Responses and Conversations APIs; nil turns them
 	// off (they answer 501).
 	Sessions *session.Runtime
+	// Admission bounds the requests and streams the model endpoints take
+	// on at once; nil: no admission control.
+	Admission *overload.Limiter
 }
 
 // DefaultStreamKeepAlive is the quiet time after which a stream gets a
@@ -75,12 +79,14 @@ type Server struct {
 	handler   http.Handler
 	// sessions serves the Responses and Conversations APIs; nil when off.
 	sessions *session.Runtime
+	// limiter is admission control; nil when off.
+	limiter *overload.Limiter
 }
 
 // New builds the server and its routes.
 func New(o Options) *Server {
 	s := &Server{gw: o.Gateway, auth: o.Auth, aws: o.AWS, log: o.Logger, metrics: o.Metrics, maxBody: o.MaxBodyBytes,
-		idle: o.StreamIdleTimeout, ready: o.Ready, now: o.Now, sessions: o.Sessions}
+		idle: o.StreamIdleTimeout, ready: o.Ready, now: o.Now, sessions: o.Sessions, limiter: o.Admission}
 	if s.aws == nil {
 		s.aws, _ = o.Auth.(AWSAuthenticator)
 	}
@@ -216,6 +222,7 @@ func setRouteHeaders(w http.ResponseWriter, r *http.Request, res *gateway.Result
 	if res == nil {
 		return
 	}
+	noteUpstream(r, res)
 	info := telemetry.InfoFrom(r.Context())
 	if res.Provider != "" {
 		w.Header().Set("X-Switchyard-Provider", res.Provider)

@@ -176,7 +176,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	front := api.New(api.Options{
 		Gateway: gw, Auth: authn, Logger: log, Metrics: metrics,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Std(),
-		Ready: st.Ping, Sessions: sessions,
+		Ready: st.Ping, Sessions: sessions, Admission: admissionLimiter(cfg.Server.Admission, metrics),
 	})
 
 	in.ln = o.Listener
