@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"switchyard/internal/fakecloud"
 	"switchyard/internal/gateway"
 	"switchyard/internal/llm"
+	"switchyard/internal/overload"
 	"switchyard/internal/provider"
 	"switchyard/internal/provider/anthropic"
 	"switchyard/internal/provider/azure"
@@ -46,6 +48,8 @@ type harnessConfig struct {
 	maxBody   int64
 	now       func() time.Time
 	keepAlive time.Duration
+	admission *overload.Limiter
+	log       *slog.Logger
 }
 
 // Channels of the harness, one per type, named after the cloud they use.
@@ -158,7 +162,8 @@ func newHarness(t testing.TB, opts ...func(*harnessConfig)) *harness {
 	svc := &admin.Service{Store: st, Sealer: sealer}
 	// No cache: a key revoked by a test is refused at once.
 	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer, CacheTTL: time.Nanosecond})
-	front := New(Options{Gateway: gw, Auth: authn, MaxBodyBytes: cfg.maxBody, Now: cfg.now, StreamKeepAlive: cfg.keepAlive})
+	front := New(Options{Gateway: gw, Auth: authn, MaxBodyBytes: cfg.maxBody, Now: cfg.now, StreamKeepAlive: cfg.keepAlive,
+		Admission: cfg.admission, Logger: cfg.log})
 
 	ts := httptest.NewUnstartedServer(front)
 	ts.Config.Protocols = new(http.Protocols)

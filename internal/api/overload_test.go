@@ -1,0 +1,211 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	anthropic "github.com/anthropics/anthropic-sdk-go"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	openaisdk "github.com/openai/openai-go/v3"
+
+	"switchyard/internal/admin"
+	"switchyard/internal/overload"
+	"switchyard/internal/syncbuf"
+	"switchyard/internal/telemetry"
+)
+
+// overloadDoors ask through each front door with its official SDK (no
+// retries) and check an overload refusal in its dialect.
+var overloadDoors = []struct {
+	name  string
+	ask   func(t *testing.T, url string, key *admin.Issued, stream bool, retries int) (http.Header, error)
+	check func(t *testing.T, err error)
+}{
+	{"openai_chat", askLimitOpenAI, func(t *testing.T, err error) {
+		var e *openaisdk.Error
+		if !errors.As(err, &e) {
+			t.Fatalf("error %v (%T) is not an openai.Error", err, err)
+		}
+		if e.StatusCode != http.StatusServiceUnavailable || e.Type != "server_error" || e.Code != "overloaded" || e.Message == "" {
+			t.Errorf("error %d type %q code %q message %q, want 503 server_error overloaded", e.StatusCode, e.Type, e.Code, e.Message)
+		}
+	}},
+	{"anthropic_messages", askLimitAnthropic, func(t *testing.T, err error) {
+		var e *anthropic.Error
+		if !errors.As(err, &e) {
+			t.Fatalf("error %v (%T) is not an anthropic.Error", err, err)
+		}
+		if e.StatusCode != 529 || e.Type() != "overloaded_error" || e.RequestID == "" {
+			t.Errorf("error %d type %q request id %q, want 529 overloaded_error with a request id", e.StatusCode, e.Type(), e.RequestID)
+		}
+	}},
+	{"bedrock_converse", askLimitBedrock, func(t *testing.T, err error) {
+		var se *types.ServiceUnavailableException
+		if !errors.As(err, &se) || se.ErrorMessage() == "" {
+			t.Fatalf("error %v (%T), want a ServiceUnavailableException", err, err)
+		}
+		var re *awshttp.ResponseError
+		if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusServiceUnavailable {
+			t.Errorf("error %v, want HTTP 503", err)
+		}
+		if got := re.Response.Header.Get("X-Amzn-Errortype"); !strings.HasPrefix(got, "ServiceUnavailableException:") {
+			t.Errorf("x-amzn-errortype %q", got)
+		}
+	}},
+}
+
+// TestOverload_RefusedInDialect holds every in-flight slot of a tiny limit
+// (or, for streams, every stream slot): each front door refuses at once
+// with its dialect's overload error and Retry-After, before any upstream
+// call, logs the refusal as overloaded, and serves again once the slot is
+// free.
+func TestOverload_RefusedInDialect(t *testing.T) {
+	for _, door := range overloadDoors {
+		for _, what := range []string{"unary_in_flight", "stream_in_flight", "stream_streams"} {
+			t.Run(door.name+"/"+what, func(t *testing.T) {
+				lim := overload.New(overload.Config{MaxInFlight: 1, MaxStreams: 1, Queue: -1}, nil)
+				var logs syncbuf.Buffer
+				h := newHarness(t, func(c *harnessConfig) { c.admission, c.log = lim, telemetry.NewLogger(&logs, 0) })
+				url, n := countingServer(t, h)
+				held, err := lim.Acquire(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				stream, want := what != "unary_in_flight", overload.QueueFull
+				if what == "stream_streams" {
+					// An open stream holds the only stream slot, not an
+					// in-flight one.
+					if err := held.Stream(); err != nil {
+						t.Fatal(err)
+					}
+					held.Opened(0)
+					want = overload.StreamsFull
+				}
+				hdr, err := door.ask(t, url, h.key, stream, 0)
+				door.check(t, err)
+				if hdr.Get("Retry-After") != "1" || hdr.Get("Retry-After-Ms") != "1000" {
+					t.Errorf("retry-after %q, retry-after-ms %q, want 1 and 1000", hdr.Get("Retry-After"), hdr.Get("Retry-After-Ms"))
+				}
+				if n.Load() != 1 {
+					t.Errorf("%d requests reached the gateway, want 1 (no retries)", n.Load())
+				}
+				noUpstream(t, h)
+				if got := lim.Stats().Refused[want]; got != 1 {
+					t.Errorf("refusals for %s: %d, want 1", want, got)
+				}
+				if !strings.Contains(logs.String(), `"status":`) || !strings.Contains(logs.String(), `"error":"overloaded"`) {
+					t.Errorf("access log does not show the refusal as overloaded:\n%s", logs.String())
+				}
+				if what == "stream_streams" {
+					// Unary requests do not count against the streams.
+					if _, err := door.ask(t, url, h.key, false, 0); err != nil {
+						t.Errorf("unary beside a full stream limit: %v", err)
+					}
+					h.records(t, 1)
+				}
+
+				held.Release(0)
+				if _, err := door.ask(t, url, h.key, stream, 0); err != nil {
+					t.Fatalf("after the slot was freed: %v", err)
+				}
+				h.records(t, 1)
+				settled(t, lim)
+			})
+		}
+	}
+}
+
+// TestOverload_HealthNeverRefused checks health and readiness while every
+// slot is held.
+func TestOverload_HealthNeverRefused(t *testing.T) {
+	lim := overload.New(overload.Config{MaxInFlight: 1, Queue: -1}, nil)
+	h := newHarness(t, func(c *harnessConfig) { c.admission = lim })
+	if _, err := lim.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(h.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d while overloaded, want 200", path, resp.StatusCode)
+		}
+	}
+}
+
+// TestOverload_ReleasedOnPanicAndDisconnect checks that a handler that
+// panics, and a client that goes away mid-request or while queued, give
+// their slots back.
+func TestOverload_ReleasedOnPanicAndDisconnect(t *testing.T) {
+	lim := overload.New(overload.Config{MaxInFlight: 1, QueueTimeout: time.Minute}, nil)
+	s := &Server{limiter: lim, log: slog.New(slog.DiscardHandler)}
+	started := make(chan struct{}, 1)
+	mux := http.NewServeMux()
+	mux.Handle("POST /panic", s.admit(dialectOpenAI, admitRequest, func(http.ResponseWriter, *http.Request) { panic("handler failed") }))
+	mux.Handle("POST /hang", s.admit(dialectOpenAI, admitRequest, func(_ http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-r.Context().Done()
+	}))
+	ts := httptest.NewServer(recoverer(s.log, mux))
+	t.Cleanup(ts.Close)
+
+	resp, err := http.Post(ts.URL+"/panic", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("panic answered %d, want 500", resp.StatusCode)
+	}
+	if got := lim.Stats().InFlight; got != 0 {
+		t.Fatalf("in flight after a panic: %d", got)
+	}
+
+	// One client holds the slot and a second waits for it; both go away.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	post := func(path string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+path, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		done <- struct{}{}
+	}
+	go post("/hang")
+	<-started
+	go post("/hang")
+	for lim.Stats().Queued != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	<-done
+	settled(t, lim)
+}
+
+// settled waits until lim holds no slot and has no waiter (a handler
+// gives its slots back when it returns, which can be just after its
+// client saw the end of the answer).
+func settled(t *testing.T, lim *overload.Limiter) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := lim.Stats()
+		if st.InFlight == 0 && st.Queued == 0 && st.Streams == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slots not given back: %+v", st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
