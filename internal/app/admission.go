@@ -15,7 +15,7 @@ func admissionLimiter(c config.Admission, metrics *telemetry.Metrics) *overload.
 	l := overload.New(overload.Config{
 		MinInFlight: c.MinInFlight, MaxInFlight: c.MaxInFlight, MaxStreams: c.MaxStreams,
 		Queue: c.Queue, QueueTimeout: c.QueueTimeout.Std(),
-		Adaptive: c.Mode == "adaptive", TargetDelay: c.TargetDelay.Std(),
+		Adaptive: c.Mode == "adaptive", TargetDelay: c.TargetDelay.Std(), CPUDelay: overload.SchedLatency(0.9),
 	}, nil)
 	metrics.WatchAdmission(func() telemetry.AdmissionState {
 		s := l.Stats()
@@ -24,7 +24,7 @@ func admissionLimiter(c config.Admission, metrics *telemetry.Metrics) *overload.
 			refused[string(r)] = n
 		}
 		return telemetry.AdmissionState{Limit: s.Limit, InFlight: s.InFlight, Queued: s.Queued,
-			Streams: s.Streams, MaxStreams: s.MaxStreams, Admitted: s.Admitted, Refused: refused}
+			Streams: s.Streams, MaxStreams: s.MaxStreams, Admitted: s.Admitted, Refused: refused, Delay: s.Delay}
 	})
 	return l
 }

@@ -57,6 +57,11 @@ type Config struct {
 	// TargetDelay is the gateway's own added delay (median over a window)
 	// the adaptive limit keeps requests under.
 	TargetDelay time.Duration
+	// CPUDelay, when set, reports the time the gateway's goroutines waited
+	// for a CPU since its previous call (SchedLatency): the adaptive limit
+	// keeps the greater of it and the requests' own delay under
+	// TargetDelay. Nil: requests' own delay only.
+	CPUDelay func() time.Duration
 }
 
 // Defaults.
@@ -155,6 +160,9 @@ type Stats struct {
 	Refused map[Reason]uint64
 	// Admitted counts unary slots granted since the limiter started.
 	Admitted uint64
+	// Delay is the delay the adaptive limit last judged (the greater of
+	// the requests' own delay and the CPU delay over a window).
+	Delay time.Duration
 }
 
 // Limiter admits requests. It is safe for concurrent use.
@@ -173,6 +181,7 @@ type Limiter struct {
 	winStart  time.Time
 	samples   []time.Duration
 	saturated bool // a request queued or was refused in this window
+	delay     time.Duration // last judged
 
 	streams  atomic.Int64
 	admitted atomic.Uint64
@@ -209,7 +218,7 @@ func (l *Limiter) Config() Config { return l.cfg }
 // Stats returns a snapshot.
 func (l *Limiter) Stats() Stats {
 	l.mu.Lock()
-	s := Stats{Limit: l.limit, InFlight: l.inFlight, Queued: l.queue.Len()}
+	s := Stats{Limit: l.limit, InFlight: l.inFlight, Queued: l.queue.Len(), Delay: l.delay}
 	l.mu.Unlock()
 	s.Streams, s.MaxStreams = int(l.streams.Load()), l.cfg.MaxStreams
 	s.Admitted = l.admitted.Load()
@@ -328,25 +337,34 @@ func (l *Limiter) adapt(now time.Time) {
 		return
 	case n == 0 && !l.saturated:
 		l.winStart = now // idle: nothing to judge
+		if l.cfg.CPUDelay != nil {
+			l.delay = l.cfg.CPUDelay()
+		}
 		return
 	case n < minSamples && elapsed < maxWindows*window && !(n == 0 && l.saturated):
 		return
 	}
 	old := l.limit
-	if n == 0 {
-		l.limit = grow(l.limit, 0.5)
-	} else {
+	var delay time.Duration
+	if n > 0 {
 		slices.Sort(l.samples)
-		med, target := l.samples[n/2], l.cfg.TargetDelay
-		switch {
-		case med > target:
-			// Multiplicative decrease in proportion to the excess,
-			// at most halving per window.
-			l.limit = int(float64(l.limit) * max(0.5, float64(target)/float64(med)))
-		case l.saturated:
-			// Grow faster the further under the target.
-			l.limit = grow(l.limit, 0.5*(1-float64(med)/float64(target)))
-		}
+		delay = l.samples[n/2]
+	}
+	if l.cfg.CPUDelay != nil {
+		delay = max(delay, l.cfg.CPUDelay())
+	}
+	l.delay = delay
+	target := l.cfg.TargetDelay
+	switch {
+	case delay > target:
+		// Multiplicative decrease in proportion to the excess, at most
+		// halving per window.
+		l.limit = int(float64(l.limit) * max(0.5, float64(target)/float64(delay)))
+	case n == 0:
+		l.limit = grow(l.limit, 0.5)
+	case l.saturated:
+		// Grow faster the further under the target.
+		l.limit = grow(l.limit, 0.5*(1-float64(delay)/float64(target)))
 	}
 	l.limit = min(max(l.limit, l.cfg.MinInFlight), l.cfg.MaxInFlight)
 	l.samples = l.samples[:0]

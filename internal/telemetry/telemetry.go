@@ -173,17 +173,19 @@ type AdmissionState struct {
 	Admitted uint64
 	// Refused counts refusals since start by reason, from a fixed set.
 	Refused map[string]uint64
+	// Delay is the delay the adaptive limit last judged.
+	Delay time.Duration
 }
 
 // admissionCollector reports admission control read at scrape time.
 type admissionCollector struct {
 	source                                       func() AdmissionState
 	limit, inFlight, queued, streams, maxStreams *prometheus.Desc
-	admitted, refused                            *prometheus.Desc
+	admitted, refused, delay                     *prometheus.Desc
 }
 
 func (c *admissionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.limit, c.inFlight, c.queued, c.streams, c.maxStreams, c.admitted, c.refused} {
+	for _, d := range []*prometheus.Desc{c.limit, c.inFlight, c.queued, c.streams, c.maxStreams, c.admitted, c.refused, c.delay} {
 		ch <- d
 	}
 }
@@ -196,6 +198,7 @@ func (c *admissionCollector) Collect(ch chan<- prometheus.Metric) {
 	}{{c.limit, s.Limit}, {c.inFlight, s.InFlight}, {c.queued, s.Queued}, {c.streams, s.Streams}, {c.maxStreams, s.MaxStreams}} {
 		ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.v))
 	}
+	ch <- prometheus.MustNewConstMetric(c.delay, prometheus.GaugeValue, s.Delay.Seconds())
 	ch <- prometheus.MustNewConstMetric(c.admitted, prometheus.CounterValue, float64(s.Admitted))
 	for reason, n := range s.Refused {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), reason)
@@ -218,6 +221,7 @@ func (m *Metrics) WatchAdmission(source func() AdmissionState) {
 		maxStreams: d("streams_limit", "Limit on open streams."),
 		admitted:   d("admitted_total", "Requests given an in-flight slot."),
 		refused:    d("refusals_total", "Requests refused as overload (503/529), by reason.", "reason"),
+		delay:      d("delay_seconds", "Gateway delay the adaptive limit last judged: the greater of requests' own delay (median) and goroutines' wait for a CPU."),
 	})
 }
 
