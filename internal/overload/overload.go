@@ -177,6 +177,11 @@ type Limiter struct {
 	// nonEmptySince is when the queue last became non-empty; zero when
 	// it is empty.
 	nonEmptySince time.Time
+	// sustainedUntil keeps the short deadline on for an Interval after
+	// overload was last seen (the queue non-empty for an Interval, or a
+	// waiter timed out), so that a queue that drains for a moment
+	// between refusals does not bring the long deadline back.
+	sustainedUntil time.Time
 	// The current adaptation window.
 	winStart  time.Time
 	samples   []time.Duration
@@ -255,6 +260,9 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 	}
 	timeout := l.cfg.QueueTimeout
 	if l.queue.Len() > 0 && now.Sub(l.nonEmptySince) >= Interval {
+		l.sustainedUntil = now.Add(Interval)
+	}
+	if now.Before(l.sustainedUntil) {
 		timeout = min(timeout, SustainedTimeout)
 	}
 	if l.queue.Len() == 0 {
@@ -277,6 +285,9 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 	if err != nil {
 		l.mu.Lock()
 		if !w.granted {
+			if reasonOf(err) == QueueTimeout {
+				l.sustainedUntil = l.now().Add(Interval)
+			}
 			l.queue.Remove(el)
 			if l.queue.Len() == 0 {
 				l.nonEmptySince = time.Time{}
@@ -436,4 +447,11 @@ func (t *Ticket) end(upstream time.Duration, sample bool) {
 		own = max(0, t.l.now().Sub(t.start)-upstream)
 	}
 	t.l.release(own)
+}
+
+func reasonOf(err error) Reason {
+	if e, ok := err.(*Error); ok {
+		return e.Reason
+	}
+	return ""
 }

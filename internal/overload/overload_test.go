@@ -26,13 +26,6 @@ type result struct {
 	err error
 }
 
-func reasonOf(err error) Reason {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Reason
-	}
-	return ""
-}
 
 func TestQueueDeadlineIsHonoured(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -58,7 +51,9 @@ func TestQueueDeadlineIsHonoured(t *testing.T) {
 			t.Errorf("after the timeout: %+v", s)
 		}
 
-		// A slot freed before the deadline goes to the waiter.
+		// A slot freed before the deadline goes to the waiter (once the
+		// timeout's sustained-overload interval has passed).
+		time.Sleep(Interval)
 		ch = acquireAsync(context.Background(), l)
 		time.Sleep(10 * time.Millisecond)
 		held.Release(0)
@@ -94,7 +89,16 @@ func TestSustainedQueueShortensTheDeadline(t *testing.T) {
 		if r := <-first; reasonOf(r.err) != QueueTimeout {
 			t.Fatalf("first waiter: %v", r.err)
 		}
-		// Once the queue has emptied, the full deadline is back.
+		// A waiter timed out just now: the short deadline holds for
+		// another interval, though the queue is empty.
+		start = time.Now()
+		r = <-acquireAsync(context.Background(), l)
+		if waited := time.Since(start); reasonOf(r.err) != QueueTimeout || waited != SustainedTimeout {
+			t.Errorf("just after a timeout: %v after %v, want a timeout after %v", r.err, waited, SustainedTimeout)
+		}
+		// Once the queue has stayed calm for an interval, the full
+		// deadline is back.
+		time.Sleep(Interval)
 		start = time.Now()
 		r = <-acquireAsync(context.Background(), l)
 		if waited := time.Since(start); reasonOf(r.err) != QueueTimeout || waited != 500*time.Millisecond {
