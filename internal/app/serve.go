@@ -173,10 +173,12 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	in.reload = &reloader{path: o.ConfigPath, cfg: cfg, env: env, inst: in, gw: gw}
 	in.closers = append(in.closers, func() error { in.reload.close(); return nil })
 	in.closers = append(in.closers, startCommitmentRefresh(st, in.ledger.Flush, gw.Router, log, commitmentRefreshEvery))
+	admission, stopAdmission := admissionLimiter(cfg.Server.Admission, metrics)
+	in.closers = append(in.closers, stopAdmission)
 	front := api.New(api.Options{
 		Gateway: gw, Auth: authn, Logger: log, Metrics: metrics,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Std(),
-		Ready: st.Ping, Sessions: sessions, Admission: admissionLimiter(cfg.Server.Admission, metrics),
+		Ready: st.Ping, Sessions: sessions, Admission: admission,
 	})
 
 	in.ln = o.Listener

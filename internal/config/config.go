@@ -133,10 +133,12 @@ type Admission struct {
 	// MaxInFlight bounds requests in flight (not counting open streams):
 	// the ceiling of the adaptive limit, or the fixed limit. Default: 4096.
 	MaxInFlight int `yaml:"max_in_flight"`
-	// TargetDelay is the gateway's own added delay per request (median
-	// over 100 ms windows) the adaptive limit keeps under: above it the
-	// limit falls in proportion, below it (while requests queue) it grows.
-	// Default: 5ms.
+	// TargetDelay is the gateway's own added delay the adaptive limit
+	// keeps under, judged over 100 ms windows as the greater of the median
+	// request's time in the gateway less its time on channels, and the
+	// time goroutines waited for a CPU (75th percentile of the Go
+	// scheduler's latency): above it the limit falls in proportion, below
+	// it (while requests queue) it grows. Default: 5ms.
 	TargetDelay Duration `yaml:"target_delay"`
 	// MaxStreams bounds open streams, counted apart from the in-flight
 	// limit once their first event is in hand. Default: 10000.

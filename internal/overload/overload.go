@@ -5,12 +5,16 @@
 // seconds of latency and unbounded memory.
 //
 // Unary requests share an adaptive in-flight limit. The signal that moves
-// it is the gateway's own added delay: a request's time in the gateway
-// minus the time it spent waiting on upstream channels. An LLM call that
-// waits a minute on its channel costs the gateway almost nothing, so the
-// limit must not follow upstream latency (it may climb to thousands of
-// slow calls); when the gateway itself is short of CPU, every request's
-// own delay grows and the limit shrinks until it is back under the target.
+// it is the gateway's own added delay, never the channels' latency: an LLM
+// call that waits a minute on its channel costs the gateway almost
+// nothing, so the limit may climb to thousands of slow calls. Two
+// measures of that delay are judged, the greater wins: a request's time
+// in the gateway minus the time it spent in attempts on channels (median
+// over a window), and the time the gateway's goroutines waited for a CPU
+// (the Go scheduler's latency), because a request's own work rarely
+// blocks except on the network, so when the gateway is short of CPU the
+// wait mostly lands in what looks like upstream time. Over the target the
+// limit shrinks in proportion; under it, while requests queue, it grows.
 //
 // Requests over the limit wait in a short FIFO queue with a deadline. The
 // queue is CoDel-like: once it has not been empty for a whole interval, the
@@ -185,7 +189,7 @@ type Limiter struct {
 	// The current adaptation window.
 	winStart  time.Time
 	samples   []time.Duration
-	saturated bool // a request queued or was refused in this window
+	saturated bool          // a request queued or was refused in this window
 	delay     time.Duration // last judged
 
 	streams  atomic.Int64
@@ -368,9 +372,10 @@ func (l *Limiter) adapt(now time.Time) {
 	target := l.cfg.TargetDelay
 	switch {
 	case delay > target:
-		// Multiplicative decrease in proportion to the excess, at most
-		// halving per window.
-		l.limit = int(float64(l.limit) * max(0.5, float64(target)/float64(delay)))
+		// Multiplicative decrease in proportion to the excess, by at
+		// most a quarter per window: the CPU delay is noisy, and a
+		// limit that halves on one GC pause starves the gateway.
+		l.limit = int(float64(l.limit) * max(0.75, float64(target)/float64(delay)))
 	case n == 0:
 		l.limit = grow(l.limit, 0.5)
 	case l.saturated:

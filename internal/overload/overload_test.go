@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -25,7 +26,6 @@ type result struct {
 	t   *Ticket
 	err error
 }
-
 
 func TestQueueDeadlineIsHonoured(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -293,6 +293,36 @@ func TestFixedLimitDoesNotMove(t *testing.T) {
 		wg.Wait()
 		if got := l.Stats().Limit; got != 8 {
 			t.Errorf("limit %d, want the fixed 8", got)
+		}
+	})
+}
+
+func TestAdaptiveLimitJudgesCPUDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cpu atomic.Int64 // the CPU delay the limiter reads
+		cfg := Config{Adaptive: true, MinInFlight: 4, MaxInFlight: 1000, TargetDelay: 5 * time.Millisecond,
+			CPUDelay: func() time.Duration { return time.Duration(cpu.Load()) }}
+		l := New(cfg, nil)
+		phase := func() int {
+			stop := make(chan struct{})
+			// Requests whose own delay is small: only the CPU delay
+			// can hold the limit down.
+			wg := load(l, 200, time.Millisecond, 0, stop)
+			time.Sleep(5 * time.Second)
+			close(stop)
+			wg.Wait()
+			return l.Stats().Limit
+		}
+		cpu.Store(int64(40 * time.Millisecond))
+		if got := phase(); got != cfg.MinInFlight {
+			t.Errorf("goroutines waiting 40ms for a CPU: limit %d, want the floor %d", got, cfg.MinInFlight)
+		}
+		if got := l.Stats().Delay; got != 40*time.Millisecond {
+			t.Errorf("judged delay %v, want the CPU's 40ms", got)
+		}
+		cpu.Store(int64(100 * time.Microsecond))
+		if got := phase(); got < 200 {
+			t.Errorf("CPU delay back to 100µs: limit %d, want at least the 200 workers", got)
 		}
 	})
 }
