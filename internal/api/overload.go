@@ -62,6 +62,7 @@ func (s *Server) admit(dialect string, kind admitKind, h http.HandlerFunc) http.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := s.limiter.Acquire(r.Context())
 		if err != nil {
+			telemetry.InfoFrom(r.Context()).Dialect = dialect
 			if r.Context().Err() != nil {
 				telemetry.InfoFrom(r.Context()).Status = 499 // gone while queued
 				return

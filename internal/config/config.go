@@ -128,7 +128,9 @@ type Admission struct {
 	// shrinks when the gateway itself runs short of CPU; "fixed": the
 	// limit is max_in_flight; "off": no admission control.
 	Mode string `yaml:"mode"`
-	// MinInFlight is the floor of the adaptive limit. Default: 16.
+	// MinInFlight is the floor of the adaptive limit: enough requests for
+	// the gateway to keep two cores busy however noisy its delay reads.
+	// Default: 32.
 	MinInFlight int `yaml:"min_in_flight"`
 	// MaxInFlight bounds requests in flight (not counting open streams):
 	// the ceiling of the adaptive limit, or the fixed limit. Default: 4096.
@@ -492,7 +494,7 @@ func (c *Config) applyDefaults() {
 	a := &c.Server.Admission
 	def(&a.Mode, "adaptive")
 	if a.MinInFlight == 0 {
-		a.MinInFlight = 16
+		a.MinInFlight = 32
 	}
 	if a.MaxInFlight == 0 {
 		a.MaxInFlight = 4096

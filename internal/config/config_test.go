@@ -39,7 +39,7 @@ func TestLoad_Defaults(t *testing.T) {
 	if got := c.Contracts[1].Commitment.Pacing; got != "even" {
 		t.Errorf("pacing = %q", got)
 	}
-	want := Admission{Mode: "adaptive", MinInFlight: 16, MaxInFlight: 4096, TargetDelay: Duration(5 * time.Millisecond),
+	want := Admission{Mode: "adaptive", MinInFlight: 32, MaxInFlight: 4096, TargetDelay: Duration(5 * time.Millisecond),
 		MaxStreams: 10000, Queue: 512, QueueTimeout: Duration(50 * time.Millisecond)}
 	if got := c.Server.Admission; got != want {
 		t.Errorf("server.admission = %+v, want %+v", got, want)

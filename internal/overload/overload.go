@@ -70,7 +70,7 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultMinInFlight  = 16
+	DefaultMinInFlight  = 32
 	DefaultMaxInFlight  = 4096
 	DefaultMaxStreams   = 10000
 	DefaultQueue        = 512
