@@ -27,11 +27,14 @@ type fakeProvider struct {
 	failAfter int
 	calls     int
 	models    []string
+	// wait is how long each call takes before it answers.
+	wait time.Duration
 }
 
 func (f *fakeProvider) Name() string { return f.name }
 
 func (f *fakeProvider) next(model string) error {
+	time.Sleep(f.wait)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
