@@ -377,10 +377,14 @@ func (l *Limiter) adapt(now time.Time) {
 		// limit that halves on one GC pause starves the gateway.
 		l.limit = int(float64(l.limit) * max(0.75, float64(target)/float64(delay)))
 	case n == 0:
+		// Requests queued all window and none completed: those in
+		// flight wait on channels, not on the gateway, which has room.
 		l.limit = grow(l.limit, 0.5)
 	case l.saturated:
-		// Grow faster the further under the target.
-		l.limit = grow(l.limit, 0.5*(1-float64(delay)/float64(target)))
+		// Grow faster the further under the target, by at most a
+		// quarter per window, no faster than the limit falls: the limit
+		// then hovers near the target rather than swinging across it.
+		l.limit = grow(l.limit, 0.25*(1-float64(delay)/float64(target)))
 	}
 	l.limit = min(max(l.limit, l.cfg.MinInFlight), l.cfg.MaxInFlight)
 	l.samples = l.samples[:0]
