@@ -1,0 +1,160 @@
+package outage
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"switchyard/internal/syncbuf"
+)
+
+// dep is a dependency the test blackholes (calls hang until their ctx
+// ends), breaks (calls fail at once) or heals.
+type dep struct {
+	mu    sync.Mutex
+	state string // "", "blackhole" or "refuse"
+	calls atomic.Int64
+}
+
+func (d *dep) set(s string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.state = s
+}
+
+func (d *dep) call(ctx context.Context) error {
+	d.calls.Add(1)
+	d.mu.Lock()
+	s := d.state
+	d.mu.Unlock()
+	switch s {
+	case "blackhole":
+		<-ctx.Done()
+		return ctx.Err()
+	case "refuse":
+		return errors.New("connect: connection refused")
+	}
+	return nil
+}
+
+// TestBreaker_Blackhole: a dependency that swallows calls costs one
+// deadline to Trip calls; the rest are answered at once without calling it
+// while the probe, on its own goroutine, waits for it; once it heals the
+// probe closes the breaker and calls reach it again. The outage is logged
+// once when it starts and once when it ends.
+func TestBreaker_Blackhole(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &dep{}
+		logs := &syncbuf.Buffer{}
+		b := New(Options{Name: "redis", Mode: "failing open", Timeout: 50 * time.Millisecond, Trip: 3,
+			Probe: d.call, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		defer b.Close()
+		ctx := context.Background()
+		if err := b.Do(ctx, d.call); err != nil {
+			t.Fatal(err)
+		}
+		d.set("blackhole")
+		waited := 0
+		for i := range 100 {
+			start := time.Now()
+			err := b.Do(ctx, d.call)
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("call %d while blackholed: %v, want ErrUnavailable", i, err)
+			}
+			if time.Since(start) > 0 {
+				waited++
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if waited != 3 {
+			t.Errorf("%d calls waited a deadline, want 3 (Trip)", waited)
+		}
+		st := b.Stats()
+		if !st.Open || st.Outages != 1 || st.TimedOut != 3 || st.Skipped != 97 {
+			t.Errorf("stats while blackholed: %+v", st)
+		}
+		// The probes (one a second) are the only calls that reached it.
+		if n := d.calls.Load(); n != 1+3+st.Probes {
+			t.Errorf("%d calls reached the dependency, want %d", n, 1+3+st.Probes)
+		}
+
+		d.set("")
+		time.Sleep(DefaultProbeInterval + DefaultProbeTimeout)
+		synctest.Wait()
+		if b.Open() {
+			t.Fatal("breaker still open after the dependency healed")
+		}
+		if err := b.Do(ctx, d.call); err != nil {
+			t.Errorf("after recovery: %v", err)
+		}
+		out := logs.String()
+		for _, line := range []string{"redis unavailable; failing open until it answers again", "redis available again"} {
+			if n := strings.Count(out, line); n != 1 {
+				t.Errorf("%d log lines with %q, want 1:\n%s", n, line, out)
+			}
+		}
+	})
+}
+
+// TestBreaker_Trip: calls failing fast open the breaker after Trip in a
+// row; a success in between starts the count again; the caller's own
+// cancellation counts for nothing.
+func TestBreaker_Trip(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &dep{}
+		b := New(Options{Name: "store", Trip: 3, Probe: d.call})
+		defer b.Close()
+		ctx := context.Background()
+		var got []bool // open after each call
+		step := func(state string) {
+			d.set(state)
+			_ = b.Do(ctx, d.call)
+			got = append(got, b.Open())
+		}
+		step("refuse")
+		step("refuse")
+		step("")
+		step("refuse")
+		step("refuse")
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := b.Do(cctx, func(ctx context.Context) error { return ctx.Err() }); !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
+			t.Errorf("caller's cancellation: %v, want context.Canceled only", err)
+		}
+		got = append(got, b.Open())
+		step("refuse")
+		if diff := cmp.Diff([]bool{false, false, false, false, false, false, true}, got); diff != "" {
+			t.Errorf("open after each call (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestBreaker_ProbeKeepsTrying: while the dependency stays down the probe
+// tries once an interval, each within its own deadline; Close stops it.
+func TestBreaker_ProbeKeepsTrying(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &dep{}
+		d.set("blackhole")
+		b := New(Options{Name: "store", Trip: 1, Timeout: 10 * time.Millisecond, ProbeTimeout: 200 * time.Millisecond,
+			ProbeInterval: time.Second, Probe: d.call})
+		_ = b.Do(context.Background(), d.call)
+		time.Sleep(10*time.Second + 500*time.Millisecond)
+		if n := b.Stats().Probes; n < 8 || n > 10 {
+			t.Errorf("%d probes in 10.5s, want about 9 (one a second plus its deadline)", n)
+		}
+		b.Close() // returns once the probe goroutine has stopped
+		n := b.Stats().Probes
+		time.Sleep(5 * time.Second)
+		if b.Stats().Probes != n || !b.Open() {
+			t.Errorf("probing went on after Close, or Close closed the breaker: %+v", b.Stats())
+		}
+	})
+}
