@@ -13,38 +13,41 @@ import (
 )
 
 // buildLimits chooses the rate-limit and spend backends: in memory for one
-// replica, Redis when several share limits. Either is wrapped so that a
-// backend outage fails open or closed as configured.
+// replica, Redis when several share limits. Redis is wrapped so that each
+// call has a deadline of limits.timeout and an outage (refused or silent)
+// fails open or closed as configured, without waiting, until a background
+// probe sees Redis again. The closer stops the probes and the clients.
 func buildLimits(ctx context.Context, cfg *config.Config, log *slog.Logger) (ratelimit.Limiter, ratelimit.Spend, func() error, error) {
-	var limiter ratelimit.Limiter
-	var spend ratelimit.Spend
-	closer := func() error { return nil }
 	switch cfg.Limits.Backend {
 	case "memory":
-		limiter, spend = ratelimit.NewMemory(), ratelimit.NewMemorySpend()
+		return ratelimit.NewMemory(), ratelimit.NewMemorySpend(), func() error { return nil }, nil
 	case "redis":
-		rl, err := redislimit.New(cfg.Limits.RedisURL, redislimit.Options{})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		rs, err := redislimit.NewSpend(cfg.Limits.RedisURL, redislimit.Options{})
-		if err != nil {
-			rl.Close()
-			return nil, nil, nil, err
-		}
-		// An unreachable Redis at start is an outage like any other: the
-		// resilient wrappers fail open or closed and recover by themselves.
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		if err := rl.Ping(pctx); err != nil {
-			log.Warn("redis limits backend not reachable at start", "err", err)
-		}
-		cancel()
-		limiter, spend = rl, rs
-		closer = func() error { return errors.Join(rl.Close(), rs.Close()) }
 	default:
 		return nil, nil, nil, fmt.Errorf("limits backend %q is not available", cfg.Limits.Backend)
 	}
-	limiter = ratelimit.Resilient(limiter, cfg.Limits.RateLimitsFail == "open", log)
-	spend = ratelimit.ResilientSpend(spend, cfg.Limits.BudgetsFail == "open", log)
+	timeout := cfg.Limits.Timeout.Std()
+	rl, err := redislimit.New(cfg.Limits.RedisURL, redislimit.Options{Timeout: timeout})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rs, err := redislimit.NewSpend(cfg.Limits.RedisURL, redislimit.Options{Timeout: timeout})
+	if err != nil {
+		rl.Close()
+		return nil, nil, nil, err
+	}
+	// An unreachable Redis at start is an outage like any other: the
+	// resilient wrappers fail open or closed and recover by themselves.
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	if err := rl.Ping(pctx); err != nil {
+		log.Warn("redis limits backend not reachable at start", "err", err)
+	}
+	cancel()
+	limiter := ratelimit.NewResilient(rl, ratelimit.ResilientOptions{FailOpen: cfg.Limits.RateLimitsFail == "open",
+		Timeout: timeout, Probe: rl.Ping, Logger: log})
+	spend := ratelimit.NewResilientSpend(rs, ratelimit.ResilientOptions{FailOpen: cfg.Limits.BudgetsFail == "open",
+		Timeout: timeout, Probe: rs.Ping, Logger: log})
+	closer := func() error {
+		return errors.Join(limiter.Close(), spend.Close(), rl.Close(), rs.Close())
+	}
 	return limiter, spend, closer, nil
 }

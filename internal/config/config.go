@@ -69,9 +69,12 @@ type Store struct {
 	// reached. "cached" (default) keeps accepting keys that a successful
 	// lookup resolved within the last OutageMaxStale, and refuses every
 	// other key with 503; "closed" refuses with 503 every key whose
-	// one-second cache entry has expired. Either way the outage is logged
-	// once when it starts and once when it ends, the store is probed once a
-	// second, and the gateway recovers by itself when it answers. A key
+	// one-second cache entry has expired. An outage begins when three
+	// store calls in a row fail or miss Timeout; from then on no request
+	// waits for the store (lookups are answered from the cache or with
+	// 503 at once) while a background probe asks it once a second, and the
+	// gateway recovers by itself when it answers. Either way the outage is
+	// logged once when it starts and once when it ends. A key
 	// revoked or a tenant disabled during the outage keeps working from the
 	// cache in "cached" mode until the store answers again. Usage rows are
 	// kept in memory meanwhile (see ledger.queue_size) and written when the
@@ -81,6 +84,13 @@ type Store struct {
 	// OutageMaxStale bounds how old a cached key lookup may be and still
 	// authenticate during an outage in "cached" mode. Default: 10m.
 	OutageMaxStale Duration `yaml:"outage_max_stale"`
+	// Timeout bounds each store call made while a client request waits:
+	// key lookups, the Responses and Conversations state, a budget's
+	// first read of the ledger. A store that has not answered by then is
+	// treated as failing (see Outage). Background work (ledger writes,
+	// maintenance) has longer deadlines of its own. Between 1ms and 10s.
+	// Default: 250ms.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Limits is the rate-limit backend.
@@ -99,6 +109,14 @@ type Limits struct {
 	// Retry-After: 1, "open" admits them (their spend is still metered in
 	// the ledger).
 	BudgetsFail string `yaml:"budgets_fail"`
+	// Timeout bounds each call to the redis backend (dialing, waiting for
+	// a connection, the command and its reply): rate-limit checks and
+	// settlements, budget checks and spend. Three calls in a row that fail
+	// or miss it start an outage: from then on requests do not wait for
+	// Redis at all (RateLimitsFail and BudgetsFail apply) while a
+	// background probe asks it once a second. Between 1ms and 10s.
+	// Default: 100ms.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Server tunes the client-facing server.
@@ -476,12 +494,18 @@ func (c *Config) applyDefaults() {
 	if c.Store.OutageMaxStale == 0 {
 		c.Store.OutageMaxStale = Duration(10 * time.Minute)
 	}
+	if c.Store.Timeout == 0 {
+		c.Store.Timeout = Duration(250 * time.Millisecond)
+	}
 	if c.Ledger.QueueSize == 0 {
 		c.Ledger.QueueSize = 16384
 	}
 	def(&c.Limits.Backend, "memory")
 	def(&c.Limits.RateLimitsFail, "open")
 	def(&c.Limits.BudgetsFail, "closed")
+	if c.Limits.Timeout == 0 {
+		c.Limits.Timeout = Duration(100 * time.Millisecond)
+	}
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = 10 << 20
 	}

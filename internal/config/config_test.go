@@ -56,6 +56,8 @@ func TestLoad_Bad(t *testing.T) {
 			`store.driver: must be sqlite or postgres, got "mysql"`,
 			`store.outage: must be cached or closed, got "open"`,
 			`ledger.queue_size: must not be negative`,
+			`store.timeout: must be between 1ms and 10s, got 20s`,
+			`limits.timeout: must be between 1ms and 10s, got -5ms`,
 			`limits.redis_url: must be a redis://`,
 			`providers[0].base_url: required for type azure`,
 			`providers[1].name: duplicate provider "a"`,
@@ -135,7 +137,8 @@ func TestParse_Empty(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:8080" || c.Store.Driver != "sqlite" || c.Store.Outage != "cached" ||
-		c.Store.OutageMaxStale.Std() != 10*time.Minute || c.Ledger.QueueSize != 16384 {
+		c.Store.OutageMaxStale.Std() != 10*time.Minute || c.Ledger.QueueSize != 16384 ||
+		c.Store.Timeout.Std() != 250*time.Millisecond || c.Limits.Timeout.Std() != 100*time.Millisecond {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 }

@@ -43,6 +43,14 @@ func (c *Config) Validate() error {
 	if c.Store.OutageMaxStale < 0 {
 		bad("store.outage_max_stale", "must not be negative")
 	}
+	for _, f := range []struct {
+		name string
+		v    Duration
+	}{{"store.timeout", c.Store.Timeout}, {"limits.timeout", c.Limits.Timeout}} {
+		if f.v.Std() < time.Millisecond || f.v.Std() > 10*time.Second {
+			bad(f.name, "must be between 1ms and 10s, got %v", f.v.Std())
+		}
+	}
 	if c.Ledger.QueueSize < 0 {
 		bad("ledger.queue_size", "must not be negative")
 	}

@@ -11,7 +11,7 @@ import (
 // A gateway admits each request against the limits of its key and of its
 // tenant at once, and settles the tokens it used when it has finished.
 func Example() {
-	lim := ratelimit.Resilient(ratelimit.NewMemory(), false, nil)
+	lim := ratelimit.NewMemory()
 	ctx := context.Background()
 	now := time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC)
 	reqs := []ratelimit.Request{

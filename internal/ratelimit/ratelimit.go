@@ -20,8 +20,10 @@
 //
 // Memory and MemorySpend keep their state in the process; the redislimit
 // package keeps it in Redis so that every replica sees the same limits and
-// budgets. Resilient and ResilientSpend decide what happens while such a
-// shared backend is unreachable.
+// budgets. Resilient and ResilientSpend give every call to such a shared
+// backend a deadline of milliseconds and decide what happens while it is
+// unreachable or silent; they are the only part of the package that keeps
+// time of its own (a background probe, see package outage).
 package ratelimit
 
 import (

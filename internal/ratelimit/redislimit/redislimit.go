@@ -50,6 +50,9 @@ const DefaultPrefix = "switchyard:"
 // DefaultReservationTTL is Options.ReservationTTL's default.
 const DefaultReservationTTL = 2 * time.Minute
 
+// DefaultTimeout is Options.Timeout's default.
+const DefaultTimeout = 100 * time.Millisecond
+
 // Options tunes a Limiter or a Spend. The zero value is usable.
 type Options struct {
 	// Prefix starts every key; replicas that share limits use the same
@@ -61,6 +64,13 @@ type Options struct {
 	// of a replica that crashed are released at most this long after.
 	// Default: DefaultReservationTTL.
 	ReservationTTL time.Duration
+	// Timeout bounds every step of a command: dialing, waiting for a
+	// pooled connection, writing it and reading the reply; a caller's
+	// earlier ctx deadline bounds it further. It replaces the go-redis
+	// URL options dial_timeout, read_timeout, write_timeout and
+	// pool_timeout, whose defaults (seconds) would hold a request for as
+	// long as a silent Redis is silent. Default: DefaultTimeout.
+	Timeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -70,22 +80,31 @@ func (o Options) withDefaults() Options {
 	if o.ReservationTTL <= 0 {
 		o.ReservationTTL = DefaultReservationTTL
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
 	return o
 }
 
 // newClient connects lazily: an unreachable Redis is reported by the calls,
 // where ratelimit.Resilient applies the configured fail mode, and the
 // limiter recovers when Redis returns.
-func newClient(url string) (*redis.Client, error) {
+func newClient(url string, timeout time.Duration) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("parsing redis url: %w", err)
 	}
+	// A Redis that swallows packets must cost a request milliseconds, not
+	// go-redis's default seconds: every step has the short timeout, and
+	// the callers' ctx deadlines count too (without ContextTimeoutEnabled
+	// go-redis ignores them).
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = timeout, timeout, timeout, timeout
+	opt.ContextTimeoutEnabled = true
 	// The scripts and counters are not idempotent: a command retried
 	// after a lost reply would count a request twice.
 	opt.MaxRetries = -1
-	// One dial per call: while Redis is down, ratelimit.Resilient probes
-	// it once a second and must get its answer fast.
+	// One dial per call: while Redis is down, ratelimit.Resilient's
+	// probe must get its answer fast.
 	opt.DialerRetries = 1
 	redis.SetLogger(clientLogger{})
 	return redis.NewClient(opt), nil
@@ -118,17 +137,20 @@ type Limiter struct {
 	renews sync.WaitGroup
 }
 
-var _ ratelimit.Limiter = (*Limiter)(nil)
+var (
+	_ ratelimit.Limiter   = (*Limiter)(nil)
+	_ ratelimit.Abandoner = (*reservation)(nil)
+)
 
 // New returns a Limiter for the Redis at url ("redis://host:6379/0" or
-// "rediss://..."; go-redis URL options such as dial_timeout and
-// read_timeout apply). It does not connect: see Ping.
+// "rediss://..."; go-redis URL options apply, except the timeouts: see
+// Options.Timeout). It does not connect: see Ping.
 func New(url string, opts Options) (*Limiter, error) {
-	c, err := newClient(url)
+	opts = opts.withDefaults()
+	c, err := newClient(url, opts.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("creating redis limiter: %w", err)
 	}
-	opts = opts.withDefaults()
 	var id [6]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
 	// Keys stay while a reservation may still be renewed, and as long as
@@ -294,18 +316,12 @@ type reservation struct {
 
 // Done implements ratelimit.Reservation. It settles even when ctx is
 // canceled (the client went away): a reservation left behind would hold its
-// tokens and stream slot until its TTL.
+// tokens and stream slot until its TTL. It keeps ctx's deadline, though.
 func (r *reservation) Done(ctx context.Context, actualTokens int64) error {
-	if !r.done.CompareAndSwap(false, true) {
+	if !r.release() {
 		return nil
 	}
 	l := r.l
-	l.mu.Lock()
-	if r.timer != nil {
-		r.timer.Stop()
-	}
-	delete(l.live, r)
-	l.mu.Unlock()
 
 	var invalid error
 	if actualTokens < 0 {
@@ -315,10 +331,37 @@ func (r *reservation) Done(ctx context.Context, actualTokens int64) error {
 	args := make([]any, 0, 4+len(r.tokens))
 	args = append(args, max(r.at, l.clock.Load()), l.keyTTL, r.id, actualTokens)
 	args = append(args, r.tokens...)
-	if err := doneScript.Run(context.WithoutCancel(ctx), l.c, r.keys, args...).Err(); err != nil {
+	dctx := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithDeadline(dctx, d)
+		defer cancel()
+	}
+	if err := doneScript.Run(dctx, l.c, r.keys, args...).Err(); err != nil {
 		return fmt.Errorf("settling reservation: %w", err)
 	}
 	return invalid
+}
+
+// Abandon implements ratelimit.Abandoner: it stops renewing the
+// reservation, without settling it in Redis, which releases it within
+// Options.ReservationTTL. Done after Abandon does nothing.
+func (r *reservation) Abandon() { r.release() }
+
+// release marks the reservation done and stops its renewal; it reports
+// whether this was the first call.
+func (r *reservation) release() bool {
+	if !r.done.CompareAndSwap(false, true) {
+		return false
+	}
+	l := r.l
+	l.mu.Lock()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	delete(l.live, r)
+	l.mu.Unlock()
+	return true
 }
 
 // renew pushes the reservation's deadline a TTL past the caller's clock

@@ -1,7 +1,6 @@
 package redislimit
 
 import (
-	"bytes"
 	"context"
 	cryptorand "crypto/rand"
 	"encoding/hex"
@@ -20,8 +19,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
+	"switchyard/internal/outage"
 	"switchyard/internal/ratelimit"
 	"switchyard/internal/ratelimit/ratelimittest"
+	"switchyard/internal/syncbuf"
 )
 
 const redisEnv = "SWITCHYARD_TEST_REDIS_URL"
@@ -362,6 +363,93 @@ func closedURL(t *testing.T) string {
 	return "redis://" + addr + "/0?dial_timeout=200ms"
 }
 
+// silentURL returns the URL of a Redis that accepts connections and never
+// answers, as one behind a network that swallows packets looks.
+func silentURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // held open, never read or written
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "redis://" + ln.Addr().String() + "/0"
+}
+
+// TestSilentRedis: against a Redis that never answers, every call returns
+// a timeout: after Options.Timeout, which replaces the URL's own timeouts
+// (an hour here, so a call that waited for them would hang the test), or
+// at the caller's ctx deadline when that comes first (go-redis ignores
+// ctx deadlines unless told otherwise).
+func TestSilentRedis(t *testing.T) {
+	const hour = "?dial_timeout=1h&read_timeout=1h&write_timeout=1h&pool_timeout=1h"
+	url := silentURL(t)
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		ctx     time.Duration // 0: no deadline
+	}{
+		{"options_timeout", 30 * time.Millisecond, 0},
+		{"ctx_deadline", time.Hour, 30 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := New(url+hour, Options{Timeout: tc.timeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			s, err := NewSpend(url+hour, Options{Timeout: tc.timeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := func() context.Context {
+				if tc.ctx == 0 {
+					return context.Background()
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), tc.ctx)
+				t.Cleanup(cancel)
+				return ctx
+			}
+			timedOut := func(err error) bool {
+				var nerr net.Error
+				return errors.As(err, &nerr) && nerr.Timeout() || errors.Is(err, context.DeadlineExceeded)
+			}
+			req := []ratelimit.Request{{Scope: "key:k", Limits: ratelimit.Limits{RPM: 1}}}
+			if _, _, err := l.Acquire(ctx(), base, req); !timedOut(err) {
+				t.Errorf("Acquire: %v, want a timeout", err)
+			}
+			if err := l.Ping(ctx()); !timedOut(err) {
+				t.Errorf("Ping: %v, want a timeout", err)
+			}
+			budget := []ratelimit.Budget{{Scope: "key:k", LimitUSD: 1, Period: ratelimit.PeriodDay}}
+			if _, _, err := s.Check(ctx(), base, budget); !timedOut(err) {
+				t.Errorf("Check: %v, want a timeout", err)
+			}
+			if err := s.Add(ctx(), base, []string{"key:k"}, 1); !timedOut(err) {
+				t.Errorf("Add: %v, want a timeout", err)
+			}
+		})
+	}
+}
+
 // switchable is a Limiter whose backend the test replaces, as Redis going
 // away and coming back would.
 type switchable struct {
@@ -369,6 +457,14 @@ type switchable struct {
 }
 
 func (s *switchable) set(l ratelimit.Limiter) { s.cur.Store(&l) }
+
+// ping probes the current backend: a Limiter's Ping, or nothing.
+func (s *switchable) ping(ctx context.Context) error {
+	if p, ok := (*s.cur.Load()).(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
 
 func (s *switchable) Acquire(ctx context.Context, now time.Time, reqs []ratelimit.Request) (ratelimit.Decision, ratelimit.Reservation, error) {
 	return (*s.cur.Load()).Acquire(ctx, now, reqs)
@@ -379,6 +475,24 @@ type switchableSpend struct {
 }
 
 func (s *switchableSpend) set(sp ratelimit.Spend) { s.cur.Store(&sp) }
+
+func (s *switchableSpend) ping(ctx context.Context) error {
+	if p, ok := (*s.cur.Load()).(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
+// waitClosed waits, up to a bound, for a breaker to close after its
+// backend came back.
+func waitClosed(t *testing.T, stats func() outage.Stats) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); stats().Open; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the breaker did not close after the backend came back: %+v", stats())
+		}
+	}
+}
 
 func (s *switchableSpend) Check(ctx context.Context, now time.Time, b []ratelimit.Budget) (bool, *ratelimit.Budget, error) {
 	return (*s.cur.Load()).Check(ctx, now, b)
@@ -393,7 +507,7 @@ func (s *switchableSpend) Seed(ctx context.Context, now time.Time, b ratelimit.B
 }
 
 // logLines counts the records logged at each level.
-func logLines(buf *bytes.Buffer) map[string]int {
+func logLines(buf *syncbuf.Buffer) map[string]int {
 	n := map[string]int{}
 	for line := range strings.Lines(buf.String()) {
 		for _, lv := range []string{"ERROR", "WARN", "INFO"} {
@@ -422,8 +536,10 @@ func TestResilientWithRedisDown(t *testing.T) {
 			defer down.Close()
 			var inner switchable
 			inner.set(down)
-			var buf bytes.Buffer
-			l := ratelimit.Resilient(&inner, failOpen, slog.New(slog.NewTextHandler(&buf, nil)))
+			var buf syncbuf.Buffer
+			l := ratelimit.NewResilient(&inner, ratelimit.ResilientOptions{FailOpen: failOpen, Probe: inner.ping,
+				Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+			defer l.Close()
 			req := []ratelimit.Request{{Scope: "key:k", Limits: ratelimit.Limits{RPM: 1}}}
 
 			for i := range 10 {
@@ -447,6 +563,7 @@ func TestResilientWithRedisDown(t *testing.T) {
 			}
 
 			inner.set(ratelimit.NewMemory()) // Redis is back
+			waitClosed(t, l.Stats)
 			now := base.Add(10 * time.Second)
 			d, _, err := l.Acquire(context.Background(), now, req)
 			if err != nil || !d.Allowed || d.RequestsLimit != 1 {
@@ -471,8 +588,10 @@ func TestResilientSpendWithRedisDown(t *testing.T) {
 	defer down.Close()
 	var inner switchableSpend
 	inner.set(down)
-	var buf bytes.Buffer
-	s := ratelimit.ResilientSpend(&inner, false, slog.New(slog.NewTextHandler(&buf, nil)))
+	var buf syncbuf.Buffer
+	s := ratelimit.NewResilientSpend(&inner, ratelimit.ResilientOptions{Probe: inner.ping,
+		Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	defer s.Close()
 	ctx := context.Background()
 	budget := []ratelimit.Budget{{Scope: "key:k", LimitUSD: 1, Period: ratelimit.PeriodDay}}
 
@@ -486,13 +605,17 @@ func TestResilientSpendWithRedisDown(t *testing.T) {
 		t.Fatalf("Add while down: %v", err)
 	}
 
-	inner.set(ratelimit.NewMemorySpend())
-	ok, exhausted, err := s.Check(ctx, base.Add(5*time.Second), budget)
-	if err != nil {
-		t.Fatal(err)
+	if err := s.Add(ctx, base.Add(2*time.Second), []string{"key:k"}, 0.5); err != nil {
+		t.Fatalf("Add while down: %v", err)
 	}
+	if !s.Stats().Open {
+		t.Fatalf("the breaker is not open after %d failures: %+v", outage.DefaultTrip, s.Stats())
+	}
+
+	inner.set(ratelimit.NewMemorySpend())
+	waitClosed(t, s.Stats)
 	// The probe succeeded and replayed the spend made while down.
-	if ok, exhausted, err = s.Check(ctx, base.Add(5*time.Second), budget); err != nil || ok || exhausted == nil {
+	if ok, exhausted, err := s.Check(ctx, base.Add(5*time.Second), budget); err != nil || ok || exhausted == nil {
 		t.Errorf("spend made while Redis was down was lost: ok=%v exhausted=%v err=%v", ok, exhausted, err)
 	}
 	if got := logLines(&buf); !cmp.Equal(got, map[string]int{"ERROR": 1, "INFO": 2}) {

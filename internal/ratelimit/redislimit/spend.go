@@ -30,11 +30,12 @@ var _ ratelimit.Spend = (*Spend)(nil)
 // NewSpend returns a Spend for the Redis at url (see New). It does not
 // connect: see Ping.
 func NewSpend(url string, opts Options) (*Spend, error) {
-	c, err := newClient(url)
+	opts = opts.withDefaults()
+	c, err := newClient(url, opts.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("creating redis spend counters: %w", err)
 	}
-	return &Spend{c: c, prefix: opts.withDefaults().Prefix}, nil
+	return &Spend{c: c, prefix: opts.Prefix}, nil
 }
 
 // Ping checks that Redis answers.
