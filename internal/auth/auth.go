@@ -6,12 +6,14 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"switchyard/internal/outage"
 	"switchyard/internal/store"
 )
 
@@ -75,11 +77,19 @@ type AuthOptions struct {
 	// MaxStale bounds the age of a lookup that OutageCached falls back on.
 	// Default: DefaultMaxStale (10m).
 	MaxStale time.Duration
-	// LookupTimeout bounds one store lookup; a store that does not answer
-	// in time is treated as down. Default: DefaultLookupTimeout (5s).
+	// Breaker guards the store: each lookup gets its deadline, and while
+	// it is open no lookup is made at all (the outage mode answers at
+	// once) until its background probe sees the store again. Give the one
+	// breaker the store's other request-path users share. Default: one of
+	// the Authenticator's own, named "key store", with LookupTimeout as
+	// its deadline, probing with a lookup of a key that does not exist;
+	// Close stops it.
+	Breaker *outage.Breaker
+	// LookupTimeout is the deadline of the Authenticator's own breaker
+	// (unused with Breaker). Default: DefaultLookupTimeout.
 	LookupTimeout time.Duration
-	// Logger receives the start and end of each store outage. Default:
-	// discard.
+	// Logger receives the start and end of each store outage seen by the
+	// Authenticator's own breaker. Default: discard.
 	Logger *slog.Logger
 }
 
@@ -96,13 +106,14 @@ type AuthOptions struct {
 // ErrStoreUnavailable, except that in OutageCached mode a key resolved by
 // a successful lookup within MaxStale is still authenticated from the
 // cache (its revocation, expiry and tenant are checked as last read).
+// Once the breaker has opened, no lookup waits for the store.
 type Authenticator struct {
 	ks       KeyStore
 	now      func() time.Time
 	sealer   *Sealer
-	timeout  time.Duration
-	maxStale time.Duration // 0 in OutageClosed mode
-	health   *storeHealth
+	maxStale time.Duration   // 0 in OutageClosed mode
+	breaker  *outage.Breaker // guards every lookup
+	own      bool            // breaker is the Authenticator's own
 	byHash   *lookupCache[[32]byte, *resolved]
 	byAKID   *lookupCache[string, *resolved]
 }
@@ -140,10 +151,20 @@ func NewAuthenticator(ks KeyStore, opts AuthOptions) *Authenticator {
 		ks:      ks,
 		now:     opts.Now,
 		sealer:  opts.Sealer,
-		timeout: opts.LookupTimeout,
-		health:  &storeHealth{mode: opts.Outage, maxStale: opts.MaxStale, log: opts.Logger},
+		breaker: opts.Breaker,
 		byHash:  newLookupCache[[32]byte, *resolved](opts.CacheTTL, opts.CacheSize),
 		byAKID:  newLookupCache[string, *resolved](opts.CacheTTL, opts.CacheSize),
+	}
+	if a.breaker == nil {
+		a.own = true
+		a.breaker = outage.New(outage.Options{Name: "key store", Mode: OutageMode(opts.Outage, opts.MaxStale),
+			Timeout: opts.LookupTimeout, Logger: opts.Logger, Probe: func(ctx context.Context) error {
+				_, err := ks.KeyByHash(ctx, probeHash[:])
+				if errors.Is(err, store.ErrNotFound) {
+					return nil
+				}
+				return err
+			}})
 	}
 	if opts.Outage == OutageCached {
 		a.maxStale = max(opts.MaxStale, opts.CacheTTL)
@@ -152,32 +173,42 @@ func NewAuthenticator(ks KeyStore, opts AuthOptions) *Authenticator {
 	return a
 }
 
-// resolve looks k up through c, asking the store through load when the
-// cache has no fresh answer, and falls back on a stale answer (in
-// OutageCached mode) when the store cannot answer.
+// probeHash is the hash the Authenticator's own breaker looks up to probe
+// the store: no key has it, so a store that answers says "not found".
+var probeHash = sha256.Sum256([]byte("switchyard key store probe"))
+
+// Close stops the Authenticator's own breaker, if it has one.
+func (a *Authenticator) Close() error {
+	if a.own {
+		return a.breaker.Close()
+	}
+	return nil
+}
+
+// resolve looks k up through c, asking the store through load (guarded by
+// the breaker) when the cache has no fresh answer, and falls back on a
+// stale answer (in OutageCached mode) when the store cannot answer.
 func resolve[K comparable](ctx context.Context, a *Authenticator, c *lookupCache[K, *resolved], k K, now time.Time,
 	load func(ctx context.Context) (*resolved, error)) (*resolved, error) {
 	r, err := c.get(ctx, k, now, func(ctx context.Context) (*resolved, error) {
-		if !a.health.pass(now) {
-			return nil, ErrStoreUnavailable
-		}
-		lctx, cancel := context.WithTimeout(ctx, a.timeout)
-		defer cancel()
-		r, err := load(lctx)
-		switch {
-		case err == nil || isUnauthenticated(err):
-			a.health.succeed(now)
-		case ctx.Err() != nil:
-			// The caller gave up; that says nothing about the store.
-			return nil, ctx.Err()
-		default:
-			if lctx.Err() != nil {
-				// Not a context error, so that callers sharing this
-				// lookup take it as the store's answer.
-				err = fmt.Errorf("no answer within %v", a.timeout)
+		var (
+			r   *resolved
+			err error
+		)
+		berr := a.breaker.Do(ctx, func(ctx context.Context) error {
+			r, err = load(ctx)
+			if err == nil || isUnauthenticated(err) {
+				return nil // the store answered
 			}
-			a.health.fail(now, err)
-			return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+			return err
+		})
+		switch {
+		case errors.Is(berr, outage.ErrUnavailable):
+			// Not a context error, so that callers sharing this lookup
+			// take it as the store's answer.
+			return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, berr)
+		case berr != nil:
+			return nil, berr // the caller gave up; that says nothing about the store
 		}
 		return r, err
 	}, isUnauthenticated)
@@ -186,11 +217,9 @@ func resolve[K comparable](ctx context.Context, a *Authenticator, c *lookupCache
 	}
 	if a.maxStale > 0 {
 		if r, ok := c.stale(k, now, a.maxStale); ok {
-			a.health.served(true)
 			return r, nil
 		}
 	}
-	a.health.served(false)
 	return nil, err
 }
 
