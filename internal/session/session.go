@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"switchyard/internal/llm"
+	"switchyard/internal/outage"
 	"switchyard/internal/store"
 )
 
@@ -60,20 +61,28 @@ type Options struct {
 	// NewID returns a fresh identifier starting with prefix. Default:
 	// the prefix and 32 random hex digits.
 	NewID func(prefix string) string
+	// Breaker guards the store calls made while a client waits (all but
+	// PurgeExpired): each gets the breaker's deadline, and while it is
+	// open none is made; the call fails at once with an error wrapping
+	// outage.ErrUnavailable, which the API answers with 503. Give the one
+	// breaker the store's other request-path users share. Default: none,
+	// the calls are made with the caller's ctx as it is.
+	Breaker *outage.Breaker
 }
 
 // Runtime runs stateful turns and serves stored state. It is safe for
 // concurrent use; all its state is in the store.
 type Runtime struct {
-	st    Store
-	ttl   time.Duration
-	now   func() time.Time
-	newID func(prefix string) string
+	st      Store
+	ttl     time.Duration
+	now     func() time.Time
+	newID   func(prefix string) string
+	breaker *outage.Breaker
 }
 
 // New returns a runtime over o.Store.
 func New(o Options) *Runtime {
-	rt := &Runtime{st: o.Store, ttl: o.ResponseTTL, now: o.Now, newID: o.NewID}
+	rt := &Runtime{st: o.Store, ttl: o.ResponseTTL, now: o.Now, newID: o.NewID, breaker: o.Breaker}
 	if rt.ttl <= 0 {
 		rt.ttl = DefaultResponseTTL
 	}
@@ -84,6 +93,27 @@ func New(o Options) *Runtime {
 		rt.newID = randomID
 	}
 	return rt
+}
+
+// call makes one store call through the breaker, if there is one. The
+// store's own answers (not found, a conflict) are answers, not failures:
+// they come back as they are and count as the store answering.
+func (rt *Runtime) call(ctx context.Context, f func(ctx context.Context) error) error {
+	if rt.breaker == nil {
+		return f(ctx)
+	}
+	var err error
+	berr := rt.breaker.Do(ctx, func(ctx context.Context) error {
+		err = f(ctx)
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+			return nil
+		}
+		return err
+	})
+	if berr != nil {
+		return berr
+	}
+	return err
 }
 
 func randomID(prefix string) string {
@@ -235,10 +265,16 @@ func (rt *Runtime) Begin(ctx context.Context, t Turn, base *llm.Request) (*Pendi
 	)
 	switch {
 	case t.PreviousResponseID != "":
-		history, err = rt.st.ResponseHistory(ctx, t.TenantID, t.PreviousResponseID, now)
+		err = rt.call(ctx, func(ctx context.Context) (err error) {
+			history, err = rt.st.ResponseHistory(ctx, t.TenantID, t.PreviousResponseID, now)
+			return err
+		})
 		err = notFound(err, KindResponse, t.PreviousResponseID)
 	case t.ConversationID != "":
-		history, err = rt.st.ConversationHistory(ctx, t.TenantID, t.ConversationID)
+		err = rt.call(ctx, func(ctx context.Context) (err error) {
+			history, err = rt.st.ConversationHistory(ctx, t.TenantID, t.ConversationID)
+			return err
+		})
 		err = notFound(err, KindConversation, t.ConversationID)
 	}
 	if err != nil {
@@ -318,13 +354,16 @@ func (rt *Runtime) Finish(ctx context.Context, p *Pending, o Outcome) (*store.Re
 	}
 	switch {
 	case p.Turn.Store:
-		if err := rt.st.SaveResponse(ctx, r); err != nil {
+		if err := rt.call(ctx, func(ctx context.Context) error { return rt.st.SaveResponse(ctx, r) }); err != nil {
 			return nil, finishError(err, p.Turn.ConversationID)
 		}
 	case p.Turn.ConversationID != "":
 		items := make([]store.Item, 0, len(r.Input)+len(r.Output))
 		items = append(append(items, r.Input...), r.Output...)
-		if err := rt.st.AppendConversationItems(ctx, p.Turn.TenantID, p.Turn.ConversationID, items); err != nil {
+		err := rt.call(ctx, func(ctx context.Context) error {
+			return rt.st.AppendConversationItems(ctx, p.Turn.TenantID, p.Turn.ConversationID, items)
+		})
+		if err != nil {
 			return nil, finishError(err, p.Turn.ConversationID)
 		}
 	}
@@ -346,13 +385,18 @@ func finishError(err error, conversationID string) error {
 
 // Response returns a tenant's stored, unexpired response with its output.
 func (rt *Runtime) Response(ctx context.Context, tenantID, id string) (*store.Response, error) {
-	r, err := rt.st.ResponseByID(ctx, tenantID, id, rt.now())
+	var r *store.Response
+	err := rt.call(ctx, func(ctx context.Context) (err error) {
+		r, err = rt.st.ResponseByID(ctx, tenantID, id, rt.now())
+		return err
+	})
 	return r, notFound(err, KindResponse, id)
 }
 
 // DeleteResponse deletes a tenant's stored response.
 func (rt *Runtime) DeleteResponse(ctx context.Context, tenantID, id string) error {
-	return notFound(rt.st.DeleteResponse(ctx, tenantID, id, rt.now()), KindResponse, id)
+	err := rt.call(ctx, func(ctx context.Context) error { return rt.st.DeleteResponse(ctx, tenantID, id, rt.now()) })
+	return notFound(err, KindResponse, id)
 }
 
 // InputItems returns a page of the items a tenant's response was given,
@@ -362,7 +406,14 @@ func (rt *Runtime) InputItems(ctx context.Context, tenantID, id string, page sto
 	if _, err := rt.Response(ctx, tenantID, id); err != nil {
 		return nil, false, err
 	}
-	items, more, err := rt.st.ResponseInputItems(ctx, tenantID, id, rt.now(), page)
+	var (
+		items []store.Item
+		more  bool
+	)
+	err := rt.call(ctx, func(ctx context.Context) (err error) {
+		items, more, err = rt.st.ResponseInputItems(ctx, tenantID, id, rt.now(), page)
+		return err
+	})
 	return items, more, notFound(err, KindItem, page.After)
 }
 
@@ -385,7 +436,7 @@ func (rt *Runtime) CreateConversation(ctx context.Context, tenantID string, meta
 		return nil, err
 	}
 	c := &store.Conversation{ID: rt.newID(prefixConversation), TenantID: tenantID, Metadata: metadata, CreatedAt: rt.now()}
-	if err := rt.st.CreateConversation(ctx, c, items); err != nil {
+	if err := rt.call(ctx, func(ctx context.Context) error { return rt.st.CreateConversation(ctx, c, items) }); err != nil {
 		return nil, fmt.Errorf("creating conversation: %w", err)
 	}
 	return c, nil
@@ -393,19 +444,28 @@ func (rt *Runtime) CreateConversation(ctx context.Context, tenantID string, meta
 
 // Conversation returns a tenant's conversation.
 func (rt *Runtime) Conversation(ctx context.Context, tenantID, id string) (*store.Conversation, error) {
-	c, err := rt.st.ConversationByID(ctx, tenantID, id)
+	var c *store.Conversation
+	err := rt.call(ctx, func(ctx context.Context) (err error) {
+		c, err = rt.st.ConversationByID(ctx, tenantID, id)
+		return err
+	})
 	return c, notFound(err, KindConversation, id)
 }
 
 // UpdateConversation replaces a tenant's conversation's metadata.
 func (rt *Runtime) UpdateConversation(ctx context.Context, tenantID, id string, metadata map[string]string) (*store.Conversation, error) {
-	c, err := rt.st.UpdateConversationMetadata(ctx, tenantID, id, metadata)
+	var c *store.Conversation
+	err := rt.call(ctx, func(ctx context.Context) (err error) {
+		c, err = rt.st.UpdateConversationMetadata(ctx, tenantID, id, metadata)
+		return err
+	})
 	return c, notFound(err, KindConversation, id)
 }
 
 // DeleteConversation deletes a tenant's conversation and its items.
 func (rt *Runtime) DeleteConversation(ctx context.Context, tenantID, id string) error {
-	return notFound(rt.st.DeleteConversation(ctx, tenantID, id), KindConversation, id)
+	err := rt.call(ctx, func(ctx context.Context) error { return rt.st.DeleteConversation(ctx, tenantID, id) })
+	return notFound(err, KindConversation, id)
 }
 
 // AddConversationItems appends items to a tenant's conversation and
@@ -416,7 +476,7 @@ func (rt *Runtime) AddConversationItems(ctx context.Context, tenantID, id string
 	if err := uniqueIDs(items); err != nil {
 		return nil, err
 	}
-	err := rt.st.AppendConversationItems(ctx, tenantID, id, items)
+	err := rt.call(ctx, func(ctx context.Context) error { return rt.st.AppendConversationItems(ctx, tenantID, id, items) })
 	if errors.Is(err, store.ErrConflict) {
 		return nil, &InputError{Param: "items", Message: "An item with one of these IDs is already in the conversation."}
 	}
@@ -433,7 +493,14 @@ func (rt *Runtime) ConversationItems(ctx context.Context, tenantID, id string, p
 	if _, err := rt.Conversation(ctx, tenantID, id); err != nil {
 		return nil, false, err
 	}
-	items, more, err := rt.st.ConversationItems(ctx, tenantID, id, page)
+	var (
+		items []store.Item
+		more  bool
+	)
+	err := rt.call(ctx, func(ctx context.Context) (err error) {
+		items, more, err = rt.st.ConversationItems(ctx, tenantID, id, page)
+		return err
+	})
 	return items, more, notFound(err, KindItem, page.After)
 }
 
@@ -442,7 +509,11 @@ func (rt *Runtime) ConversationItem(ctx context.Context, tenantID, id, itemID st
 	if _, err := rt.Conversation(ctx, tenantID, id); err != nil {
 		return nil, err
 	}
-	it, err := rt.st.ConversationItem(ctx, tenantID, id, itemID)
+	var it *store.Item
+	err := rt.call(ctx, func(ctx context.Context) (err error) {
+		it, err = rt.st.ConversationItem(ctx, tenantID, id, itemID)
+		return err
+	})
 	return it, notFound(err, KindItem, itemID)
 }
 
@@ -453,7 +524,7 @@ func (rt *Runtime) DeleteConversationItem(ctx context.Context, tenantID, id, ite
 	if err != nil {
 		return nil, err
 	}
-	if err := rt.st.DeleteConversationItem(ctx, tenantID, id, itemID); err != nil {
+	if err := rt.call(ctx, func(ctx context.Context) error { return rt.st.DeleteConversationItem(ctx, tenantID, id, itemID) }); err != nil {
 		return nil, notFound(err, KindItem, itemID)
 	}
 	return c, nil
