@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -73,6 +74,52 @@ func TestWriter_BlipDoesNotDrop(t *testing.T) {
 		}
 		if w.Dropped() != 0 || len(sink.ids()) != 10 {
 			t.Errorf("dropped %d, saved %d, want 0 and 10", w.Dropped(), len(sink.ids()))
+		}
+	})
+}
+
+// TestWriter_StoreDownSheds: with the queue full behind an insert that
+// hangs (a silent store), a Record waiting for room drops its record as
+// soon as the store's breaker reports it down, rather than after the
+// insert's own long deadline and retries.
+func TestWriter_StoreDownSheds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &memSink{gate: make(chan struct{})} // never opened: inserts hang
+		var down atomic.Bool
+		w := NewWriter(sink, WriterOptions{BatchSize: 5, QueueSize: 5, FlushInterval: time.Millisecond,
+			Logger: quiet(), StoreDown: down.Load})
+		for i := range 10 { // the first five are taken by the hanging insert
+			w.Record(rec(i))
+			synctest.Wait()
+		}
+		done := make(chan struct{})
+		go func() {
+			w.Record(rec(10)) // the queue is full: waits
+			close(done)
+		}()
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("Record did not wait for room while the store was not known down")
+		default:
+		}
+		down.Store(true)
+		time.Sleep(recheckFull)
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatal("Record still waits after the store was found down")
+		}
+		if got := w.Dropped(); got != 1 {
+			t.Errorf("Dropped() = %d, want 1", got)
+		}
+		if got := sink.callCount(); got != 1 {
+			t.Errorf("%d inserts started, want the one still hanging", got)
+		}
+		close(sink.gate)
+		if err := w.Close(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -58,7 +58,17 @@ type WriterOptions struct {
 	// the writer's goroutine, or from Record after Close); it must not
 	// block.
 	OnError func(error)
+	// StoreDown, when set, reports whether the store is known to be down
+	// (its breaker is open). A full queue then drops records at once, as
+	// after shedAfter failures, instead of holding requests while an
+	// insert waits out its own long deadline; a Record already waiting
+	// for room looks again every recheckFull.
+	StoreDown func() bool
 }
+
+// recheckFull is how often a Record waiting for room in a full queue looks
+// again whether the store has been found down meanwhile.
+const recheckFull = 50 * time.Millisecond
 
 // Writer writes usage records to a Sink in batches, from one background
 // goroutine. It never drops a record it accepted while running: a failed
@@ -78,6 +88,7 @@ type Writer struct {
 	queueSize int
 	log       *slog.Logger
 	onError   func(error)
+	storeDown func() bool
 
 	mu sync.Mutex
 	// space is signalled when buf shrinks or the writer closes.
@@ -136,6 +147,7 @@ func NewWriter(sink Sink, opts WriterOptions) *Writer {
 		queueSize: opts.QueueSize,
 		log:       opts.Logger,
 		onError:   opts.OnError,
+		storeDown: opts.StoreDown,
 		progress:  make(chan struct{}),
 		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
@@ -160,10 +172,20 @@ func NewWriter(sink Sink, opts WriterOptions) *Writer {
 func (w *Writer) Record(rec store.UsageRecord) {
 	w.mu.Lock()
 	for !w.closed && len(w.buf) >= w.queueSize {
-		if w.failures >= shedAfter {
+		if w.failures >= shedAfter || w.storeDown != nil && w.storeDown() {
 			w.drop()
 			w.mu.Unlock()
 			return
+		}
+		if w.storeDown != nil {
+			t := time.AfterFunc(recheckFull, func() {
+				w.mu.Lock()
+				w.space.Broadcast()
+				w.mu.Unlock()
+			})
+			w.space.Wait()
+			t.Stop()
+			continue
 		}
 		w.space.Wait()
 	}
