@@ -18,6 +18,8 @@ import (
 	"switchyard/internal/config"
 	"switchyard/internal/gateway"
 	"switchyard/internal/llm"
+	"switchyard/internal/outage"
+	"switchyard/internal/ratelimit"
 	"switchyard/internal/route"
 	"switchyard/internal/session"
 	"switchyard/internal/store/sqlstore"
@@ -85,6 +87,9 @@ type Instance struct {
 	reload   *reloader
 	served   chan error
 	shutdown time.Duration
+	// breakers are the request-path dependencies' breaker counters, by
+	// name ("store", "rate limiter", "budget counters").
+	breakers map[string]func() outage.Stats
 }
 
 // Addr is the client-facing address.
@@ -106,7 +111,8 @@ func (in *Instance) Store() *sqlstore.Store { return in.store }
 func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (inst *Instance, err error) {
 	// Secrets never reach the log, not even in a client-chosen path.
 	log := redacting(telemetry.NewLogger(env.Stderr, o.LogLevel))
-	in := &Instance{cfg: cfg, log: log, served: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.Std()}
+	in := &Instance{cfg: cfg, log: log, served: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.Std(),
+		breakers: map[string]func() outage.Stats{}}
 	defer func() {
 		if err != nil {
 			in.closeAll()
@@ -119,10 +125,18 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	}
 	in.store = st
 	in.closers = append(in.closers, st.Close)
+	// One breaker for every store call made while a client waits (key
+	// lookups, the stateful runtime, a budget's first read of the
+	// ledger): a deadline of store.timeout each, and no call at all while
+	// the store is known down.
+	storeBreaker := outage.New(outage.Options{Name: "store", Timeout: cfg.Store.Timeout.Std(), Probe: st.Ping, Logger: log,
+		Mode: auth.OutageMode(cfg.Store.Outage, cfg.Store.OutageMaxStale.Std()) + "; stateful calls get 503"})
+	in.closers = append(in.closers, storeBreaker.Close)
+	in.breakers["store"] = storeBreaker.Stats
 
 	metrics := telemetry.NewMetrics()
 	in.ledger = usage.NewWriter(st, usage.WriterOptions{Logger: log, QueueSize: cfg.Ledger.QueueSize,
-		OnError: func(error) { metrics.LedgerError() }})
+		OnError: func(error) { metrics.LedgerError() }, StoreDown: storeBreaker.Open})
 
 	reg, closeProviders, err := buildProviders(ctx, cfg, env.Getenv, log)
 	if err != nil {
@@ -138,13 +152,27 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		return nil, err
 	}
 	in.closers = append(in.closers, closeLimits)
+	if r, ok := limiter.(*ratelimit.Resilient); ok {
+		in.breakers["rate limiter"] = r.Stats
+	}
+	if r, ok := spend.(*ratelimit.ResilientSpend); ok {
+		in.breakers["budget counters"] = r.Stats
+	}
+	// A budget's first read of the ledger is made while its request waits.
+	spendSince := func(ctx context.Context, tenantID, keyID string, since time.Time) (usd float64, err error) {
+		err = storeBreaker.Do(ctx, func(ctx context.Context) (err error) {
+			usd, err = st.SpendSince(ctx, tenantID, keyID, since)
+			return err
+		})
+		return usd, err
+	}
 	gw := gateway.New(gateway.Options{
 		Runtime:    gateway.Runtime{Router: router, Providers: reg},
 		Ledger:     in.ledger,
 		Cost:       func(u llm.Usage, p route.Price) float64 { return usage.Cost(u, usage.Price(p)) },
 		Limiter:    limiter,
 		Spend:      spend,
-		SpendSince: st.SpendSince,
+		SpendSince: spendSince,
 		OnAttempt:  metrics.Attempt,
 		Logger:     log,
 	})
@@ -162,11 +190,11 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	}
 	in.admin = &admin.Service{Store: st, Sealer: sealer}
 	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer, Outage: cfg.Store.Outage,
-		MaxStale: cfg.Store.OutageMaxStale.Std(), Logger: log})
+		MaxStale: cfg.Store.OutageMaxStale.Std(), Breaker: storeBreaker})
 	if err := seedCommitments(ctx, st, router, time.Now()); err != nil {
 		return nil, fmt.Errorf("seeding commitments from the ledger: %w", err)
 	}
-	sessions := session.New(session.Options{Store: st, ResponseTTL: cfg.Sessions.ResponseTTL.Std()})
+	sessions := session.New(session.Options{Store: st, ResponseTTL: cfg.Sessions.ResponseTTL.Std(), Breaker: storeBreaker})
 	maint := &maintainer{st: st, sessions: sessions, retention: cfg.Ledger.Retention.Std(), every: cfg.Ledger.MaintenanceInterval.Std(), log: log}
 	maint.start()
 	in.closers = append(in.closers, maint.close)
