@@ -18,10 +18,10 @@ import (
 )
 
 // proxiedRedisURL returns SWITCHYARD_TEST_REDIS_URL rewritten to reach
-// Redis through a cutProxy. The tests share that Redis with other packages
+// Redis through a faultProxy. The tests share that Redis with other packages
 // run in parallel; the gateway has no key prefix setting, so isolation
 // comes from the scopes: every key and tenant id is freshly random.
-func proxiedRedisURL(t *testing.T) (string, *cutProxy) {
+func proxiedRedisURL(t *testing.T) (string, *faultProxy) {
 	t.Helper()
 	raw := os.Getenv("SWITCHYARD_TEST_REDIS_URL")
 	if raw == "" {
@@ -35,7 +35,7 @@ func proxiedRedisURL(t *testing.T) (string, *cutProxy) {
 	if u.Port() == "" {
 		target = net.JoinHostPort(u.Hostname(), "6379")
 	}
-	p := startCutProxy(t, target)
+	p := startFaultProxy(t, target)
 	u.Host = p.Addr()
 	return u.String(), p
 }

@@ -7,105 +7,18 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"switchyard/internal/admin"
 	"switchyard/internal/auth"
+	"switchyard/internal/outage"
 	"switchyard/internal/store/sqlstore"
 )
 
-// cutProxy forwards TCP connections to a target until cut: then it closes
-// every open connection and refuses new ones (accepts and closes them at
-// once) until restored, as a store behind a failed network link looks.
-// The real server is never touched, so other tests can share it.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func startCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	p.wg.Go(p.serve)
-	t.Cleanup(func() {
-		ln.Close()
-		p.setCut(true)
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *cutProxy) Addr() string { return p.ln.Addr().String() }
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if !p.track(c) {
-			c.Close()
-			continue
-		}
-		p.wg.Go(func() { p.pipe(c) })
-	}
-}
-
-// track registers c unless the proxy is cut.
-func (p *cutProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cut {
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *cutProxy) pipe(c net.Conn) {
-	defer c.Close()
-	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil {
-		return
-	}
-	if !p.track(up) {
-		up.Close()
-		return
-	}
-	defer up.Close()
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(up, c); done <- struct{}{} }()
-	go func() { io.Copy(c, up); done <- struct{}{} }()
-	<-done
-}
-
-// setCut cuts (closing every open connection) or restores the link.
-func (p *cutProxy) setCut(cut bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = cut
-	if cut {
-		for c := range p.conns {
-			c.Close()
-		}
-		clear(p.conns)
-	}
-}
-
 // proxiedPostgresDSN returns a DSN for a fresh Postgres schema of the
-// test's own, reached through a cutProxy.
-func proxiedPostgresDSN(t *testing.T) (string, *cutProxy) {
+// test's own, reached through a faultProxy.
+func proxiedPostgresDSN(t *testing.T) (string, *faultProxy) {
 	t.Helper()
 	dsn := sqlstore.TestDSN(t, sqlstore.DriverPostgres) // skips without SWITCHYARD_TEST_POSTGRES_DSN
 	u, err := url.Parse(dsn)
@@ -116,7 +29,7 @@ func proxiedPostgresDSN(t *testing.T) (string, *cutProxy) {
 	if u.Port() == "" {
 		target = net.JoinHostPort(u.Hostname(), "5432")
 	}
-	p := startCutProxy(t, target)
+	p := startFaultProxy(t, target)
 	u.Host = p.Addr()
 	return u.String(), p
 }
@@ -132,16 +45,30 @@ models:
       - {provider: openai-sim, price: {input_per_mtok: 1, output_per_mtok: 2}}
 `
 
-// TestStoreOutage cuts the link to Postgres under a running gateway and
+// TestStoreOutage cuts the link to Postgres under a running gateway, or
+// blackholes it (connections accepted and held, nothing answered), and
 // restores it: in cached mode a key seen before the outage keeps being
 // served and every answered request reaches the ledger once the store is
 // back; in closed mode the key is refused with 503 until then. Both
-// modes refuse unknown keys with 503, log the outage once when it starts
-// and once when it ends, and recover without help.
+// modes refuse unknown keys with 503 and a stored Responses call with 503
+// and Retry-After, log the outage once when it starts and once when it
+// ends, and recover without help. Blackholed, at most a few store calls
+// wait out their deadline (store.timeout): after that the breaker is open
+// and every request is answered without waiting for the store.
 func TestStoreOutage(t *testing.T) {
-	for _, mode := range []string{"cached", "closed"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, tc := range []struct{ mode, fault string }{
+		{"cached", "cut"}, {"closed", "cut"}, {"cached", "blackhole"}, {"closed", "blackhole"},
+	} {
+		mode := tc.mode
+		t.Run(tc.mode+"_"+tc.fault, func(t *testing.T) {
 			dsn, proxy := proxiedPostgresDSN(t)
+			fail := func(on bool) {
+				if tc.fault == "cut" {
+					proxy.setCut(on)
+				} else {
+					proxy.setBlackhole(on)
+				}
+			}
 			g := startGateway(t, strings.NewReplacer("PGDSN", dsn, "MODE", mode).Replace(outageConfig))
 			ctx := context.Background()
 			answered := 0
@@ -173,7 +100,7 @@ func TestStoreOutage(t *testing.T) {
 				t.Fatalf("before the outage: %d %s", status, body)
 			}
 
-			proxy.setCut(true)
+			fail(true)
 			time.Sleep(1500 * time.Millisecond) // let the key's one-second cache entry expire
 			const during = 20
 			for i := range during {
@@ -206,7 +133,18 @@ func TestStoreOutage(t *testing.T) {
 				}
 			}
 
-			proxy.setCut(false)
+			st := g.inst.breakers["store"]()
+			if !st.Open || st.Skipped == 0 {
+				t.Errorf("store breaker during the outage: %+v, want open and answering without calling", st)
+			}
+			// Requests are sent one at a time; a usage-free lookup and a
+			// budget-free chat make at most one store call each, so at
+			// most a trip's worth of calls (and one more in flight when it
+			// opened) waited out their deadline.
+			if st.TimedOut > outage.DefaultTrip+1 {
+				t.Errorf("%d store calls waited out their deadline during the outage, want at most %d", st.TimedOut, outage.DefaultTrip+1)
+			}
+			fail(false)
 			// An unknown key gets 401 again once the store answers lookups.
 			deadline := time.Now().Add(30 * time.Second)
 			for {
@@ -252,7 +190,7 @@ func TestStoreOutage(t *testing.T) {
 			}
 
 			logs := g.logs.String()
-			for _, line := range []string{"key store unavailable", "key store available again"} {
+			for _, line := range []string{`"msg":"store unavailable; ` + auth.OutageMode(mode, 10*time.Minute), `"msg":"store available again"`} {
 				if n := strings.Count(logs, line); n != 1 {
 					t.Errorf("%d log lines with %q, want 1", n, line)
 				}
