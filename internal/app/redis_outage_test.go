@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"switchyard/internal/admin"
+	"switchyard/internal/outage"
 	"switchyard/internal/ratelimit"
 )
 
@@ -66,25 +67,39 @@ func (r outageReply) String() string {
 	return fmt.Sprintf("%d (retry-after %q) %s", r.status, r.retryAfter, r.body)
 }
 
-// TestRedisOutage cuts the link to Redis under a running gateway and
+// TestRedisOutage cuts the link to Redis under a running gateway, or
+// blackholes it (connections accepted and held, nothing answered), and
 // restores it. Three keys: "limited" (RPM 3, used up before the outage),
 // "spent" (a budget used up before the outage) and "funded" (a budget with
 // room). During the outage rate limits and budgets fail open or closed as
 // configured (closed is a 503 with Retry-After), across more than one
 // probe; each of the two backends logs the outage once and the recovery
 // once; after the link returns the gateway enforces both again by itself.
+// Blackholed, each backend lets at most a few calls wait out their
+// deadline (limits.timeout) before its breaker opens; from then on no
+// request waits for Redis.
 func TestRedisOutage(t *testing.T) {
 	const rpm = 3
 	for _, tc := range []struct {
 		name                  string
+		fault                 string // cut or blackhole
 		rateFail, budgetsFail string
 		during                map[string]int // status per key while Redis is cut
 	}{
-		{"rate_limits_open_budgets_closed", "open", "closed", map[string]int{"limited": 200, "spent": 503, "funded": 503}},
-		{"rate_limits_closed_budgets_open", "closed", "open", map[string]int{"limited": 503, "spent": 200, "funded": 200}},
+		{"cut_rate_limits_open_budgets_closed", "cut", "open", "closed", map[string]int{"limited": 200, "spent": 503, "funded": 503}},
+		{"cut_rate_limits_closed_budgets_open", "cut", "closed", "open", map[string]int{"limited": 503, "spent": 200, "funded": 200}},
+		{"blackhole_rate_limits_open_budgets_closed", "blackhole", "open", "closed", map[string]int{"limited": 200, "spent": 503, "funded": 503}},
+		{"blackhole_rate_limits_closed_budgets_open", "blackhole", "closed", "open", map[string]int{"limited": 503, "spent": 200, "funded": 200}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			redisURL, proxy := proxiedRedisURL(t)
+			fail := func(on bool) {
+				if tc.fault == "cut" {
+					proxy.setCut(on)
+				} else {
+					proxy.setBlackhole(on)
+				}
+			}
 			g := startGateway(t, strings.NewReplacer("REDISURL", redisURL, "RATEFAIL", tc.rateFail,
 				"BUDGETFAIL", tc.budgetsFail).Replace(redisOutageConfig))
 			ctx := context.Background()
@@ -158,7 +173,7 @@ func TestRedisOutage(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 
-			proxy.setCut(true)
+			fail(true)
 			unavailable := map[string]string{
 				"rate limiter":    "rate limiter unavailable; failing " + tc.rateFail + " until it answers again",
 				"budget counters": "budget counters unavailable; failing " + tc.budgetsFail + " until it answers again",
@@ -196,7 +211,19 @@ func TestRedisOutage(t *testing.T) {
 				}
 			}
 
-			proxy.setCut(false)
+			for _, what := range []string{"rate limiter", "budget counters"} {
+				st := g.inst.breakers[what]()
+				if !st.Open || st.Skipped == 0 {
+					t.Errorf("%s breaker during the outage: %+v, want open and answering without calling", what, st)
+				}
+				// One request at a time, but a request's settlement or
+				// spend runs after its answer, so two calls may be in
+				// flight when the breaker opens.
+				if st.TimedOut > outage.DefaultTrip+1 {
+					t.Errorf("%s: %d calls waited out their deadline during the outage, want at most %d", what, st.TimedOut, outage.DefaultTrip+1)
+				}
+			}
+			fail(false)
 			// The gateway finds out by itself: it probes once a
 			// ProbeInterval. The requests of before the outage are still
 			// in the RPM window and the spent budget is still spent.
