@@ -206,7 +206,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	front := api.New(api.Options{
 		Gateway: gw, Auth: authn, Logger: log, Metrics: metrics,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Std(),
-		Ready: st.Ping, Sessions: sessions, Admission: admission,
+		Ready: func(ctx context.Context) error { return storeBreaker.Do(ctx, st.Ping) }, Sessions: sessions, Admission: admission,
 	})
 
 	in.ln = o.Listener
