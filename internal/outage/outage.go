@@ -147,6 +147,17 @@ func (b *Breaker) Timeout() time.Duration { return b.timeout }
 // returns ErrUnavailable at once.
 func (b *Breaker) Open() bool { return b.open.Load() }
 
+// Check returns an error wrapping ErrUnavailable when the breaker is open,
+// and nil otherwise, without calling the dependency: for work that is only
+// worth starting if the dependency can be asked at its end.
+func (b *Breaker) Check() error {
+	if b.open.Load() {
+		b.skipped.Add(1)
+		return b.errOpen
+	}
+	return nil
+}
+
 // Do calls the dependency through call, with ctx bounded by the breaker's
 // Timeout, unless the breaker is open: then it returns an error wrapping
 // ErrUnavailable at once. call returns nil when the dependency answered,

@@ -78,5 +78,17 @@ func TestRuntime_SilentStore(t *testing.T) {
 		if n := st.calls.Load(); n != outage.DefaultTrip {
 			t.Errorf("%d calls reached the silent store, want %d", n, outage.DefaultTrip)
 		}
+		// The breaker is open: a turn that needs the store is refused
+		// before its upstream call; one that does not goes ahead.
+		before := time.Now()
+		if _, err := rt.Begin(ctx, session.Turn{TenantID: "t", Input: input, Store: true}, base); !errors.Is(err, outage.ErrUnavailable) {
+			t.Errorf("stored turn with the breaker open: %v, want outage.ErrUnavailable", err)
+		}
+		if _, err := rt.Begin(ctx, session.Turn{TenantID: "t", Input: input}, base); err != nil {
+			t.Errorf("stateless turn with the breaker open: %v", err)
+		}
+		if time.Since(before) != 0 {
+			t.Error("a turn waited for the store while its breaker was open")
+		}
 	})
 }

@@ -258,6 +258,12 @@ func (rt *Runtime) Begin(ctx context.Context, t Turn, base *llm.Request) (*Pendi
 	if err := uniqueIDs(t.Input); err != nil {
 		return nil, err
 	}
+	if t.Stateful() && rt.breaker != nil {
+		// Its outcome could not be stored: do not pay for an answer.
+		if err := rt.breaker.Check(); err != nil {
+			return nil, fmt.Errorf("beginning a stateful turn: %w", err)
+		}
+	}
 	now := rt.now()
 	var (
 		history []store.Item
