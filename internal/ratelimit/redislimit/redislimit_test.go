@@ -70,8 +70,17 @@ func client(t testing.TB, url string) *redis.Client {
 	return redis.NewClient(opt)
 }
 
+// suiteTimeout is the command timeout of the limiters the semantic tests
+// use: they check limits, not deadlines, on a machine that may be busy (and
+// under the race detector), where the production default of milliseconds
+// would turn slowness into failures.
+const suiteTimeout = 5 * time.Second
+
 func newLimiter(t testing.TB, url string, opts Options) *Limiter {
 	t.Helper()
+	if opts.Timeout == 0 {
+		opts.Timeout = suiteTimeout
+	}
 	l, err := New(url, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +91,9 @@ func newLimiter(t testing.TB, url string, opts Options) *Limiter {
 
 func newSpend(t testing.TB, url string, opts Options) *Spend {
 	t.Helper()
+	if opts.Timeout == 0 {
+		opts.Timeout = suiteTimeout
+	}
 	s, err := NewSpend(url, opts)
 	if err != nil {
 		t.Fatal(err)
