@@ -222,6 +222,9 @@ func TestRedisOutage(t *testing.T) {
 				if st.TimedOut > outage.DefaultTrip+1 {
 					t.Errorf("%s: %d calls waited out their deadline during the outage, want at most %d", what, st.TimedOut, outage.DefaultTrip+1)
 				}
+				if tc.fault == "blackhole" && st.TimedOut == 0 {
+					t.Errorf("%s: no call waited out its deadline: the blackhole refused instead of swallowing (%+v)", what, st)
+				}
 			}
 			fail(false)
 			// The gateway finds out by itself: it probes once a

@@ -144,6 +144,9 @@ func TestStoreOutage(t *testing.T) {
 			if st.TimedOut > outage.DefaultTrip+1 {
 				t.Errorf("%d store calls waited out their deadline during the outage, want at most %d", st.TimedOut, outage.DefaultTrip+1)
 			}
+			if tc.fault == "blackhole" && st.TimedOut == 0 {
+				t.Errorf("no store call waited out its deadline: the blackhole refused instead of swallowing (%+v)", st)
+			}
 			fail(false)
 			// An unknown key gets 401 again once the store answers lookups.
 			deadline := time.Now().Add(30 * time.Second)

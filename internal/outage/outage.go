@@ -172,7 +172,10 @@ func (b *Breaker) Do(ctx context.Context, call func(ctx context.Context) error) 
 	}
 	cctx, cancel := context.WithTimeout(ctx, b.timeout)
 	err := call(cctx)
-	missed := errors.Is(cctx.Err(), context.DeadlineExceeded)
+	// A client that sets its socket deadline from cctx's can report the
+	// timeout a moment before cctx itself is done.
+	var te interface{ Timeout() bool }
+	missed := err != nil && (cctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &te) && te.Timeout())
 	cancel()
 	b.calls.Add(1)
 	if err == nil {

@@ -3,6 +3,7 @@ package outage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -157,4 +158,23 @@ func TestBreaker_ProbeKeepsTrying(t *testing.T) {
 			t.Errorf("probing went on after Close, or Close closed the breaker: %+v", b.Stats())
 		}
 	})
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string { return "read tcp: i/o timeout" }
+func (timeoutErr) Timeout() bool { return true }
+
+// TestBreaker_SocketTimeout: a call whose socket deadline (set from its
+// ctx) fires a moment before the ctx is done counts as a missed deadline.
+func TestBreaker_SocketTimeout(t *testing.T) {
+	b := New(Options{Name: "redis", Probe: func(context.Context) error { return nil }})
+	defer b.Close()
+	err := b.Do(context.Background(), func(context.Context) error { return fmt.Errorf("running script: %w", timeoutErr{}) })
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no answer within") {
+		t.Errorf("error %v, want a missed deadline", err)
+	}
+	if st := b.Stats(); st.TimedOut != 1 || st.Failed != 1 {
+		t.Errorf("stats %+v, want one call timed out", st)
+	}
 }
