@@ -109,6 +109,7 @@ var forbidden = map[string][]string{
 	"internal/usage":  {"net/http", "database/sql", "github.com/", "switchyard/internal/api", "switchyard/internal/gateway"},
 	"internal/api":    {"database/sql", "switchyard/internal/store/sqlstore", "switchyard/internal/app", "github.com/"},
 	"internal/config": {"switchyard/internal/"},
+	"internal/outage": {"switchyard/internal/", "github.com/"},
 	"cmd/switchyard":  {"switchyard/internal/gateway", "switchyard/internal/api", "switchyard/internal/store"},
 }
 
