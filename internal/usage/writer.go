@@ -162,10 +162,10 @@ func NewWriter(sink Sink, opts WriterOptions) *Writer {
 // Record queues rec for writing. It does not wait for the database: while
 // QueueSize records are waiting and the sink is slow but answering, it
 // blocks until there is room, pushing back on the callers instead of
-// losing their usage; once the sink has failed several times in a row, it
-// drops rec instead,
-// so that an outage of the store does not hold up every request, and
-// counts it (see Dropped).
+// losing their usage; once the sink has failed several times in a row, or
+// StoreDown says the store is known down, it drops rec instead, so that an
+// outage of the store does not hold up every request, and counts it (see
+// Dropped).
 //
 // After Close, Record writes rec synchronously, with one attempt bounded
 // by a timeout; a failure is logged and passed to OnError.
