@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -162,5 +163,73 @@ func (p *faultProxy) setBlackhole(on bool) {
 			delete(p.conns, c)
 		}
 		clear(p.broken)
+	}
+}
+
+// TestFaultProxy_Blackhole: blackholed, the proxy keeps an open connection
+// and accepts a new one, but forwards nothing either way; healed, it closes
+// the connections that lost traffic and forwards on new ones.
+func TestFaultProxy_Blackhole(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { // after the proxy's own cleanup has closed its connections
+		echo.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { defer c.Close(); io.Copy(c, c) })
+		}
+	})
+	p := startFaultProxy(t, echo.Addr().String())
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// roundTrip writes b and reads what comes back within wait.
+	roundTrip := func(c net.Conn, b string, wait time.Duration) (string, error) {
+		if _, err := c.Write([]byte(b)); err != nil {
+			return "", err
+		}
+		c.SetReadDeadline(time.Now().Add(wait))
+		buf := make([]byte, len(b))
+		n, err := io.ReadFull(c, buf)
+		return string(buf[:n]), err
+	}
+	old := dial()
+	if got, err := roundTrip(old, "a", 5*time.Second); got != "a" {
+		t.Fatalf("before: %q, %v", got, err)
+	}
+
+	p.setBlackhole(true)
+	held := dial() // accepted, not refused
+	for name, c := range map[string]net.Conn{"open connection": old, "new connection": held} {
+		var nerr net.Error
+		if got, err := roundTrip(c, "b", 200*time.Millisecond); got != "" || !errors.As(err, &nerr) || !nerr.Timeout() {
+			t.Errorf("%s while blackholed: %q, %v; want nothing and a read timeout", name, got, err)
+		}
+	}
+
+	p.setBlackhole(false)
+	for name, c := range map[string]net.Conn{"open connection": old, "new connection": held} {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Errorf("%s that lost traffic, after healing: %v, want it closed", name, err)
+		}
+	}
+	if got, err := roundTrip(dial(), "c", 5*time.Second); got != "c" {
+		t.Errorf("new connection after healing: %q, %v", got, err)
 	}
 }
