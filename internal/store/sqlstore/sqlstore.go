@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,6 +50,11 @@ type Store struct {
 	// they are the same pool.
 	w, r *sql.DB
 	now  func() time.Time
+
+	// usageStmts are the prepared ledger inserts of sqliteUsageChunks,
+	// prepared on first use on w (SQLite only).
+	stmtMu     sync.Mutex
+	usageStmts [len(sqliteUsageChunks)]*sql.Stmt
 }
 
 // Open connects to the database and brings its schema up to date.
@@ -113,7 +119,7 @@ func openSQLite(dsn string) (*Store, error) {
 	// it takes the write lock, and the driver applies it before the _pragma
 	// list, so the busy timeout is also given by the key applied before it.
 	vacuum := "&_busy_timeout=" + strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10) + "&_auto_vacuum=INCREMENTAL"
-	w, err := sql.Open("sqlite", withQuery(dsn, common+vacuum+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"))
+	w, err := sql.Open("sqlite", withQuery(dsn, common+vacuum+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite: %w", err)
 	}
@@ -159,7 +165,16 @@ func openPostgres(dsn string) (*Store, error) {
 
 // Close closes the database connections.
 func (s *Store) Close() error {
-	err := s.w.Close()
+	var err error
+	s.stmtMu.Lock()
+	for i, st := range s.usageStmts {
+		if st != nil {
+			err = errors.Join(err, st.Close())
+			s.usageStmts[i] = nil
+		}
+	}
+	s.stmtMu.Unlock()
+	err = errors.Join(err, s.w.Close())
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
 	}
