@@ -1,8 +1,8 @@
 package sqlstore
 
 import (
-	"fmt"
 	"crypto/rand"
+	"fmt"
 	"strconv"
 	"syscall"
 	"testing"
