@@ -40,7 +40,7 @@ func BenchmarkWriter(b *testing.B) {
 		drivers = append(drivers, sqlstore.DriverPostgres)
 	}
 	for _, driver := range drivers {
-		for _, size := range []int{1, 16, 256} {
+		for _, size := range []int{1, 16, 256, 1024} {
 			b.Run(fmt.Sprintf("%s/batch=%d", driver, size), func(b *testing.B) {
 				sink := &countingSink{Sink: sqlstore.OpenTestStore(b, driver)}
 				w := usage.NewWriter(sink, usage.WriterOptions{BatchSize: size, FlushInterval: time.Second,

@@ -39,7 +39,7 @@ const benchPrefill = 100_000
 // and a full batch under load, into a ledger of benchPrefill rows.
 func BenchmarkInsertUsage(b *testing.B) {
 	for _, driver := range drivers() {
-		for _, size := range []int{1, 16, 256} {
+		for _, size := range []int{1, 16, 256, 1024} {
 			b.Run(fmt.Sprintf("%s/batch=%d", driver, size), func(b *testing.B) {
 				s := OpenTestStore(b, driver)
 				seq := 0
