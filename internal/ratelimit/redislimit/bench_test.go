@@ -114,25 +114,54 @@ func TestRoundTrips(t *testing.T) {
 
 // BenchmarkGatewayRequest measures the Redis work of one gateway request
 // (see gatewayRequest) from 16 goroutines, and counts its round trips and
-// commands.
+// commands: the limits alone (acquire and settle), the budgets alone
+// (check and add), and both.
 func BenchmarkGatewayRequest(b *testing.B) {
-	g, h := newGatewayRequest(b, redisURL(b))
-	g.settle(b, base, g.checkAcquire(b, base))
-	h.reset()
-	var clock atomic.Int64
-	cpu0 := processCPU(b)
-	b.SetParallelism(8)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			now := base.Add(time.Duration(clock.Add(1)) * time.Microsecond)
+	ctx := context.Background()
+	for _, bc := range []struct {
+		name string
+		run  func(b *testing.B, g *gatewayRequest, now time.Time)
+	}{
+		{"limits", func(b *testing.B, g *gatewayRequest, now time.Time) {
+			d, res, err := g.l.Acquire(ctx, now, g.reqs)
+			if err != nil || !d.Allowed {
+				b.Fatalf("Acquire = %+v, %v", d, err)
+			}
+			if err := res.Done(ctx, 120); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		{"budgets", func(b *testing.B, g *gatewayRequest, now time.Time) {
+			if ok, _, err := g.s.Check(ctx, now, g.bs); err != nil || !ok {
+				b.Fatalf("Check = %v, %v", ok, err)
+			}
+			if err := g.s.Add(ctx, now, []string{"key:bench", "tenant:bench"}, 0.00042); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		{"both", func(b *testing.B, g *gatewayRequest, now time.Time) {
 			g.settle(b, now, g.checkAcquire(b, now))
-		}
-	})
-	cpu := processCPU(b) - cpu0
-	trips, cmds := h.reset()
-	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/req")
-	b.ReportMetric(float64(trips)/float64(b.N), "round-trips/req")
-	b.ReportMetric(float64(cmds)/float64(b.N), "commands/req")
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			g, h := newGatewayRequest(b, redisURL(b))
+			g.settle(b, base, g.checkAcquire(b, base)) // loads the scripts
+			h.reset()
+			var clock atomic.Int64
+			cpu0 := processCPU(b)
+			b.SetParallelism(8) // 16 goroutines on 2 cores
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					bc.run(b, g, base.Add(time.Duration(clock.Add(1))*time.Microsecond))
+				}
+			})
+			cpu := processCPU(b) - cpu0
+			trips, cmds := h.reset()
+			b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/req")
+			b.ReportMetric(float64(trips)/float64(b.N), "round-trips/req")
+			b.ReportMetric(float64(cmds)/float64(b.N), "commands/req")
+		})
+	}
 }
 
 // processCPU returns the CPU time (user and system) the process has used:
