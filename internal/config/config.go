@@ -60,7 +60,10 @@ type Store struct {
 	// Driver is "sqlite" (default) or "postgres".
 	Driver string `yaml:"driver"`
 	// DSN is a file path for sqlite, a URL for postgres. Default:
-	// ./switchyard.db.
+	// ./switchyard.db. A sqlite database keeps at most about 5 MiB of its
+	// pages in the gateway's memory (1 MiB for each of its five
+	// connections: one writer, four readers) and leaves the rest to the
+	// operating system's file cache.
 	DSN string `yaml:"dsn"`
 	// DSNEnv names an environment variable holding the DSN instead, for
 	// postgres URLs with passwords.

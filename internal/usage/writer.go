@@ -17,9 +17,13 @@ type Sink interface {
 	InsertUsage(ctx context.Context, recs []store.UsageRecord) error
 }
 
-// Defaults for WriterOptions.
+// Defaults for WriterOptions. A batch of 1024 rows costs the gateway a
+// fifth to a half less CPU per row than one of 256 on Postgres, and a tenth
+// less on SQLite, where it holds the write lock about 12 ms (see
+// BenchmarkWriter); a gateway fills one only above 1024 requests a second,
+// and FlushInterval writes smaller ones.
 const (
-	DefaultBatchSize     = 256
+	DefaultBatchSize     = 1024
 	DefaultFlushInterval = time.Second
 	DefaultQueueSize     = 16384
 )

@@ -42,6 +42,9 @@ var (
 	//go:embed renew.lua
 	renewLua    string
 	renewScript = redis.NewScript(renewLua)
+	//go:embed add.lua
+	addLua    string
+	addScript = redis.NewScript(addLua)
 )
 
 // DefaultPrefix starts every key when Options.Prefix is empty.

@@ -107,8 +107,9 @@ func (s *Spend) Check(ctx context.Context, now time.Time, budgets []ratelimit.Bu
 	return true, nil, nil
 }
 
-// Add implements ratelimit.Spend: one transaction for every scope and
-// period.
+// Add implements ratelimit.Spend: one script call, atomic like a
+// transaction, for every scope and period. It sends one command where a
+// MULTI/EXEC block sent two per counter and two more.
 func (s *Spend) Add(ctx context.Context, now time.Time, scopes []string, usd float64) error {
 	n, err := ratelimit.NanoUSD(usd)
 	if err != nil {
@@ -120,17 +121,17 @@ func (s *Spend) Add(ctx context.Context, now time.Time, scopes []string, usd flo
 	if n == 0 || len(scopes) == 0 {
 		return nil
 	}
-	_, err = s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, scope := range scopes {
-			for _, period := range []string{ratelimit.PeriodDay, ratelimit.PeriodMonth, ratelimit.PeriodLifetime} {
-				k := s.key(now, scope, period)
-				p.IncrBy(ctx, k, n)
-				p.PExpire(ctx, k, ttl(now, period))
-			}
+	periods := [...]string{ratelimit.PeriodDay, ratelimit.PeriodMonth, ratelimit.PeriodLifetime}
+	keys := make([]string, 0, len(scopes)*len(periods))
+	args := make([]any, 1, 1+len(scopes)*len(periods))
+	args[0] = n
+	for _, scope := range scopes {
+		for _, period := range periods {
+			keys = append(keys, s.key(now, scope, period))
+			args = append(args, ttl(now, period).Milliseconds())
 		}
-		return nil
-	})
-	if err != nil {
+	}
+	if err := addScript.Run(ctx, s.c, keys, args...).Err(); err != nil {
 		return fmt.Errorf("adding spend: %w", err)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,18 @@ const (
 // by another connection or process before failing with SQLITE_BUSY.
 const sqliteBusyTimeout = 10 * time.Second
 
+// sqliteCacheKiB bounds the page cache of each SQLite connection (the
+// writer and up to sqliteReaders readers), which lives outside the Go heap
+// and, once filled, stays for the connection's life. At SQLite's default
+// of 2000 KiB a gateway's resident memory grew by about 25 MiB over its
+// first 30,000 ledger rows with a 400 KiB Go heap; at 1 MiB by about 16
+// MiB, for the same insert cost: the operating system's file cache serves
+// the pages it no longer keeps.
+const sqliteCacheKiB = 1024
+
+// sqliteReaders is the size of SQLite's reader pool.
+const sqliteReaders = 4
+
 // Store is a SQL-backed store, safe for concurrent use.
 type Store struct {
 	d *dialect
@@ -49,6 +62,11 @@ type Store struct {
 	// they are the same pool.
 	w, r *sql.DB
 	now  func() time.Time
+
+	// usageStmts are the prepared ledger inserts of sqliteUsageChunks,
+	// prepared on first use on w (SQLite only).
+	stmtMu     sync.Mutex
+	usageStmts [len(sqliteUsageChunks)]*sql.Stmt
 }
 
 // Open connects to the database and brings its schema up to date.
@@ -57,7 +75,9 @@ type Store struct {
 // a private in-memory database that lives as long as the Store. The file is
 // put in WAL mode, foreign keys are enforced, and writes go through a
 // single connection that takes the write lock when its transaction begins,
-// so concurrent writers queue instead of failing with SQLITE_BUSY.
+// so concurrent writers queue instead of failing with SQLITE_BUSY. Each
+// connection's page cache is bounded to sqliteCacheKiB, so SQLite holds at
+// most about 5 MiB of cached pages.
 //
 // For DriverPostgres, dsn is a pgx connection string (URL or key=value);
 // runtime parameters such as search_path may be given in it.
@@ -93,7 +113,7 @@ func openSQLite(dsn string) (*Store, error) {
 		return nil, errors.New("opening sqlite: empty path")
 	}
 	busy := "_pragma=busy_timeout(" + strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10) + ")"
-	common := busy + "&_pragma=foreign_keys(1)"
+	common := busy + "&_pragma=foreign_keys(1)&_pragma=cache_size(-" + strconv.Itoa(sqliteCacheKiB) + ")"
 	if isSQLiteMemory(dsn) {
 		// Every connection to ":memory:" is a different database, so the
 		// store keeps exactly one, forever.
@@ -113,7 +133,7 @@ func openSQLite(dsn string) (*Store, error) {
 	// it takes the write lock, and the driver applies it before the _pragma
 	// list, so the busy timeout is also given by the key applied before it.
 	vacuum := "&_busy_timeout=" + strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10) + "&_auto_vacuum=INCREMENTAL"
-	w, err := sql.Open("sqlite", withQuery(dsn, common+vacuum+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"))
+	w, err := sql.Open("sqlite", withQuery(dsn, common+vacuum+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite: %w", err)
 	}
@@ -125,8 +145,8 @@ func openSQLite(dsn string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("opening sqlite: %w", err)
 	}
-	r.SetMaxOpenConns(4)
-	r.SetMaxIdleConns(4)
+	r.SetMaxOpenConns(sqliteReaders)
+	r.SetMaxIdleConns(sqliteReaders)
 	r.SetConnMaxIdleTime(5 * time.Minute)
 	return &Store{d: &sqliteDialect, w: w, r: r, now: time.Now}, nil
 }
@@ -159,7 +179,16 @@ func openPostgres(dsn string) (*Store, error) {
 
 // Close closes the database connections.
 func (s *Store) Close() error {
-	err := s.w.Close()
+	var err error
+	s.stmtMu.Lock()
+	for i, st := range s.usageStmts {
+		if st != nil {
+			err = errors.Join(err, st.Close())
+			s.usageStmts[i] = nil
+		}
+	}
+	s.stmtMu.Unlock()
+	err = errors.Join(err, s.w.Close())
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
 	}

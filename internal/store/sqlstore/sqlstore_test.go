@@ -6,9 +6,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"switchyard/internal/store"
 	"switchyard/internal/store/storetest"
@@ -83,11 +88,18 @@ func TestOpen_SQLiteSettings(t *testing.T) {
 	}{
 		{"writer foreign_keys", "PRAGMA foreign_keys", 1},
 		{"writer busy_timeout", "PRAGMA busy_timeout", int(sqliteBusyTimeout.Milliseconds())},
+		{"writer cache_size", "PRAGMA cache_size", -sqliteCacheKiB},
+		{"writer temp_store", "PRAGMA temp_store", 2},   // memory
+		{"writer synchronous", "PRAGMA synchronous", 1}, // normal
 	} {
 		var got int
 		if err := s.w.QueryRowContext(ctx, db.q).Scan(&got); err != nil || got != db.want {
 			t.Errorf("%s = %d, %v; want %d", db.name, got, err, db.want)
 		}
+	}
+	var cache int
+	if err := s.r.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil || cache != -sqliteCacheKiB {
+		t.Errorf("reader cache_size = %d, %v; want %d", cache, err, -sqliteCacheKiB)
 	}
 	var qo int
 	if err := s.r.QueryRowContext(ctx, "PRAGMA query_only").Scan(&qo); err != nil || qo != 1 {
@@ -298,5 +310,54 @@ func TestOpenTestStore_PostgresIsolated(t *testing.T) {
 	}
 	if _, err := b.TenantByName(t.Context(), "only-in-a"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("tenant created in one test store is visible in another: %v", err)
+	}
+}
+
+// TestInsertUsage_BatchSizes writes batches that need every prepared
+// statement size, and statements reused across batches, and reads every
+// record back in order with every field.
+func TestInsertUsage_BatchSizes(t *testing.T) {
+	for _, driver := range drivers() {
+		t.Run(driver, func(t *testing.T) {
+			s := OpenTestStore(t, driver)
+			seq := 0
+			var want []store.UsageRecord
+			for _, n := range []int{1, 7, 8, 9, 64, 65, 137, 1} {
+				recs := benchUsage(n, &seq)
+				for i := range recs {
+					recs[i].CreatedAt = time.UnixMicro(int64(seq*1000 + i)).UTC()
+					recs[i].InputTokens = int64(seq + i)
+					recs[i].Stream = i%2 == 0
+					if i == 3 {
+						recs[i].RequestID, recs[i].Contracts = "", nil
+					}
+				}
+				if err := s.InsertUsage(t.Context(), recs); err != nil {
+					t.Fatalf("InsertUsage(%d records): %v", n, err)
+				}
+				want = append(want, recs...)
+			}
+			// A retried batch adds only the records without a request ID.
+			if err := s.InsertUsage(t.Context(), want[17:81]); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range want[17:81] {
+				if r.RequestID == "" {
+					want = append(want, r)
+				}
+			}
+			slices.SortStableFunc(want, func(a, b store.UsageRecord) int { return a.CreatedAt.Compare(b.CreatedAt) })
+			var got []store.UsageRecord
+			err := s.ScanUsage(t.Context(), store.UsageFilter{}, func(r store.UsageRecord) error {
+				got = append(got, r)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("records read back (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
