@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"strings"
 )
 
 // EventKind says which fields of an Event are set.
@@ -97,10 +98,20 @@ func All(s Stream) iter.Seq2[Event, error] {
 }
 
 // Accumulator folds stream events into a whole Response, the way a client
-// SDK does. The zero value is ready to use.
+// SDK does. Its cost is linear in the stream's length: each part's text
+// and arguments grow in a builder, and Response makes strings of them
+// without copying. The zero value is ready to use.
 type Accumulator struct {
 	resp    Response
+	parts   []*accPart
 	stopped bool
+}
+
+// accPart is a part being accumulated: its text or, for a tool call, its
+// arguments grow in buf.
+type accPart struct {
+	part Part
+	buf  strings.Builder
 }
 
 // Add folds one event in.
@@ -110,27 +121,26 @@ func (a *Accumulator) Add(ev Event) {
 		a.resp.ID, a.resp.Model = ev.ID, ev.Model
 		a.resp.Message.Role = RoleAssistant
 	case EventTextDelta:
-		p := a.part(ev.Index, PartText)
-		p.Text += ev.Text
+		a.part(ev.Index, PartText).buf.WriteString(ev.Text)
 	case EventReasoningDelta:
 		p := a.part(ev.Index, PartReasoning)
-		p.Text += ev.Text
+		p.buf.WriteString(ev.Text)
 		if ev.Signature != "" {
-			p.Signature = ev.Signature
+			p.part.Signature = ev.Signature
 		}
 	case EventToolCallDelta:
 		p := a.part(ev.Index, PartToolCall)
-		if p.ToolCall == nil {
-			p.ToolCall = &ToolCall{}
+		if p.part.ToolCall == nil {
+			p.part.ToolCall = &ToolCall{}
 		}
 		if ev.ToolCall != nil {
 			if ev.ToolCall.ID != "" {
-				p.ToolCall.ID = ev.ToolCall.ID
+				p.part.ToolCall.ID = ev.ToolCall.ID
 			}
 			if ev.ToolCall.Name != "" {
-				p.ToolCall.Name = ev.ToolCall.Name
+				p.part.ToolCall.Name = ev.ToolCall.Name
 			}
-			p.ToolCall.Arguments += ev.ToolCall.Arguments
+			p.buf.WriteString(ev.ToolCall.Arguments)
 		}
 	case EventStop:
 		a.stopped = true
@@ -142,14 +152,14 @@ func (a *Accumulator) Add(ev Event) {
 	}
 }
 
-func (a *Accumulator) part(i int, kind PartKind) *Part {
-	parts := &a.resp.Message.Parts
-	for len(*parts) <= i {
-		*parts = append(*parts, Part{})
+func (a *Accumulator) part(i int, kind PartKind) *accPart {
+	for len(a.parts) <= i {
+		a.parts = append(a.parts, nil)
 	}
-	p := &(*parts)[i]
-	if p.Kind == 0 {
-		p.Kind = kind
+	p := a.parts[i]
+	if p == nil {
+		p = &accPart{part: Part{Kind: kind}}
+		a.parts[i] = p
 	}
 	return p
 }
@@ -161,13 +171,21 @@ func (a *Accumulator) Stopped() bool { return a.stopped }
 // received an event (gaps) are dropped.
 func (a *Accumulator) Response() *Response {
 	r := a.resp
-	parts := make([]Part, 0, len(r.Message.Parts))
-	for _, p := range r.Message.Parts {
-		if p.Kind != 0 {
-			parts = append(parts, p)
+	r.Message.Parts = make([]Part, 0, len(a.parts))
+	for _, ap := range a.parts {
+		if ap == nil {
+			continue
 		}
+		p := ap.part
+		if p.Kind == PartToolCall {
+			tc := *p.ToolCall
+			tc.Arguments = ap.buf.String()
+			p.ToolCall = &tc
+		} else {
+			p.Text = ap.buf.String()
+		}
+		r.Message.Parts = append(r.Message.Parts, p)
 	}
-	r.Message.Parts = parts
 	if r.Message.Role == "" {
 		r.Message.Role = RoleAssistant
 	}
