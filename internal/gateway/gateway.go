@@ -56,7 +56,16 @@ type Options struct {
 	OnAttempt func(provider, outcome string)
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// MaxStreamBytes caps a streamed answer's content (text, reasoning,
+	// tool calls) in bytes; a stream that would pass it fails with
+	// ErrStreamTooLarge. Zero means DefaultMaxStreamBytes.
+	MaxStreamBytes int64
 }
+
+// DefaultMaxStreamBytes is the stream size cap unless Options says
+// otherwise: 16 MiB, many times the longest answers models give (128k
+// output tokens are about half a MiB of text).
+const DefaultMaxStreamBytes = 16 << 20
 
 // Gateway runs requests through admission, routing, attempts and
 // metering. It is safe for concurrent use.
@@ -71,12 +80,16 @@ type Gateway struct {
 	onAttempt  func(provider, outcome string)
 	log        *slog.Logger
 	now        func() time.Time
+	maxStream  int64
 }
 
 // New returns a gateway.
 func New(o Options) *Gateway {
 	g := &Gateway{ledger: o.Ledger, cost: o.Cost, limiter: o.Limiter, spend: o.Spend, spendSince: o.SpendSince,
-		onAttempt: o.OnAttempt, log: o.Logger, now: o.Now}
+		onAttempt: o.OnAttempt, log: o.Logger, now: o.Now, maxStream: o.MaxStreamBytes}
+	if g.maxStream <= 0 {
+		g.maxStream = DefaultMaxStreamBytes
+	}
 	rt := o.Runtime
 	g.rt.Store(&rt)
 	if g.now == nil {
@@ -194,6 +207,9 @@ const (
 	// ErrLimitsUnavailable: the limit backend is down and the
 	// configuration says to fail closed.
 	ErrLimitsUnavailable
+	// ErrStreamTooLarge: a streamed answer passed the stream size cap and
+	// was cut there (502).
+	ErrStreamTooLarge
 )
 
 func (e *Error) Error() string {
@@ -597,6 +613,8 @@ func statusOf(ctx context.Context, err error) int {
 			return 400
 		case ErrRateLimited, ErrBudgetExceeded:
 			return 429
+		case ErrStreamTooLarge:
+			return 502
 		}
 	}
 	if errors.Is(err, llm.ErrUnsupported) || errors.Is(err, llm.ErrInvalid) {
@@ -642,6 +660,8 @@ func kindOf(err error) string {
 			return "budget exceeded"
 		case ErrNoChannel:
 			return "no channel"
+		case ErrStreamTooLarge:
+			return "stream too large"
 		}
 		return ge.Message
 	}

@@ -3,7 +3,10 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,27 +19,39 @@ import (
 // arrived when ChatStream returns, so every failure before the first byte
 // reaches the client was retried on the next channel. Close settles limits
 // and records the request in the ledger exactly once.
+//
+// A stream holds only what its checks need, not the answer: the count of
+// content bytes delivered (for the size cap and the usage of a stream cut
+// short) and the arguments of its tool calls (checked at the stop), so
+// its cost is linear in its length and its memory bounded by the cap.
 type Stream struct {
-	r      *request
-	ctx    context.Context
-	up     llm.Stream
-	off    route.Offering
-	probe  route.Probe
-	at     time.Time
-	ttfb   time.Duration
-	queued []llm.Event
-	acc    llm.Accumulator
-	err    error
-	done   bool
-	once   sync.Once
+	r       *request
+	ctx     context.Context
+	up      llm.Stream
+	off     route.Offering
+	probe   route.Probe
+	at      time.Time
+	ttfb    time.Duration
+	queued  []llm.Event
+	calls   []*streamCall
+	sent    int64 // content bytes delivered
+	max     int64
+	stopped bool
+	err     error
+	done    bool
+	once    sync.Once
+}
+
+// streamCall is a tool call of the stream, by its part index, its
+// arguments growing as they arrive.
+type streamCall struct {
+	index    int
+	id, name string
+	args     strings.Builder
 }
 
 // Result reports how the stream was routed; usage is final after io.EOF.
 func (s *Stream) Result() *Result { return s.r.res }
-
-// Response returns what the stream has delivered so far, as a whole
-// response (for a client that went away: what it got).
-func (s *Stream) Response() *llm.Response { return s.acc.Response() }
 
 // ChatStream starts a streamed chat request with fallback before the first
 // byte. The per-attempt timeout, if any, bounds the wait for that byte.
@@ -60,7 +75,7 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 		// for the end of the stream.
 		r.rt.Router.Answered(r.probe)
 		r.res.TTFB = g.now().Sub(r.start)
-		st = &Stream{r: r, ctx: ctx, up: up, off: off, probe: r.probe, at: at, ttfb: g.now().Sub(at), queued: head}
+		st = &Stream{r: r, ctx: ctx, up: up, off: off, probe: r.probe, at: at, ttfb: g.now().Sub(at), queued: head, max: g.maxStream}
 		return nil
 	})
 	if err != nil {
@@ -150,12 +165,14 @@ func (s *Stream) Next() (llm.Event, error) {
 	}
 	var ev llm.Event
 	if len(s.queued) > 0 {
-		ev, s.queued = s.queued[0], s.queued[1:]
+		ev = s.queued[0]
+		s.queued[0] = llm.Event{}
+		s.queued = s.queued[1:]
 	} else {
 		var err error
 		ev, err = s.up.Next()
 		if err != nil {
-			if errors.Is(err, io.EOF) && !s.acc.Stopped() {
+			if errors.Is(err, io.EOF) && !s.stopped {
 				err = &provider.Error{Provider: s.off.Provider, Kind: provider.KindBadResponse, Message: "upstream stream ended without its final event", Err: io.ErrUnexpectedEOF}
 			}
 			s.err = err
@@ -165,21 +182,77 @@ func (s *Stream) Next() (llm.Event, error) {
 			return llm.Event{}, err
 		}
 	}
-	if ev.Kind == llm.EventStop {
+	size := eventSize(ev)
+	if s.sent+size > s.max {
+		// The event is not delivered: the client gets what fits.
+		s.err = &Error{Kind: ErrStreamTooLarge, Message: fmt.Sprintf("The streamed answer passed the gateway's size limit of %d bytes and was cut there.", s.max),
+			Err: fmt.Errorf("channel %s: stream content past %d bytes", s.off.Provider, s.max)}
+		return llm.Event{}, s.err
+	}
+	switch ev.Kind {
+	case llm.EventToolCallDelta:
+		s.addCall(ev)
+	case llm.EventStop:
 		// The calls are complete only now; one that cannot be handed on
 		// fails the stream instead of ending it.
-		if err := checkToolCalls(s.off.Provider, s.acc.Response().Message.Parts, ev.FinishReason); err != nil {
+		if err := checkToolCalls(s.off.Provider, s.callParts(), ev.FinishReason); err != nil {
 			s.err = err
 			return llm.Event{}, err
 		}
+		s.stopped = true
+		if ev.Usage != nil {
+			res := s.r.res
+			res.Usage = *ev.Usage
+			res.CostUSD = s.r.g.cost(*ev.Usage, s.off.Price)
+		}
 	}
-	s.acc.Add(ev)
-	if ev.Kind == llm.EventStop && ev.Usage != nil {
-		res := s.r.res
-		res.Usage = *ev.Usage
-		res.CostUSD = s.r.g.cost(*ev.Usage, s.off.Price)
-	}
+	s.sent += size
 	return ev, nil
+}
+
+// eventSize is the content an event adds to the answer, in bytes.
+func eventSize(ev llm.Event) int64 {
+	n := len(ev.Text) + len(ev.Signature)
+	if tc := ev.ToolCall; tc != nil {
+		n += len(tc.ID) + len(tc.Name) + len(tc.Arguments)
+	}
+	return int64(n)
+}
+
+// addCall folds a tool call delta into the call at its index.
+func (s *Stream) addCall(ev llm.Event) {
+	var c *streamCall
+	for i := len(s.calls) - 1; i >= 0; i-- {
+		if s.calls[i].index == ev.Index {
+			c = s.calls[i]
+			break
+		}
+	}
+	if c == nil {
+		c = &streamCall{index: ev.Index}
+		s.calls = append(s.calls, c)
+	}
+	if tc := ev.ToolCall; tc != nil {
+		if tc.ID != "" {
+			c.id = tc.ID
+		}
+		if tc.Name != "" {
+			c.name = tc.Name
+		}
+		c.args.WriteString(tc.Arguments)
+	}
+}
+
+// callParts are the stream's tool calls as parts, in the order of their
+// indexes.
+func (s *Stream) callParts() []llm.Part {
+	calls := slices.Clone(s.calls)
+	slices.SortStableFunc(calls, func(a, b *streamCall) int { return a.index - b.index })
+	parts := make([]llm.Part, len(calls))
+	for i, c := range calls {
+		parts[i] = llm.Part{Kind: llm.PartToolCall, ToolCall: &llm.ToolCall{ID: c.id, Name: c.name, Arguments: c.args.String()}}
+	}
+	return parts
 }
 
 // Close releases the upstream and records the request. A stream closed
@@ -225,15 +298,8 @@ func (s *Stream) Close() error {
 // output token of text, reasoning and tool arguments. It reports false
 // when nothing was delivered.
 func (s *Stream) deliveredUsage() (llm.Usage, bool) {
-	var chars int
-	for _, p := range s.acc.Response().Message.Parts {
-		chars += len(p.Text)
-		if p.ToolCall != nil {
-			chars += len(p.ToolCall.Name) + len(p.ToolCall.Arguments)
-		}
-	}
-	if chars == 0 {
+	if s.sent == 0 {
 		return llm.Usage{}, false
 	}
-	return llm.Usage{InputTokens: s.r.est.EstInputTokens, OutputTokens: int64((chars + 3) / 4)}, true
+	return llm.Usage{InputTokens: s.r.est.EstInputTokens, OutputTokens: (s.sent + 3) / 4}, true
 }
