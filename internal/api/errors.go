@@ -75,6 +75,8 @@ func classify(err error) *apiError {
 			e.Type, e.Code, e.Param = typePermission, "model_not_allowed", "model"
 		case gateway.ErrNoChannel:
 			e.Type = typeOverloaded
+		case gateway.ErrStreamTooLarge:
+			e.Type, e.Code = typeUpstream, "stream_too_large"
 		default:
 			e.Type = typeInvalid
 		}

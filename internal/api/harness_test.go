@@ -23,6 +23,7 @@ import (
 	"switchyard/internal/provider/openai"
 	"switchyard/internal/ratelimit"
 	"switchyard/internal/route"
+	"switchyard/internal/session"
 	"switchyard/internal/store/sqlstore"
 	"switchyard/internal/usage"
 )
@@ -50,6 +51,10 @@ type harnessConfig struct {
 	keepAlive time.Duration
 	admission *overload.Limiter
 	log       *slog.Logger
+	// maxStream is the gateway's stream size cap; 0 is its default.
+	maxStream int64
+	// sessions turns the Responses and Conversations APIs on.
+	sessions bool
 }
 
 // Channels of the harness, one per type, named after the cloud they use.
@@ -147,12 +152,13 @@ func newHarness(t testing.TB, opts ...func(*harnessConfig)) *harness {
 		}
 	})
 	gw := gateway.New(gateway.Options{
-		Runtime:    gateway.Runtime{Router: router, Providers: reg},
-		Ledger:     ledger,
-		Cost:       func(u llm.Usage, p route.Price) float64 { return usage.Cost(u, usage.Price(p)) },
-		Limiter:    ratelimit.NewMemory(),
-		Spend:      ratelimit.NewMemorySpend(),
-		SpendSince: st.SpendSince,
+		Runtime:        gateway.Runtime{Router: router, Providers: reg},
+		Ledger:         ledger,
+		Cost:           func(u llm.Usage, p route.Price) float64 { return usage.Cost(u, usage.Price(p)) },
+		Limiter:        ratelimit.NewMemory(),
+		Spend:          ratelimit.NewMemorySpend(),
+		SpendSince:     st.SpendSince,
+		MaxStreamBytes: cfg.maxStream,
 	})
 
 	sealer, err := auth.NewSealer(bytes.Repeat([]byte{7}, auth.MasterKeySize))
@@ -162,8 +168,12 @@ func newHarness(t testing.TB, opts ...func(*harnessConfig)) *harness {
 	svc := &admin.Service{Store: st, Sealer: sealer}
 	// No cache: a key revoked by a test is refused at once.
 	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer, CacheTTL: time.Nanosecond})
+	var sessions *session.Runtime
+	if cfg.sessions {
+		sessions = session.New(session.Options{Store: st})
+	}
 	front := New(Options{Gateway: gw, Auth: authn, MaxBodyBytes: cfg.maxBody, Now: cfg.now, StreamKeepAlive: cfg.keepAlive,
-		Admission: cfg.admission, Logger: cfg.log})
+		Admission: cfg.admission, Logger: cfg.log, Sessions: sessions})
 
 	ts := httptest.NewUnstartedServer(front)
 	ts.Config.Protocols = new(http.Protocols)

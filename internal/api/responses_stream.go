@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strings"
 
 	"switchyard/internal/llm"
 	"switchyard/internal/store"
@@ -28,6 +29,10 @@ type outputBuilder struct {
 	part int
 	loc  partLoc
 	open bool
+	// buf grows the open part's text or arguments, which are copied into
+	// its item when it closes: appending to the item's string on every
+	// delta would cost the square of the part's length.
+	buf strings.Builder
 	// finish and usage come from the stop event.
 	finish  llm.FinishReason
 	usage   llm.Usage
@@ -73,8 +78,7 @@ func (b *outputBuilder) Add(ev llm.Event) error {
 		if err := b.enter(ev.Index, llm.PartText, nil); err != nil {
 			return err
 		}
-		c := &b.items[b.loc.item].Content[b.loc.content]
-		c.Text += ev.Text
+		b.buf.WriteString(ev.Text)
 		if ev.Text == "" {
 			return nil
 		}
@@ -91,7 +95,7 @@ func (b *outputBuilder) Add(ev llm.Event) error {
 		if ev.Text == "" {
 			return nil
 		}
-		it.Content[0].Text += ev.Text
+		b.buf.WriteString(ev.Text)
 		return b.send(&streamEvent{Type: "response.reasoning_text.delta", OutputIndex: &b.loc.item, ItemID: it.ID,
 			ContentIndex: &b.loc.content, Delta: &ev.Text})
 	case llm.EventToolCallDelta:
@@ -102,7 +106,7 @@ func (b *outputBuilder) Add(ev llm.Event) error {
 			return nil
 		}
 		it := &b.items[b.loc.item]
-		it.Arguments += ev.ToolCall.Arguments
+		b.buf.WriteString(ev.ToolCall.Arguments)
 		return b.send(&streamEvent{Type: "response.function_call_arguments.delta", OutputIndex: &b.loc.item, ItemID: it.ID,
 			Delta: &ev.ToolCall.Arguments})
 	case llm.EventStop:
@@ -199,9 +203,12 @@ func (b *outputBuilder) closePart(status string, item bool) error {
 	b.open = false
 	loc := b.loc
 	it := &b.items[loc.item]
+	grown := b.buf.String()
+	b.buf = strings.Builder{}
 	switch loc.kind {
 	case llm.PartText, llm.PartReasoning:
 		c := &it.Content[loc.content]
+		c.Text = grown
 		done := "response.output_text.done"
 		var logprobs *[]struct{}
 		if loc.kind == llm.PartText {
@@ -218,6 +225,7 @@ func (b *outputBuilder) closePart(status string, item bool) error {
 			return err
 		}
 	case llm.PartToolCall:
+		it.Arguments = grown
 		if err := b.send(&streamEvent{Type: "response.function_call_arguments.done", OutputIndex: &loc.item, ItemID: it.ID,
 			Arguments: &it.Arguments}); err != nil {
 			return err
