@@ -175,6 +175,9 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		SpendSince: spendSince,
 		OnAttempt:  metrics.Attempt,
 		Logger:     log,
+		// The gateway enforces the stream size cap, and so bounds every
+		// front door's stream alike.
+		MaxStreamBytes: cfg.Server.MaxStreamBytes,
 	})
 	metrics.WatchChannels(func() []telemetry.ChannelState {
 		health := gw.Router().Health()

@@ -132,6 +132,16 @@ type Server struct {
 	// StreamIdleTimeout ends a stream whose upstream sends nothing for
 	// this long. Default: 5m.
 	StreamIdleTimeout Duration `yaml:"stream_idle_timeout"`
+	// MaxStreamBytes caps the content of one streamed answer (text,
+	// reasoning and tool calls, not the framing), in bytes. A stream that
+	// would pass it is cut there with the client's dialect's error event
+	// (an OpenAI error chunk, an Anthropic error event, a Bedrock
+	// modelStreamErrorException, a Responses response.failed) and metered
+	// on what was delivered. It also bounds what the gateway holds for a
+	// stream: tool call arguments checked at the end, a Responses answer
+	// to be stored. Default: 16 MiB, many times the longest answers models
+	// give (128k output tokens are about half a MiB of text).
+	MaxStreamBytes int64 `yaml:"max_stream_bytes"`
 	// Admission bounds how much work the gateway takes on at once; past
 	// it, requests are refused at once with 503 (529 for Anthropic
 	// clients) and Retry-After, instead of queueing. Health, readiness and
@@ -517,6 +527,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Server.StreamIdleTimeout == 0 {
 		c.Server.StreamIdleTimeout = Duration(5 * time.Minute)
+	}
+	if c.Server.MaxStreamBytes == 0 {
+		c.Server.MaxStreamBytes = 16 << 20
 	}
 	a := &c.Server.Admission
 	def(&a.Mode, "adaptive")

@@ -33,6 +33,9 @@ func TestLoad_Defaults(t *testing.T) {
 	if got := c.Server.MaxBodyBytes; got != 10<<20 {
 		t.Errorf("max_body_bytes = %d", got)
 	}
+	if got := c.Server.MaxStreamBytes; got != 16<<20 {
+		t.Errorf("max_stream_bytes = %d", got)
+	}
 	if got := c.Providers[0].Timeout.Std(); got != 120*time.Second {
 		t.Errorf("timeout = %v", got)
 	}
@@ -58,6 +61,7 @@ func TestLoad_Bad(t *testing.T) {
 			`ledger.queue_size: must not be negative`,
 			`store.timeout: must be between 1ms and 10s, got 20s`,
 			`limits.timeout: must be between 1ms and 10s, got -5ms`,
+			`server.max_stream_bytes: must not be negative`,
 			`limits.redis_url: must be a redis://`,
 			`providers[0].base_url: required for type azure`,
 			`providers[1].name: duplicate provider "a"`,

@@ -79,6 +79,9 @@ func (c *Config) Validate() error {
 	if c.Server.MaxBodyBytes < 0 {
 		bad("server.max_body_bytes", "must not be negative")
 	}
+	if c.Server.MaxStreamBytes < 0 {
+		bad("server.max_stream_bytes", "must not be negative")
+	}
 	c.validateBreaker(bad)
 	if a := c.Server.Admission; a.Mode != "off" {
 		if a.Mode != "adaptive" && a.Mode != "fixed" {
