@@ -16,6 +16,16 @@ import (
 // DefaultMaxEvent bounds one event's data, in bytes.
 const DefaultMaxEvent = 8 << 20
 
+// readBufferSize is the reader's buffer: a few typical events (a chunk of
+// a streamed answer is a few hundred bytes). Longer lines are gathered
+// past it. A reader lives as long as its stream, so with thousands of
+// streams open this buffer is a large share of the gateway's memory.
+const readBufferSize = 4 << 10
+
+// keepCap is the largest event buffer a reader keeps between events: one
+// large event does not pin its size for the rest of the stream.
+const keepCap = 64 << 10
+
 // ErrTooLarge is returned when an event grows past the reader's limit.
 var ErrTooLarge = errors.New("sse: event too large")
 
@@ -45,7 +55,7 @@ func NewReader(r io.Reader) *Reader { return NewReaderSize(r, DefaultMaxEvent) }
 
 // NewReaderSize reads events from r; an event larger than max bytes fails.
 func NewReaderSize(r io.Reader, max int) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 16<<10), max: max, start: true}
+	return &Reader{r: bufio.NewReaderSize(r, readBufferSize), max: max, start: true}
 }
 
 // Next returns the next event. At the end of the stream it returns io.EOF;
@@ -53,6 +63,12 @@ func NewReaderSize(r io.Reader, max int) *Reader {
 // many servers omit it. An event with neither data nor a type (an "id:"
 // or "retry:" line alone) is skipped.
 func (rd *Reader) Next() (Event, error) {
+	if cap(rd.data) > keepCap {
+		rd.data = nil
+	}
+	if cap(rd.line) > keepCap {
+		rd.line = nil
+	}
 	rd.data, rd.typ, rd.id = rd.data[:0], rd.typ[:0], rd.id[:0]
 	hasData := false
 	for {

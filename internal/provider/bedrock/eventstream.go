@@ -31,7 +31,8 @@ const (
 const MaxFrameSize = 16 << 20
 
 // reuseFrameSize is the largest frame an EventDecoder reads into its reused
-// buffer.
+// buffer, which grows to the largest such frame seen: a stream of the
+// usual small frames holds a small buffer.
 const reuseFrameSize = 64 << 10
 
 // Frame sizes fixed by the wire format: an 8-byte prelude (total and headers
@@ -157,8 +158,8 @@ func (d *EventDecoder) Next() (Frame, error) {
 	}
 	var buf []byte
 	if total <= reuseFrameSize {
-		if d.buf == nil {
-			d.buf = make([]byte, reuseFrameSize)
+		if uint32(cap(d.buf)) < total {
+			d.buf = make([]byte, min(max(total, 2*uint32(cap(d.buf)), 1<<10), reuseFrameSize))
 		}
 		buf = d.buf[:total]
 		copy(buf, prelude[:])
