@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -210,10 +209,11 @@ func rewriteRaw(body []byte, model string, stream bool) ([]byte, error) {
 // send posts body and returns a 2xx response; any other status becomes a
 // classified *provider.Error.
 func (a *Adapter) send(ctx context.Context, body []byte) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.endpoint, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.endpoint, nil)
 	if err != nil {
 		return nil, fmt.Errorf("building request: %w", err)
 	}
+	release := provider.SetBody(hreq, body)
 	h := hreq.Header
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", "application/json")
@@ -223,6 +223,7 @@ func (a *Adapter) send(ctx context.Context, body []byte) (*http.Response, error)
 		h.Set("Anthropic-Beta", a.beta)
 	}
 	resp, err := a.hc.Do(hreq)
+	release()
 	if err != nil {
 		return nil, provider.TransportError(a.name, err)
 	}

@@ -1,7 +1,6 @@
 package bedrock
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -236,9 +235,6 @@ func (a *Adapter) do(ctx context.Context, model, op string, body []byte, accept 
 	hr.Header.Set("Content-Type", "application/json")
 	hr.Header.Set("Accept", accept)
 	if a.apiKey != "" {
-		hr.ContentLength = int64(len(body))
-		hr.Body = io.NopCloser(bytes.NewReader(body))
-		hr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		hr.Header.Set("Authorization", "Bearer "+a.apiKey)
 	} else {
 		creds := a.creds
@@ -252,7 +248,11 @@ func (a *Adapter) do(ctx context.Context, model, op string, body []byte, accept 
 			return nil, &provider.Error{Provider: a.name, Kind: provider.KindAuth, Message: "signing the upstream request failed", Err: err}
 		}
 	}
+	// The bytes sent are the bytes signed; they are let go of once the
+	// answer has started.
+	release := provider.SetBody(hr, body)
 	resp, err := a.hc.Do(hr)
+	release()
 	if err != nil {
 		return nil, provider.TransportError(a.name, err)
 	}

@@ -1,7 +1,6 @@
 package gemini
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -233,13 +232,15 @@ func (a *Adapter) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedR
 // send posts body and returns a 2xx response; any other status becomes a
 // classified *provider.Error.
 func (a *Adapter) send(ctx context.Context, target string, body []byte) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
 	if err != nil {
 		return nil, fmt.Errorf("building request: %w", err)
 	}
+	release := provider.SetBody(hreq, body)
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("X-Goog-Api-Key", a.apiKey)
 	resp, err := a.hc.Do(hreq)
+	release()
 	if err != nil {
 		return nil, provider.TransportError(a.name, err)
 	}

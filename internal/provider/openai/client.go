@@ -320,11 +320,12 @@ func marshalRaw(v any) json.RawMessage {
 // send posts body to op and returns a 2xx response; any other answer is
 // read (up to provider.MaxErrorBody) and returned as a classified *provider.Error.
 func (c *Client) send(ctx context.Context, op Operation, model string, body []byte, stream bool) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.o.URL(op, model), bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.o.URL(op, model), nil)
 	if err != nil {
 		return nil, &provider.Error{Provider: c.o.Name, Kind: provider.KindUnavailable,
 			Message: "upstream URL is invalid", Err: fmt.Errorf("building request: %w", err)}
 	}
+	release := provider.SetBody(hreq, body)
 	for k, v := range c.o.Header {
 		hreq.Header[k] = append([]string(nil), v...)
 	}
@@ -344,6 +345,7 @@ func (c *Client) send(ctx context.Context, op Operation, model string, body []by
 		}
 	}
 	resp, err := c.o.HTTPClient.Do(hreq)
+	release()
 	if err != nil {
 		return nil, provider.TransportError(c.o.Name, err)
 	}
