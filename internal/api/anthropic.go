@@ -70,8 +70,10 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, anthropic.ResponseFromLLM(resp, mr.Model))
 		return
 	}
+	// The codec keeps only the model name, not the decoded request.
+	model := mr.Model
 	s.streamChat(w, r, call, req, func(string) streamCodec {
-		return anthropicCodec{enc: anthropic.NewStreamEncoder(mr.Model)}
+		return anthropicCodec{enc: anthropic.NewStreamEncoder(model)}
 	})
 }
 

@@ -56,9 +56,12 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, openai.ResponseFromLLM(resp, cr.Model, created))
 		return
 	}
+	// The codec keeps only the model name: the decoded request (a copy of
+	// the prompt) is not kept alive for the stream's life.
 	includeUsage := cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
+	model := cr.Model
 	s.streamChat(w, r, call, req, func(id string) streamCodec {
-		enc := openai.NewStreamEncoder(id, cr.Model, created, includeUsage)
+		enc := openai.NewStreamEncoder(id, model, created, includeUsage)
 		return openAICodec{enc}
 	})
 }

@@ -26,6 +26,10 @@ func upstreamTransport() *http.Transport {
 	t.MaxIdleConns = 512
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
+	// A connection keeps its write buffer while its answer streams, which
+	// can be minutes: 2 KiB holds a request's headers (a SigV4-signed one
+	// included), and bodies larger than the buffer bypass it anyway.
+	t.WriteBufferSize = 2 << 10
 	return t
 }
 

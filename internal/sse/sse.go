@@ -17,10 +17,11 @@ import (
 const DefaultMaxEvent = 8 << 20
 
 // readBufferSize is the reader's buffer: a few typical events (a chunk of
-// a streamed answer is a few hundred bytes). Longer lines are gathered
-// past it. A reader lives as long as its stream, so with thousands of
-// streams open this buffer is a large share of the gateway's memory.
-const readBufferSize = 4 << 10
+// a streamed answer is a few hundred bytes; the HTTP transport below has
+// its own buffer for the socket reads). Longer lines are gathered past
+// it. A reader lives as long as its stream, so with thousands of streams
+// open this buffer is a large share of the gateway's memory.
+const readBufferSize = 2 << 10
 
 // keepCap is the largest event buffer a reader keeps between events: one
 // large event does not pin its size for the rest of the stream.
