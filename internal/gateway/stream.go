@@ -166,8 +166,9 @@ func (s *Stream) Next() (llm.Event, error) {
 	var ev llm.Event
 	if len(s.queued) > 0 {
 		ev = s.queued[0]
-		s.queued[0] = llm.Event{}
-		s.queued = s.queued[1:]
+		if s.queued = s.queued[1:]; len(s.queued) == 0 {
+			s.queued = nil // the first events are not kept for the stream's life
+		}
 	} else {
 		var err error
 		ev, err = s.up.Next()
