@@ -20,7 +20,7 @@ type streamDoor struct {
 	end string
 }
 
-// streamDoors are the four front doors that stream.
+// streamDoors are the front doors that stream (Bedrock's two operations).
 var streamDoors = []streamDoor{
 	{"chat", func(h *harness, model, text string) *http.Request {
 		return h.jsonRequest("/v1/chat/completions", map[string]any{"model": model, "stream": true, "max_tokens": 1 << 20,
@@ -43,6 +43,12 @@ var streamDoors = []streamDoor{
 			"inferenceConfig": map[string]any{"maxTokens": 1 << 20}},
 			bearerHeader(h.key.Secret))
 	}, "metadata"},
+	{"bedrock_invoke", func(h *harness, model, text string) *http.Request {
+		return h.jsonRequest("/model/"+model+"/invoke-with-response-stream", map[string]any{
+			"anthropic_version": "bedrock-2023-05-31", "max_tokens": 1 << 20,
+			"messages": []any{map[string]any{"role": "user", "content": text}}},
+			bearerHeader(h.key.Secret))
+	}, "chunk"},
 }
 
 // streamChannels are the channel types a stream can come from, by the

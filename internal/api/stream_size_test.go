@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -39,7 +40,8 @@ func bedrockFrames(t *testing.T, body []byte) []string {
 // event of the client's dialect, whichever channel it comes from: an
 // OpenAI error chunk without [DONE], an Anthropic error event without
 // message_stop, a Bedrock modelStreamErrorException frame without
-// messageStop, a Responses response.failed.
+// messageStop (ConverseStream and InvokeModelWithResponseStream), a
+// Responses response.failed.
 func TestStreamSizeCap(t *testing.T) {
 	h := newHarness(t, func(c *harnessConfig) { c.sessions, c.maxStream = true, 4000 })
 	hc := &http.Client{}
@@ -62,12 +64,15 @@ func TestStreamSizeCap(t *testing.T) {
 					if !strings.Contains(s, "event: response.failed\n") || !strings.Contains(s, `"status":"failed"`) || strings.Contains(s, "response.completed") {
 						t.Errorf("responses stream does not end with response.failed: ...%s", tail(s))
 					}
-				case "bedrock":
+				case "bedrock", "bedrock_invoke":
 					frames := bedrockFrames(t, body)
 					last := frames[len(frames)-1]
 					if !strings.HasPrefix(last, "exception:modelStreamErrorException") || !strings.Contains(last, "size limit") || strings.Contains(strings.Join(frames, ","), "messageStop") {
 						t.Errorf("bedrock stream ends with %q, want a modelStreamErrorException", last)
 					}
+				}
+				if door.name == "bedrock_invoke" {
+					s = invokeEvents(t, body)
 				}
 				// What was delivered fits the cap, and is most of it: each
 				// delta is "word ", a JSON string of its own.
@@ -75,6 +80,28 @@ func TestStreamSizeCap(t *testing.T) {
 					t.Errorf("the client got %d words before the cut", n)
 				}
 			})
+		}
+	}
+}
+
+// invokeEvents are the Anthropic events an InvokeModelWithResponseStream
+// body carries in its chunk events, joined.
+func invokeEvents(t *testing.T, body []byte) string {
+	t.Helper()
+	dec := bedrock.NewEventDecoder(bytes.NewReader(body))
+	var out strings.Builder
+	for {
+		f, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			return out.String()
+		}
+		if err != nil {
+			t.Fatalf("decoding event stream: %v", err)
+		}
+		var chunk struct{ Bytes []byte }
+		if f.EventType == "chunk" && json.Unmarshal(f.Payload, &chunk) == nil {
+			out.Write(chunk.Bytes)
+			out.WriteByte('\n')
 		}
 	}
 }
@@ -97,7 +124,7 @@ func allocated(f func()) uint64 {
 // more than ten times as much.
 func TestStream_Linear(t *testing.T) {
 	if testing.Short() {
-		t.Skip("streams 160 answers")
+		t.Skip("streams 60 answers")
 	}
 	h := newHarness(t, func(c *harnessConfig) { c.sessions = true })
 	hc := &http.Client{}
