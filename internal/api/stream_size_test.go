@@ -72,7 +72,9 @@ func TestStreamSizeCap(t *testing.T) {
 					}
 				}
 				if door.name == "bedrock_invoke" {
-					s = invokeEvents(t, body)
+					if s = invokeEvents(t, body); strings.Contains(s, "message_stop") {
+						t.Errorf("invoke stream has a message_stop: ...%s", tail(s))
+					}
 				}
 				// What was delivered fits the cap, and is most of it: each
 				// delta is "word ", a JSON string of its own.
