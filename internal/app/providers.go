@@ -26,10 +26,12 @@ func upstreamTransport() *http.Transport {
 	t.MaxIdleConns = 512
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
-	// A connection keeps its write buffer while its answer streams, which
-	// can be minutes: 2 KiB holds a request's headers (a SigV4-signed one
-	// included), and bodies larger than the buffer bypass it anyway.
+	// A connection keeps its buffers while its answer streams, which can
+	// be minutes, and a gateway holds thousands of such connections: 2 KiB
+	// holds a request's headers (a SigV4-signed one included) and several
+	// stream events, and larger writes and reads bypass the buffers.
 	t.WriteBufferSize = 2 << 10
+	t.ReadBufferSize = 2 << 10
 	return t
 }
 
