@@ -296,7 +296,7 @@ func (s *Stream) Close() error {
 
 // deliveredUsage estimates the usage of a stream cut short, from what it
 // delivered: the request's estimated input, and about four characters an
-// output token of text, reasoning and tool arguments. It reports false
+// output token of its content (text, reasoning, tool calls). It reports false
 // when nothing was delivered.
 func (s *Stream) deliveredUsage() (llm.Usage, bool) {
 	if s.sent == 0 {
