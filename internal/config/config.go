@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -142,6 +143,50 @@ type Server struct {
 	// to be stored. Default: 16 MiB, many times the longest answers models
 	// give (128k output tokens are about half a MiB of text).
 	MaxStreamBytes int64 `yaml:"max_stream_bytes"`
+	// ReadHeaderTimeout bounds reading a request's line and headers, on
+	// both listeners; a connection that takes longer is closed. Default:
+	// 10s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading one whole request, headers and body, on
+	// both listeners (for HTTP/2, from the stream's headers to the end of
+	// its body). A body still arriving when it passes is refused (408 in
+	// the client's dialect) and the connection closed, so a slow sender
+	// cannot hold a connection. It does not limit how long a response or
+	// a stream takes. Default: 30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// IdleTimeout closes a keep-alive connection (HTTP/1.1) or an HTTP/2
+	// connection without open streams after this long, on both
+	// listeners. Default: 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds a request's line and headers (names, values
+	// and line ends, as HTTP/1.1 sends them) on both listeners. Past it a
+	// client request gets 431 in its dialect. Go's own parser stops at
+	// twice this (plus 4 KiB) and closes the connection with a 431, also
+	// rendered in the dialect the path tells over HTTP/1.1. Default:
+	// 64 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConnections caps the client listener's open connections. A
+	// connection accepted past the cap is closed at once, before anything
+	// is read (clients see a reset and retry), so it never waits in the
+	// kernel's backlog or holds memory. Default: three quarters of the
+	// process's open-file limit (ulimit -n) at start, at most 100000 and
+	// at least 64, keeping the rest for upstream connections, the store
+	// and the admin listener.
+	MaxConnections int `yaml:"max_connections"`
+	// AdminMaxConnections caps the admin listener's open connections, in
+	// the same way. Default: 256.
+	AdminMaxConnections int `yaml:"admin_max_connections"`
+	// MaxModelNameBytes bounds the model name a client sends (the body's
+	// model, a Bedrock model id). A longer name is refused with 400 in
+	// the client's dialect before it is looked up, logged or echoed.
+	// Default: 256.
+	MaxModelNameBytes int `yaml:"max_model_name_bytes"`
+	// BedrockRegions are the regions the Bedrock front door answers for:
+	// a SigV4 signature scoped to another region is refused with
+	// InvalidSignatureException, as AWS does. "*" accepts every region.
+	// Default: the regions of the configured Bedrock channels, plus
+	// us-east-1.
+	BedrockRegions []string `yaml:"bedrock_regions"`
 	// Admission bounds how much work the gateway takes on at once; past
 	// it, requests are refused at once with 503 (529 for Anthropic
 	// clients) and Retry-After, instead of queueing. Health, readiness and
@@ -551,6 +596,30 @@ func (c *Config) applyDefaults() {
 	if a.QueueTimeout == 0 {
 		a.QueueTimeout = Duration(50 * time.Millisecond)
 	}
+	if c.Server.ReadHeaderTimeout == 0 {
+		c.Server.ReadHeaderTimeout = Duration(10 * time.Second)
+	}
+	if c.Server.ReadTimeout == 0 {
+		c.Server.ReadTimeout = Duration(30 * time.Second)
+	}
+	if c.Server.IdleTimeout == 0 {
+		c.Server.IdleTimeout = Duration(120 * time.Second)
+	}
+	if c.Server.MaxHeaderBytes == 0 {
+		c.Server.MaxHeaderBytes = 64 << 10
+	}
+	if c.Server.MaxConnections == 0 {
+		c.Server.MaxConnections = defaultMaxConnections(openFileLimit())
+	}
+	if c.Server.AdminMaxConnections == 0 {
+		c.Server.AdminMaxConnections = 256
+	}
+	if c.Server.MaxModelNameBytes == 0 {
+		c.Server.MaxModelNameBytes = 256
+	}
+	if len(c.Server.BedrockRegions) == 0 {
+		c.Server.BedrockRegions = c.defaultBedrockRegions()
+	}
 	if c.Sessions.ResponseTTL == 0 {
 		c.Sessions.ResponseTTL = Duration(720 * time.Hour)
 	}
@@ -663,4 +732,25 @@ func (c *Config) ProviderByName(name string) *Provider {
 		}
 	}
 	return nil
+}
+
+// defaultMaxConnections is three quarters of the open-file limit, within
+// [64, 100000]; 0 (the limit is unknown) gives 4096.
+func defaultMaxConnections(fdLimit uint64) int {
+	if fdLimit == 0 {
+		return 4096
+	}
+	return int(min(max(fdLimit/4*3, 64), 100000))
+}
+
+// defaultBedrockRegions lists us-east-1 and the region of every Bedrock
+// channel, each once.
+func (c *Config) defaultBedrockRegions() []string {
+	out := []string{"us-east-1"}
+	for _, p := range c.Providers {
+		if p.Type == TypeBedrock && p.Region != "" && !slices.Contains(out, p.Region) {
+			out = append(out, p.Region)
+		}
+	}
+	return out
 }

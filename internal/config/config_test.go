@@ -56,6 +56,11 @@ func TestLoad_Bad(t *testing.T) {
 	}{
 		{"many.bad.yaml", []string{
 			`listen: invalid address "nonsense"`,
+			`server.read_timeout: must not be negative`,
+			`server.max_header_bytes: must be at least 4096`,
+			`server.max_connections: must not be negative`,
+			`server.bedrock_regions[0]: "*" accepts every region and must be the only entry`,
+			`server.bedrock_regions[1]: "US_EAST" is not a region name`,
 			`store.driver: must be sqlite or postgres, got "mysql"`,
 			`store.outage: must be cached or closed, got "open"`,
 			`ledger.queue_size: must not be negative`,
@@ -161,5 +166,36 @@ func unwrapAll(err error) error {
 			return err
 		}
 		err = u.Unwrap()
+	}
+}
+
+func TestLoad_EdgeDefaults(t *testing.T) {
+	c, err := Load("testdata/design.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Server
+	if s.ReadHeaderTimeout.Std() != 10*time.Second || s.ReadTimeout.Std() != 30*time.Second || s.IdleTimeout.Std() != 120*time.Second {
+		t.Errorf("timeouts = %v, %v, %v", s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout)
+	}
+	if s.MaxHeaderBytes != 64<<10 || s.MaxModelNameBytes != 256 || s.AdminMaxConnections != 256 {
+		t.Errorf("max_header_bytes %d, max_model_name_bytes %d, admin_max_connections %d", s.MaxHeaderBytes, s.MaxModelNameBytes, s.AdminMaxConnections)
+	}
+	if want := defaultMaxConnections(openFileLimit()); s.MaxConnections != want {
+		t.Errorf("max_connections = %d, want %d", s.MaxConnections, want)
+	}
+	if got, want := strings.Join(s.BedrockRegions, ","), "us-east-1"; got != want {
+		t.Errorf("bedrock_regions = %s, want %s", got, want)
+	}
+}
+
+func TestDefaultMaxConnections(t *testing.T) {
+	for _, tc := range []struct {
+		limit uint64
+		want  int
+	}{{0, 4096}, {20000, 15000}, {1024, 768}, {50, 64}, {1 << 20, 100000}} {
+		if got := defaultMaxConnections(tc.limit); got != tc.want {
+			t.Errorf("defaultMaxConnections(%d) = %d, want %d", tc.limit, got, tc.want)
+		}
 	}
 }

@@ -108,6 +108,39 @@ func (c *Config) Validate() error {
 			bad("server.admission.queue_timeout", "must not be negative")
 		}
 	}
+	for _, f := range []struct {
+		name string
+		v    Duration
+	}{{"server.read_header_timeout", c.Server.ReadHeaderTimeout}, {"server.read_timeout", c.Server.ReadTimeout}, {"server.idle_timeout", c.Server.IdleTimeout}} {
+		if f.v < 0 {
+			bad(f.name, "must not be negative")
+		}
+	}
+	if c.Server.MaxHeaderBytes < 0 {
+		bad("server.max_header_bytes", "must not be negative")
+	} else if c.Server.MaxHeaderBytes > 0 && c.Server.MaxHeaderBytes < 4<<10 {
+		bad("server.max_header_bytes", "must be at least 4096 (SDKs send a few KiB of headers)")
+	}
+	if c.Server.MaxConnections < 0 {
+		bad("server.max_connections", "must not be negative")
+	}
+	if c.Server.AdminMaxConnections < 0 {
+		bad("server.admin_max_connections", "must not be negative")
+	}
+	if c.Server.MaxModelNameBytes < 0 {
+		bad("server.max_model_name_bytes", "must not be negative")
+	}
+	for i, r := range c.Server.BedrockRegions {
+		if r == "*" {
+			if len(c.Server.BedrockRegions) > 1 {
+				bad(fmt.Sprintf("server.bedrock_regions[%d]", i), `"*" accepts every region and must be the only entry`)
+			}
+			continue
+		}
+		if !validRegion(r) {
+			bad(fmt.Sprintf("server.bedrock_regions[%d]", i), "%q is not a region name (lowercase letters, digits and '-', e.g. us-east-1)", r)
+		}
+	}
 
 	providers := map[string]*Provider{}
 	for i := range c.Providers {
@@ -338,4 +371,18 @@ func (c *Config) validateBreaker(bad func(p, format string, args ...any)) {
 	if b.MaxCoolOff < b.CoolOff {
 		bad("breaker.max_cool_off", "must be at least cool_off (%s), got %s", b.CoolOff.Std(), b.MaxCoolOff.Std())
 	}
+}
+
+// validRegion reports whether r looks like an AWS region name.
+func validRegion(r string) bool {
+	if r == "" || len(r) > 32 || r[0] == '-' || r[len(r)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(r); i++ {
+		c := r[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
