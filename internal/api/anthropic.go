@@ -39,6 +39,9 @@ func (s *Server) anthropicRequest(w http.ResponseWriter, r *http.Request) (*anth
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := s.checkModelName(mr.Model, "model"); err != nil {
+		return nil, nil, nil, err
+	}
 	req, err := anthropic.RequestToLLM(mr, r.Header.Get("Anthropic-Version"))
 	if err != nil {
 		return nil, nil, nil, err
@@ -133,6 +136,9 @@ func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ = json.Marshal(m)
 	mr, err := anthropic.DecodeMessagesRequest(body)
+	if err == nil {
+		err = s.checkModelName(mr.Model, "model")
+	}
 	if err != nil {
 		writeError(w, r, dialectAnthropic, err)
 		return

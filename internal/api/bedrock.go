@@ -103,7 +103,14 @@ func bedrockErrorCode(e *apiError) (status int, code string) {
 	case typeUpstream, typeInternal:
 		return http.StatusInternalServerError, codeInternalServer
 	case typeTooLarge:
+		if e.Status == http.StatusRequestHeaderFieldsTooLarge {
+			return e.Status, codeValidation
+		}
 		return http.StatusRequestEntityTooLarge, codeValidation
+	}
+	// A body that did not arrive in time keeps its 408.
+	if e.Status == http.StatusRequestTimeout {
+		return e.Status, codeValidation
 	}
 	return http.StatusBadRequest, codeValidation
 }
@@ -258,39 +265,54 @@ func (s *Server) bedrockAuth(w http.ResponseWriter, r *http.Request) (*auth.Prin
 		notePrincipal(r, p)
 		return p, body, nil
 	}
+	// SigV4: everything but the signature itself is checked from the
+	// headers, and the access key looked up, before the body is read, so
+	// an unauthenticated client never holds the connection with a slow
+	// body. When the client sent the payload hash (X-Amz-Content-Sha256,
+	// as the JavaScript SDK does) the signature is checked before the
+	// body too; otherwise it covers the body's hash and waits for it.
+	sig, err := bedrock.CheckSigV4Header(r, s.now(), s.regionAllowed)
+	if err != nil {
+		return nil, nil, sigV4Refusal(err)
+	}
+	if s.aws == nil {
+		return nil, nil, sigV4Refusal(&bedrock.SigV4Error{Code: bedrock.CodeUnrecognizedClient, Message: msgInvalidToken})
+	}
+	secret, p, err := s.aws.AWSSecret(r.Context(), sig.AccessKeyID())
+	if err != nil {
+		if !authRefusal(err) {
+			return nil, nil, authError(err)
+		}
+		// A revoked or expired key is reported as unknown, as AWS does
+		// for a deactivated access key: the signer has not yet proven
+		// that it holds the secret, so it learns nothing about the key.
+		return nil, nil, sigV4Refusal(&bedrock.SigV4Error{Code: bedrock.CodeUnrecognizedClient, Message: msgInvalidToken})
+	}
+	if checked, err := sig.VerifyClaimedHash(r, secret); checked && err != nil {
+		return nil, nil, sigV4Refusal(err)
+	}
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return nil, nil, err
 	}
-	var p *auth.Principal
-	var lookupErr error
-	lookup := func(accessKeyID string) (string, bool) {
-		if s.aws == nil {
-			return "", false
-		}
-		secret, pr, err := s.aws.AWSSecret(r.Context(), accessKeyID)
-		if err != nil {
-			lookupErr = err
-			return "", false
-		}
-		p = pr
-		return secret, true
-	}
-	if _, _, err := bedrock.VerifySigV4(r, body, lookup, s.now()); err != nil {
-		if lookupErr != nil && !authRefusal(lookupErr) {
-			return nil, nil, authError(lookupErr)
-		}
-		var se *bedrock.SigV4Error
-		if !errors.As(err, &se) {
-			se = &bedrock.SigV4Error{Code: bedrock.CodeInvalidSignature, Message: "The request signature could not be verified."}
-		}
-		// A revoked or expired key is reported as unknown, as AWS does for
-		// a deactivated access key: the signer has not yet proven that it
-		// holds the secret, so it learns nothing about the key.
-		return nil, nil, &awsError{code: se.Code, err: &apiError{Status: http.StatusForbidden, Type: typeAuth, Message: se.Message, Err: err}}
+	if err := sig.VerifyBody(r, body, secret); err != nil {
+		return nil, nil, sigV4Refusal(err)
 	}
 	notePrincipal(r, p)
 	return p, body, nil
+}
+
+// regionAllowed reports whether the front door answers for a SigV4
+// credential-scope region.
+func (s *Server) regionAllowed(region string) bool { return s.regions == nil || s.regions[region] }
+
+// sigV4Refusal renders a failed SigV4 check as the 403 AWS sends.
+func sigV4Refusal(err error) error {
+	var se *bedrock.SigV4Error
+	if !errors.As(err, &se) {
+		se = &bedrock.SigV4Error{Code: bedrock.CodeInvalidSignature, Message: "The request signature could not be verified."}
+	}
+	return &awsError{code: se.Code, err: &apiError{Status: http.StatusForbidden, Type: typeAuth, Message: se.Message, Err: err}}
 }
 
 // bedrockKeyError renders a failed Bedrock API key as AWS names it.
@@ -324,8 +346,12 @@ func notePrincipal(r *http.Request, p *auth.Principal) {
 // trying the forms in modelIDCandidates in turn. An unknown id is the
 // ValidationException Bedrock returns for one.
 func (s *Server) bedrockModel(r *http.Request) (string, error) {
+	modelID := r.PathValue("modelId")
+	if err := s.checkModelName(modelID, "modelId"); err != nil {
+		return "", &awsError{code: codeValidation, err: err.(*apiError)}
+	}
 	cat := s.gw.Router().Catalog()
-	for _, id := range modelIDCandidates(r.PathValue("modelId")) {
+	for _, id := range modelIDCandidates(modelID) {
 		if _, ok := cat.Lookup(id); ok {
 			return id, nil
 		}

@@ -142,6 +142,7 @@ func writeError(w http.ResponseWriter, r *http.Request, dialect string, err erro
 		w.Header().Set("X-Should-Retry", "false")
 	}
 	w.Header().Set("Content-Type", "application/json")
+	closeUnread(w, r)
 	switch dialect {
 	case dialectAnthropic:
 		w.Header().Set("Request-Id", info.RequestID)

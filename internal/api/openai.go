@@ -28,6 +28,9 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cr, err := openai.DecodeChatRequest(body)
+	if err == nil {
+		err = s.checkModelName(cr.Model, "model")
+	}
 	if err != nil {
 		writeError(w, r, dialectOpenAI, err)
 		return
@@ -308,6 +311,9 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	er, err := openai.DecodeEmbeddingRequest(body)
+	if err == nil {
+		err = s.checkModelName(er.Model, "model")
+	}
 	if err != nil {
 		writeError(w, r, dialectOpenAI, err)
 		return
@@ -362,6 +368,10 @@ func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("model")
+	if err := s.checkModelName(id, "model"); err != nil {
+		writeError(w, r, dialectFor(r), err)
+		return
+	}
 	m, ok := s.gw.Router().Catalog().Lookup(id)
 	if !ok {
 		writeError(w, r, dialectFor(r), &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "model_not_found", Param: "model",

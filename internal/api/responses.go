@@ -118,6 +118,9 @@ func (s *Server) handleCreateResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := decodeResponsesRequest(body)
+	if err == nil {
+		err = s.checkModelName(req.Model, "model")
+	}
 	if err != nil {
 		writeError(w, r, dialectOpenAI, err)
 		return

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +57,16 @@ type Options struct {
 	// Admission bounds the requests and streams the model endpoints take
 	// on at once; nil: no admission control.
 	Admission *overload.Limiter
+	// MaxHeaderBytes bounds a request's line and headers (431 in the
+	// client's dialect past it). Default DefaultMaxHeaderBytes. Pair it
+	// with http.Server.MaxHeaderBytes = ServerMaxHeaderBytes(limit).
+	MaxHeaderBytes int
+	// MaxModelNameBytes bounds a model name (400 past it). Default
+	// DefaultMaxModelNameBytes.
+	MaxModelNameBytes int
+	// BedrockRegions are the credential-scope regions a SigV4 signature
+	// may name; "*" (or none) accepts every region.
+	BedrockRegions []string
 }
 
 // DefaultStreamKeepAlive is the quiet time after which a stream gets a
@@ -78,7 +89,11 @@ type Server struct {
 	now       func() time.Time
 	handler   http.Handler
 	// sessions serves the Responses and Conversations APIs; nil when off.
-	sessions *session.Runtime
+	sessions     *session.Runtime
+	maxHeader    int
+	maxModelName int
+	// regions are the SigV4 scope regions served; nil: every region.
+	regions map[string]bool
 	// limiter is admission control; nil when off.
 	limiter *overload.Limiter
 }
@@ -99,6 +114,19 @@ func New(o Options) *Server {
 	if s.idle <= 0 {
 		s.idle = 5 * time.Minute
 	}
+	s.maxHeader, s.maxModelName = o.MaxHeaderBytes, o.MaxModelNameBytes
+	if s.maxHeader <= 0 {
+		s.maxHeader = DefaultMaxHeaderBytes
+	}
+	if s.maxModelName <= 0 {
+		s.maxModelName = DefaultMaxModelNameBytes
+	}
+	if len(o.BedrockRegions) > 0 && !slices.Contains(o.BedrockRegions, "*") {
+		s.regions = make(map[string]bool, len(o.BedrockRegions))
+		for _, r := range o.BedrockRegions {
+			s.regions[r] = true
+		}
+	}
 	switch {
 	case o.StreamKeepAlive > 0:
 		s.keepAlive = o.StreamKeepAlive
@@ -111,7 +139,7 @@ func New(o Options) *Server {
 	if s.ready == nil {
 		s.ready = func(context.Context) error { return nil }
 	}
-	s.handler = telemetry.Middleware(s.log, s.metrics, recoverer(s.log, s.routes()))
+	s.handler = telemetry.Middleware(s.log, s.metrics, recoverer(s.log, s.edge(s.routes())))
 	return s
 }
 
@@ -139,12 +167,7 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeTooLarge,
-				Message: fmt.Sprintf("Request body is larger than the limit of %d bytes.", mbe.Limit)}
-		}
-		return nil, &apiError{Status: http.StatusBadRequest, Type: typeInvalid, Message: "Could not read the request body."}
+		return nil, bodyReadError(err)
 	}
 	return body, nil
 }
@@ -206,6 +229,9 @@ func authError(err error) *apiError {
 func (s *Server) call(r *http.Request, p *auth.Principal, model, dialect, endpoint string) *gateway.Call {
 	info := telemetry.InfoFrom(r.Context())
 	info.Dialect, info.Model = dialect, model
+	// Metric labels take configured names only: anything else is one
+	// "unknown" series, however many names clients make up.
+	_, info.ModelKnown = s.gw.Router().Catalog().Lookup(model)
 	k, t := &p.Key, &p.Tenant
 	return &gateway.Call{
 		RequestID: info.RequestID, TenantID: t.ID, Tenant: t.Name, KeyID: k.ID,
@@ -228,7 +254,7 @@ func setRouteHeaders(w http.ResponseWriter, r *http.Request, res *gateway.Result
 		w.Header().Set("X-Switchyard-Provider", res.Provider)
 		info.Provider = res.Provider
 	}
-	if res.Model != "" {
+	if res.Model != "" && len(res.Model) <= DefaultMaxModelNameBytes {
 		w.Header().Set("X-Switchyard-Model", res.Model)
 	}
 	if h := res.RouteHeader(); h != "" {

@@ -210,6 +210,8 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		Gateway: gw, Auth: authn, Logger: log, Metrics: metrics,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Std(),
 		Ready: func(ctx context.Context) error { return storeBreaker.Do(ctx, st.Ping) }, Sessions: sessions, Admission: admission,
+		MaxHeaderBytes: cfg.Server.MaxHeaderBytes, MaxModelNameBytes: cfg.Server.MaxModelNameBytes,
+		BedrockRegions: cfg.Server.BedrockRegions,
 	})
 
 	in.ln = o.Listener
@@ -218,14 +220,21 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 			return nil, fmt.Errorf("listening: %w", err)
 		}
 	}
-	in.srv = &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Both listeners bound what one client can hold: the time to send a
+	// request's headers and body, idle keep-alive connections, header
+	// size, and the number of open connections (past the cap a new one is
+	// reset at once, see api.LimitListener).
+	in.srv = edgeServer(cfg.Server, front, log)
+	// The front door enforces the configured header limit in the client's
+	// dialect; Go's parser stops only at twice that.
+	in.srv.MaxHeaderBytes = api.ServerMaxHeaderBytes(cfg.Server.MaxHeaderBytes)
 	// HTTP/2 without TLS (h2c) too: the Bedrock JavaScript SDK speaks
 	// nothing else.
 	in.srv.Protocols = new(http.Protocols)
 	in.srv.Protocols.SetHTTP1(true)
 	in.srv.Protocols.SetUnencryptedHTTP2(true)
-	go func() { in.served <- in.srv.Serve(in.ln) }()
+	clientLn := front.Listener(api.LimitListener(in.ln, cfg.Server.MaxConnections, func() { metrics.ConnectionRefused("client") }))
+	go func() { in.served <- in.srv.Serve(clientLn) }()
 
 	if cfg.Admin.Listen != "off" {
 		in.adminLn = o.AdminListener
@@ -237,8 +246,9 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		handler := admin.Handler(admin.Options{Service: in.admin, Token: env.Getenv(cfg.Admin.TokenEnv),
 			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
 			Report: reports(st, gw.Router)})
-		in.adminSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-		go func() { in.served <- in.adminSrv.Serve(in.adminLn) }()
+		in.adminSrv = edgeServer(cfg.Server, handler, log)
+		adminLn := api.LimitListener(in.adminLn, cfg.Server.AdminMaxConnections, func() { metrics.ConnectionRefused("admin") })
+		go func() { in.served <- in.adminSrv.Serve(adminLn) }()
 	}
 	log.Info("switchyard started", "listen", in.Addr(), "admin", in.AdminAddr(), "store", cfg.Store.Driver,
 		"providers", len(cfg.Providers), "models", len(cfg.Models))
@@ -279,4 +289,14 @@ func (in *Instance) closeAll() {
 		_ = in.closers[i]()
 	}
 	in.closers = nil
+}
+
+// edgeServer is an http.Server for h with the configured bounds on what a
+// client may hold: ReadTimeout covers a request's headers and body (per
+// stream over HTTP/2) and is cleared once the body is read, so responses
+// and streams are not limited by it.
+func edgeServer(c config.Server, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: c.ReadHeaderTimeout.Std(), ReadTimeout: c.ReadTimeout.Std(),
+		IdleTimeout: c.IdleTimeout.Std(), MaxHeaderBytes: c.MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }

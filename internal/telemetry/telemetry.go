@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -39,14 +40,18 @@ type Info struct {
 	Tenant    string
 	KeyID     string
 	Model     string
-	Provider  string
-	Route     string
-	Stream    bool
-	Input     int64
-	Output    int64
-	Cached    int64
-	CostUSD   float64
-	ErrorKind string
+	// ModelKnown reports that Model is a configured name (or alias). Only
+	// then does it become a metric label; any other name is counted
+	// under "unknown", so clients cannot grow the series.
+	ModelKnown bool
+	Provider   string
+	Route      string
+	Stream     bool
+	Input      int64
+	Output     int64
+	Cached     int64
+	CostUSD    float64
+	ErrorKind  string
 	// Skipped lists channels routing passed over for their health
 	// ("name:breaker_open"), so an outage is visible per request.
 	Skipped string
@@ -80,6 +85,7 @@ type Metrics struct {
 	inflight  prometheus.Gauge
 	attempts  *prometheus.CounterVec
 	ledgerErr prometheus.Counter
+	refused   *prometheus.CounterVec
 }
 
 // NewMetrics registers the gateway's metrics on a fresh registry, with the
@@ -109,8 +115,11 @@ func NewMetrics() *Metrics {
 		ledgerErr: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_ledger_write_errors_total", Help: "Failed usage ledger batch writes (retried).",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_connections_refused_total", Help: "Connections reset on accept because the listener was at its connection cap.",
+		}, []string{"listener"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.tokens, m.cost, m.inflight, m.attempts, m.ledgerErr,
+	m.Registry.MustRegister(m.requests, m.duration, m.tokens, m.cost, m.inflight, m.attempts, m.ledgerErr, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -235,6 +244,10 @@ func (m *Metrics) Attempt(provider, outcome string) {
 	m.attempts.WithLabelValues(provider, outcome).Inc()
 }
 
+// ConnectionRefused counts one connection reset at the cap of listener
+// ("client" or "admin").
+func (m *Metrics) ConnectionRefused(listener string) { m.refused.WithLabelValues(listener).Inc() }
+
 // LedgerError counts one failed ledger write.
 func (m *Metrics) LedgerError() { m.ledgerErr.Inc() }
 
@@ -266,7 +279,7 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 		attrs := []slog.Attr{
 			slog.String("request_id", id),
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("path", truncate(r.URL.Path, maxLoggedPath)),
 			slog.Int("status", status),
 			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
 		}
@@ -277,7 +290,7 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 			attrs = append(attrs, slog.String("tenant", info.Tenant), slog.String("key_id", info.KeyID))
 		}
 		if info.Model != "" {
-			attrs = append(attrs, slog.String("model", info.Model), slog.String("provider", info.Provider),
+			attrs = append(attrs, slog.String("model", truncate(info.Model, maxLoggedModel)), slog.String("provider", info.Provider),
 				slog.Bool("stream", info.Stream), slog.Int64("input_tokens", info.Input),
 				slog.Int64("output_tokens", info.Output), slog.Int64("cached_input_tokens", info.Cached),
 				slog.Float64("cost_usd", info.CostUSD))
@@ -293,16 +306,63 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 		}
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		if m != nil && info.Model != "" {
-			m.requests.WithLabelValues(info.Dialect, info.Model, info.Provider, itoa(status)).Inc()
-			m.duration.WithLabelValues(info.Dialect, info.Model, info.Provider).Observe(elapsed.Seconds())
+			model, dialect := labelUnknown, dialectLabel(info.Dialect)
+			if info.ModelKnown {
+				model = info.Model
+			}
+			m.requests.WithLabelValues(dialect, model, info.Provider, statusLabel(status)).Inc()
+			m.duration.WithLabelValues(dialect, model, info.Provider).Observe(elapsed.Seconds())
 			if info.Provider != "" {
-				m.tokens.WithLabelValues(info.Model, info.Provider, "input").Add(float64(info.Input))
-				m.tokens.WithLabelValues(info.Model, info.Provider, "output").Add(float64(info.Output))
-				m.tokens.WithLabelValues(info.Model, info.Provider, "cached_input").Add(float64(info.Cached))
-				m.cost.WithLabelValues(info.Model, info.Provider).Add(info.CostUSD)
+				m.tokens.WithLabelValues(model, info.Provider, "input").Add(float64(info.Input))
+				m.tokens.WithLabelValues(model, info.Provider, "output").Add(float64(info.Output))
+				m.tokens.WithLabelValues(model, info.Provider, "cached_input").Add(float64(info.Cached))
+				m.cost.WithLabelValues(model, info.Provider).Add(info.CostUSD)
 			}
 		}
 	})
+}
+
+// labelUnknown is the metric label of a client-sent value that is not a
+// configured name.
+const labelUnknown = "unknown"
+
+// maxLoggedModel and maxLoggedPath bound the client-chosen model name and
+// path in an access-log line.
+const (
+	maxLoggedModel = 256
+	maxLoggedPath  = 1024
+)
+
+// dialectLabel passes the front doors' own dialect names and folds
+// anything else into "unknown".
+func dialectLabel(d string) string {
+	switch d {
+	case "openai", "anthropic", "bedrock":
+		return d
+	}
+	return labelUnknown
+}
+
+// statusLabel is a status code as a label; codes outside 100-599 are
+// "unknown".
+func statusLabel(code int) string {
+	if code < 100 || code > 599 {
+		return labelUnknown
+	}
+	return itoa(code)
+}
+
+// truncate cuts s to at most n bytes, marking the cut with "...", without
+// splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 func itoa(n int) string {

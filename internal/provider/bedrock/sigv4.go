@@ -51,6 +51,7 @@ const (
 	msgHostNotSigned                 = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 	msgMissingDate                   = "Authorization header requires existence of a 'X-Amz-Date' header."
 	msgCredentialScopeServiceInvalid = "Credential should be scoped to correct service: 'bedrock'."
+	msgCredentialScopeRegionInvalid  = "Credential should be scoped to a valid region."
 )
 
 // SigV4Error is a failed SigV4 verification. Code is the AWS error code a
@@ -144,39 +145,87 @@ func parseAuthorization(h string) (authorization, error) {
 // body. Requests whose X-Amz-Date is more than 15 minutes from now are
 // rejected ("Signature expired"). X-Amz-Security-Token is covered by the
 // signature when signed, but lookup alone decides whether the key is known.
+// Every region is accepted; CheckSigV4Header can restrict them.
 //
 // On success it returns the access key id and the credential scope's
 // region. Every failure is a *SigV4Error.
 func VerifySigV4(r *http.Request, body []byte, lookup SecretLookup, now time.Time) (accessKeyID, region string, err error) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return "", "", &SigV4Error{Code: CodeMissingAuthenticationToken, Message: msgMissingAuthenticationToken}
-	}
-	a, err := parseAuthorization(h)
+	h, err := CheckSigV4Header(r, now, nil)
 	if err != nil {
 		return "", "", err
 	}
+	// Look the key up only after the request is well formed, so a malformed
+	// request never tells a caller whether a key exists.
+	secret, ok := lookup(h.a.accessKeyID)
+	if !ok {
+		return "", "", &SigV4Error{Code: CodeUnrecognizedClient, Message: msgUnrecognizedClient}
+	}
+	if err := h.VerifyBody(r, body, secret); err != nil {
+		return "", "", err
+	}
+	return h.a.accessKeyID, h.a.region, nil
+}
+
+// SigV4Header is a request's SigV4 authorization, checked for everything
+// that can be checked before the body arrives: its form, the service and
+// region of its scope, its date and the signed headers. A front door checks
+// it and looks the access key up first, so an unauthenticated client is
+// refused without the gateway waiting for its body.
+type SigV4Header struct {
+	a       authorization
+	amzDate string
+	signed  []string
+	query   string
+	// claimedHash is the X-Amz-Content-Sha256 header, lowercased, when it
+	// is a SHA-256 in hex; "" otherwise.
+	claimedHash string
+}
+
+// AccessKeyID is the access key id the request was signed with.
+func (h *SigV4Header) AccessKeyID() string { return h.a.accessKeyID }
+
+// Region is the region of the signature's credential scope.
+func (h *SigV4Header) Region() string { return h.a.region }
+
+// CheckSigV4Header checks r's Authorization header and X-Amz-Date without
+// the body. regionAllowed, when not nil, decides which credential-scope
+// regions the verifier answers for: a signature for another region is an
+// InvalidSignatureException ("Credential should be scoped to a valid
+// region."), as AWS returns for a request signed for the wrong regional
+// endpoint. Every failure is a *SigV4Error.
+func CheckSigV4Header(r *http.Request, now time.Time, regionAllowed func(string) bool) (*SigV4Header, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, &SigV4Error{Code: CodeMissingAuthenticationToken, Message: msgMissingAuthenticationToken}
+	}
+	a, err := parseAuthorization(h)
+	if err != nil {
+		return nil, err
+	}
 	if a.service != signingService {
-		return "", "", &SigV4Error{Code: CodeInvalidSignature, Message: msgCredentialScopeServiceInvalid}
+		return nil, &SigV4Error{Code: CodeInvalidSignature, Message: msgCredentialScopeServiceInvalid}
+	}
+	if regionAllowed != nil && !regionAllowed(a.region) {
+		return nil, &SigV4Error{Code: CodeInvalidSignature, Message: msgCredentialScopeRegionInvalid}
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	if amzDate == "" {
-		return "", "", &SigV4Error{Code: CodeIncompleteSignature, Message: msgMissingDate}
+		return nil, &SigV4Error{Code: CodeIncompleteSignature, Message: msgMissingDate}
 	}
 	t, err := time.Parse(amzDateFormat, amzDate)
 	if err != nil {
-		return "", "", &SigV4Error{Code: CodeIncompleteSignature, Message: fmt.Sprintf("X-Amz-Date %q must be in the ISO-8601 basic format yyyyMMdd'T'HHmmss'Z'.", amzDate)}
+		return nil, &SigV4Error{Code: CodeIncompleteSignature, Message: fmt.Sprintf("X-Amz-Date %q must be in the ISO-8601 basic format yyyyMMdd'T'HHmmss'Z'.", amzDate)}
 	}
 	if amzDate[:8] != a.date {
-		return "", "", &SigV4Error{Code: CodeInvalidSignature, Message: fmt.Sprintf("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", a.date, amzDate[:8], amzDate)}
+		return nil, &SigV4Error{Code: CodeInvalidSignature, Message: fmt.Sprintf("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", a.date, amzDate[:8], amzDate)}
 	}
 	now = now.UTC()
 	if t.Before(now.Add(-maxClockSkew)) {
-		return "", "", &SigV4Error{Code: CodeInvalidSignature, Message: fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - 15 min.)",
+		return nil, &SigV4Error{Code: CodeInvalidSignature, Message: fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - 15 min.)",
 			amzDate, now.Add(-maxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat))}
 	}
 	if t.After(now.Add(maxClockSkew)) {
-		return "", "", &SigV4Error{Code: CodeInvalidSignature, Message: fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + 15 min.)",
+		return nil, &SigV4Error{Code: CodeInvalidSignature, Message: fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + 15 min.)",
 			amzDate, now.Add(maxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat))}
 	}
 	signed := strings.Split(a.signedHeaders, ";")
@@ -187,54 +236,75 @@ func VerifySigV4(r *http.Request, body []byte, lookup SecretLookup, now time.Tim
 		}
 	}
 	if !hostSigned {
-		return "", "", &SigV4Error{Code: CodeInvalidSignature, Message: msgHostNotSigned}
-	}
-
-	sum := sha256.Sum256(body)
-	payloadHash := hex.EncodeToString(sum[:])
-	if v := r.Header.Get("X-Amz-Content-Sha256"); v != "" && !strings.EqualFold(v, payloadHash) {
-		return "", "", &SigV4Error{Code: CodeInvalidSignature, Message: msgContentSHA256Mismatch}
+		return nil, &SigV4Error{Code: CodeInvalidSignature, Message: msgHostNotSigned}
 	}
 	query, err := canonicalQuery(r.URL.RawQuery)
 	if err != nil {
-		return "", "", &SigV4Error{Code: CodeIncompleteSignature, Message: "The query string is malformed."}
+		return nil, &SigV4Error{Code: CodeIncompleteSignature, Message: "The query string is malformed."}
 	}
+	out := &SigV4Header{a: a, amzDate: amzDate, signed: signed, query: query}
+	if v := strings.ToLower(r.Header.Get("X-Amz-Content-Sha256")); len(v) == sha256.Size*2 {
+		if _, err := hex.DecodeString(v); err == nil {
+			out.claimedHash = v
+		}
+	}
+	return out, nil
+}
 
+// VerifyClaimedHash checks the signature against the payload hash the
+// client sent in X-Amz-Content-Sha256, before the body is read. ok is false
+// when the request has no such header; then only VerifyBody can decide.
+// A nil error with ok true proves the client holds secret; VerifyBody must
+// still check that the body matches the hash.
+func (h *SigV4Header) VerifyClaimedHash(r *http.Request, secret string) (ok bool, err error) {
+	if h.claimedHash == "" || r.ContentLength < 0 {
+		return false, nil
+	}
+	return true, h.verify(r, h.claimedHash, int(r.ContentLength), secret)
+}
+
+// VerifyBody checks the signature over body, the request body read in
+// full. An X-Amz-Content-Sha256 header, when present, must equal the
+// body's SHA-256, so a signed hash cannot cover another body.
+func (h *SigV4Header) VerifyBody(r *http.Request, body []byte, secret string) error {
+	sum := sha256.Sum256(body)
+	payloadHash := hex.EncodeToString(sum[:])
+	if v := r.Header.Get("X-Amz-Content-Sha256"); v != "" && !strings.EqualFold(v, payloadHash) {
+		return &SigV4Error{Code: CodeInvalidSignature, Message: msgContentSHA256Mismatch}
+	}
+	return h.verify(r, payloadHash, len(body), secret)
+}
+
+func (h *SigV4Header) verify(r *http.Request, payloadHash string, bodyLen int, secret string) error {
 	var cr strings.Builder
 	cr.WriteString(r.Method)
 	cr.WriteByte('\n')
 	cr.WriteString(escapeURIPath(wirePath(r)))
 	cr.WriteByte('\n')
-	cr.WriteString(query)
+	cr.WriteString(h.query)
 	cr.WriteByte('\n')
-	for _, name := range signed {
+	for _, name := range h.signed {
 		cr.WriteString(name)
 		cr.WriteByte(':')
-		cr.WriteString(canonicalHeaderValue(r, name, len(body)))
+		cr.WriteString(canonicalHeaderValue(r, name, bodyLen))
 		cr.WriteByte('\n')
 	}
 	cr.WriteByte('\n')
-	cr.WriteString(a.signedHeaders)
+	cr.WriteString(h.a.signedHeaders)
 	cr.WriteByte('\n')
 	cr.WriteString(payloadHash)
 
-	// Look the key up only after the request is well formed, so a malformed
-	// request never tells a caller whether a key exists.
-	secret, ok := lookup(a.accessKeyID)
-	if !ok {
-		return "", "", &SigV4Error{Code: CodeUnrecognizedClient, Message: msgUnrecognizedClient}
-	}
 	crSum := sha256.Sum256([]byte(cr.String()))
-	stringToSign := sigV4Algorithm + "\n" + amzDate + "\n" + a.scope + "\n" + hex.EncodeToString(crSum[:])
-	key := hmacSHA256([]byte("AWS4"+secret), a.date)
-	key = hmacSHA256(key, a.region)
-	key = hmacSHA256(key, a.service)
+	stringToSign := sigV4Algorithm + "\n" + h.amzDate + "\n" + h.a.scope + "\n" + hex.EncodeToString(crSum[:])
+	key := hmacSHA256([]byte("AWS4"+secret), h.a.date)
+	key = hmacSHA256(key, h.a.region)
+	key = hmacSHA256(key, h.a.service)
 	key = hmacSHA256(key, sigV4Terminator)
 	want := hex.EncodeToString(hmacSHA256(key, stringToSign))
-	if !hmac.Equal([]byte(want), []byte(strings.ToLower(a.signature))) {
-		return "", "", &SigV4Error{Code: CodeInvalidSignature, Message: msgSignatureMismatch}
+	if !hmac.Equal([]byte(want), []byte(strings.ToLower(h.a.signature))) {
+		return &SigV4Error{Code: CodeInvalidSignature, Message: msgSignatureMismatch}
 	}
-	return a.accessKeyID, a.region, nil
+	return nil
 }
 
 func hmacSHA256(key []byte, data string) []byte {

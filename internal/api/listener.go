@@ -1,0 +1,314 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"switchyard/internal/telemetry"
+)
+
+// LimitListener returns a listener that keeps at most max of ln's
+// connections open. A connection accepted past the cap is closed at once
+// with a reset (SO_LINGER 0), before anything is read: it neither waits in
+// the kernel's accept backlog, where a client could only time out, nor
+// holds a goroutine, buffers or a file descriptor, and clients see a
+// connection error they retry. onRefused, when not nil, is called for each
+// such connection. max <= 0 means no cap.
+func LimitListener(ln net.Listener, max int, onRefused func()) net.Listener {
+	if max <= 0 {
+		return ln
+	}
+	return &limitListener{Listener: ln, max: int64(max), onRefused: onRefused}
+}
+
+type limitListener struct {
+	net.Listener
+	max       int64
+	open      atomic.Int64
+	onRefused func()
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.open.Add(1) <= l.max {
+			return &limitedConn{Conn: c, l: l}, nil
+		}
+		l.open.Add(-1)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		_ = c.Close()
+		if l.onRefused != nil {
+			l.onRefused()
+		}
+	}
+}
+
+// limitedConn gives its slot back when closed.
+type limitedConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return err
+}
+
+// CloseWrite lets net/http half-close the connection after an error
+// response, as it does with a bare TCP connection.
+func (c *limitedConn) CloseWrite() error { return closeWrite(c.Conn) }
+
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// Listener wraps the client listener so that the refusals net/http writes
+// itself over HTTP/1.x, before any handler runs, reach the client in its
+// dialect: a malformed request line (a path with a bad percent-escape such
+// as %ZZ), headers past the parser's hard cap (431), a missing Host, an
+// unsupported transfer encoding or HTTP version. net/http writes each of
+// these as one plain-text response and closes the connection; the wrapper
+// recognises that response by its exact form (no handler response has it:
+// every one carries a Date header) and replaces it with the dialect's
+// JSON error, with the same status.
+//
+// The dialect comes from the path of the last request line read on the
+// connection (/model/… is Bedrock, /v1/messages… Anthropic, anything else
+// OpenAI), since headers such as anthropic-version may be what failed to
+// parse. That is the failing request's line unless the client pipelined
+// further requests behind it, which SDKs do not do.
+//
+// HTTP/2 connections (h2c, which begin with the connection preface) are
+// wrapped by h2Conn instead: see there for bad paths; a header list past
+// the cap is refused by net/http's HTTP/2 server with its own plain 431,
+// which compliant clients do not reach because the server announces the
+// cap in SETTINGS_MAX_HEADER_LIST_SIZE.
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	return &dialectListener{Listener: ln, s: s}
+}
+
+type dialectListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *dialectListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &dialectConn{Conn: c, s: l.s, lineStart: true}, nil
+}
+
+// The HTTP/2 client connection preface starts this way (RFC 9113 §3.4).
+const h2PrefacePrefix = "PRI * HTTP/2.0\r\n"
+
+// cannedHeaders follow the status line of every error net/http writes by
+// itself before a handler runs (server.go: errorHeaders).
+const cannedHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+// requestLinePrefix is how much of a line is kept to recognise a request
+// line and its dialect: "OPTIONS /v1/messages" fits.
+const requestLinePrefix = 32
+
+// dialectConn watches the request lines an HTTP/1.x connection reads and
+// rewrites net/http's own plain-text refusals. Reads come from one
+// goroutine at a time (net/http's connection reader); the dialect is
+// atomic because writes may come from another.
+type dialectConn struct {
+	net.Conn
+	s *Server
+	// started is set once the first bytes are read; h2 when they were the
+	// HTTP/2 preface, after which nothing is scanned.
+	started, h2 bool
+	// lineStart: the next byte read begins a line. line[:lineN] holds the
+	// beginning of the current line while collecting is set.
+	lineStart, collecting bool
+	line                  [requestLinePrefix]byte
+	lineN                 int
+	dialect               atomic.Pointer[string]
+}
+
+func (c *dialectConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.h2 {
+		c.scan(p[:n])
+	}
+	return n, err
+}
+
+// scan notes the dialect of every request line in b, carrying a line cut
+// between reads over to the next.
+func (c *dialectConn) scan(b []byte) {
+	if !c.started {
+		c.started = true
+		if k := min(len(b), len(h2PrefacePrefix)); k >= 3 && string(b[:k]) == h2PrefacePrefix[:k] {
+			c.h2 = true
+			return
+		}
+	}
+	for len(b) > 0 {
+		if c.lineStart {
+			c.lineStart, c.collecting, c.lineN = false, true, 0
+		}
+		i := bytes.IndexByte(b, '\n')
+		seg := b
+		if i >= 0 {
+			seg = b[:i]
+		}
+		if c.collecting {
+			c.lineN += copy(c.line[c.lineN:], seg)
+			if i >= 0 || c.lineN == len(c.line) {
+				c.collecting = false
+				if d, ok := requestLineDialect(c.line[:c.lineN]); ok {
+					c.dialect.Store(&d)
+				}
+			}
+		}
+		if i < 0 {
+			return
+		}
+		b = b[i+1:]
+		c.lineStart = true
+	}
+}
+
+// requestLineDialect recognises the beginning of a request line
+// ("METHOD /path") and names the dialect its path tells.
+func requestLineDialect(line []byte) (string, bool) {
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 1 || sp > 10 || sp+1 >= len(line) || line[sp+1] != '/' {
+		return "", false
+	}
+	for _, ch := range line[:sp] {
+		if ch < 'A' || ch > 'Z' {
+			return "", false
+		}
+	}
+	path := line[sp+1:]
+	switch {
+	case bytes.HasPrefix(path, []byte("/model/")):
+		return dialectBedrock, true
+	case isAnthropicPath(string(path)):
+		return dialectAnthropic, true
+	}
+	return dialectOpenAI, true
+}
+
+func (c *dialectConn) Write(p []byte) (int, error) {
+	if c.h2 {
+		return c.Conn.Write(p)
+	}
+	status, detail, ok := cannedError(p)
+	if !ok {
+		return c.Conn.Write(p)
+	}
+	dialect := dialectOpenAI
+	if d := c.dialect.Load(); d != nil {
+		dialect = *d
+	}
+	if _, err := c.Conn.Write(c.s.renderRefusal(dialect, status, detail)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (c *dialectConn) CloseWrite() error { return closeWrite(c.Conn) }
+
+// cannedError recognises one of net/http's own error responses,
+// "HTTP/1.1 431 Request Header Fields Too Large" + cannedHeaders + text,
+// and returns its status and the detail after "Status Text: ", if any.
+func cannedError(p []byte) (status int, detail string, ok bool) {
+	const proto = "HTTP/1.1 "
+	if len(p) < len(proto)+3 || string(p[:len(proto)]) != proto || (p[len(proto)] != '4' && p[len(proto)] != '5') {
+		return 0, "", false
+	}
+	end := bytes.IndexByte(p, '\r')
+	if end < 0 || !bytes.HasPrefix(p[end:], []byte(cannedHeaders)) {
+		return 0, "", false
+	}
+	status, err := strconv.Atoi(string(p[len(proto) : len(proto)+3]))
+	if err != nil {
+		return 0, "", false
+	}
+	line := string(p[len(proto):end])
+	if i := bytes.IndexByte([]byte(line), ':'); i >= 0 {
+		detail = line[i+2:]
+	}
+	return status, detail, true
+}
+
+// renderRefusal is the response that replaces a refusal net/http wrote in
+// plain text: the dialect's error through writeError, as a complete
+// HTTP/1.1 response that closes the connection.
+func (s *Server) renderRefusal(dialect string, status int, detail string) []byte {
+	e := &apiError{Status: status, Type: typeInvalid}
+	switch {
+	case status == http.StatusRequestHeaderFieldsTooLarge:
+		e.Type = typeTooLarge
+		e.Message = fmt.Sprintf("Request headers are larger than the limit of %d bytes.", s.maxHeader)
+	case detail != "":
+		e.Message = "The request could not be parsed: " + detail + "."
+	default:
+		e.Message = "The request could not be parsed: its request line (for example a '%' in the path not followed by two hexadecimal digits) or a header is malformed."
+	}
+	info := &telemetry.Info{RequestID: telemetry.NewRequestID()}
+	r := (&http.Request{Method: http.MethodGet, Header: http.Header{}, ProtoMajor: 1, ProtoMinor: 1}).
+		WithContext(telemetry.WithInfo(context.Background(), info))
+	rw := &bufferWriter{header: http.Header{}}
+	writeError(rw, r, dialect, e)
+	s.log.Info("request refused while parsing", "request_id", info.RequestID, "status", rw.status, "dialect", dialect, "error", e.Type)
+
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", rw.status, http.StatusText(rw.status))
+	rw.header.Set("Content-Length", strconv.Itoa(rw.body.Len()))
+	rw.header.Set("Connection", "close")
+	_ = rw.header.Write(&b)
+	b.WriteString("\r\n")
+	b.Write(rw.body.Bytes())
+	return b.Bytes()
+}
+
+// bufferWriter is a ResponseWriter that keeps what is written.
+type bufferWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *bufferWriter) Header() http.Header { return w.header }
+
+func (w *bufferWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *bufferWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.body.Write(p)
+}
+
+// badPathHeader marks an HTTP/2 request whose :path had a malformed
+// percent-escape, which h2Conn made parseable so that the front door can
+// refuse it in the client's dialect. A client sending it itself only gets
+// its request refused.
+const badPathHeader = "X-Switchyard-Bad-Path"
