@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // What a client sends is bounded before it is used: the size of its
@@ -85,16 +86,18 @@ type trackedBody struct {
 
 func (b *trackedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil {
+	if err == io.EOF {
 		b.done.Store(true)
 	}
 	return n, err
 }
 
-// closeUnread asks net/http to close an HTTP/1.x connection after this
-// response when the request's body was not read to its end. Without it the
-// server would drain up to 256 KiB of body before replying, which a client
-// sending slowly turns into a held connection and a late refusal. HTTP/2
+// closeUnread makes net/http close an HTTP/1.x connection right after
+// this response when the request's body was not read to its end. Without
+// it the server would drain up to 256 KiB of body, before replying or when
+// closing the body, which a client sending slowly turns into a held
+// connection and a late refusal: Connection: close skips the drain before
+// the reply, and a read deadline in the past ends the one on close. HTTP/2
 // resets the stream on its own.
 func closeUnread(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor != 1 {
@@ -102,6 +105,9 @@ func closeUnread(w http.ResponseWriter, r *http.Request) {
 	}
 	if b, ok := r.Body.(*trackedBody); ok && !b.done.Load() {
 		w.Header().Set("Connection", "close")
+		// Not every writer supports deadlines (a recorder in tests): then
+		// there is no connection to hold either.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
 }
 

@@ -55,6 +55,8 @@ type harnessConfig struct {
 	maxStream int64
 	// sessions turns the Responses and Conversations APIs on.
 	sessions bool
+	// options, when set, adjusts the front door's options.
+	options func(*Options)
 }
 
 // Channels of the harness, one per type, named after the cloud they use.
@@ -172,8 +174,12 @@ func newHarness(t testing.TB, opts ...func(*harnessConfig)) *harness {
 	if cfg.sessions {
 		sessions = session.New(session.Options{Store: st})
 	}
-	front := New(Options{Gateway: gw, Auth: authn, MaxBodyBytes: cfg.maxBody, Now: cfg.now, StreamKeepAlive: cfg.keepAlive,
-		Admission: cfg.admission, Logger: cfg.log, Sessions: sessions})
+	o := Options{Gateway: gw, Auth: authn, MaxBodyBytes: cfg.maxBody, Now: cfg.now, StreamKeepAlive: cfg.keepAlive,
+		Admission: cfg.admission, Logger: cfg.log, Sessions: sessions}
+	if cfg.options != nil {
+		cfg.options(&o)
+	}
+	front := New(o)
 
 	ts := httptest.NewUnstartedServer(front)
 	ts.Config.Protocols = new(http.Protocols)

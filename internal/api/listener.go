@@ -277,6 +277,9 @@ func (s *Server) renderRefusal(dialect string, status int, detail string) []byte
 
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", rw.status, http.StatusText(rw.status))
+	if dialect == dialectOpenAI {
+		rw.header.Set("X-Request-Id", info.RequestID)
+	}
 	rw.header.Set("Content-Length", strconv.Itoa(rw.body.Len()))
 	rw.header.Set("Connection", "close")
 	_ = rw.header.Write(&b)

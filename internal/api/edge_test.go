@@ -1,0 +1,546 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/google/go-cmp/cmp"
+
+	"switchyard/internal/syncbuf"
+	"switchyard/internal/telemetry"
+)
+
+// edgeConfig is the http.Server side of an edge test.
+type edgeConfig struct {
+	// readTimeout bounds a request's headers and body; default 1h, so
+	// that only an early refusal can answer a request whose body never
+	// ends.
+	readTimeout time.Duration
+	maxConns    int
+}
+
+// startEdge serves h's front door on a fresh loopback listener the way
+// the composition root does (app.edgeServer): timeouts, Go's header cap
+// at twice the front door's, the connection cap and the listener that
+// renders Go's own refusals in dialect, HTTP/1.1 and h2c. It returns the
+// address and the count of connections refused at the cap.
+func startEdge(t *testing.T, h *harness, c edgeConfig) (string, *atomic.Int64) {
+	t.Helper()
+	if c.readTimeout == 0 {
+		c.readTimeout = time.Hour
+	}
+	front := h.handler.(*Server)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused atomic.Int64
+	srv := &http.Server{Handler: front, ReadHeaderTimeout: c.readTimeout, ReadTimeout: c.readTimeout,
+		IdleTimeout: time.Minute, MaxHeaderBytes: ServerMaxHeaderBytes(front.maxHeader)}
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	go func() { _ = srv.Serve(front.Listener(LimitListener(ln, c.maxConns, func() { refused.Add(1) }))) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String(), &refused
+}
+
+// guard is how long a raw-socket test waits for an answer before it
+// reports a hang; behaviour, not speed, is what the tests check.
+const guard = 20 * time.Second
+
+// dial opens a raw connection with the hang guard as its deadline.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(guard))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readResponse reads one response from c and its whole body.
+func readResponse(t *testing.T, br *bufio.Reader) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading response body: %v", err)
+	}
+	return resp, b
+}
+
+// expectClosed checks that the server closed c: a read ends without data
+// and before the hang guard.
+func expectClosed(t *testing.T, br *bufio.Reader) {
+	t.Helper()
+	n, err := br.Read(make([]byte, 1))
+	var ne net.Error
+	if n > 0 || err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("connection still open: read %d bytes, %v", n, err)
+	}
+}
+
+// dialectOf names the dialect of an error response by its shape:
+// OpenAI's {"error":{"message","type",...}}, Anthropic's
+// {"type":"error","error":{...}}, Bedrock's X-Amzn-ErrorType and
+// {"message"}.
+func dialectOf(t *testing.T, resp *http.Response, body []byte) (dialect, kind string) {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type %q, want application/json: %s", ct, body)
+	}
+	var v struct {
+		Type  string `json:"type"`
+		Error *struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("body is not JSON: %v: %s", err, body)
+	}
+	switch {
+	case resp.Header.Get("X-Amzn-Errortype") != "" && v.Message != "":
+		code, _, _ := strings.Cut(resp.Header.Get("X-Amzn-Errortype"), ":")
+		return dialectBedrock, code
+	case v.Type == "error" && v.Error != nil && v.Error.Message != "":
+		return dialectAnthropic, v.Error.Type
+	case v.Error != nil && v.Error.Message != "":
+		return dialectOpenAI, v.Error.Type
+	}
+	t.Fatalf("not an error in any dialect: %s", body)
+	return "", ""
+}
+
+// Paths of each dialect, with the header its requests carry.
+var edgeDoors = []struct {
+	dialect, path, header string
+}{
+	{dialectOpenAI, "/v1/chat/completions", ""},
+	{dialectAnthropic, "/v1/messages", "anthropic-version: 2023-06-01\r\n"},
+	{dialectBedrock, "/model/" + url.PathEscape(sonnetAlias) + "/converse", ""},
+}
+
+// A body that never arrives is cut by the read timeout: the client gets
+// 408 in its dialect and the connection is closed, while a legitimate
+// request on another connection is answered meanwhile.
+func TestEdge_SlowBodyClosedByTimeout(t *testing.T) {
+	h := newHarness(t)
+	addr, _ := startEdge(t, h, edgeConfig{readTimeout: 300 * time.Millisecond})
+	slow := 100
+	if v, err := strconv.Atoi(os.Getenv("SWITCHYARD_TEST_SLOW_BODIES")); err == nil {
+		slow = v
+	}
+	auth := "Authorization: Bearer " + h.key.Secret + "\r\n"
+	var readers []*bufio.Reader
+	for i := range slow {
+		door := edgeDoors[i%2] // the OpenAI and Anthropic doors take the gateway key
+		c := dial(t, addr)
+		_ = c.SetDeadline(time.Now().Add(2 * time.Minute))
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\n%s%sContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\":", door.path, auth, door.header)
+		readers = append(readers, bufio.NewReader(c))
+	}
+
+	// Legitimate requests are answered while the slow ones hold their
+	// connections; their latencies are reported, not judged.
+	var lat []time.Duration
+	for range 20 {
+		start := time.Now()
+		resp := postChat(t, "http://"+addr+"/v1/chat/completions", h.key.Secret,
+			`{"model":"via-openai","messages":[{"role":"user","content":"hi"}]}`)
+		lat = append(lat, time.Since(start))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("legitimate request: %d", resp.StatusCode)
+		}
+	}
+	slices.Sort(lat)
+	t.Logf("%d slow bodies held; legitimate requests p50 %v, max %v", slow, lat[len(lat)/2], lat[len(lat)-1])
+
+	for i, br := range readers {
+		resp, body := readResponse(t, br)
+		d, _ := dialectOf(t, resp, body)
+		if resp.StatusCode != http.StatusRequestTimeout || d != edgeDoors[i%2].dialect {
+			t.Fatalf("slow body %d: %d %s %s, want 408 in %s", i, resp.StatusCode, d, body, edgeDoors[i%2].dialect)
+		}
+		expectClosed(t, br)
+	}
+}
+
+func postChat(t *testing.T, u, key, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// A client that cannot authenticate is refused from its headers alone, at
+// every front door: the answer comes while its body is still unsent (the
+// read timeout is an hour), and the connection is closed rather than
+// drained.
+func TestEdge_UnauthenticatedSlowBodyRefusedAtOnce(t *testing.T) {
+	h := newHarness(t, func(c *harnessConfig) {
+		c.options = func(o *Options) { o.BedrockRegions = []string{"us-east-1"} }
+	})
+	addr, _ := startEdge(t, h, edgeConfig{})
+	now := time.Now().UTC()
+	sigv4 := func(akid, region string) string {
+		return fmt.Sprintf("Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=%s\r\nX-Amz-Date: %s\r\n",
+			akid, now.Format("20060102"), region, strings.Repeat("0", 64), now.Format("20060102T150405Z"))
+	}
+	bedrockPath := edgeDoors[2].path
+	for _, tc := range []struct {
+		name, path, header string
+		status             int
+		dialect, kind      string
+	}{
+		{"openai_no_key", "/v1/chat/completions", "", 401, dialectOpenAI, "invalid_request_error"},
+		{"openai_bad_key", "/v1/chat/completions", "Authorization: Bearer sk-sy-nope\r\n", 401, dialectOpenAI, "invalid_request_error"},
+		{"anthropic_bad_key", "/v1/messages", "anthropic-version: 2023-06-01\r\nx-api-key: sk-sy-nope\r\n", 401, dialectAnthropic, "authentication_error"},
+		{"bedrock_no_auth", bedrockPath, "", 403, dialectBedrock, "MissingAuthenticationTokenException"},
+		{"bedrock_bad_bearer", bedrockPath, "Authorization: Bearer sk-sy-nope\r\n", 403, dialectBedrock, "UnrecognizedClientException"},
+		{"bedrock_sigv4_unknown_key", bedrockPath, sigv4("AKIAUNKNOWNUNKNOWN00", "us-east-1"), 403, dialectBedrock, "UnrecognizedClientException"},
+		{"bedrock_sigv4_wrong_region", bedrockPath, sigv4(h.key.AWSAccessKeyID, "eu-west-3"), 403, dialectBedrock, "InvalidSignatureException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, addr)
+			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"mod", tc.path, tc.header)
+			br := bufio.NewReader(c)
+			resp, body := readResponse(t, br)
+			d, kind := dialectOf(t, resp, body)
+			if resp.StatusCode != tc.status || d != tc.dialect || kind != tc.kind {
+				t.Errorf("got %d %s %s, want %d %s %s: %s", resp.StatusCode, d, kind, tc.status, tc.dialect, tc.kind, body)
+			}
+			expectClosed(t, br)
+		})
+	}
+}
+
+// Past the connection cap a new connection is reset at once instead of
+// waiting in the backlog; once a connection closes, new ones are served.
+func TestEdge_ConnectionCap(t *testing.T) {
+	h := newHarness(t)
+	const max = 4
+	addr, refused := startEdge(t, h, edgeConfig{maxConns: max})
+	var held []net.Conn
+	for range max {
+		c := dial(t, addr)
+		br := bufio.NewReader(c)
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, _ := readResponse(t, br); resp.StatusCode != http.StatusOK {
+			t.Fatalf("healthz: %d", resp.StatusCode)
+		}
+		held = append(held, c)
+	}
+	// The reset may reach the client while it connects or when it reads;
+	// either way no answer comes and nothing waits in the backlog.
+	if over, err := net.Dial("tcp", addr); err == nil {
+		_ = over.SetDeadline(time.Now().Add(guard))
+		fmt.Fprintf(over, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		expectClosed(t, bufio.NewReader(over))
+		over.Close()
+	}
+	// The count follows the reset; wait for it a bounded number of times.
+	for i := 0; refused.Load() != 1 && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := refused.Load(); got != 1 {
+		t.Errorf("refused %d connections, want 1", got)
+	}
+
+	held[0].Close()
+	// The slot comes back when the server sees the close; try a bounded
+	// number of times.
+	for i := 0; ; i++ {
+		c := dial(t, addr)
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil && resp.StatusCode == http.StatusOK {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("no connection served after one closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Headers past the configured limit get 431 in the client's dialect: from
+// the front door up to Go's parser cap (twice the limit), over HTTP/1.1
+// and h2c, and from the listener past it, over HTTP/1.1.
+func TestEdge_HeaderLimit(t *testing.T) {
+	const limit = 8 << 10
+	h := newHarness(t, func(c *harnessConfig) { c.options = func(o *Options) { o.MaxHeaderBytes = limit } })
+	addr, _ := startEdge(t, h, edgeConfig{})
+	for _, size := range []int{limit + 1024, 5 * limit} {
+		for _, door := range edgeDoors {
+			t.Run(fmt.Sprintf("%s_%d", door.dialect, size), func(t *testing.T) {
+				c := dial(t, addr)
+				fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\n%sX-Padding: %s\r\nContent-Length: 2\r\n\r\n{}", door.path, door.header, strings.Repeat("a", size))
+				br := bufio.NewReader(c)
+				resp, body := readResponse(t, br)
+				if d, _ := dialectOf(t, resp, body); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || d != door.dialect {
+					t.Errorf("got %d %s, want 431 in %s: %s", resp.StatusCode, d, door.dialect, body)
+				}
+			})
+		}
+	}
+	t.Run("h2c", func(t *testing.T) {
+		for _, door := range edgeDoors {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+addr+door.path, strings.NewReader("{}"))
+			req.Header.Set("X-Padding", strings.Repeat("a", limit+1024))
+			if door.dialect == dialectAnthropic {
+				req.Header.Set("Anthropic-Version", "2023-06-01")
+			}
+			resp, err := h2cClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if d, _ := dialectOf(t, resp, body); resp.ProtoMajor != 2 || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || d != door.dialect {
+				t.Errorf("%s: HTTP/%d %d %s, want HTTP/2 431 in %s: %s", door.path, resp.ProtoMajor, resp.StatusCode, d, door.dialect, body)
+			}
+		}
+	})
+}
+
+// A path with a malformed percent-escape, which Go's parser refuses before
+// any handler runs, gets 400 in the dialect its path tells, also when it
+// follows a good request on a kept-alive connection.
+func TestEdge_BadEscapeHTTP1(t *testing.T) {
+	h := newHarness(t)
+	addr, _ := startEdge(t, h, edgeConfig{})
+	for _, tc := range []struct {
+		name, line, dialect, kind string
+	}{
+		{"openai", "POST /v1/chat/completions%ZZ HTTP/1.1", dialectOpenAI, "invalid_request_error"},
+		{"openai_models", "GET /v1/models/%ZZ HTTP/1.1", dialectOpenAI, "invalid_request_error"},
+		{"anthropic", "POST /v1/messages/%zz HTTP/1.1", dialectAnthropic, "invalid_request_error"},
+		{"bedrock", "POST /model/%ZZ/converse HTTP/1.1", dialectBedrock, "ValidationException"},
+		{"bedrock_truncated_escape", "POST /model/abc%2/converse-stream HTTP/1.1", dialectBedrock, "ValidationException"},
+	} {
+		for _, keepAlive := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s_after_good_%v", tc.name, keepAlive), func(t *testing.T) {
+				c := dial(t, addr)
+				br := bufio.NewReader(c)
+				if keepAlive {
+					// A good request of another dialect first.
+					fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+					if resp, _ := readResponse(t, br); resp.StatusCode != http.StatusOK {
+						t.Fatalf("healthz: %d", resp.StatusCode)
+					}
+				}
+				fmt.Fprintf(c, "%s\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", tc.line)
+				resp, body := readResponse(t, br)
+				d, kind := dialectOf(t, resp, body)
+				if resp.StatusCode != http.StatusBadRequest || d != tc.dialect || kind != tc.kind {
+					t.Errorf("got %d %s %s, want 400 %s %s: %s", resp.StatusCode, d, kind, tc.dialect, tc.kind, body)
+				}
+				if resp.Header.Get("X-Request-Id") == "" && resp.Header.Get("Request-Id") == "" && resp.Header.Get("X-Amzn-Requestid") == "" {
+					t.Errorf("no request id: %v", resp.Header)
+				}
+				expectClosed(t, br)
+			})
+		}
+	}
+}
+
+// Model names past the limit are refused with 400 in the client's
+// dialect, before they are looked up or echoed; a name at the limit is
+// looked up as usual.
+func TestEdge_ModelNameLimit(t *testing.T) {
+	const limit = 64
+	h := newHarness(t, func(c *harnessConfig) { c.options = func(o *Options) { o.MaxModelNameBytes = limit } })
+	long, atLimit := strings.Repeat("m", limit+1), strings.Repeat("m", limit)
+	for _, tc := range []struct {
+		name, path, header, body string
+		status                   int
+		dialect                  string
+	}{
+		{"openai_chat", "/v1/chat/completions", "", `{"model":"` + long + `","messages":[{"role":"user","content":"hi"}]}`, 400, dialectOpenAI},
+		{"openai_chat_at_limit", "/v1/chat/completions", "", `{"model":"` + atLimit + `","messages":[{"role":"user","content":"hi"}]}`, 404, dialectOpenAI},
+		{"openai_embeddings", "/v1/embeddings", "", `{"model":"` + long + `","input":"hi"}`, 400, dialectOpenAI},
+		{"anthropic", "/v1/messages", "2023-06-01", `{"model":"` + long + `","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, 400, dialectAnthropic},
+		{"anthropic_count_tokens", "/v1/messages/count_tokens", "2023-06-01", `{"model":"` + long + `","messages":[{"role":"user","content":"hi"}]}`, 400, dialectAnthropic},
+		{"bedrock", "/model/" + long + "/converse", "", `{"messages":[{"role":"user","content":[{"text":"hi"}]}]}`, 400, dialectBedrock},
+		{"bedrock_at_limit", "/model/" + atLimit + "/converse", "", `{"messages":[{"role":"user","content":[{"text":"hi"}]}]}`, 400, dialectBedrock},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+h.key.Secret)
+			req.Header.Set("Content-Type", "application/json")
+			if tc.header != "" {
+				req.Header.Set("Anthropic-Version", tc.header)
+			}
+			rec := httptest.NewRecorder()
+			h.handler.ServeHTTP(rec, req)
+			resp := rec.Result()
+			body := rec.Body.Bytes()
+			d, _ := dialectOf(t, resp, body)
+			if resp.StatusCode != tc.status || d != tc.dialect {
+				t.Errorf("got %d %s, want %d %s: %s", resp.StatusCode, d, tc.status, tc.dialect, body)
+			}
+			tooLong := strings.Contains(tc.name, "at_limit") == false
+			if mentions := strings.Contains(string(body), "limit is "+strconv.Itoa(limit)); mentions != tooLong {
+				t.Errorf("refusal names the limit: %v, want %v: %s", mentions, tooLong, body)
+			}
+			if strings.Contains(string(body), long) || strings.Contains(rec.Header().Get("X-Switchyard-Model"), long) {
+				t.Errorf("the long name is echoed: %s", body)
+			}
+		})
+	}
+}
+
+// However many model names clients make up, /metrics keeps one "unknown"
+// series per dialect and status for them: 10,000 requests with random
+// names leave it small.
+func TestEdge_MetricLabelsBounded(t *testing.T) {
+	metrics := telemetry.NewMetrics()
+	h := newHarness(t, func(c *harnessConfig) { c.options = func(o *Options) { o.Metrics = metrics } })
+	rng := rand.New(rand.NewPCG(1, 2))
+	send := func(path, anthropicVersion, body string) int {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+h.key.Secret)
+		if anthropicVersion != "" {
+			req.Header.Set("Anthropic-Version", anthropicVersion)
+		}
+		rec := httptest.NewRecorder()
+		h.handler.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code := send("/v1/chat/completions", "", `{"model":"via-openai","messages":[{"role":"user","content":"hi"}]}`); code != http.StatusOK {
+		t.Fatalf("known model: %d", code)
+	}
+	const n = 10000
+	for i := range n {
+		name := fmt.Sprintf("made-up-%016x", rng.Uint64())
+		var code int
+		if i%2 == 0 {
+			code = send("/v1/chat/completions", "", `{"model":"`+name+`","messages":[{"role":"user","content":"hi"}]}`)
+		} else {
+			code = send("/v1/messages", "2023-06-01", `{"model":"`+name+`","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`)
+		}
+		if code != http.StatusNotFound {
+			t.Fatalf("request %d (%s): %d, want 404", i, name, code)
+		}
+	}
+
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := map[string]bool{}
+	var series int
+	for _, f := range families {
+		series += len(f.GetMetric())
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "model" {
+					models[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	var got []string
+	for m := range models {
+		got = append(got, m)
+	}
+	sort.Strings(got)
+	if diff := cmp.Diff([]string{"unknown", "via-openai"}, got); diff != "" {
+		t.Errorf("model labels (-want +got):\n%s", diff)
+	}
+	rec := httptest.NewRecorder()
+	metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if size := rec.Body.Len(); size > 1<<20 || series > 500 {
+		t.Errorf("/metrics after %d made-up names: %d bytes, %d series", n, size, series)
+	}
+	t.Logf("/metrics after %d made-up model names: %d bytes, %d series", n, rec.Body.Len(), series)
+}
+
+// A SigV4 signature must be scoped to a region the front door answers
+// for; the AWS SDK configured for another region gets the error AWS
+// gives, and "*" accepts every region.
+func TestEdge_BedrockRegionScope(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		regions []string
+		region  string
+		ok      bool
+	}{
+		{"configured_region", []string{"us-east-1", "eu-west-1"}, "eu-west-1", true},
+		{"other_region", []string{"us-east-1", "eu-west-1"}, "us-west-2", false},
+		{"any_region", []string{"*"}, "ap-southeast-2", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(c *harnessConfig) { c.options = func(o *Options) { o.BedrockRegions = tc.regions } })
+			c, _ := h.bedrockClient(h.key.AWSAccessKeyID, h.key.AWSSecretAccessKey, nil)
+			_, err := c.Converse(context.Background(), &bedrockruntime.ConverseInput{ModelId: aws.String(sonnet),
+				Messages: []types.Message{userMessage("hi")}}, func(o *bedrockruntime.Options) { o.Region = tc.region })
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			code, status := apiErrorOf(t, err)
+			if code != "InvalidSignatureException" || status != http.StatusForbidden || !strings.Contains(err.Error(), "Credential should be scoped to a valid region.") {
+				t.Errorf("got %s %d (%v), want InvalidSignatureException 403 with the region message", code, status, err)
+			}
+			h.records(t, 0)
+		})
+	}
+}
+
+// Log lines are bounded too: the access log truncates a long path.
+func TestEdge_AccessLogBounded(t *testing.T) {
+	var buf syncbuf.Buffer
+	h := newHarness(t)
+	front := h.handler.(*Server)
+	logged := telemetry.Middleware(telemetry.NewLogger(&buf, 0), nil, front.edge(front.routes()))
+	req := httptest.NewRequest(http.MethodGet, "/v1/"+strings.Repeat("p", 50000), nil)
+	logged.ServeHTTP(httptest.NewRecorder(), req)
+	if n := len(buf.String()); n > 4096 {
+		t.Errorf("access-log line is %d bytes", n)
+	}
+}
