@@ -153,12 +153,14 @@ var edgeDoors = []struct {
 // 408 in its dialect and the connection is closed, while a legitimate
 // request on another connection is answered meanwhile.
 func TestEdge_SlowBodyClosedByTimeout(t *testing.T) {
-	h := newHarness(t)
-	addr, _ := startEdge(t, h, edgeConfig{readTimeout: 300 * time.Millisecond})
 	slow := 100
 	if v, err := strconv.Atoi(os.Getenv("SWITCHYARD_TEST_SLOW_BODIES")); err == nil {
 		slow = v
 	}
+	h := newHarness(t)
+	// Long enough for the slow connections to be opened first (about a
+	// millisecond each), so that the legitimate requests meet them all.
+	addr, _ := startEdge(t, h, edgeConfig{readTimeout: time.Duration(300+slow) * time.Millisecond})
 	auth := "Authorization: Bearer " + h.key.Secret + "\r\n"
 	var readers []*bufio.Reader
 	for i := range slow {
