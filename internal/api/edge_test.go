@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"switchyard/internal/syncbuf"
 	"switchyard/internal/telemetry"
@@ -544,5 +547,184 @@ func TestEdge_AccessLogBounded(t *testing.T) {
 	logged.ServeHTTP(httptest.NewRecorder(), req)
 	if n := len(buf.String()); n > 4096 {
 		t.Errorf("access-log line is %d bytes", n)
+	}
+}
+
+// h2cConn is a raw HTTP/2 client connection: frames written and read by
+// hand, so that a test can send what Go's client refuses to (a :path with
+// a bad escape), padding, priority and CONTINUATION frames.
+type h2cConn struct {
+	t      *testing.T
+	fr     *http2.Framer
+	enc    *hpack.Encoder
+	buf    bytes.Buffer
+	stream uint32
+}
+
+func dialH2C(t *testing.T, addr string) *h2cConn {
+	t.Helper()
+	c := dial(t, addr)
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	hc := &h2cConn{t: t, fr: http2.NewFramer(c, c), stream: 1}
+	hc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	hc.enc = hpack.NewEncoder(&hc.buf)
+	if err := hc.fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	return hc
+}
+
+// h2cRequest is one request of a test.
+type h2cRequest struct {
+	method, path string
+	header       []string // name, value, ...
+	// padded and prioritised HEADERS; the block split over a CONTINUATION.
+	pad, prio, split bool
+}
+
+// do sends a request without a body and returns the answer's status,
+// headers and body.
+func (hc *h2cConn) do(rq h2cRequest) (int, http.Header, []byte) {
+	t := hc.t
+	t.Helper()
+	hc.buf.Reset()
+	fields := append([]string{":method", rq.method, ":scheme", "http", ":authority", "gateway.test", ":path", rq.path,
+		"user-agent", "h2c-test"}, rq.header...)
+	for i := 0; i < len(fields); i += 2 {
+		if err := hc.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	block := hc.buf.Bytes()
+	first := block
+	if rq.split {
+		first = block[:len(block)/2]
+	}
+	p := http2.HeadersFrameParam{StreamID: hc.stream, BlockFragment: first, EndStream: true, EndHeaders: !rq.split}
+	if rq.pad {
+		p.PadLength = 7
+	}
+	if rq.prio {
+		p.Priority = http2.PriorityParam{StreamDep: 0, Weight: 200}
+	}
+	if err := hc.fr.WriteHeaders(p); err != nil {
+		t.Fatal(err)
+	}
+	if rq.split {
+		if err := hc.fr.WriteContinuation(hc.stream, true, block[len(block)/2:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := hc.stream
+	hc.stream += 2
+	var status int
+	header := http.Header{}
+	var body []byte
+	for {
+		f, err := hc.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("reading frames: %v", err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = hc.fr.WriteSettingsAck()
+			}
+		case *http2.MetaHeadersFrame:
+			if f.StreamID != id {
+				continue
+			}
+			status, _ = strconv.Atoi(f.PseudoValue("status"))
+			for _, hf := range f.RegularFields() {
+				header.Add(hf.Name, hf.Value)
+			}
+			if f.StreamEnded() {
+				return status, header, body
+			}
+		case *http2.DataFrame:
+			if f.StreamID != id {
+				continue
+			}
+			body = append(body, f.Data()...)
+			if f.StreamEnded() {
+				return status, header, body
+			}
+		case *http2.RSTStreamFrame:
+			if f.StreamID == id {
+				t.Fatalf("stream %d reset: %v", id, f.ErrCode)
+			}
+		case *http2.GoAwayFrame:
+			t.Fatalf("connection refused: GOAWAY %v %s", f.ErrCode, f.DebugData())
+		}
+	}
+}
+
+// Over h2c, a :path with a bad escape, which Go's HTTP/2 server would
+// reset with PROTOCOL_ERROR, is answered 400 in the dialect its path
+// tells; the requests before and after it on the same connection, whose
+// headers the client compresses against a shared table, are served as
+// usual, also with padding, priority and CONTINUATION frames.
+func TestEdge_BadEscapeH2C(t *testing.T) {
+	h := newHarness(t)
+	addr, _ := startEdge(t, h, edgeConfig{})
+	hc := dialH2C(t, addr)
+	big := strings.Repeat("b", 20000)
+	for i, tc := range []struct {
+		rq            h2cRequest
+		status        int
+		dialect, kind string
+	}{
+		{h2cRequest{method: "GET", path: "/healthz"}, 200, "", ""},
+		{h2cRequest{method: "POST", path: "/model/%ZZ/converse", header: []string{"content-type", "application/json"}}, 400, dialectBedrock, "ValidationException"},
+		{h2cRequest{method: "POST", path: "/v1/messages/%zz", header: []string{"anthropic-version", "2023-06-01"}, pad: true}, 400, dialectAnthropic, "invalid_request_error"},
+		{h2cRequest{method: "GET", path: "/v1/models/%Z?x=%ZZ", prio: true}, 400, dialectOpenAI, "invalid_request_error"},
+		{h2cRequest{method: "GET", path: "/healthz", header: []string{"x-big", big}, split: true, pad: true, prio: true}, 200, "", ""},
+		{h2cRequest{method: "GET", path: "/model/abc%/converse", header: []string{"x-big", big}, split: true}, 400, dialectBedrock, "ValidationException"},
+		{h2cRequest{method: "GET", path: "/healthz"}, 200, "", ""},
+	} {
+		status, header, body := hc.do(tc.rq)
+		if status != tc.status {
+			t.Fatalf("request %d %s: %d, want %d: %s", i, tc.rq.path, status, tc.status, body)
+		}
+		if tc.dialect == "" {
+			continue
+		}
+		resp := &http.Response{StatusCode: status, Header: header}
+		if d, kind := dialectOf(t, resp, body); d != tc.dialect || kind != tc.kind {
+			t.Errorf("request %d %s: %s %s, want %s %s: %s", i, tc.rq.path, d, kind, tc.dialect, tc.kind, body)
+		}
+	}
+
+	// Go's own h2c client, whose encoder indexes repeated headers, is
+	// served through the rewriter.
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/models", nil)
+		req.Header.Set("Authorization", "Bearer "+h.key.Secret)
+		resp, err := h2cClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+			t.Fatalf("HTTP/%d %d", resp.ProtoMajor, resp.StatusCode)
+		}
+	}
+}
+
+func TestRepairPath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/v1/models", ""},
+		{"/model/anthropic.claude%3A0/converse", ""},
+		{"/model/%ZZ/converse", "/model/%25ZZ/converse"},
+		{"/a%", "/a%25"},
+		{"/a%2", "/a%252"},
+		{"/a%2?q=%ZZ", "/a%252?q=%ZZ"},
+	} {
+		got, ok := repairPath(tc.in)
+		if ok != (tc.want != "") || got != tc.want {
+			t.Errorf("repairPath(%q) = %q, %v; want %q", tc.in, got, ok, tc.want)
+		}
 	}
 }

@@ -116,9 +116,6 @@ func (l *dialectListener) Accept() (net.Conn, error) {
 	return &dialectConn{Conn: c, s: l.s, lineStart: true}, nil
 }
 
-// The HTTP/2 client connection preface starts this way (RFC 9113 §3.4).
-const h2PrefacePrefix = "PRI * HTTP/2.0\r\n"
-
 // cannedHeaders follow the status line of every error net/http writes by
 // itself before a handler runs (server.go: errorHeaders).
 const cannedHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
@@ -134,9 +131,12 @@ const requestLinePrefix = 32
 type dialectConn struct {
 	net.Conn
 	s *Server
-	// started is set once the first bytes are read; h2 when they were the
-	// HTTP/2 preface, after which nothing is scanned.
-	started, h2 bool
+	// preface counts the bytes read so far that match the HTTP/2 client
+	// preface; -1 once a byte did not (an HTTP/1.x connection).
+	preface int
+	// h2 rewrites the frames of an h2c connection once its preface has
+	// been read; h1 scanning stops then.
+	h2 *h2Rewriter
 	// lineStart: the next byte read begins a line. line[:lineN] holds the
 	// beginning of the current line while collecting is set.
 	lineStart, collecting bool
@@ -146,23 +146,32 @@ type dialectConn struct {
 }
 
 func (c *dialectConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 && !c.h2 {
-		c.scan(p[:n])
+	if c.h2 != nil {
+		return c.h2.Read(p)
 	}
+	n, err := c.Conn.Read(p)
+	if n == 0 {
+		return n, err
+	}
+	if c.preface >= 0 {
+		k := min(n, len(h2cPreface)-c.preface)
+		if string(p[:k]) != h2cPreface[c.preface:c.preface+k] {
+			c.preface = -1
+		} else if c.preface += k; c.preface == len(h2cPreface) {
+			// Whatever came after the preface is the first frames.
+			c.h2 = newH2Rewriter(c.Conn, p[k:n], 2*ServerMaxHeaderBytes(c.s.maxHeader))
+			return k, err
+		} else {
+			return n, err
+		}
+	}
+	c.scan(p[:n])
 	return n, err
 }
 
 // scan notes the dialect of every request line in b, carrying a line cut
 // between reads over to the next.
 func (c *dialectConn) scan(b []byte) {
-	if !c.started {
-		c.started = true
-		if k := min(len(b), len(h2PrefacePrefix)); k >= 3 && string(b[:k]) == h2PrefacePrefix[:k] {
-			c.h2 = true
-			return
-		}
-	}
 	for len(b) > 0 {
 		if c.lineStart {
 			c.lineStart, c.collecting, c.lineN = false, true, 0
@@ -212,7 +221,9 @@ func requestLineDialect(line []byte) (string, bool) {
 }
 
 func (c *dialectConn) Write(p []byte) (int, error) {
-	if c.h2 {
+	if c.preface > 0 {
+		// HTTP/2 (or its preface so far): nothing of net/http's HTTP/1
+		// refusals to rewrite.
 		return c.Conn.Write(p)
 	}
 	status, detail, ok := cannedError(p)
