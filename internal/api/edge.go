@@ -61,9 +61,9 @@ func (s *Server) edge(next http.Handler) http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = &trackedBody{ReadCloser: r.Body}
 		}
-		if n := headerBytes(r); n > s.maxHeader {
+		if headerBytes(r) > s.maxHeader || r.Header.Get(tooLargeHeader) != "" {
 			writeError(w, r, dialectFor(r), &apiError{Status: http.StatusRequestHeaderFieldsTooLarge, Type: typeTooLarge,
-				Message: fmt.Sprintf("Request headers are %d bytes, larger than the limit of %d bytes.", n, s.maxHeader)})
+				Message: fmt.Sprintf("Request headers are larger than the limit of %d bytes.", s.maxHeader)})
 			return
 		}
 		if r.Header.Get(badPathHeader) != "" {

@@ -53,6 +53,13 @@ const (
 type h2Rewriter struct {
 	src      io.Reader
 	maxBlock int
+	// maxList bounds the decoded size of one header block (RFC 7541
+	// sizes: name, value and 32 per field). Fields past it are dropped
+	// and the request is marked tooLargeHeader, for a 431 in dialect:
+	// small blocks referencing big table entries cannot blow up.
+	maxList  int
+	listSize int
+	fields   []hpack.HeaderField
 	dec      *hpack.Decoder
 	enc      *hpack.Encoder
 	encBuf   bytes.Buffer
@@ -73,9 +80,16 @@ type h2Rewriter struct {
 	err       error
 }
 
-func newH2Rewriter(src io.Reader, pending []byte, maxBlock int) *h2Rewriter {
-	w := &h2Rewriter{src: src, maxBlock: maxBlock, raw: append([]byte(nil), pending...)}
-	w.dec = hpack.NewDecoder(h2DecoderTableSize, nil)
+func newH2Rewriter(src io.Reader, pending []byte, maxBlock, maxList int) *h2Rewriter {
+	w := &h2Rewriter{src: src, maxBlock: maxBlock, maxList: maxList, raw: append([]byte(nil), pending...)}
+	w.dec = hpack.NewDecoder(h2DecoderTableSize, func(f hpack.HeaderField) {
+		if w.listSize += int(f.Size()); w.listSize > w.maxList {
+			// Keep decoding, for the table, but keep nothing more.
+			w.dec.SetEmitEnabled(false)
+			return
+		}
+		w.fields = append(w.fields, f)
+	})
 	w.dec.SetMaxStringLength(maxBlock)
 	w.enc = hpack.NewEncoder(&w.encBuf)
 	w.enc.SetMaxDynamicTableSize(0)
@@ -200,13 +214,17 @@ func (w *h2Rewriter) process() error {
 // emit decodes the complete header block, repairs a bad :path, and writes
 // the block again as HEADERS and CONTINUATION frames.
 func (w *h2Rewriter) emit() error {
-	fields, err := w.dec.DecodeFull(w.block)
-	if err != nil {
+	w.fields, w.listSize = w.fields[:0], 0
+	w.dec.SetEmitEnabled(true)
+	if _, err := w.dec.Write(w.block); err != nil {
+		return fmt.Errorf("%w: %w", errH2Block, err)
+	}
+	if err := w.dec.Close(); err != nil {
 		return fmt.Errorf("%w: %w", errH2Block, err)
 	}
 	w.encBuf.Reset()
 	bad := false
-	for _, f := range fields {
+	for _, f := range w.fields {
 		if f.Name == ":path" {
 			if fixed, ok := repairPath(f.Value); ok {
 				f.Value, bad = fixed, true
@@ -218,6 +236,11 @@ func (w *h2Rewriter) emit() error {
 	}
 	if bad {
 		if err := w.enc.WriteField(hpack.HeaderField{Name: strings.ToLower(badPathHeader), Value: "1"}); err != nil {
+			return err
+		}
+	}
+	if w.listSize > w.maxList {
+		if err := w.enc.WriteField(hpack.HeaderField{Name: strings.ToLower(tooLargeHeader), Value: "1"}); err != nil {
 			return err
 		}
 	}

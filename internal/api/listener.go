@@ -94,11 +94,10 @@ func closeWrite(c net.Conn) error {
 // parse. That is the failing request's line unless the client pipelined
 // further requests behind it, which SDKs do not do.
 //
-// HTTP/2 connections (h2c, which begin with the connection preface) are
-// wrapped by h2Conn instead: see there for bad paths; a header list past
-// the cap is refused by net/http's HTTP/2 server with its own plain 431,
-// which compliant clients do not reach because the server announces the
-// cap in SETTINGS_MAX_HEADER_LIST_SIZE.
+// HTTP/2 connections (h2c, which begin with the connection preface) go
+// through h2Rewriter instead, which makes a bad :path and a header block
+// past the parser cap reach the front door marked, for a 400 or a 431 in
+// the dialect.
 func (s *Server) Listener(ln net.Listener) net.Listener {
 	return &dialectListener{Listener: ln, s: s}
 }
@@ -159,7 +158,8 @@ func (c *dialectConn) Read(p []byte) (int, error) {
 			c.preface = -1
 		} else if c.preface += k; c.preface == len(h2cPreface) {
 			// Whatever came after the preface is the first frames.
-			c.h2 = newH2Rewriter(c.Conn, p[k:n], 2*ServerMaxHeaderBytes(c.s.maxHeader))
+			list := ServerMaxHeaderBytes(c.s.maxHeader)
+			c.h2 = newH2Rewriter(c.Conn, p[k:n], 4*list, list)
 			return k, err
 		} else {
 			return n, err
@@ -322,7 +322,12 @@ func (w *bufferWriter) Write(p []byte) (int, error) {
 }
 
 // badPathHeader marks an HTTP/2 request whose :path had a malformed
-// percent-escape, which h2Conn made parseable so that the front door can
+// percent-escape, which h2Rewriter made parseable so that the front door can
 // refuse it in the client's dialect. A client sending it itself only gets
 // its request refused.
 const badPathHeader = "X-Switchyard-Bad-Path"
+
+// tooLargeHeader marks an HTTP/2 request whose header block decoded past
+// the parser cap; h2Rewriter dropped the fields beyond it so that the front
+// door can refuse it with 431 in the client's dialect.
+const tooLargeHeader = "X-Switchyard-Headers-Too-Large"
