@@ -61,6 +61,7 @@ func TestLoad_Bad(t *testing.T) {
 			`server.max_connections: must not be negative`,
 			`server.bedrock_regions[0]: "*" accepts every region and must be the only entry`,
 			`server.bedrock_regions[1]: "US_EAST" is not a region name`,
+			`models[2].name: 258 bytes, longer than server.max_model_name_bytes (256)`,
 			`store.driver: must be sqlite or postgres, got "mysql"`,
 			`store.outage: must be cached or closed, got "open"`,
 			`ledger.queue_size: must not be negative`,

@@ -234,6 +234,10 @@ func (c *Config) Validate() error {
 			if j > 0 {
 				where = fmt.Sprintf("%s.aliases[%d]", at, j-1)
 			}
+			if c.Server.MaxModelNameBytes > 0 && len(n) > c.Server.MaxModelNameBytes {
+				// Clients could not use it: longer names are refused.
+				bad(where, "%d bytes, longer than server.max_model_name_bytes (%d)", len(n), c.Server.MaxModelNameBytes)
+			}
 			if prev, dup := names[n]; dup {
 				bad(where, "%q is already used by %s", n, prev)
 			} else {
