@@ -108,8 +108,11 @@ func bedrockErrorCode(e *apiError) (status int, code string) {
 		}
 		return http.StatusRequestEntityTooLarge, codeValidation
 	}
-	// A body that did not arrive in time keeps its 408.
-	if e.Status == http.StatusRequestTimeout {
+	// A body that did not arrive in time keeps its 408, and net/http's
+	// own refusals of a transfer encoding or protocol version their 501
+	// and 505.
+	switch e.Status {
+	case http.StatusRequestTimeout, http.StatusNotImplemented, http.StatusHTTPVersionNotSupported:
 		return e.Status, codeValidation
 	}
 	return http.StatusBadRequest, codeValidation

@@ -414,6 +414,34 @@ func TestEdge_BadEscapeHTTP1(t *testing.T) {
 	}
 }
 
+// net/http's other refusals before a handler runs come in dialect too,
+// with its reason.
+func TestEdge_GoRefusalsHTTP1(t *testing.T) {
+	h := newHarness(t)
+	addr, _ := startEdge(t, h, edgeConfig{})
+	for _, tc := range []struct {
+		name, raw     string
+		status        int
+		dialect, text string
+	}{
+		{"missing_host", "GET /v1/models HTTP/1.1\r\n\r\n", 400, dialectOpenAI, "missing required Host header"},
+		{"bad_header_line", "POST /v1/messages HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400, dialectAnthropic, "malformed"},
+		{"transfer_encoding", "POST /model/m/converse HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, dialectBedrock, "unsupported transfer encoding"},
+		{"http_version", "GET /v1/models HTTP/3.0\r\nHost: x\r\n\r\n", 505, dialectOpenAI, "unsupported protocol version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, addr)
+			fmt.Fprint(c, tc.raw)
+			br := bufio.NewReader(c)
+			resp, body := readResponse(t, br)
+			if d, _ := dialectOf(t, resp, body); resp.StatusCode != tc.status || d != tc.dialect || !strings.Contains(string(body), tc.text) {
+				t.Errorf("got %d %s, want %d %s with %q: %s", resp.StatusCode, d, tc.status, tc.dialect, tc.text, body)
+			}
+			expectClosed(t, br)
+		})
+	}
+}
+
 // Model names past the limit are refused with 400 in the client's
 // dialect, before they are looked up or echoed; a name at the limit is
 // looked up as usual.

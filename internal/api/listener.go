@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -259,8 +260,12 @@ func cannedError(p []byte) (status int, detail string, ok bool) {
 		return 0, "", false
 	}
 	line := string(p[len(proto):end])
-	if i := bytes.IndexByte([]byte(line), ':'); i >= 0 {
+	if i := strings.IndexByte(line, ':'); i >= 0 && i+2 <= len(line) {
 		detail = line[i+2:]
+	} else if body := string(p[end+len(cannedHeaders):]); body != line {
+		// Some refusals give their reason in the body only
+		// ("Unsupported transfer encoding").
+		detail = strings.ToLower(body[:min(len(body), 200)])
 	}
 	return status, detail, true
 }
