@@ -254,7 +254,10 @@ func setRouteHeaders(w http.ResponseWriter, r *http.Request, res *gateway.Result
 		w.Header().Set("X-Switchyard-Provider", res.Provider)
 		info.Provider = res.Provider
 	}
-	if res.Model != "" && len(res.Model) <= DefaultMaxModelNameBytes {
+	// res.Model is the configured name the request routed to, never the
+	// client's: an unknown name does not route, and configured names are
+	// bounded by server.max_model_name_bytes.
+	if res.Model != "" {
 		w.Header().Set("X-Switchyard-Model", res.Model)
 	}
 	if h := res.RouteHeader(); h != "" {
