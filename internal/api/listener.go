@@ -62,10 +62,11 @@ type limitedConn struct {
 	once sync.Once
 }
 
+// Close gives the slot back first, so that a client that sees the close
+// can connect again at once.
 func (c *limitedConn) Close() error {
-	err := c.Conn.Close()
 	c.once.Do(func() { c.l.open.Add(-1) })
-	return err
+	return c.Conn.Close()
 }
 
 // CloseWrite lets net/http half-close the connection after an error
