@@ -447,7 +447,10 @@ func TestEdge_GoRefusalsHTTP1(t *testing.T) {
 // looked up as usual.
 func TestEdge_ModelNameLimit(t *testing.T) {
 	const limit = 64
-	h := newHarness(t, func(c *harnessConfig) { c.options = func(o *Options) { o.MaxModelNameBytes = limit } })
+	h := newHarness(t, func(c *harnessConfig) {
+		c.sessions = true
+		c.options = func(o *Options) { o.MaxModelNameBytes = limit }
+	})
 	long, atLimit := strings.Repeat("m", limit+1), strings.Repeat("m", limit)
 	for _, tc := range []struct {
 		name, path, header, body string
@@ -457,6 +460,7 @@ func TestEdge_ModelNameLimit(t *testing.T) {
 		{"openai_chat", "/v1/chat/completions", "", `{"model":"` + long + `","messages":[{"role":"user","content":"hi"}]}`, 400, dialectOpenAI},
 		{"openai_chat_at_limit", "/v1/chat/completions", "", `{"model":"` + atLimit + `","messages":[{"role":"user","content":"hi"}]}`, 404, dialectOpenAI},
 		{"openai_embeddings", "/v1/embeddings", "", `{"model":"` + long + `","input":"hi"}`, 400, dialectOpenAI},
+		{"openai_responses", "/v1/responses", "", `{"model":"` + long + `","input":"hi"}`, 400, dialectOpenAI},
 		{"anthropic", "/v1/messages", "2023-06-01", `{"model":"` + long + `","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, 400, dialectAnthropic},
 		{"anthropic_count_tokens", "/v1/messages/count_tokens", "2023-06-01", `{"model":"` + long + `","messages":[{"role":"user","content":"hi"}]}`, 400, dialectAnthropic},
 		{"bedrock", "/model/" + long + "/converse", "", `{"messages":[{"role":"user","content":[{"text":"hi"}]}]}`, 400, dialectBedrock},
