@@ -353,8 +353,12 @@ func (b *bench) replicas(ctx context.Context, client *http.Client, floor target)
 	defer drop()
 	var gws []*gwChild
 	defer func() {
+		// Stopped first: a gateway writes spend counters until it ends.
 		for _, g := range gws {
 			g.stop()
+		}
+		for _, g := range gws {
+			cleanupRedis(g)
 		}
 	}()
 	for i := range 2 {
@@ -363,7 +367,6 @@ func (b *bench) replicas(ctx context.Context, client *http.Client, floor target)
 			return "", err
 		}
 		gws = append(gws, g)
-		defer cleanupRedis(g)
 	}
 	// Both replicas share the store: the first one's key works on both.
 	key := gws[0].key

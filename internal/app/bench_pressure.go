@@ -213,10 +213,13 @@ func (b *bench) outage(ctx context.Context, dep string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer gw.stop()
-	if cleanup != nil {
-		defer cleanup(gw)
-	}
+	defer func() {
+		// Stopped first: a gateway writes spend counters until it ends.
+		gw.stop()
+		if cleanup != nil {
+			cleanup(gw)
+		}
+	}()
 	client := newLoadClient(16, 30*time.Second)
 	defer client.CloseIdleConnections()
 	if _, err := latencies(ctx, client, gw.target, benchBody, 100, false); err != nil {
