@@ -56,6 +56,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&b.slowClients, "slow-clients", 5000, "slow-body connections in the slow-client scenario")
 	fs.IntVar(&b.streams, "streams", 10000, "concurrent slow streams (fewer if the fd limit does not allow them)")
 	fs.IntVar(&b.labelRequests, "label-requests", 10000, "requests with random model names in the label-cardinality scenario")
+	fs.DurationVar(&b.capWait, "cap-wait", time.Minute, "how long to read the -cap-tokens stream before giving up")
 	fs.DurationVar(&b.slowStream, "slow-stream", 15*time.Second, "how long the upstream takes over each of the concurrent slow streams")
 	fs.IntVar(&b.longTokens, "long-tokens", 65536, "output tokens of the long answer, streamed and not")
 	fs.IntVar(&b.capTokens, "cap-tokens", 1000000, "output tokens of the answer meant to pass the stream size cap")
@@ -67,6 +68,14 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	if b.rounds < 1 {
 		return errors.New("-rounds must be at least 1")
+	}
+	if b.cpuProfile != "" {
+		// The gateway child may not share this process's directory.
+		abs, err := filepath.Abs(b.cpuProfile)
+		if err != nil {
+			return err
+		}
+		b.cpuProfile = abs
 	}
 	for _, s := range strings.Split(*scenarios, ",") {
 		switch s = strings.TrimSpace(s); s {
@@ -153,6 +162,7 @@ type bench struct {
 	longTokens    int
 	capTokens     int
 	slowStream    time.Duration
+	capWait       time.Duration
 
 	// command makes the command line of a child process running this
 	// program with args; default: os.Executable with args.

@@ -31,7 +31,7 @@ func TestBench_ToyScale(t *testing.T) {
 		logDir:      t.TempDir(),
 		pressureFor: 500 * time.Millisecond, settle: 100 * time.Millisecond,
 		slowClients: 20, streams: 20, labelRequests: 100,
-		longTokens: 500, capTokens: 5000, slowStream: 500 * time.Millisecond,
+		longTokens: 500, capTokens: 5000, slowStream: 500 * time.Millisecond, capWait: time.Minute,
 		command: func(ctx context.Context, args ...string) *exec.Cmd {
 			cmd := exec.CommandContext(ctx, exe)
 			cmd.Env = append(os.Environ(), subprocessEnv+"="+strings.Join(args, "\x1f"))
