@@ -56,7 +56,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&b.slowClients, "slow-clients", 5000, "slow-body connections in the slow-client scenario")
 	fs.IntVar(&b.streams, "streams", 10000, "concurrent slow streams (fewer if the fd limit does not allow them)")
 	fs.IntVar(&b.labelRequests, "label-requests", 10000, "requests with random model names in the label-cardinality scenario")
-	fs.DurationVar(&b.capWait, "cap-wait", time.Minute, "how long to read the -cap-tokens stream before giving up")
+	fs.DurationVar(&b.capWait, "cap-wait", 30*time.Second, "how long to read the -cap-tokens stream before giving up")
 	fs.DurationVar(&b.slowStream, "slow-stream", 15*time.Second, "how long the upstream takes over each of the concurrent slow streams")
 	fs.IntVar(&b.longTokens, "long-tokens", 65536, "output tokens of the long answer, streamed and not")
 	fs.IntVar(&b.capTokens, "cap-tokens", 1000000, "output tokens of the answer meant to pass the stream size cap")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -81,6 +82,15 @@ func statusCounts(outs []outcome) string {
 	if len(parts) == 0 {
 		return "none"
 	}
+	errs := map[string]int{}
+	for _, o := range outs {
+		if o.err != "" {
+			errs[o.err]++
+		}
+	}
+	if len(errs) > 0 {
+		parts = append(parts, "errors: "+mapCounts(errs))
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -108,28 +118,38 @@ func (b *bench) overload(ctx context.Context) (string, error) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\n### Overload\n\nClosed-loop capacity just before (c=64, %s): %.0f req/s. Then open-loop arrivals at a fixed rate for %s each,\n"+
 		"at most %d requests outstanding (arrivals past that are dropped by the generator and counted). Accepted means\n"+
-		"answered 200; refusals are 503s. The gateway's CPU share is of the whole machine (%d CPUs), which the load\n"+
-		"generator shares.\n\n", b.duration, capacity, b.pressureFor, maxOutstanding, runtime.NumCPU())
-	sb.WriteString("| offered | accepted p50 | accepted p99 | successful throughput | refusals (503) | refusal p99 | other | dropped by generator | gateway CPU share | RSS peak | targets | met |\n" +
-		"|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		"answered 200; refusals are 503s. CPU shares are of the whole machine (%d CPUs); the bench's own share is the\n"+
+		"load generator's and the simulated upstream's, which run in it.\n\n", b.duration, capacity, b.pressureFor, maxOutstanding, runtime.NumCPU())
+	sb.WriteString("| offered | accepted p50 | accepted p99 | successful throughput | refusals (503) | refusal p99 | other | dropped by generator | gateway CPU share | bench CPU share | RSS peak | targets | met |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	var others []outcome
 	for _, mult := range []float64{1.5, 3} {
 		stop := watchRSS(gw.pid)
-		cpu0 := cpuTime(gw.pid)
+		cpu0, self0 := cpuTime(gw.pid), cpuTime(os.Getpid())
 		res := openLoop(ctx, client, gw.call(benchBody, false), capacity*mult, b.pressureFor, maxOutstanding)
-		cpu := cpuTime(gw.pid) - cpu0
+		cpu, self := cpuTime(gw.pid)-cpu0, cpuTime(os.Getpid())-self0
 		peak := stop()
 		ok := durations(res.outcomes, outcome.ok)
 		refused := durations(res.outcomes, func(o outcome) bool { return o.status == http.StatusServiceUnavailable })
 		other := len(res.outcomes) - len(ok) - len(refused)
+		for _, o := range res.outcomes {
+			if !o.ok() && o.status != http.StatusServiceUnavailable {
+				others = append(others, o)
+			}
+		}
 		share := float64(len(ok)) / res.elapsed.Seconds() / capacity
 		p99 := percentile(ok, 99)
 		target, met := "success ≥ 50%", share >= 0.5
 		if mult == 1.5 {
 			target, met = "p99 < 50 ms, success ≥ 85%", p99 < 50*time.Millisecond && share >= 0.85
 		}
-		fmt.Fprintf(&sb, "| %.1f× (%.0f req/s, %d sent) | %s | %s | %.0f%% of capacity | %d | %s | %d | %d | %.0f%% | %s | %s | %s |\n",
+		machine := res.elapsed.Seconds() * float64(runtime.NumCPU())
+		fmt.Fprintf(&sb, "| %.1f× (%.0f req/s, %d sent) | %s | %s | %.0f%% of capacity | %d | %s | %d | %d | %.0f%% | %.0f%% | %s | %s | %s |\n",
 			mult, capacity*mult, res.arrivals-res.dropped, ms(percentile(ok, 50)), ms(p99), share*100, len(refused), ms(percentile(refused, 99)),
-			other, res.dropped, 100*cpu.Seconds()/(res.elapsed.Seconds()*float64(runtime.NumCPU())), mib(peak), target, verdict(met))
+			other, res.dropped, 100*cpu.Seconds()/machine, 100*self.Seconds()/machine, mib(peak), target, verdict(met))
+	}
+	if len(others) > 0 {
+		fmt.Fprintf(&sb, "\nOther answers: %s.\n", statusCounts(others))
 	}
 	client.CloseIdleConnections()
 	time.Sleep(b.settle)
@@ -497,19 +517,20 @@ func (b *bench) labels(ctx context.Context) (string, error) {
 // allows, up to b.streams.
 func (b *bench) manyStreams(ctx context.Context) (string, error) {
 	soft, _ := raiseFDLimit()
-	// Each stream takes two descriptors in this process (the client's
-	// connection and the simulated upstream's) and two in the gateway;
-	// both have the same limit. Keep 400 spare.
-	n := b.streams
-	if room := (int(soft) - 400) / 2; room < n {
-		n = max(room, 0)
-		b.notes = append(b.notes, fmt.Sprintf("Concurrent streams: %d asked, %d run (open-file limit %d, two per stream per process).", b.streams, n, soft))
-	}
 	gw, err := b.startGateway(ctx, gatewayOptions{name: "streams"})
 	if err != nil {
 		return "", err
 	}
 	defer gw.stop()
+	// Each stream takes two descriptors in this process (the client's
+	// connection and the simulated upstream's) and two in the gateway
+	// (the client's and the upstream's); both have the same limit. Those
+	// already open count, and 200 are kept spare.
+	n := b.streams
+	if room := (int(soft) - max(openFDs(os.Getpid()), openFDs(gw.pid)) - 200) / 2; room < n {
+		n = max(room, 0)
+		b.notes = append(b.notes, fmt.Sprintf("Concurrent streams: %d asked, %d run (open-file limit %d, two per stream per process).", b.streams, n, soft))
+	}
 	idle := rssKB(gw.pid)
 	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true,
 		DialContext: (&net.Dialer{Timeout: 30 * time.Second}).DialContext}}
@@ -546,6 +567,15 @@ func (b *bench) manyStreams(ctx context.Context) (string, error) {
 	fmt.Fprintf(&sb, "| gateway RSS idle / peak | %s / %s | 10,000 in < 600 MiB | %s |\n", mib(idle), mib(peak), verdict(peak < 600*1024 && n > 0))
 	fmt.Fprintf(&sb, "| time for all | %s | | |\n", time.Since(start).Round(100*time.Millisecond))
 	return sb.String(), nil
+}
+
+// openFDs counts a process's open file descriptors (Linux).
+func openFDs(pid int) int {
+	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0
+	}
+	return len(es)
 }
 
 // sendCounting is send with a count of streams open at once.

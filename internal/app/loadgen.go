@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ type outcome struct {
 	chunks int           // content chunks (streams)
 	bytes  int64         // answer body bytes
 	done   bool          // a stream ended with its [DONE] marker
+	err    string        // why there was no (whole) answer
 }
 
 func (o outcome) ok() bool { return o.status == http.StatusOK }
@@ -63,6 +65,7 @@ func send(ctx context.Context, c *http.Client, cl call, start time.Time) outcome
 	o := outcome{at: time.Since(start)}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cl.url, strings.NewReader(cl.body))
 	if err != nil {
+		o.err = err.Error()
 		return o
 	}
 	req.Header.Set("Authorization", "Bearer "+cl.key)
@@ -70,7 +73,7 @@ func send(ctx context.Context, c *http.Client, cl call, start time.Time) outcome
 	t0 := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {
-		o.dur = time.Since(t0)
+		o.dur, o.err = time.Since(t0), errorKind(err)
 		return o
 	}
 	defer resp.Body.Close()
@@ -79,7 +82,7 @@ func send(ctx context.Context, c *http.Client, cl call, start time.Time) outcome
 		o.bytes, err = io.Copy(io.Discard, resp.Body)
 		o.dur = time.Since(t0)
 		if err != nil {
-			o.status = 0
+			o.status, o.err = 0, errorKind(err)
 		}
 		return o
 	}
@@ -100,13 +103,27 @@ func send(ctx context.Context, c *http.Client, cl call, start time.Time) outcome
 		}
 		if err != nil {
 			if err != io.EOF {
-				o.status = 0
+				o.status, o.err = 0, errorKind(err)
 			}
 			break
 		}
 	}
 	o.dur = time.Since(t0)
 	return o
+}
+
+// errorKind is an error's text without the addresses and URLs that make
+// each one unique, so that failures can be counted by kind.
+func errorKind(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Op + ": " + op.Err.Error()
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }
 
 // closedLoop runs conc clients for d (or until n requests were sent when
