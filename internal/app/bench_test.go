@@ -1,8 +1,14 @@
 package app
 
 import (
+	"bufio"
 	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -58,5 +64,122 @@ func TestBench_ToyScale(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(report)
+	}
+}
+
+// The outage proxy forwards until held; while held nothing crosses it in
+// either direction, on an existing connection or a new one, and once
+// healed the held bytes arrive.
+func TestHoldProxy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c) // echo
+			}()
+		}
+	}()
+	p, err := newHoldProxy(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	echo := func(c net.Conn, msg string, wait time.Duration) (string, error) {
+		t.Helper()
+		if _, err := io.WriteString(c, msg); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(wait))
+		buf := make([]byte, len(msg))
+		n, err := io.ReadFull(c, buf)
+		return string(buf[:n]), err
+	}
+	old, err := net.Dial("tcp", p.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if got, err := echo(old, "before", 10*time.Second); err != nil || got != "before" {
+		t.Fatalf("before the hold: %q, %v", got, err)
+	}
+	p.hold(true)
+	if got, err := echo(old, "held", 100*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("existing connection while held: %q, %v; want nothing", got, err)
+	}
+	fresh, err := net.Dial("tcp", p.addr()) // accepted, then held
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if got, err := echo(fresh, "new", 100*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("new connection while held: %q, %v; want nothing", got, err)
+	}
+	p.hold(false)
+	old.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, len("held"))
+	if _, err := io.ReadFull(old, buf); err != nil || string(buf) != "held" {
+		t.Errorf("existing connection after healing: %q, %v", buf, err)
+	}
+	fresh.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf = make([]byte, len("new"))
+	if _, err := io.ReadFull(fresh, buf); err != nil || string(buf) != "new" {
+		t.Errorf("new connection after healing: %q, %v", buf, err)
+	}
+}
+
+// redisDeleteMatching deletes exactly the keys its pattern matches.
+func TestRedisDeleteMatching(t *testing.T) {
+	redisURL := os.Getenv("SWITCHYARD_TEST_REDIS_URL")
+	if redisURL == "" {
+		t.Skip("SWITCHYARD_TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	u, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	do := func(args ...string) []string {
+		t.Helper()
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&sb, "$%d\r\n%s\r\n", len(a), a)
+		}
+		io.WriteString(c, sb.String())
+		r, err := readRESP(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		do("SELECT", db)
+	}
+	id := "benchtest_" + strings.ToLower(rand.Text())
+	for _, k := range []string{"x:rl:rpm:key:" + id, "x:spend:all:key:" + id, "x:other:" + id + "_not"} {
+		do("SET", k, "1", "EX", "60")
+	}
+	defer do("DEL", "x:other:"+id+"_not")
+	if err := redisDeleteMatching(ctx, redisURL, "*:"+id); err != nil {
+		t.Fatal(err)
+	}
+	if got := do("EXISTS", "x:rl:rpm:key:"+id, "x:spend:all:key:"+id, "x:other:"+id+"_not"); len(got) != 1 || got[0] != "1" {
+		t.Errorf("keys left after deleting *:%s: %v, want only the one not matching", id, got)
 	}
 }
