@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ func TestBench_ToyScale(t *testing.T) {
 		postgres:    os.Getenv("SWITCHYARD_TEST_POSTGRES_DSN"),
 		redis:       os.Getenv("SWITCHYARD_TEST_REDIS_URL"),
 		logDir:      t.TempDir(),
+		cpuProfile:  filepath.Join(t.TempDir(), "gateway.prof"),
 		pressureFor: 500 * time.Millisecond, settle: 100 * time.Millisecond,
 		slowClients: 20, streams: 20, labelRequests: 100,
 		longTokens: 500, capTokens: 5000, slowStream: 500 * time.Millisecond, capWait: time.Minute,
@@ -61,6 +63,9 @@ func TestBench_ToyScale(t *testing.T) {
 		if !strings.Contains(report, s) {
 			t.Errorf("report lacks %q", s)
 		}
+	}
+	if fi, err := os.Stat(b.cpuProfile); err != nil || fi.Size() == 0 {
+		t.Errorf("the perf gateway's CPU profile: %v", err)
 	}
 	if t.Failed() {
 		t.Log(report)
