@@ -402,11 +402,15 @@ func TestFaults_AnswerTokensPadsPlainAnswers(t *testing.T) {
 	if n, _ := usage(`{"model":"m","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`); n != 20 {
 		t.Errorf("padded answer within max_tokens 20: %d tokens", n)
 	}
+	w := serve(s, http.MethodPost, "/openai/v1/chat/completions", auth, `{"model":"m","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`)
+	if !strings.Contains(w.Body.String(), `"finish_reason":"length"`) {
+		t.Errorf("padding stopped by max_tokens 20 should end for its length: %s", w.Body)
+	}
 	if _, content := usage(`{"model":"m","response_format":{"type":"json_object"},"messages":[{"role":"user","content":"hi"}]}`); !json.Valid([]byte(content)) {
 		t.Errorf("JSON answer padded: %q", content)
 	}
 
-	w := serve(s, http.MethodPost, "/openai/v1/chat/completions", auth, `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	w = serve(s, http.MethodPost, "/openai/v1/chat/completions", auth, `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
 	chunks := 0
 	for _, line := range strings.Split(w.Body.String(), "\n") {
 		if strings.HasPrefix(line, "data: {") && strings.Contains(line, `"content":"`) && !strings.Contains(line, `"content":""`) {

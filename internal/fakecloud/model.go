@@ -152,12 +152,16 @@ func respond(c *conversation, seed string) answer {
 var fillerWords = [...]string{"lorem ", "ipsum ", "dolor ", "sit ", "amet ", "consectetur ", "adipiscing ", "elit "}
 
 // pad appends filler words to a plain text answer until it has n text
-// pieces, or maxTokens output tokens when that is lower and positive.
+// pieces, or maxTokens output tokens when that is lower and positive (the
+// answer then ends for its length, as a truncated one does).
 func (a *answer) pad(n, maxTokens int) {
-	if maxTokens > 0 {
-		n = min(n, maxTokens-len(a.thinkingPieces))
-	}
 	if n <= len(a.textPieces) || a.text == "" || len(a.calls) > 0 || a.finish != finishStop {
+		return
+	}
+	if limit := maxTokens - len(a.thinkingPieces); maxTokens > 0 && limit < n {
+		n, a.finish = limit, finishLength
+	}
+	if n <= len(a.textPieces) {
 		return
 	}
 	var sb strings.Builder
