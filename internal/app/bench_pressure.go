@@ -292,8 +292,8 @@ func (b *bench) outage(ctx context.Context, dep string) (string, error) {
 		recovered = "+" + ms(firstOK-heal)
 	}
 	p99 := percentile(allDur, 99)
-	return fmt.Sprintf("| %s | %d | %s | %s | %d | %s | %s | %s | %d | < 300 ms | %s |\n", dep, len(during), ms(percentile(allDur, 50)),
-		ms(p99), slow, statusCounts(during), recovered, ms(percentile(durations(after, func(outcome) bool { return true }), 99)), notOK,
+	return fmt.Sprintf("| %s | %d | %s | %s (max %s) | %d | %s | %s | %s | %d | < 300 ms | %s |\n", dep, len(during), ms(percentile(allDur, 50)),
+		ms(p99), ms(percentile(allDur, 100)), slow, statusCounts(during), recovered, ms(percentile(durations(after, func(outcome) bool { return true }), 99)), notOK,
 		verdict(p99 < 300*time.Millisecond && len(during) > 0)), nil
 }
 
