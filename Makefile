@@ -1,7 +1,7 @@
 # Longer chores. The README's two commands need none of this.
 GO ?= go
 
-.PHONY: check test vet fmt bench fuzz
+.PHONY: check test vet fmt bench bench-micro profile fuzz
 
 check: fmt vet test
 
@@ -14,9 +14,26 @@ vet:
 test:
 	$(GO) test -race ./...
 
+# The gateway against the floor and under pressure, about ten minutes on
+# two cores (see BENCHMARKS.md for what it measures). With
+# SWITCHYARD_TEST_POSTGRES_DSN and SWITCHYARD_TEST_REDIS_URL set it also
+# runs two replicas on Postgres and Redis and blackholes each. BENCHFLAGS
+# adds flags, e.g. BENCHFLAGS='-long 1000000' or '-scenarios pressure'.
+BENCHFLAGS ?=
 bench:
-	$(GO) run ./cmd/switchyard bench -out BENCHMARKS.md
+	$(GO) run ./cmd/switchyard bench -out BENCHMARKS.md $(BENCHFLAGS)
+
+# Every Go benchmark in the module.
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+# A CPU profile of the gateway under the bench's load (one round of the
+# perf scenario), then its top functions; explore further with
+# `go tool pprof -http : gateway.cpu.prof`.
+PROFILE ?= gateway.cpu.prof
+profile:
+	$(GO) run ./cmd/switchyard bench -scenarios perf -rounds 1 -long 0 -cpuprofile $(PROFILE) -out /dev/null $(BENCHFLAGS)
+	$(GO) tool pprof -top -nodecount 40 $(PROFILE)
 
 # Runs every native fuzz target for FUZZTIME executions each (a count,
 # not a duration: see .ci/fuzz).

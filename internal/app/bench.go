@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"switchyard/internal/admin"
@@ -31,27 +32,60 @@ import (
 // runBench measures the gateway against a bare httputil.ReverseProxy in
 // front of the same simulated upstream, in one run on loopback, and writes
 // the figures to a Markdown file. The gateway and the proxy run as child
-// processes of this binary, so their CPU time and memory are their own.
+// processes of this binary, so their CPU time and memory are their own. The
+// gateway runs as in production: its log kept in a file, a virtual key with
+// rate limits and a budget, the SQLite ledger (or Postgres and Redis).
 func runBench(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("bench", env)
 	role := fs.String("role", "", "internal: run as the bare reverse proxy (-role proxy)")
 	listen := fs.String("listen", "", "internal: proxy address")
 	upstream := fs.String("upstream", "", "internal: proxy upstream base URL")
 	out := fs.String("out", "BENCHMARKS.md", "file to write the results to (- for stdout)")
-	duration := fs.Duration("duration", 5*time.Second, "length of each throughput run")
-	concurrency := fs.Int("concurrency", 16, "concurrent clients in throughput runs")
-	samples := fs.Int("samples", 2000, "sequential requests for the latency runs")
-	rounds := fs.Int("rounds", 3, "throughput runs per target, interleaved across targets; the median is reported")
+	b := &bench{env: env}
+	fs.DurationVar(&b.duration, "duration", 5*time.Second, "length of each throughput run")
+	fs.IntVar(&b.samples, "samples", 2000, "sequential requests for the latency runs (spread over the rounds)")
+	fs.IntVar(&b.rounds, "rounds", 3, "rounds, taken in turn across the targets; the median and the min-max are reported")
+	fs.Int64Var(&b.long, "long", 200000, "requests in the long run that samples RSS and the live heap (0: skip)")
+	scenarios := fs.String("scenarios", "perf,pressure,go", "what to run: perf (gateway vs the floor), pressure (under pressure), go (microbenchmarks and fault injection)")
+	fs.StringVar(&b.postgres, "postgres", env.Getenv("SWITCHYARD_TEST_POSTGRES_DSN"), "Postgres DSN for the replica and store-outage runs (a scratch schema is made and dropped); empty skips them")
+	fs.StringVar(&b.redis, "redis", env.Getenv("SWITCHYARD_TEST_REDIS_URL"), "Redis URL for the replica and Redis-outage runs (the run's keys are deleted after); empty skips them")
+	fs.StringVar(&b.logDir, "logs", "", "directory for the gateways' logs (default: a new directory under the system's temporary directory, kept)")
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the perf scenario's gateway to this file")
+	fs.DurationVar(&b.pressureFor, "pressure-duration", 10*time.Second, "length of each overload, outage and slow-client phase")
+	fs.DurationVar(&b.settle, "settle", 30*time.Second, "wait after the overload before reading RSS again")
+	fs.IntVar(&b.slowClients, "slow-clients", 5000, "slow-body connections in the slow-client scenario")
+	fs.IntVar(&b.streams, "streams", 10000, "concurrent slow streams (fewer if the fd limit does not allow them)")
+	fs.IntVar(&b.labelRequests, "label-requests", 10000, "requests with random model names in the label-cardinality scenario")
+	fs.DurationVar(&b.capWait, "cap-wait", 30*time.Second, "how long to read the -cap-tokens stream before giving up")
+	fs.DurationVar(&b.slowStream, "slow-stream", 15*time.Second, "how long the upstream takes over each of the concurrent slow streams")
+	fs.IntVar(&b.longTokens, "long-tokens", 65536, "output tokens of the long answer, streamed and not")
+	fs.IntVar(&b.capTokens, "cap-tokens", 1000000, "output tokens of the answer meant to pass the stream size cap")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	if *role == "proxy" {
 		return serveBareProxy(ctx, *listen, *upstream)
 	}
-	if *rounds < 1 {
+	if b.rounds < 1 {
 		return errors.New("-rounds must be at least 1")
 	}
-	b := &bench{env: env, duration: *duration, concurrency: *concurrency, samples: *samples, rounds: *rounds}
+	if b.cpuProfile != "" {
+		// The gateway child may not share this process's directory.
+		abs, err := filepath.Abs(b.cpuProfile)
+		if err != nil {
+			return err
+		}
+		b.cpuProfile = abs
+	}
+	for _, s := range strings.Split(*scenarios, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "perf", "pressure", "go":
+			b.scenarios = append(b.scenarios, s)
+		case "":
+		default:
+			return fmt.Errorf("-scenarios: unknown scenario %q (perf, pressure, go)", s)
+		}
+	}
 	report, err := b.run(ctx)
 	if err != nil {
 		return err
@@ -63,7 +97,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s\n", *out)
+	fmt.Fprintf(env.Stdout, "wrote %s (gateway logs in %s)\n", *out, b.logDir)
 	return nil
 }
 
@@ -110,169 +144,323 @@ func serveBareProxy(ctx context.Context, listen, upstream string) error {
 }
 
 type bench struct {
-	env         *Env
-	duration    time.Duration
-	concurrency int
-	samples     int
-	rounds      int
+	env           *Env
+	duration      time.Duration
+	samples       int
+	rounds        int
+	long          int64
+	scenarios     []string
+	postgres      string
+	redis         string
+	logDir        string
+	cpuProfile    string
+	pressureFor   time.Duration
+	settle        time.Duration
+	slowClients   int
+	streams       int
+	labelRequests int
+	longTokens    int
+	capTokens     int
+	slowStream    time.Duration
+	capWait       time.Duration
+
+	// command makes the command line of a child process running this
+	// program with args; default: os.Executable with args.
+	command func(ctx context.Context, args ...string) *exec.Cmd
+
+	dir   string    // scratch directory, removed at the end
+	cloud cloudURLs // the simulated upstreams
+	notes []string  // what the run could not do, for the report
 }
 
+// cloudURLs are the bases of the simulated upstreams, each a fakecloud
+// with its own answer length and pace.
+type cloudURLs struct {
+	fast string // short answers, as fast as possible
+	long string // -long-tokens answers
+	huge string // -cap-tokens answers
+	slow string // short answers paced over several seconds
+}
+
+// target is something the load generator measures.
 type target struct {
 	name string
 	url  string // chat completions URL
 	key  string
 	pid  int // 0: in-process (no CPU/RSS figures)
+	// admin is the gateway's admin base URL, for /metrics; "" for others.
+	admin string
 }
+
+// slowTokens is the length of each slow stream's answer.
+const slowTokens = 60
 
 const benchBody = `{"model":"bench-model","messages":[{"role":"user","content":"Say something short about gateways."}]}`
 const benchStreamBody = `{"model":"bench-model","stream":true,"messages":[{"role":"user","content":"Say something short about gateways."}]}`
 
+// bench50Body asks for a streamed answer of 50 content chunks: fakecloud
+// echoes the 47 words as "Echo: " (one chunk), a chunk per word and two for
+// its tag.
+var bench50Body = `{"model":"bench-model","stream":true,"messages":[{"role":"user","content":"` +
+	strings.TrimSpace(strings.Repeat("gateway ", 47)) + `"}]}`
+
+func (t target) call(body string, stream bool) call {
+	return call{url: t.url, key: t.key, body: body, stream: stream}
+}
+
+func (b *bench) has(scenario string) bool { return slices.Contains(b.scenarios, scenario) }
+
 func (b *bench) run(ctx context.Context) (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", err
+	if b.command == nil {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", err
+		}
+		b.command = func(ctx context.Context, args ...string) *exec.Cmd { return exec.CommandContext(ctx, exe, args...) }
 	}
 	dir, err := os.MkdirTemp("", "switchyard-bench-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-
-	fc, fcLn, err := fakecloud.Listen("127.0.0.1:0", fakecloud.Options{})
-	if err != nil {
-		return "", err
-	}
-	_ = fc
-	defer fcLn.Close()
-	fcBase := "http://" + fcLn.Addr().String()
-
-	gwAddr, proxyAddr := freeAddr(), freeAddr()
-	cfgPath := filepath.Join(dir, "switchyard.yaml")
-	cfg := fmt.Sprintf(`listen: %s
-admin: {listen: "off"}
-store: {driver: sqlite, dsn: %s}
-providers:
-  - {name: upstream, type: openai, base_url: %s/openai/v1, api_key_env: BENCH_UPSTREAM_KEY}
-models:
-  - name: bench-model
-    offerings: [{provider: upstream, upstream_model: gpt-4o-mini, price: {input_per_mtok: 0.15, output_per_mtok: 0.6}}]
-`, gwAddr, filepath.Join(dir, "bench.db"), fcBase)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return "", err
-	}
-	key, err := benchKey(ctx, filepath.Join(dir, "bench.db"))
-	if err != nil {
-		return "", err
-	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	gw := exec.CommandContext(ctx, exe, "serve", "-config", cfgPath)
-	gw.Env = append(os.Environ(), "BENCH_UPSTREAM_KEY="+fakecloud.DefaultKey)
-	gw.Stderr = io.Discard
-	proxy := exec.CommandContext(ctx, exe, "bench", "-role", "proxy", "-listen", proxyAddr, "-upstream", fcBase+"/openai")
-	for _, c := range []*exec.Cmd{gw, proxy} {
-		c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
-		c.WaitDelay = 10 * time.Second
-		if err := c.Start(); err != nil {
+	b.dir = dir
+	if b.logDir == "" {
+		if b.logDir, err = os.MkdirTemp("", "switchyard-bench-logs-"); err != nil {
 			return "", err
 		}
-		defer c.Wait()
+	} else if err := os.MkdirAll(b.logDir, 0o755); err != nil {
+		return "", err
 	}
-	for _, addr := range []string{gwAddr, proxyAddr} {
-		if err := waitListening(ctx, addr); err != nil {
+	soft, hard := raiseFDLimit()
+
+	clouds := []struct {
+		url *string
+		f   fakecloud.Faults
+	}{
+		{&b.cloud.fast, fakecloud.Faults{}},
+		{&b.cloud.long, fakecloud.Faults{AnswerTokens: b.longTokens}},
+		{&b.cloud.huge, fakecloud.Faults{AnswerTokens: b.capTokens}},
+		// 60 tokens paced over -slow-stream.
+		{&b.cloud.slow, fakecloud.Faults{AnswerTokens: slowTokens, TokensPerSecond: slowTokens / max(b.slowStream.Seconds(), 0.01)}},
+	}
+	for _, c := range clouds {
+		_, ln, err := fakecloud.Listen("127.0.0.1:0", fakecloud.Options{Faults: c.f, Seed: 1})
+		if err != nil {
 			return "", err
 		}
+		defer ln.Close()
+		*c.url = "http://" + ln.Addr().String()
 	}
 
-	targets := []target{
-		{name: "upstream (fakecloud, direct)", url: fcBase + "/openai/v1/chat/completions", key: fakecloud.DefaultKey},
-		{name: "bare httputil.ReverseProxy", url: "http://" + proxyAddr + "/v1/chat/completions", key: "unused", pid: proxy.Process.Pid},
-		{name: "switchyard", url: "http://" + gwAddr + "/v1/chat/completions", key: key, pid: gw.Process.Pid},
+	load0 := loadAverage()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "# Benchmarks\n\nGenerated by `go run ./cmd/switchyard bench` (or `make bench`) on %s, %s/%s, %d CPUs, %s, %s.\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), cpuModel())
+	fmt.Fprintf(&sb, "Command: `switchyard bench %s`. Open files: soft limit %d, hard %d. Load average (1 min) at the start: %s, at the end: @LOAD_END@.\n\n",
+		b.commandLine(), soft, hard, load0)
+	sb.WriteString("All traffic is on loopback against simulated upstreams (fakecloud, no added latency unless said); the load\n" +
+		"generator, the upstreams, the bare proxy and the gateway share the machine. The gateway runs as in production:\n" +
+		"its info log written to a file, a virtual key with RPM, TPM and a USD budget (set high enough never to refuse),\n" +
+		"key authentication, routing, translation through the canonical model and usage metering into the SQLite ledger.\n" +
+		"Every gateway setting not named here is its default. Figures are medians over interleaved rounds with the\n" +
+		"spread (min–max over rounds) in brackets; a ratio is the gateway's figure over the floor's in the same round.\n")
+	if b.has("perf") {
+		s, err := b.perf(ctx)
+		if err != nil {
+			return "", fmt.Errorf("perf: %w", err)
+		}
+		sb.WriteString(s)
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.concurrency * 2, MaxIdleConns: b.concurrency * 4}}
-	defer client.CloseIdleConnections()
+	if b.has("pressure") {
+		s, err := b.pressure(ctx)
+		if err != nil {
+			return "", fmt.Errorf("pressure: %w", err)
+		}
+		sb.WriteString(s)
+	}
+	if len(b.notes) > 0 {
+		sb.WriteString("\n## Not measured in this run\n\n")
+		for _, n := range b.notes {
+			fmt.Fprintf(&sb, "- %s\n", n)
+		}
+	}
+	report := strings.Replace(sb.String(), "@LOAD_END@", loadAverage(), 1)
+	if b.has("go") {
+		report += goFigures(ctx)
+	}
+	return report, nil
+}
 
-	type row struct {
-		t                        target
-		idleRSS, loadRSS         int64
-		p50, p99, ttft50, ttft99 time.Duration
-		rps, cpuPerReq           float64
-		errors                   int64
+// loadAverage is the machine's one-minute load average (Linux), which
+// says how much else ran while the figures were taken.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
 	}
-	var rows []row
-	for _, t := range targets {
-		// Warm up connections and code paths.
-		if _, err := latencies(ctx, client, t, benchBody, 200, false); err != nil {
-			return "", fmt.Errorf("%s: %w", t.name, err)
-		}
-		r := row{t: t, idleRSS: rssKB(t.pid)}
-		lat, err := latencies(ctx, client, t, benchBody, b.samples, false)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", t.name, err)
-		}
-		r.p50, r.p99 = percentile(lat, 50), percentile(lat, 99)
-		ttft, err := latencies(ctx, client, t, benchStreamBody, b.samples/2, true)
-		if err != nil {
-			return "", fmt.Errorf("%s streaming: %w", t.name, err)
-		}
-		r.ttft50, r.ttft99 = percentile(ttft, 50), percentile(ttft, 99)
-		rows = append(rows, r)
+	return "unknown"
+}
+
+// commandLine is the bench's own arguments, for the report.
+func (b *bench) commandLine() string {
+	return fmt.Sprintf("-scenarios %s -rounds %d -duration %s -samples %d -long %d -pressure-duration %s -slow-clients %d -streams %d",
+		strings.Join(b.scenarios, ","), b.rounds, b.duration, b.samples, b.long, b.pressureFor, b.slowClients, b.streams)
+}
+
+// raiseFDLimit lifts the soft open-file limit to the hard one (children
+// inherit it) and returns both.
+func raiseFDLimit() (soft, hard uint64) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, 0
 	}
-	// Throughput rounds go round the targets in turn, so that a burst of
-	// noise from the rest of the machine falls on all of them alike; each
-	// figure is the median of its rounds.
-	rps, cpu := make([][]float64, len(rows)), make([][]float64, len(rows))
-	for range b.rounds {
-		for i := range rows {
-			t := rows[i].t
-			cpu0 := cpuTime(t.pid)
-			n, errs, elapsed := throughput(ctx, client, t, b.concurrency, b.duration)
-			cpu1 := cpuTime(t.pid)
-			rps[i] = append(rps[i], float64(n)/elapsed.Seconds())
-			rows[i].errors += errs
-			if t.pid != 0 && n > 0 {
-				cpu[i] = append(cpu[i], float64((cpu1-cpu0).Microseconds())/float64(n))
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+	return rl.Cur, rl.Max
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			if _, v, ok := strings.Cut(line, ":"); ok {
+				return strings.TrimSpace(v)
 			}
 		}
 	}
-	for i := range rows {
-		rows[i].rps, rows[i].cpuPerReq = median(rps[i]), median(cpu[i])
-		rows[i].loadRSS = peakRSSKB(rows[i].t.pid)
-	}
+	return "unknown CPU"
+}
 
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "# Benchmarks\n\nGenerated by `go run ./cmd/switchyard bench` (or `make bench`) on %s, %s/%s, %d CPUs, %s.\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
-	fmt.Fprintf(&sb, "All traffic is on loopback against the simulated OpenAI upstream with no added latency; the load generator,\n"+
-		"the upstream, the bare proxy and the gateway share the machine. The gateway path includes key authentication\n"+
-		"(cached), routing, translation through the canonical model on the response side and usage metering into\n"+
-		"the SQLite ledger. Latency runs: %d sequential requests; throughput runs: %d concurrent clients for %s, %d rounds\n"+
-		"taken in turn across the targets, median shown.\n\n",
-		b.samples, b.concurrency, b.duration, b.rounds)
-	sb.WriteString("| target | p50 | p99 | stream TTFT p50 | stream TTFT p99 | req/s | CPU µs/req | RSS idle | RSS peak | errors |\n")
-	sb.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range rows {
-		cpu, idle, peak := "-", "-", "-"
-		if r.t.pid != 0 {
-			cpu = fmt.Sprintf("%.0f", r.cpuPerReq)
-			idle, peak = fmt.Sprintf("%.1f MiB", float64(r.idleRSS)/1024), fmt.Sprintf("%.1f MiB", float64(r.loadRSS)/1024)
-		}
-		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %d |\n", r.t.name, us(r.p50), us(r.p99),
-			us(r.ttft50), us(r.ttft99), r.rps, cpu, idle, peak, r.errors)
+// gatewayOptions shape one gateway child.
+type gatewayOptions struct {
+	name string
+	// storeDSN is a postgres DSN; "" is a fresh SQLite file.
+	storeDSN string
+	// redisURL selects the redis limits backend; "" is in memory.
+	redisURL string
+	// args are extra serve flags.
+	args []string
+}
+
+// gwChild is a running gateway child process.
+type gwChild struct {
+	target
+	cmd     *exec.Cmd
+	log     string
+	keyID   string
+	tenant  string
+	stopped chan struct{}
+	cancel  context.CancelFunc
+}
+
+// stop ends the gateway (SIGINT, then a kill after 10 s) and waits.
+func (g *gwChild) stop() {
+	g.cancel()
+	<-g.stopped
+}
+
+// startGateway writes a config, issues the bench key in its store and
+// starts `serve` with the log going to a file.
+func (b *bench) startGateway(ctx context.Context, o gatewayOptions) (*gwChild, error) {
+	addr, adminAddr := freeAddr(), freeAddr()
+	driver, dsn := sqlstore.DriverSQLite, o.storeDSN
+	if dsn == "" {
+		dsn = filepath.Join(b.dir, o.name+".db")
+	} else {
+		driver = sqlstore.DriverPostgres
 	}
-	px, sy, up := rows[1], rows[2], rows[0]
-	fmt.Fprintf(&sb, "\n## Against the floor and the targets\n\n")
-	fmt.Fprintf(&sb, "| measure | switchyard | bare proxy | ratio / difference | DESIGN.md target |\n|---|---|---|---|---|\n")
-	fmt.Fprintf(&sb, "| CPU per request | %.0f µs | %.0f µs | %.2f× | ≤ 150 µs lean, ≤ +30 µs with keys and metering |\n", sy.cpuPerReq, px.cpuPerReq, sy.cpuPerReq/px.cpuPerReq)
-	fmt.Fprintf(&sb, "| added latency p50 (vs direct upstream) | %s | %s | %s vs proxy | ≤ +350 µs |\n", us(sy.p50-up.p50), us(px.p50-up.p50), us(sy.p50-px.p50))
-	fmt.Fprintf(&sb, "| added TTFT p50 (vs direct upstream) | %s | %s | %s vs proxy | ≤ +400 µs |\n", us(sy.ttft50-up.ttft50), us(px.ttft50-up.ttft50), us(sy.ttft50-px.ttft50))
-	fmt.Fprintf(&sb, "| throughput | %.0f req/s | %.0f req/s | %.2f× | - |\n", sy.rps, px.rps, sy.rps/px.rps)
-	fmt.Fprintf(&sb, "| RSS idle | %.1f MiB | %.1f MiB | | < 30 MiB |\n", float64(sy.idleRSS)/1024, float64(px.idleRSS)/1024)
-	fmt.Fprintf(&sb, "| RSS peak under load | %.1f MiB | %.1f MiB | | < 100 MiB |\n", float64(sy.loadRSS)/1024, float64(px.loadRSS)/1024)
-	cancel() // stop the gateway and the proxy before the in-process figures
-	sb.WriteString(goFigures(context.Background()))
-	return sb.String(), nil
+	limits := "{backend: memory}"
+	if o.redisURL != "" {
+		limits = fmt.Sprintf("{backend: redis, redis_url: %q}", o.redisURL)
+	}
+	provider := func(name, base, typ, path string) string {
+		return fmt.Sprintf("  - {name: %s, type: %s, base_url: %q, api_key_env: BENCH_UPSTREAM_KEY}\n", name, typ, base+path)
+	}
+	model := func(name, provider, upstream string) string {
+		return fmt.Sprintf("  - name: %s\n    offerings: [{provider: %s, upstream_model: %s, price: {input_per_mtok: 0.15, output_per_mtok: 0.6}}]\n", name, provider, upstream)
+	}
+	cfg := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\nstore: {driver: %s, dsn_env: BENCH_STORE_DSN}\nlimits: %s\nproviders:\n", addr, adminAddr, driver, limits) +
+		provider("upstream", b.cloud.fast, "openai", "/openai/v1") +
+		provider("anthro", b.cloud.fast, "anthropic", "/anthropic") +
+		provider("long", b.cloud.long, "openai", "/openai/v1") +
+		provider("huge", b.cloud.huge, "openai", "/openai/v1") +
+		provider("slow", b.cloud.slow, "openai", "/openai/v1") +
+		"models:\n" +
+		model("bench-model", "upstream", "gpt-4o-mini") +
+		model("bench-translated", "anthro", "claude-3-5-haiku-latest") +
+		model("bench-long", "long", "gpt-4o-mini") +
+		model("bench-huge", "huge", "gpt-4o-mini") +
+		model("bench-slow", "slow", "gpt-4o-mini")
+	cfgPath := filepath.Join(b.dir, o.name+".yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	iss, err := benchKey(ctx, driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("issuing the bench key: %w", err)
+	}
+	logPath := filepath.Join(b.logDir, o.name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child has its own descriptor
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cmd := b.command(cctx, append([]string{"serve", "-config", cfgPath}, o.args...)...)
+	cmd.Env = append(cmd.Environ(), "BENCH_UPSTREAM_KEY="+fakecloud.DefaultKey, "BENCH_STORE_DSN="+dsn,
+		"SWITCHYARD_ADMIN_TOKEN=bench-admin-token")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, err
+	}
+	g := &gwChild{
+		target: target{name: o.name, url: "http://" + addr + "/v1/chat/completions", key: iss.Secret, pid: cmd.Process.Pid,
+			admin: "http://" + adminAddr},
+		cmd: cmd, log: logPath, keyID: iss.Key.ID, tenant: iss.Key.TenantID, stopped: make(chan struct{}), cancel: cancel,
+	}
+	go func() {
+		cmd.Wait()
+		close(g.stopped)
+	}()
+	for _, a := range []string{addr, adminAddr} {
+		if err := waitListening(ctx, a); err != nil {
+			g.stop()
+			return nil, fmt.Errorf("gateway %s (log %s): %w", o.name, logPath, err)
+		}
+	}
+	return g, nil
+}
+
+// startProxy starts the floor, a bare reverse proxy child, in front of
+// upstream.
+func (b *bench) startProxy(ctx context.Context, upstream string) (target, func(), error) {
+	addr := freeAddr()
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cmd := b.command(cctx, "bench", "-role", "proxy", "-listen", addr, "-upstream", upstream)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return target{}, nil, err
+	}
+	stop := func() {
+		cancel()
+		cmd.Wait()
+	}
+	if err := waitListening(ctx, addr); err != nil {
+		stop()
+		return target{}, nil, err
+	}
+	return target{name: "bare httputil.ReverseProxy", url: "http://" + addr + "/v1/chat/completions", key: "unused", pid: cmd.Process.Pid}, stop, nil
 }
 
 // median returns the median of xs, or 0 for none.
@@ -289,18 +477,18 @@ func median(xs []float64) float64 {
 
 func us(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
 
-func benchKey(ctx context.Context, db string) (string, error) {
-	st, err := sqlstore.Open(ctx, "sqlite", db)
+// benchKey issues the bench's virtual key in the store the gateway will
+// use: rate limits and a budget, as production keys have, set far above
+// what the bench sends.
+func benchKey(ctx context.Context, driver, dsn string) (*admin.Issued, error) {
+	st, err := sqlstore.Open(ctx, driver, dsn)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer st.Close()
 	svc := &admin.Service{Store: st}
-	iss, err := svc.IssueKey(ctx, admin.KeySpec{Tenant: "bench", CreateTenant: true, Name: "bench"})
-	if err != nil {
-		return "", err
-	}
-	return iss.Secret, nil
+	return svc.IssueKey(ctx, admin.KeySpec{Tenant: "bench", CreateTenant: true, Name: "bench",
+		Limits: admin.Limits{RPM: 100_000_000, TPM: 2_000_000_000, BudgetUSD: 1_000_000, BudgetPeriod: "month"}})
 }
 
 func freeAddr() string {
@@ -331,37 +519,18 @@ func waitListening(ctx context.Context, addr string) error {
 // oneRequest sends one request; for streams it returns the time to the
 // first content chunk, otherwise the time to the whole body.
 func oneRequest(ctx context.Context, c *http.Client, t target, body string, stream bool) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+t.key)
-	req.Header.Set("Content-Type", "application/json")
-	start := time.Now()
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, fmt.Errorf("status %d: %s", resp.StatusCode, msg)
-	}
-	if !stream {
-		_, err := io.Copy(io.Discard, resp.Body)
-		return time.Since(start), err
-	}
-	var first time.Duration
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if first == 0 && bytes.Contains(sc.Bytes(), []byte(`"content":"`)) && !bytes.Contains(sc.Bytes(), []byte(`"content":""`)) {
-			first = time.Since(start)
-		}
-	}
-	if first == 0 {
+	o := send(ctx, c, t.call(body, stream), time.Now())
+	switch {
+	case o.status == 0:
+		return 0, fmt.Errorf("%s: no answer", t.name)
+	case o.status != http.StatusOK:
+		return 0, fmt.Errorf("%s: status %d", t.name, o.status)
+	case stream && o.chunks == 0:
 		return 0, errors.New("stream carried no content")
+	case stream:
+		return o.first, nil
 	}
-	return first, sc.Err()
+	return o.dur, nil
 }
 
 func latencies(ctx context.Context, c *http.Client, t target, body string, n int, stream bool) ([]time.Duration, error) {
@@ -374,29 +543,6 @@ func latencies(ctx context.Context, c *http.Client, t target, body string, n int
 		out = append(out, d)
 	}
 	return out, nil
-}
-
-func throughput(ctx context.Context, c *http.Client, t target, conc int, d time.Duration) (ok, failed int64, elapsed time.Duration) {
-	var n, errs atomic.Int64
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				if _, err := oneRequest(ctx, c, t, benchBody, false); err != nil {
-					if ctx.Err() == nil {
-						errs.Add(1)
-					}
-					continue
-				}
-				n.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	return n.Load(), errs.Load(), time.Since(start)
 }
 
 func percentile(ds []time.Duration, p int) time.Duration {
@@ -447,4 +593,72 @@ func procStatusKB(pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
+
+// watchRSS samples a process's RSS every 100 ms until the returned
+// function is called, which returns the highest sample in KiB.
+func watchRSS(pid int) (stop func() int64) {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := rssKB(pid); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() int64 {
+		close(done)
+		wg.Wait()
+		return peak.Load()
+	}
+}
+
+// scrape reads a gateway's /metrics: the unlabelled samples by name, the
+// body's size and its number of series.
+func scrape(ctx context.Context, adminURL string) (vals map[string]float64, size, series int, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/metrics", nil)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, 0, fmt.Errorf("/metrics: status %d", resp.StatusCode)
+	}
+	vals = map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		series++
+		name, v, ok := strings.Cut(line, " ")
+		if !ok || strings.ContainsRune(name, '{') {
+			continue
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			vals[name] = f
+		}
+	}
+	return vals, len(body), series, sc.Err()
 }

@@ -24,6 +24,7 @@ func runFakecloud(ctx context.Context, env *Env, args []string) error {
 	cutAfter := fs.Int("cut-stream-after", 0, "cut streams after N content events (0: never)")
 	throttleRate := fs.Float64("throttle-rate", 0, "fraction of requests (0..1) answered 429 with retry-after: 1")
 	cutBefore := fs.Float64("cut-before-content", 0, "fraction of requests (0..1) cut after the headers, before any body or event")
+	answerTokens := fs.Int("answer-tokens", 0, "pad plain text answers to N output tokens (0: as they are)")
 	record := fs.String("record", "", "append one JSON line per received request to this file")
 	seed := fs.Int64("seed", 0, "random seed for fault injection (0: from the clock)")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -55,7 +56,7 @@ func runFakecloud(ctx context.Context, env *Env, args []string) error {
 	_, ln, err := fakecloud.Listen(*listen, fakecloud.Options{
 		Key: *key, AWSAccessKeyID: *akid, AWSSecretAccessKey: *secret, Record: rec, Seed: *seed,
 		Faults: fakecloud.Faults{Latency: *latency, TokensPerSecond: *tps, FailRate: *failRate, FailStatus: *failStatus,
-			HangRate: *hangRate, CutStreamAfter: *cutAfter, ThrottleRate: *throttleRate, CutBeforeContent: *cutBefore},
+			HangRate: *hangRate, CutStreamAfter: *cutAfter, ThrottleRate: *throttleRate, CutBeforeContent: *cutBefore, AnswerTokens: *answerTokens},
 	})
 	if err != nil {
 		return err

@@ -30,8 +30,16 @@ import (
 func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("serve", env)
 	path := fs.String("config", "switchyard.yaml", "config file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	// SIGHUP is caught before the listeners open: one that arrives while
 	// the gateway starts would otherwise end the process. It is applied

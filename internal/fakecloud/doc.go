@@ -120,7 +120,8 @@
 //
 // # Faults
 //
-// Faults (latency, token pace, failure and hang rates, cut streams) apply to
+// Faults (latency, token pace, failure and hang rates, cut streams, and
+// answers padded to a given length) apply to
 // every authenticated, well-formed request and are answered in the cloud's
 // own error shape. The random draws come from Options.Seed, so a sequence of
 // requests fails the same way every run.

@@ -3,6 +3,7 @@ package fakecloud
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -368,5 +369,55 @@ func TestFaults_ConcurrentChanges(t *testing.T) {
 	wg.Wait()
 	if n := len(s.Records()); n != 80 {
 		t.Errorf("%d records, want 80", n)
+	}
+}
+
+// AnswerTokens pads a plain answer to exactly that many output tokens,
+// one stream chunk each, within max_tokens; JSON answers stay whole.
+func TestFaults_AnswerTokensPadsPlainAnswers(t *testing.T) {
+	s := New(Options{Key: testKey, Faults: Faults{AnswerTokens: 50}})
+	auth := map[string]string{"Authorization": "Bearer " + testKey}
+	usage := func(body string) (completion int, content string) {
+		t.Helper()
+		w := serve(s, http.MethodPost, "/openai/v1/chat/completions", auth, body)
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		var resp struct {
+			Choices []struct {
+				Message struct{ Content string } `json:"message"`
+			} `json:"choices"`
+			Usage struct {
+				CompletionTokens int `json:"completion_tokens"`
+			} `json:"usage"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp.Usage.CompletionTokens, resp.Choices[0].Message.Content
+	}
+	if n, content := usage(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`); n != 50 || !strings.HasPrefix(content, "Echo: hi [turns=1") || len(strings.Fields(content)) != 50 {
+		t.Errorf("padded answer: %d tokens, %d words: %q", n, len(strings.Fields(content)), content)
+	}
+	if n, _ := usage(`{"model":"m","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`); n != 20 {
+		t.Errorf("padded answer within max_tokens 20: %d tokens", n)
+	}
+	w := serve(s, http.MethodPost, "/openai/v1/chat/completions", auth, `{"model":"m","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`)
+	if !strings.Contains(w.Body.String(), `"finish_reason":"length"`) {
+		t.Errorf("padding stopped by max_tokens 20 should end for its length: %s", w.Body)
+	}
+	if _, content := usage(`{"model":"m","response_format":{"type":"json_object"},"messages":[{"role":"user","content":"hi"}]}`); !json.Valid([]byte(content)) {
+		t.Errorf("JSON answer padded: %q", content)
+	}
+
+	w = serve(s, http.MethodPost, "/openai/v1/chat/completions", auth, `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	chunks := 0
+	for _, line := range strings.Split(w.Body.String(), "\n") {
+		if strings.HasPrefix(line, "data: {") && strings.Contains(line, `"content":"`) && !strings.Contains(line, `"content":""`) {
+			chunks++
+		}
+	}
+	if chunks != 50 {
+		t.Errorf("padded stream: %d content chunks, want 50", chunks)
 	}
 }

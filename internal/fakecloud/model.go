@@ -148,6 +148,33 @@ func respond(c *conversation, seed string) answer {
 	return a
 }
 
+// fillerWords pad answers (Faults.AnswerTokens).
+var fillerWords = [...]string{"lorem ", "ipsum ", "dolor ", "sit ", "amet ", "consectetur ", "adipiscing ", "elit "}
+
+// pad appends filler words to a plain text answer until it has n text
+// pieces, or maxTokens output tokens when that is lower and positive (the
+// answer then ends for its length, as a truncated one does).
+func (a *answer) pad(n, maxTokens int) {
+	if n <= len(a.textPieces) || a.text == "" || len(a.calls) > 0 || a.finish != finishStop {
+		return
+	}
+	if limit := maxTokens - len(a.thinkingPieces); maxTokens > 0 && limit < n {
+		n, a.finish = limit, finishLength
+	}
+	if n <= len(a.textPieces) {
+		return
+	}
+	var sb strings.Builder
+	sb.WriteString(a.text)
+	sb.WriteByte(' ')
+	for i := len(a.textPieces); i < n; i++ {
+		sb.WriteString(fillerWords[i%len(fillerWords)])
+	}
+	a.text = strings.TrimSuffix(sb.String(), " ")
+	a.textPieces = words(a.text)
+	a.usage.output = len(a.thinkingPieces) + len(a.textPieces)
+}
+
 // truncate applies the output token limit: thinking, then text, then whole
 // tool calls, one token per piece.
 func (a *answer) truncate(limit int) {

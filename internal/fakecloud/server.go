@@ -107,6 +107,13 @@ type Faults struct {
 	// closed right after the response headers, before any body: a stream
 	// ends before its first event, a JSON answer before its first byte.
 	CutBeforeContent float64
+	// AnswerTokens pads every plain text answer with filler words up to
+	// that many output tokens (within the request's max-tokens limit), so
+	// that a benchmark can ask for a long answer, or a stream of a known
+	// number of chunks, without a long prompt; 0 leaves answers as they
+	// are. Tool calls, JSON answers and answers cut by a stop sequence or
+	// the token limit are not padded.
+	AnswerTokens int
 }
 
 // Record describes one request the Server received.
@@ -629,6 +636,9 @@ func (c *call) abortStream() {
 // respond answers a conversation and settles its prompt cache.
 func (c *call) respond(conv *conversation) answer {
 	a := respond(conv, c.s.seed(conv.history()))
+	if conv.format == nil {
+		a.pad(c.faults.AnswerTokens, conv.maxTokens)
+	}
 	a.usage.cacheRead, a.usage.cacheWrite = c.s.applyCache(c.cloud, conv.cachePrefixes())
 	return a
 }

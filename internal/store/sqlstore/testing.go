@@ -77,6 +77,22 @@ func TestDSN(t testing.TB, driver string) string {
 	return ""
 }
 
+// ScratchSchema creates a fresh schema named prefix followed by a random
+// suffix in the Postgres database dsn names, for a benchmark or a test run
+// that must not touch other data there. It returns dsn scoped to that
+// schema (through search_path) and a function that drops the schema and
+// everything in it.
+func ScratchSchema(ctx context.Context, dsn, prefix string) (scoped string, drop func(context.Context) error, err error) {
+	schema := prefix + strings.ToLower(rand.Text())
+	if scoped, err = dsnWithSearchPath(dsn, schema); err != nil {
+		return "", nil, err
+	}
+	if err := createSchema(ctx, dsn, schema); err != nil {
+		return "", nil, fmt.Errorf("creating postgres schema: %w", err)
+	}
+	return scoped, func(ctx context.Context) error { return dropSchema(ctx, dsn, schema) }, nil
+}
+
 func createSchema(ctx context.Context, dsn, schema string) error {
 	return execAdmin(ctx, dsn, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
 }

@@ -1,0 +1,832 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"switchyard/internal/store/sqlstore"
+)
+
+// pressure runs the "Under pressure" scenarios, each on a fresh gateway
+// with its default settings.
+func (b *bench) pressure(ctx context.Context) (string, error) {
+	var sb strings.Builder
+	sb.WriteString("\n## Under pressure\n\nEach scenario runs on a fresh gateway child with the default settings (admission limits, timeouts,\n" +
+		"stream caps and dependency deadlines are whatever the configuration's defaults are), its log kept.\n")
+	for _, s := range []struct {
+		name string
+		run  func(context.Context) (string, error)
+	}{
+		{"overload", b.overload},
+		{"outages", b.outages},
+		{"long stream", b.longStream},
+		{"slow clients", b.slowBodies},
+		{"label cardinality", b.labels},
+		{"concurrent streams", b.manyStreams},
+	} {
+		fmt.Fprintf(b.env.Stderr, "bench: pressure: %s\n", s.name)
+		out, err := s.run(ctx)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", s.name, err)
+		}
+		sb.WriteString(out)
+	}
+	return sb.String(), nil
+}
+
+// durations are the durations of the outcomes that pass keep.
+func durations(outs []outcome, keep func(outcome) bool) []time.Duration {
+	var ds []time.Duration
+	for _, o := range outs {
+		if keep(o) {
+			ds = append(ds, o.dur)
+		}
+	}
+	return ds
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// statusCounts renders how many outcomes got each status (0: no answer).
+func statusCounts(outs []outcome) string {
+	m := map[int]int{}
+	for _, o := range outs {
+		m[o.status]++
+	}
+	var keys []int
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		name := fmt.Sprint(k)
+		if k == 0 {
+			name = "no answer"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d", name, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	errs := map[string]int{}
+	for _, o := range outs {
+		if o.err != "" {
+			errs[o.err]++
+		}
+	}
+	if len(errs) > 0 {
+		parts = append(parts, "errors: "+mapCounts(errs))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// overload measures the closed-loop capacity, then offers 1.5× and 3× of
+// it open-loop.
+func (b *bench) overload(ctx context.Context) (string, error) {
+	gw, err := b.startGateway(ctx, gatewayOptions{name: "overload"})
+	if err != nil {
+		return "", err
+	}
+	defer gw.stop()
+	client := newLoadClient(2048, 30*time.Second)
+	defer client.CloseIdleConnections()
+	if _, err := latencies(ctx, client, gw.target, benchBody, 200, false); err != nil {
+		return "", err
+	}
+	time.Sleep(time.Second)
+	idle := rssKB(gw.pid)
+	n, elapsed := closedLoop(ctx, client, []call{gw.call(benchBody, false)}, 64, b.duration, 0, func(outcome) {})
+	capacity := float64(n) / elapsed.Seconds()
+	if capacity <= 0 {
+		return "", fmt.Errorf("no capacity measured")
+	}
+	const maxOutstanding = 2048
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n### Overload\n\nClosed-loop capacity just before (c=64, %s): %.0f req/s. Then open-loop arrivals at a fixed rate for %s each,\n"+
+		"at most %d requests outstanding (arrivals past that are dropped by the generator and counted). Accepted means\n"+
+		"answered 200; refusals are 503s. CPU shares are of the whole machine (%d CPUs); the bench's own share is the\n"+
+		"load generator's and the simulated upstream's, which run in it.\n\n", b.duration, capacity, b.pressureFor, maxOutstanding, runtime.NumCPU())
+	sb.WriteString("| offered | accepted p50 | accepted p99 | successful throughput | refusals (503) | refusal p99 | other | dropped by generator | gateway CPU share | bench CPU share | RSS peak | targets | met |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	var others []outcome
+	for _, mult := range []float64{1.5, 3} {
+		stop := watchRSS(gw.pid)
+		cpu0, self0 := cpuTime(gw.pid), cpuTime(os.Getpid())
+		res := openLoop(ctx, client, gw.call(benchBody, false), capacity*mult, b.pressureFor, maxOutstanding)
+		cpu, self := cpuTime(gw.pid)-cpu0, cpuTime(os.Getpid())-self0
+		peak := stop()
+		ok := durations(res.outcomes, outcome.ok)
+		refused := durations(res.outcomes, func(o outcome) bool { return o.status == http.StatusServiceUnavailable })
+		other := len(res.outcomes) - len(ok) - len(refused)
+		for _, o := range res.outcomes {
+			if !o.ok() && o.status != http.StatusServiceUnavailable {
+				others = append(others, o)
+			}
+		}
+		share := float64(len(ok)) / res.elapsed.Seconds() / capacity
+		p99 := percentile(ok, 99)
+		target, met := "success ≥ 50%", share >= 0.5
+		if mult == 1.5 {
+			target, met = "p99 < 50 ms, success ≥ 85%", p99 < 50*time.Millisecond && share >= 0.85
+		}
+		machine := res.elapsed.Seconds() * float64(runtime.NumCPU())
+		fmt.Fprintf(&sb, "| %.1f× (%.0f req/s, %d sent) | %s | %s | %.0f%% of capacity | %d | %s | %d | %d | %.0f%% | %.0f%% | %s | %s | %s |\n",
+			mult, capacity*mult, res.arrivals-res.dropped, ms(percentile(ok, 50)), ms(p99), share*100, len(refused), ms(percentile(refused, 99)),
+			other, res.dropped, 100*cpu.Seconds()/machine, 100*self.Seconds()/machine, mib(peak), target, verdict(met))
+	}
+	if len(others) > 0 {
+		fmt.Fprintf(&sb, "\nOther answers: %s.\n", statusCounts(others))
+	}
+	client.CloseIdleConnections()
+	time.Sleep(b.settle)
+	after := rssKB(gw.pid)
+	fmt.Fprintf(&sb, "\nRSS idle before: %s; %s after the overload ended: %s (target: back near idle).\n", mib(idle), b.settle, mib(after))
+	return sb.String(), nil
+}
+
+// outages blackholes the gateway's Redis, then its store, through a proxy
+// the bench runs between them, mid-run.
+func (b *bench) outages(ctx context.Context) (string, error) {
+	var sb strings.Builder
+	sb.WriteString("\n### Blackholed Redis and store\n\n")
+	if b.redis == "" && b.postgres == "" {
+		b.notes = append(b.notes, "Blackholed Redis and store: neither -redis nor -postgres set.")
+		sb.WriteString("Not run: neither -redis nor -postgres set.\n")
+		return sb.String(), nil
+	}
+	fmt.Fprintf(&sb, "A TCP proxy started by the bench sits between the gateway and the machine's service. Closed-loop load at c=8\n"+
+		"on the fast path (the key has RPM, TPM and a budget, so Redis is on every request's path); after 2 s the\n"+
+		"proxy is blackholed for %s (it accepts and holds new connections and forwards nothing on existing ones),\n"+
+		"then healed (held bytes flow again) for %s. A request is slow past 300 ms; the client gives up after 30 s.\n\n", b.pressureFor, b.pressureFor)
+	sb.WriteString("| blackholed | requests overlapping it | p50 | p99 | slow (> 300 ms) | answers during | first 200 after heal | p99 after heal (from +1 s) | non-200 after heal | target p99 < 300 ms | met |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, dep := range []string{"redis", "store"} {
+		if (dep == "redis" && b.redis == "") || (dep == "store" && b.postgres == "") {
+			fmt.Fprintf(&sb, "| %s | not run: no %s URL | | | | | | | | | |\n", dep, dep)
+			b.notes = append(b.notes, "Blackholed "+dep+": no URL given.")
+			continue
+		}
+		row, err := b.outage(ctx, dep)
+		if err != nil {
+			return "", fmt.Errorf("%s outage: %w", dep, err)
+		}
+		sb.WriteString(row)
+	}
+	return sb.String(), nil
+}
+
+func (b *bench) outage(ctx context.Context, dep string) (string, error) {
+	var upstream string
+	o := gatewayOptions{name: dep + "-outage"}
+	var cleanup func(*gwChild)
+	if dep == "redis" {
+		u, err := url.Parse(b.redis)
+		if err != nil {
+			return "", err
+		}
+		upstream = u.Host
+		cleanup = func(g *gwChild) { redisForget(ctx, b.redis, g) }
+	} else {
+		dsn, drop, err := sqlstore.ScratchSchema(ctx, b.postgres, "switchyard_bench_")
+		if err != nil {
+			return "", err
+		}
+		defer drop(context.WithoutCancel(ctx))
+		u, err := url.Parse(dsn)
+		if err != nil || u.Host == "" {
+			return "", fmt.Errorf("-postgres must be a postgres:// URL to put a proxy in front of it")
+		}
+		upstream = u.Host
+		o.storeDSN = dsn
+	}
+	px, err := newHoldProxy(upstream)
+	if err != nil {
+		return "", err
+	}
+	defer px.close()
+	if dep == "redis" {
+		u, _ := url.Parse(b.redis)
+		u.Host = px.addr()
+		o.redisURL = u.String()
+	} else {
+		u, _ := url.Parse(o.storeDSN)
+		u.Host = px.addr()
+		// The key is issued directly (startGateway opens the store with
+		// this DSN), then the gateway uses the proxy too.
+		o.storeDSN = u.String()
+	}
+	gw, err := b.startGateway(ctx, o)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		// Stopped first: a gateway writes spend counters until it ends.
+		gw.stop()
+		if cleanup != nil {
+			cleanup(gw)
+		}
+	}()
+	client := newLoadClient(16, 30*time.Second)
+	defer client.CloseIdleConnections()
+	if _, err := latencies(ctx, client, gw.target, benchBody, 100, false); err != nil {
+		return "", err
+	}
+	const before = 2 * time.Second
+	var col collect
+	go func() {
+		time.Sleep(before)
+		px.hold(true)
+		time.Sleep(b.pressureFor)
+		px.hold(false)
+	}()
+	closedLoop(ctx, client, []call{gw.call(benchBody, false)}, 8, before+2*b.pressureFor, 0, col.add)
+	all := col.all()
+	heal := before + b.pressureFor
+	var during, after []outcome
+	firstOK := time.Duration(-1)
+	for _, o := range all {
+		// Over the outage: every request it overlapped, those already
+		// under way when it began included.
+		if o.at < heal && o.at+o.dur > before {
+			during = append(during, o)
+		}
+		switch {
+		case o.at >= heal:
+			if o.ok() && (firstOK < 0 || o.at+o.dur < firstOK) {
+				firstOK = o.at + o.dur
+			}
+			if o.at >= heal+time.Second {
+				after = append(after, o)
+			}
+		}
+	}
+	allDur := durations(during, func(outcome) bool { return true })
+	slow := 0
+	for _, d := range allDur {
+		if d > 300*time.Millisecond {
+			slow++
+		}
+	}
+	notOK := 0
+	for _, o := range all {
+		if o.at >= heal && !o.ok() {
+			notOK++
+		}
+	}
+	recovered := "none"
+	if firstOK >= 0 {
+		recovered = "+" + ms(firstOK-heal)
+	}
+	p99 := percentile(allDur, 99)
+	return fmt.Sprintf("| %s | %d | %s | %s (max %s) | %d | %s | %s | %s | %d | < 300 ms | %s |\n", dep, len(during), ms(percentile(allDur, 50)),
+		ms(p99), ms(percentile(allDur, 100)), slow, statusCounts(during), recovered, ms(percentile(durations(after, func(outcome) bool { return true }), 99)), notOK,
+		verdict(p99 < 300*time.Millisecond && len(during) > 0)), nil
+}
+
+// longStream compares the CPU of a long answer streamed and unstreamed,
+// then streams an answer meant to pass the gateway's stream size cap.
+func (b *bench) longStream(ctx context.Context) (string, error) {
+	gw, err := b.startGateway(ctx, gatewayOptions{name: "longstream"})
+	if err != nil {
+		return "", err
+	}
+	defer gw.stop()
+	client := newLoadClient(4, 10*time.Minute)
+	defer client.CloseIdleConnections()
+	longBody := strings.Replace(benchBody, "bench-model", "bench-long", 1)
+	longStreamBody := strings.Replace(benchStreamBody, "bench-model", "bench-long", 1)
+	measure := func(body string, stream bool) (cpu time.Duration, o outcome, err error) {
+		send(ctx, client, gw.call(benchStreamBody, true), time.Now()) // warm-up
+		send(ctx, client, gw.call(benchBody, false), time.Now())
+		// Answers for at least a second: /proc counts CPU in 10 ms ticks.
+		c0, start, n := cpuTime(gw.pid), time.Now(), 0
+		for ; n < 1 || time.Since(start) < time.Second; n++ {
+			if o = send(ctx, client, gw.call(body, stream), time.Now()); !o.ok() {
+				return 0, o, fmt.Errorf("long answer (stream %v): status %d", stream, o.status)
+			}
+		}
+		return (cpuTime(gw.pid) - c0) / time.Duration(n), o, nil
+	}
+	plainCPU, plain, err := measure(longBody, false)
+	if err != nil {
+		return "", err
+	}
+	streamCPU, streamed, err := measure(longStreamBody, true)
+	if err != nil {
+		return "", err
+	}
+	ratio := float64(streamCPU) / float64(max(plainCPU, time.Millisecond))
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n### One long stream\n\nA %d-token answer (fakecloud pads the answer), repeated for at least a second each way after a warm-up,\ngateway CPU per request:\n\n"+
+		"| answer | gateway CPU | time | bytes to the client | content chunks |\n|---|---|---|---|---|\n", b.longTokens)
+	fmt.Fprintf(&sb, "| unstreamed | %s | %s | %d | - |\n| streamed | %s | %s | %d | %d |\n", ms(plainCPU), ms(plain.dur), plain.bytes,
+		ms(streamCPU), ms(streamed.dur), streamed.bytes, streamed.chunks)
+	fmt.Fprintf(&sb, "\nStreamed vs unstreamed CPU: %.2f× (target ≤ 3×: %s).\n", ratio, verdict(ratio <= 3))
+
+	stop := watchRSS(gw.pid)
+	hctx, cancel := context.WithTimeout(ctx, b.capWait)
+	defer cancel()
+	huge := send(hctx, client, gw.call(strings.Replace(benchStreamBody, "bench-model", "bench-huge", 1), true), time.Now())
+	gaveUp := hctx.Err() != nil
+	peak := stop()
+	state := "**not cut**: it ended with [DONE], so no cap stopped it"
+	switch {
+	case gaveUp:
+		state = fmt.Sprintf("**still streaming when the bench gave up after %s**, no cap had cut it", b.capWait)
+	case huge.status != http.StatusOK:
+		state = fmt.Sprintf("refused with status %d", huge.status)
+	case !huge.done:
+		state = "cut (it ended without [DONE])"
+	}
+	fmt.Fprintf(&sb, "\nA %d-token streamed answer (past any sensible total stream cap): %s, after %d bytes and %d content chunks\n"+
+		"in %s; gateway RSS peak meanwhile %s.\n", b.capTokens, state, huge.bytes, huge.chunks, ms(huge.dur), mib(peak))
+	return sb.String(), nil
+}
+
+// slowBodies opens slow-body connections that trickle an unauthenticated
+// request body while legitimate requests run.
+func (b *bench) slowBodies(ctx context.Context) (string, error) {
+	gw, err := b.startGateway(ctx, gatewayOptions{name: "slowclients"})
+	if err != nil {
+		return "", err
+	}
+	defer gw.stop()
+	client := newLoadClient(8, 30*time.Second)
+	defer client.CloseIdleConnections()
+	if _, err := latencies(ctx, client, gw.target, benchBody, 100, false); err != nil {
+		return "", err
+	}
+	idle := rssKB(gw.pid)
+	addr := strings.TrimPrefix(strings.TrimSuffix(gw.url, "/v1/chat/completions"), "http://")
+	hold := 2 * b.pressureFor
+
+	type slowConn struct {
+		c      net.Conn
+		opened time.Time
+		closed atomic.Int64 // ns after opened; 0 while open
+		status atomic.Value // the server's status line, if any
+	}
+	stopRSS := watchRSS(gw.pid)
+	conns := make([]*slowConn, 0, b.slowClients)
+	var mu sync.Mutex
+	var dialErrs atomic.Int64
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	header := "POST /v1/chat/completions HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"
+	for range 64 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.slowClients) {
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					dialErrs.Add(1)
+					continue
+				}
+				if _, err := io.WriteString(c, header); err != nil {
+					c.Close()
+					dialErrs.Add(1)
+					continue
+				}
+				sc := &slowConn{c: c, opened: time.Now()}
+				mu.Lock()
+				conns = append(conns, sc)
+				mu.Unlock()
+				go func() {
+					br := bufio.NewReader(c)
+					if line, err := br.ReadString('\n'); err == nil {
+						sc.status.Store(strings.TrimSpace(line))
+					}
+					io.Copy(io.Discard, br)
+					sc.closed.Store(max(int64(time.Since(sc.opened)), 1))
+				}()
+			}
+		})
+	}
+	wg.Wait()
+	// One byte a second on every connection still open, while legitimate
+	// requests run.
+	trickleCtx, stopTrickle := context.WithCancel(ctx)
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-trickleCtx.Done():
+				return
+			case <-t.C:
+			}
+			for _, sc := range conns {
+				if sc.closed.Load() == 0 {
+					sc.c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+					sc.c.Write([]byte(" "))
+				}
+			}
+		}
+	}()
+	var col collect
+	closedLoop(ctx, client, []call{gw.call(benchBody, false)}, 4, hold, 0, col.add)
+	stopTrickle()
+	<-trickled
+	peak := stopRSS()
+	closedCount, answered := 0, map[string]int{}
+	var closeTimes []time.Duration
+	for _, sc := range conns {
+		if t := sc.closed.Load(); t > 0 {
+			closedCount++
+			closeTimes = append(closeTimes, time.Duration(t))
+		}
+		if s, ok := sc.status.Load().(string); ok {
+			answered[s]++
+		}
+		sc.c.Close()
+	}
+	legit := col.all()
+	ok := durations(legit, outcome.ok)
+	p99 := percentile(durations(legit, func(outcome) bool { return true }), 99)
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n### Slow clients\n\n%d connections (%d failed to open) each send an unauthenticated request's headers\n"+
+		"announcing a 1 MB body and then trickle it a byte a second for %s, while 4 closed-loop clients send legitimate\n"+
+		"requests.\n\n", len(conns), dialErrs.Load(), hold)
+	sb.WriteString("| measure | value | target | met |\n|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "| legitimate requests | %d (%s) | | |\n", len(legit), statusCounts(legit))
+	fmt.Fprintf(&sb, "| legitimate p50 / p99 | %s / %s | p99 < 1 s | %s |\n", ms(percentile(ok, 50)), ms(p99), verdict(p99 < time.Second && len(ok) > 0))
+	fmt.Fprintf(&sb, "| slow connections closed by the gateway within %s | %d of %d (median after %s) | closed (timeout or refusal) | %s |\n",
+		hold, closedCount, len(conns), ms(percentile(closeTimes, 50)), verdict(closedCount == len(conns) && len(conns) > 0))
+	fmt.Fprintf(&sb, "| answers the slow connections got | %s | | |\n", mapCounts(answered))
+	fmt.Fprintf(&sb, "| gateway RSS idle / peak | %s / %s | | |\n", mib(idle), mib(peak))
+	return sb.String(), nil
+}
+
+func mapCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%q: %d", k, v))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+// labels sends requests with random model names and a valid key, then
+// measures /metrics.
+func (b *bench) labels(ctx context.Context) (string, error) {
+	gw, err := b.startGateway(ctx, gatewayOptions{name: "labels"})
+	if err != nil {
+		return "", err
+	}
+	defer gw.stop()
+	client := newLoadClient(16, 30*time.Second)
+	defer client.CloseIdleConnections()
+	_, size0, series0, err := scrape(ctx, gw.admin)
+	if err != nil {
+		return "", err
+	}
+	calls := make([]call, b.labelRequests)
+	for i := range calls {
+		calls[i] = gw.call(strings.Replace(benchBody, "bench-model", "bench-"+rand.Text(), 1), false)
+	}
+	var col collect
+	closedLoop(ctx, client, calls, 16, 0, int64(len(calls)), col.add)
+	_, size, series, err := scrape(ctx, gw.admin)
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n### Label cardinality\n\n%d requests with a valid key and a random model name each (answers: %s), then the admin\n"+
+		"listener's /metrics:\n\n| measure | before | after | target | met |\n|---|---|---|---|---|\n", len(calls), statusCounts(col.all()))
+	fmt.Fprintf(&sb, "| /metrics size | %d bytes | %d bytes | < 1 MB | %s |\n", size0, size, verdict(size < 1_000_000))
+	fmt.Fprintf(&sb, "| series | %d | %d | | |\n", series0, series)
+	return sb.String(), nil
+}
+
+// manyStreams holds as many slow streams open at once as the fd limit
+// allows, up to b.streams.
+func (b *bench) manyStreams(ctx context.Context) (string, error) {
+	soft, _ := raiseFDLimit()
+	gw, err := b.startGateway(ctx, gatewayOptions{name: "streams"})
+	if err != nil {
+		return "", err
+	}
+	defer gw.stop()
+	// Each stream takes two descriptors in this process (the client's
+	// connection and the simulated upstream's) and two in the gateway
+	// (the client's and the upstream's); both have the same limit. Those
+	// already open count, and 200 are kept spare.
+	n := b.streams
+	if room := (int(soft) - max(openFDs(os.Getpid()), openFDs(gw.pid)) - 200) / 2; room < n {
+		n = max(room, 0)
+		b.notes = append(b.notes, fmt.Sprintf("Concurrent streams: %d asked, %d run (open-file limit %d, two per stream per process).", b.streams, n, soft))
+	}
+	idle := rssKB(gw.pid)
+	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true,
+		DialContext: (&net.Dialer{Timeout: 30 * time.Second}).DialContext}}
+	defer client.CloseIdleConnections()
+	body := strings.Replace(benchStreamBody, "bench-model", "bench-slow", 1)
+	var active, peakActive atomic.Int64
+	var col collect
+	stop := watchRSS(gw.pid)
+	start := time.Now()
+	var wg sync.WaitGroup
+	// Opened at 2,000 a second: all are open well before the first ends.
+	for i := range n {
+		if d := time.Duration(i) * time.Second / 2000; time.Since(start) < d {
+			time.Sleep(d - time.Since(start))
+		}
+		wg.Go(func() {
+			col.add(sendCounting(ctx, client, gw.call(body, true), start, &active, &peakActive))
+		})
+	}
+	wg.Wait()
+	peak := stop()
+	all := col.all()
+	completed := 0
+	for _, o := range all {
+		if o.ok() && o.done {
+			completed++
+		}
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n### Concurrent slow streams\n\n%d streams opened at 2,000 a second, each a %s answer paced by the upstream\n"+
+		"(open-file limit %d).\n\n| measure | value | target | met |\n|---|---|---|---|\n", n, b.slowStream, soft)
+	fmt.Fprintf(&sb, "| streams completed ([DONE]) | %d of %d (answers: %s) | all | %s |\n", completed, n, statusCounts(all), verdict(completed == n && n > 0))
+	fmt.Fprintf(&sb, "| most open at once (client side) | %d | | |\n", peakActive.Load())
+	fmt.Fprintf(&sb, "| gateway RSS idle / peak | %s / %s | 10,000 in < 600 MiB | %s |\n", mib(idle), mib(peak), verdict(peak < 600*1024 && n > 0))
+	fmt.Fprintf(&sb, "| time for all | %s | | |\n", time.Since(start).Round(100*time.Millisecond))
+	return sb.String(), nil
+}
+
+// openFDs counts a process's open file descriptors (Linux).
+func openFDs(pid int) int {
+	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0
+	}
+	return len(es)
+}
+
+// sendCounting is send with a count of streams open at once.
+func sendCounting(ctx context.Context, c *http.Client, cl call, start time.Time, active, peak *atomic.Int64) outcome {
+	v := active.Add(1)
+	for p := peak.Load(); v > p && !peak.CompareAndSwap(p, v); p = peak.Load() {
+	}
+	defer active.Add(-1)
+	return send(ctx, c, cl, start)
+}
+
+// scratchStores makes a fresh Postgres schema and returns its DSN, a
+// function dropping it, and one deleting a gateway's Redis keys.
+func (b *bench) scratchStores(ctx context.Context) (dsn string, drop func(), forget func(*gwChild), err error) {
+	dsn, dropSchema, err := sqlstore.ScratchSchema(ctx, b.postgres, "switchyard_bench_")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return dsn, func() { dropSchema(context.WithoutCancel(ctx)) }, func(g *gwChild) { redisForget(ctx, b.redis, g) }, nil
+}
+
+// holdProxy forwards TCP connections to an upstream until held: then it
+// accepts and holds new connections and forwards nothing on existing ones,
+// as a network partition does; healed, the held bytes flow again.
+type holdProxy struct {
+	ln       net.Listener
+	upstream string
+	mu       sync.Mutex
+	cond     *sync.Cond
+	held     bool
+	closed   bool
+	conns    []net.Conn
+}
+
+func newHoldProxy(upstream string) (*holdProxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &holdProxy{ln: ln, upstream: upstream}
+	p.cond = sync.NewCond(&p.mu)
+	go p.serve()
+	return p, nil
+}
+
+func (p *holdProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *holdProxy) hold(on bool) {
+	p.mu.Lock()
+	p.held = on
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// wait blocks while the proxy is held; false when it is closed.
+func (p *holdProxy) wait() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.held && !p.closed {
+		p.cond.Wait()
+	}
+	return !p.closed
+}
+
+func (p *holdProxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		c.Close()
+		return false
+	}
+	p.conns = append(p.conns, c)
+	return true
+}
+
+func (p *holdProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !p.track(c) {
+			return
+		}
+		go func() {
+			if !p.wait() {
+				return
+			}
+			up, err := net.DialTimeout("tcp", p.upstream, 5*time.Second)
+			if err != nil {
+				c.Close()
+				return
+			}
+			if !p.track(up) {
+				c.Close()
+				return
+			}
+			go p.pipe(up, c)
+			p.pipe(c, up)
+		}()
+	}
+}
+
+// pipe copies src to dst, holding each read while the proxy is held.
+func (p *holdProxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !p.wait() {
+				return
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *holdProxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	p.closed = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// redisForget deletes the Redis keys of a gateway's bench key and tenant
+// (the redis limits backend's keys all carry one of their scopes).
+func redisForget(ctx context.Context, redisURL string, g *gwChild) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, id := range []string{g.keyID, g.tenant} {
+		if id != "" {
+			_ = redisDeleteMatching(ctx, redisURL, "*:"+id+"*")
+		}
+	}
+}
+
+// redisDeleteMatching deletes every key matching pattern, speaking RESP
+// directly (go-redis belongs to the redislimit package).
+func redisDeleteMatching(ctx context.Context, redisURL, pattern string) error {
+	u, err := url.Parse(redisURL)
+	if err != nil {
+		return err
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	br := bufio.NewReader(c)
+	cmd := func(args ...string) ([]string, error) {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&sb, "$%d\r\n%s\r\n", len(a), a)
+		}
+		if _, err := io.WriteString(c, sb.String()); err != nil {
+			return nil, err
+		}
+		return readRESP(br)
+	}
+	if pw, ok := u.User.Password(); ok {
+		args := []string{"AUTH", pw}
+		if name := u.User.Username(); name != "" {
+			args = []string{"AUTH", name, pw}
+		}
+		if _, err := cmd(args...); err != nil {
+			return err
+		}
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
+		if _, err := cmd("SELECT", db); err != nil {
+			return err
+		}
+	}
+	cursor := "0"
+	for {
+		r, err := cmd("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
+		if err != nil {
+			return err
+		}
+		if len(r) < 1 {
+			return fmt.Errorf("redis SCAN: short reply")
+		}
+		cursor = r[0]
+		if keys := r[1:]; len(keys) > 0 {
+			if _, err := cmd(append([]string{"DEL"}, keys...)...); err != nil {
+				return err
+			}
+		}
+		if cursor == "0" {
+			return nil
+		}
+	}
+}
+
+// readRESP reads one reply, flattening nested arrays into their strings.
+func readRESP(br *bufio.Reader) ([]string, error) {
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return nil, fmt.Errorf("redis: empty reply")
+	}
+	switch line[0] {
+	case '+', ':':
+		return []string{line[1:]}, nil
+	case '-':
+		return nil, fmt.Errorf("redis: %s", line[1:])
+	case '$':
+		var n int
+		fmt.Sscan(line[1:], &n)
+		if n < 0 {
+			return []string{""}, nil
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return nil, err
+		}
+		return []string{string(buf[:n])}, nil
+	case '*':
+		var n int
+		fmt.Sscan(line[1:], &n)
+		var out []string
+		for range max(n, 0) {
+			r, err := readRESP(br)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r...)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("redis: unexpected reply %q", line)
+}
