@@ -192,3 +192,31 @@ func (r Request) Tracked() bool {
 func (r Request) Holds() bool {
 	return r.Limits.TPM > 0 || (r.Stream && r.Limits.MaxStreams > 0)
 }
+
+// BudgetLimiter is implemented by a Limiter whose backend keeps the budgets'
+// spend counters too, so that one call can check the budgets and acquire
+// the limits, and one call can settle a reservation and add the request's
+// spend, where a Spend and a Limiter take two each. It is an optional
+// capability: callers use it when present and otherwise call Spend.Check
+// then Acquire, and Reservation.Done then Spend.Add, with the same outcome.
+type BudgetLimiter interface {
+	Limiter
+	// AcquireBudgets is Spend.Check of budgets followed, if every budget
+	// has room, by Acquire of reqs, in one atomic call. When a budget is
+	// spent, exhausted is the one Spend.Check would return, the Decision
+	// is refused with an empty Limit, and nothing is acquired. Otherwise
+	// it returns what Acquire returns; the Reservation of an admitted
+	// request may implement SpendReservation.
+	AcquireBudgets(ctx context.Context, now time.Time, reqs []Request, budgets []Budget) (d Decision, exhausted *Budget, res Reservation, err error)
+}
+
+// SpendReservation is implemented by the reservations of a BudgetLimiter
+// that can add a request's spend in the call that settles it.
+type SpendReservation interface {
+	Reservation
+	// DoneSpend is Done followed by Spend.Add(ctx, now, scopes, usd), in
+	// one call. Its spend is added even when the reservation was done
+	// already. A spend argument that breaks the API's rules is reported
+	// (ErrInvalid) after the reservation is settled.
+	DoneSpend(ctx context.Context, actualTokens int64, now time.Time, scopes []string, usd float64) error
+}

@@ -1,26 +1,48 @@
--- Admits one request for every scope at once, or for none.
+-- Checks budgets, then admits one request for every scope at once, or for
+-- none.
 --
 -- KEYS, four per scope: the request log (zset: reservation id by admission
 -- time), the settled-token log (zset: "id:tokens" by settlement time), the
 -- reservation deadlines (zset: id by deadline) and the scope's hash (ts:
 -- settled tokens in the log, is: token estimates held, sc: streams held,
--- r:<id>: "estimate:stream" held by one reservation).
+-- r:<id>: "estimate:stream" held by one reservation), then the budgets'
+-- spend counters (see Spend.key).
 -- ARGV: now, window, reservation deadline (all microseconds, the caller's
--- clock), key TTL (milliseconds), reservation id, then five per scope: RPM,
--- TPM, max streams, token estimate, stream (1 or 0).
--- Returns: 1 if admitted, else 0, then ten numbers per scope describing it
--- before this request (see decode in redislimit.go).
+-- clock), key TTL (milliseconds), reservation id, number of scopes, then
+-- five per scope: RPM, TPM, max streams, token estimate, stream (1 or 0);
+-- then one per budget: its limit (nano-USD).
+-- Returns: -1 and every budget's spend (decimal strings) if a budget is
+-- spent, and then nothing is admitted or changed; else 1 if admitted, else
+-- 0, then ten numbers per scope describing it before this request (see
+-- decode in redislimit.go).
 
 local now, window, deadline, ttl, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local cutoff = now - window
-local n = #KEYS / 4
+local n = tonumber(ARGV[6])
+
+-- Counters and limits are compared as decimal strings, exact where Lua's
+-- numbers would round above 2^53.
+local function atleast(a, b)
+  if #a ~= #b then return #a > #b end
+  return a >= b
+end
+if #KEYS > n*4 then
+  local spent, over = {-1}, false
+  for j = n*4 + 1, #KEYS do
+    local v = redis.call('GET', KEYS[j])
+    if not v or string.sub(v, 1, 1) == '-' then v = '0' end
+    if atleast(v, ARGV[6 + n*5 + j - n*4]) then over = true end
+    spent[#spent+1] = v
+  end
+  if over then return spent end
+end
 local function int(x) return string.format('%d', x) end
 local function tokens(member) return tonumber(string.match(member, ':(%d+)$')) end
 
 local out, admit = {0}, true
 for i = 1, n do
   local rk, tk, ik, hk = KEYS[i*4-3], KEYS[i*4-2], KEYS[i*4-1], KEYS[i*4]
-  local a = 5 + (i-1)*5
+  local a = 6 + (i-1)*5
   local rpm, tpm, maxs, est = tonumber(ARGV[a+1]), tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4])
   local stream = ARGV[a+5] == '1'
 
@@ -89,7 +111,7 @@ if admit then
   out[1] = 1
   for i = 1, n do
     local rk, ik, hk = KEYS[i*4-3], KEYS[i*4-1], KEYS[i*4]
-    local a = 5 + (i-1)*5
+    local a = 6 + (i-1)*5
     local rpm, tpm, maxs = tonumber(ARGV[a+1]), tonumber(ARGV[a+2]), tonumber(ARGV[a+3])
     if rpm > 0 then redis.call('ZADD', rk, ARGV[1], id) end
     local e, s = '0', '0'
@@ -104,5 +126,5 @@ if admit then
   end
 end
 
-for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ttl) end
+for j = 1, n*4 do redis.call('PEXPIRE', KEYS[j], ttl) end
 return out

@@ -41,8 +41,8 @@ func (h *roundTrips) reset() (trips, cmds int64) { return h.trips.Swap(0), h.cmd
 
 // gatewayRequest is what the gateway asks of the limits and budgets for
 // one request of a key with RPM and TPM limits and a budget, under a
-// tenant with the same: a budget check, an acquire, a settle and a spend
-// add.
+// tenant with the same: a budget check with the acquire, and the spend add
+// with the settle (or, separately, each its own call).
 type gatewayRequest struct {
 	l    *Limiter
 	s    *Spend
@@ -69,7 +69,24 @@ func newGatewayRequest(t testing.TB, url string) (*gatewayRequest, *roundTrips) 
 }
 
 // checkAcquire is the admission half of a request.
-func (g *gatewayRequest) checkAcquire(tb testing.TB, now time.Time) ratelimit.Reservation {
+func (g *gatewayRequest) checkAcquire(tb testing.TB, now time.Time) ratelimit.SpendReservation {
+	d, exhausted, res, err := g.l.AcquireBudgets(context.Background(), now, g.reqs, g.bs)
+	if err != nil || !d.Allowed || exhausted != nil {
+		tb.Fatalf("AcquireBudgets = %+v, %+v, %v", d, exhausted, err)
+	}
+	return res.(ratelimit.SpendReservation)
+}
+
+// settle is the other half, once the request has finished.
+func (g *gatewayRequest) settle(tb testing.TB, now time.Time, res ratelimit.SpendReservation) {
+	if err := res.DoneSpend(context.Background(), 120, now, []string{"key:bench", "tenant:bench"}, 0.00042); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// separately is a request made as a Limiter and a Spend that know nothing
+// of each other make it: four calls.
+func (g *gatewayRequest) separately(tb testing.TB, now time.Time) {
 	ctx := context.Background()
 	ok, _, err := g.s.Check(ctx, now, g.bs)
 	if err != nil || !ok {
@@ -79,12 +96,6 @@ func (g *gatewayRequest) checkAcquire(tb testing.TB, now time.Time) ratelimit.Re
 	if err != nil || !d.Allowed {
 		tb.Fatalf("Acquire = %+v, %v", d, err)
 	}
-	return res
-}
-
-// settle is the other half, once the request has finished.
-func (g *gatewayRequest) settle(tb testing.TB, now time.Time, res ratelimit.Reservation) {
-	ctx := context.Background()
 	if err := res.Done(ctx, 120); err != nil {
 		tb.Fatal(err)
 	}
@@ -94,28 +105,38 @@ func (g *gatewayRequest) settle(tb testing.TB, now time.Time, res ratelimit.Rese
 }
 
 // TestRoundTrips counts what one gateway request costs in Redis once the
-// scripts are loaded: one round trip to check the budgets, one to acquire
-// every scope's limits, one to settle them, and one to add the spend to
-// every scope and period, each a single command.
+// scripts are loaded: one round trip to check the budgets and acquire
+// every scope's limits, and one to settle them and add the spend to every
+// scope and period, each a single command.
 func TestRoundTrips(t *testing.T) {
 	g, h := newGatewayRequest(t, redisURL(t))
 	g.settle(t, base, g.checkAcquire(t, base)) // loads the scripts
 	h.reset()
 	now := base.Add(time.Second)
 	res := g.checkAcquire(t, now)
-	if trips, cmds := h.reset(); trips != 2 || cmds != 2 {
-		t.Errorf("budget check and acquire: %d round trips, %d commands; want 2, 2", trips, cmds)
+	if trips, cmds := h.reset(); trips != 1 || cmds != 1 {
+		t.Errorf("budget check and acquire: %d round trips, %d commands; want 1, 1", trips, cmds)
 	}
 	g.settle(t, now, res)
-	if trips, cmds := h.reset(); trips != 2 || cmds != 2 {
-		t.Errorf("settle and spend add: %d round trips, %d commands; want 2, 2", trips, cmds)
+	if trips, cmds := h.reset(); trips != 1 || cmds != 1 {
+		t.Errorf("settle and spend add: %d round trips, %d commands; want 1, 1", trips, cmds)
 	}
+	// Each half took effect: the spend is counted, the tokens settled.
+	if ok, _, err := g.s.Check(context.Background(), now, []ratelimit.Budget{{Scope: "tenant:bench", LimitUSD: 0.00084, Period: ratelimit.PeriodDay}}); err != nil || ok {
+		t.Errorf("two requests' spend of $0.00042 against a $0.00084 budget: room=%v, %v; want none", ok, err)
+	}
+	d, res2, err := g.l.Acquire(context.Background(), now, []ratelimit.Request{{Scope: "key:bench", Limits: ratelimit.Limits{TPM: 1000}}})
+	if err != nil || !d.Allowed || d.TokensRemaining != 1000-2*120 {
+		t.Errorf("after two requests settled at 120 tokens, a TPM of 1000 = %+v, %v; want 760 remaining", d, err)
+	}
+	res2.Done(context.Background(), 0)
 }
 
 // BenchmarkGatewayRequest measures the Redis work of one gateway request
 // (see gatewayRequest) from 16 goroutines, and counts its round trips and
 // commands: the limits alone (acquire and settle), the budgets alone
-// (check and add), and both.
+// (check and add), both as the gateway asks for them (two calls), and both
+// in four separate calls.
 func BenchmarkGatewayRequest(b *testing.B) {
 	ctx := context.Background()
 	for _, bc := range []struct {
@@ -141,6 +162,9 @@ func BenchmarkGatewayRequest(b *testing.B) {
 		}},
 		{"both", func(b *testing.B, g *gatewayRequest, now time.Time) {
 			g.settle(b, now, g.checkAcquire(b, now))
+		}},
+		{"both-separately", func(b *testing.B, g *gatewayRequest, now time.Time) {
+			g.separately(b, now)
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

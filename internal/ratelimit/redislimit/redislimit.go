@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -141,8 +142,10 @@ type Limiter struct {
 }
 
 var (
-	_ ratelimit.Limiter   = (*Limiter)(nil)
-	_ ratelimit.Abandoner = (*reservation)(nil)
+	_ ratelimit.Limiter          = (*Limiter)(nil)
+	_ ratelimit.Abandoner        = (*reservation)(nil)
+	_ ratelimit.BudgetLimiter    = (*Limiter)(nil)
+	_ ratelimit.SpendReservation = (*reservation)(nil)
 )
 
 // New returns a Limiter for the Redis at url ("redis://host:6379/0" or
@@ -206,18 +209,36 @@ const stateValues = 10
 
 // Acquire implements ratelimit.Limiter.
 func (l *Limiter) Acquire(ctx context.Context, now time.Time, reqs []ratelimit.Request) (ratelimit.Decision, ratelimit.Reservation, error) {
-	if err := ratelimit.ValidateRequests(reqs); err != nil {
-		return ratelimit.Decision{}, nil, err
+	d, _, res, err := l.acquire(ctx, now, reqs, nil)
+	return d, res, err
+}
+
+// AcquireBudgets implements ratelimit.BudgetLimiter: the acquire script
+// reads the budgets' spend counters (those a Spend with the same
+// Options.Prefix keeps) before it admits anything, so a request costs one
+// round trip where Spend.Check and Acquire cost two. Its reservations
+// implement ratelimit.SpendReservation.
+func (l *Limiter) AcquireBudgets(ctx context.Context, now time.Time, reqs []ratelimit.Request, budgets []ratelimit.Budget) (ratelimit.Decision, *ratelimit.Budget, ratelimit.Reservation, error) {
+	for _, b := range budgets {
+		if err := b.Validate(); err != nil {
+			return ratelimit.Decision{}, nil, nil, err
+		}
 	}
+	return l.acquire(ctx, now, reqs, budgets)
+}
+
+func (l *Limiter) acquire(ctx context.Context, now time.Time, reqs []ratelimit.Request, budgets []ratelimit.Budget) (ratelimit.Decision, *ratelimit.Budget, ratelimit.Reservation, error) {
+	if err := ratelimit.ValidateRequests(reqs); err != nil {
+		return ratelimit.Decision{}, nil, nil, err
+	}
+	budgetNow := now
 	at := now.UnixMicro()
 	now = time.UnixMicro(at)
-	for c := l.clock.Load(); at > c && !l.clock.CompareAndSwap(c, at); c = l.clock.Load() {
-	}
 
 	id := l.instance + "." + strconv.FormatUint(l.seq.Add(1), 36)
-	keys := make([]string, 0, 4*len(reqs))
-	args := make([]any, 0, 5+5*len(reqs))
-	args = append(args, at, ratelimit.Window.Microseconds(), at+l.ttl.Microseconds(), l.keyTTL, id)
+	keys := make([]string, 0, 4*len(reqs)+len(budgets))
+	args := make([]any, 0, 6+5*len(reqs)+len(budgets))
+	args = append(args, at, ratelimit.Window.Microseconds(), at+l.ttl.Microseconds(), l.keyTTL, id, 0)
 	tracked := make([]int, 0, len(reqs))
 	for i, r := range reqs {
 		if !r.Tracked() {
@@ -231,17 +252,44 @@ func (l *Limiter) Acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 		}
 		args = append(args, r.Limits.RPM, r.Limits.TPM, r.Limits.MaxStreams, r.EstTokens, stream)
 	}
+	args[5] = len(tracked)
+	for _, b := range budgets {
+		keys = append(keys, spendKey(l.prefix, budgetNow, b.Scope, b.Period))
+		args = append(args, strconv.FormatInt(int64(math.Round(b.LimitUSD*1e9)), 10))
+	}
 	states := make([]ratelimit.ScopeState, len(reqs))
-	if len(tracked) == 0 {
-		return ratelimit.Decide(now, reqs, states), ratelimit.NopReservation{}, nil
+	if len(keys) == 0 {
+		l.advance(at)
+		return ratelimit.Decide(now, reqs, states), nil, ratelimit.NopReservation{}, nil
 	}
 
-	v, err := acquireScript.Run(ctx, l.c, keys, args...).Int64Slice()
+	reply, err := acquireScript.Run(ctx, l.c, keys, args...).Slice()
 	if err != nil {
-		return ratelimit.Decision{}, nil, fmt.Errorf("running acquire script: %w", err)
+		l.advance(at)
+		return ratelimit.Decision{}, nil, nil, fmt.Errorf("running acquire script: %w", err)
+	}
+	v, err := int64s(reply)
+	if err != nil {
+		l.advance(at)
+		return ratelimit.Decision{}, nil, nil, fmt.Errorf("running acquire script: %w", err)
+	}
+	if len(v) == 0 || v[0] != -1 {
+		// A request a budget refuses was never given to the limits.
+		l.advance(at)
+	}
+	if len(v) > 0 && v[0] == -1 {
+		if len(v) != 1+len(budgets) {
+			return ratelimit.Decision{}, nil, nil, fmt.Errorf("running acquire script: %d values for %d budgets", len(v), len(budgets))
+		}
+		exhausted := ratelimit.Tightest(budgetNow, budgets, v[1:])
+		if exhausted == nil {
+			// The script and Tightest apply the same rule; this is a bug.
+			return ratelimit.Decision{}, nil, nil, fmt.Errorf("acquire script found a budget spent but none is: %v", v[1:])
+		}
+		return ratelimit.Decision{}, exhausted, ratelimit.NopReservation{}, nil
 	}
 	if len(v) != 1+stateValues*len(tracked) {
-		return ratelimit.Decision{}, nil, fmt.Errorf("running acquire script: %d values for %d scopes", len(v), len(tracked))
+		return ratelimit.Decision{}, nil, nil, fmt.Errorf("running acquire script: %d values for %d scopes", len(v), len(tracked))
 	}
 	for j, i := range tracked {
 		states[i] = decode(reqs[i], v[1+stateValues*j:1+stateValues*(j+1)])
@@ -249,10 +297,10 @@ func (l *Limiter) Acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 	d := ratelimit.Decide(now, reqs, states)
 	if admitted := v[0] == 1; d.Allowed != admitted {
 		// The script and Decide apply the same rules; this is a bug.
-		return ratelimit.Decision{}, nil, fmt.Errorf("acquire script admitted=%v but the decision is %+v", admitted, d)
+		return ratelimit.Decision{}, nil, nil, fmt.Errorf("acquire script admitted=%v but the decision is %+v", admitted, d)
 	}
 	if !d.Allowed {
-		return d, ratelimit.NopReservation{}, nil
+		return d, nil, ratelimit.NopReservation{}, nil
 	}
 
 	res := &reservation{l: l, id: id, at: at, start: time.Now()}
@@ -269,10 +317,37 @@ func (l *Limiter) Acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 		res.tokens = append(res.tokens, flag)
 	}
 	if len(res.keys) == 0 {
-		return d, ratelimit.NopReservation{}, nil
+		return d, nil, ratelimit.NopReservation{}, nil
 	}
 	l.track(res)
-	return d, res, nil
+	return d, nil, res, nil
+}
+
+// advance makes at the latest time given to Acquire, unless a later one
+// was.
+func (l *Limiter) advance(at int64) {
+	for c := l.clock.Load(); at > c && !l.clock.CompareAndSwap(c, at); c = l.clock.Load() {
+	}
+}
+
+// int64s reads a script's reply of integers and decimal strings.
+func int64s(reply []any) ([]int64, error) {
+	v := make([]int64, len(reply))
+	for i, x := range reply {
+		switch x := x.(type) {
+		case int64:
+			v[i] = x
+		case string:
+			n, err := strconv.ParseInt(x, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("value %d: %w", i, err)
+			}
+			v[i] = n
+		default:
+			return nil, fmt.Errorf("value %d: unexpected %T", i, x)
+		}
+	}
+	return v, nil
 }
 
 // decode reads one scope's state from the acquire script's reply.
@@ -324,26 +399,88 @@ func (r *reservation) Done(ctx context.Context, actualTokens int64) error {
 	if !r.release() {
 		return nil
 	}
-	l := r.l
+	return r.settle(ctx, actualTokens, nil, nil)
+}
 
+// DoneSpend implements ratelimit.SpendReservation: the settle script adds
+// the spend too, so a request costs one round trip where Done and
+// Spend.Add cost two. Like Done, it runs even when ctx is canceled.
+func (r *reservation) DoneSpend(ctx context.Context, actualTokens int64, now time.Time, scopes []string, usd float64) error {
+	n, err := ratelimit.NanoUSD(usd)
+	if err == nil {
+		err = ratelimit.ValidateScopes(scopes)
+	}
+	if err != nil {
+		scopes = nil // settle, and report the invalid spend
+	}
+	if n == 0 {
+		scopes = nil
+	}
+	var spendKeys []string
+	var spendArgs []any
+	if len(scopes) > 0 {
+		spendKeys = make([]string, 0, len(scopes)*len(periods))
+		spendArgs = make([]any, 1, 1+len(scopes)*len(periods))
+		spendArgs[0] = n
+		for _, scope := range scopes {
+			for _, period := range periods {
+				spendKeys = append(spendKeys, spendKey(r.l.prefix, now, scope, period))
+				spendArgs = append(spendArgs, ttl(now, period).Milliseconds())
+			}
+		}
+	}
+	var serr error
+	if r.release() {
+		serr = r.settle(ctx, actualTokens, spendKeys, spendArgs)
+	} else if len(spendKeys) > 0 {
+		dctx, cancel := withoutCancel(ctx)
+		serr = addSpend(dctx, r.l.c, spendKeys, spendArgs)
+		cancel()
+	}
+	if serr != nil {
+		return serr
+	}
+	return err
+}
+
+// settle runs the settle script, adding spend to spendKeys when there are
+// any (spendArgs: the amount, then a TTL per key).
+func (r *reservation) settle(ctx context.Context, actualTokens int64, spendKeys []string, spendArgs []any) error {
+	l := r.l
 	var invalid error
 	if actualTokens < 0 {
 		invalid = fmt.Errorf("%w: negative actual token count %d", ratelimit.ErrInvalid, actualTokens)
 		actualTokens = 0
 	}
-	args := make([]any, 0, 4+len(r.tokens))
-	args = append(args, max(r.at, l.clock.Load()), l.keyTTL, r.id, actualTokens)
-	args = append(args, r.tokens...)
-	dctx := context.WithoutCancel(ctx)
-	if d, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		dctx, cancel = context.WithDeadline(dctx, d)
-		defer cancel()
+	keys := r.keys
+	if len(spendKeys) > 0 {
+		keys = make([]string, 0, len(r.keys)+len(spendKeys))
+		keys = append(keys, r.keys...)
+		keys = append(keys, spendKeys...)
 	}
-	if err := doneScript.Run(dctx, l.c, r.keys, args...).Err(); err != nil {
+	args := make([]any, 0, 5+len(r.tokens)+len(spendArgs))
+	args = append(args, max(r.at, l.clock.Load()), l.keyTTL, r.id, actualTokens, len(r.tokens))
+	args = append(args, r.tokens...)
+	args = append(args, spendArgs...)
+	dctx, cancel := withoutCancel(ctx)
+	defer cancel()
+	if err := doneScript.Run(dctx, l.c, keys, args...).Err(); err != nil {
+		if len(spendKeys) > 0 {
+			return fmt.Errorf("settling reservation and adding spend: %w", err)
+		}
 		return fmt.Errorf("settling reservation: %w", err)
 	}
 	return invalid
+}
+
+// withoutCancel returns ctx without its cancellation but with its
+// deadline.
+func withoutCancel(ctx context.Context) (context.Context, context.CancelFunc) {
+	dctx := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(dctx, d)
+	}
+	return dctx, func() {}
 }
 
 // Abandon implements ratelimit.Abandoner: it stops renewing the

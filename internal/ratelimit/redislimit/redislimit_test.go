@@ -279,6 +279,14 @@ func TestEveryKeyHasTTL(t *testing.T) {
 	if err := s.Seed(ctx, base, ratelimit.Budget{Scope: "key:new", LimitUSD: 1, Period: ratelimit.PeriodMonth}, 0.5); err != nil {
 		t.Fatal(err)
 	}
+	_, _, res, err := l.AcquireBudgets(ctx, base, []ratelimit.Request{{Scope: "key:d", Limits: ratelimit.Limits{TPM: 100}, EstTokens: 10}},
+		[]ratelimit.Budget{{Scope: "key:d", LimitUSD: 1, Period: ratelimit.PeriodDay}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.(ratelimit.SpendReservation).DoneSpend(ctx, 5, base, []string{"key:d"}, 0.25); err != nil {
+		t.Fatal(err)
+	}
 
 	c := client(t, url)
 	defer c.Close()
@@ -286,7 +294,7 @@ func TestEveryKeyHasTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) < 4+3*2+1 {
+	if len(keys) < 4+3*2+1+2+3 {
 		t.Errorf("only %d keys written: %v", len(keys), keys)
 	}
 	for _, k := range keys {

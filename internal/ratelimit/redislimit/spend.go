@@ -49,9 +49,15 @@ func (s *Spend) Ping(ctx context.Context) error {
 // Close closes the connections.
 func (s *Spend) Close() error { return s.c.Close() }
 
-// key names the counter of scope in the period holding now. The period tag
-// has no colon, so a key maps back to exactly one scope.
+// key names the counter of scope in the period holding now.
 func (s *Spend) key(now time.Time, scope, period string) string {
+	return spendKey(s.prefix, now, scope, period)
+}
+
+// spendKey names the counter of scope in the period holding now, under
+// prefix. The period tag has no colon, so a key maps back to exactly one
+// scope. Limiter.AcquireBudgets and DoneSpend use the same keys.
+func spendKey(prefix string, now time.Time, scope, period string) string {
 	tag := "all"
 	switch period {
 	case ratelimit.PeriodDay:
@@ -59,8 +65,11 @@ func (s *Spend) key(now time.Time, scope, period string) string {
 	case ratelimit.PeriodMonth:
 		tag = "m" + ratelimit.PeriodStart(now, period).Format("200601")
 	}
-	return s.prefix + "spend:" + tag + ":" + scope
+	return prefix + "spend:" + tag + ":" + scope
 }
+
+// periods lists the periods whose counters an amount of spend is added to.
+var periods = [...]string{ratelimit.PeriodDay, ratelimit.PeriodMonth, ratelimit.PeriodLifetime}
 
 // ttl keeps a counter a day past its period's end (the callers' clocks may
 // disagree a little), or lifetimeTTL past its last write.
@@ -121,7 +130,6 @@ func (s *Spend) Add(ctx context.Context, now time.Time, scopes []string, usd flo
 	if n == 0 || len(scopes) == 0 {
 		return nil
 	}
-	periods := [...]string{ratelimit.PeriodDay, ratelimit.PeriodMonth, ratelimit.PeriodLifetime}
 	keys := make([]string, 0, len(scopes)*len(periods))
 	args := make([]any, 1, 1+len(scopes)*len(periods))
 	args[0] = n
@@ -131,7 +139,12 @@ func (s *Spend) Add(ctx context.Context, now time.Time, scopes []string, usd flo
 			args = append(args, ttl(now, period).Milliseconds())
 		}
 	}
-	if err := addScript.Run(ctx, s.c, keys, args...).Err(); err != nil {
+	return addSpend(ctx, s.c, keys, args)
+}
+
+// addSpend runs the add script: args are the amount, then a TTL per key.
+func addSpend(ctx context.Context, c *redis.Client, keys []string, args []any) error {
+	if err := addScript.Run(ctx, c, keys, args...).Err(); err != nil {
 		return fmt.Errorf("adding spend: %w", err)
 	}
 	return nil
