@@ -16,7 +16,9 @@ import (
 // replica, Redis when several share limits. Redis is wrapped so that each
 // call has a deadline of limits.timeout and an outage (refused or silent)
 // fails open or closed as configured, without waiting, until a background
-// probe sees Redis again. The closer stops the probes and the clients.
+// probe sees Redis again; each request makes two calls to Redis (see
+// ratelimit.ResilientBudgets). The closer stops the probes and the
+// clients.
 func buildLimits(ctx context.Context, cfg *config.Config, log *slog.Logger) (ratelimit.Limiter, ratelimit.Spend, func() error, error) {
 	switch cfg.Limits.Backend {
 	case "memory":
@@ -42,10 +44,13 @@ func buildLimits(ctx context.Context, cfg *config.Config, log *slog.Logger) (rat
 		log.Warn("redis limits backend not reachable at start", "err", err)
 	}
 	cancel()
-	limiter := ratelimit.NewResilient(rl, ratelimit.ResilientOptions{FailOpen: cfg.Limits.RateLimitsFail == "open",
-		Timeout: timeout, Probe: rl.Ping, Logger: log})
 	spend := ratelimit.NewResilientSpend(rs, ratelimit.ResilientOptions{FailOpen: cfg.Limits.BudgetsFail == "open",
 		Timeout: timeout, Probe: rs.Ping, Logger: log})
+	// rl and rs share one prefix, so rl reads and adds to rs's counters: a
+	// request checks its budgets in the call that acquires its limits, and
+	// adds its spend in the call that settles them.
+	limiter := ratelimit.NewResilientBudgets(rl, spend, ratelimit.ResilientOptions{FailOpen: cfg.Limits.RateLimitsFail == "open",
+		Timeout: timeout, Probe: rl.Ping, Logger: log})
 	closer := func() error {
 		return errors.Join(limiter.Close(), spend.Close(), rl.Close(), rs.Close())
 	}

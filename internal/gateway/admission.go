@@ -26,12 +26,20 @@ type admission struct {
 func (a *admission) done(u llm.Usage, cost float64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	spend := a.g.spend != nil && cost > 0 && len(a.scopes) > 0
+	if sr, ok := a.res.(ratelimit.SpendReservation); ok && spend {
+		// One call settles and adds the spend.
+		if err := sr.DoneSpend(ctx, u.Total(), a.g.now(), a.scopes, cost); err != nil {
+			a.g.log.Warn("settling rate-limit reservation and adding spend", "err", err)
+		}
+		return
+	}
 	if a.res != nil {
 		if err := a.res.Done(ctx, u.Total()); err != nil {
 			a.g.log.Warn("settling rate-limit reservation", "err", err)
 		}
 	}
-	if a.g.spend != nil && cost > 0 && len(a.scopes) > 0 {
+	if spend {
 		if err := a.g.spend.Add(ctx, a.g.now(), a.scopes, cost); err != nil {
 			a.g.log.Warn("adding spend", "err", err)
 		}
@@ -59,7 +67,9 @@ func (s *seededSet) needs(key string, start time.Time) bool {
 }
 
 // admit checks the call's budgets, then its rate limits, before any
-// upstream call. A refusal is a *Error the edge renders as 429.
+// upstream call: in one call when the limiter is a
+// ratelimit.BudgetLimiter, and then the admission's done settles and adds
+// the spend in one call too. A refusal is a *Error the edge renders as 429.
 func (g *Gateway) admit(ctx context.Context, call *Call, estTokens int64, stream bool) (*admission, error) {
 	now := g.now()
 	adm := &admission{g: g}
@@ -74,8 +84,8 @@ func (g *Gateway) admit(ctx context.Context, call *Call, estTokens int64, stream
 		{ratelimit.KeyScope(call.KeyID), call.KeyQuota, false, call.KeyID, call.KeyID != ""},
 		{ratelimit.TenantScope(call.TenantID), call.TenantQuota, true, "", call.TenantID != ""},
 	}
+	var budgets []ratelimit.Budget
 	if g.spend != nil {
-		var budgets []ratelimit.Budget
 		for _, s := range scopes {
 			if !s.enabled {
 				continue
@@ -90,38 +100,68 @@ func (g *Gateway) admit(ctx context.Context, call *Call, estTokens int64, stream
 			}
 			budgets = append(budgets, b)
 		}
-		if len(budgets) > 0 {
-			ok, exhausted, err := g.spend.Check(ctx, now, budgets)
-			if err != nil && !ok {
-				return nil, &Error{Kind: ErrLimitsUnavailable, Message: "Budgets cannot be checked right now; try again shortly.", RetryAfter: time.Second, Err: err}
-			}
-			if !ok && exhausted != nil {
-				end := ratelimit.PeriodEnd(now, exhausted.Period)
-				who := "this API key"
-				if exhausted.Scope == ratelimit.TenantScope(call.TenantID) {
-					who = "this tenant"
-				}
-				return nil, &Error{Kind: ErrBudgetExceeded, RetryAfter: end.Sub(now),
-					Message: fmt.Sprintf("The %s budget of $%.2f for %s is spent; it renews at %s.",
-						exhausted.Period, exhausted.LimitUSD, who, end.UTC().Format(time.RFC3339))}
-			}
-		}
-	}
-	if g.limiter == nil {
-		return adm, nil
 	}
 	var reqs []ratelimit.Request
-	for _, s := range scopes {
-		if !s.enabled || s.q.RPM == 0 && s.q.TPM == 0 && s.q.MaxStreams == 0 {
-			continue
+	if g.limiter != nil {
+		for _, s := range scopes {
+			if !s.enabled || s.q.RPM == 0 && s.q.TPM == 0 && s.q.MaxStreams == 0 {
+				continue
+			}
+			reqs = append(reqs, ratelimit.Request{Scope: s.scope, EstTokens: estTokens, Stream: stream,
+				Limits: ratelimit.Limits{RPM: s.q.RPM, TPM: s.q.TPM, MaxStreams: s.q.MaxStreams}})
 		}
-		reqs = append(reqs, ratelimit.Request{Scope: s.scope, EstTokens: estTokens, Stream: stream,
-			Limits: ratelimit.Limits{RPM: s.q.RPM, TPM: s.q.TPM, MaxStreams: s.q.MaxStreams}})
+	}
+	budgetRefusal := func(exhausted *ratelimit.Budget) error {
+		end := ratelimit.PeriodEnd(now, exhausted.Period)
+		who := "this API key"
+		if exhausted.Scope == ratelimit.TenantScope(call.TenantID) {
+			who = "this tenant"
+		}
+		return &Error{Kind: ErrBudgetExceeded, RetryAfter: end.Sub(now),
+			Message: fmt.Sprintf("The %s budget of $%.2f for %s is spent; it renews at %s.",
+				exhausted.Period, exhausted.LimitUSD, who, end.UTC().Format(time.RFC3339))}
+	}
+	budgetsUnavailable := func(err error) error {
+		return &Error{Kind: ErrLimitsUnavailable, Message: "Budgets cannot be checked right now; try again shortly.", RetryAfter: time.Second, Err: err}
+	}
+
+	var (
+		d   ratelimit.Decision
+		res ratelimit.Reservation
+		err error
+	)
+	if bl, ok := g.limiter.(ratelimit.BudgetLimiter); ok && len(budgets) > 0 {
+		// The budgets are checked in the call that acquires the limits.
+		var exhausted *ratelimit.Budget
+		d, exhausted, res, err = bl.AcquireBudgets(ctx, now, reqs, budgets)
+		switch {
+		case exhausted != nil:
+			return nil, budgetRefusal(exhausted)
+		case errors.Is(err, ratelimit.ErrUnavailable) || err != nil && len(reqs) == 0:
+			return nil, budgetsUnavailable(err)
+		case len(reqs) == 0:
+			return adm, nil
+		}
+		return g.limited(adm, call, estTokens, d, res, err)
+	}
+	if len(budgets) > 0 {
+		ok, exhausted, err := g.spend.Check(ctx, now, budgets)
+		if err != nil && !ok {
+			return nil, budgetsUnavailable(err)
+		}
+		if !ok && exhausted != nil {
+			return nil, budgetRefusal(exhausted)
+		}
 	}
 	if len(reqs) == 0 {
 		return adm, nil
 	}
-	d, res, err := g.limiter.Acquire(ctx, now, reqs)
+	d, res, err = g.limiter.Acquire(ctx, now, reqs)
+	return g.limited(adm, call, estTokens, d, res, err)
+}
+
+// limited turns the rate limiter's answer into an admission or a refusal.
+func (g *Gateway) limited(adm *admission, call *Call, estTokens int64, d ratelimit.Decision, res ratelimit.Reservation, err error) (*admission, error) {
 	if err != nil {
 		if errors.Is(err, ratelimit.ErrUnavailable) || !d.Allowed {
 			return nil, &Error{Kind: ErrLimitsUnavailable, Message: "Rate limits cannot be checked right now; try again shortly.", RetryAfter: time.Second, Err: err}

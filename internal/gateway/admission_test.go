@@ -27,8 +27,33 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// backend is how a test's gateway meets its limits and budgets: a Limiter
+// and a Spend called one after the other, or a ratelimit.BudgetLimiter
+// whose calls check the budgets and add the spend too. The gateway's
+// answers must not depend on which.
+type backend struct {
+	name     string
+	combined bool
+}
+
+// eachBackend runs test with each backend.
+func eachBackend(t *testing.T, test func(t *testing.T, b backend)) {
+	for _, b := range []backend{{"separate", false}, {"combined", true}} {
+		t.Run(b.name, func(t *testing.T) { test(t, b) })
+	}
+}
+
 func limitedGateway(t *testing.T, clk *clock, seed func(ctx context.Context, tenantID, keyID string, since time.Time) (float64, error)) (*Gateway, *memLedger, *fakeProvider) {
+	return backend{}.gateway(t, clk, seed)
+}
+
+func (b backend) gateway(t *testing.T, clk *clock, seed func(ctx context.Context, tenantID, keyID string, since time.Time) (float64, error)) (*Gateway, *memLedger, *fakeProvider) {
 	t.Helper()
+	var lim ratelimit.Limiter = ratelimit.NewMemory()
+	spend := ratelimit.NewMemorySpend()
+	if b.combined {
+		lim = &budgetLimiter{lim: lim, spend: spend}
+	}
 	p := &fakeProvider{name: "a"}
 	reg := provider.NewRegistry()
 	_ = reg.Add(p)
@@ -39,13 +64,15 @@ func limitedGateway(t *testing.T, clk *clock, seed func(ctx context.Context, ten
 		Cost: func(u llm.Usage, p route.Price) float64 {
 			return (float64(u.InputTokens)*p.InputPerMTok + float64(u.OutputTokens)*p.OutputPerMTok) / 1e6
 		},
-		Limiter: ratelimit.NewMemory(), Spend: ratelimit.NewMemorySpend(), SpendSince: seed, Now: clk.now})
+		Limiter: lim, Spend: spend, SpendSince: seed, Now: clk.now})
 	return g, led, p
 }
 
-func TestAdmit_RPM(t *testing.T) {
+func TestAdmit_RPM(t *testing.T) { eachBackend(t, testAdmitRPM) }
+
+func testAdmitRPM(t *testing.T, b backend) {
 	clk := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	g, led, p := limitedGateway(t, clk, nil)
+	g, led, p := b.gateway(t, clk, nil)
 	call := &Call{Model: "m", KeyID: "k1", TenantID: "t1", KeyQuota: Quota{RPM: 3}}
 	for i := range 3 {
 		if _, _, err := g.Chat(context.Background(), call, chatReq()); err != nil {
@@ -77,9 +104,11 @@ func TestAdmit_RPM(t *testing.T) {
 	}
 }
 
-func TestAdmit_TenantRPMSharedByKeys(t *testing.T) {
+func TestAdmit_TenantRPMSharedByKeys(t *testing.T) { eachBackend(t, testAdmitTenantRPMSharedByKeys) }
+
+func testAdmitTenantRPMSharedByKeys(t *testing.T, b backend) {
 	clk := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	g, _, _ := limitedGateway(t, clk, nil)
+	g, _, _ := b.gateway(t, clk, nil)
 	ok := 0
 	for i := range 6 {
 		call := &Call{Model: "m", KeyID: []string{"k1", "k2"}[i%2], TenantID: "t1", TenantQuota: Quota{RPM: 4}}
@@ -92,9 +121,11 @@ func TestAdmit_TenantRPMSharedByKeys(t *testing.T) {
 	}
 }
 
-func TestAdmit_ConcurrentStreams(t *testing.T) {
+func TestAdmit_ConcurrentStreams(t *testing.T) { eachBackend(t, testAdmitConcurrentStreams) }
+
+func testAdmitConcurrentStreams(t *testing.T, b backend) {
 	clk := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	g, _, _ := limitedGateway(t, clk, nil)
+	g, _, _ := b.gateway(t, clk, nil)
 	call := &Call{Model: "m", KeyID: "k1", TenantID: "t1", KeyQuota: Quota{MaxStreams: 1}}
 	s1, _, err := g.ChatStream(context.Background(), call, chatReq())
 	if err != nil {
@@ -111,10 +142,12 @@ func TestAdmit_ConcurrentStreams(t *testing.T) {
 	s2.Close()
 }
 
-func TestAdmit_Budget(t *testing.T) {
+func TestAdmit_Budget(t *testing.T) { eachBackend(t, testAdmitBudget) }
+
+func testAdmitBudget(t *testing.T, b backend) {
 	clk := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	var seeds atomic.Int32
-	g, _, p := limitedGateway(t, clk, func(ctx context.Context, tenantID, keyID string, since time.Time) (float64, error) {
+	g, _, p := b.gateway(t, clk, func(ctx context.Context, tenantID, keyID string, since time.Time) (float64, error) {
 		if seeds.Add(1) == 1 && !since.Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) {
 			t.Errorf("seeded since %v, want the month's start", since)
 		}
@@ -148,9 +181,11 @@ func TestAdmit_Budget(t *testing.T) {
 
 // TestAdmit_BudgetUnderConcurrency proves a budget is overspent by at most
 // the requests already running when it ran out.
-func TestAdmit_BudgetUnderConcurrency(t *testing.T) {
+func TestAdmit_BudgetUnderConcurrency(t *testing.T) { eachBackend(t, testAdmitBudgetUnderConcurrency) }
+
+func testAdmitBudgetUnderConcurrency(t *testing.T, b backend) {
 	clk := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	g, led, _ := limitedGateway(t, clk, nil)
+	g, led, _ := b.gateway(t, clk, nil)
 	call := &Call{Model: "m", KeyID: "k1", TenantID: "t1", TenantQuota: Quota{BudgetUSD: 10, BudgetPeriod: "day"}}
 	var wg sync.WaitGroup
 	for range 64 {
@@ -169,5 +204,63 @@ func TestAdmit_BudgetUnderConcurrency(t *testing.T) {
 	}
 	if _, _, err := g.Chat(context.Background(), call, chatReq()); StatusOf(err) != 429 {
 		t.Errorf("after the budget ran out: %v", err)
+	}
+}
+
+// budgetLimiter is a ratelimit.BudgetLimiter over a Limiter and the Spend
+// the gateway is given: it counts its combined calls.
+type budgetLimiter struct {
+	lim             ratelimit.Limiter
+	spend           ratelimit.Spend
+	acquires, dones atomic.Int32
+}
+
+func (b *budgetLimiter) Acquire(ctx context.Context, now time.Time, reqs []ratelimit.Request) (ratelimit.Decision, ratelimit.Reservation, error) {
+	return b.lim.Acquire(ctx, now, reqs)
+}
+
+func (b *budgetLimiter) AcquireBudgets(ctx context.Context, now time.Time, reqs []ratelimit.Request, budgets []ratelimit.Budget) (ratelimit.Decision, *ratelimit.Budget, ratelimit.Reservation, error) {
+	b.acquires.Add(1)
+	ok, exhausted, err := b.spend.Check(ctx, now, budgets)
+	if err != nil || !ok {
+		return ratelimit.Decision{}, exhausted, ratelimit.NopReservation{}, err
+	}
+	d, res, err := b.lim.Acquire(ctx, now, reqs)
+	if err != nil || !d.Allowed {
+		return d, nil, res, err
+	}
+	return d, nil, spendReservation{res, b}, nil
+}
+
+type spendReservation struct {
+	ratelimit.Reservation
+	b *budgetLimiter
+}
+
+func (r spendReservation) DoneSpend(ctx context.Context, actual int64, now time.Time, scopes []string, usd float64) error {
+	r.b.dones.Add(1)
+	return errors.Join(r.Done(ctx, actual), r.b.spend.Add(ctx, now, scopes, usd))
+}
+
+// With a BudgetLimiter, a request with limits and a budget makes one call
+// to admit it and one to settle it and add its spend.
+func TestAdmit_CombinedCalls(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	g, _, _ := backend{combined: true}.gateway(t, clk, nil)
+	bl := g.limiter.(*budgetLimiter)
+	call := &Call{Model: "m", KeyID: "k1", TenantID: "t1", KeyQuota: Quota{RPM: 10, TPM: 1000},
+		TenantQuota: Quota{BudgetUSD: 2, BudgetPeriod: "day"}}
+	if _, _, err := g.Chat(context.Background(), call, chatReq()); err != nil {
+		t.Fatal(err)
+	}
+	if a, d := bl.acquires.Load(), bl.dones.Load(); a != 1 || d != 1 {
+		t.Errorf("%d combined acquires, %d combined settlements; want 1, 1", a, d)
+	}
+	// $1.20 spent of $2: room for one more, then none.
+	if _, _, err := g.Chat(context.Background(), call, chatReq()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := g.Chat(context.Background(), call, chatReq()); StatusOf(err) != 429 {
+		t.Errorf("over budget: %v", err)
 	}
 }
