@@ -160,7 +160,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		return nil, err
 	}
 	in.closers = append(in.closers, closeLimits)
-	if r, ok := limiter.(*ratelimit.Resilient); ok {
+	if r, ok := limiter.(*ratelimit.ResilientBudgets); ok {
 		in.breakers["rate limiter"] = r.Stats
 	}
 	if r, ok := spend.(*ratelimit.ResilientSpend); ok {
