@@ -130,8 +130,9 @@ func (g *Gateway) admit(ctx context.Context, call *Call, estTokens int64, stream
 		res ratelimit.Reservation
 		err error
 	)
-	if bl, ok := g.limiter.(ratelimit.BudgetLimiter); ok && len(budgets) > 0 {
-		// The budgets are checked in the call that acquires the limits.
+	if bl, ok := g.limiter.(ratelimit.BudgetLimiter); ok && (len(budgets) > 0 || len(reqs) > 0) {
+		// The budgets are checked in the call that acquires the limits,
+		// and the reservation adds the spend (even without budgets).
 		var exhausted *ratelimit.Budget
 		d, exhausted, res, err = bl.AcquireBudgets(ctx, now, reqs, budgets)
 		switch {

@@ -263,4 +263,19 @@ func TestAdmit_CombinedCalls(t *testing.T) {
 	if _, _, err := g.Chat(context.Background(), call, chatReq()); StatusOf(err) != 429 {
 		t.Errorf("over budget: %v", err)
 	}
+	// Limits without a budget: the spend is still added, in the settling
+	// call.
+	bl.acquires.Store(0)
+	bl.dones.Store(0)
+	limited := &Call{Model: "m", KeyID: "k2", TenantID: "t2", KeyQuota: Quota{RPM: 10}}
+	if _, _, err := g.Chat(context.Background(), limited, chatReq()); err != nil {
+		t.Fatal(err)
+	}
+	if a, d := bl.acquires.Load(), bl.dones.Load(); a != 1 || d != 1 {
+		t.Errorf("without a budget: %d combined acquires, %d combined settlements; want 1, 1", a, d)
+	}
+	budget := []ratelimit.Budget{{Scope: ratelimit.TenantScope("t2"), LimitUSD: 1.2, Period: "day"}}
+	if ok, _, err := g.spend.Check(context.Background(), clk.now(), budget); err != nil || ok {
+		t.Errorf("spend of a request without a budget not counted: room=%v, %v", ok, err)
+	}
 }

@@ -19,6 +19,7 @@ import (
 //     was a call to both dependencies) and is answered by each side's fail
 //     mode: budgets failing closed refuse it as Check would (an error
 //     wrapping ErrUnavailable); otherwise the limits' fail mode decides.
+//     A call without budgets is the limits' alone.
 //   - While either breaker is open, the calls are made separately, each
 //     through its own breaker, exactly as Resilient and ResilientSpend make
 //     them.
@@ -50,11 +51,10 @@ func (r *ResilientBudgets) AcquireBudgets(ctx context.Context, now time.Time, re
 			return Decision{}, nil, nil, err
 		}
 	}
-	if len(budgets) == 0 {
-		d, res, err := r.Acquire(ctx, now, reqs)
-		return d, nil, res, err
-	}
-	if r.b.Open() || r.spend.b.Open() {
+	// Without budgets the call is an Acquire whose reservation can add
+	// spend: the budgets' breaker and fail mode have no say in it.
+	checks := len(budgets) > 0
+	if r.b.Open() || checks && r.spend.b.Open() {
 		return r.separately(ctx, now, reqs, budgets)
 	}
 	var (
@@ -75,10 +75,12 @@ func (r *ResilientBudgets) AcquireBudgets(ctx context.Context, now time.Time, re
 	if !called {
 		return r.separately(ctx, now, reqs, budgets)
 	}
-	r.spend.observe(ctx, err)
+	if checks {
+		r.spend.observe(ctx, err)
+	}
 	switch {
 	case errors.Is(berr, outage.ErrUnavailable):
-		if !r.spend.failOpen {
+		if checks && !r.spend.failOpen {
 			return Decision{}, nil, nil, fmt.Errorf("checking budgets: %w: %w", ErrUnavailable, berr)
 		}
 		return r.fallback(), nil, NopReservation{}, nil
@@ -104,12 +106,14 @@ func (r *ResilientBudgets) AcquireBudgets(ctx context.Context, now time.Time, re
 // separately checks the budgets through spend and acquires the limits
 // through Resilient, each with its own breaker and fail mode.
 func (r *ResilientBudgets) separately(ctx context.Context, now time.Time, reqs []Request, budgets []Budget) (Decision, *Budget, Reservation, error) {
-	ok, exhausted, err := r.spend.Check(ctx, now, budgets)
-	if err != nil {
-		return Decision{}, nil, nil, err
-	}
-	if !ok {
-		return Decision{}, exhausted, NopReservation{}, nil
+	if len(budgets) > 0 {
+		ok, exhausted, err := r.spend.Check(ctx, now, budgets)
+		if err != nil {
+			return Decision{}, nil, nil, err
+		}
+		if !ok {
+			return Decision{}, exhausted, NopReservation{}, nil
+		}
 	}
 	d, res, err := r.Acquire(ctx, now, reqs)
 	return d, nil, res, err

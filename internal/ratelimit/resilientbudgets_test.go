@@ -188,3 +188,35 @@ func TestResilientBudgetsShortFailure(t *testing.T) {
 		t.Errorf("invalid budget: %v, want ErrInvalid", err)
 	}
 }
+
+// A call without budgets is the limits' alone: the budgets' fail mode and
+// breaker have no say in it, and its reservation still adds spend.
+func TestResilientBudgetsWithoutBudgets(t *testing.T) {
+	ctx := context.Background()
+	reqs := []ratelimit.Request{{Scope: "key:k", Limits: ratelimit.Limits{TPM: 1000}, EstTokens: 10}}
+	f := newFlaky()
+	var buf bytes.Buffer
+	s := ratelimit.NewResilientSpend(f, resilientOptions(f, false, &buf))
+	defer s.Close()
+	l := ratelimit.NewResilientBudgets(flakyBudgets{f}, s, resilientOptions(f, true, &buf))
+	defer l.Close()
+	d, ex, res, err := l.AcquireBudgets(ctx, at(0), reqs, nil)
+	if err != nil || !d.Allowed || ex != nil {
+		t.Fatalf("healthy: %+v, %+v, %v", d, ex, err)
+	}
+	if err := res.(ratelimit.SpendReservation).DoneSpend(ctx, 20, at(0), []string{"key:k"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := s.Check(ctx, at(0), []ratelimit.Budget{{Scope: "key:k", LimitUSD: 2, Period: ratelimit.PeriodDay}}); err != nil || ok {
+		t.Errorf("spend added by DoneSpend not counted: room=%v, %v", ok, err)
+	}
+	f.set("refuse")
+	for i := range 2 * outage.DefaultTrip {
+		if d, _, _, err := l.AcquireBudgets(ctx, at(1), reqs, nil); err != nil || !d.Allowed {
+			t.Errorf("call %d while down, limits failing open, budgets closed: %+v, %v; want admitted", i, d, err)
+		}
+	}
+	if st := s.Stats(); st.Open {
+		t.Errorf("budgets breaker opened by calls without budgets: %+v", st)
+	}
+}
