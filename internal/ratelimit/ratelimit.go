@@ -20,10 +20,12 @@
 //
 // Memory and MemorySpend keep their state in the process; the redislimit
 // package keeps it in Redis so that every replica sees the same limits and
-// budgets. Resilient and ResilientSpend give every call to such a shared
-// backend a deadline of milliseconds and decide what happens while it is
-// unreachable or silent; they are the only part of the package that keeps
-// time of its own (a background probe, see package outage).
+// budgets, and checks budgets and adds spend in the calls of its limits (see
+// BudgetLimiter). Resilient, ResilientSpend and ResilientBudgets give every
+// call to such a shared backend a deadline of milliseconds and decide what
+// happens while it is unreachable or silent; they are the only part of the
+// package that keeps time of its own (a background probe, see package
+// outage).
 package ratelimit
 
 import (

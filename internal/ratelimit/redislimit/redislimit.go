@@ -2,7 +2,11 @@
 // Redis, so that every replica sharing one Redis sees the same ones. Limiter
 // implements ratelimit.Limiter with one Lua script per call, atomic across
 // all of a request's scopes; Spend implements ratelimit.Spend with integer
-// nano-USD counters per scope and period.
+// nano-USD counters per scope and period. Limiter also implements
+// ratelimit.BudgetLimiter on the counters of the Spend with the same
+// Options.Prefix: its acquire script checks a request's budgets and its
+// settle script adds the request's spend, so a governed request costs two
+// round trips to Redis.
 //
 // Like every ratelimit backend it takes time only from its callers (the now
 // passed to each call), never from Redis TIME, so tests are deterministic;
