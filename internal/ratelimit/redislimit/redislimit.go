@@ -267,12 +267,9 @@ func (l *Limiter) acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 		return ratelimit.Decide(now, reqs, states), nil, ratelimit.NopReservation{}, nil
 	}
 
-	reply, err := acquireScript.Run(ctx, l.c, keys, args...).Slice()
-	if err != nil {
-		l.advance(at)
-		return ratelimit.Decision{}, nil, nil, fmt.Errorf("running acquire script: %w", err)
-	}
-	v, err := int64s(reply)
+	// A budget's spend comes back as a decimal string, which Int64Slice
+	// reads too.
+	v, err := acquireScript.Run(ctx, l.c, keys, args...).Int64Slice()
 	if err != nil {
 		l.advance(at)
 		return ratelimit.Decision{}, nil, nil, fmt.Errorf("running acquire script: %w", err)
@@ -332,26 +329,6 @@ func (l *Limiter) acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 func (l *Limiter) advance(at int64) {
 	for c := l.clock.Load(); at > c && !l.clock.CompareAndSwap(c, at); c = l.clock.Load() {
 	}
-}
-
-// int64s reads a script's reply of integers and decimal strings.
-func int64s(reply []any) ([]int64, error) {
-	v := make([]int64, len(reply))
-	for i, x := range reply {
-		switch x := x.(type) {
-		case int64:
-			v[i] = x
-		case string:
-			n, err := strconv.ParseInt(x, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("value %d: %w", i, err)
-			}
-			v[i] = n
-		default:
-			return nil, fmt.Errorf("value %d: unexpected %T", i, x)
-		}
-	}
-	return v, nil
 }
 
 // decode reads one scope's state from the acquire script's reply.
