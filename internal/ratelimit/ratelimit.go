@@ -201,6 +201,9 @@ func (r Request) Holds() bool {
 // spend, where a Spend and a Limiter take two each. It is an optional
 // capability: callers use it when present and otherwise call Spend.Check
 // then Acquire, and Reservation.Done then Spend.Add, with the same outcome.
+// Limiter and Spend stay small and independent (Memory and MemorySpend
+// have no round trips to save and implement only those); a backend that
+// keeps both in one place offers this on top.
 type BudgetLimiter interface {
 	Limiter
 	// AcquireBudgets is Spend.Check of budgets followed, if every budget
