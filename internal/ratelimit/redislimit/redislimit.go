@@ -259,6 +259,7 @@ func (l *Limiter) acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 	args[5] = len(tracked)
 	for _, b := range budgets {
 		keys = append(keys, spendKey(l.prefix, budgetNow, b.Scope, b.Period))
+		// The limit in nano-USD, as Tightest rounds it.
 		args = append(args, strconv.FormatInt(int64(math.Round(b.LimitUSD*1e9)), 10))
 	}
 	states := make([]ratelimit.ScopeState, len(reqs))
@@ -274,11 +275,9 @@ func (l *Limiter) acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 		l.advance(at)
 		return ratelimit.Decision{}, nil, nil, fmt.Errorf("running acquire script: %w", err)
 	}
-	if len(v) == 0 || v[0] != -1 {
-		// A request a budget refuses was never given to the limits.
-		l.advance(at)
-	}
 	if len(v) > 0 && v[0] == -1 {
+		// A request a budget refuses is never given to the limits: their
+		// clock stays where it was.
 		if len(v) != 1+len(budgets) {
 			return ratelimit.Decision{}, nil, nil, fmt.Errorf("running acquire script: %d values for %d budgets", len(v), len(budgets))
 		}
@@ -289,6 +288,7 @@ func (l *Limiter) acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 		}
 		return ratelimit.Decision{}, exhausted, ratelimit.NopReservation{}, nil
 	}
+	l.advance(at)
 	if len(v) != 1+stateValues*len(tracked) {
 		return ratelimit.Decision{}, nil, nil, fmt.Errorf("running acquire script: %d values for %d scopes", len(v), len(tracked))
 	}
