@@ -104,6 +104,25 @@ func (g *gatewayRequest) separately(tb testing.TB, now time.Time) {
 	}
 }
 
+// resilient is the request as the gateway makes it in production: through
+// ratelimit.ResilientBudgets and ResilientSpend, with their deadlines and
+// breakers.
+func (g *gatewayRequest) resilient(tb testing.TB) func(tb testing.TB, now time.Time) {
+	spend := ratelimit.NewResilientSpend(g.s, ratelimit.ResilientOptions{Timeout: suiteTimeout, Probe: g.s.Ping})
+	lim := ratelimit.NewResilientBudgets(g.l, spend, ratelimit.ResilientOptions{Timeout: suiteTimeout, Probe: g.l.Ping})
+	tb.Cleanup(func() { lim.Close(); spend.Close() })
+	return func(tb testing.TB, now time.Time) {
+		ctx := context.Background()
+		d, exhausted, res, err := lim.AcquireBudgets(ctx, now, g.reqs, g.bs)
+		if err != nil || !d.Allowed || exhausted != nil {
+			tb.Fatalf("AcquireBudgets = %+v, %+v, %v", d, exhausted, err)
+		}
+		if err := res.(ratelimit.SpendReservation).DoneSpend(ctx, 120, now, []string{"key:bench", "tenant:bench"}, 0.00042); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
 // TestRoundTrips counts what one gateway request costs in Redis once the
 // scripts are loaded: one round trip to check the budgets and acquire
 // every scope's limits, and one to settle them and add the spend to every
@@ -130,13 +149,21 @@ func TestRoundTrips(t *testing.T) {
 		t.Errorf("after two requests settled at 120 tokens, a TPM of 1000 = %+v, %v; want 760 remaining", d, err)
 	}
 	res2.Done(context.Background(), 0)
+
+	// The deadlines and breakers around the calls add none.
+	request := g.resilient(t)
+	h.reset()
+	request(t, now.Add(time.Second))
+	if trips, cmds := h.reset(); trips != 2 || cmds != 2 {
+		t.Errorf("through ResilientBudgets: %d round trips, %d commands; want 2, 2", trips, cmds)
+	}
 }
 
 // BenchmarkGatewayRequest measures the Redis work of one gateway request
 // (see gatewayRequest) from 16 goroutines, and counts its round trips and
 // commands: the limits alone (acquire and settle), the budgets alone
-// (check and add), both as the gateway asks for them (two calls), and both
-// in four separate calls.
+// (check and add), both as the gateway asks for them (two calls), the same
+// through ratelimit.ResilientBudgets, and both in four separate calls.
 func BenchmarkGatewayRequest(b *testing.B) {
 	ctx := context.Background()
 	for _, bc := range []struct {
@@ -166,17 +193,23 @@ func BenchmarkGatewayRequest(b *testing.B) {
 		{"both-separately", func(b *testing.B, g *gatewayRequest, now time.Time) {
 			g.separately(b, now)
 		}},
+		{"both-resilient", nil},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			g, h := newGatewayRequest(b, redisURL(b))
 			g.settle(b, base, g.checkAcquire(b, base)) // loads the scripts
+			run := bc.run
+			if run == nil {
+				request := g.resilient(b)
+				run = func(b *testing.B, _ *gatewayRequest, now time.Time) { request(b, now) }
+			}
 			h.reset()
 			var clock atomic.Int64
 			cpu0 := processCPU(b)
 			b.SetParallelism(8) // 16 goroutines on 2 cores
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					bc.run(b, g, base.Add(time.Duration(clock.Add(1))*time.Microsecond))
+					run(b, g, base.Add(time.Duration(clock.Add(1))*time.Microsecond))
 				}
 			})
 			cpu := processCPU(b) - cpu0
