@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -14,7 +15,15 @@ import (
 
 	"switchyard/internal/outage"
 	"switchyard/internal/ratelimit"
+	"switchyard/internal/syncbuf"
 )
+
+// budgetsOptions are resilientOptions logging to a buffer that both
+// breakers' probes may write at once.
+func budgetsOptions(f *flaky, failOpen bool, buf *syncbuf.Buffer) ratelimit.ResilientOptions {
+	return ratelimit.ResilientOptions{FailOpen: failOpen, Timeout: 50 * time.Millisecond, Probe: f.ping,
+		Logger: slog.New(slog.NewTextHandler(buf, nil))}
+}
 
 // flakyBudgets is a flaky backend that checks budgets in the call that
 // acquires and adds spend in the call that settles: one backend call each.
@@ -63,10 +72,10 @@ func TestResilientBudgets(t *testing.T) {
 					synctest.Test(t, func(t *testing.T) {
 						ctx := context.Background()
 						f := newFlaky()
-						var buf bytes.Buffer
-						s := ratelimit.NewResilientSpend(f, resilientOptions(f, budgetsOpen, &buf))
+						var buf syncbuf.Buffer
+						s := ratelimit.NewResilientSpend(f, budgetsOptions(f, budgetsOpen, &buf))
 						defer s.Close()
-						l := ratelimit.NewResilientBudgets(flakyBudgets{f}, s, resilientOptions(f, limitsOpen, &buf))
+						l := ratelimit.NewResilientBudgets(flakyBudgets{f}, s, budgetsOptions(f, limitsOpen, &buf))
 						defer l.Close()
 
 						d, ex, res, err := l.AcquireBudgets(ctx, at(0), reqs, budgets)
@@ -142,7 +151,7 @@ func TestResilientBudgets(t *testing.T) {
 							t.Errorf("after recovery with room: %+v, %+v, %v", d, ex, err)
 						}
 						var errs int
-						for _, line := range logged(&buf) {
+						for _, line := range logged(bytes.NewBufferString(buf.String())) {
 							if strings.HasPrefix(line, "ERROR") {
 								errs++
 							}
@@ -164,10 +173,10 @@ func TestResilientBudgetsShortFailure(t *testing.T) {
 	reqs := []ratelimit.Request{{Scope: "key:k", Limits: ratelimit.Limits{TPM: 1000}, EstTokens: 10}}
 	budgets := []ratelimit.Budget{{Scope: "key:k", LimitUSD: 1, Period: ratelimit.PeriodDay}}
 	f := newFlaky()
-	var buf bytes.Buffer
-	s := ratelimit.NewResilientSpend(f, resilientOptions(f, false, &buf))
+	var buf syncbuf.Buffer
+	s := ratelimit.NewResilientSpend(f, budgetsOptions(f, false, &buf))
 	defer s.Close()
-	l := ratelimit.NewResilientBudgets(flakyBudgets{f}, s, resilientOptions(f, false, &buf))
+	l := ratelimit.NewResilientBudgets(flakyBudgets{f}, s, budgetsOptions(f, false, &buf))
 	defer l.Close()
 	_, _, res, err := l.AcquireBudgets(ctx, at(0), reqs, budgets)
 	if err != nil {
@@ -195,10 +204,10 @@ func TestResilientBudgetsWithoutBudgets(t *testing.T) {
 	ctx := context.Background()
 	reqs := []ratelimit.Request{{Scope: "key:k", Limits: ratelimit.Limits{TPM: 1000}, EstTokens: 10}}
 	f := newFlaky()
-	var buf bytes.Buffer
-	s := ratelimit.NewResilientSpend(f, resilientOptions(f, false, &buf))
+	var buf syncbuf.Buffer
+	s := ratelimit.NewResilientSpend(f, budgetsOptions(f, false, &buf))
 	defer s.Close()
-	l := ratelimit.NewResilientBudgets(flakyBudgets{f}, s, resilientOptions(f, true, &buf))
+	l := ratelimit.NewResilientBudgets(flakyBudgets{f}, s, budgetsOptions(f, true, &buf))
 	defer l.Close()
 	d, ex, res, err := l.AcquireBudgets(ctx, at(0), reqs, nil)
 	if err != nil || !d.Allowed || ex != nil {
