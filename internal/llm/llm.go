@@ -58,7 +58,9 @@ type Request struct {
 	// Passthrough holds vendor-only fields keyed by dialect ("openai",
 	// "anthropic", "bedrock", "gemini"). Only the adapter of that dialect
 	// reads them; every other channel refuses the request rather than drop
-	// them.
+	// them. A raw dialect's key ("openai.chat") holds members nested in
+	// the client's body, keyed by JSON path, that only that body carries
+	// (the fast path): every translating channel refuses them by name.
 	Passthrough map[string]map[string]json.RawMessage
 	// Raw is the client's original body when the client's dialect may be
 	// forwarded as is (the same-dialect fast path). Adapters of that

@@ -150,19 +150,32 @@ type extraKeeper interface {
 
 // decodeStrict decodes a request body into v, a pointer to a wire type, in
 // one pass. Unlike encoding/json it matches member names exactly, refuses
-// members a type does not declare (unless it is an extraKeeper), refuses
-// trailing data, and reports the JSON path of the first problem, e.g.
+// members a type does not declare (unless it is an extraKeeper, or unknown
+// is not nil: see below), refuses trailing data, and reports the JSON path
+// of the first problem, e.g.
 // "messages[2].content[0].image_url.url: expected string, got number".
 // Errors wrap llm.ErrInvalid, or llm.ErrUnsupported for unknown members.
 //
+// What an official SDK hands back from an answer must be accepted when it
+// is sent again (openai-node's tool loop appends the assistant message it
+// got, unchanged, to the next request), and a member newer than this
+// package must not break a client whose request the same-dialect fast
+// path forwards as sent. So when unknown is not nil, a member that no
+// type declares is not refused here: it is recorded in *unknown under its
+// JSON path ("messages[1].reasoning_content"), the fast path carries it in
+// the client's own bytes, and a channel that translates the request
+// refuses it with a 400 naming that path (see RequestToLLM). Members that
+// answers carry and requests may echo without meaning (a message's
+// annotations) are declared and dropped by translation instead.
+//
 // The body is checked whole first (json.Valid), then walked in place: no
 // tokenizer, and a string without escapes costs one copy.
-func decodeStrict(body []byte, v any) error {
+func decodeStrict(body []byte, v any, unknown *map[string]json.RawMessage) error {
 	if !json.Valid(body) {
 		var x any
 		return syntaxError(json.Unmarshal(body, &x))
 	}
-	d := &strictDecoder{b: body}
+	d := &strictDecoder{b: body, unknown: unknown}
 	return d.value(nil, reflect.ValueOf(v).Elem())
 }
 
@@ -170,6 +183,9 @@ func decodeStrict(body []byte, v any) error {
 type strictDecoder struct {
 	b []byte
 	i int
+	// unknown, when not nil, receives the members no type declares,
+	// keyed by JSON path, instead of their being refused.
+	unknown *map[string]json.RawMessage
 	// names caches the JSON names of the fields of the few struct types
 	// a body holds.
 	names []typeNames
@@ -391,6 +407,13 @@ func (d *strictDecoder) object(path *jsonPath, v reflect.Value) error {
 			continue
 		}
 		keeper, ok := v.Addr().Interface().(extraKeeper)
+		if !ok && d.unknown != nil {
+			if *d.unknown == nil {
+				*d.unknown = make(map[string]json.RawMessage)
+			}
+			(*d.unknown)[p.String()] = slices.Clone(d.raw())
+			continue
+		}
 		if !ok {
 			return unsupported(p.String(), "unknown field")
 		}

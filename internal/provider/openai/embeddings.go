@@ -12,7 +12,7 @@ import (
 // DecodeChatRequest does. Unknown top-level members are kept in Extra.
 func DecodeEmbeddingRequest(body []byte) (*EmbeddingRequest, error) {
 	var r EmbeddingRequest
-	if err := decodeStrict(body, &r); err != nil {
+	if err := decodeStrict(body, &r, nil); err != nil {
 		return nil, err
 	}
 	return &r, nil

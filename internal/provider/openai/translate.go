@@ -22,11 +22,12 @@ const passthroughKey = "openai"
 // member of the wrong type, an unknown member inside a message, part, tool
 // or format, or malformed JSON is an error that names the member's path
 // ("messages[1].content[0].image_url.url: expected string, got number")
-// and wraps llm.ErrInvalid, or llm.ErrUnsupported for unknown members.
-// Unknown top-level members are kept in Extra.
+// and wraps llm.ErrInvalid. Unknown top-level members are kept in Extra,
+// unknown members nested deeper in Unknown (see decodeStrict for why they
+// are not refused here).
 func DecodeChatRequest(body []byte) (*ChatRequest, error) {
 	var r ChatRequest
-	if err := decodeStrict(body, &r); err != nil {
+	if err := decodeStrict(body, &r, &r.Unknown); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -35,8 +36,13 @@ func DecodeChatRequest(body []byte) (*ChatRequest, error) {
 // RequestToLLM translates a client's request into the canonical model.
 // System and developer messages become Request.System, in order; tool
 // messages become PartToolResult parts of a user message (consecutive tool
-// messages, and a user message right after them, share one). Members
-// without a canonical field go to Passthrough["openai"] verbatim.
+// messages, and a user message right after them, share one). Top-level
+// members without a canonical field go to Passthrough["openai"] verbatim;
+// nested members no wire type declares (ChatRequest.Unknown) go to
+// Passthrough["openai.chat"] by JSON path: the fast path carries them in
+// the client's bytes, and every channel that translates refuses them by
+// name, since dropping them could change the request's meaning. A
+// message's annotations are dropped (see Message).
 // stream_options is not carried: it shapes the client-facing stream, which
 // the front door writes itself. Errors wrap llm.ErrInvalid (the message
 // says what to fix) or llm.ErrUnsupported (a feature the gateway does not
@@ -93,6 +99,12 @@ func RequestToLLM(r *ChatRequest) (*llm.Request, error) {
 	}
 	if len(r.Extra) > 0 {
 		out.Passthrough = map[string]map[string]json.RawMessage{passthroughKey: maps.Clone(r.Extra)}
+	}
+	if len(r.Unknown) > 0 {
+		if out.Passthrough == nil {
+			out.Passthrough = make(map[string]map[string]json.RawMessage, 1)
+		}
+		out.Passthrough[RawDialectChat] = maps.Clone(r.Unknown)
 	}
 	return out, nil
 }
@@ -473,6 +485,10 @@ func requestFromLLM(r *llm.Request, dialect string) (*ChatRequest, error) {
 	}
 	if r.TopK != nil {
 		return nil, unsupported("", "%s: top_k is not supported", dialect)
+	}
+	if fields := r.Passthrough[RawDialectChat]; len(fields) > 0 {
+		return nil, unsupported("", "%s: members only the client's own request can carry are not supported: %s",
+			dialect, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Passthrough)) {
 		if fields := r.Passthrough[name]; name != passthroughKey && len(fields) > 0 {

@@ -139,9 +139,6 @@ func TestDecodeChatRequest_Errors(t *testing.T) {
 			"messages[0].content: expected string or array, got number"},
 		{"image_url_type", `{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":7}}]}]}`,
 			llm.ErrInvalid, "messages[0].content[1].image_url.url: expected string, got number"},
-		{"nested_unknown", `{"model":"m","messages":[{"role":"user","content":"x","cache_control":{"type":"ephemeral"}}]}`,
-			llm.ErrUnsupported, "messages[0].cache_control: unknown field"},
-		{"case_matters", `{"model":"m","messages":[{"Role":"user","content":"x"}]}`, llm.ErrUnsupported, "messages[0].Role: unknown field"},
 		{"temperature_type", `{"model":"m","messages":[],"temperature":"hot"}`, llm.ErrInvalid, "temperature: expected number, got string"},
 		{"integer_fraction", `{"model":"m","messages":[],"max_tokens":1.5}`, llm.ErrInvalid, "max_tokens: expected integer, got 1.5"},
 		{"integer_overflow", `{"model":"m","messages":[],"seed":99999999999999999999}`, llm.ErrInvalid, "seed: expected integer, got 99999999999999999999"},
@@ -161,6 +158,56 @@ func TestDecodeChatRequest_Errors(t *testing.T) {
 				t.Errorf("error = %v, want %v containing %q", err, tc.kind, tc.want)
 			}
 		})
+	}
+}
+
+// An assistant message exactly as an answer carries it (openai-go's
+// ChatCompletionMessage members: annotations, refusal, audio and
+// function_call null) is accepted back and means what it says without them.
+func TestRequestToLLM_EchoedAnswerMessage(t *testing.T) {
+	const call = `"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]`
+	echoed := decodeToLLM(t, []byte(`{"model":"m","messages":[{"role":"user","content":"x"},`+
+		`{"role":"assistant","content":null,"refusal":null,"annotations":[{"type":"url_citation","url_citation":{"url":"https://e.x","title":"t","start_index":0,"end_index":1}}],`+
+		`"audio":null,"function_call":null,`+call+`},{"role":"tool","tool_call_id":"call_1","content":"r"}]}`))
+	plain := decodeToLLM(t, []byte(`{"model":"m","messages":[{"role":"user","content":"x"},`+
+		`{"role":"assistant",`+call+`},{"role":"tool","tool_call_id":"call_1","content":"r"}]}`))
+	if diff := cmp.Diff(plain, echoed); diff != "" {
+		t.Errorf("echoed answer message (-plain +echoed):\n%s", diff)
+	}
+}
+
+// A member no wire type declares, nested in a message, is not refused by
+// the front door: the fast path carries it in the client's bytes, and a
+// translating channel refuses it by its path.
+func TestUnknownNestedMember(t *testing.T) {
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"x","cache_control":{"type":"ephemeral"}},` +
+		`{"role":"assistant","content":"y","reasoning_content":"z"}]}`)
+	req := decodeToLLM(t, body)
+	want := map[string]json.RawMessage{
+		"messages[0].cache_control":     json.RawMessage(`{"type":"ephemeral"}`),
+		"messages[1].reasoning_content": json.RawMessage(`"z"`),
+	}
+	if diff := cmp.Diff(want, req.Passthrough[RawDialectChat]); diff != "" {
+		t.Errorf("Passthrough[%q] (-want +got):\n%s", RawDialectChat, diff)
+	}
+	fast, err := rawChatBody(body, "up", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(fast, []byte(`"cache_control":{"type":"ephemeral"}`)) || !bytes.Contains(fast, []byte(`"reasoning_content":"z"`)) {
+		t.Errorf("fast path body %s lost a member", fast)
+	}
+	_, err = RequestFromLLM(req)
+	if !errors.Is(err, llm.ErrUnsupported) || !strings.Contains(fmtErr(err), "messages[0].cache_control, messages[1].reasoning_content") {
+		t.Errorf("translated: error = %v, want unsupported naming both members", err)
+	}
+	// Member names are matched exactly: "Role" is not role.
+	cr, err := DecodeChatRequest([]byte(`{"model":"m","messages":[{"Role":"user","content":"x"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RequestToLLM(cr); !errors.Is(err, llm.ErrInvalid) || !strings.Contains(fmtErr(err), "messages[0].role: required") {
+		t.Errorf("case: error = %v, want messages[0].role: required", err)
 	}
 }
 

@@ -47,6 +47,11 @@ type ChatRequest struct {
 	ReasoningEffort     string            `json:"reasoning_effort,omitempty"`
 	// Extra holds every other top-level member as raw JSON.
 	Extra map[string]json.RawMessage `json:"-"`
+	// Unknown holds the members nested deeper (in a message, part, tool,
+	// ...) that no wire type declares, keyed by JSON path
+	// ("messages[1].reasoning_content"). Only the client's own bytes carry
+	// them (the fast path); MarshalJSON does not write them.
+	Unknown map[string]json.RawMessage `json:"-"`
 }
 
 // MarshalJSON writes the declared members followed by Extra's, in key
@@ -110,9 +115,14 @@ type Message struct {
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 	Refusal    *string    `json:"refusal,omitempty"`
 	// Audio and FunctionCall are declared so that they can be refused by
-	// name: the gateway translates neither.
+	// name: the gateway translates neither. Null, as an answer's message
+	// carries them, is as good as absent.
 	Audio        json.RawMessage `json:"audio,omitempty"`
 	FunctionCall json.RawMessage `json:"function_call,omitempty"`
+	// Annotations are the URL citations of an answer's message. SDK tool
+	// loops send that message back unchanged, so they are accepted; they
+	// describe the text rather than add to it, and translation drops them.
+	Annotations []json.RawMessage `json:"annotations,omitempty"`
 }
 
 // Content is a message's content: a string or a list of parts. At most one
