@@ -214,6 +214,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 		return err
 	}
 
+	// The access log records the request's intent, also for a stream
+	// that fails before its first byte.
+	info := telemetry.InfoFrom(r.Context())
+	info.Stream = true
 	if err := takeStreamSlot(r); err != nil {
 		writeError(w, r, call.Dialect, err)
 		return
@@ -226,8 +230,6 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 	}
 	streamOpened(r)
 	defer st.Close()
-	info := telemetry.InfoFrom(r.Context())
-	info.Stream = true
 	newSink := start(w)
 	var sink streamSink
 	// sinkFor runs under mu.

@@ -231,6 +231,8 @@ func (t *turnRun) stream(w http.ResponseWriter, r *http.Request) {
 	idle := time.AfterFunc(s.idle, func() { cancel(errStreamIdle) })
 	defer idle.Stop()
 
+	info := telemetry.InfoFrom(r.Context())
+	info.Stream = true // the request's intent, even if it fails before its first byte
 	st, res, err := s.gw.ChatStream(ctx, t.call, t.pend.Request)
 	setRouteHeaders(w, r, res)
 	if err != nil {
@@ -239,8 +241,6 @@ func (t *turnRun) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	streamOpened(r)
 	defer st.Close()
-	info := telemetry.InfoFrom(r.Context())
-	info.Stream = true
 	sw := sse.NewWriter(w)
 	w.WriteHeader(http.StatusOK)
 

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	openaisdk "github.com/openai/openai-go/v3"
+	openaioption "github.com/openai/openai-go/v3/option"
+
+	"switchyard/internal/fakecloud"
+	"switchyard/internal/syncbuf"
+	"switchyard/internal/telemetry"
+)
+
+// accessLog returns the access log entries ("msg":"request") in logs.
+func accessLog(t *testing.T, logs string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	for sc.Scan() {
+		var e map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		if e["msg"] == "request" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// A stream that fails before its first byte is still logged as a stream:
+// the access log records what the client asked for.
+func TestAccessLog_StreamFailedBeforeFirstByte(t *testing.T) {
+	var logs syncbuf.Buffer
+	h := newHarness(t, func(c *harnessConfig) { c.log = telemetry.NewLogger(&logs, 0) })
+	h.cloud.SetFaults("openai", fakecloud.Faults{FailRate: 1, FailStatus: 500})
+	c := openaisdk.NewClient(openaioption.WithBaseURL(h.URL+"/v1"), openaioption.WithAPIKey(h.key.Secret), openaioption.WithMaxRetries(0))
+	s := c.Chat.Completions.NewStreaming(context.Background(), openaisdk.ChatCompletionNewParams{
+		Model: "via-openai", Messages: []openaisdk.ChatCompletionMessageParamUnion{openaisdk.UserMessage("hi")}})
+	for s.Next() {
+	}
+	var apiErr *openaisdk.Error
+	if err := s.Err(); !errors.As(err, &apiErr) || apiErr.StatusCode < 500 {
+		t.Fatalf("stream error = %v, want a 5xx before the first byte", err)
+	}
+	entries := accessLog(t, logs.String())
+	if len(entries) != 1 || entries[0]["stream"] != true || entries[0]["model"] != "via-openai" {
+		t.Errorf("access log %v, want one entry with model via-openai and stream true", entries)
+	}
+}
