@@ -41,7 +41,10 @@ type apiError struct {
 	RetryAfter time.Duration
 	// NoRetry asks SDKs not to retry (x-should-retry: false).
 	NoRetry bool
-	Err     error
+	// Limit is, for a rate limit, what ran out: "tokens", or requests
+	// otherwise. OpenAI names it as the error's type.
+	Limit string
+	Err   error
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -63,7 +66,7 @@ func classify(err error) *apiError {
 		e := &apiError{Status: gateway.StatusOf(err), Message: ge.Message, RetryAfter: ge.RetryAfter, Err: err}
 		switch ge.Kind {
 		case gateway.ErrRateLimited:
-			e.Type, e.Code = typeRateLimit, "rate_limit_exceeded"
+			e.Type, e.Code, e.Limit = typeRateLimit, "rate_limit_exceeded", ge.Limit
 		case gateway.ErrBudgetExceeded:
 			// Retrying before the period ends cannot help: tell SDKs so.
 			e.Type, e.Code, e.NoRetry = typeRateLimit, "budget_exceeded", true
@@ -175,7 +178,16 @@ func openAIErrorBody(e *apiError) openAIError {
 	case typePermission:
 		d.Type = "permission_error"
 	case typeRateLimit:
-		d.Type = "rate_limit_error"
+		// OpenAI names what ran out: "requests" or "tokens" with the code
+		// rate_limit_exceeded; a spent quota is "insufficient_quota".
+		switch {
+		case e.NoRetry:
+			d.Type = "insufficient_quota"
+		case e.Limit == "tokens":
+			d.Type = "tokens"
+		default:
+			d.Type = "requests"
+		}
 	case typeOverloaded, typeUpstream, typeTimeout, typeInternal:
 		d.Type = "server_error"
 	default:

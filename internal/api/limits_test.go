@@ -78,12 +78,13 @@ func checkLimitOpenAI(t *testing.T, err error, budget bool) {
 	if !errors.As(err, &e) {
 		t.Fatalf("error %v (%T) is not an openai.Error", err, err)
 	}
-	code := "rate_limit_exceeded"
+	// OpenAI's own types: what ran out (an RPM limit here), or the quota.
+	typ, code := "requests", "rate_limit_exceeded"
 	if budget {
-		code = "budget_exceeded"
+		typ, code = "insufficient_quota", "budget_exceeded"
 	}
-	if e.StatusCode != http.StatusTooManyRequests || e.Type != "rate_limit_error" || e.Code != code || e.Message == "" {
-		t.Errorf("error %d type %q code %q message %q, want 429 rate_limit_error %s", e.StatusCode, e.Type, e.Code, e.Message, code)
+	if e.StatusCode != http.StatusTooManyRequests || e.Type != typ || e.Code != code || e.Message == "" {
+		t.Errorf("error %d type %q code %q message %q, want 429 %s %s", e.StatusCode, e.Type, e.Code, e.Message, typ, code)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	openaisdk "github.com/openai/openai-go/v3"
 	openaioption "github.com/openai/openai-go/v3/option"
 
+	"switchyard/internal/admin"
 	"switchyard/internal/fakecloud"
 	"switchyard/internal/syncbuf"
 	"switchyard/internal/telemetry"
@@ -51,5 +52,20 @@ func TestAccessLog_StreamFailedBeforeFirstByte(t *testing.T) {
 	entries := accessLog(t, logs.String())
 	if len(entries) != 1 || entries[0]["stream"] != true || entries[0]["model"] != "via-openai" {
 		t.Errorf("access log %v, want one entry with model via-openai and stream true", entries)
+	}
+}
+
+// OpenAI names what ran out in a rate limit's type: "tokens" for a
+// tokens-per-minute limit (an RPM limit's "requests" is checked by
+// TestLimits_RateLimit), with the code rate_limit_exceeded.
+func TestOpenAIRateLimit_TokensType(t *testing.T) {
+	h := newHarness(t)
+	key := h.issue(t, admin.KeySpec{Tenant: "acme", Name: "tpm", Limits: admin.Limits{TPM: 5}})
+	c := openaisdk.NewClient(openaioption.WithBaseURL(h.URL+"/v1"), openaioption.WithAPIKey(key.Secret), openaioption.WithMaxRetries(0))
+	_, err := c.Chat.Completions.New(context.Background(), openaisdk.ChatCompletionNewParams{Model: "via-openai",
+		Messages: []openaisdk.ChatCompletionMessageParamUnion{openaisdk.UserMessage(strings.Repeat("many words ", 50))}})
+	var e *openaisdk.Error
+	if !errors.As(err, &e) || e.StatusCode != 429 || e.Type != "tokens" || e.Code != "rate_limit_exceeded" {
+		t.Fatalf("error %v, want 429 with type tokens and code rate_limit_exceeded", err)
 	}
 }

@@ -186,7 +186,7 @@ func (g *Gateway) limited(adm *admission, call *Call, estTokens int64, d ratelim
 		case d.Limit == ratelimit.LimitStreams:
 			msg = fmt.Sprintf("Too many concurrent streams for %s.", who)
 		}
-		return adm, &Error{Kind: ErrRateLimited, Message: msg, RetryAfter: d.RetryAfter}
+		return adm, &Error{Kind: ErrRateLimited, Message: msg, RetryAfter: d.RetryAfter, Limit: d.Limit}
 	}
 	adm.res = res
 	return adm, nil

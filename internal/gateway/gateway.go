@@ -187,7 +187,10 @@ type Error struct {
 	Message string
 	// RetryAfter is when a retry could succeed (limits, budgets).
 	RetryAfter time.Duration
-	Err        error
+	// Limit is, for ErrRateLimited, the dimension that refused the
+	// request: "requests", "tokens" or "streams" (ratelimit.Limit*).
+	Limit string
+	Err   error
 }
 
 // ErrorKind classifies gateway-level failures.
