@@ -8,6 +8,7 @@ import (
 	"switchyard/internal/llm"
 	"switchyard/internal/provider/anthropic"
 	"switchyard/internal/sse"
+	"switchyard/internal/telemetry"
 )
 
 // anthropicVersion reads and checks the anthropic-version header; both
@@ -70,13 +71,34 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, dialectAnthropic, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, anthropic.ResponseFromLLM(resp, mr.Model))
+		writeJSON(w, http.StatusOK, anthropicResponse(resp, mr.Model, call.RequestID))
 		return
 	}
 	// The codec keeps only the model name, not the decoded request.
 	model := mr.Model
-	s.streamChat(w, r, call, req, func(string) streamCodec {
-		return anthropicCodec{enc: anthropic.NewStreamEncoder(model)}
+	s.streamChat(w, r, call, req, func(id string) streamCodec {
+		return anthropicCodec{enc: anthropic.NewStreamEncoder(model).WithID(id)}
+	})
+}
+
+// anthropicResponse renders an answer for an Anthropic client; one whose
+// channel gave it no id is named after the request.
+func anthropicResponse(resp *llm.Response, model, requestID string) *anthropic.MessagesResponse {
+	if resp.ID == "" {
+		resp.ID = requestID
+	}
+	return anthropic.ResponseFromLLM(resp, model)
+}
+
+// withRequestID sets the request-id header on every answer to an
+// Anthropic client, as the API does (the SDKs' RequestID / _request_id),
+// not only on errors.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if dialectFor(r) == dialectAnthropic {
+			w.Header().Set("Request-Id", telemetry.InfoFrom(r.Context()).RequestID)
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -219,7 +219,7 @@ func (s *Server) serveBedrock(w http.ResponseWriter, r *http.Request, op bedrock
 	if op.stream() {
 		var codec eventStreamCodec
 		if op.invoke() {
-			codec = &invokeStreamCodec{enc: anthropic.NewStreamEncoder(model), start: start, now: s.now}
+			codec = &invokeStreamCodec{enc: anthropic.NewStreamEncoder(model).WithID(call.RequestID), start: start, now: s.now}
 		} else {
 			codec = &converseStreamCodec{enc: bedrock.NewStreamEncoder(), start: start, now: s.now}
 		}
@@ -239,7 +239,7 @@ func (s *Server) serveBedrock(w http.ResponseWriter, r *http.Request, op bedrock
 		h.Set("X-Amzn-Bedrock-Input-Token-Count", strconv.FormatInt(resp.Usage.InputTokens, 10))
 		h.Set("X-Amzn-Bedrock-Output-Token-Count", strconv.FormatInt(resp.Usage.OutputTokens, 10))
 		h.Set("X-Amzn-Bedrock-Invocation-Latency", strconv.FormatInt(latency.Milliseconds(), 10))
-		writeJSON(w, http.StatusOK, anthropic.ResponseFromLLM(resp, model))
+		writeJSON(w, http.StatusOK, anthropicResponse(resp, model, call.RequestID))
 		return
 	}
 	writeJSON(w, http.StatusOK, bedrock.ResponseFromLLM(resp, latency))

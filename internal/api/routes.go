@@ -36,7 +36,7 @@ func (s *Server) routes() http.Handler {
 		writeError(w, r, dialectFor(r), &apiError{Status: http.StatusNotFound, Type: typeNotFound,
 			Message: "Unknown endpoint " + r.Method + " " + r.URL.Path + "."})
 	})
-	return mux
+	return withRequestID(mux)
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

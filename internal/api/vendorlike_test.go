@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
+	anthropic "github.com/anthropics/anthropic-sdk-go"
+	"github.com/anthropics/anthropic-sdk-go/option"
 	openaisdk "github.com/openai/openai-go/v3"
 	openaioption "github.com/openai/openai-go/v3/option"
 
@@ -67,5 +70,48 @@ func TestOpenAIRateLimit_TokensType(t *testing.T) {
 	var e *openaisdk.Error
 	if !errors.As(err, &e) || e.StatusCode != 429 || e.Type != "tokens" || e.Code != "rate_limit_exceeded" {
 		t.Fatalf("error %v, want 429 with type tokens and code rate_limit_exceeded", err)
+	}
+}
+
+// Every Anthropic answer, whichever channel served it, has a msg_ id and
+// a request-id header, as the API's do: the SDKs read the request id of
+// successful answers too.
+func TestAnthropicAnswers_IDs(t *testing.T) {
+	h := newHarness(t)
+	c := clientV1(h, h.key.Secret)
+	params := anthropic.MessageNewParams{Model: "via-openai", MaxTokens: 100,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("Hello"))}}
+	for _, model := range []string{"via-anthropic", "via-openai", "via-bedrock", "via-gemini", "via-azure"} {
+		params.Model = anthropic.Model(model)
+		t.Run(model, func(t *testing.T) {
+			var raw *http.Response
+			m, err := c.Messages.New(context.Background(), params, option.WithResponseInto(&raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(m.ID, "msg_") || len(m.ID) < 10 || strings.ContainsAny(m.ID, "-:") {
+				t.Errorf("message id %q, want msg_ and letters, digits or _", m.ID)
+			}
+			if raw.Header.Get("Request-Id") == "" {
+				t.Error("no request-id header on a successful answer")
+			}
+
+			s := c.Messages.NewStreaming(context.Background(), params, option.WithResponseInto(&raw))
+			var acc anthropic.Message
+			for s.Next() {
+				if err := acc.Accumulate(s.Current()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(acc.ID, "msg_") || len(acc.ID) < 10 || strings.ContainsAny(acc.ID, "-:") {
+				t.Errorf("streamed message id %q, want msg_ and letters, digits or _", acc.ID)
+			}
+			if raw.Header.Get("Request-Id") == "" {
+				t.Error("no request-id header on a successful stream")
+			}
+		})
 	}
 }

@@ -329,6 +329,7 @@ func PingFrame() Frame { return Frame{Event: EventPing, Data: []byte(`{"type":"p
 // whatever the events' indexes. It is not safe for concurrent use.
 type StreamEncoder struct {
 	model    string
+	id       string // used when the start event carries none
 	started  bool
 	stopped  bool
 	pinged   bool
@@ -341,6 +342,13 @@ type StreamEncoder struct {
 // NewStreamEncoder returns an encoder for one response; model is the name
 // the client asked for.
 func NewStreamEncoder(model string) *StreamEncoder { return &StreamEncoder{model: model} }
+
+// WithID sets the id message_start carries when the stream's start event
+// has none, and returns e. Ids are given the "msg_" form (MessageID).
+func (e *StreamEncoder) WithID(id string) *StreamEncoder {
+	e.id = id
+	return e
+}
 
 // Encode returns the frames for one event. An event for a part whose
 // block has already been stopped cannot be expressed and is an error, as
@@ -362,12 +370,14 @@ func (e *StreamEncoder) Encode(ev llm.Event) ([]Frame, error) {
 	}
 	if !e.started {
 		e.started = true
-		id := ""
+		id := e.id
 		// output_tokens is 1 in message_start, as the API sends it;
 		// message_delta carries the real count.
 		usage := Usage{OutputTokens: 1}
 		if ev.Kind == llm.EventStart {
-			id = ev.ID
+			if ev.ID != "" {
+				id = ev.ID
+			}
 			if ev.Usage != nil {
 				wu := usageFromLLM(llm.Usage{InputTokens: ev.Usage.InputTokens, CachedInputTokens: ev.Usage.CachedInputTokens,
 					CacheWriteTokens: ev.Usage.CacheWriteTokens})
@@ -376,7 +386,7 @@ func (e *StreamEncoder) Encode(ev llm.Event) ([]Frame, error) {
 			}
 		}
 		add(EventMessageStart, streamEvent{Type: EventMessageStart, Message: &MessagesResponse{
-			ID: id, Type: "message", Role: "assistant", Model: e.model, Content: []ContentBlock{},
+			ID: MessageID(id), Type: "message", Role: "assistant", Model: e.model, Content: []ContentBlock{},
 			Usage: usage,
 		}})
 		if ev.Kind == llm.EventStart {

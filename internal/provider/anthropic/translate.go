@@ -739,7 +739,7 @@ func usageToLLM(u Usage) llm.Usage {
 // client; it refuses any other as a bad upstream answer.
 func ResponseFromLLM(r *llm.Response, model string) *MessagesResponse {
 	out := &MessagesResponse{
-		ID:         r.ID,
+		ID:         MessageID(r.ID),
 		Type:       "message",
 		Role:       "assistant",
 		Model:      model,
@@ -846,4 +846,24 @@ func CountTokens(r *llm.Request) int {
 		bytes += len(t.Name) + len(t.Description) + len(t.Parameters)
 	}
 	return n + (bytes+bytesPerToken-1)/bytesPerToken
+}
+
+// MessageID gives an answer the "msg_" id Anthropic clients expect,
+// whichever channel served it: an id with the prefix is kept; another
+// channel's (a Bedrock request UUID, an OpenAI "chatcmpl-" id, a Gemini
+// response id) is prefixed, with every character outside [A-Za-z0-9_]
+// dropped, so it stays recognisable in logs. "" stays "".
+func MessageID(id string) string {
+	if id == "" || strings.HasPrefix(id, "msg_") {
+		return id
+	}
+	b := make([]byte, 0, len("msg_")+len(id))
+	b = append(b, "msg_"...)
+	for i := range len(id) {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_':
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
