@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,9 +140,23 @@ func writeBedrockError(w http.ResponseWriter, err error, e *apiError, requestID 
 	}
 	h := w.Header()
 	h.Set("X-Amzn-Errortype", code+ns)
-	h.Set("X-Amzn-Requestid", requestID)
+	h.Set("X-Amzn-Requestid", awsRequestID(requestID))
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(bedrockErrorBody{Message: e.Message})
+}
+
+// awsRequestID writes the gateway's request id ("req_" and 24 hex digits)
+// in the UUID form AWS gives its request ids, with the same digits (left
+// padded with zeros), so that an id a Bedrock client reports is found in
+// the gateway's logs. An id of another form is hashed into one.
+func awsRequestID(id string) string {
+	digits := strings.TrimPrefix(id, "req_")
+	if _, err := hex.DecodeString(digits); err != nil || digits == "" || len(digits) > 32 {
+		sum := sha256.Sum256([]byte(id))
+		digits = hex.EncodeToString(sum[:16])
+	}
+	d := strings.Repeat("0", 32-len(digits)) + strings.ToLower(digits)
+	return d[:8] + "-" + d[8:12] + "-" + d[12:16] + "-" + d[16:20] + "-" + d[20:]
 }
 
 // streamExceptionType names the modeled exception that reports e inside an
@@ -193,7 +209,7 @@ func (s *Server) handleBedrock(op bedrockOp) http.HandlerFunc {
 
 func (s *Server) serveBedrock(w http.ResponseWriter, r *http.Request, op bedrockOp) {
 	start := s.now()
-	w.Header().Set("X-Amzn-Requestid", telemetry.InfoFrom(r.Context()).RequestID)
+	w.Header().Set("X-Amzn-Requestid", awsRequestID(telemetry.InfoFrom(r.Context()).RequestID))
 	p, body, err := s.bedrockAuth(w, r)
 	if err != nil {
 		writeError(w, r, dialectBedrock, err)
@@ -636,7 +652,7 @@ func writeFrames(enc *bedrock.EventEncoder, frames []bedrock.EncodedEvent) error
 // InvokeModel (Anthropic) input with the same estimate as the Anthropic
 // front door's count_tokens. No upstream is called.
 func (s *Server) handleBedrockCountTokens(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-Requestid", telemetry.InfoFrom(r.Context()).RequestID)
+	w.Header().Set("X-Amzn-Requestid", awsRequestID(telemetry.InfoFrom(r.Context()).RequestID))
 	_, body, err := s.bedrockAuth(w, r)
 	if err != nil {
 		writeError(w, r, dialectBedrock, err)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -174,8 +175,10 @@ func TestBedrock_Converse(t *testing.T) {
 			if out.Metrics == nil || out.Metrics.LatencyMs == nil || *out.Metrics.LatencyMs < 0 {
 				t.Errorf("metrics %+v", out.Metrics)
 			}
-			if id, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata); !strings.HasPrefix(id, "req_") {
-				t.Errorf("request id %q", id)
+			// AWS request ids are UUIDs; the gateway's carries the digits of
+			// its own request id.
+			if id, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata); !awsRequestIDForm.MatchString(id) {
+				t.Errorf("request id %q, want the UUID form", id)
 			}
 			recs := h.records(t, 1)
 			if len(recs) == 1 && (recs[0].Cloud != tc.cloud || recs[0].Model != tc.upstream) {
@@ -1100,4 +1103,22 @@ func TestBedrock_AnthropicSDKOverBedrock(t *testing.T) {
 		t.Errorf("stream error %v (%T)", err, err)
 	}
 	h.records(t, 1)
+}
+
+var awsRequestIDForm = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+func TestAWSRequestID(t *testing.T) {
+	for id, want := range map[string]string{
+		"req_7e7b1d207eace1260d744a45":         "00000000-7e7b-1d20-7eac-e1260d744a45",
+		"req_0123456789ABCDEF0123456789abcdef": "01234567-89ab-cdef-0123-456789abcdef",
+	} {
+		if got := awsRequestID(id); got != want {
+			t.Errorf("awsRequestID(%q) = %q, want %q", id, got, want)
+		}
+	}
+	for _, id := range []string{"", "req_", "req_xyz", "other"} {
+		if got := awsRequestID(id); !awsRequestIDForm.MatchString(got) {
+			t.Errorf("awsRequestID(%q) = %q, not a UUID", id, got)
+		}
+	}
 }
