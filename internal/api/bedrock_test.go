@@ -219,6 +219,8 @@ type streamedAnswer struct {
 	usage      *types.TokenUsage
 	latency    *int64
 	eventOrder []string
+	// emptyTexts counts text deltas without text, which Bedrock never sends.
+	emptyTexts int
 }
 
 func collectConverseStream(t *testing.T, out *bedrockruntime.ConverseStreamOutput) (*streamedAnswer, error) {
@@ -240,6 +242,9 @@ func collectConverseStream(t *testing.T, out *bedrockruntime.ConverseStreamOutpu
 			switch d := v.Value.Delta.(type) {
 			case *types.ContentBlockDeltaMemberText:
 				a.text += d.Value
+				if d.Value == "" {
+					a.emptyTexts++
+				}
 			case *types.ContentBlockDeltaMemberToolUse:
 				a.toolInput[aws.ToInt32(v.Value.ContentBlockIndex)] += aws.ToString(d.Value.Input)
 			}
@@ -277,7 +282,7 @@ func compactOrder(names []string) []string {
 func TestBedrock_ConverseStream(t *testing.T) {
 	h := newHarness(t)
 	c := h.defaultBedrockClient()
-	for _, model := range []string{sonnetAlias, "via-bedrock", "via-gemini"} {
+	for _, model := range []string{sonnetAlias, "via-bedrock", "via-gemini", "via-anthropic", "via-openai"} {
 		t.Run(model, func(t *testing.T) {
 			out, err := c.ConverseStream(context.Background(), &bedrockruntime.ConverseStreamInput{
 				ModelId:  aws.String(model),
@@ -302,6 +307,9 @@ func TestBedrock_ConverseStream(t *testing.T) {
 			}
 			if a.latency == nil {
 				t.Error("metadata has no latencyMs")
+			}
+			if a.emptyTexts > 0 {
+				t.Errorf("%d empty text deltas", a.emptyTexts)
 			}
 			h.records(t, 1)
 		})

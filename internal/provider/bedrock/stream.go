@@ -54,7 +54,7 @@ type StreamEncoder struct {
 	stopped  bool
 	open     int // index of the open block, or -1
 	openKind blockKind
-	argsSent bool // the open tool block has received input
+	argsSent bool // the open tool block has received input, or the open text block text
 	next     int  // lowest index a new block may have
 }
 
@@ -78,7 +78,13 @@ func (e *StreamEncoder) Encode(ev llm.Event) ([]EncodedEvent, error) {
 		if out, err = e.enter(out, ev.Index, blockText, nil); err != nil {
 			return nil, err
 		}
-		out = appendEvent(out, eventContentBlockDelta, ContentBlockDeltaEvent{ContentBlockIndex: ev.Index, Delta: ContentBlockDelta{Text: ptr(ev.Text)}})
+		// An empty delta only opens the block (an Anthropic channel's
+		// content_block_start); Bedrock never sends one, so it is held
+		// back unless the block stays empty (closeBlock).
+		if ev.Text != "" {
+			e.argsSent = true
+			out = appendEvent(out, eventContentBlockDelta, ContentBlockDeltaEvent{ContentBlockIndex: ev.Index, Delta: ContentBlockDelta{Text: ptr(ev.Text)}})
+		}
 	case llm.EventReasoningDelta:
 		var err error
 		if out, err = e.enter(out, ev.Index, blockReasoning, nil); err != nil {
@@ -150,11 +156,17 @@ func (e *StreamEncoder) closeBlock(out []EncodedEvent) []EncodedEvent {
 	if e.open < 0 {
 		return out
 	}
-	if e.openKind == blockToolUse && !e.argsSent {
+	switch {
+	case e.openKind == blockToolUse && !e.argsSent:
 		// A call without arguments still needs valid JSON input for
 		// clients that parse the concatenated fragments.
 		out = appendEvent(out, eventContentBlockDelta, ContentBlockDeltaEvent{ContentBlockIndex: e.open,
 			Delta: ContentBlockDelta{ToolUse: &ToolUseBlockDelta{Input: "{}"}}})
+	case e.openKind == blockText && !e.argsSent:
+		// A text block is started by its first delta: an empty block
+		// still gets one, so that its stop follows a start.
+		out = appendEvent(out, eventContentBlockDelta, ContentBlockDeltaEvent{ContentBlockIndex: e.open,
+			Delta: ContentBlockDelta{Text: ptr("")}})
 	}
 	out = appendEvent(out, eventContentBlockStop, ContentBlockStopEvent{ContentBlockIndex: e.open})
 	e.open = -1

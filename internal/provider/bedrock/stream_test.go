@@ -114,6 +114,42 @@ func TestStreamEncoder_Events(t *testing.T) {
 	}
 }
 
+// The empty delta an Anthropic channel's content_block_start becomes is
+// not sent: Bedrock starts a text block with its first text. A block that
+// stays empty still gets one delta before its stop.
+func TestStreamEncoder_EmptyTextDelta(t *testing.T) {
+	var got []string
+	se := NewStreamEncoder()
+	for _, ev := range []llm.Event{
+		{Kind: llm.EventStart},
+		{Kind: llm.EventTextDelta, Index: 0},
+		{Kind: llm.EventTextDelta, Index: 0, Text: "Hi"},
+		{Kind: llm.EventTextDelta, Index: 1},
+		{Kind: llm.EventStop, FinishReason: llm.FinishStop},
+	} {
+		out, err := se.Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range out {
+			if e.EventType != eventMetadata {
+				got = append(got, e.EventType+" "+string(e.Payload))
+			}
+		}
+	}
+	want := []string{
+		`messageStart {"role":"assistant"}`,
+		`contentBlockDelta {"contentBlockIndex":0,"delta":{"text":"Hi"}}`,
+		`contentBlockStop {"contentBlockIndex":0}`,
+		`contentBlockDelta {"contentBlockIndex":1,"delta":{"text":""}}`,
+		`contentBlockStop {"contentBlockIndex":1}`,
+		`messageStop {"stopReason":"end_turn"}`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
 func TestStreamEncoder_Errors(t *testing.T) {
 	text := func(i int) llm.Event { return llm.Event{Kind: llm.EventTextDelta, Index: i, Text: "x"} }
 	for _, tc := range []struct {
