@@ -74,10 +74,11 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, anthropicResponse(resp, mr.Model, call.RequestID))
 		return
 	}
-	// The codec keeps only the model name, not the decoded request.
-	model := mr.Model
+	// The codec keeps only the model name and the input estimate, not
+	// the decoded request.
+	model, estimate := mr.Model, anthropic.CountTokens(req)
 	s.streamChat(w, r, call, req, func(id string) streamCodec {
-		return anthropicCodec{enc: anthropic.NewStreamEncoder(model).WithID(id)}
+		return anthropicCodec{enc: anthropic.NewStreamEncoder(model).WithID(id).WithInputEstimate(estimate)}
 	})
 }
 

@@ -235,7 +235,7 @@ func (s *Server) serveBedrock(w http.ResponseWriter, r *http.Request, op bedrock
 	if op.stream() {
 		var codec eventStreamCodec
 		if op.invoke() {
-			codec = &invokeStreamCodec{enc: anthropic.NewStreamEncoder(model).WithID(call.RequestID), start: start, now: s.now}
+			codec = &invokeStreamCodec{enc: anthropic.NewStreamEncoder(model).WithID(call.RequestID).WithInputEstimate(anthropic.CountTokens(req)), start: start, now: s.now}
 		} else {
 			codec = &converseStreamCodec{enc: bedrock.NewStreamEncoder(), start: start, now: s.now}
 		}

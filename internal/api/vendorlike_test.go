@@ -115,3 +115,44 @@ func TestAnthropicAnswers_IDs(t *testing.T) {
 		})
 	}
 }
+
+// message_start reports the prompt's token count: the channel's own when
+// it tells it before the first event (Anthropic, Gemini), the gateway's estimate
+// when the channel reports usage only at the end (then message_delta
+// carries the exact count, which the accumulator keeps).
+func TestAnthropicStream_MessageStartInputTokens(t *testing.T) {
+	h := newHarness(t)
+	c := clientV1(h, h.key.Secret)
+	prompt := strings.Repeat("Tell me about the weather in Paris. ", 20)
+	for _, model := range []string{"via-anthropic", "via-bedrock", "via-openai", "via-gemini"} {
+		t.Run(model, func(t *testing.T) {
+			s := c.Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{Model: anthropic.Model(model), MaxTokens: 100,
+				Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(prompt))}})
+			var start int64 = -1
+			var acc anthropic.Message
+			for s.Next() {
+				ev := s.Current()
+				if ev.Type == "message_start" {
+					start = ev.Message.Usage.InputTokens
+				}
+				if err := acc.Accumulate(ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Err(); err != nil {
+				t.Fatal(err)
+			}
+			final := acc.Usage.InputTokens
+			if final <= 0 {
+				t.Fatalf("final input tokens %d", final)
+			}
+			if (model == "via-anthropic" || model == "via-gemini") && start != final {
+				t.Errorf("message_start input_tokens %d, want the channel's own count %d", start, final)
+			}
+			// An estimate: well above zero, within a factor of two.
+			if start <= final/2 || start >= final*2 {
+				t.Errorf("message_start input_tokens %d, want near the exact %d", start, final)
+			}
+		})
+	}
+}

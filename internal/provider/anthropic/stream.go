@@ -328,15 +328,18 @@ func PingFrame() Frame { return Frame{Event: EventPing, Data: []byte(`{"type":"p
 // reason and usage; message_stop. Blocks are numbered from 0 without gaps
 // whatever the events' indexes. It is not safe for concurrent use.
 type StreamEncoder struct {
-	model    string
-	id       string // used when the start event carries none
-	started  bool
-	stopped  bool
-	pinged   bool
-	blocks   int // blocks started so far
-	open     bool
-	openKind llm.EventKind
-	lastIdx  int // llm index of the latest block
+	model string
+	id    string // used when the start event carries none
+	// inputEstimate is message_start's input_tokens when the start event
+	// carries no usage.
+	inputEstimate int64
+	started       bool
+	stopped       bool
+	pinged        bool
+	blocks        int // blocks started so far
+	open          bool
+	openKind      llm.EventKind
+	lastIdx       int // llm index of the latest block
 }
 
 // NewStreamEncoder returns an encoder for one response; model is the name
@@ -347,6 +350,23 @@ func NewStreamEncoder(model string) *StreamEncoder { return &StreamEncoder{model
 // has none, and returns e. Ids are given the "msg_" form (MessageID).
 func (e *StreamEncoder) WithID(id string) *StreamEncoder {
 	e.id = id
+	return e
+}
+
+// WithInputEstimate sets the input_tokens message_start reports when the
+// stream's start event carries no usage, and returns e.
+//
+// Anthropic sends the prompt's token count in message_start, and clients
+// read it there (LangChain adds it to the output count of message_delta).
+// A channel that reports usage only at the end of the stream (Bedrock
+// ConverseStream, OpenAI) cannot tell it before the first event,
+// and holding message_start back until the end would buffer the whole
+// stream. So message_start carries an estimate (CountTokens, the figure
+// count_tokens answers), which is nearer the truth than 0, and
+// message_delta carries the channel's exact count, which the SDKs'
+// accumulators keep and the usage ledger records.
+func (e *StreamEncoder) WithInputEstimate(n int) *StreamEncoder {
+	e.inputEstimate = int64(n)
 	return e
 }
 
@@ -373,7 +393,7 @@ func (e *StreamEncoder) Encode(ev llm.Event) ([]Frame, error) {
 		id := e.id
 		// output_tokens is 1 in message_start, as the API sends it;
 		// message_delta carries the real count.
-		usage := Usage{OutputTokens: 1}
+		usage := Usage{OutputTokens: 1, InputTokens: e.inputEstimate}
 		if ev.Kind == llm.EventStart {
 			if ev.ID != "" {
 				id = ev.ID
