@@ -249,10 +249,12 @@ func TestAnthropicSDK_TranslatedChannels(t *testing.T) {
 			body = upstreamBody(t, h, ch.cloud)
 			switch ch.cloud {
 			case "bedrock":
-				rc := partsWith(body, "bedrock", "reasoningContent")
-				if len(rc) != 1 || at(rc[0], "reasoningContent", "reasoningText", "signature") != a.signature ||
-					at(rc[0], "reasoningContent", "reasoningText", "text") != a.thinking {
-					t.Errorf("upstream reasoning %v, want the signed block back", rc)
+				// Streamed, Claude on Bedrock is invoked with Anthropic's own
+				// body (its stream tells the prompt's count first).
+				th := partsWith(body, "bedrock", "thinking")
+				if body["anthropic_version"] != "bedrock-2023-05-31" || len(th) != 1 ||
+					th[0]["signature"] != a.signature || th[0]["thinking"] != a.thinking {
+					t.Errorf("upstream reasoning %v, want the signed block back in an InvokeModel body: %v", th, body)
 				}
 			case "gemini":
 				// Unsigned thoughts are not sent back.

@@ -160,19 +160,26 @@ func (a *Adapter) Chat(ctx context.Context, req *llm.Request) (*llm.Response, er
 	return out, nil
 }
 
-// ChatStream calls ConverseStream. Closing the stream, or cancelling ctx,
-// closes the upstream connection.
+// ChatStream calls ConverseStream, or InvokeModelWithResponseStream for an
+// Anthropic client's request to Claude (see invokeStreamBody). Closing the
+// stream, or cancelling ctx, closes the upstream connection.
 func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	body, err := requestBody(req)
-	if err != nil {
-		return nil, err
+	op := "converse-stream"
+	body, invoke := invokeStreamBody(req)
+	if invoke {
+		op = "invoke-with-response-stream"
+	} else {
+		var err error
+		if body, err = requestBody(req); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var timer *time.Timer
 	if a.timeout > 0 {
 		timer = time.AfterFunc(a.timeout, cancel)
 	}
-	resp, err := a.do(ctx, req.Model, "converse-stream", body, eventStreamContentType)
+	resp, err := a.do(ctx, req.Model, op, body, eventStreamContentType)
 	if timer != nil && !timer.Stop() && err == nil {
 		// The deadline passed just as the headers arrived: the stream's
 		// context is already cancelled.
@@ -195,13 +202,13 @@ func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream,
 		return nil, &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: resp.StatusCode,
 			Message: "malformed upstream stream", Err: fmt.Errorf("content type %q, want %s: %.200s", ct, eventStreamContentType, snippet)}
 	}
-	return &stream{
-		name:   a.name,
-		ctxErr: ctx.Err,
-		cancel: cancel,
-		body:   resp.Body,
-		dec:    NewStreamDecoder(resp.Body, resp.Header.Get("X-Amzn-Requestid"), req.Model),
-	}, nil
+	st := &stream{name: a.name, ctxErr: ctx.Err, cancel: cancel, body: resp.Body}
+	if invoke {
+		st.dec = newInvokeDecoder(resp.Body, a.name)
+	} else {
+		st.dec = NewStreamDecoder(resp.Body, resp.Header.Get("X-Amzn-Requestid"), req.Model)
+	}
+	return st, nil
 }
 
 // requestBody returns the Converse body for req: the client's own bytes
@@ -281,7 +288,7 @@ type stream struct {
 	ctxErr func() error // the request context's Err
 	cancel context.CancelFunc
 	body   io.ReadCloser
-	dec    *StreamDecoder
+	dec    interface{ Next() (llm.Event, error) }
 	err    error // sticky: io.EOF or the first failure
 	closed bool
 }

@@ -132,6 +132,10 @@ func httpError(name string, resp *http.Response, body []byte, now time.Time) *pr
 // anything else (a cut or malformed stream, content the canonical model
 // cannot carry) as a bad response.
 func streamError(name string, err error) *provider.Error {
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		return pe // classified already: an Anthropic error event in Claude's invoke stream
+	}
 	var ee *ExceptionError
 	if errors.As(err, &ee) {
 		kind, ok := kindForCode(ee.Type, ee.Message)

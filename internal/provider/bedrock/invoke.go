@@ -1,0 +1,136 @@
+package bedrock
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"switchyard/internal/llm"
+	"switchyard/internal/provider/anthropic"
+)
+
+// invokeAnthropicVersion is the anthropic_version an InvokeModel body for
+// Claude carries instead of the anthropic-version header.
+const invokeAnthropicVersion = "bedrock-2023-05-31"
+
+// claudeModel reports whether a model id names a Claude model: a
+// foundation model ("anthropic.…") or an inference profile
+// ("us.anthropic.…"). An ARN does not say.
+func claudeModel(id string) bool {
+	return strings.HasPrefix(id, "anthropic.") || !strings.HasPrefix(id, "arn:") && strings.Contains(id, ".anthropic.")
+}
+
+// invokeStreamBody returns the InvokeModelWithResponseStream body of a
+// streamed request from an Anthropic client to a Claude model, and false
+// for any other request, which goes through ConverseStream.
+//
+// Anthropic clients read the prompt's token count in message_start, and
+// ConverseStream reports usage only in its last event; the invoke stream
+// carries Claude's own Messages events, message_start and its usage
+// included. A request with passthrough fields (which Bedrock may not take
+// in an InvokeModel body, and ConverseStream refuses by name) or one the
+// Messages translation refuses goes through ConverseStream, as before.
+func invokeStreamBody(req *llm.Request) ([]byte, bool) {
+	if req.Raw == nil || req.Raw.Dialect != anthropic.Dialect || !claudeModel(req.Model) || len(req.Passthrough) > 0 {
+		return nil, false
+	}
+	mr, err := anthropic.RequestFromLLM(req)
+	if err != nil {
+		return nil, false
+	}
+	b, err := json.Marshal(mr)
+	if err != nil {
+		return nil, false
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, false
+	}
+	delete(m, "model")
+	delete(m, "stream")
+	m["anthropic_version"], _ = json.Marshal(invokeAnthropicVersion)
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, false
+	}
+	return body, true
+}
+
+// invokeDecoder turns an InvokeModelWithResponseStream body for Claude
+// into canonical events: each "chunk" event carries one Anthropic stream
+// event, base64-encoded, which an Anthropic stream decoder folds in. It is
+// not safe for concurrent use.
+type invokeDecoder struct {
+	dec     *EventDecoder
+	ad      *anthropic.StreamDecoder
+	pending []llm.Event
+	stopped bool // the Anthropic stream's stop event was seen
+	done    bool
+}
+
+func newInvokeDecoder(r io.Reader, name string) *invokeDecoder {
+	return &invokeDecoder{dec: NewEventDecoder(r), ad: anthropic.NewStreamDecoder(name)}
+}
+
+// Next returns the next event, or io.EOF after the EventStop event.
+func (d *invokeDecoder) Next() (llm.Event, error) {
+	for len(d.pending) == 0 {
+		if d.done {
+			return llm.Event{}, io.EOF
+		}
+		if err := d.step(); err != nil {
+			d.done = true
+			return llm.Event{}, err
+		}
+	}
+	ev := d.pending[0]
+	d.pending = d.pending[1:]
+	return ev, nil
+}
+
+func (d *invokeDecoder) step() error {
+	f, err := d.dec.Next()
+	if errors.Is(err, io.EOF) {
+		if !d.stopped {
+			return fmt.Errorf("bedrock invoke stream ended before message_stop: %w", io.ErrUnexpectedEOF)
+		}
+		d.done = true
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch f.MessageType {
+	case messageTypeException:
+		var body exceptionBody
+		_ = json.Unmarshal(f.Payload, &body)
+		return &ExceptionError{Type: f.ExceptionType, Message: body.Message, Modeled: true}
+	case messageTypeError:
+		return &ExceptionError{Type: f.ErrorCode, Message: f.ErrorMessage}
+	case messageTypeEvent:
+	default:
+		return fmt.Errorf("bedrock invoke stream: unknown message type %q", f.MessageType)
+	}
+	if f.EventType != "chunk" {
+		return fmt.Errorf("bedrock invoke stream: unknown event %q", f.EventType)
+	}
+	var c struct {
+		Bytes []byte `json:"bytes"`
+	}
+	if err := json.Unmarshal(f.Payload, &c); err != nil {
+		return fmt.Errorf("decoding chunk event: %w", err)
+	}
+	evs, err := d.ad.Decode("", c.Bytes)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		if ev.Kind == llm.EventStop {
+			d.stopped = true
+		}
+		d.pending = append(d.pending, ev)
+	}
+	return nil
+}
