@@ -121,7 +121,13 @@ func newHarness(t testing.TB, opts ...func(*harnessConfig)) *harness {
 	hc := &http.Client{}
 	reg := provider.NewRegistry()
 	bed, err := bedrock.New(bedrock.Options{Name: chanBedrock, Region: "us-east-1", BaseURL: cs.URL + "/bedrock", HTTPClient: hc,
-		Credentials: bedrock.Credentials{AccessKeyID: fakecloud.DefaultAWSAccessKeyID, SecretAccessKey: fakecloud.DefaultAWSSecretAccessKey}})
+		Credentials: bedrock.Credentials{AccessKeyID: fakecloud.DefaultAWSAccessKeyID, SecretAccessKey: fakecloud.DefaultAWSSecretAccessKey},
+		// As the composition root wires it: Claude streams to Anthropic
+		// clients through InvokeModelWithResponseStream.
+		Messages: &bedrock.Messages{Dialect: anthropic.Dialect, Body: anthropic.MessagesBody,
+			Decoder: func(name string) func(string, []byte) ([]llm.Event, error) {
+				return anthropic.NewStreamDecoder(name).Decode
+			}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"switchyard/internal/config"
 	"switchyard/internal/fakecloud"
+	"switchyard/internal/llm"
 	"switchyard/internal/provider"
 	"switchyard/internal/provider/anthropic"
 	"switchyard/internal/provider/azure"
@@ -163,7 +164,7 @@ func newProvider(ctx context.Context, pc config.Provider, getenv func(string) st
 			return nil, fmt.Errorf("environment variables %s and %s must both be set", pc.AccessKeyIDEnv, pc.SecretAccessKeyEnv)
 		}
 		return bedrock.New(bedrock.Options{Name: pc.Name, Region: pc.Region, BaseURL: pc.BaseURL, Credentials: creds,
-			APIKey: key, HTTPClient: hc, Timeout: timeout})
+			APIKey: key, HTTPClient: hc, Timeout: timeout, Messages: bedrockMessages()})
 	}
 	return nil, fmt.Errorf("unknown provider type %q", pc.Type)
 }
@@ -217,4 +218,17 @@ func buildRouter(cfg *config.Config) (*route.Router, error) {
 		ConsecutiveFailures: b.ConsecutiveFailures, CoolOff: b.CoolOff.Std(), MaxCoolOff: b.MaxCoolOff.Std(),
 		Probes: b.Probes, ProbeTimeout: b.ProbeTimeout.Std(), RateLimitCoolDown: b.RateLimitCoolDown.Std(),
 	}})
+}
+
+// bedrockMessages lets a Bedrock channel stream Claude to Anthropic
+// clients through InvokeModelWithResponseStream, with the anthropic
+// package's Messages body and stream decoder.
+func bedrockMessages() *bedrock.Messages {
+	return &bedrock.Messages{
+		Dialect: anthropic.Dialect,
+		Body:    anthropic.MessagesBody,
+		Decoder: func(name string) func(string, []byte) ([]llm.Event, error) {
+			return anthropic.NewStreamDecoder(name).Decode
+		},
+	}
 }

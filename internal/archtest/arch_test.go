@@ -138,11 +138,6 @@ func TestImportDirection(t *testing.T) {
 			if dir == "internal/provider/azure" && im == "switchyard/internal/provider/openai" {
 				continue
 			}
-			// Bedrock serves Claude's invoke stream, whose events are
-			// Anthropic's Messages wire format, and decodes them with it.
-			if dir == "internal/provider/bedrock" && im == "switchyard/internal/provider/anthropic" {
-				continue
-			}
 			if strings.HasPrefix(im, "switchyard/internal/") && im != "switchyard/internal/llm" && im != "switchyard/internal/provider" && im != "switchyard/internal/sse" &&
 				!strings.HasPrefix(im, "switchyard/internal/"+dir[len("internal/"):]) {
 				t.Errorf("%s imports %s; channel adapters depend only on llm, provider and sse", dir, im)

@@ -14,11 +14,13 @@ import (
 // field of the wrong type fails with an error wrapping llm.ErrInvalid that
 // names the field ("messages[1].content[0].text: expected a string"), and
 // a field nested in a message, block, tool or other object that the
-// gateway does not model fails with llm.ErrUnsupported. Unknown top-level
-// fields are kept in MessagesRequest.Extra. Required fields and value
-// rules are RequestToLLM's concern.
+// gateway does not model is kept in MessagesRequest.Unknown by its path
+// (see decoder). Unknown top-level fields are kept in
+// MessagesRequest.Extra. Required fields and value rules are
+// RequestToLLM's concern.
 func DecodeMessagesRequest(body []byte) (*MessagesRequest, error) {
-	o, err := newObject("request", body)
+	d := &decoder{}
+	o, err := d.newObject("request", body)
 	if err != nil {
 		return nil, err
 	}
@@ -43,13 +45,13 @@ func DecodeMessagesRequest(body []byte) (*MessagesRequest, error) {
 		}
 		r.Messages = make([]Message, len(items))
 		for i, item := range items {
-			if r.Messages[i], err = decodeMessage(fmt.Sprintf("messages[%d]", i), item); err != nil {
+			if r.Messages[i], err = d.decodeMessage(fmt.Sprintf("messages[%d]", i), item); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if raw, ok := o.take("system"); ok {
-		if r.System, err = decodeContent("system", raw, BlockText); err != nil {
+		if r.System, err = d.decodeContent("system", raw, BlockText); err != nil {
 			return nil, err
 		}
 	}
@@ -60,28 +62,28 @@ func DecodeMessagesRequest(body []byte) (*MessagesRequest, error) {
 		}
 		r.Tools = make([]Tool, len(items))
 		for i, item := range items {
-			if r.Tools[i], err = decodeTool(fmt.Sprintf("tools[%d]", i), item); err != nil {
+			if r.Tools[i], err = d.decodeTool(fmt.Sprintf("tools[%d]", i), item); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if raw, ok := o.take("tool_choice"); ok {
-		if r.ToolChoice, err = decodeToolChoice("tool_choice", raw); err != nil {
+		if r.ToolChoice, err = d.decodeToolChoice("tool_choice", raw); err != nil {
 			return nil, err
 		}
 	}
 	if raw, ok := o.take("metadata"); ok {
-		if r.Metadata, err = decodeMetadata("metadata", raw); err != nil {
+		if r.Metadata, err = d.decodeMetadata("metadata", raw); err != nil {
 			return nil, err
 		}
 	}
 	if raw, ok := o.take("thinking"); ok {
-		if r.Thinking, err = decodeThinking("thinking", raw); err != nil {
+		if r.Thinking, err = d.decodeThinking("thinking", raw); err != nil {
 			return nil, err
 		}
 	}
 	if raw, ok := o.take("output_config"); ok {
-		if r.OutputConfig, err = decodeOutputConfig("output_config", raw); err != nil {
+		if r.OutputConfig, err = d.decodeOutputConfig("output_config", raw); err != nil {
 			return nil, err
 		}
 	}
@@ -91,11 +93,12 @@ func DecodeMessagesRequest(body []byte) (*MessagesRequest, error) {
 		}
 		r.Extra[k] = o.m[k]
 	}
+	r.Unknown = d.unknown
 	return r, nil
 }
 
-func decodeMessage(path string, raw json.RawMessage) (Message, error) {
-	o, err := newObject(path, raw)
+func (d *decoder) decodeMessage(path string, raw json.RawMessage) (Message, error) {
+	o, err := d.newObject(path, raw)
 	if err != nil {
 		return Message{}, err
 	}
@@ -104,7 +107,7 @@ func decodeMessage(path string, raw json.RawMessage) (Message, error) {
 		return Message{}, err
 	}
 	if raw, ok := o.take("content"); ok {
-		if m.Content, err = decodeContent(o.at("content"), raw); err != nil {
+		if m.Content, err = d.decodeContent(o.at("content"), raw); err != nil {
 			return Message{}, err
 		}
 	}
@@ -113,7 +116,7 @@ func decodeMessage(path string, raw json.RawMessage) (Message, error) {
 
 // decodeContent decodes a string (one text block) or an array of blocks.
 // When only is non-empty it lists the block types allowed there.
-func decodeContent(path string, raw json.RawMessage, only ...string) ([]ContentBlock, error) {
+func (d *decoder) decodeContent(path string, raw json.RawMessage, only ...string) ([]ContentBlock, error) {
 	if s, ok := stringValue(raw); ok {
 		return []ContentBlock{{Type: BlockText, Text: s}}, nil
 	}
@@ -124,7 +127,7 @@ func decodeContent(path string, raw json.RawMessage, only ...string) ([]ContentB
 	blocks := make([]ContentBlock, len(items))
 	for i, item := range items {
 		p := fmt.Sprintf("%s[%d]", path, i)
-		if blocks[i], err = decodeBlock(p, item); err != nil {
+		if blocks[i], err = d.decodeBlock(p, item); err != nil {
 			return nil, err
 		}
 		if len(only) > 0 && !slices.Contains(only, blocks[i].Type) {
@@ -134,8 +137,8 @@ func decodeContent(path string, raw json.RawMessage, only ...string) ([]ContentB
 	return blocks, nil
 }
 
-func decodeBlock(path string, raw json.RawMessage) (ContentBlock, error) {
-	o, err := newObject(path, raw)
+func (d *decoder) decodeBlock(path string, raw json.RawMessage) (ContentBlock, error) {
+	o, err := d.newObject(path, raw)
 	if err != nil {
 		return ContentBlock{}, err
 	}
@@ -152,7 +155,7 @@ func decodeBlock(path string, raw json.RawMessage) (ContentBlock, error) {
 		}
 	case BlockImage:
 		if raw, ok := o.take("source"); ok {
-			b.Source, err = decodeImageSource(o.at("source"), raw)
+			b.Source, err = d.decodeImageSource(o.at("source"), raw)
 			errs = append(errs, err)
 		}
 	case BlockToolUse:
@@ -166,7 +169,7 @@ func decodeBlock(path string, raw json.RawMessage) (ContentBlock, error) {
 	case BlockToolResult:
 		errs = append(errs, o.field("tool_use_id", &b.ToolUseID, "a string"), o.field("is_error", &b.IsError, "a boolean"))
 		if raw, ok := o.take("content"); ok {
-			b.Content, err = decodeContent(o.at("content"), raw, BlockText, BlockImage)
+			b.Content, err = d.decodeContent(o.at("content"), raw, BlockText, BlockImage)
 			errs = append(errs, err)
 		}
 	case BlockThinking:
@@ -180,7 +183,7 @@ func decodeBlock(path string, raw json.RawMessage) (ContentBlock, error) {
 	}
 	if b.Type != BlockThinking && b.Type != BlockRedactedThinking {
 		if raw, ok := o.take("cache_control"); ok {
-			b.CacheControl, err = decodeCacheControl(o.at("cache_control"), raw)
+			b.CacheControl, err = d.decodeCacheControl(o.at("cache_control"), raw)
 			errs = append(errs, err)
 		}
 	}
@@ -188,8 +191,8 @@ func decodeBlock(path string, raw json.RawMessage) (ContentBlock, error) {
 	return b, firstError(errs)
 }
 
-func decodeImageSource(path string, raw json.RawMessage) (*ImageSource, error) {
-	o, err := newObject(path, raw)
+func (d *decoder) decodeImageSource(path string, raw json.RawMessage) (*ImageSource, error) {
+	o, err := d.newObject(path, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -209,8 +212,8 @@ func decodeImageSource(path string, raw json.RawMessage) (*ImageSource, error) {
 	return s, firstError(errs)
 }
 
-func decodeCacheControl(path string, raw json.RawMessage) (*CacheControl, error) {
-	o, err := newObject(path, raw)
+func (d *decoder) decodeCacheControl(path string, raw json.RawMessage) (*CacheControl, error) {
+	o, err := d.newObject(path, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -219,8 +222,8 @@ func decodeCacheControl(path string, raw json.RawMessage) (*CacheControl, error)
 	return c, firstError(errs)
 }
 
-func decodeTool(path string, raw json.RawMessage) (Tool, error) {
-	o, err := newObject(path, raw)
+func (d *decoder) decodeTool(path string, raw json.RawMessage) (Tool, error) {
+	o, err := d.newObject(path, raw)
 	if err != nil {
 		return Tool{}, err
 	}
@@ -243,15 +246,15 @@ func decodeTool(path string, raw json.RawMessage) (Tool, error) {
 		t.InputSchema = raw
 	}
 	if raw, ok := o.take("cache_control"); ok {
-		t.CacheControl, err = decodeCacheControl(o.at("cache_control"), raw)
+		t.CacheControl, err = d.decodeCacheControl(o.at("cache_control"), raw)
 		errs = append(errs, err)
 	}
 	errs = append(errs, o.unsupportedRest())
 	return t, firstError(errs)
 }
 
-func decodeToolChoice(path string, raw json.RawMessage) (*ToolChoice, error) {
-	o, err := newObject(path, raw)
+func (d *decoder) decodeToolChoice(path string, raw json.RawMessage) (*ToolChoice, error) {
+	o, err := d.newObject(path, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -265,8 +268,8 @@ func decodeToolChoice(path string, raw json.RawMessage) (*ToolChoice, error) {
 	return c, firstError(errs)
 }
 
-func decodeMetadata(path string, raw json.RawMessage) (*Metadata, error) {
-	o, err := newObject(path, raw)
+func (d *decoder) decodeMetadata(path string, raw json.RawMessage) (*Metadata, error) {
+	o, err := d.newObject(path, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -275,8 +278,8 @@ func decodeMetadata(path string, raw json.RawMessage) (*Metadata, error) {
 	return m, firstError(errs)
 }
 
-func decodeThinking(path string, raw json.RawMessage) (*Thinking, error) {
-	o, err := newObject(path, raw)
+func (d *decoder) decodeThinking(path string, raw json.RawMessage) (*Thinking, error) {
+	o, err := d.newObject(path, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -290,15 +293,15 @@ func decodeThinking(path string, raw json.RawMessage) (*Thinking, error) {
 	return t, firstError(errs)
 }
 
-func decodeOutputConfig(path string, raw json.RawMessage) (*OutputConfig, error) {
-	o, err := newObject(path, raw)
+func (d *decoder) decodeOutputConfig(path string, raw json.RawMessage) (*OutputConfig, error) {
+	o, err := d.newObject(path, raw)
 	if err != nil {
 		return nil, err
 	}
 	c := &OutputConfig{}
 	errs := []error{o.field("effort", &c.Effort, "a string")}
 	if raw, ok := o.take("format"); ok {
-		f, err := newObject(o.at("format"), raw)
+		f, err := d.newObject(o.at("format"), raw)
 		if err != nil {
 			return nil, err
 		}
@@ -322,14 +325,24 @@ type object struct {
 	path string
 	m    map[string]json.RawMessage
 	seen map[string]bool
+	d    *decoder
 }
 
-func newObject(path string, raw json.RawMessage) (*object, error) {
+// decoder decodes one request body. Members nested in it that the gateway
+// does not model are not refused: they are recorded by JSON path, carried
+// in the client's own bytes by the same-dialect fast path, and refused by
+// name by every channel that translates the request (the same rule as the
+// OpenAI decoder's; see docs/compatibility.md).
+type decoder struct {
+	unknown map[string]json.RawMessage
+}
+
+func (d *decoder) newObject(path string, raw json.RawMessage) (*object, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
 		return nil, invalidf("%s: expected an object", path)
 	}
-	return &object{path: path, m: m, seen: make(map[string]bool, len(m))}, nil
+	return &object{path: path, m: m, seen: make(map[string]bool, len(m)), d: d}, nil
 }
 
 // at is the path of the object's field key.
@@ -375,19 +388,19 @@ func (o *object) rest() []string {
 	return keys
 }
 
-// unsupportedRest fails when fields remain that the gateway does not
-// model; a null value is as good as absent.
+// unsupportedRest records the fields that remain, which the gateway does
+// not model, in the decoder's unknown members; a null value is as good as
+// absent.
 func (o *object) unsupportedRest() error {
-	var names []string
 	for _, k := range o.rest() {
 		if !isNull(o.m[k]) {
-			names = append(names, o.at(k))
+			if o.d.unknown == nil {
+				o.d.unknown = make(map[string]json.RawMessage)
+			}
+			o.d.unknown[o.at(k)] = o.m[k]
 		}
 	}
-	if len(names) == 0 {
-		return nil
-	}
-	return unsupportedf("%s", strings.Join(names, ", "))
+	return nil
 }
 
 func array(path string, raw json.RawMessage, want string) ([]json.RawMessage, error) {
@@ -439,4 +452,18 @@ func invalidf(format string, args ...any) error {
 // or channel.
 func unsupportedf(format string, args ...any) error {
 	return fmt.Errorf("%w: anthropic: "+format, append([]any{llm.ErrUnsupported}, args...)...)
+}
+
+// refuseUnknown refuses the unknown members the decoder met, for a value
+// that is translated rather than forwarded in the client's bytes.
+func (d *decoder) refuseUnknown() error {
+	if len(d.unknown) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(d.unknown))
+	for k := range d.unknown {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return unsupportedf("%s", strings.Join(names, ", "))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -146,6 +147,12 @@ func RequestToLLM(r *MessagesRequest, version string) (*llm.Request, error) {
 	}
 	if len(pass) > 0 {
 		out.Passthrough = map[string]map[string]json.RawMessage{"anthropic": pass}
+	}
+	if len(r.Unknown) > 0 {
+		if out.Passthrough == nil {
+			out.Passthrough = make(map[string]map[string]json.RawMessage, 1)
+		}
+		out.Passthrough[Dialect] = maps.Clone(r.Unknown)
 	}
 	return out, nil
 }
@@ -438,6 +445,9 @@ func requestFromLLM(r *llm.Request, defaultMaxTokens int) (*MessagesRequest, err
 // checkForeignPassthrough refuses fields meant for another dialect's
 // channel: sending the request without them would change its meaning.
 func checkForeignPassthrough(pass map[string]map[string]json.RawMessage) error {
+	if fields := pass[Dialect]; len(fields) > 0 {
+		return unsupportedf("fields only the client's own request can carry: %s", strings.Join(sortedKeys(fields), ", "))
+	}
 	var names []string
 	for dialect, fields := range pass {
 		if dialect == "anthropic" {
@@ -468,13 +478,21 @@ func applyPassthrough(out *MessagesRequest, pass map[string]json.RawMessage) err
 			if out.Thinking != nil {
 				return invalidf("passthrough anthropic.thinking conflicts with the request's reasoning settings")
 			}
-			t, err := decodeThinking("passthrough anthropic.thinking", v)
+			d := &decoder{}
+			t, err := d.decodeThinking("passthrough anthropic.thinking", v)
+			if err == nil {
+				err = d.refuseUnknown()
+			}
 			if err != nil {
 				return err
 			}
 			out.Thinking = t
 		case "output_config":
-			c, err := decodeOutputConfig("passthrough anthropic.output_config", v)
+			d := &decoder{}
+			c, err := d.decodeOutputConfig("passthrough anthropic.output_config", v)
+			if err == nil {
+				err = d.refuseUnknown()
+			}
 			if err != nil {
 				return err
 			}
@@ -866,4 +884,15 @@ func MessageID(id string) string {
 		}
 	}
 	return string(b)
+}
+
+// MessagesBody is RequestFromLLM's request as JSON: the body a channel
+// that speaks Messages under another API (Claude on Bedrock's
+// InvokeModel) sends, after its own edits.
+func MessagesBody(r *llm.Request) ([]byte, error) {
+	mr, err := RequestFromLLM(r)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(mr)
 }

@@ -3,7 +3,9 @@ package anthropic
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -212,13 +214,7 @@ func TestDecodeMessagesRequest_Errors(t *testing.T) {
 		{"tool_result_document", `{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"a","content":[{"type":"document","source":{}}]}]}]}`, llm.ErrUnsupported, `"document" blocks`},
 		{"document_block", `{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","data":"x"}}]}]}`, llm.ErrUnsupported, `messages[0].content[0]: "document" blocks`},
 		{"citations", `{"messages":[{"role":"user","content":[{"type":"text","text":"x","citations":[{"type":"char_location"}]}]}]}`, llm.ErrUnsupported, "citations"},
-		{"unknown_block_field", `{"messages":[{"role":"user","content":[{"type":"text","text":"x","weight":2}]}]}`, llm.ErrUnsupported, "messages[0].content[0].weight"},
-		{"unknown_message_field", `{"messages":[{"role":"user","content":"x","name":"bob"}]}`, llm.ErrUnsupported, "messages[0].name"},
 		{"server_tool", `{"tools":[{"type":"web_search_20250305","name":"web_search","max_uses":5}]}`, llm.ErrUnsupported, `tools[0]: server tool "web_search_20250305"`},
-		{"tool_extra_field", `{"tools":[{"name":"a","input_schema":{},"defer_loading":true}]}`, llm.ErrUnsupported, "tools[0].defer_loading"},
-		{"thinking_cache_control", `{"messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"x","signature":"s","cache_control":{"type":"ephemeral"}}]}]}`, llm.ErrUnsupported, "cache_control"},
-		{"metadata_extra", `{"metadata":{"user_id":"u","tags":["a"]}}`, llm.ErrUnsupported, "metadata.tags"},
-		{"output_format_extra", `{"output_config":{"format":{"type":"json_schema","schema":{},"name":"x"}}}`, llm.ErrUnsupported, "output_config.format.name"},
 		{"stop_sequences_type", `{"stop_sequences":"END"}`, llm.ErrInvalid, "stop_sequences: expected an array of strings"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -441,5 +437,33 @@ func TestMessagesRequest_ExtraShadowing(t *testing.T) {
 	r := MessagesRequest{Model: "m", Extra: map[string]json.RawMessage{"model": json.RawMessage(`"x"`)}}
 	if _, err := json.Marshal(r); err == nil {
 		t.Error("marshalling an Extra field that shadows model succeeded")
+	}
+}
+
+// A field the gateway does not model, nested in the request, is not
+// refused by the front door: the fast path carries it in the client's
+// bytes, and a channel that translates refuses it by its path.
+func TestDecodeMessagesRequest_UnknownNested(t *testing.T) {
+	body := `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"x","weight":2}],"name":"bob"},` +
+		`{"role":"assistant","content":[{"type":"thinking","thinking":"x","signature":"s","cache_control":{"type":"ephemeral"}}]}],` +
+		`"tools":[{"name":"a","input_schema":{},"defer_loading":true}],"metadata":{"user_id":"u","tags":["a"]}}`
+	mr, err := DecodeMessagesRequest([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"messages[0].content[0].weight", "messages[0].name", "messages[1].content[0].cache_control", "metadata.tags", "tools[0].defer_loading"}
+	if diff := cmp.Diff(want, slices.Sorted(maps.Keys(mr.Unknown))); diff != "" {
+		t.Errorf("unknown fields (-want +got):\n%s", diff)
+	}
+	req, err := RequestToLLM(mr, "2023-06-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RequestFromLLM(req); !errors.Is(err, llm.ErrUnsupported) || !strings.Contains(err.Error(), strings.Join(want, ", ")) {
+		t.Errorf("translated: err = %v, want unsupported naming %v", err, want)
+	}
+	fast, err := rewriteRaw([]byte(body), "up", false)
+	if err != nil || !strings.Contains(string(fast), `"defer_loading":true`) || !strings.Contains(string(fast), `"weight":2`) {
+		t.Errorf("fast path body %s (%v) lost a field", fast, err)
 	}
 }

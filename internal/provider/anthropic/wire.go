@@ -9,9 +9,11 @@
 // Wire shapes follow API version 2023-06-01 as the official Go SDK v1
 // models it. Nothing is dropped silently: a canonical feature Anthropic
 // cannot express fails with an error wrapping llm.ErrUnsupported, and a
-// client field the gateway does not model either travels in
-// llm.Request.Passthrough["anthropic"] (top-level fields) or is refused
-// (fields nested in messages, tools and other objects).
+// client field the gateway does not model travels in
+// llm.Request.Passthrough["anthropic"] (top-level fields), or in
+// Passthrough["anthropic.messages"] by JSON path (fields nested in
+// messages, tools and other objects), which only the client's own bytes
+// carry: every translating channel refuses it by name.
 package anthropic
 
 import (
@@ -76,6 +78,11 @@ type MessagesRequest struct {
 	// as raw JSON. It is written back inline; its keys must not name a
 	// field above.
 	Extra map[string]json.RawMessage `json:"-"`
+	// Unknown holds the fields nested deeper (in a message, block, tool,
+	// ...) that the gateway does not model, keyed by JSON path
+	// ("messages[0].content[1].weight"). Only the client's own bytes carry
+	// them (the fast path); MarshalJSON does not write them.
+	Unknown map[string]json.RawMessage `json:"-"`
 }
 
 // modelledField reports whether key is a top-level field MessagesRequest

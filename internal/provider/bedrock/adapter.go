@@ -54,6 +54,9 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock used to sign requests. If nil, time.Now.
 	Now func() time.Time
+	// Messages, when set, streams an Anthropic client's requests to Claude
+	// through InvokeModelWithResponseStream; nil: ConverseStream only.
+	Messages *Messages
 }
 
 // Adapter is a Bedrock channel: it calls Converse and ConverseStream with
@@ -70,6 +73,7 @@ type Adapter struct {
 	hc      *http.Client
 	timeout time.Duration
 	now     func() time.Time
+	msgs    *Messages
 }
 
 // New returns an Adapter for o. It does no I/O: the default credential
@@ -106,6 +110,7 @@ func New(o Options) (*Adapter, error) {
 		hc:      o.HTTPClient,
 		timeout: o.Timeout,
 		now:     o.Now,
+		msgs:    o.Messages,
 	}
 	if a.hc == nil {
 		a.hc = &http.Client{}
@@ -161,11 +166,12 @@ func (a *Adapter) Chat(ctx context.Context, req *llm.Request) (*llm.Response, er
 }
 
 // ChatStream calls ConverseStream, or InvokeModelWithResponseStream for an
-// Anthropic client's request to Claude (see invokeStreamBody). Closing the
+// Anthropic client's request to Claude when Options.Messages is set (see
+// invokeStreamBody). Closing the
 // stream, or cancelling ctx, closes the upstream connection.
 func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
 	op := "converse-stream"
-	body, invoke := invokeStreamBody(req)
+	body, invoke := a.msgs.invokeStreamBody(req)
 	if invoke {
 		op = "invoke-with-response-stream"
 	} else {
@@ -204,7 +210,7 @@ func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream,
 	}
 	st := &stream{name: a.name, ctxErr: ctx.Err, cancel: cancel, body: resp.Body}
 	if invoke {
-		st.dec = newInvokeDecoder(resp.Body, a.name)
+		st.dec = newInvokeDecoder(resp.Body, a.msgs.Decoder(a.name))
 	} else {
 		st.dec = NewStreamDecoder(resp.Body, resp.Header.Get("X-Amzn-Requestid"), req.Model)
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"switchyard/internal/llm"
-	"switchyard/internal/provider/anthropic"
 )
 
 // invokeAnthropicVersion is the anthropic_version an InvokeModel body for
@@ -22,6 +21,23 @@ func claudeModel(id string) bool {
 	return strings.HasPrefix(id, "anthropic.") || !strings.HasPrefix(id, "arn:") && strings.Contains(id, ".anthropic.")
 }
 
+// Messages lets a channel stream Claude through
+// InvokeModelWithResponseStream: it writes a canonical request as an
+// Anthropic Messages body and decodes Anthropic stream events. The
+// composition root builds it from the anthropic package, which this
+// package does not import (the simulated clouds import this package, and
+// the anthropic package's tests use them).
+type Messages struct {
+	// Dialect is the llm.Raw dialect of an Anthropic client's request.
+	Dialect string
+	// Body returns the Messages body of a request; its model and stream
+	// fields are dropped.
+	Body func(req *llm.Request) ([]byte, error)
+	// Decoder returns the decoder of one stream's events ("event:" name,
+	// which may be empty, and data) for the channel called name.
+	Decoder func(name string) func(event string, data []byte) ([]llm.Event, error)
+}
+
 // invokeStreamBody returns the InvokeModelWithResponseStream body of a
 // streamed request from an Anthropic client to a Claude model, and false
 // for any other request, which goes through ConverseStream.
@@ -32,26 +48,22 @@ func claudeModel(id string) bool {
 // included. A request with passthrough fields (which Bedrock may not take
 // in an InvokeModel body, and ConverseStream refuses by name) or one the
 // Messages translation refuses goes through ConverseStream, as before.
-func invokeStreamBody(req *llm.Request) ([]byte, bool) {
-	if req.Raw == nil || req.Raw.Dialect != anthropic.Dialect || !claudeModel(req.Model) || len(req.Passthrough) > 0 {
+func (m *Messages) invokeStreamBody(req *llm.Request) ([]byte, bool) {
+	if m == nil || req.Raw == nil || req.Raw.Dialect != m.Dialect || !claudeModel(req.Model) || len(req.Passthrough) > 0 {
 		return nil, false
 	}
-	mr, err := anthropic.RequestFromLLM(req)
+	b, err := m.Body(req)
 	if err != nil {
 		return nil, false
 	}
-	b, err := json.Marshal(mr)
-	if err != nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
 		return nil, false
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, false
-	}
-	delete(m, "model")
-	delete(m, "stream")
-	m["anthropic_version"], _ = json.Marshal(invokeAnthropicVersion)
-	body, err := json.Marshal(m)
+	delete(fields, "model")
+	delete(fields, "stream")
+	fields["anthropic_version"], _ = json.Marshal(invokeAnthropicVersion)
+	body, err := json.Marshal(fields)
 	if err != nil {
 		return nil, false
 	}
@@ -64,14 +76,14 @@ func invokeStreamBody(req *llm.Request) ([]byte, bool) {
 // not safe for concurrent use.
 type invokeDecoder struct {
 	dec     *EventDecoder
-	ad      *anthropic.StreamDecoder
+	decode  func(event string, data []byte) ([]llm.Event, error)
 	pending []llm.Event
 	stopped bool // the Anthropic stream's stop event was seen
 	done    bool
 }
 
-func newInvokeDecoder(r io.Reader, name string) *invokeDecoder {
-	return &invokeDecoder{dec: NewEventDecoder(r), ad: anthropic.NewStreamDecoder(name)}
+func newInvokeDecoder(r io.Reader, decode func(event string, data []byte) ([]llm.Event, error)) *invokeDecoder {
+	return &invokeDecoder{dec: NewEventDecoder(r), decode: decode}
 }
 
 // Next returns the next event, or io.EOF after the EventStop event.
@@ -122,7 +134,7 @@ func (d *invokeDecoder) step() error {
 	if err := json.Unmarshal(f.Payload, &c); err != nil {
 		return fmt.Errorf("decoding chunk event: %w", err)
 	}
-	evs, err := d.ad.Decode("", c.Bytes)
+	evs, err := d.decode("", c.Bytes)
 	if err != nil {
 		return err
 	}

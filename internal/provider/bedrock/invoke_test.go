@@ -12,7 +12,16 @@ import (
 
 	"switchyard/internal/llm"
 	"switchyard/internal/provider"
+	"switchyard/internal/provider/anthropic"
 )
+
+// claudeMessages is Options.Messages as the composition root sets it.
+func claudeMessages(o *Options) {
+	o.Messages = &Messages{Dialect: anthropic.Dialect, Body: anthropic.MessagesBody,
+		Decoder: func(name string) func(string, []byte) ([]llm.Event, error) {
+			return anthropic.NewStreamDecoder(name).Decode
+		}}
+}
 
 // chunks writes Anthropic stream events as an invoke stream's chunk events.
 func chunks(w http.ResponseWriter, events ...string) {
@@ -37,7 +46,7 @@ func TestAdapter_ChatStreamInvokesClaude(t *testing.T) {
 			`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":3}}`,
 			`{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":21,"outputTokenCount":3}}`)
 	})
-	a := newTestAdapter(t, srv.URL, nil)
+	a := newTestAdapter(t, srv.URL, claudeMessages)
 	req := chatRequest("us.anthropic.claude-sonnet-4-20250514-v1:0")
 	req.Stream = true
 	req.Raw = &llm.Raw{Dialect: "anthropic.messages", Body: []byte(`{}`)}
@@ -74,14 +83,18 @@ func TestAdapter_ChatStreamInvokesClaude(t *testing.T) {
 		t.Errorf("invoke body %s", sent.body)
 	}
 
-	// Another client's request, or another model, goes through ConverseStream.
+	// Another client's request, or another model, goes through
+	// ConverseStream; so does every request without Options.Messages.
+	if _, ok := (*Messages)(nil).invokeStreamBody(req); ok {
+		t.Error("invoked without Options.Messages")
+	}
 	for _, tc := range []struct{ model, dialect string }{
 		{"anthropic.claude-3-5-haiku-20241022-v1:0", Dialect},
 		{"meta.llama3-70b-instruct-v1:0", "anthropic.messages"},
 	} {
 		req := chatRequest(tc.model)
 		req.Raw = &llm.Raw{Dialect: tc.dialect, Body: []byte(`{"messages":[]}`)}
-		if _, ok := invokeStreamBody(req); ok {
+		if _, ok := a.msgs.invokeStreamBody(req); ok {
 			t.Errorf("%s from %s: invoked, want ConverseStream", tc.model, tc.dialect)
 		}
 	}
@@ -107,7 +120,7 @@ func TestAdapter_InvokeStreamFailures(t *testing.T) {
 			_, srv := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) { tc.write(w) })
 			req := chatRequest("anthropic.claude-3-5-haiku-20241022-v1:0")
 			req.Raw = &llm.Raw{Dialect: "anthropic.messages", Body: []byte(`{}`)}
-			s, err := newTestAdapter(t, srv.URL, nil).ChatStream(context.Background(), req)
+			s, err := newTestAdapter(t, srv.URL, claudeMessages).ChatStream(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
 			}
