@@ -167,8 +167,8 @@ func (a *Adapter) Chat(ctx context.Context, req *llm.Request) (*llm.Response, er
 
 // ChatStream calls ConverseStream, or InvokeModelWithResponseStream for an
 // Anthropic client's request to Claude when Options.Messages is set (see
-// invokeStreamBody). Closing the
-// stream, or cancelling ctx, closes the upstream connection.
+// invokeStreamBody). Closing the stream, or cancelling ctx, closes the
+// upstream connection.
 func (a *Adapter) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
 	op := "converse-stream"
 	body, invoke := a.msgs.invokeStreamBody(req)
