@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -51,6 +52,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The limit is the process's, so it is set here and not in Start,
+	// which tests run many times in one process.
+	setMemoryLimit(cfg.Process.MemoryLimitMiB, env.Getenv)
 	inst, err := Start(ctx, cfg, env, StartOptions{ConfigPath: *path})
 	if err != nil {
 		return err
@@ -84,6 +88,7 @@ type StartOptions struct {
 type Instance struct {
 	cfg      *config.Config
 	log      *slog.Logger
+	logw     *telemetry.LogWriter
 	store    *sqlstore.Store
 	ledger   *usage.Writer
 	srv      *http.Server
@@ -118,12 +123,14 @@ func (in *Instance) Store() *sqlstore.Store { return in.store }
 // must call Shutdown.
 func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (inst *Instance, err error) {
 	// Secrets never reach the log, not even in a client-chosen path.
-	log := redacting(telemetry.NewLogger(env.Stderr, o.LogLevel))
-	in := &Instance{cfg: cfg, log: log, served: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.Std(),
+	logw := telemetry.NewLogWriter(env.Stderr, cfg.Log.FlushInterval.Std())
+	log := redacting(telemetry.NewBufferedLogger(logw, o.LogLevel))
+	in := &Instance{cfg: cfg, log: log, logw: logw, served: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.Std(),
 		breakers: map[string]func() outage.Stats{}}
 	defer func() {
 		if err != nil {
 			in.closeAll()
+			_ = logw.Close()
 		}
 	}()
 
@@ -289,6 +296,7 @@ func (in *Instance) Shutdown() error {
 	}
 	in.closeAll()
 	in.log.Info("switchyard stopped")
+	_ = in.logw.Close()
 	return errors.Join(errs...)
 }
 
@@ -307,4 +315,17 @@ func edgeServer(c config.Server, h http.Handler, log *slog.Logger) *http.Server 
 	return &http.Server{Handler: h, ReadHeaderTimeout: c.ReadHeaderTimeout.Std(), ReadTimeout: c.ReadTimeout.Std(),
 		IdleTimeout: c.IdleTimeout.Std(), MaxHeaderBytes: c.MaxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+}
+
+// setMemoryLimit sets the Go runtime's soft memory limit to mib MiB
+// (config process.memory_limit_mib), unless GOMEMLIMIT is set, which the
+// runtime has applied already, or mib is negative. Without a limit the
+// collector lets the heap double before collecting and the scavenger
+// returns freed pages slowly, so the resident size drifts up under steady
+// load while the live heap stays flat.
+func setMemoryLimit(mib int, getenv func(string) string) {
+	if mib < 0 || getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(int64(mib) << 20)
 }
