@@ -217,6 +217,14 @@ func (c *Client) roundTrip(ctx context.Context, op Operation, model string, body
 	if err != nil {
 		return nil, err
 	}
+	// A plain text chat answer, the common case, is read without
+	// encoding/json's reflection; the same fields come out.
+	if cr, ok := out.(*ChatResponse); ok {
+		if lean, ok := decodeTextAnswer(data); ok {
+			*cr = lean
+			return data, nil
+		}
+	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return nil, c.badResponse("malformed response body", err)
 	}
