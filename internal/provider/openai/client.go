@@ -374,7 +374,7 @@ func (c *Client) send(ctx context.Context, op Operation, model string, body []by
 // MaxResponseBytes so that a hostile upstream cannot exhaust memory.
 func (c *Client) readAll(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	data, err := provider.ReadCapped(resp.Body, c.o.MaxResponseBytes)
+	data, err := provider.ReadCappedLen(resp.Body, resp.ContentLength, c.o.MaxResponseBytes)
 	switch {
 	case errors.Is(err, provider.ErrTooLarge):
 		return nil, c.badResponse(fmt.Sprintf("response body larger than %d bytes", c.o.MaxResponseBytes), nil)
