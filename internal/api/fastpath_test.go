@@ -13,14 +13,16 @@ import (
 // the channel's answer byte for byte, fields the gateway does not know
 // included, with only the model name changed to the one it asked for; an
 // answer with tool calls takes the full path, which renders their
-// arguments in the canonical form.
+// arguments in the canonical form. Both leave with a Content-Length.
 func TestChatCompletions_SameDialectAnswer(t *testing.T) {
 	const plain = "{\"id\":\"chatcmpl-1\", \"object\":\"chat.completion\",\"created\":7,\"model\":\"gpt-4o-mini-2024-07-18\",\n" +
 		`"choices":[{"index":0,"message":{"role":"assistant","content":"Hi \u00e9 <b>","refusal":null,"x_new":{"model":"keep"}},` +
 		`"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7},` +
 		`"system_fingerprint":"fp_1","x_vendor":[1,2]}`
-	const tools = `{"id":"chatcmpl-2","object":"chat.completion","created":7,"model":"gpt-4o-mini",` +
-		`"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",` +
+	// A long answer: the full path sends it with its length too, not
+	// chunked.
+	tools := `{"id":"chatcmpl-2","object":"chat.completion","created":7,"model":"gpt-4o-mini",` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":"` + strings.Repeat("long ", 2000) + `","tool_calls":[{"id":"call_1","type":"function",` +
 		`"function":{"name":"f","arguments":""}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7},"x_vendor":1}`
 	answer := plain
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -66,8 +68,11 @@ func TestChatCompletions_SameDialectAnswer(t *testing.T) {
 	}
 
 	answer = tools
-	_, got = post()
+	resp, got = post()
 	if strings.Contains(got, "x_vendor") || !strings.Contains(got, `"arguments":"{}"`) || !strings.Contains(got, `"model":"bench-model"`) {
 		t.Errorf("an answer with tool calls did not take the full path: %s", got)
+	}
+	if resp.ContentLength != int64(len(got)) || len(resp.TransferEncoding) != 0 {
+		t.Errorf("full path: Content-Length %d, Transfer-Encoding %v; want %d and none", resp.ContentLength, resp.TransferEncoding, len(got))
 	}
 }

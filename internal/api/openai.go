@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -432,8 +433,24 @@ func writeBody(w http.ResponseWriter, status int, contentType string, pieces ...
 	}
 }
 
+// writeJSON writes v as a whole JSON answer, with its length (see
+// writeBody).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledJSON {
+			jsonBuffers.Put(buf)
+		}
+	}()
+	// Our answer types always encode; were one not to, the client would
+	// get what was encoded before the error, as it would from a stream.
+	_ = json.NewEncoder(buf).Encode(v)
+	writeBody(w, status, "application/json", buf.Bytes())
 }
+
+// jsonBuffers hold answers being encoded; one that grew past
+// maxPooledJSON is left to the collector rather than kept.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledJSON = 64 << 10
