@@ -54,7 +54,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	// The limit is the process's, so it is set here and not in Start,
 	// which tests run many times in one process.
-	setMemoryLimit(cfg.Process.MemoryLimitMiB, env.Getenv)
+	if limit := memoryLimit(cfg.Process.MemoryLimitMiB, env.Getenv, os.ReadFile); limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
 	inst, err := Start(ctx, cfg, env, StartOptions{ConfigPath: *path})
 	if err != nil {
 		return err
@@ -315,17 +317,4 @@ func edgeServer(c config.Server, h http.Handler, log *slog.Logger) *http.Server 
 	return &http.Server{Handler: h, ReadHeaderTimeout: c.ReadHeaderTimeout.Std(), ReadTimeout: c.ReadTimeout.Std(),
 		IdleTimeout: c.IdleTimeout.Std(), MaxHeaderBytes: c.MaxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-}
-
-// setMemoryLimit sets the Go runtime's soft memory limit to mib MiB
-// (config process.memory_limit_mib), unless GOMEMLIMIT is set, which the
-// runtime has applied already, or mib is negative. Without a limit the
-// collector lets the heap double before collecting and the scavenger
-// returns freed pages slowly, so the resident size drifts up under steady
-// load while the live heap stays flat.
-func setMemoryLimit(mib int, getenv func(string) string) {
-	if mib < 0 || getenv("GOMEMLIMIT") != "" {
-		return
-	}
-	debug.SetMemoryLimit(int64(mib) << 20)
 }

@@ -337,12 +337,13 @@ type Log struct {
 type Process struct {
 	// MemoryLimitMiB is a soft limit on the Go runtime's memory, in MiB
 	// (runtime/debug.SetMemoryLimit): near it the garbage collector runs
-	// more often and returns freed memory to the system sooner, which
-	// keeps the resident size flat under steady load. It is not a cap: a
-	// live heap larger than the limit is still served (the collector then
-	// runs as it would without one). The GOMEMLIMIT environment variable,
-	// when set, takes precedence. Read when the gateway starts (a reload
-	// does not change it). A negative value sets no limit. Default: 48.
+	// more often and returns freed memory to the system sooner. It is not
+	// a cap: a live heap larger than the limit is still served, with the
+	// collector using up to half the CPU. 0 (the default) sets nine tenths
+	// of the container's memory limit (the cgroup's memory.max), and none
+	// outside a container or without one; a negative value sets none. The
+	// GOMEMLIMIT environment variable, when set, takes precedence. Read
+	// when the gateway starts (a reload does not change it).
 	MemoryLimitMiB int `yaml:"memory_limit_mib"`
 }
 
@@ -653,9 +654,6 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Log.FlushInterval == 0 {
 		c.Log.FlushInterval = Duration(100 * time.Millisecond)
-	}
-	if c.Process.MemoryLimitMiB == 0 {
-		c.Process.MemoryLimitMiB = 48
 	}
 	if c.Sessions.ResponseTTL == 0 {
 		c.Sessions.ResponseTTL = Duration(720 * time.Hour)
