@@ -1,7 +1,9 @@
 package api
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,15 +32,15 @@ const benchAnswer = `{"id":"chatcmpl-bench","object":"chat.completion","created"
 	`"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}},` +
 	`"service_tier":"default","system_fingerprint":"fp_bench"}`
 
-// cannedUpstream answers every request with benchAnswer without a socket,
+// cannedUpstream answers every request with its body without a socket,
 // so that a benchmark's allocations are the gateway's alone.
-type cannedUpstream struct{ body string }
+type cannedUpstream struct{ body, contentType string }
 
 func (u cannedUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	_ = r.Body.Close()
 	return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Request: r,
-		Header:        http.Header{"Content-Type": {"application/json"}},
+		Header:        http.Header{"Content-Type": {cmp.Or(u.contentType, "application/json")}},
 		ContentLength: int64(len(u.body)), Body: io.NopCloser(strings.NewReader(u.body))}, nil
 }
 
@@ -53,9 +55,39 @@ func (benchLedger) Record(store.UsageRecord) {}
 // upstream answers in-process, so allocations are the gateway's own; the
 // ledger is a no-op (the usage package measures its own writes).
 func BenchmarkChatCompletions(b *testing.B) {
-	front, secret := newOpenAIFront(b, &http.Client{Transport: cannedUpstream{benchAnswer}}, "http://upstream.invalid/v1",
+	front, secret := newOpenAIFront(b, &http.Client{Transport: cannedUpstream{benchAnswer, ""}}, "http://upstream.invalid/v1",
 		slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	body := `{"model":"bench-model","messages":[{"role":"user","content":"Say something short about gateways."}]}`
+	u, _ := url.Parse("/v1/chat/completions")
+	b.ReportAllocs()
+	for b.Loop() {
+		r := &http.Request{Method: http.MethodPost, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Authorization": {"Bearer " + secret}, "Content-Type": {"application/json"}},
+			Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Host: "gateway.test"}
+		w := &discardWriter{h: http.Header{}}
+		front.ServeHTTP(w, r)
+		if w.code != 200 {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+}
+
+// BenchmarkChatCompletionsStream measures one streamed OpenAI request of
+// 50 content chunks through the front door and the gateway, as
+// BenchmarkChatCompletions does a plain one.
+func BenchmarkChatCompletionsStream(b *testing.B) {
+	var sse strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&sse, `data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-mini",`+
+			`"choices":[{"index":0,"delta":{"content":"word%d "},"logprobs":null,"finish_reason":null}]}`+"\n\n", i)
+	}
+	sse.WriteString(`data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-mini",` +
+		`"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}` + "\n\n")
+	sse.WriteString(`data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-mini",` +
+		`"choices":[],"usage":{"prompt_tokens":14,"completion_tokens":50,"total_tokens":64}}` + "\n\ndata: [DONE]\n\n")
+	front, secret := newOpenAIFront(b, &http.Client{Transport: cannedUpstream{sse.String(), "text/event-stream"}},
+		"http://upstream.invalid/v1", slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	body := `{"model":"bench-model","stream":true,"messages":[{"role":"user","content":"Say something short about gateways."}]}`
 	u, _ := url.Parse("/v1/chat/completions")
 	b.ReportAllocs()
 	for b.Loop() {
