@@ -247,8 +247,9 @@ type Response struct {
 	// Raw.Dialect. Adapters set it only for a request sent on the
 	// same-dialect fast path (Request.Raw), so that a front door of that
 	// dialect can forward the answer with only the model replaced; the
-	// fields above are still decoded from it.
-	Raw *Raw
+	// fields above are still decoded from it. It is transport, not
+	// content: never encoded with the response.
+	Raw *Raw `json:"-"`
 }
 
 // Usage counts tokens. InputTokens counts every input token, including
