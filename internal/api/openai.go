@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -56,6 +58,11 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, dialectOpenAI, err)
 			return
 		}
+		if head, tail, ok := sameDialectAnswer(resp); ok {
+			model, _ := json.Marshal(cr.Model)
+			writeBody(w, http.StatusOK, "application/json", head, model, tail)
+			return
+		}
 		writeJSON(w, http.StatusOK, openai.ResponseFromLLM(resp, cr.Model, created))
 		return
 	}
@@ -67,6 +74,24 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		enc := openai.NewStreamEncoder(id, model, created, includeUsage)
 		return openAICodec{enc}
 	})
+}
+
+// sameDialectAnswer is the same-dialect fast path's answer: the OpenAI
+// channel's own bytes, with the client's model name in place of the
+// upstream's. The answer was decoded all the same (usage, and the
+// gateway's checks on it), and one with tool calls takes the full path,
+// which renders their arguments in the one form every dialect shares
+// (llm.ObjectArguments).
+func sameDialectAnswer(resp *llm.Response) (head, tail []byte, ok bool) {
+	if resp.Raw == nil || resp.Raw.Dialect != openai.RawDialectChat {
+		return nil, nil, false
+	}
+	for _, p := range resp.Message.Parts {
+		if p.Kind == llm.PartToolCall {
+			return nil, nil, false
+		}
+	}
+	return openai.AnswerModel(resp.Raw.Body)
 }
 
 // streamCodec encodes one dialect's stream; streamChat drives it.
@@ -391,8 +416,43 @@ func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 // (2024-01-01), since a configured name has no creation date of its own.
 const modelEpoch = 1704067200
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+// writeBody writes a whole answer made of pieces, with its length, so
+// that the server sends it without chunked framing and, when it fits the
+// server's buffer, in one write.
+func writeBody(w http.ResponseWriter, status int, contentType string, pieces ...[]byte) {
+	n := 0
+	for _, p := range pieces {
+		n += len(p)
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(n))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	for _, p := range pieces {
+		if _, err := w.Write(p); err != nil {
+			return
+		}
+	}
 }
+
+// writeJSON writes v as a whole JSON answer, with its length (see
+// writeBody).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledJSON {
+			jsonBuffers.Put(buf)
+		}
+	}()
+	// Our answer types always encode; were one not to, the client would
+	// get what was encoded before the error, as it would from a stream.
+	_ = json.NewEncoder(buf).Encode(v)
+	writeBody(w, status, "application/json", buf.Bytes())
+}
+
+// jsonBuffers hold answers being encoded; one that grew past
+// maxPooledJSON is left to the collector rather than kept.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledJSON = 64 << 10

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -51,6 +52,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The limit is the process's, so it is set here and not in Start,
+	// which tests run many times in one process.
+	if limit := memoryLimit(cfg.Process.MemoryLimitMiB, env.Getenv, os.ReadFile); limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
 	inst, err := Start(ctx, cfg, env, StartOptions{ConfigPath: *path})
 	if err != nil {
 		return err
@@ -84,6 +90,7 @@ type StartOptions struct {
 type Instance struct {
 	cfg      *config.Config
 	log      *slog.Logger
+	logw     *telemetry.LogWriter
 	store    *sqlstore.Store
 	ledger   *usage.Writer
 	srv      *http.Server
@@ -118,12 +125,14 @@ func (in *Instance) Store() *sqlstore.Store { return in.store }
 // must call Shutdown.
 func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (inst *Instance, err error) {
 	// Secrets never reach the log, not even in a client-chosen path.
-	log := redacting(telemetry.NewLogger(env.Stderr, o.LogLevel))
-	in := &Instance{cfg: cfg, log: log, served: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.Std(),
+	logw := telemetry.NewLogWriter(env.Stderr, cfg.Log.FlushInterval.Std())
+	log := redacting(telemetry.NewBufferedLogger(logw, o.LogLevel))
+	in := &Instance{cfg: cfg, log: log, logw: logw, served: make(chan error, 2), shutdown: cfg.Server.ShutdownTimeout.Std(),
 		breakers: map[string]func() outage.Stats{}}
 	defer func() {
 		if err != nil {
 			in.closeAll()
+			_ = logw.Close()
 		}
 	}()
 
@@ -289,6 +298,7 @@ func (in *Instance) Shutdown() error {
 	}
 	in.closeAll()
 	in.log.Info("switchyard stopped")
+	_ = in.logw.Close()
 	return errors.Join(errs...)
 }
 

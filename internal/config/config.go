@@ -34,6 +34,10 @@ type Config struct {
 	Sessions Sessions `yaml:"sessions"`
 	// Ledger configures how long raw usage rows are kept.
 	Ledger Ledger `yaml:"ledger"`
+	// Log tunes how the log is written.
+	Log Log `yaml:"log"`
+	// Process tunes the gateway process itself.
+	Process Process `yaml:"process"`
 	// Providers are the channels: one entry per account or endpoint.
 	Providers []Provider `yaml:"providers"`
 	// Models are the names clients use, each offered on one or more
@@ -313,6 +317,34 @@ type Breaker struct {
 	// not say for how long (no Retry-After); a 429 that did is honoured
 	// as it asks. Default: 1s.
 	RateLimitCoolDown Duration `yaml:"rate_limit_cool_down"`
+}
+
+// Log configures the log written to standard error (JSON lines: one per
+// request, plus warnings and errors).
+type Log struct {
+	// FlushInterval is how long a request's access-log line may wait in
+	// memory, so that under load one write carries many lines instead of
+	// one write each. Warnings and errors are never held: each is written
+	// at once, after any access lines waiting, so the order is kept. At
+	// most 64 KiB of lines wait; a shutdown writes them all. A crash
+	// (SIGKILL, out of memory) loses at most this interval's access lines;
+	// the usage ledger still has a row for each of those requests. A
+	// negative value writes every line at once. At most 10s. Default: 100ms.
+	FlushInterval Duration `yaml:"flush_interval"`
+}
+
+// Process configures the gateway process.
+type Process struct {
+	// MemoryLimitMiB is a soft limit on the Go runtime's memory, in MiB
+	// (runtime/debug.SetMemoryLimit): near it the garbage collector runs
+	// more often and returns freed memory to the system sooner. It is not
+	// a cap: a live heap larger than the limit is still served, with the
+	// collector using up to half the CPU. 0 (the default) sets nine tenths
+	// of the container's memory limit (the cgroup's memory.max), and none
+	// outside a container or without one; a negative value sets none. The
+	// GOMEMLIMIT environment variable, when set, takes precedence. Read
+	// when the gateway starts (a reload does not change it).
+	MemoryLimitMiB int `yaml:"memory_limit_mib"`
 }
 
 // Channel authentication (Provider.Auth).
@@ -619,6 +651,9 @@ func (c *Config) applyDefaults() {
 	}
 	if len(c.Server.BedrockRegions) == 0 {
 		c.Server.BedrockRegions = c.defaultBedrockRegions()
+	}
+	if c.Log.FlushInterval == 0 {
+		c.Log.FlushInterval = Duration(100 * time.Millisecond)
 	}
 	if c.Sessions.ResponseTTL == 0 {
 		c.Sessions.ResponseTTL = Duration(720 * time.Hour)

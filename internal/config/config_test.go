@@ -105,6 +105,9 @@ func TestLoad_Bad(t *testing.T) {
 			`server.admission.queue: must be -1 (no queue) or more`,
 			`server.admission.queue_timeout: must not be negative`,
 		}},
+		{"log.bad.yaml", []string{
+			"log.flush_interval: must be at most 10s",
+		}},
 		{"auth.bad.yaml", []string{
 			"providers[0].auth: entra and api_key_env are exclusive",
 			"providers[1].auth: entra is for type azure only",

@@ -141,6 +141,9 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("server.bedrock_regions[%d]", i), "%q is not a region name (lowercase letters, digits and '-', e.g. us-east-1)", r)
 		}
 	}
+	if c.Log.FlushInterval > Duration(10*time.Second) {
+		bad("log.flush_interval", "must be at most 10s (a crash loses up to this much of the access log)")
+	}
 
 	providers := map[string]*Provider{}
 	for i := range c.Providers {

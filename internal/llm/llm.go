@@ -68,7 +68,8 @@ type Request struct {
 	Raw *Raw
 }
 
-// Raw is a client's request body in its own dialect.
+// Raw is a body in its own dialect: a client's request, or a channel's
+// answer to one.
 type Raw struct {
 	// Dialect names the wire format, for example "openai.chat".
 	Dialect string
@@ -244,6 +245,13 @@ type Response struct {
 	// StopSequence is the stop string that ended the output, if known.
 	StopSequence string
 	Usage        Usage
+	// Raw, when set, is the channel's answer body as it arrived, in
+	// Raw.Dialect. Adapters set it only for a request sent on the
+	// same-dialect fast path (Request.Raw), so that a front door of that
+	// dialect can forward the answer with only the model replaced; the
+	// fields above are still decoded from it. It is transport, not
+	// content: never encoded with the response.
+	Raw *Raw `json:"-"`
 }
 
 // Usage counts tokens. InputTokens counts every input token, including

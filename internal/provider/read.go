@@ -27,3 +27,32 @@ func ReadCapped(r io.Reader, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// ReadCappedLen is ReadCapped for a body that announced its length
+// (Content-Length; -1 when unknown): the buffer is sized for it at once
+// instead of grown from 512 bytes. A body longer or shorter than announced
+// is still read whole, up to limit.
+func ReadCappedLen(r io.Reader, size, limit int64) ([]byte, error) {
+	if size <= 0 || size > limit {
+		return ReadCapped(r, limit)
+	}
+	lr := io.LimitReader(r, limit+1)
+	b := make([]byte, 0, size+1) // the extra byte sees EOF without a grow
+	for {
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+	if int64(len(b)) > limit {
+		return b[:limit], fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	}
+	return b, nil
+}

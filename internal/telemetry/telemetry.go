@@ -276,13 +276,15 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 			status = info.Status
 		}
 		elapsed := time.Since(start)
-		attrs := []slog.Attr{
+		// Room for every attribute below, on the stack.
+		var room [20]slog.Attr
+		attrs := append(room[:0],
 			slog.String("request_id", id),
 			slog.String("method", r.Method),
 			slog.String("path", truncate(r.URL.Path, maxLoggedPath)),
 			slog.Int("status", status),
 			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
-		}
+		)
 		if info.Dialect != "" {
 			attrs = append(attrs, slog.String("dialect", info.Dialect))
 		}
@@ -304,7 +306,8 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 		if info.ErrorKind != "" {
 			attrs = append(attrs, slog.String("error", info.ErrorKind))
 		}
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		// Marked as an access line: a LogWriter may hold it briefly.
+		log.LogAttrs(context.WithValue(r.Context(), accessKey{}, true), slog.LevelInfo, "request", attrs...)
 		if m != nil && info.Model != "" {
 			model, dialect := labelUnknown, dialectLabel(info.Dialect)
 			if info.ModelKnown {

@@ -1,6 +1,9 @@
 package openai
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 // BenchmarkRawChatBody measures the fast path's edit of a typical chat
 // request body (model renamed, usage asked for on a stream).
@@ -40,4 +43,27 @@ func BenchmarkDecodeChatRequest(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkDecodeAnswer compares reading a typical text answer by walking
+// its bytes (decodeTextAnswer) with encoding/json.
+func BenchmarkDecodeAnswer(b *testing.B) {
+	body := []byte(textAnswers[0])
+	b.Run("walk", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := decodeTextAnswer(body); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var cr ChatResponse
+			if err := json.Unmarshal(body, &cr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

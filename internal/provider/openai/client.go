@@ -106,7 +106,8 @@ func (c *Client) Chat(ctx context.Context, req *llm.Request) (*llm.Response, err
 		return nil, err
 	}
 	var cr ChatResponse
-	if err := c.roundTrip(ctx, OpChatCompletions, req.Model, body, &cr); err != nil {
+	data, err := c.roundTrip(ctx, OpChatCompletions, req.Model, body, &cr)
+	if err != nil {
 		return nil, err
 	}
 	out, err := ResponseToLLM(&cr)
@@ -116,6 +117,9 @@ func (c *Client) Chat(ctx context.Context, req *llm.Request) (*llm.Response, err
 		return nil, badArguments(c.o.Name, ae)
 	case err != nil:
 		return nil, c.badResponse("unusable response", err)
+	}
+	if req.Raw != nil && req.Raw.Dialect == RawDialectChat {
+		out.Raw = &llm.Raw{Dialect: RawDialectChat, Body: data}
 	}
 	return out, nil
 }
@@ -178,7 +182,7 @@ func (c *Client) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedRe
 		return nil, err
 	}
 	var er EmbeddingResponse
-	if err := c.roundTrip(ctx, OpEmbeddings, req.Model, body, &er); err != nil {
+	if _, err := c.roundTrip(ctx, OpEmbeddings, req.Model, body, &er); err != nil {
 		return nil, err
 	}
 	out, err := embeddingResponseToLLM(&er, len(req.Inputs)+len(req.Tokens))
@@ -196,9 +200,10 @@ type decodedAnswer interface {
 func (r *ChatResponse) upstreamError() *APIError      { return r.Error }
 func (r *EmbeddingResponse) upstreamError() *APIError { return r.Error }
 
-// roundTrip posts body to op, bounded by Timeout, and decodes the answer
-// into out. Error answers, with any status, become a *provider.Error.
-func (c *Client) roundTrip(ctx context.Context, op Operation, model string, body []byte, out decodedAnswer) error {
+// roundTrip posts body to op, bounded by Timeout, decodes the answer into
+// out and returns its bytes. Error answers, with any status, become a
+// *provider.Error.
+func (c *Client) roundTrip(ctx context.Context, op Operation, model string, body []byte, out decodedAnswer) ([]byte, error) {
 	if c.o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.o.Timeout)
@@ -206,19 +211,27 @@ func (c *Client) roundTrip(ctx context.Context, op Operation, model string, body
 	}
 	resp, err := c.send(ctx, op, model, body, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	data, err := c.readAll(resp)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	// A plain text chat answer, the common case, is read without
+	// encoding/json's reflection; the same fields come out.
+	if cr, ok := out.(*ChatResponse); ok {
+		if lean, ok := decodeTextAnswer(data); ok {
+			*cr = lean
+			return data, nil
+		}
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return c.badResponse("malformed response body", err)
+		return nil, c.badResponse("malformed response body", err)
 	}
 	if e := out.upstreamError(); e != nil {
-		return apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), e, data)
+		return nil, apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), e, data)
 	}
-	return nil
+	return data, nil
 }
 
 // chatBody is the request body of a chat call: the client's own bytes on
@@ -361,7 +374,7 @@ func (c *Client) send(ctx context.Context, op Operation, model string, body []by
 // MaxResponseBytes so that a hostile upstream cannot exhaust memory.
 func (c *Client) readAll(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	data, err := provider.ReadCapped(resp.Body, c.o.MaxResponseBytes)
+	data, err := provider.ReadCappedLen(resp.Body, resp.ContentLength, c.o.MaxResponseBytes)
 	switch {
 	case errors.Is(err, provider.ErrTooLarge):
 		return nil, c.badResponse(fmt.Sprintf("response body larger than %d bytes", c.o.MaxResponseBytes), nil)

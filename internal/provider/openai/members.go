@@ -156,3 +156,66 @@ func skipValue(b []byte, i int) (int, bool) {
 	}
 	return i, i > start
 }
+
+// AnswerModel finds the model member of a Chat Completions answer, for
+// the response side of the same-dialect fast path: the answer goes to the
+// client as head, the client's model name (a JSON string), tail, with
+// every other byte as the channel sent it. ok is false, and the answer
+// must take the full path, when body is not an object with exactly one
+// model member, or when a member name is written with escapes (which a
+// byte comparison could not match safely). body is expected to be valid
+// JSON (the client decoded it already); only its top level is checked.
+func AnswerModel(body []byte) (head, tail []byte, ok bool) {
+	found := false
+	var start, end int
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil, nil, false
+	}
+	i = skipSpace(body, i+1)
+	first := true
+	for i < len(body) && (body[i] != '}' || !first) {
+		if body[i] != '"' {
+			return nil, nil, false
+		}
+		kend, ok := skipString(body, i)
+		if !ok {
+			return nil, nil, false
+		}
+		key := body[i:kend]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return nil, nil, false
+		}
+		i = skipSpace(body, kend)
+		if i >= len(body) || body[i] != ':' {
+			return nil, nil, false
+		}
+		vstart := skipSpace(body, i+1)
+		vend, ok := skipValue(body, vstart)
+		if !ok {
+			return nil, nil, false
+		}
+		if string(key) == `"model"` {
+			if found {
+				return nil, nil, false
+			}
+			found, start, end = true, vstart, vend
+		}
+		first = false
+		i = skipSpace(body, vend)
+		if i >= len(body) {
+			return nil, nil, false
+		}
+		if body[i] == '}' {
+			break
+		}
+		if body[i] != ',' {
+			return nil, nil, false
+		}
+		i = skipSpace(body, i+1)
+	}
+	if i >= len(body) || skipSpace(body, i+1) != len(body) || !found {
+		return nil, nil, false
+	}
+	return body[:start], body[end:], true
+}

@@ -104,3 +104,28 @@ func FuzzRawChatBody(f *testing.F) {
 		}
 	})
 }
+
+func TestAnswerModel(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"rename", `{"id":"c1","model":"gpt-4o-mini-2024-07-18","choices":[]}`, `{"id":"c1","model":MODEL,"choices":[]}`},
+		{"bytes kept", "{ \"x_new\" : {\"model\":\"inner\"} ,\n\"model\" : \"up\" , \"usage\":{\"total_tokens\":3} }\n",
+			"{ \"x_new\" : {\"model\":\"inner\"} ,\n\"model\" : MODEL , \"usage\":{\"total_tokens\":3} }\n"},
+		{"not a string", `{"model":null}`, `{"model":MODEL}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			head, tail, ok := AnswerModel([]byte(tc.body))
+			if !ok {
+				t.Fatal("refused")
+			}
+			if got := string(head) + "MODEL" + string(tail); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{``, `[]`, `{}`, `{"id":"x"}`, `{"model":"a","model":"b"}`, `{"mod\u0065l":"a"}`,
+		`{"model":"a"`, `{"model" "a"}`, `{"model":"a",}`, `{"model":"a"} x`, `{,"model":"a"}`} {
+		if _, _, ok := AnswerModel([]byte(bad)); ok {
+			t.Errorf("AnswerModel(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"switchyard/internal/admin"
+	"switchyard/internal/auth"
+	"switchyard/internal/gateway"
+	"switchyard/internal/llm"
+	"switchyard/internal/provider"
+	"switchyard/internal/provider/openai"
+	"switchyard/internal/ratelimit"
+	"switchyard/internal/route"
+	"switchyard/internal/store"
+	"switchyard/internal/store/sqlstore"
+	"switchyard/internal/telemetry"
+	"switchyard/internal/usage"
+)
+
+// benchAnswer is a typical non-streamed answer of an OpenAI channel.
+const benchAnswer = `{"id":"chatcmpl-bench","object":"chat.completion","created":1733000000,"model":"gpt-4o-mini",` +
+	`"choices":[{"index":0,"message":{"role":"assistant","content":"Gateways route requests between clients and the services behind them.","refusal":null,"annotations":[]},` +
+	`"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":12,"total_tokens":26,` +
+	`"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}},` +
+	`"service_tier":"default","system_fingerprint":"fp_bench"}`
+
+// cannedUpstream answers every request with its body without a socket,
+// so that a benchmark's allocations are the gateway's alone.
+type cannedUpstream struct{ body, contentType string }
+
+func (u cannedUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	_ = r.Body.Close()
+	return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Request: r,
+		Header:        http.Header{"Content-Type": {cmp.Or(u.contentType, "application/json")}},
+		ContentLength: int64(len(u.body)), Body: io.NopCloser(strings.NewReader(u.body))}, nil
+}
+
+type benchLedger struct{}
+
+func (benchLedger) Record(store.UsageRecord) {}
+
+// BenchmarkChatCompletions measures one non-streamed OpenAI request through
+// the front door and the gateway to an OpenAI channel (the same-dialect
+// fast path), with a key that has request and token limits and a budget,
+// metrics, and the access log into a discarded JSON stream. The
+// upstream answers in-process, so allocations are the gateway's own; the
+// ledger is a no-op (the usage package measures its own writes).
+func BenchmarkChatCompletions(b *testing.B) {
+	front, secret := newOpenAIFront(b, &http.Client{Transport: cannedUpstream{benchAnswer, ""}}, "http://upstream.invalid/v1",
+		slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	body := `{"model":"bench-model","messages":[{"role":"user","content":"Say something short about gateways."}]}`
+	u, _ := url.Parse("/v1/chat/completions")
+	b.ReportAllocs()
+	for b.Loop() {
+		r := &http.Request{Method: http.MethodPost, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Authorization": {"Bearer " + secret}, "Content-Type": {"application/json"}},
+			Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Host: "gateway.test"}
+		w := &discardWriter{h: http.Header{}}
+		front.ServeHTTP(w, r)
+		if w.code != 200 {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+}
+
+// BenchmarkChatCompletionsStream measures one streamed OpenAI request of
+// 50 content chunks through the front door and the gateway, as
+// BenchmarkChatCompletions does a plain one.
+func BenchmarkChatCompletionsStream(b *testing.B) {
+	var sse strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&sse, `data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-mini",`+
+			`"choices":[{"index":0,"delta":{"content":"word%d "},"logprobs":null,"finish_reason":null}]}`+"\n\n", i)
+	}
+	sse.WriteString(`data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-mini",` +
+		`"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}` + "\n\n")
+	sse.WriteString(`data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-mini",` +
+		`"choices":[],"usage":{"prompt_tokens":14,"completion_tokens":50,"total_tokens":64}}` + "\n\ndata: [DONE]\n\n")
+	front, secret := newOpenAIFront(b, &http.Client{Transport: cannedUpstream{sse.String(), "text/event-stream"}},
+		"http://upstream.invalid/v1", slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	body := `{"model":"bench-model","stream":true,"messages":[{"role":"user","content":"Say something short about gateways."}]}`
+	u, _ := url.Parse("/v1/chat/completions")
+	b.ReportAllocs()
+	for b.Loop() {
+		r := &http.Request{Method: http.MethodPost, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Authorization": {"Bearer " + secret}, "Content-Type": {"application/json"}},
+			Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Host: "gateway.test"}
+		w := &discardWriter{h: http.Header{}}
+		front.ServeHTTP(w, r)
+		if w.code != 200 {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+}
+
+// newOpenAIFront is the front door over a gateway with one OpenAI channel
+// at base, serving "bench-model" as gpt-4o-mini, and a key with request
+// and token limits and a budget, whose secret it returns.
+func newOpenAIFront(tb testing.TB, hc *http.Client, base string, log *slog.Logger) (http.Handler, string) {
+	tb.Helper()
+	st := sqlstore.OpenTestStore(tb, sqlstore.DriverSQLite)
+	reg := provider.NewRegistry()
+	_ = reg.Add(openai.New(openai.Options{Name: "oa", BaseURL: base, APIKey: "k", HTTPClient: hc}))
+	price := route.Price{InputPerMTok: 0.15, OutputPerMTok: 0.6}
+	cat, err := route.NewCatalog([]route.Model{{Name: "bench-model", Offerings: []route.Offering{
+		{Provider: "oa", ProviderType: "openai", UpstreamModel: "gpt-4o-mini", Price: price}}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	router, err := route.New(route.Options{Catalog: cat})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gw := gateway.New(gateway.Options{
+		Runtime: gateway.Runtime{Router: router, Providers: reg}, Ledger: benchLedger{},
+		Cost:    func(u llm.Usage, p route.Price) float64 { return usage.Cost(u, usage.Price(p)) },
+		Limiter: ratelimit.NewMemory(), Spend: ratelimit.NewMemorySpend(), SpendSince: st.SpendSince,
+	})
+	svc := &admin.Service{Store: st}
+	iss, err := svc.IssueKey(context.Background(), admin.KeySpec{Tenant: "bench", CreateTenant: true, Name: "bench",
+		Limits: admin.Limits{RPM: 1 << 30, TPM: 1 << 30, BudgetUSD: 1e9, BudgetPeriod: "month"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return New(Options{Gateway: gw, Auth: auth.NewAuthenticator(st, auth.AuthOptions{}), Logger: log,
+		Metrics: telemetry.NewMetrics()}), iss.Secret
+}
+
+// discardWriter is a ResponseWriter that keeps only the status, as the
+// server's own writer costs the same whatever the gateway does.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *discardWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(200)
+	return len(b), nil
+}

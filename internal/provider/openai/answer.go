@@ -1,0 +1,293 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+)
+
+// decodeTextAnswer reads the common shape of a Chat Completions answer (one
+// choice whose message is text or a refusal, no error) by walking its
+// bytes in place, several times cheaper than encoding/json's reflection.
+// It fills exactly what json.Unmarshal would, so ResponseToLLM treats both
+// alike. ok is false for any other shape (an error member, tool calls,
+// content parts, several choices, a member name not in lower case, which
+// encoding/json would match case-insensitively, or a value of an
+// unexpected type); json.Unmarshal then decodes the answer as before.
+func decodeTextAnswer(data []byte) (cr ChatResponse, ok bool) {
+	if !json.Valid(data) {
+		return cr, false
+	}
+	ok = eachMember(data, func(name, value []byte) bool {
+		ok := true
+		switch string(name) {
+		case "id":
+			ok = decodeString(value, &cr.ID)
+		case "object":
+			ok = decodeString(value, &cr.Object)
+		case "model":
+			ok = decodeString(value, &cr.Model)
+		case "service_tier":
+			ok = decodeString(value, &cr.ServiceTier)
+		case "system_fingerprint":
+			ok = decodeString(value, &cr.SystemFingerprint)
+		case "created":
+			ok = decodeInt(value, &cr.Created)
+		case "error":
+			ok = kindOf(value) == kindNull
+		case "usage":
+			switch kindOf(value) {
+			case kindNull:
+				cr.Usage = nil
+			case kindObject:
+				u := new(Usage)
+				ok = decodeUsage(value, u)
+				cr.Usage = u
+			default:
+				ok = false
+			}
+		case "choices":
+			var c Choice
+			c, ok = decodeTextChoice(value)
+			cr.Choices = []Choice{c}
+		}
+		return ok
+	})
+	return cr, ok && len(cr.Choices) == 1
+}
+
+// decodeUsage reads a usage object, whose members are all integers.
+func decodeUsage(raw []byte, u *Usage) bool {
+	return eachMember(raw, func(name, value []byte) bool {
+		switch string(name) {
+		case "prompt_tokens":
+			return decodeInt(value, &u.PromptTokens)
+		case "completion_tokens":
+			return decodeInt(value, &u.CompletionTokens)
+		case "total_tokens":
+			return decodeInt(value, &u.TotalTokens)
+		case "prompt_tokens_details":
+			if kindOf(value) == kindNull {
+				u.PromptTokensDetails = nil
+				return true
+			}
+			d := new(PromptTokensDetails)
+			u.PromptTokensDetails = d
+			return eachMember(value, func(name, value []byte) bool {
+				switch string(name) {
+				case "cached_tokens":
+					return decodeInt(value, &d.CachedTokens)
+				case "audio_tokens":
+					return decodeInt(value, &d.AudioTokens)
+				case "cache_write_tokens":
+					return decodeInt(value, &d.CacheWriteTokens)
+				}
+				return true
+			})
+		case "completion_tokens_details":
+			if kindOf(value) == kindNull {
+				u.CompletionTokensDetails = nil
+				return true
+			}
+			d := new(CompletionTokensDetails)
+			u.CompletionTokensDetails = d
+			return eachMember(value, func(name, value []byte) bool {
+				switch string(name) {
+				case "reasoning_tokens":
+					return decodeInt(value, &d.ReasoningTokens)
+				case "audio_tokens":
+					return decodeInt(value, &d.AudioTokens)
+				case "accepted_prediction_tokens":
+					return decodeInt(value, &d.AcceptedPredictionTokens)
+				case "rejected_prediction_tokens":
+					return decodeInt(value, &d.RejectedPredictionTokens)
+				}
+				return true
+			})
+		}
+		return true
+	})
+}
+
+// decodeTextChoice reads a choices array of one text choice.
+func decodeTextChoice(raw []byte) (c Choice, ok bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return c, false
+	}
+	start := skipSpace(raw, i+1)
+	end, ok := skipValue(raw, start)
+	if !ok || skipSpace(raw, end) != len(raw)-1 || raw[len(raw)-1] != ']' {
+		return c, false // none, or more than one
+	}
+	ok = eachMember(raw[start:end], func(name, value []byte) bool {
+		ok := true
+		switch string(name) {
+		case "index":
+			var n int64
+			ok = decodeInt(value, &n)
+			c.Index = int(n)
+		case "logprobs":
+			c.Logprobs = json.RawMessage(value)
+		case "finish_reason":
+			ok = decodeString(value, &c.FinishReason)
+		case "message":
+			ok = decodeTextMessage(value, &c.Message)
+		}
+		return ok
+	})
+	return c, ok
+}
+
+// decodeTextMessage reads a message whose content is a string or null and
+// that has no tool calls.
+func decodeTextMessage(raw []byte, msg *ResponseMessage) bool {
+	return eachMember(raw, func(name, value []byte) bool {
+		ok := true
+		switch string(name) {
+		case "role":
+			ok = decodeString(value, &msg.Role)
+		case "content":
+			switch kindOf(value) {
+			case kindNull:
+				msg.Content = Content{}
+			case kindString:
+				var s string
+				ok = decodeString(value, &s)
+				msg.Content = TextContent(s)
+			default:
+				ok = false
+			}
+		case "refusal":
+			switch kindOf(value) {
+			case kindNull:
+				msg.Refusal = nil
+			case kindString:
+				var s string
+				ok = decodeString(value, &s)
+				msg.Refusal = &s
+			default:
+				ok = false
+			}
+		case "tool_calls":
+			ok = kindOf(value) == kindNull
+			msg.ToolCalls = nil
+		// Raw members are kept as json.Unmarshal keeps them, null included.
+		case "annotations":
+			msg.Annotations = json.RawMessage(value)
+		case "reasoning_content":
+			msg.ReasoningContent = json.RawMessage(value)
+		case "reasoning":
+			msg.Reasoning = json.RawMessage(value)
+		case "audio":
+			msg.Audio = json.RawMessage(value)
+		case "function_call":
+			msg.FunctionCall = json.RawMessage(value)
+		}
+		return ok
+	})
+}
+
+// eachMember calls f with each member of the object raw, in order, until
+// f returns false; it reports whether raw is an object that f accepted
+// whole. raw must be valid JSON; name comes without its quotes, and
+// aliases raw, as value does. eachMember refuses, for the caller to fall back on
+// encoding/json, an object whose member names repeat, hold escapes or an
+// upper-case (or non-ASCII) letter, since encoding/json matches names
+// case-insensitively and merges a repeated member into the value decoded
+// before, and this walk does neither; and one of more than 64 members.
+func eachMember(raw []byte, f func(name, value []byte) bool) bool {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return false
+	}
+	var seen [64][]byte
+	n := 0
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return true
+	}
+	for {
+		if i >= len(raw) || raw[i] != '"' {
+			return false
+		}
+		end, ok := skipString(raw, i)
+		if !ok {
+			return false
+		}
+		name := raw[i+1 : end-1]
+		for _, c := range name {
+			if c == '\\' || c >= 'A' && c <= 'Z' || c >= 0x80 {
+				return false
+			}
+		}
+		if n == len(seen) {
+			return false
+		}
+		for _, o := range seen[:n] {
+			if string(o) == string(name) {
+				return false
+			}
+		}
+		seen[n] = name
+		n++
+		i = skipSpace(raw, end)
+		if i >= len(raw) || raw[i] != ':' {
+			return false
+		}
+		start := skipSpace(raw, i+1)
+		if end, ok = skipValue(raw, start); !ok {
+			return false
+		}
+		if !f(name, raw[start:end]) {
+			return false
+		}
+		i = skipSpace(raw, end)
+		if i >= len(raw) {
+			return false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case '}':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// decodeString decodes a JSON string, or leaves s alone for null, as
+// json.Unmarshal does; raw is valid JSON.
+func decodeString(raw []byte, s *string) bool {
+	switch kindOf(raw) {
+	case kindNull:
+		return true
+	case kindString:
+		if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+			*s = string(in)
+			return true
+		}
+		return json.Unmarshal(raw, s) == nil
+	}
+	return false
+}
+
+// decodeInt decodes a JSON integer, or leaves n alone for null.
+func decodeInt(raw []byte, n *int64) bool {
+	switch kindOf(raw) {
+	case kindNull:
+		return true
+	case kindNumber:
+		// As json.Unmarshal into an int64: an integer in range, not 1.0
+		// or 1e3.
+		v, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return false
+		}
+		*n = v
+		return true
+	}
+	return false
+}
