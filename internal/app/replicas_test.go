@@ -114,11 +114,15 @@ func chatOnce(base, key, prompt string) int {
 	return resp.StatusCode
 }
 
+// replicaConfig gives the store and Redis generous deadlines: these tests
+// prove that limits, budgets and keys hold exactly across replicas, which a
+// deadline missed on a loaded machine (the gateway then takes its outage
+// mode) would blur. The outage tests prove the short deadlines.
 const replicaConfig = `
 listen: @LISTEN@
 admin: {listen: @ADMIN@, token_env: TEST_ADMIN_TOKEN}
-store: {driver: @DRIVER@, dsn_env: TEST_STORE_DSN}
-limits: {backend: @BACKEND@, redis_url: @REDIS_URL@}
+store: {driver: @DRIVER@, dsn_env: TEST_STORE_DSN, timeout: 5s}
+limits: {backend: @BACKEND@, redis_url: @REDIS_URL@, timeout: 5s}
 providers:
   - {name: azure-sim, type: azure, base_url: @FAKECLOUD@/azure, api_key_env: TEST_SIM_KEY}
 models:
