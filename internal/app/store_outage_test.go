@@ -151,8 +151,16 @@ func TestStoreOutage(t *testing.T) {
 			if mode == "cached" {
 				// The usage of the requests answered meanwhile is due
 				// after a flush interval: let the ledger try to write it
-				// into the outage, so that it sees the outage too.
-				time.Sleep(usage.DefaultFlushInterval + 200*time.Millisecond)
+				// into the outage, so that it sees the outage too. Its
+				// write waits out the ledger's own (longer) deadline
+				// first, so wait for the line rather than a set time.
+				seen := time.Now().Add(30*time.Second + usage.DefaultFlushInterval)
+				for !strings.Contains(g.logs.String(), "usage store unavailable") {
+					if time.Now().After(seen) {
+						t.Fatal("the ledger never saw the outage")
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
 			}
 			fail(false)
 			// An unknown key gets 401 again once the store answers lookups.
