@@ -84,6 +84,8 @@ func timeoutError(name string, err error) *Error {
 	return &Error{Provider: name, Kind: KindTimeout, Message: "upstream timed out", Err: err}
 }
 
+var _ llm.ReadyStream = (*sseStream)(nil)
+
 // sseStream is the llm.Stream StreamSSE returns.
 type sseStream struct {
 	name    string
@@ -127,6 +129,15 @@ func (s *sseStream) Next() (llm.Event, error) {
 	ev := s.pending[0]
 	s.pending = s.pending[1:]
 	return ev, nil
+}
+
+// Ready reports whether the next event is at hand: decoded and queued,
+// or wholly in the reader's buffer.
+func (s *sseStream) Ready() bool {
+	if len(s.pending) > 0 {
+		return true
+	}
+	return s.err == nil && !s.dec.Stopped() && s.rd.Ready()
 }
 
 // readError classifies a failure to read the next event.

@@ -114,6 +114,19 @@ func (rd *Reader) Next() (Event, error) {
 	}
 }
 
+// Ready reports whether the reader already holds the whole of an event it
+// has not returned: a blank line in the bytes it has buffered but not
+// read. Next may then still wait, if that event was only a comment. Ready
+// never reads.
+func (rd *Reader) Ready() bool {
+	n := rd.r.Buffered()
+	if n < 2 {
+		return false
+	}
+	b, _ := rd.r.Peek(n)
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
+}
+
 func (rd *Reader) event() Event {
 	return Event{Type: string(rd.typ), Data: rd.data, ID: string(rd.id)}
 }
@@ -146,11 +159,15 @@ func (rd *Reader) readLine() ([]byte, error) {
 }
 
 // Writer writes events to an HTTP response and flushes each one, so a
-// client sees every event as soon as it is written.
+// client sees every event as soon as it is written. With Coalesce, it
+// skips the flush after an event when the next one is already at hand,
+// so that a fast stream is sent in fewer, larger writes with no event
+// held back while the gateway waits.
 type Writer struct {
-	w   io.Writer
-	rc  *http.ResponseController
-	buf []byte
+	w     io.Writer
+	rc    *http.ResponseController
+	buf   []byte
+	ready func() bool
 }
 
 // NewWriter sets the event-stream headers on w (if not yet written) and
@@ -163,7 +180,13 @@ func NewWriter(w http.ResponseWriter) *Writer {
 	return &Writer{w: w, rc: http.NewResponseController(w)}
 }
 
-// Event writes one event with an optional type line and flushes it. data
+// Coalesce makes the writer flush after an event only when ready reports
+// false: ready says whether the next event is already at hand (see
+// llm.ReadyStream), and must not block. Comments are always flushed.
+func (sw *Writer) Coalesce(ready func() bool) { sw.ready = ready }
+
+// Event writes one event with an optional type line and flushes it,
+// unless a Coalesce function says the next event is at hand. data
 // must not contain a newline (JSON from encoding/json never does).
 func (sw *Writer) Event(typ string, data []byte) error {
 	sw.buf = sw.buf[:0]
@@ -177,6 +200,9 @@ func (sw *Writer) Event(typ string, data []byte) error {
 	sw.buf = append(sw.buf, "\n\n"...)
 	if _, err := sw.w.Write(sw.buf); err != nil {
 		return fmt.Errorf("writing event: %w", err)
+	}
+	if sw.ready != nil && sw.ready() {
+		return nil // the next event follows at once and flushes this one
 	}
 	return sw.Flush()
 }

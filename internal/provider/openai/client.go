@@ -513,6 +513,8 @@ func redact(s string, limit int) string {
 	return s[:cut] + "…"
 }
 
+var _ llm.ReadyStream = (*chatStream)(nil)
+
 // chatStream is the llm.Stream of a streamed call.
 type chatStream struct {
 	name    string
@@ -542,6 +544,12 @@ func (s *chatStream) Next() (llm.Event, error) {
 	ev := s.pending[s.pos]
 	s.pos++
 	return ev, nil
+}
+
+// Ready reports whether the next event is at hand: decoded, or wholly
+// in the reader's buffer.
+func (s *chatStream) Ready() bool {
+	return s.pos < len(s.pending) || (s.err == nil && !s.eof && s.events.Ready())
 }
 
 // fill reads one upstream event and decodes it into pending.
