@@ -288,6 +288,8 @@ func (a *Adapter) readError(ctx context.Context, err error) *provider.Error {
 	return provider.TransportError(a.name, fmt.Errorf("reading converse response: %w", err))
 }
 
+var _ llm.ReadyStream = (*stream)(nil)
+
 // stream is a ConverseStream answer being read.
 type stream struct {
 	name   string
@@ -318,6 +320,9 @@ func (s *stream) Next() (llm.Event, error) {
 	}
 	return llm.Event{}, s.err
 }
+
+// Ready reports whether the next event is at hand (llm.ReadyStream).
+func (s *stream) Ready() bool { return s.err == nil && s.dec.Ready() }
 
 func (s *stream) Close() error {
 	if s.closed {

@@ -247,6 +247,13 @@ func (d *StreamDecoder) Next() (llm.Event, error) {
 	return ev, nil
 }
 
+// Ready reports whether the next event is at hand: decoded, or its frame
+// wholly buffered. A frame that yields no event (a block's stop) still
+// counts, so Ready can be true while Next then waits for the frame after.
+func (d *StreamDecoder) Ready() bool {
+	return len(d.pending) > 0 || (!d.done && d.dec.Ready())
+}
+
 // step reads one frame and queues the events it yields.
 func (d *StreamDecoder) step() error {
 	f, err := d.dec.Next()
