@@ -221,6 +221,11 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 		ended bool
 		keep  *time.Timer
 		last  time.Time // of the latest write
+		// coalesce is set while the loop writes an event: only then may
+		// the sink ask the stream whether its next event is ready, from
+		// the goroutine that reads the stream (the keep-alive timer's
+		// writes are always flushed).
+		coalesce bool
 	)
 	end := func() {
 		mu.Lock()
@@ -260,7 +265,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 	}
 	streamOpened(r)
 	defer st.Close()
-	newSink := start(w, st.Ready)
+	// ready runs under mu.
+	ready := func() bool { return coalesce && st.Ready() }
+	newSink := start(w, ready)
 	var sink streamSink
 	// sinkFor runs under mu.
 	sinkFor := func(id string) streamSink {
@@ -314,7 +321,11 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 			break
 		}
 		idle.Reset(s.idle)
-		if err := locked(func() error { return sinkFor(ev.ID).Encode(ev) }); err != nil {
+		if err := locked(func() error {
+			coalesce = true
+			defer func() { coalesce = false }()
+			return sinkFor(ev.ID).Encode(ev)
+		}); err != nil {
 			var ee *encodeError
 			if errors.As(err, &ee) {
 				s.log.Error("encoding stream", "request_id", call.RequestID, "dialect", call.Dialect, "err", ee.err)
