@@ -131,13 +131,20 @@ func (s *sseStream) Next() (llm.Event, error) {
 	return ev, nil
 }
 
-// Ready reports whether the next event is at hand: decoded and queued,
-// or wholly in the reader's buffer.
+// Ready reports whether the next event is at hand. It decodes the
+// upstream events already whole in the reader's buffer until one yields
+// an event, so that an event the decoder skips (a ping, a block's end)
+// does not make it report one that Next would then have to wait for.
 func (s *sseStream) Ready() bool {
-	if len(s.pending) > 0 {
-		return true
+	for len(s.pending) == 0 && s.err == nil && !s.dec.Stopped() && s.rd.Ready() {
+		ev, err := s.rd.Next()
+		if err != nil {
+			s.err = s.readError(err)
+			break
+		}
+		s.pending, s.err = s.dec.Decode(ev)
 	}
-	return s.err == nil && !s.dec.Stopped() && s.rd.Ready()
+	return len(s.pending) > 0
 }
 
 // readError classifies a failure to read the next event.

@@ -136,3 +136,30 @@ func TestReader_Ready(t *testing.T) {
 		t.Errorf("Ready after each event (-want +got):\n%s", diff)
 	}
 }
+
+func TestReader_ReadySkipsWhatNextSkips(t *testing.T) {
+	for _, tc := range []struct {
+		name, rest string
+		want       bool
+	}{
+		{"data event", "data: b\n\n", true},
+		{"typed event", "event: ping\n\n", true},
+		{"crlf", "data: b\r\n\r\n", true},
+		{"comment only", ": keep-alive\n\n", false},
+		{"comment then event", ": keep-alive\n\ndata: b\n\n", true},
+		{"id only", "id: 7\n\n", false},
+		{"empty type", "event:\n\n", false},
+		{"no blank line yet", "data: b\n", false},
+		{"partial line", "data: b", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rd := NewReader(strings.NewReader("data: a\n\n" + tc.rest))
+			if _, err := rd.Next(); err != nil {
+				t.Fatal(err)
+			}
+			if got := rd.Ready(); got != tc.want {
+				t.Errorf("Ready after the first event, before %q = %v, want %v", tc.rest, got, tc.want)
+			}
+		})
+	}
+}

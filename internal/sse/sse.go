@@ -114,17 +114,37 @@ func (rd *Reader) Next() (Event, error) {
 	}
 }
 
-// Ready reports whether the reader already holds the whole of an event it
-// has not returned: a blank line in the bytes it has buffered but not
-// read. Next may then still wait, if that event was only a comment. Ready
-// never reads.
+// Ready reports whether Next would return an event without reading: the
+// reader's buffer holds the whole of an event it dispatches (comments and
+// events with neither data nor a type, which Next skips, do not count).
+// Ready never reads; its cost is the length of that next event.
 func (rd *Reader) Ready() bool {
-	n := rd.r.Buffered()
-	if n < 2 {
-		return false
+	b, _ := rd.r.Peek(rd.r.Buffered())
+	hasData, hasType, first := false, false, rd.start
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return false
+		}
+		line := bytes.TrimSuffix(b[:i], []byte("\r"))
+		b = b[i+1:]
+		if first {
+			line, first = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")), false
+		}
+		if len(line) == 0 {
+			if hasData || hasType {
+				return true
+			}
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		switch string(field) {
+		case "data":
+			hasData = true
+		case "event":
+			hasType = len(bytes.TrimPrefix(value, []byte(" "))) > 0
+		}
 	}
-	b, _ := rd.r.Peek(n)
-	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
 }
 
 func (rd *Reader) event() Event {

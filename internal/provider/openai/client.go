@@ -546,10 +546,15 @@ func (s *chatStream) Next() (llm.Event, error) {
 	return ev, nil
 }
 
-// Ready reports whether the next event is at hand: decoded, or wholly
-// in the reader's buffer.
+// Ready reports whether the next event is at hand. It decodes the
+// upstream chunks already whole in the reader's buffer until one yields
+// an event, so that a chunk that yields none (the finish reason alone)
+// does not make it report one that Next would then have to wait for.
 func (s *chatStream) Ready() bool {
-	return s.pos < len(s.pending) || (s.err == nil && !s.eof && s.events.Ready())
+	for s.pos >= len(s.pending) && s.err == nil && !s.eof && s.events.Ready() {
+		s.fill()
+	}
+	return s.pos < len(s.pending)
 }
 
 // fill reads one upstream event and decodes it into pending.
