@@ -2,6 +2,12 @@
 // Anthropic and Gemini use for streamed answers. The reader is strict about
 // sizes (a frame larger than its limit is an error, never an unbounded
 // buffer) and lenient about line endings, as the HTML standard says.
+//
+// A stream is flushed per event, except that an event whose successor is
+// already at hand is sent with it (Writer.Coalesce, Reader.Ready): a fast
+// upstream's events, arriving many to a read, leave in one write and
+// flush, and no event waits in the gateway while the gateway waits on the
+// upstream.
 package sse
 
 import (
