@@ -322,7 +322,10 @@ func (s *stream) Next() (llm.Event, error) {
 }
 
 // Ready reports whether the next event is at hand (llm.ReadyStream).
-func (s *stream) Ready() bool { return s.err == nil && s.dec.Ready() }
+func (s *stream) Ready() bool {
+	r, ok := s.dec.(interface{ Ready() bool })
+	return ok && s.err == nil && r.Ready()
+}
 
 func (s *stream) Close() error {
 	if s.closed {
