@@ -589,16 +589,21 @@ func (c *invokeStreamCodec) frames(ev llm.Event) ([]bedrock.EncodedEvent, error)
 func (c *invokeStreamCodec) exception(e *apiError) string { return streamExceptionType(e, true) }
 
 // flushWriter flushes after every write, so each event-stream frame (one
-// Write) reaches the client at once.
+// Write) reaches the client at once, unless ready reports that the next
+// frame's event is already at hand (then that frame's flush sends both).
 type flushWriter struct {
-	w  io.Writer
-	rc *http.ResponseController
+	w     io.Writer
+	rc    *http.ResponseController
+	ready func() bool
 }
 
 func (f flushWriter) Write(b []byte) (int, error) {
 	n, err := f.w.Write(b)
 	if err != nil {
 		return n, err
+	}
+	if f.ready != nil && f.ready() {
+		return n, nil
 	}
 	if err := f.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return n, err
@@ -609,10 +614,10 @@ func (f flushWriter) Write(b []byte) (int, error) {
 // streamEvents serves a streamed Bedrock request as an event stream,
 // through serveStream: a modeled exception frame ends a failed stream.
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request, codec eventStreamCodec) {
-	s.serveStream(w, r, call, req, func(w http.ResponseWriter) func(string) streamSink {
+	s.serveStream(w, r, call, req, func(w http.ResponseWriter, ready func() bool) func(string) streamSink {
 		w.Header().Set("Content-Type", eventStreamContentType)
 		w.WriteHeader(http.StatusOK)
-		enc := bedrock.NewEventEncoder(flushWriter{w: w, rc: http.NewResponseController(w)})
+		enc := bedrock.NewEventEncoder(flushWriter{w: w, rc: http.NewResponseController(w), ready: ready})
 		return func(string) streamSink { return eventSink{enc: enc, codec: codec} }
 	})
 }

@@ -57,6 +57,8 @@ type harnessConfig struct {
 	sessions bool
 	// options, when set, adjusts the front door's options.
 	options func(*Options)
+	// cloud, when set, wraps the simulated cloud's handler.
+	cloud func(http.Handler) http.Handler
 }
 
 // Channels of the harness, one per type, named after the cloud they use.
@@ -115,7 +117,11 @@ func newHarness(t testing.TB, opts ...func(*harnessConfig)) *harness {
 	st := sqlstore.OpenTestStore(t, sqlstore.DriverSQLite)
 
 	cloud := fakecloud.New(fakecloud.Options{Seed: 1})
-	cs := httptest.NewServer(cloud)
+	var cloudHandler http.Handler = cloud
+	if cfg.cloud != nil {
+		cloudHandler = cfg.cloud(cloud)
+	}
+	cs := httptest.NewServer(cloudHandler)
 	t.Cleanup(cs.Close)
 
 	hc := &http.Client{}

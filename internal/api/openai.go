@@ -136,8 +136,9 @@ func (c openAICodec) Fail(sw *sse.Writer, e *apiError) error {
 // streamChat serves a streamed chat request in any SSE dialect, through
 // serveStream.
 func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request, newCodec func(id string) streamCodec) {
-	s.serveStream(w, r, call, req, func(w http.ResponseWriter) func(id string) streamSink {
+	s.serveStream(w, r, call, req, func(w http.ResponseWriter, ready func() bool) func(id string) streamSink {
 		sw := sse.NewWriter(w)
+		sw.Coalesce(ready)
 		w.WriteHeader(http.StatusOK)
 		return func(id string) streamSink {
 			k := sseSink{sw: sw, codec: newCodec(id)}
@@ -201,8 +202,12 @@ func (k keepAliveSink) KeepAlive() error { return k.codec.(keepAliveCodec).KeepA
 // time the stream has been quiet for the keep-alive interval, so that
 // proxies and clients with read timeouts hold on while a model thinks.
 // start writes the response headers and returns the sink factory, called
-// once with the stream's id.
-func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request, start func(w http.ResponseWriter) func(id string) streamSink) {
+// once with the stream's id. The sink flushes each event to the client
+// unless ready (the stream's Ready) reports that the next one is already
+// at hand: a fast upstream's events, arriving many to a read, go out in
+// as few writes, while an event that has to wait on the upstream is never
+// held back. The keep-alive and the final frames are always flushed.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request, start func(w http.ResponseWriter, ready func() bool) func(id string) streamSink) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	idle := time.AfterFunc(s.idle, func() { cancel(errStreamIdle) })
@@ -216,6 +221,11 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 		ended bool
 		keep  *time.Timer
 		last  time.Time // of the latest write
+		// coalesce is set while the loop writes an event: only then may
+		// the sink ask the stream whether its next event is ready, from
+		// the goroutine that reads the stream (the keep-alive timer's
+		// writes are always flushed).
+		coalesce bool
 	)
 	end := func() {
 		mu.Lock()
@@ -255,7 +265,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 	}
 	streamOpened(r)
 	defer st.Close()
-	newSink := start(w)
+	// ready runs under mu.
+	ready := func() bool { return coalesce && st.Ready() }
+	newSink := start(w, ready)
 	var sink streamSink
 	// sinkFor runs under mu.
 	sinkFor := func(id string) streamSink {
@@ -309,7 +321,11 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 			break
 		}
 		idle.Reset(s.idle)
-		if err := locked(func() error { return sinkFor(ev.ID).Encode(ev) }); err != nil {
+		if err := locked(func() error {
+			coalesce = true
+			defer func() { coalesce = false }()
+			return sinkFor(ev.ID).Encode(ev)
+		}); err != nil {
 			var ee *encodeError
 			if errors.As(err, &ee) {
 				s.log.Error("encoding stream", "request_id", call.RequestID, "dialect", call.Dialect, "err", ee.err)

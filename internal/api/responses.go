@@ -242,6 +242,7 @@ func (t *turnRun) stream(w http.ResponseWriter, r *http.Request) {
 	streamOpened(r)
 	defer st.Close()
 	sw := sse.NewWriter(w)
+	sw.Coalesce(st.Ready)
 	w.WriteHeader(http.StatusOK)
 
 	seq := 0

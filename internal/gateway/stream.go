@@ -42,6 +42,11 @@ type Stream struct {
 	once    sync.Once
 }
 
+var (
+	_ llm.ReadyStream = (*Stream)(nil)
+	_ llm.ReadyStream = (*attemptStream)(nil)
+)
+
 // streamCall is a tool call of the stream, by its part index, its
 // arguments growing as they arrive.
 type streamCall struct {
@@ -128,6 +133,9 @@ type attemptStream struct {
 	cancel context.CancelCauseFunc
 }
 
+// Ready passes on whether the upstream's next event is at hand.
+func (s *attemptStream) Ready() bool { return llm.Ready(s.Stream) }
+
 func (s *attemptStream) Close() error {
 	err := s.Stream.Close()
 	s.cancel(nil)
@@ -209,6 +217,14 @@ func (s *Stream) Next() (llm.Event, error) {
 	}
 	s.sent += size
 	return ev, nil
+}
+
+// Ready reports whether Next would return another event without waiting
+// on the upstream (see llm.ReadyStream): a prefetched event is queued, or
+// the upstream has the next one at hand. It is false once the stream has
+// ended or failed, so that the front door flushes its last frames.
+func (s *Stream) Ready() bool {
+	return s.err == nil && (len(s.queued) > 0 || llm.Ready(s.up))
 }
 
 // eventSize is the content an event adds to the answer, in bytes.

@@ -81,6 +81,26 @@ type Stream interface {
 	Close() error
 }
 
+// ReadyStream is a Stream that can tell whether its next event is already
+// at hand: whether Next would return it without waiting on the upstream,
+// its bytes having arrived with an earlier read. A front door uses it to
+// coalesce its flushes to the client: after writing an event it flushes
+// only when the next one is not ready, so that no event waits in the
+// gateway's buffer while the gateway waits on the upstream. A stream
+// that cannot tell does not implement it (its events are flushed one by
+// one), and Ready may report false when it is not sure; it never blocks.
+type ReadyStream interface {
+	Stream
+	Ready() bool
+}
+
+// Ready reports whether s's next event is at hand (see ReadyStream);
+// false for a stream that cannot tell.
+func Ready(s Stream) bool {
+	r, ok := s.(ReadyStream)
+	return ok && r.Ready()
+}
+
 // All ranges over a stream's events until io.EOF or the first error, which
 // it yields once. It does not close the stream.
 func All(s Stream) iter.Seq2[Event, error] {

@@ -84,6 +84,8 @@ func timeoutError(name string, err error) *Error {
 	return &Error{Provider: name, Kind: KindTimeout, Message: "upstream timed out", Err: err}
 }
 
+var _ llm.ReadyStream = (*sseStream)(nil)
+
 // sseStream is the llm.Stream StreamSSE returns.
 type sseStream struct {
 	name    string
@@ -127,6 +129,22 @@ func (s *sseStream) Next() (llm.Event, error) {
 	ev := s.pending[0]
 	s.pending = s.pending[1:]
 	return ev, nil
+}
+
+// Ready reports whether the next event is at hand. It decodes the
+// upstream events already whole in the reader's buffer until one yields
+// an event, so that an event the decoder skips (a ping, a block's end)
+// does not make it report one that Next would then have to wait for.
+func (s *sseStream) Ready() bool {
+	for len(s.pending) == 0 && s.err == nil && !s.dec.Stopped() && s.rd.Ready() {
+		ev, err := s.rd.Next()
+		if err != nil {
+			s.err = s.readError(err)
+			break
+		}
+		s.pending, s.err = s.dec.Decode(ev)
+	}
+	return len(s.pending) > 0
 }
 
 // readError classifies a failure to read the next event.

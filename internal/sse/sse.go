@@ -2,6 +2,12 @@
 // Anthropic and Gemini use for streamed answers. The reader is strict about
 // sizes (a frame larger than its limit is an error, never an unbounded
 // buffer) and lenient about line endings, as the HTML standard says.
+//
+// A stream is flushed per event, except that an event whose successor is
+// already at hand is sent with it (Writer.Coalesce, Reader.Ready): a fast
+// upstream's events, arriving many to a read, leave in one write and
+// flush, and no event waits in the gateway while the gateway waits on the
+// upstream.
 package sse
 
 import (
@@ -114,6 +120,39 @@ func (rd *Reader) Next() (Event, error) {
 	}
 }
 
+// Ready reports whether Next would return an event without reading: the
+// reader's buffer holds the whole of an event it dispatches (comments and
+// events with neither data nor a type, which Next skips, do not count).
+// Ready never reads; its cost is the length of that next event.
+func (rd *Reader) Ready() bool {
+	b, _ := rd.r.Peek(rd.r.Buffered())
+	hasData, hasType, first := false, false, rd.start
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return false
+		}
+		line := bytes.TrimSuffix(b[:i], []byte("\r"))
+		b = b[i+1:]
+		if first {
+			line, first = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")), false
+		}
+		if len(line) == 0 {
+			if hasData || hasType {
+				return true
+			}
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		switch string(field) {
+		case "data":
+			hasData = true
+		case "event":
+			hasType = len(bytes.TrimPrefix(value, []byte(" "))) > 0
+		}
+	}
+}
+
 func (rd *Reader) event() Event {
 	return Event{Type: string(rd.typ), Data: rd.data, ID: string(rd.id)}
 }
@@ -146,11 +185,15 @@ func (rd *Reader) readLine() ([]byte, error) {
 }
 
 // Writer writes events to an HTTP response and flushes each one, so a
-// client sees every event as soon as it is written.
+// client sees every event as soon as it is written. With Coalesce, it
+// skips the flush after an event when the next one is already at hand,
+// so that a fast stream is sent in fewer, larger writes with no event
+// held back while the gateway waits.
 type Writer struct {
-	w   io.Writer
-	rc  *http.ResponseController
-	buf []byte
+	w     io.Writer
+	rc    *http.ResponseController
+	buf   []byte
+	ready func() bool
 }
 
 // NewWriter sets the event-stream headers on w (if not yet written) and
@@ -163,7 +206,13 @@ func NewWriter(w http.ResponseWriter) *Writer {
 	return &Writer{w: w, rc: http.NewResponseController(w)}
 }
 
-// Event writes one event with an optional type line and flushes it. data
+// Coalesce makes the writer flush after an event only when ready reports
+// false: ready says whether the next event is already at hand (see
+// llm.ReadyStream), and must not block. Comments are always flushed.
+func (sw *Writer) Coalesce(ready func() bool) { sw.ready = ready }
+
+// Event writes one event with an optional type line and flushes it,
+// unless a Coalesce function says the next event is at hand. data
 // must not contain a newline (JSON from encoding/json never does).
 func (sw *Writer) Event(typ string, data []byte) error {
 	sw.buf = sw.buf[:0]
@@ -177,6 +226,9 @@ func (sw *Writer) Event(typ string, data []byte) error {
 	sw.buf = append(sw.buf, "\n\n"...)
 	if _, err := sw.w.Write(sw.buf); err != nil {
 		return fmt.Errorf("writing event: %w", err)
+	}
+	if sw.ready != nil && sw.ready() {
+		return nil // the next event follows at once and flushes this one
 	}
 	return sw.Flush()
 }

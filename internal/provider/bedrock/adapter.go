@@ -288,6 +288,8 @@ func (a *Adapter) readError(ctx context.Context, err error) *provider.Error {
 	return provider.TransportError(a.name, fmt.Errorf("reading converse response: %w", err))
 }
 
+var _ llm.ReadyStream = (*stream)(nil)
+
 // stream is a ConverseStream answer being read.
 type stream struct {
 	name   string
@@ -317,6 +319,12 @@ func (s *stream) Next() (llm.Event, error) {
 		s.err = streamError(s.name, err)
 	}
 	return llm.Event{}, s.err
+}
+
+// Ready reports whether the next event is at hand (llm.ReadyStream).
+func (s *stream) Ready() bool {
+	r, ok := s.dec.(interface{ Ready() bool })
+	return ok && s.err == nil && r.Ready()
 }
 
 func (s *stream) Close() error {

@@ -1,6 +1,7 @@
 package bedrock
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -122,14 +123,31 @@ func (e *EventEncoder) write(hs eventstream.Headers, payload []byte) error {
 // CRCs and bounds each frame to MaxFrameSize. It is not safe for concurrent
 // use.
 type EventDecoder struct {
-	r   io.Reader
+	r   *bufio.Reader
 	dec *eventstream.Decoder
 	buf []byte
 }
 
+// readBufferSize is the decoder's read buffer: several typical frames (a
+// streamed chunk is a few hundred bytes), so that it can tell whether the
+// next frame has arrived (Ready) and a fast stream's frames are read a
+// buffer at a time. A decoder lives as long as its stream.
+const readBufferSize = 2 << 10
+
 // NewEventDecoder returns a decoder reading from r.
 func NewEventDecoder(r io.Reader) *EventDecoder {
-	return &EventDecoder{r: r, dec: eventstream.NewDecoder()}
+	return &EventDecoder{r: bufio.NewReaderSize(r, readBufferSize), dec: eventstream.NewDecoder()}
+}
+
+// Ready reports whether the whole of the next frame is buffered, so that
+// Next returns it without reading. It never reads.
+func (d *EventDecoder) Ready() bool {
+	n := d.r.Buffered()
+	if n < preludeSize {
+		return false
+	}
+	b, _ := d.r.Peek(preludeSize)
+	return int(binary.BigEndian.Uint32(b[0:4])) <= n
 }
 
 // Next returns the next frame. It returns io.EOF when the input ends

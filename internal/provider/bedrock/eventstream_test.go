@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"testing"
 	"testing/iotest"
 
@@ -194,4 +196,59 @@ func FuzzEventDecoder(f *testing.F) {
 			}
 		}
 	})
+}
+
+// frameReader hands out its frames per to a read.
+type frameReader struct {
+	frames [][]byte
+	per    int
+}
+
+func (r *frameReader) Read(p []byte) (int, error) {
+	if len(r.frames) == 0 {
+		return 0, io.EOF
+	}
+	n := 0
+	for i := 0; i < r.per && len(r.frames) > 0 && len(r.frames[0]) <= len(p)-n; i++ {
+		n += copy(p[n:], r.frames[0])
+		r.frames = r.frames[1:]
+	}
+	return n, nil
+}
+
+func TestEventDecoder_Ready(t *testing.T) {
+	var frames [][]byte
+	for i := range 4 {
+		var b bytes.Buffer
+		if err := NewEventEncoder(&b).Event("contentBlockDelta", []byte(fmt.Sprintf(`{"i":%d}`, i))); err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, b.Bytes())
+	}
+	for _, tc := range []struct {
+		name string
+		per  int // frames a read
+		want []bool
+	}{
+		{"frames together", 4, []bool{true, true, true, false}},
+		{"frames apart", 1, []bool{false, false, false, false}},
+		{"two a read", 2, []bool{true, false, true, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewEventDecoder(&frameReader{frames: slices.Clone(frames), per: tc.per})
+			var got []bool
+			for range frames {
+				if _, err := d.Next(); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, d.Ready())
+			}
+			if _, err := d.Next(); !errors.Is(err, io.EOF) {
+				t.Fatalf("after the last frame: %v, want io.EOF", err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Ready after each frame (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

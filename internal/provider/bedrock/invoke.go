@@ -80,6 +80,7 @@ type invokeDecoder struct {
 	pending []llm.Event
 	stopped bool // the Anthropic stream's stop event was seen
 	done    bool
+	failed  error // a frame's failure met by Ready, for Next
 }
 
 func newInvokeDecoder(r io.Reader, decode func(event string, data []byte) ([]llm.Event, error)) *invokeDecoder {
@@ -92,6 +93,10 @@ func (d *invokeDecoder) Next() (llm.Event, error) {
 		if d.done {
 			return llm.Event{}, io.EOF
 		}
+		if err := d.failed; err != nil {
+			d.done = true
+			return llm.Event{}, err
+		}
 		if err := d.step(); err != nil {
 			d.done = true
 			return llm.Event{}, err
@@ -100,6 +105,19 @@ func (d *invokeDecoder) Next() (llm.Event, error) {
 	ev := d.pending[0]
 	d.pending = d.pending[1:]
 	return ev, nil
+}
+
+// Ready reports whether the next event is at hand. It decodes the frames
+// already whole in the buffer until one yields an event, so that a chunk
+// that yields none (a block's end) does not make it report one that Next
+// would then have to wait for. A failure is kept for Next to return.
+func (d *invokeDecoder) Ready() bool {
+	for len(d.pending) == 0 && !d.done && d.failed == nil && d.dec.Ready() {
+		if err := d.step(); err != nil {
+			d.failed = err
+		}
+	}
+	return len(d.pending) > 0
 }
 
 func (d *invokeDecoder) step() error {

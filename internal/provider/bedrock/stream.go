@@ -214,6 +214,7 @@ type StreamDecoder struct {
 	pending []llm.Event
 	started bool
 	done    bool
+	failed  error // a frame's failure met by Ready, for Next
 
 	index    map[int]int // Bedrock contentBlockIndex → canonical index
 	kinds    []blockKind // by canonical index
@@ -237,6 +238,10 @@ func (d *StreamDecoder) Next() (llm.Event, error) {
 		if d.done {
 			return llm.Event{}, io.EOF
 		}
+		if err := d.failed; err != nil {
+			d.done = true
+			return llm.Event{}, err
+		}
 		if err := d.step(); err != nil {
 			d.done = true
 			return llm.Event{}, err
@@ -245,6 +250,19 @@ func (d *StreamDecoder) Next() (llm.Event, error) {
 	ev := d.pending[0]
 	d.pending = d.pending[1:]
 	return ev, nil
+}
+
+// Ready reports whether the next event is at hand. It decodes the frames
+// already whole in the buffer until one yields an event, so that a frame
+// that yields none (a block's stop) does not make it report one that Next
+// would then have to wait for. A failure is kept for Next to return.
+func (d *StreamDecoder) Ready() bool {
+	for len(d.pending) == 0 && !d.done && d.failed == nil && d.dec.Ready() {
+		if err := d.step(); err != nil {
+			d.failed = err
+		}
+	}
+	return len(d.pending) > 0
 }
 
 // step reads one frame and queues the events it yields.

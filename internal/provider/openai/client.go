@@ -513,6 +513,8 @@ func redact(s string, limit int) string {
 	return s[:cut] + "…"
 }
 
+var _ llm.ReadyStream = (*chatStream)(nil)
+
 // chatStream is the llm.Stream of a streamed call.
 type chatStream struct {
 	name    string
@@ -542,6 +544,17 @@ func (s *chatStream) Next() (llm.Event, error) {
 	ev := s.pending[s.pos]
 	s.pos++
 	return ev, nil
+}
+
+// Ready reports whether the next event is at hand. It decodes the
+// upstream chunks already whole in the reader's buffer until one yields
+// an event, so that a chunk that yields none (the finish reason alone)
+// does not make it report one that Next would then have to wait for.
+func (s *chatStream) Ready() bool {
+	for s.pos >= len(s.pending) && s.err == nil && !s.eof && s.events.Ready() {
+		s.fill()
+	}
+	return s.pos < len(s.pending)
 }
 
 // fill reads one upstream event and decodes it into pending.

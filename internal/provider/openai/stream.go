@@ -71,7 +71,7 @@ func (d *StreamDecoder) Decode(dst []llm.Event, data []byte) ([]llm.Event, error
 	if bytes.Equal(bytes.TrimSpace(data), []byte("[DONE]")) {
 		return d.stop(dst, "stream ended without a finish reason")
 	}
-	var ch ChatChunk
+	var ch streamChunk
 	if err := json.Unmarshal(data, &ch); err != nil {
 		return dst, d.badResponse("malformed stream chunk", err)
 	}
@@ -104,6 +104,24 @@ func (d *StreamDecoder) Decode(dst []llm.Event, data []byte) ([]llm.Event, error
 		}
 	}
 	return dst, nil
+}
+
+// streamChunk is the part of a ChatChunk the decoder reads. The members
+// it has no use for (object, created, service_tier, system_fingerprint,
+// logprobs) are skipped instead of copied out of every chunk.
+type streamChunk struct {
+	ID      string         `json:"id"`
+	Model   string         `json:"model"`
+	Choices []streamChoice `json:"choices"`
+	Usage   *Usage         `json:"usage"`
+	Error   *APIError      `json:"error"`
+}
+
+// streamChoice is the part of a ChunkChoice the decoder reads.
+type streamChoice struct {
+	Index        int     `json:"index"`
+	Delta        *Delta  `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
 }
 
 func (d *StreamDecoder) delta(dst []llm.Event, delta *Delta) ([]llm.Event, error) {
