@@ -200,7 +200,7 @@ func settled(t *testing.T, lim *overload.Limiter) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st := lim.Stats()
-		if st.InFlight == 0 && st.Queued == 0 && st.Streams == 0 {
+		if st.InFlight == 0 && st.Parked == 0 && st.Queued == 0 && st.Streams == 0 {
 			return
 		}
 		if time.Now().After(deadline) {

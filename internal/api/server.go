@@ -236,13 +236,18 @@ func (s *Server) call(r *http.Request, p *auth.Principal, model, dialect, endpoi
 	// "unknown" series, however many names clients make up.
 	_, info.ModelKnown = s.gw.Router().Catalog().Lookup(model)
 	k, t := &p.Key, &p.Tenant
-	return &gateway.Call{
+	c := &gateway.Call{
 		RequestID: info.RequestID, TenantID: t.ID, Tenant: t.Name, KeyID: k.ID,
 		KeyQuota:      gateway.Quota{RPM: k.RPM, TPM: k.TPM, MaxStreams: k.MaxStreams, BudgetUSD: k.BudgetUSD, BudgetPeriod: k.BudgetPeriod},
 		TenantQuota:   gateway.Quota{RPM: t.RPM, TPM: t.TPM, MaxStreams: t.MaxStreams, BudgetUSD: t.BudgetUSD, BudgetPeriod: t.BudgetPeriod},
 		AllowedModels: k.AllowedModels, Model: model, Dialect: dialect, Endpoint: endpoint,
 		Traffic: "stateless",
 	}
+	if a := admittedFrom(r); a != nil {
+		// The gateway parks the slot while an attempt waits on a channel.
+		c.Slot = a.t
+	}
+	return c
 }
 
 // setRouteHeaders writes the x-switchyard-* headers and the access-log

@@ -22,7 +22,7 @@ func admissionLimiter(c config.Admission, metrics *telemetry.Metrics) (*overload
 		return nil, func() error { return nil }
 	}
 	cfg := overload.Config{
-		MinInFlight: c.MinInFlight, MaxInFlight: c.MaxInFlight, MaxStreams: c.MaxStreams,
+		MinInFlight: c.MinInFlight, MaxInFlight: c.MaxInFlight, MaxRequests: c.MaxRequests, MaxStreams: c.MaxStreams,
 		Queue: c.Queue, QueueTimeout: c.QueueTimeout.Std(),
 		Adaptive: c.Mode == "adaptive", TargetDelay: c.TargetDelay.Std(),
 	}

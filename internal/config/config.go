@@ -204,17 +204,28 @@ type Admission struct {
 	// Mode is "adaptive" (default): the in-flight limit moves between
 	// min_in_flight and max_in_flight with the gateway's own added delay
 	// (a request's time in the gateway minus its time waiting on
-	// channels), so it climbs to thousands of slow upstream calls but
-	// shrinks when the gateway itself runs short of CPU; "fixed": the
-	// limit is max_in_flight; "off": no admission control.
+	// channels), shrinking when the gateway itself runs short of CPU;
+	// "fixed": the limit is max_in_flight; "off": no admission control.
+	// Either way a request holds an in-flight slot only while the gateway
+	// works on it: while an attempt waits on its channel (until the
+	// answer is in hand, or a stream's first event) the slot is parked,
+	// lent to the next request, and taken back afterwards without a
+	// queue or a refusal. So a burst of slow LLM calls is admitted up to
+	// max_requests, and the limit and queue only bind CPU contention.
 	Mode string `yaml:"mode"`
 	// MinInFlight is the floor of the adaptive limit: enough requests for
 	// the gateway to keep two cores busy however noisy its delay reads.
 	// Default: 32.
 	MinInFlight int `yaml:"min_in_flight"`
-	// MaxInFlight bounds requests in flight (not counting open streams):
-	// the ceiling of the adaptive limit, or the fixed limit. Default: 4096.
+	// MaxInFlight bounds requests the gateway works on at once (not
+	// counting requests parked on a channel or open streams): the ceiling
+	// of the adaptive limit, or the fixed limit. Default: 4096.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxRequests bounds the requests admitted at once, working or parked
+	// on a channel (not counting open streams), for memory: past it a
+	// request waits in the queue as if over the in-flight limit.
+	// Default: 4096.
+	MaxRequests int `yaml:"max_requests"`
 	// TargetDelay is the gateway's own added delay the adaptive limit
 	// keeps under, judged over 100 ms windows as the greater of the median
 	// request's time in the gateway less its time on channels, and the
@@ -615,6 +626,9 @@ func (c *Config) applyDefaults() {
 	}
 	if a.MaxInFlight == 0 {
 		a.MaxInFlight = 4096
+	}
+	if a.MaxRequests == 0 {
+		a.MaxRequests = 4096
 	}
 	if a.TargetDelay == 0 {
 		a.TargetDelay = Duration(5 * time.Millisecond)

@@ -42,7 +42,7 @@ func TestLoad_Defaults(t *testing.T) {
 	if got := c.Contracts[1].Commitment.Pacing; got != "even" {
 		t.Errorf("pacing = %q", got)
 	}
-	want := Admission{Mode: "adaptive", MinInFlight: 32, MaxInFlight: 4096, TargetDelay: Duration(5 * time.Millisecond),
+	want := Admission{Mode: "adaptive", MinInFlight: 32, MaxInFlight: 4096, MaxRequests: 4096, TargetDelay: Duration(5 * time.Millisecond),
 		MaxStreams: 10000, Queue: 512, QueueTimeout: Duration(50 * time.Millisecond)}
 	if got := c.Server.Admission; got != want {
 		t.Errorf("server.admission = %+v, want %+v", got, want)
@@ -100,6 +100,7 @@ func TestLoad_Bad(t *testing.T) {
 		}},
 		{"admission.bad.yaml", []string{
 			`server.admission.mode: must be adaptive, fixed or off, got "lenient"`,
+			`server.admission.max_requests: must not be negative`,
 			`server.admission.max_streams: must not be negative`,
 			`server.admission.min_in_flight: must not exceed max_in_flight (10)`,
 			`server.admission.queue: must be -1 (no queue) or more`,

@@ -90,7 +90,7 @@ func (c *Config) Validate() error {
 		for _, f := range []struct {
 			name string
 			v    int
-		}{{"min_in_flight", a.MinInFlight}, {"max_in_flight", a.MaxInFlight}, {"max_streams", a.MaxStreams}} {
+		}{{"min_in_flight", a.MinInFlight}, {"max_in_flight", a.MaxInFlight}, {"max_requests", a.MaxRequests}, {"max_streams", a.MaxStreams}} {
 			if f.v < 0 {
 				bad("server.admission."+f.name, "must not be negative")
 			}

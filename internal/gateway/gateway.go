@@ -149,6 +149,34 @@ type Call struct {
 	Endpoint string
 	// Traffic is route.Stateless or route.Stateful.
 	Traffic string
+	// Slot, when set, is the request's admission slot: it is parked while
+	// an attempt waits on its channel (the upstream call until its answer
+	// is in hand, or a stream's first event) and resumed afterwards.
+	Slot Slot
+}
+
+// Slot is a request's hold on the front door's admission control. The
+// gateway parks it while an attempt waits on a channel, which costs the
+// gateway nothing, and resumes it before working on the answer; Resume
+// never fails, so an answer whose upstream call was made is never
+// refused. Both are called on the request's goroutine.
+type Slot interface {
+	Park()
+	Resume()
+}
+
+// park gives back the request's admission slot while an attempt waits on
+// its channel; resume takes it back.
+func (r *request) park() {
+	if r.call.Slot != nil {
+		r.call.Slot.Park()
+	}
+}
+
+func (r *request) resume() {
+	if r.call.Slot != nil {
+		r.call.Slot.Resume()
+	}
 }
 
 // Result reports how a request was served.
@@ -465,7 +493,9 @@ func (g *Gateway) Chat(ctx context.Context, call *Call, req *llm.Request) (*llm.
 		attempt.Stream = false
 		actx, cancel := attemptContext(ctx, m)
 		defer cancel()
+		r.park()
 		out, err := p.Chat(actx, &attempt)
+		r.resume()
 		if err != nil {
 			return err
 		}
@@ -507,7 +537,9 @@ func (g *Gateway) Embed(ctx context.Context, call *Call, req *llm.EmbedRequest) 
 		attempt.Model = off.UpstreamModel
 		actx, cancel := attemptContext(ctx, m)
 		defer cancel()
+		r.park()
 		out, err := e.Embed(actx, &attempt)
+		r.resume()
 		if err != nil {
 			return err
 		}

@@ -71,7 +71,9 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 		attempt := *req
 		attempt.Model = off.UpstreamModel
 		attempt.Stream = true
+		r.park()
 		up, head, err := openStream(ctx, p, &attempt, m)
+		r.resume()
 		if err != nil {
 			return err
 		}

@@ -16,14 +16,25 @@
 // wait mostly lands in what looks like upstream time. Over the target the
 // limit shrinks in proportion; under it, while requests queue, it grows.
 //
+// A request holds its unary slot only while the gateway works on it.
+// While one of its attempts waits on a channel (from sending the upstream
+// request until the answer is in hand, or a stream's first event), the
+// request is parked (Ticket.Park): its slot goes back to the limiter and
+// to the next waiter, and it is taken back afterwards (Ticket.Resume)
+// without a queue or a refusal, so that an answer whose upstream call was
+// made is never refused. Parked time is not the gateway's own delay. A
+// burst of slow LLM calls thus needs slots only for the milliseconds the
+// gateway spends on each; what bounds them is MaxRequests, the unary
+// requests admitted at once, working or parked.
+//
 // Requests over the limit wait in a short FIFO queue with a deadline. The
 // queue is CoDel-like: once it has not been empty for a whole interval, the
 // deadline of new waiters drops to a few milliseconds, so sustained
 // overload is refused rather than queued.
 //
 // Streams have their own limit, sized for memory rather than CPU: a stream
-// holds a unary slot while it is set up (decoding, routing, waiting for the
-// first upstream event), then only its stream slot.
+// holds a unary slot while it is set up (decoding, routing), parked while
+// it waits for its first upstream event, then only its stream slot.
 //
 // This is not the per-key rate limits and budgets, which live in
 // internal/gateway and stay 429s.
@@ -47,6 +58,11 @@ type Config struct {
 	// MaxInFlight is the ceiling of the adaptive unary limit, and the
 	// fixed limit when Adaptive is false.
 	MaxInFlight int
+	// MaxRequests bounds the unary requests admitted at once, those
+	// working (under the adaptive limit) and those parked while they wait
+	// on a channel: past it a request waits in the queue like one over
+	// the limit. It bounds memory, not CPU.
+	MaxRequests int
 	// MaxStreams bounds open streams.
 	MaxStreams int
 	// Queue bounds the requests waiting for a unary slot; 0 takes the
@@ -72,6 +88,7 @@ type Config struct {
 const (
 	DefaultMinInFlight  = 32
 	DefaultMaxInFlight  = 4096
+	DefaultMaxRequests  = 4096
 	DefaultMaxStreams   = 10000
 	DefaultQueue        = 512
 	DefaultQueueTimeout = 50 * time.Millisecond
@@ -105,6 +122,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MinInFlight > c.MaxInFlight {
 		c.MinInFlight = c.MaxInFlight
+	}
+	if c.MaxRequests <= 0 {
+		c.MaxRequests = DefaultMaxRequests
 	}
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = DefaultMaxStreams
@@ -154,8 +174,11 @@ func (e *Error) Is(target error) bool { return target == ErrOverloaded }
 type Stats struct {
 	// Limit is the current unary limit.
 	Limit int
-	// InFlight counts unary slots held.
+	// InFlight counts unary slots held (requests the gateway works on).
 	InFlight int
+	// Parked counts admitted requests waiting on a channel, their unary
+	// slot given back.
+	Parked int
 	// Queued counts requests waiting for a unary slot.
 	Queued int
 	// Streams counts stream slots held; MaxStreams is their limit.
@@ -177,6 +200,7 @@ type Limiter struct {
 	mu       sync.Mutex
 	limit    int
 	inFlight int
+	parked   int
 	queue    list.List // of *waiter, oldest first
 	// nonEmptySince is when the queue last became non-empty; zero when
 	// it is empty.
@@ -227,7 +251,7 @@ func (l *Limiter) Config() Config { return l.cfg }
 // Stats returns a snapshot.
 func (l *Limiter) Stats() Stats {
 	l.mu.Lock()
-	s := Stats{Limit: l.limit, InFlight: l.inFlight, Queued: l.queue.Len(), Delay: l.delay}
+	s := Stats{Limit: l.limit, InFlight: l.inFlight, Parked: l.parked, Queued: l.queue.Len(), Delay: l.delay}
 	l.mu.Unlock()
 	s.Streams, s.MaxStreams = int(l.streams.Load()), l.cfg.MaxStreams
 	s.Admitted = l.admitted.Load()
@@ -243,7 +267,8 @@ func (l *Limiter) refuse(r Reason) error {
 	return &Error{Reason: r}
 }
 
-// Acquire takes a unary slot, waiting in the queue if every slot is held.
+// Acquire takes a unary slot, waiting in the queue if every slot is held
+// or MaxRequests requests are admitted.
 // It returns a *Error when the queue is full or its deadline passes, and
 // ctx's error if ctx ends first. The ticket must be released exactly once
 // (Release or Abandon; further calls do nothing).
@@ -251,7 +276,7 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 	l.mu.Lock()
 	now := l.now()
 	l.adapt(now)
-	if l.inFlight < l.limit && l.queue.Len() == 0 {
+	if l.free() && l.queue.Len() == 0 {
 		l.inFlight++
 		l.mu.Unlock()
 		l.admitted.Add(1)
@@ -307,9 +332,17 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 	return &Ticket{l: l, start: l.now(), unary: true}, nil
 }
 
-// release frees a unary slot, handing it to the oldest waiter if any, and
-// records a sample of own delay (negative: none).
-func (l *Limiter) release(own time.Duration) {
+// free reports whether a request may be admitted: a unary slot is free
+// and the admitted requests, working or parked, are under MaxRequests.
+// Called with mu held.
+func (l *Limiter) free() bool {
+	return l.inFlight < l.limit && l.inFlight+l.parked < l.cfg.MaxRequests
+}
+
+// release frees a unary slot (a parked request's place when parked),
+// handing it to the oldest waiter if any, and records a sample of own
+// delay (negative: none).
+func (l *Limiter) release(own time.Duration, parked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -317,13 +350,37 @@ func (l *Limiter) release(own time.Duration) {
 		l.samples = append(l.samples, own)
 	}
 	l.adapt(now)
-	l.inFlight--
+	if parked {
+		l.parked--
+	} else {
+		l.inFlight--
+	}
 	l.grant()
+}
+
+// park moves a request from its unary slot to the parked ones, handing
+// the slot to the oldest waiter if any.
+func (l *Limiter) park() {
+	l.mu.Lock()
+	l.inFlight--
+	l.parked++
+	l.grant()
+	l.mu.Unlock()
+}
+
+// resume takes a unary slot back for a parked request, even past the
+// limit: its upstream call is made, so it is never refused. The admitted
+// total is unchanged.
+func (l *Limiter) resume() {
+	l.mu.Lock()
+	l.parked--
+	l.inFlight++
+	l.mu.Unlock()
 }
 
 // grant hands free slots to waiters, oldest first. Called with mu held.
 func (l *Limiter) grant() {
-	for l.inFlight < l.limit && l.queue.Len() > 0 {
+	for l.free() && l.queue.Len() > 0 {
 		w := l.queue.Remove(l.queue.Front()).(*waiter)
 		w.granted = true
 		l.inFlight++
@@ -403,8 +460,47 @@ func grow(limit int, f float64) int { return limit + max(1, int(float64(limit)*f
 type Ticket struct {
 	l      *Limiter
 	start  time.Time
-	unary  bool // holds a unary slot
+	unary  bool // holds a unary slot (given back while parked)
 	stream bool // holds a stream slot
+	// parkedAt is when the request was parked; zero while it works.
+	parkedAt time.Time
+	// parkedFor sums the time the request spent parked.
+	parkedFor time.Duration
+}
+
+// Park gives the request's unary slot back while it waits on a channel:
+// the slot goes to the next waiter. Resume takes it back. Park does
+// nothing for a request that holds no unary slot (an open stream) or is
+// parked already.
+func (t *Ticket) Park() {
+	if !t.unary || !t.parkedAt.IsZero() {
+		return
+	}
+	t.parkedAt = t.l.now()
+	t.l.park()
+}
+
+// Resume takes back the unary slot of a parked request, at once and past
+// the limit if need be: once a request's upstream call is made, its
+// answer is never refused. It does nothing for a request not parked.
+func (t *Ticket) Resume() {
+	if t.parkedAt.IsZero() {
+		return
+	}
+	t.parkedFor += t.l.now().Sub(t.parkedAt)
+	t.parkedAt = time.Time{}
+	t.l.resume()
+}
+
+// own is the gateway's own delay of the request so far: its time since
+// admission less the time it spent parked or, if more, upstream (the
+// time its attempts spent on channels, as the caller measured it).
+func (t *Ticket) own(upstream time.Duration) time.Duration {
+	parked := t.parkedFor
+	if !t.parkedAt.IsZero() {
+		parked += t.l.now().Sub(t.parkedAt)
+	}
+	return max(0, t.l.now().Sub(t.start)-max(upstream, parked))
 }
 
 // Stream takes a stream slot for the request, refusing with a *Error when
@@ -430,8 +526,9 @@ func (t *Ticket) Opened(upstream time.Duration) {
 	if !t.unary {
 		return
 	}
-	t.unary = false
-	t.l.release(max(0, t.l.now().Sub(t.start)-upstream))
+	own, parked := t.own(upstream), !t.parkedAt.IsZero()
+	t.unary, t.parkedAt = false, time.Time{}
+	t.l.release(own, parked)
 }
 
 // Release ends the request after upstream of waiting on channels: every
@@ -450,12 +547,13 @@ func (t *Ticket) end(upstream time.Duration, sample bool) {
 	if !t.unary {
 		return
 	}
-	t.unary = false
 	own := time.Duration(-1)
 	if sample {
-		own = max(0, t.l.now().Sub(t.start)-upstream)
+		own = t.own(upstream)
 	}
-	t.l.release(own)
+	parked := !t.parkedAt.IsZero()
+	t.unary, t.parkedAt = false, time.Time{}
+	t.l.release(own, parked)
 }
 
 func reasonOf(err error) Reason {

@@ -326,3 +326,123 @@ func TestAdaptiveLimitJudgesCPUDelay(t *testing.T) {
 		}
 	})
 }
+
+// TestParkedRequestResumesPastTheLimit: a parked request lends its slot
+// to the next one and takes it back at once when its answer is in hand,
+// even with every slot held and a waiter queued; the limit then binds new
+// requests only.
+func TestParkedRequestResumesPastTheLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{MaxInFlight: 1, QueueTimeout: time.Minute}, nil)
+		a, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Park()
+		b, err := l.Acquire(context.Background()) // gets the lent slot at once
+		if err != nil {
+			t.Fatalf("refused while the only request was parked: %v", err)
+		}
+		waiting := acquireAsync(context.Background(), l)
+		synctest.Wait()
+		if s := l.Stats(); s.InFlight != 1 || s.Parked != 1 || s.Queued != 1 {
+			t.Fatalf("with one parked, one working, one queued: %+v", s)
+		}
+		a.Resume() // never refused, though the limit is reached
+		if s := l.Stats(); s.InFlight != 2 || s.Parked != 0 || s.Queued != 1 {
+			t.Fatalf("after the resume: %+v", s)
+		}
+		b.Release(0)
+		synctest.Wait()
+		select {
+		case r := <-waiting:
+			t.Fatalf("waiter admitted past the limit (err %v)", r.err)
+		default:
+		}
+		a.Release(0)
+		r := <-waiting
+		if r.err != nil {
+			t.Fatalf("waiter refused once a slot was free: %v", r.err)
+		}
+		r.t.Release(0)
+		if s := l.Stats(); s.InFlight != 0 || s.Parked != 0 || s.Queued != 0 || s.Admitted != 3 {
+			t.Errorf("at the end: %+v", s)
+		}
+	})
+}
+
+// TestMaxRequestsBoundsWorkingAndParked: parked requests free their
+// slots, but the admitted requests, working or parked, stay within
+// MaxRequests; past it a request is refused like one over the limit.
+func TestMaxRequestsBoundsWorkingAndParked(t *testing.T) {
+	l := New(Config{MaxInFlight: 2, MaxRequests: 3, Queue: -1}, nil)
+	var held []*Ticket
+	for range 3 {
+		tk, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatalf("request %d refused: %v", len(held)+1, err)
+		}
+		tk.Park()
+		held = append(held, tk)
+	}
+	if s := l.Stats(); s.InFlight != 0 || s.Parked != 3 {
+		t.Fatalf("three parked: %+v", s)
+	}
+	if _, err := l.Acquire(context.Background()); reasonOf(err) != QueueFull {
+		t.Fatalf("fourth request with three parked: err %v, want a refusal", err)
+	}
+	held[0].Resume()
+	held[1].Resume()
+	held[2].Resume() // past the limit of two: a parked request is never refused
+	if s := l.Stats(); s.InFlight != 3 || s.Parked != 0 {
+		t.Fatalf("three resumed: %+v", s)
+	}
+	held[0].Park()
+	held[0].Abandon() // a request ended while parked frees its place
+	held[1].Release(0)
+	if s := l.Stats(); s.InFlight != 1 || s.Parked != 0 {
+		t.Fatalf("after two ended: %+v", s)
+	}
+	tk, err := l.Acquire(context.Background())
+	if err != nil {
+		t.Fatalf("refused with one request admitted: %v", err)
+	}
+	tk.Release(0)
+	held[2].Release(0)
+	if s := l.Stats(); s.InFlight != 0 || s.Parked != 0 || s.Refused[QueueFull] != 1 {
+		t.Errorf("at the end: %+v", s)
+	}
+}
+
+// TestParkedTimeIsNotOwnDelay: requests that wait a second parked and
+// work a millisecond are judged at a millisecond, however the caller
+// counts their upstream time.
+func TestParkedTimeIsNotOwnDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{Adaptive: true, MinInFlight: 64, MaxInFlight: 64}, nil)
+		var wg sync.WaitGroup
+		for range minSamples {
+			wg.Go(func() {
+				tk, err := l.Acquire(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				tk.Park()
+				time.Sleep(time.Second)
+				tk.Resume()
+				time.Sleep(time.Millisecond)
+				tk.Release(0)
+			})
+		}
+		wg.Wait()
+		tk, err := l.Acquire(context.Background()) // closes the window
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Abandon()
+		if got := l.Stats().Delay; got != time.Millisecond {
+			t.Errorf("judged delay %v, want the 1ms worked", got)
+		}
+	})
+}
