@@ -3,10 +3,13 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,4 +211,105 @@ func settled(t *testing.T, lim *overload.Limiter) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestOverload_SlowChannelsDoNotHoldSlots sends 1,000 concurrent requests
+// (a quarter of them streams) through an in-flight limit of 8 to a channel
+// that holds every answer: each request gives its slot back while it waits
+// on the channel, so all 1,000 reach the channel at once, none refused.
+// Then every slot is taken and the channel answers: a request whose
+// upstream call was made takes its slot back past the limit, so all are
+// answered.
+func TestOverload_SlowChannelsDoNotHoldSlots(t *testing.T) {
+	const n = 1000
+	// The queue's deadlines bind CPU contention, which the burst itself
+	// causes on a small machine: they are long here, so that what is
+	// proven is that the channel's wait holds no slot.
+	lim := overload.New(overload.Config{MaxInFlight: 8, Queue: n, QueueTimeout: time.Minute, SustainedTimeout: time.Minute}, nil)
+	gate := make(chan struct{})
+	var waiting atomic.Int64
+	h := newHarness(t, func(c *harnessConfig) {
+		c.admission = lim
+		c.cloud = func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				waiting.Add(1)
+				<-gate
+				next.ServeHTTP(w, r)
+			})
+		}
+	})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	t.Cleanup(client.CloseIdleConnections)
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	answers := make(chan answer, n)
+	for i := range n {
+		stream := i%4 == 0
+		go func() {
+			body := fmt.Sprintf(`{"model":"via-openai","stream":%t,"messages":[{"role":"user","content":"Hello"}]}`, stream)
+			req, _ := http.NewRequest(http.MethodPost, h.URL+"/v1/chat/completions", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+h.key.Secret)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answers <- answer{status: resp.StatusCode, body: string(b), err: err}
+		}()
+	}
+
+	deadline := time.Now().Add(time.Minute)
+	for waiting.Load() < n {
+		if time.Now().After(deadline) {
+			close(gate)
+			t.Fatalf("%d of %d requests reached the channel; limiter %+v", waiting.Load(), n, lim.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := lim.Stats()
+	if st.InFlight != 0 || st.Parked != n || st.Queued != 0 || len(nonZero(st.Refused)) != 0 {
+		t.Errorf("with every request waiting on the channel: %+v", st)
+	}
+
+	// Every slot is taken: the parked requests are answered regardless.
+	var held []*overload.Ticket
+	for range 8 {
+		tk, err := lim.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, tk)
+	}
+	close(gate)
+	for range n {
+		a := <-answers
+		if a.err != nil || a.status != http.StatusOK || !strings.Contains(a.body, "choices") {
+			t.Fatalf("answer %d %v: %.300s", a.status, a.err, a.body)
+		}
+	}
+	for _, tk := range held {
+		tk.Release(0)
+	}
+	settled(t, lim)
+	if st := lim.Stats(); len(nonZero(st.Refused)) != 0 || st.Admitted != n+8 {
+		t.Errorf("at the end: %+v", st)
+	}
+	h.records(t, n)
+}
+
+// nonZero returns the refusal counts that are not zero.
+func nonZero(m map[overload.Reason]uint64) map[overload.Reason]uint64 {
+	out := map[overload.Reason]uint64{}
+	for r, v := range m {
+		if v != 0 {
+			out[r] = v
+		}
+	}
+	return out
 }

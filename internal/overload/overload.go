@@ -71,6 +71,10 @@ type Config struct {
 	// QueueTimeout bounds a wait for a unary slot while the queue is
 	// fresh; under sustained overload the wait is cut to SustainedTimeout.
 	QueueTimeout time.Duration
+	// SustainedTimeout bounds a wait for a unary slot once the queue has
+	// not been empty for an Interval (or QueueTimeout if shorter).
+	// Default: DefaultSustainedTimeout.
+	SustainedTimeout time.Duration
 	// Adaptive moves the unary limit between MinInFlight and MaxInFlight
 	// by the gateway's own added delay.
 	Adaptive bool
@@ -95,11 +99,11 @@ const (
 	DefaultTargetDelay  = 5 * time.Millisecond
 )
 
-// CoDel constants: once the queue has not been empty for Interval, new
-// waiters get SustainedTimeout (or QueueTimeout if shorter).
+// CoDel: once the queue has not been empty for Interval, new waiters get
+// Config.SustainedTimeout (or QueueTimeout if shorter).
 const (
-	Interval         = 100 * time.Millisecond
-	SustainedTimeout = 5 * time.Millisecond
+	Interval                = 100 * time.Millisecond
+	DefaultSustainedTimeout = 5 * time.Millisecond
 )
 
 // Adaptation: the limit is reconsidered once per window of at least
@@ -137,6 +141,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.QueueTimeout <= 0 {
 		c.QueueTimeout = DefaultQueueTimeout
+	}
+	if c.SustainedTimeout <= 0 {
+		c.SustainedTimeout = DefaultSustainedTimeout
 	}
 	if c.TargetDelay <= 0 {
 		c.TargetDelay = DefaultTargetDelay
@@ -292,7 +299,7 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 		l.sustainedUntil = now.Add(Interval)
 	}
 	if now.Before(l.sustainedUntil) {
-		timeout = min(timeout, SustainedTimeout)
+		timeout = min(timeout, l.cfg.SustainedTimeout)
 	}
 	if l.queue.Len() == 0 {
 		l.nonEmptySince = now

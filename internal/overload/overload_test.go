@@ -83,8 +83,8 @@ func TestSustainedQueueShortensTheDeadline(t *testing.T) {
 		if reasonOf(r.err) != QueueTimeout {
 			t.Fatalf("err %v, want a queue timeout", r.err)
 		}
-		if waited := time.Since(start); waited != SustainedTimeout {
-			t.Errorf("refused after %v under sustained overload, want %v", waited, SustainedTimeout)
+		if waited := time.Since(start); waited != DefaultSustainedTimeout {
+			t.Errorf("refused after %v under sustained overload, want %v", waited, DefaultSustainedTimeout)
 		}
 		if r := <-first; reasonOf(r.err) != QueueTimeout {
 			t.Fatalf("first waiter: %v", r.err)
@@ -93,8 +93,8 @@ func TestSustainedQueueShortensTheDeadline(t *testing.T) {
 		// another interval, though the queue is empty.
 		start = time.Now()
 		r = <-acquireAsync(context.Background(), l)
-		if waited := time.Since(start); reasonOf(r.err) != QueueTimeout || waited != SustainedTimeout {
-			t.Errorf("just after a timeout: %v after %v, want a timeout after %v", r.err, waited, SustainedTimeout)
+		if waited := time.Since(start); reasonOf(r.err) != QueueTimeout || waited != DefaultSustainedTimeout {
+			t.Errorf("just after a timeout: %v after %v, want a timeout after %v", r.err, waited, DefaultSustainedTimeout)
 		}
 		// Once the queue has stayed calm for an interval, the full
 		// deadline is back.
