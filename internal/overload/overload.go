@@ -404,8 +404,8 @@ func (l *Limiter) grant() {
 // A window is judged once it has lasted window and holds minSamples
 // completions, or once it has lasted maxWindows windows with fewer. A
 // window in which nothing completed while requests queued means those in
-// flight are waiting on something other than the gateway (slow channels):
-// it has room for more.
+// flight are waiting on something other than the gateway's CPU (a slow
+// client, say; waits on channels are parked): it has room for more.
 func (l *Limiter) adapt(now time.Time) {
 	if !l.cfg.Adaptive {
 		return
@@ -442,7 +442,7 @@ func (l *Limiter) adapt(now time.Time) {
 		l.limit = int(float64(l.limit) * max(0.75, float64(target)/float64(delay)))
 	case n == 0:
 		// Requests queued all window and none completed: those in
-		// flight wait on channels, not on the gateway, which has room.
+		// flight wait on something other than the CPU, which has room.
 		l.limit = grow(l.limit, 0.5)
 	case l.saturated:
 		// Grow faster the further under the target, by at most a
