@@ -176,6 +176,9 @@ type AdmissionState struct {
 	// Limit is the current in-flight limit; InFlight and Queued count
 	// requests holding and waiting for a slot.
 	Limit, InFlight, Queued int
+	// Parked counts admitted requests waiting on a channel, their slot
+	// lent to others.
+	Parked int
 	// Streams counts open streams; MaxStreams is their limit.
 	Streams, MaxStreams int
 	// Admitted counts requests given a slot since start.
@@ -190,11 +193,11 @@ type AdmissionState struct {
 type admissionCollector struct {
 	source                                       func() AdmissionState
 	limit, inFlight, queued, streams, maxStreams *prometheus.Desc
-	admitted, refused, delay                     *prometheus.Desc
+	parked, admitted, refused, delay             *prometheus.Desc
 }
 
 func (c *admissionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.limit, c.inFlight, c.queued, c.streams, c.maxStreams, c.admitted, c.refused, c.delay} {
+	for _, d := range []*prometheus.Desc{c.limit, c.inFlight, c.queued, c.streams, c.maxStreams, c.parked, c.admitted, c.refused, c.delay} {
 		ch <- d
 	}
 }
@@ -204,7 +207,7 @@ func (c *admissionCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, g := range []struct {
 		d *prometheus.Desc
 		v int
-	}{{c.limit, s.Limit}, {c.inFlight, s.InFlight}, {c.queued, s.Queued}, {c.streams, s.Streams}, {c.maxStreams, s.MaxStreams}} {
+	}{{c.limit, s.Limit}, {c.inFlight, s.InFlight}, {c.queued, s.Queued}, {c.streams, s.Streams}, {c.maxStreams, s.MaxStreams}, {c.parked, s.Parked}} {
 		ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.v))
 	}
 	ch <- prometheus.MustNewConstMetric(c.delay, prometheus.GaugeValue, s.Delay.Seconds())
@@ -226,6 +229,7 @@ func (m *Metrics) WatchAdmission(source func() AdmissionState) {
 		limit:      d("limit", "Current limit on requests in flight (adaptive between its floor and ceiling)."),
 		inFlight:   d("in_flight", "Requests holding an in-flight slot (open streams do not)."),
 		queued:     d("queue_length", "Requests waiting for an in-flight slot."),
+		parked:     d("parked", "Requests waiting on a channel, their in-flight slot lent to others."),
 		streams:    d("streams", "Open streams."),
 		maxStreams: d("streams_limit", "Limit on open streams."),
 		admitted:   d("admitted_total", "Requests given an in-flight slot."),
