@@ -36,7 +36,7 @@ func admissionLimiter(c config.Admission, metrics *telemetry.Metrics) (*overload
 		for r, n := range s.Refused {
 			refused[string(r)] = n
 		}
-		return telemetry.AdmissionState{Limit: s.Limit, InFlight: s.InFlight, Parked: s.Parked, Queued: s.Queued,
+		return telemetry.AdmissionState{Limit: s.Limit, InFlight: s.InFlight, Parked: s.Parked, RequestLimit: s.RequestLimit, Queued: s.Queued,
 			Streams: s.Streams, MaxStreams: s.MaxStreams, Admitted: s.Admitted, Refused: refused, Delay: s.Delay}
 	})
 	stop := make(chan struct{})

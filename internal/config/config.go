@@ -223,8 +223,13 @@ type Admission struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 	// MaxRequests bounds the requests admitted at once, working or parked
 	// on a channel (not counting open streams), for memory: past it a
-	// request waits in the queue as if over the in-flight limit.
-	// Default: 4096.
+	// request waits in the queue as if over the in-flight limit. In
+	// adaptive mode the bound in force falls below it (to min_in_flight at
+	// the least) while goroutines wait for a CPU longer than target_delay,
+	// and climbs back by half each 100 ms window once they do not: slow
+	// channels' calls are admitted by the thousand while the CPU keeps up,
+	// and a fast channel's many short ones are refused at once when it
+	// does not. Default: 4096.
 	MaxRequests int `yaml:"max_requests"`
 	// TargetDelay is the gateway's own added delay the adaptive limit
 	// keeps under, judged over 100 ms windows as the greater of the median

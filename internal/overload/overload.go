@@ -24,8 +24,11 @@
 // without a queue or a refusal, so that an answer whose upstream call was
 // made is never refused. Parked time is not the gateway's own delay. A
 // burst of slow LLM calls thus needs slots only for the milliseconds the
-// gateway spends on each; what bounds them is MaxRequests, the unary
-// requests admitted at once, working or parked.
+// gateway spends on each; what bounds them is a cap on the unary requests
+// admitted at once, working or parked: MaxRequests while the CPU keeps up,
+// falling with the CPU delay when it does not, since against a fast
+// channel requests park only briefly but in numbers, and each one admitted
+// then adds to the others' wait (see Limiter.moveCap).
 //
 // Requests over the limit wait in a short FIFO queue with a deadline. The
 // queue is CoDel-like: once it has not been empty for a whole interval, the
@@ -61,7 +64,8 @@ type Config struct {
 	// MaxRequests bounds the unary requests admitted at once, those
 	// working (under the adaptive limit) and those parked while they wait
 	// on a channel: past it a request waits in the queue like one over
-	// the limit. It bounds memory, not CPU.
+	// the limit. It bounds memory; when Adaptive, the bound in force
+	// falls below it while the CPU is short (Limiter.moveCap).
 	MaxRequests int
 	// MaxStreams bounds open streams.
 	MaxStreams int
@@ -181,6 +185,10 @@ func (e *Error) Is(target error) bool { return target == ErrOverloaded }
 type Stats struct {
 	// Limit is the current unary limit.
 	Limit int
+	// RequestLimit is the current cap on requests admitted at once,
+	// working or parked: MaxRequests while the CPU keeps up, less while
+	// it is short.
+	RequestLimit int
 	// InFlight counts unary slots held (requests the gateway works on).
 	InFlight int
 	// Parked counts admitted requests waiting on a channel, their unary
@@ -204,8 +212,11 @@ type Limiter struct {
 	cfg Config
 	now func() time.Time
 
-	mu       sync.Mutex
-	limit    int
+	mu    sync.Mutex
+	limit int
+	// admitCap is the adaptive cap on requests admitted at once, working
+	// or parked, between MinInFlight and MaxRequests (see moveCap).
+	admitCap int
 	inFlight int
 	parked   int
 	queue    list.List // of *waiter, oldest first
@@ -240,7 +251,7 @@ func New(cfg Config, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	l := &Limiter{cfg: cfg, now: now, limit: cfg.MaxInFlight}
+	l := &Limiter{cfg: cfg, now: now, limit: cfg.MaxInFlight, admitCap: cfg.MaxRequests}
 	if cfg.Adaptive {
 		// Start low and grow with demand: a burst against a cold gateway
 		// is met by a limit that is too small for a few windows, never
@@ -258,7 +269,7 @@ func (l *Limiter) Config() Config { return l.cfg }
 // Stats returns a snapshot.
 func (l *Limiter) Stats() Stats {
 	l.mu.Lock()
-	s := Stats{Limit: l.limit, InFlight: l.inFlight, Parked: l.parked, Queued: l.queue.Len(), Delay: l.delay}
+	s := Stats{Limit: l.limit, RequestLimit: l.admitCap, InFlight: l.inFlight, Parked: l.parked, Queued: l.queue.Len(), Delay: l.delay}
 	l.mu.Unlock()
 	s.Streams, s.MaxStreams = int(l.streams.Load()), l.cfg.MaxStreams
 	s.Admitted = l.admitted.Load()
@@ -275,7 +286,7 @@ func (l *Limiter) refuse(r Reason) error {
 }
 
 // Acquire takes a unary slot, waiting in the queue if every slot is held
-// or MaxRequests requests are admitted.
+// or the cap on admitted requests is reached.
 // It returns a *Error when the queue is full or its deadline passes, and
 // ctx's error if ctx ends first. The ticket must be released exactly once
 // (Release or Abandon; further calls do nothing).
@@ -340,10 +351,10 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 }
 
 // free reports whether a request may be admitted: a unary slot is free
-// and the admitted requests, working or parked, are under MaxRequests.
-// Called with mu held.
+// and the admitted requests, working or parked, are under the admission
+// cap (MaxRequests, or less while the CPU is short). Called with mu held.
 func (l *Limiter) free() bool {
-	return l.inFlight < l.limit && l.inFlight+l.parked < l.cfg.MaxRequests
+	return l.inFlight < l.limit && l.inFlight+l.parked < l.admitCap
 }
 
 // release frees a unary slot (a parked request's place when parked),
@@ -415,9 +426,10 @@ func (l *Limiter) adapt(now time.Time) {
 	case elapsed < window:
 		return
 	case n == 0 && !l.saturated:
-		l.winStart = now // idle: nothing to judge
+		l.winStart = now // idle: nothing to judge but the CPU
 		if l.cfg.CPUDelay != nil {
 			l.delay = l.cfg.CPUDelay()
+			l.moveCap(l.delay)
 		}
 		return
 	case n < minSamples && elapsed < maxWindows*window && !(n == 0 && l.saturated):
@@ -429,8 +441,11 @@ func (l *Limiter) adapt(now time.Time) {
 		slices.Sort(l.samples)
 		delay = l.samples[n/2]
 	}
+	oldCap := l.admitCap
 	if l.cfg.CPUDelay != nil {
-		delay = max(delay, l.cfg.CPUDelay())
+		cpu := l.cfg.CPUDelay()
+		l.moveCap(cpu)
+		delay = max(delay, cpu)
 	}
 	l.delay = delay
 	target := l.cfg.TargetDelay
@@ -454,9 +469,33 @@ func (l *Limiter) adapt(now time.Time) {
 	l.samples = l.samples[:0]
 	l.saturated = false
 	l.winStart = now
-	if l.limit > old {
+	if l.limit > old || l.admitCap > oldCap {
 		l.grant()
 	}
+}
+
+// moveCap moves the cap on admitted requests, working or parked, by the
+// CPU delay alone. Parked requests cost the gateway nothing while their
+// channels think, so while the CPU keeps up the cap stays at (or climbs
+// back to, by half per window) MaxRequests, and a burst of slow LLM calls
+// is admitted whole. When the CPU is short, requests park only briefly
+// (a fast channel's answer is back at once) but there are many of them,
+// and every one admitted adds to the wait of the others: the cap then
+// falls in proportion to the excess, by at most a quarter per window,
+// down to MinInFlight, so new requests are refused at once instead of
+// piling up behind the parked ones. Called with mu held.
+func (l *Limiter) moveCap(cpu time.Duration) {
+	target := l.cfg.TargetDelay
+	if cpu > target {
+		// From the requests admitted now, not a cap far above them: a
+		// cap that must first fall through thousands of unused places
+		// would bind only after many windows.
+		c := min(l.admitCap, l.inFlight+l.parked)
+		l.admitCap = int(float64(c) * max(0.75, float64(target)/float64(cpu)))
+	} else {
+		l.admitCap = grow(l.admitCap, 0.5)
+	}
+	l.admitCap = min(max(l.admitCap, l.cfg.MinInFlight), l.cfg.MaxRequests)
 }
 
 // grow raises limit by the fraction f, and by at least one.

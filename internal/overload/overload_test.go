@@ -184,7 +184,7 @@ func TestStreamsAreCountedApart(t *testing.T) {
 		t.Fatalf("second stream: %v, want streams_full", err)
 	}
 	got := l.Stats()
-	want := Stats{Limit: 1, InFlight: 1, Streams: 1, MaxStreams: 1, Admitted: 2,
+	want := Stats{Limit: 1, RequestLimit: DefaultMaxRequests, InFlight: 1, Streams: 1, MaxStreams: 1, Admitted: 2,
 		Refused: map[Reason]uint64{QueueFull: 1, StreamsFull: 1, QueueTimeout: 0}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
@@ -443,6 +443,70 @@ func TestParkedTimeIsNotOwnDelay(t *testing.T) {
 		tk.Abandon()
 		if got := l.Stats().Delay; got != time.Millisecond {
 			t.Errorf("judged delay %v, want the 1ms worked", got)
+		}
+	})
+}
+
+// TestRequestCapFollowsCPUDelay: parked requests are admitted by the
+// hundred while the CPU keeps up; when goroutines wait for a CPU the cap on
+// admitted requests falls to the floor, so new requests are refused at
+// once however few of them work (the rest are parked), and parked ones
+// still resume; once the CPU keeps up again the cap climbs back.
+func TestRequestCapFollowsCPUDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cpu atomic.Int64
+		cfg := Config{Adaptive: true, MinInFlight: 4, MaxInFlight: 8, MaxRequests: 1000, Queue: -1,
+			TargetDelay: 5 * time.Millisecond, CPUDelay: func() time.Duration { return time.Duration(cpu.Load()) }}
+		l := New(cfg, nil)
+		var parked []*Ticket
+		admit := func(n int) (ok int) {
+			for range n {
+				tk, err := l.Acquire(context.Background())
+				if err != nil {
+					continue
+				}
+				tk.Park()
+				parked = append(parked, tk)
+				ok++
+			}
+			return ok
+		}
+
+		cpu.Store(int64(100 * time.Microsecond))
+		if got := admit(300); got != 300 {
+			t.Fatalf("CPU keeping up: %d of 300 parked requests admitted, want all", got)
+		}
+
+		cpu.Store(int64(40 * time.Millisecond))
+		for range 30 {
+			time.Sleep(100 * time.Millisecond)
+			admit(1)
+		}
+		if s := l.Stats(); s.RequestLimit != cfg.MinInFlight {
+			t.Fatalf("CPU short: request cap %d, want the floor %d (%+v)", s.RequestLimit, cfg.MinInFlight, s)
+		}
+		if _, err := l.Acquire(context.Background()); reasonOf(err) != QueueFull {
+			t.Fatalf("CPU short with %d parked: Acquire = %v, want a refusal", len(parked), err)
+		}
+		for _, tk := range parked {
+			tk.Resume() // never refused, whatever the cap
+			tk.Release(0)
+		}
+		parked = nil
+		if s := l.Stats(); s.InFlight != 0 || s.Parked != 0 {
+			t.Fatalf("after every release: %+v", s)
+		}
+
+		cpu.Store(int64(100 * time.Microsecond))
+		for range 30 {
+			time.Sleep(100 * time.Millisecond)
+			admit(1)
+		}
+		if s := l.Stats(); s.RequestLimit != cfg.MaxRequests {
+			t.Fatalf("CPU keeping up again: request cap %d, want %d", s.RequestLimit, cfg.MaxRequests)
+		}
+		if got := admit(500); got != 500 {
+			t.Fatalf("CPU keeping up again: %d of 500 parked requests admitted, want all", got)
 		}
 	})
 }

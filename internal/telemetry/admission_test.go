@@ -10,7 +10,7 @@ import (
 func TestWatchAdmission(t *testing.T) {
 	m := NewMetrics()
 	m.WatchAdmission(func() AdmissionState {
-		return AdmissionState{Limit: 48, InFlight: 40, Parked: 600, Queued: 3, Streams: 7, MaxStreams: 10000, Admitted: 900,
+		return AdmissionState{Limit: 48, InFlight: 40, Parked: 600, RequestLimit: 1024, Queued: 3, Streams: 7, MaxStreams: 10000, Admitted: 900,
 			Refused: map[string]uint64{"queue_full": 2, "queue_timeout": 5, "streams_full": 0}, Delay: 4 * time.Millisecond}
 	})
 	rec := httptest.NewRecorder()
@@ -21,6 +21,7 @@ func TestWatchAdmission(t *testing.T) {
 		"switchyard_admission_in_flight 40\n",
 		"switchyard_admission_queue_length 3\n",
 		"switchyard_admission_parked 600\n",
+		"switchyard_admission_requests_limit 1024\n",
 		"switchyard_admission_streams 7\n",
 		"switchyard_admission_streams_limit 10000\n",
 		"switchyard_admission_admitted_total 900\n",

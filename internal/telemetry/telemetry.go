@@ -179,6 +179,9 @@ type AdmissionState struct {
 	// Parked counts admitted requests waiting on a channel, their slot
 	// lent to others.
 	Parked int
+	// RequestLimit is the cap in force on requests admitted at once,
+	// working or parked.
+	RequestLimit int
 	// Streams counts open streams; MaxStreams is their limit.
 	Streams, MaxStreams int
 	// Admitted counts requests given a slot since start.
@@ -194,10 +197,11 @@ type admissionCollector struct {
 	source                                       func() AdmissionState
 	limit, inFlight, queued, streams, maxStreams *prometheus.Desc
 	parked, admitted, refused, delay             *prometheus.Desc
+	requestLimit                                 *prometheus.Desc
 }
 
 func (c *admissionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.limit, c.inFlight, c.queued, c.streams, c.maxStreams, c.parked, c.admitted, c.refused, c.delay} {
+	for _, d := range []*prometheus.Desc{c.limit, c.inFlight, c.queued, c.streams, c.maxStreams, c.parked, c.admitted, c.refused, c.delay, c.requestLimit} {
 		ch <- d
 	}
 }
@@ -207,7 +211,7 @@ func (c *admissionCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, g := range []struct {
 		d *prometheus.Desc
 		v int
-	}{{c.limit, s.Limit}, {c.inFlight, s.InFlight}, {c.queued, s.Queued}, {c.streams, s.Streams}, {c.maxStreams, s.MaxStreams}, {c.parked, s.Parked}} {
+	}{{c.limit, s.Limit}, {c.inFlight, s.InFlight}, {c.queued, s.Queued}, {c.streams, s.Streams}, {c.maxStreams, s.MaxStreams}, {c.parked, s.Parked}, {c.requestLimit, s.RequestLimit}} {
 		ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.v))
 	}
 	ch <- prometheus.MustNewConstMetric(c.delay, prometheus.GaugeValue, s.Delay.Seconds())
@@ -225,16 +229,17 @@ func (m *Metrics) WatchAdmission(source func() AdmissionState) {
 		return prometheus.NewDesc("switchyard_admission_"+name, help, labels, nil)
 	}
 	m.Registry.MustRegister(&admissionCollector{
-		source:     source,
-		limit:      d("limit", "Current limit on requests in flight (adaptive between its floor and ceiling)."),
-		inFlight:   d("in_flight", "Requests holding an in-flight slot (open streams do not)."),
-		queued:     d("queue_length", "Requests waiting for an in-flight slot."),
-		parked:     d("parked", "Requests waiting on a channel, their in-flight slot lent to others."),
-		streams:    d("streams", "Open streams."),
-		maxStreams: d("streams_limit", "Limit on open streams."),
-		admitted:   d("admitted_total", "Requests given an in-flight slot."),
-		refused:    d("refusals_total", "Requests refused as overload (503/529), by reason.", "reason"),
-		delay:      d("delay_seconds", "Gateway delay the adaptive limit last judged: the greater of requests' own delay (median) and goroutines' wait for a CPU."),
+		source:       source,
+		limit:        d("limit", "Current limit on requests in flight (adaptive between its floor and ceiling)."),
+		inFlight:     d("in_flight", "Requests holding an in-flight slot (open streams do not)."),
+		queued:       d("queue_length", "Requests waiting for an in-flight slot."),
+		parked:       d("parked", "Requests waiting on a channel, their in-flight slot lent to others."),
+		requestLimit: d("requests_limit", "Cap in force on requests admitted at once, working or parked (lower while the CPU is short)."),
+		streams:      d("streams", "Open streams."),
+		maxStreams:   d("streams_limit", "Limit on open streams."),
+		admitted:     d("admitted_total", "Requests given an in-flight slot."),
+		refused:      d("refusals_total", "Requests refused as overload (503/529), by reason.", "reason"),
+		delay:        d("delay_seconds", "Gateway delay the adaptive limit last judged: the greater of requests' own delay (median) and goroutines' wait for a CPU."),
 	})
 }
 
