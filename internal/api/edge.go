@@ -92,23 +92,42 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// closeUnread makes net/http close an HTTP/1.x connection right after
-// this response when the request's body was not read to its end. Without
-// it the server would drain up to 256 KiB of body, before replying or when
-// closing the body, which a client sending slowly turns into a held
-// connection and a late refusal: Connection: close skips the drain before
-// the reply, and a read deadline in the past ends the one on close. HTTP/2
-// resets the stream on its own.
+// Refusals written before their request's body was read (overload,
+// authentication) keep the HTTP/1.x connection when that body has already
+// arrived, as a small JSON body nearly always has: net/http drains up to
+// 256 KiB of unread body before it writes the reply, and unreadGrace bounds
+// that drain, so a refusal under overload costs the client no new
+// connection. A body larger than maxUnreadDrain, of unknown length, or
+// still arriving when the grace ends gets its refusal on a connection that
+// is then closed, so a client sending slowly holds nothing.
+const (
+	unreadGrace    = 10 * time.Millisecond
+	maxUnreadDrain = 64 << 10
+)
+
+// closeUnread bounds what net/http spends on the unread body of a request
+// refused early (see unreadGrace): Connection: close and a read deadline
+// in the past end an HTTP/1.x connection whose body cannot be drained at
+// once; a short read deadline bounds the drain of one that can. HTTP/2
+// resets the stream on its own. The server sets the next request's
+// deadlines itself.
 func closeUnread(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor != 1 {
 		return
 	}
-	if b, ok := r.Body.(*trackedBody); ok && !b.done.Load() {
-		w.Header().Set("Connection", "close")
-		// Not every writer supports deadlines (a recorder in tests): then
-		// there is no connection to hold either.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	b, ok := r.Body.(*trackedBody)
+	if !ok || b.done.Load() {
+		return
 	}
+	// Not every writer supports deadlines (a recorder in tests): then
+	// there is no connection to hold either.
+	rc := http.NewResponseController(w)
+	if r.ContentLength < 0 || r.ContentLength > maxUnreadDrain {
+		w.Header().Set("Connection", "close")
+		_ = rc.SetReadDeadline(time.Now())
+		return
+	}
+	_ = rc.SetReadDeadline(time.Now().Add(unreadGrace))
 }
 
 // bodyReadError maps a failure to read a request body to its refusal.

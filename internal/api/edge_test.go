@@ -815,3 +815,32 @@ func FuzzH2Rewriter(f *testing.F) {
 		}
 	})
 }
+
+// A request refused before its body was read keeps its HTTP/1.1
+// connection when the body has already arrived, so refusals under load cost
+// the client no new connection; a small body still arriving after the
+// grace gets its refusal on a connection that is then closed.
+func TestEdge_EarlyRefusalKeepsArrivedBody(t *testing.T) {
+	h := newHarness(t)
+	addr, _ := startEdge(t, h, edgeConfig{})
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	for i := range 3 {
+		fmt.Fprintf(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-sy-nope\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		resp, got := readResponse(t, br)
+		if resp.StatusCode != http.StatusUnauthorized || resp.Close {
+			t.Fatalf("refusal %d on one connection: %d (close %v): %s", i, resp.StatusCode, resp.Close, got)
+		}
+	}
+
+	slow := dial(t, addr)
+	sbr := bufio.NewReader(slow)
+	fmt.Fprintf(slow, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-sy-nope\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:5])
+	resp, got := readResponse(t, sbr)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("refusal of a body still arriving: %d: %s", resp.StatusCode, got)
+	}
+	expectClosed(t, sbr)
+}
