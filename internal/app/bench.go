@@ -346,6 +346,8 @@ type gatewayOptions struct {
 	redisURL string
 	// args are extra serve flags.
 	args []string
+	// server is the config's server block ("" for the defaults).
+	server string
 }
 
 // gwChild is a running gateway child process.
@@ -385,7 +387,11 @@ func (b *bench) startGateway(ctx context.Context, o gatewayOptions) (*gwChild, e
 	model := func(name, provider, upstream string) string {
 		return fmt.Sprintf("  - name: %s\n    offerings: [{provider: %s, upstream_model: %s, price: {input_per_mtok: 0.15, output_per_mtok: 0.6}}]\n", name, provider, upstream)
 	}
-	cfg := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\nstore: {driver: %s, dsn_env: BENCH_STORE_DSN}\nlimits: %s\nproviders:\n", addr, adminAddr, driver, limits) +
+	server := ""
+	if o.server != "" {
+		server = "server: " + o.server + "\n"
+	}
+	cfg := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\n%sstore: {driver: %s, dsn_env: BENCH_STORE_DSN}\nlimits: %s\nproviders:\n", addr, adminAddr, server, driver, limits) +
 		provider("upstream", b.cloud.fast, "openai", "/openai/v1") +
 		provider("anthro", b.cloud.fast, "anthropic", "/anthropic") +
 		provider("long", b.cloud.long, "openai", "/openai/v1") +
