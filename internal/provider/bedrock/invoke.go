@@ -75,51 +75,18 @@ func (m *Messages) invokeStreamBody(req *llm.Request) ([]byte, bool) {
 // event, base64-encoded, which an Anthropic stream decoder folds in. It is
 // not safe for concurrent use.
 type invokeDecoder struct {
-	dec     *EventDecoder
+	frameQueue
 	decode  func(event string, data []byte) ([]llm.Event, error)
-	pending []llm.Event
 	stopped bool // the Anthropic stream's stop event was seen
-	done    bool
-	failed  error // a frame's failure met by Ready, for Next
 }
 
 func newInvokeDecoder(r io.Reader, decode func(event string, data []byte) ([]llm.Event, error)) *invokeDecoder {
-	return &invokeDecoder{dec: NewEventDecoder(r), decode: decode}
+	d := &invokeDecoder{decode: decode}
+	d.frameQueue = frameQueue{dec: NewEventDecoder(r), step: d.step}
+	return d
 }
 
-// Next returns the next event, or io.EOF after the EventStop event.
-func (d *invokeDecoder) Next() (llm.Event, error) {
-	for len(d.pending) == 0 {
-		if d.done {
-			return llm.Event{}, io.EOF
-		}
-		if err := d.failed; err != nil {
-			d.done = true
-			return llm.Event{}, err
-		}
-		if err := d.step(); err != nil {
-			d.done = true
-			return llm.Event{}, err
-		}
-	}
-	ev := d.pending[0]
-	d.pending = d.pending[1:]
-	return ev, nil
-}
-
-// Ready reports whether the next event is at hand. It decodes the frames
-// already whole in the buffer until one yields an event, so that a chunk
-// that yields none (a block's end) does not make it report one that Next
-// would then have to wait for. A failure is kept for Next to return.
-func (d *invokeDecoder) Ready() bool {
-	for len(d.pending) == 0 && !d.done && d.failed == nil && d.dec.Ready() {
-		if err := d.step(); err != nil {
-			d.failed = err
-		}
-	}
-	return len(d.pending) > 0
-}
-
+// step reads one frame and queues the events its Anthropic event yields.
 func (d *invokeDecoder) step() error {
 	f, err := d.dec.Next()
 	if errors.Is(err, io.EOF) {

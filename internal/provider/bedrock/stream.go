@@ -208,13 +208,10 @@ func (e *ExceptionError) Error() string {
 // exception or error frame is returned as an *ExceptionError. A
 // StreamDecoder is not safe for concurrent use.
 type StreamDecoder struct {
-	dec       *EventDecoder
+	frameQueue
 	id, model string
 
-	pending []llm.Event
 	started bool
-	done    bool
-	failed  error // a frame's failure met by Ready, for Next
 
 	index    map[int]int // Bedrock contentBlockIndex → canonical index
 	kinds    []blockKind // by canonical index
@@ -229,26 +226,39 @@ type StreamDecoder struct {
 // EventStart event (Converse has no response id; the adapter uses the
 // x-amzn-RequestId header).
 func NewStreamDecoder(r io.Reader, id, model string) *StreamDecoder {
-	return &StreamDecoder{dec: NewEventDecoder(r), id: id, model: model, index: map[int]int{}}
+	d := &StreamDecoder{id: id, model: model, index: map[int]int{}}
+	d.frameQueue = frameQueue{dec: NewEventDecoder(r), step: d.step}
+	return d
 }
 
-// Next returns the next event, or io.EOF after the EventStop event.
-func (d *StreamDecoder) Next() (llm.Event, error) {
-	for len(d.pending) == 0 {
-		if d.done {
+// frameQueue is the pull side of a decoder that turns event-stream frames
+// into canonical events: step reads one frame and queues what it yields in
+// pending, or sets done after the last. It is not safe for concurrent use.
+type frameQueue struct {
+	dec     *EventDecoder
+	step    func() error
+	pending []llm.Event
+	done    bool
+	failed  error // a frame's failure met by Ready, for Next
+}
+
+// Next returns the next event, or io.EOF after the last.
+func (q *frameQueue) Next() (llm.Event, error) {
+	for len(q.pending) == 0 {
+		if q.done {
 			return llm.Event{}, io.EOF
 		}
-		if err := d.failed; err != nil {
-			d.done = true
+		if err := q.failed; err != nil {
+			q.done = true
 			return llm.Event{}, err
 		}
-		if err := d.step(); err != nil {
-			d.done = true
+		if err := q.step(); err != nil {
+			q.done = true
 			return llm.Event{}, err
 		}
 	}
-	ev := d.pending[0]
-	d.pending = d.pending[1:]
+	ev := q.pending[0]
+	q.pending = q.pending[1:]
 	return ev, nil
 }
 
@@ -256,13 +266,13 @@ func (d *StreamDecoder) Next() (llm.Event, error) {
 // already whole in the buffer until one yields an event, so that a frame
 // that yields none (a block's stop) does not make it report one that Next
 // would then have to wait for. A failure is kept for Next to return.
-func (d *StreamDecoder) Ready() bool {
-	for len(d.pending) == 0 && !d.done && d.failed == nil && d.dec.Ready() {
-		if err := d.step(); err != nil {
-			d.failed = err
+func (q *frameQueue) Ready() bool {
+	for len(q.pending) == 0 && !q.done && q.failed == nil && q.dec.Ready() {
+		if err := q.step(); err != nil {
+			q.failed = err
 		}
 	}
-	return len(d.pending) > 0
+	return len(q.pending) > 0
 }
 
 // step reads one frame and queues the events it yields.
