@@ -47,6 +47,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&b.rounds, "rounds", 3, "rounds, taken in turn across the targets; the median and the min-max are reported")
 	fs.Int64Var(&b.long, "long", 200000, "requests in the long run that samples RSS and the live heap (0: skip)")
 	scenarios := fs.String("scenarios", "perf,pressure,go", "what to run: perf (gateway vs the floor), pressure (under pressure), go (microbenchmarks and fault injection)")
+	pressure := fs.String("pressure", strings.Join(pressureScenarios, ","), "which pressure scenarios to run ("+strings.Join(pressureScenarios, ", ")+")")
 	fs.StringVar(&b.postgres, "postgres", env.Getenv("SWITCHYARD_TEST_POSTGRES_DSN"), "Postgres DSN for the replica and store-outage runs (a scratch schema is made and dropped); empty skips them")
 	fs.StringVar(&b.redis, "redis", env.Getenv("SWITCHYARD_TEST_REDIS_URL"), "Redis URL for the replica and Redis-outage runs (the run's keys are deleted after); empty skips them")
 	fs.StringVar(&b.logDir, "logs", "", "directory for the gateways' logs (default: a new directory under the system's temporary directory, kept)")
@@ -84,6 +85,15 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		case "":
 		default:
 			return fmt.Errorf("-scenarios: unknown scenario %q (perf, pressure, go)", s)
+		}
+	}
+	for _, s := range strings.Split(*pressure, ",") {
+		switch s = strings.TrimSpace(s); {
+		case slices.Contains(pressureScenarios, s):
+			b.pressureOnly = append(b.pressureOnly, s)
+		case s == "":
+		default:
+			return fmt.Errorf("-pressure: unknown scenario %q (%s)", s, strings.Join(pressureScenarios, ", "))
 		}
 	}
 	report, err := b.run(ctx)
@@ -150,6 +160,7 @@ type bench struct {
 	rounds        int
 	long          int64
 	scenarios     []string
+	pressureOnly  []string
 	postgres      string
 	redis         string
 	logDir        string
@@ -303,8 +314,12 @@ func loadAverage() string {
 
 // commandLine is the bench's own arguments, for the report.
 func (b *bench) commandLine() string {
-	return fmt.Sprintf("-scenarios %s -rounds %d -duration %s -samples %d -long %d -pressure-duration %s -slow-clients %d -streams %d",
+	line := fmt.Sprintf("-scenarios %s -rounds %d -duration %s -samples %d -long %d -pressure-duration %s -slow-clients %d -streams %d",
 		strings.Join(b.scenarios, ","), b.rounds, b.duration, b.samples, b.long, b.pressureFor, b.slowClients, b.streams)
+	if len(b.pressureOnly) < len(pressureScenarios) {
+		line += " -pressure " + strings.Join(b.pressureOnly, ",")
+	}
+	return line
 }
 
 // raiseFDLimit lifts the soft open-file limit to the hard one (children

@@ -22,6 +22,10 @@ import (
 
 // pressure runs the "Under pressure" scenarios, each on a fresh gateway
 // with its default settings.
+// pressureScenarios names the pressure scenarios, in the order they run,
+// for -pressure.
+var pressureScenarios = []string{"overload", "outages", "longstream", "slowclients", "labels", "streams"}
+
 func (b *bench) pressure(ctx context.Context) (string, error) {
 	var sb strings.Builder
 	sb.WriteString("\n## Under pressure\n\nEach scenario runs on a fresh gateway child with the default settings (admission limits, timeouts,\n" +
@@ -32,11 +36,14 @@ func (b *bench) pressure(ctx context.Context) (string, error) {
 	}{
 		{"overload", b.overload},
 		{"outages", b.outages},
-		{"long stream", b.longStream},
-		{"slow clients", b.slowBodies},
-		{"label cardinality", b.labels},
-		{"concurrent streams", b.manyStreams},
+		{"longstream", b.longStream},
+		{"slowclients", b.slowBodies},
+		{"labels", b.labels},
+		{"streams", b.manyStreams},
 	} {
+		if !slices.Contains(b.pressureOnly, s.name) {
+			continue
+		}
 		fmt.Fprintf(b.env.Stderr, "bench: pressure: %s\n", s.name)
 		out, err := s.run(ctx)
 		if err != nil {
