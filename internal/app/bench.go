@@ -316,7 +316,7 @@ func loadAverage() string {
 func (b *bench) commandLine() string {
 	line := fmt.Sprintf("-scenarios %s -rounds %d -duration %s -samples %d -long %d -pressure-duration %s -slow-clients %d -streams %d",
 		strings.Join(b.scenarios, ","), b.rounds, b.duration, b.samples, b.long, b.pressureFor, b.slowClients, b.streams)
-	if len(b.pressureOnly) < len(pressureScenarios) {
+	if len(b.pressureOnly) > 0 && len(b.pressureOnly) < len(pressureScenarios) {
 		line += " -pressure " + strings.Join(b.pressureOnly, ",")
 	}
 	return line

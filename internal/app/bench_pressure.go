@@ -41,7 +41,7 @@ func (b *bench) pressure(ctx context.Context) (string, error) {
 		{"labels", b.labels},
 		{"streams", b.manyStreams},
 	} {
-		if !slices.Contains(b.pressureOnly, s.name) {
+		if len(b.pressureOnly) > 0 && !slices.Contains(b.pressureOnly, s.name) {
 			continue
 		}
 		fmt.Fprintf(b.env.Stderr, "bench: pressure: %s\n", s.name)
