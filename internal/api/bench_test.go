@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -151,4 +152,47 @@ func (w *discardWriter) WriteHeader(code int) {
 func (w *discardWriter) Write(b []byte) (int, error) {
 	w.WriteHeader(200)
 	return len(b), nil
+}
+
+// BenchmarkChatCompletionsHTTP measures one non-streamed OpenAI request
+// over real sockets end to end: an HTTP client, the front door behind
+// net/http's server, the gateway, and the channel's HTTP client to an
+// upstream server on loopback that answers benchAnswer. Its allocations
+// are everything the request costs in this process, the client's and the
+// upstream's included (a fixed share), so a change in the gateway's own
+// per-request spending shows here as it does in the deployed server.
+func BenchmarkChatCompletionsHTTP(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header()["Content-Type"] = []string{"application/json"}
+		_, _ = io.WriteString(w, benchAnswer)
+	}))
+	b.Cleanup(up.Close)
+	front, secret := newOpenAIFront(b, &http.Client{}, up.URL+"/v1", slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	srv := httptest.NewServer(front)
+	b.Cleanup(srv.Close)
+	hc := srv.Client()
+	body := `{"model":"bench-model","messages":[{"role":"user","content":"Say something short about gateways."}]}`
+	u, _ := url.Parse(srv.URL + "/v1/chat/completions")
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		req := &http.Request{Method: http.MethodPost, URL: u, Host: u.Host,
+			Header:        http.Header{"Authorization": {"Bearer " + secret}, "Content-Type": {"application/json"}},
+			Body:          io.NopCloser(strings.NewReader(body)),
+			ContentLength: int64(len(body))}
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := resp.Body.Read(buf); err != nil {
+				break
+			}
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
 }

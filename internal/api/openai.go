@@ -440,9 +440,10 @@ func writeBody(w http.ResponseWriter, status int, contentType string, pieces ...
 	for _, p := range pieces {
 		n += len(p)
 	}
+	// Both values in one allocation, under keys already canonical.
 	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(n))
+	vals := []string{contentType, strconv.Itoa(n)}
+	h["Content-Type"], h["Content-Length"] = vals[0:1:1], vals[1:2:2]
 	w.WriteHeader(status)
 	for _, p := range pieces {
 		if _, err := w.Write(p); err != nil {

@@ -168,11 +168,31 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 
 // readBody reads the whole request body within the size limit.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	body := http.MaxBytesReader(w, r.Body, s.maxBody)
+	if n := r.ContentLength; n > 0 && n <= s.maxBody {
+		// The announced length, read into one buffer of that size
+		// (io.ReadAll starts at 512 bytes and doubles); the extra byte
+		// sees EOF without a grow. net/http ends the body at the length.
+		b := make([]byte, 0, n+1)
+		for {
+			m, err := body.Read(b[len(b):cap(b)])
+			b = b[:len(b)+m]
+			if err == io.EOF {
+				return b, nil
+			}
+			if err != nil {
+				return nil, bodyReadError(err)
+			}
+			if len(b) == cap(b) {
+				b = append(b, 0)[:len(b)]
+			}
+		}
+	}
+	b, err := io.ReadAll(body)
 	if err != nil {
 		return nil, bodyReadError(err)
 	}
-	return body, nil
+	return b, nil
 }
 
 // bearer extracts a client key from Authorization: Bearer, x-api-key or
@@ -258,20 +278,6 @@ func setRouteHeaders(w http.ResponseWriter, r *http.Request, res *gateway.Result
 	}
 	noteUpstream(r, res)
 	info := telemetry.InfoFrom(r.Context())
-	if res.Provider != "" {
-		w.Header().Set("X-Switchyard-Provider", res.Provider)
-		info.Provider = res.Provider
-	}
-	// res.Model is the configured name the request routed to, never the
-	// client's: an unknown name does not route, and configured names are
-	// bounded by server.max_model_name_bytes.
-	if res.Model != "" {
-		w.Header().Set("X-Switchyard-Model", res.Model)
-	}
-	if h := res.RouteHeader(); h != "" {
-		w.Header().Set("X-Switchyard-Route", h)
-		info.Route = h
-	}
 	if d := res.Decision; d != nil {
 		var skipped []string
 		for _, c := range d.Candidates {
@@ -282,42 +288,123 @@ func setRouteHeaders(w http.ResponseWriter, r *http.Request, res *gateway.Result
 		}
 		info.Skipped = strings.Join(skipped, ",")
 	}
-	if d := res.Limits; d != nil {
-		h := w.Header()
-		if d.RequestsLimit > 0 {
-			h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(d.RequestsLimit))
-			h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(d.RequestsRemaining))
-			h.Set("X-Ratelimit-Reset-Requests", resetValue(d.RequestsReset))
+	// Every answer carries these headers, so they are written as cheaply
+	// as net/http allows: keys already canonical, assigned to the map
+	// without Header.Set's canonicalising, all values in one backing
+	// array and all numbers in one string.
+	h := w.Header()
+	vals := make([]string, 0, maxRouteHeaders)
+	set := func(key, v string) {
+		vals = append(vals, v)
+		n := len(vals)
+		h[key] = vals[n-1 : n : n]
+	}
+	if res.Provider != "" {
+		set("X-Switchyard-Provider", res.Provider)
+		info.Provider = res.Provider
+	}
+	// res.Model is the configured name the request routed to, never the
+	// client's: an unknown name does not route, and configured names are
+	// bounded by server.max_model_name_bytes.
+	if res.Model != "" {
+		set("X-Switchyard-Model", res.Model)
+	}
+	if rh := res.RouteHeader(); rh != "" {
+		set("X-Switchyard-Route", rh)
+		info.Route = rh
+	}
+	d := res.Limits
+	if d == nil {
+		return
+	}
+	// Anthropic clients also get the API's own names, whose reset is a
+	// time (RFC 3339) rather than a duration.
+	anthropic := dialectFor(r) == dialectAnthropic
+	var room [256]byte
+	buf := room[:0]
+	var spans [12]struct {
+		key    string
+		lo, hi int
+	}
+	k := 0
+	put := func(key string, lo int) { // the value is buf[lo:]
+		spans[k].key, spans[k].lo, spans[k].hi = key, lo, len(buf)
+		k++
+	}
+	now := time.Now()
+	if d.RequestsLimit > 0 {
+		lo := len(buf)
+		buf = strconv.AppendInt(buf, int64(d.RequestsLimit), 10)
+		put("X-Ratelimit-Limit-Requests", lo)
+		lo = len(buf)
+		buf = strconv.AppendInt(buf, int64(d.RequestsRemaining), 10)
+		put("X-Ratelimit-Remaining-Requests", lo)
+		lo = len(buf)
+		buf = appendReset(buf, d.RequestsReset)
+		put("X-Ratelimit-Reset-Requests", lo)
+		if anthropic {
+			lo = len(buf)
+			buf = strconv.AppendInt(buf, int64(d.RequestsLimit), 10)
+			put("Anthropic-Ratelimit-Requests-Limit", lo)
+			lo = len(buf)
+			buf = strconv.AppendInt(buf, int64(d.RequestsRemaining), 10)
+			put("Anthropic-Ratelimit-Requests-Remaining", lo)
+			lo = len(buf)
+			buf = now.Add(d.RequestsReset).UTC().AppendFormat(buf, time.RFC3339)
+			put("Anthropic-Ratelimit-Requests-Reset", lo)
 		}
-		if d.TokensLimit > 0 {
-			h.Set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(d.TokensLimit, 10))
-			h.Set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(d.TokensRemaining, 10))
-			h.Set("X-Ratelimit-Reset-Tokens", resetValue(d.TokensReset))
+	}
+	if d.TokensLimit > 0 {
+		lo := len(buf)
+		buf = strconv.AppendInt(buf, d.TokensLimit, 10)
+		put("X-Ratelimit-Limit-Tokens", lo)
+		lo = len(buf)
+		buf = strconv.AppendInt(buf, d.TokensRemaining, 10)
+		put("X-Ratelimit-Remaining-Tokens", lo)
+		lo = len(buf)
+		buf = appendReset(buf, d.TokensReset)
+		put("X-Ratelimit-Reset-Tokens", lo)
+		if anthropic {
+			lo = len(buf)
+			buf = strconv.AppendInt(buf, d.TokensLimit, 10)
+			put("Anthropic-Ratelimit-Tokens-Limit", lo)
+			lo = len(buf)
+			buf = strconv.AppendInt(buf, d.TokensRemaining, 10)
+			put("Anthropic-Ratelimit-Tokens-Remaining", lo)
+			lo = len(buf)
+			buf = now.Add(d.TokensReset).UTC().AppendFormat(buf, time.RFC3339)
+			put("Anthropic-Ratelimit-Tokens-Reset", lo)
 		}
-		// Anthropic clients also get the API's own names, whose reset is
-		// a time (RFC 3339) rather than a duration.
-		if dialectFor(r) == dialectAnthropic {
-			now := time.Now()
-			if d.RequestsLimit > 0 {
-				h.Set("Anthropic-Ratelimit-Requests-Limit", strconv.Itoa(d.RequestsLimit))
-				h.Set("Anthropic-Ratelimit-Requests-Remaining", strconv.Itoa(d.RequestsRemaining))
-				h.Set("Anthropic-Ratelimit-Requests-Reset", now.Add(d.RequestsReset).UTC().Format(time.RFC3339))
-			}
-			if d.TokensLimit > 0 {
-				h.Set("Anthropic-Ratelimit-Tokens-Limit", strconv.FormatInt(d.TokensLimit, 10))
-				h.Set("Anthropic-Ratelimit-Tokens-Remaining", strconv.FormatInt(d.TokensRemaining, 10))
-				h.Set("Anthropic-Ratelimit-Tokens-Reset", now.Add(d.TokensReset).UTC().Format(time.RFC3339))
-			}
-		}
+	}
+	all := string(buf)
+	for _, sp := range spans[:k] {
+		set(sp.key, all[sp.lo:sp.hi])
 	}
 }
 
-// resetValue writes a reset duration as OpenAI does ("6m0s", "1s", "20ms").
-func resetValue(d time.Duration) string {
+// maxRouteHeaders is the most x-switchyard-* and rate-limit headers an
+// answer carries: three of the first, twelve of the second.
+const maxRouteHeaders = 15
+
+// appendReset appends a reset duration as OpenAI writes it: milliseconds
+// under a second, otherwise whole seconds as time.Duration prints them
+// ("1s", "6m0s", "1h0m0s").
+func appendReset(b []byte, d time.Duration) []byte {
 	if d < time.Second {
-		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+		b = strconv.AppendInt(b, d.Milliseconds(), 10)
+		return append(b, "ms"...)
 	}
-	return d.Round(time.Second).String()
+	secs := int64(d.Round(time.Second) / time.Second)
+	if secs >= 3600 {
+		b = strconv.AppendInt(b, secs/3600, 10)
+		b = append(b, 'h')
+	}
+	if secs >= 60 {
+		b = strconv.AppendInt(b, secs%3600/60, 10)
+		b = append(b, 'm')
+	}
+	b = strconv.AppendInt(b, secs%60, 10)
+	return append(b, 's')
 }
 
 // meterInfo copies usage into the access-log fields.

@@ -198,6 +198,12 @@ type Result struct {
 	// Limits is the rate-limit decision, for x-ratelimit-* headers; nil
 	// when no limit applies.
 	Limits *ratelimit.Decision
+
+	// route is the last RouteHeader, for the attempts it was rendered
+	// with: the ledger row and the answer's header both want it.
+	route         string
+	routeAttempts int
+	routeLast     string
 }
 
 // RouteHeader renders the decision for x-switchyard-route.
@@ -205,7 +211,16 @@ func (r *Result) RouteHeader() string {
 	if r == nil || r.Decision == nil {
 		return ""
 	}
-	return r.Decision.Header(r.Attempted)
+	// Attempts only change by one appended or one dropped channel at a
+	// time, so their count and last name tell whether they changed.
+	var last string
+	if n := len(r.Attempted); n > 0 {
+		last = r.Attempted[n-1]
+	}
+	if r.route == "" || r.routeAttempts != len(r.Attempted) || r.routeLast != last {
+		r.route, r.routeAttempts, r.routeLast = r.Decision.Header(r.Attempted), len(r.Attempted), last
+	}
+	return r.route
 }
 
 // Error wraps a failure the gateway itself decided (unknown model, no
@@ -266,10 +281,14 @@ type request struct {
 	// one the attempt in progress was made with (zero when none).
 	probes []route.Probe
 	probe  route.Probe
+	// result backs res: one allocation for both.
+	result Result
 }
 
 func (g *Gateway) begin(ctx context.Context, call *Call, est route.Input, stream bool) (*request, error) {
-	r := &request{g: g, rt: g.rt.Load(), call: call, start: g.now(), res: &Result{Model: call.Model}, est: est}
+	r := &request{g: g, rt: g.rt.Load(), call: call, start: g.now(), est: est}
+	r.result.Model = call.Model
+	r.res = &r.result
 	est.Model, est.Tenant, est.Traffic = call.Model, call.Tenant, call.Traffic
 	d, err := r.rt.Router.Plan(est)
 	if d != nil {

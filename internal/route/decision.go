@@ -109,17 +109,37 @@ type Decision struct {
 // Header renders the decision compactly for x-switchyard-route, given the
 // channels actually attempted.
 func (d *Decision) Header(attempted []string) string {
-	var b strings.Builder
-	b.WriteString("strategy=")
-	b.WriteString(d.Strategy)
+	// Sized first so that the header is one allocation: it is written on
+	// every answer and every ledger row.
+	n := len("strategy=") + len(d.Strategy)
 	if len(attempted) > 0 {
-		b.WriteString("; attempts=")
-		b.WriteString(strings.Join(attempted, ","))
+		n += len("; attempts=") + len(attempted) - 1
+		for _, a := range attempted {
+			n += len(a)
+		}
 	}
 	if len(d.Contracts) > 0 {
-		b.WriteString("; contracts=")
-		b.WriteString(strings.Join(d.Contracts, ","))
+		n += len("; contracts=") + len(d.Contracts) - 1
+		for _, c := range d.Contracts {
+			n += len(c)
+		}
 	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString("strategy=")
+	b.WriteString(d.Strategy)
+	list := func(prefix string, names []string) {
+		for i, s := range names {
+			if i == 0 {
+				b.WriteString(prefix)
+			} else {
+				b.WriteByte(',')
+			}
+			b.WriteString(s)
+		}
+	}
+	list("; attempts=", attempted)
+	list("; contracts=", d.Contracts)
 	return b.String()
 }
 

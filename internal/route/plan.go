@@ -40,7 +40,13 @@ type scratch struct {
 	contracts                 [8]string
 	matched                   [8]*exclusive
 	good, cooling, sick, left [smallN]int
+	// buf backs the plan's text; kept between plans unless a rare plan
+	// grew it past maxTextBuf.
+	buf []byte
 }
+
+// maxTextBuf bounds the text buffer a scratch keeps in the pool.
+const maxTextBuf = 16 << 10
 
 // planning is the state of one plan.
 type planning struct {
@@ -77,10 +83,15 @@ func (r *Router) plan(in Input, admit bool) (*Decision, error) {
 		d.Candidates[i].Offering = m.Offerings[i]
 	}
 	sc := r.scratch.Get().(*scratch)
-	defer r.scratch.Put(sc)
 	p := &planning{d: d, m: m, mp: mp, in: in, now: r.now(),
 		snaps: sized(sc.snaps[:], n), contracts: sc.contracts[:0], matched: sc.matched[:0]}
-	p.t.init(sc.why[:0], sized(sc.rem[:], n))
+	defer func() {
+		if cap(p.t.b) <= maxTextBuf {
+			sc.buf = p.t.b[:0]
+		}
+		r.scratch.Put(sc)
+	}()
+	p.t.init(sc.buf, sc.why[:0], sized(sc.rem[:], n))
 
 	p.exclude()
 

@@ -3,20 +3,22 @@ package route
 import (
 	"math"
 	"strconv"
-	"strings"
 	"time"
 )
 
 // text collects the human-readable parts of one decision (the Why lines
 // and the candidates' Removed reasons) in one buffer, so that a plan
 // allocates its explanations once instead of once per phrase. Fixed texts
-// worked out when the router was built are kept as they are.
+// worked out when the router was built are kept as they are. The buffer
+// is the plan's pooled scratch: a plan whose explanations are all fixed
+// texts (the common case: healthy channels, no contracts) allocates no
+// text at all, and one that writes some copies them out once, exactly
+// sized.
 type text struct {
-	b   strings.Builder
-	lo  int      // start of the piece being written
-	why []piece  // the Why lines, in order
-	rem []piece  // the Removed reasons, parallel to the candidates
-	scr [64]byte // scratch for number and time formatting
+	b   []byte
+	lo  int     // start of the piece being written
+	why []piece // the Why lines, in order
+	rem []piece // the Removed reasons, parallel to the candidates
 }
 
 // piece is a fixed text, or a span of the buffer when lit is empty.
@@ -27,22 +29,21 @@ type piece struct {
 
 func (p piece) set() bool { return p.lit != "" || p.hi > p.lo }
 
-// init sets the slices the pieces go in: why empty, rem one per
-// candidate.
-func (t *text) init(why, rem []piece) {
-	t.why, t.rem = why, rem
+// init sets the buffer the texts are written in and the slices the
+// pieces go in: why empty, rem one per candidate.
+func (t *text) init(buf []byte, why, rem []piece) {
+	t.b, t.why, t.rem = buf[:0], why, rem
 	clear(t.rem)
-	t.b.Grow(1024)
 }
 
 // open starts a piece; the writes up to the next close make it.
-func (t *text) open() { t.lo = t.b.Len() }
+func (t *text) open() { t.lo = len(t.b) }
 
 // closeWhy ends the open piece as a Why line.
-func (t *text) closeWhy() { t.why = append(t.why, piece{lo: t.lo, hi: t.b.Len()}) }
+func (t *text) closeWhy() { t.why = append(t.why, piece{lo: t.lo, hi: len(t.b)}) }
 
 // closeRemoved ends the open piece as candidate i's Removed reason.
-func (t *text) closeRemoved(i int) { t.rem[i] = piece{lo: t.lo, hi: t.b.Len()} }
+func (t *text) closeRemoved(i int) { t.rem[i] = piece{lo: t.lo, hi: len(t.b)} }
 
 // whyLit adds a fixed Why line.
 func (t *text) whyLit(s string) { t.why = append(t.why, piece{lit: s}) }
@@ -52,7 +53,7 @@ func (t *text) removedLit(i int, s string) { t.rem[i] = piece{lit: s} }
 
 // finish stores the texts in d.
 func (t *text) finish(d *Decision) {
-	s := t.b.String()
+	s := string(t.b) // the buffer goes back to the pool: copy out
 	str := func(p piece) string {
 		if p.lit != "" {
 			return p.lit
@@ -70,22 +71,22 @@ func (t *text) finish(d *Decision) {
 	}
 }
 
-func (t *text) str(s string) { t.b.WriteString(s) }
+func (t *text) str(s string) { t.b = append(t.b, s...) }
 
-func (t *text) quote(s string) { t.b.Write(strconv.AppendQuote(t.scr[:0], s)) }
+func (t *text) quote(s string) { t.b = strconv.AppendQuote(t.b, s) }
 
-func (t *text) int(n int64) { t.b.Write(strconv.AppendInt(t.scr[:0], n, 10)) }
+func (t *text) int(n int64) { t.b = strconv.AppendInt(t.b, n, 10) }
 
-func (t *text) float(v float64) { t.b.Write(strconv.AppendFloat(t.scr[:0], v, 'f', -1, 64)) }
+func (t *text) float(v float64) { t.b = strconv.AppendFloat(t.b, v, 'f', -1, 64) }
 
 // usd writes an amount rounded to a millionth of a dollar.
 func (t *text) usd(v float64) {
-	t.b.WriteByte('$')
+	t.b = append(t.b, '$')
 	t.float(math.Round(v*1e6) / 1e6)
 }
 
 // cents writes a dollar amount to the cent.
-func (t *text) cents(v float64) { t.b.Write(appendCents(t.scr[:0], v)) }
+func (t *text) cents(v float64) { t.b = appendCents(t.b, v) }
 
 // formatCents renders a dollar amount to the cent, such as "$1250.00".
 func formatCents(v float64) string { return string(appendCents(nil, v)) }
@@ -101,7 +102,7 @@ func appendCents(b []byte, v float64) []byte {
 	return append(b, '.', byte('0'+c%100/10), byte('0'+c%10))
 }
 
-func (t *text) time(v time.Time) { t.b.Write(v.UTC().AppendFormat(t.scr[:0], time.RFC3339)) }
+func (t *text) time(v time.Time) { t.b = v.UTC().AppendFormat(t.b, time.RFC3339) }
 
 // ms writes d in milliseconds, to a tenth.
 func (t *text) ms(d time.Duration) {

@@ -26,9 +26,18 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 
 // NewRequestID returns a fresh request id ("req_" + 24 hex digits).
 func NewRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "req_" + hex.EncodeToString(b[:])
+	var b [requestIDLen]byte
+	return string(appendRequestID(b[:0]))
+}
+
+// requestIDLen is the length of a request id.
+const requestIDLen = len("req_") + 24
+
+// appendRequestID appends a fresh request id to b.
+func appendRequestID(b []byte) []byte {
+	var r [12]byte
+	_, _ = rand.Read(r[:])
+	return hex.AppendEncode(append(b, "req_"...), r[:])
 }
 
 // Info collects what a handler learns about a request (tenant, model,
@@ -268,15 +277,21 @@ func (m *Metrics) LedgerError() { m.ledgerErr.Inc() }
 func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := NewRequestID()
-		w.Header().Set("X-Request-Id", id)
-		info := &Info{RequestID: id}
-		sw := &statusWriter{ResponseWriter: w}
+		st := &requestState{}
+		var idb [requestIDLen]byte
+		id := string(appendRequestID(idb[:0]))
+		st.id[0] = id
+		w.Header()["X-Request-Id"] = st.id[:]
+		info := &st.info
+		info.RequestID = id
+		sw := &st.sw
+		sw.ResponseWriter = w
+		st.ctx = infoContext{Context: r.Context(), info: info}
 		if m != nil {
 			m.inflight.Inc()
 			defer m.inflight.Dec()
 		}
-		next.ServeHTTP(sw, r.WithContext(WithInfo(r.Context(), info)))
+		next.ServeHTTP(sw, r.WithContext(&st.ctx))
 		status := sw.status
 		if status == 0 {
 			status = http.StatusOK
@@ -316,7 +331,8 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 			attrs = append(attrs, slog.String("error", info.ErrorKind))
 		}
 		// Marked as an access line: a LogWriter may hold it briefly.
-		log.LogAttrs(context.WithValue(r.Context(), accessKey{}, true), slog.LevelInfo, "request", attrs...)
+		st.access = accessContext{r.Context()}
+		log.LogAttrs(&st.access, slog.LevelInfo, "request", attrs...)
 		if m != nil && info.Model != "" {
 			model, dialect := labelUnknown, dialectLabel(info.Dialect)
 			if info.ModelKnown {
@@ -332,6 +348,43 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 			}
 		}
 	})
+}
+
+// requestState is what the middleware keeps for one request, in one
+// allocation rather than one each: the access-log fields, the status
+// writer, the contexts the handler and the access line see, and the
+// X-Request-Id value.
+type requestState struct {
+	info   Info
+	sw     statusWriter
+	ctx    infoContext
+	access accessContext
+	id     [1]string
+}
+
+// infoContext carries a request's Info, as WithInfo does, without an
+// allocation of its own.
+type infoContext struct {
+	context.Context
+	info *Info
+}
+
+func (c *infoContext) Value(key any) any {
+	if _, ok := key.(infoKey); ok {
+		return c.info
+	}
+	return c.Context.Value(key)
+}
+
+// accessContext marks the context of an access-log record, as
+// context.WithValue(ctx, accessKey{}, true) would.
+type accessContext struct{ context.Context }
+
+func (c *accessContext) Value(key any) any {
+	if _, ok := key.(accessKey); ok {
+		return true
+	}
+	return c.Context.Value(key)
 }
 
 // labelUnknown is the metric label of a client-sent value that is not a

@@ -61,15 +61,26 @@ func New(o Options) *Adapter {
 	}
 	var authorize func(context.Context, http.Header) error
 	if key := o.APIKey; key != "" {
+		// Built once: send shares header values between requests.
+		bearer := []string{"Bearer " + key}
 		authorize = func(_ context.Context, h http.Header) error {
-			h.Set("Authorization", "Bearer "+key)
+			h["Authorization"] = bearer
 			return nil
 		}
 	}
+	chatURL, embeddingsURL := base+"/"+string(OpChatCompletions), base+"/"+string(OpEmbeddings)
 	return &Adapter{NewClient(ClientOptions{
-		Name:       o.Name,
-		Dialect:    o.Dialect,
-		URL:        func(op Operation, _ string) string { return base + "/" + string(op) },
+		Name:    o.Name,
+		Dialect: o.Dialect,
+		URL: func(op Operation, _ string) string {
+			switch op {
+			case OpChatCompletions:
+				return chatURL
+			case OpEmbeddings:
+				return embeddingsURL
+			}
+			return base + "/" + string(op)
+		},
 		Authorize:  authorize,
 		Header:     h,
 		HTTPClient: o.HTTPClient,

@@ -9,9 +9,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -76,6 +78,8 @@ type ClientOptions struct {
 // give it. A Client is safe for concurrent use.
 type Client struct {
 	o ClientOptions
+	// lastURL is the endpoint the last request went to, parsed.
+	lastURL atomic.Pointer[parsedURL]
 }
 
 // NewClient returns a client; o is copied, not kept.
@@ -333,20 +337,22 @@ func marshalRaw(v any) json.RawMessage {
 // send posts body to op and returns a 2xx response; any other answer is
 // read (up to provider.MaxErrorBody) and returned as a classified *provider.Error.
 func (c *Client) send(ctx context.Context, op Operation, model string, body []byte, stream bool) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.o.URL(op, model), nil)
+	hreq, err := c.newRequest(ctx, c.o.URL(op, model))
 	if err != nil {
 		return nil, &provider.Error{Provider: c.o.Name, Kind: provider.KindUnavailable,
 			Message: "upstream URL is invalid", Err: fmt.Errorf("building request: %w", err)}
 	}
 	release := provider.SetBody(hreq, body)
+	// The values are shared between requests, capped so that an append
+	// copies them: nothing in net/http writes into a header's values.
 	for k, v := range c.o.Header {
-		hreq.Header[k] = append([]string(nil), v...)
+		hreq.Header[k] = v[:len(v):len(v)]
 	}
-	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header["Content-Type"] = jsonMediaType
 	if stream {
-		hreq.Header.Set("Accept", "text/event-stream")
+		hreq.Header["Accept"] = eventStreamMediaType
 	} else {
-		hreq.Header.Set("Accept", "application/json")
+		hreq.Header["Accept"] = jsonMediaType
 	}
 	if c.o.Authorize != nil {
 		if err := c.o.Authorize(ctx, hreq.Header); err != nil {
@@ -368,6 +374,44 @@ func (c *Client) send(ctx context.Context, op Operation, model string, body []by
 		return nil, apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), parseErrorBody(data), data)
 	}
 	return resp, nil
+}
+
+// Header values every request carries, shared (see send).
+var (
+	jsonMediaType        = []string{"application/json"}
+	eventStreamMediaType = []string{"text/event-stream"}
+)
+
+// parsedURL is an endpoint URL and its parsed form.
+type parsedURL struct {
+	raw string
+	u   *url.URL
+}
+
+// newRequest is http.NewRequestWithContext for a POST to rawURL, without
+// parsing the URL again when it is the one the last request went to (a
+// channel calls one or two endpoints).
+func (c *Client) newRequest(ctx context.Context, rawURL string) (*http.Request, error) {
+	p := c.lastURL.Load()
+	if p == nil || p.raw != rawURL {
+		// Parsed as http.NewRequest does, so that the same URLs are
+		// accepted and refused.
+		probe, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, nil)
+		if err != nil {
+			return nil, err
+		}
+		p = &parsedURL{raw: rawURL, u: probe.URL}
+		c.lastURL.Store(p)
+	}
+	// An empty URL parses to an empty one without allocating strings;
+	// the request's own copy of the endpoint is written over it.
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	*r.URL = *p.u
+	r.Host = r.URL.Host
+	return r, nil
 }
 
 // readAll reads and closes a response body, refusing one larger than

@@ -6,7 +6,8 @@
 // ratelimit.BudgetLimiter on the counters of the Spend with the same
 // Options.Prefix: its acquire script checks a request's budgets and its
 // settle script adds the request's spend, so a governed request costs two
-// round trips to Redis.
+// round trips to Redis, and less under load: the scripts of concurrent
+// requests share pipelines (see batcher).
 //
 // Like every ratelimit backend it takes time only from its callers (the now
 // passed to each call), never from Redis TIME, so tests are deterministic;
@@ -132,6 +133,7 @@ func (clientLogger) Printf(ctx context.Context, format string, v ...any) {
 // Close it when done.
 type Limiter struct {
 	c        *redis.Client
+	b        batcher // sends the acquire and settle scripts
 	prefix   string
 	ttl      time.Duration // reservations
 	keyTTL   string        // milliseconds, for PEXPIRE
@@ -166,14 +168,16 @@ func New(url string, opts Options) (*Limiter, error) {
 	// Keys stay while a reservation may still be renewed, and as long as
 	// a window after.
 	keyTTL := ratelimit.Window + opts.ReservationTTL + time.Minute
-	return &Limiter{
+	l := &Limiter{
 		c:        c,
 		prefix:   opts.Prefix,
 		ttl:      opts.ReservationTTL,
 		keyTTL:   strconv.FormatInt(keyTTL.Milliseconds(), 10),
 		instance: hex.EncodeToString(id[:]),
 		live:     make(map[*reservation]struct{}),
-	}, nil
+	}
+	l.b.c = c
+	return l, nil
 }
 
 // Ping checks that Redis answers.
@@ -270,7 +274,7 @@ func (l *Limiter) acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 
 	// A budget's spend comes back as a decimal string, which Int64Slice
 	// reads too.
-	v, err := acquireScript.Run(ctx, l.c, keys, args...).Int64Slice()
+	v, err := l.b.run(ctx, acquireScript, keys, args...).Int64Slice()
 	if err != nil {
 		l.advance(at)
 		return ratelimit.Decision{}, nil, nil, fmt.Errorf("running acquire script: %w", err)
@@ -445,7 +449,7 @@ func (r *reservation) settle(ctx context.Context, actualTokens int64, spendKeys 
 	args = append(args, spendArgs...)
 	dctx, cancel := withoutCancel(ctx)
 	defer cancel()
-	if err := doneScript.Run(dctx, l.c, keys, args...).Err(); err != nil {
+	if err := l.b.run(dctx, doneScript, keys, args...).Err(); err != nil {
 		if len(spendKeys) > 0 {
 			return fmt.Errorf("settling reservation and adding spend: %w", err)
 		}

@@ -1,0 +1,143 @@
+package redislimit
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// maxSending is how many round trips a batcher has out at once. A call
+// that finds them all out waits for one to come back and goes in the next
+// pipeline with every other call that waited meanwhile.
+const maxSending = 2
+
+// batcher runs the scripts of concurrent requests (the acquire before a
+// request and the settle after it) as one pipeline when they meet, the
+// group commit of a database log: a replica under load then costs Redis,
+// and itself, one write and one read per batch rather than per script,
+// while a lone call is sent at once, exactly as without it. Each script
+// stays atomic in Redis and none waits on a clock, so the limits are
+// exactly what they are one call at a time; only the system calls and
+// the round trips are shared.
+//
+// A queued call whose ctx ends leaves the queue unsent. One already in a
+// pipeline waits for its reply, which the client's timeouts bound
+// (Options.Timeout), as a call sent alone would.
+type batcher struct {
+	c *redis.Client
+
+	mu      sync.Mutex
+	sending int          // round trips out, at most maxSending
+	queue   []*batchCall // waiting for one to come back
+}
+
+// batchCall is one queued script call.
+type batchCall struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+	cmd    *redis.Cmd
+	// done is closed when cmd holds the reply; lead when the call is to
+	// send the next pipeline itself.
+	done, lead chan struct{}
+}
+
+// run runs script as script.Run would, in a pipeline with other calls
+// when round trips are already out.
+func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	b.mu.Lock()
+	if b.sending < maxSending {
+		b.sending++
+		b.mu.Unlock()
+		cmd := script.Run(ctx, b.c, keys, args...)
+		b.handOff()
+		return cmd
+	}
+	c := &batchCall{script: script, keys: keys, args: args, done: make(chan struct{}), lead: make(chan struct{})}
+	b.queue = append(b.queue, c)
+	b.mu.Unlock()
+
+	select {
+	case <-c.done:
+		return c.cmd
+	case <-c.lead:
+		b.send(c, true)
+		return c.cmd
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	if i := slices.Index(b.queue, c); i >= 0 {
+		b.queue = slices.Delete(b.queue, i, i+1)
+		b.mu.Unlock()
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(context.Cause(ctx))
+		return cmd
+	}
+	b.mu.Unlock()
+	// Taken by a pipeline, or made to send the next one: it was not
+	// sent yet in the second case, and is left out.
+	select {
+	case <-c.done:
+	case <-c.lead:
+		b.send(c, false)
+		c.cmd = redis.NewCmd(ctx)
+		c.cmd.SetErr(context.Cause(ctx))
+	}
+	return c.cmd
+}
+
+// send sends, as one pipeline, the calls queued behind leader, and
+// leader's own when withLeader, then hands the round trip it held on.
+func (b *batcher) send(leader *batchCall, withLeader bool) {
+	b.mu.Lock()
+	batch := b.queue
+	b.queue = nil
+	b.mu.Unlock()
+	if withLeader {
+		batch = append([]*batchCall{leader}, batch...)
+	}
+	// The pipeline is not any one caller's: the client's own timeouts
+	// bound it.
+	ctx := context.Background()
+	switch len(batch) {
+	case 0:
+	case 1:
+		c := batch[0]
+		c.cmd = c.script.Run(ctx, b.c, c.keys, c.args...)
+	default:
+		pipe := b.c.Pipeline()
+		for _, c := range batch {
+			c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+		}
+		_, _ = pipe.Exec(ctx) // each call reads its own command's error
+		for _, c := range batch {
+			if redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
+				// Redis lost the scripts (a restart, SCRIPT FLUSH):
+				// Run loads them again.
+				c.cmd = c.script.Run(ctx, b.c, c.keys, c.args...)
+			}
+		}
+	}
+	for _, c := range batch {
+		if c != leader {
+			close(c.done)
+		}
+	}
+	b.handOff()
+}
+
+// handOff gives back a round trip, to the first queued call if any,
+// which then sends the queue.
+func (b *batcher) handOff() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) == 0 {
+		b.sending--
+		return
+	}
+	next := b.queue[0]
+	b.queue = slices.Delete(b.queue, 0, 1)
+	close(next.lead)
+}
