@@ -44,6 +44,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runRoute(ctx, env, rest)
 	case "bench":
 		return runBench(ctx, env, rest)
+	case "healthcheck":
+		return runHealthcheck(ctx, env, rest)
 	case "version":
 		fmt.Fprintln(stdout, "switchyard", Version())
 		return nil
@@ -76,6 +78,7 @@ commands:
   route       explain a routing decision: route explain -config F -model M -tenant T -traffic stateless
   fakecloud   serve the simulated clouds on their own (-listen ADDR)
   bench       measure the gateway against a bare reverse proxy (writes BENCHMARKS.md)
+  healthcheck exit 0 when a running gateway answers /readyz (-url), for container health checks
   version     print the version
 
 Run 'switchyard <command> -h' for a command's flags.
