@@ -1,0 +1,528 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"unicode/utf8"
+
+	"switchyard/internal/llm"
+	"switchyard/internal/provider"
+	"switchyard/internal/sse"
+)
+
+// The same-dialect stream passthrough (llm.RawStream): an OpenAI client's
+// streamed call sent to an OpenAI-dialect channel on the fast path gets
+// the channel's event stream as it arrived, a read at a time, with only
+// the model name replaced by the one the client asked for and the usage
+// chunk (which the gateway always asks for) dropped when the client did
+// not ask for it. Only what the gateway needs is decoded: a chunk is
+// handed to the StreamDecoder whole when it may carry the start, a tool
+// call, a finish reason, usage, an error, a refusal or anything the
+// decoder refuses; a plain text chunk is only scanned for the length of
+// its text, for the stream size cap. The decoder's guarantees thus hold as
+// on the decoded path: tool call arguments that are not a JSON object fail
+// the stream before the chunk with the finish reason reaches the client,
+// and a stream cut short is an error.
+
+// rawInitialBuffer is a passthrough stream's first read buffer: a slow
+// stream's chunk fits it, and it doubles up to rawReadBuffer while reads
+// fill it, so that a fast stream is read in pieces as large as the
+// transport's own buffer hands over.
+const (
+	rawInitialBuffer = 1 << 10
+	rawReadBuffer    = 16 << 10
+)
+
+// rawChat is the passthrough state of a chatStream.
+type rawChat struct {
+	// model is the client's model name, a JSON string, put in place of
+	// the upstream's in every chunk.
+	model []byte
+	// usage: the client asked for the usage chunk.
+	usage bool
+	// buf[off:n] are bytes read and not yet handled.
+	buf    []byte
+	off, n int
+	eof    bool
+	out    []byte
+	evs    []llm.Event
+	joined []byte // the data of an event with several data lines
+	err    error  // sticky: io.EOF after the stop, or what ended the stream
+}
+
+// newRawChat reads what the passthrough needs from the client's body: its
+// model name and whether it asked for usage. ok is false for a body it
+// cannot read, which then takes the decoded path.
+func newRawChat(body []byte) (*rawChat, bool) {
+	ms, ok := members(body)
+	if !ok {
+		return nil, false
+	}
+	r := &rawChat{}
+	for _, m := range ms {
+		switch m.name {
+		case "model":
+			if kindOf(m.value) != kindString {
+				return nil, false
+			}
+			r.model = m.value
+		case "stream_options":
+			var o struct {
+				IncludeUsage bool `json:"include_usage"`
+			}
+			if kindOf(m.value) == kindObject && json.Unmarshal(m.value, &o) == nil {
+				r.usage = o.IncludeUsage
+			} else {
+				r.usage = false
+			}
+		}
+	}
+	return r, r.model != nil
+}
+
+// RawDialect names the passthrough's wire, RawDialectChat, when the call
+// was sent on the fast path.
+func (s *chatStream) RawDialect() string {
+	if s.raw == nil {
+		return ""
+	}
+	return RawDialectChat
+}
+
+var errRawCut = errors.New("raw stream cut at the caller's room")
+
+// NextRaw returns the whole events of the next read (see llm.RawStream).
+func (s *chatStream) NextRaw(room int64) (llm.RawChunk, error) {
+	r := s.raw
+	if r == nil {
+		return llm.RawChunk{}, errors.New("openai: raw stream asked of a decoded call")
+	}
+	if r.err != nil {
+		return llm.RawChunk{}, r.err
+	}
+	r.out, r.evs = r.out[:0], r.evs[:0]
+	var ch llm.RawChunk
+	for {
+		for {
+			end := eventEnd(r.buf[r.off:r.n])
+			if end < 0 {
+				break
+			}
+			err := s.rawEvent(&ch, r.buf[r.off:r.off+end], room)
+			if errors.Is(err, errRawCut) {
+				ch.Cut = true
+				r.err = &provider.Error{Provider: s.name, Kind: provider.KindBadResponse, Message: "stream read past its cut", Err: err}
+				return r.chunk(ch), nil
+			}
+			r.off += end
+			if err != nil {
+				r.err = err
+				return r.chunk(ch), nil
+			}
+			if s.dec.Done() {
+				r.err = io.EOF
+				return r.chunk(ch), nil
+			}
+		}
+		if len(r.out) > 0 {
+			return r.chunk(ch), nil
+		}
+		if r.eof {
+			return r.end(s, ch, room)
+		}
+		if err := r.read(s); err != nil {
+			r.err = err
+			return r.chunk(ch), nil
+		}
+	}
+}
+
+// chunk completes ch with what the events handled so far produced. An
+// empty chunk with a sticky error is that error.
+func (r *rawChat) chunk(ch llm.RawChunk) llm.RawChunk {
+	ch.Data, ch.Events = r.out, r.evs
+	return ch
+}
+
+// end handles the end of the upstream's bytes: a last event not followed
+// by a blank line, which servers may omit, then the decoder's verdict. A
+// stream the decoder closes without "[DONE]" (finish reason and usage
+// seen) gets one, as the decoded path would send it.
+func (r *rawChat) end(s *chatStream, ch llm.RawChunk, room int64) (llm.RawChunk, error) {
+	if rest := r.buf[r.off:r.n]; len(bytes.TrimSpace(rest)) > 0 {
+		r.off = r.n
+		ev := append(bytes.TrimRight(rest, "\r\n"), "\n\n"...)
+		err := s.rawEvent(&ch, ev, room)
+		switch {
+		case errors.Is(err, errRawCut):
+			ch.Cut = true
+			r.err = &provider.Error{Provider: s.name, Kind: provider.KindBadResponse, Message: "stream read past its cut", Err: err}
+			return r.chunk(ch), nil
+		case err != nil:
+			r.err = err
+			return r.chunk(ch), nil
+		case s.dec.Done():
+			r.err = io.EOF
+			return r.chunk(ch), nil
+		}
+	}
+	evs, err := s.dec.End(r.evs)
+	r.evs = evs
+	if err != nil {
+		r.err = err
+		return r.chunk(ch), nil
+	}
+	ch.Content = true
+	r.out = append(r.out, "data: [DONE]\n\n"...)
+	r.err = io.EOF
+	return r.chunk(ch), nil
+}
+
+// read reads more of the upstream's bytes, keeping those not yet handled.
+func (r *rawChat) read(s *chatStream) error {
+	if r.off > 0 {
+		r.n = copy(r.buf, r.buf[r.off:r.n])
+		r.off = 0
+	}
+	if r.n == len(r.buf) {
+		if r.n >= sse.DefaultMaxEvent {
+			return &provider.Error{Provider: s.name, Kind: provider.KindBadResponse,
+				Message: "upstream sent an oversized stream event", Err: sse.ErrTooLarge}
+		}
+		size := max(rawInitialBuffer, 2*len(r.buf))
+		if r.n < rawReadBuffer {
+			size = min(size, rawReadBuffer)
+		}
+		r.buf = append(r.buf[:r.n], make([]byte, size-r.n)...)
+	}
+	n, err := s.body.Read(r.buf[r.n:])
+	r.n += n
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.EOF):
+		r.eof = true
+		return nil
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &provider.Error{Provider: s.name, Kind: provider.KindBadResponse, Message: "upstream stream was cut", Err: err}
+	}
+	if n > 0 {
+		// The bytes read are handled first; the error comes next time.
+		return nil
+	}
+	return provider.TransportError(s.name, err)
+}
+
+// eventEnd returns the length of the first whole event in b, up to and
+// including the blank line that ends it, or -1.
+func eventEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		if i < len(b) && b[i] == '\n' {
+			return i + 1
+		}
+		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+			return i + 2
+		}
+	}
+}
+
+// rawEvent accounts one whole event (its blank line included) into ch and
+// appends what the client gets of it to r.out. An event that would pass
+// room is neither accounted nor sent: errRawCut.
+func (s *chatStream) rawEvent(ch *llm.RawChunk, ev []byte, room int64) error {
+	r := s.raw
+	data, at, ok := r.data(ev)
+	if !ok {
+		// A comment (keep-alive) or an event without data: nothing to
+		// account, and the client's SDK skips it as the decoder does.
+		r.out = append(r.out, ev...)
+		return nil
+	}
+	if !rawNeedsDecode(data, s.dec.started) {
+		size := rawTextSize(data)
+		if ch.Size+size > room {
+			return errRawCut
+		}
+		ch.Size += size
+		ch.Content = ch.Content || size > 0
+		r.emit(ev, data, at)
+		return nil
+	}
+	before := len(r.evs)
+	usageBefore := s.dec.usage
+	evs, err := s.dec.Decode(r.evs, data)
+	if err != nil {
+		r.evs = evs[:before]
+		return err
+	}
+	var size int64
+	content := false
+	for _, e := range evs[before:] {
+		size += e.ContentSize()
+		content = content || e.Kind != llm.EventStart
+	}
+	if ch.Size+size > room {
+		r.evs = evs[:before]
+		return errRawCut
+	}
+	r.evs = evs
+	ch.Size += size
+	ch.Content = ch.Content || content
+	if err := s.dec.checkFinish(); err != nil {
+		r.evs = evs[:before]
+		return err
+	}
+	if !r.usage && s.dec.usage != usageBefore && len(evs) == before && !bytes.Contains(data, []byte(`"choices":[{`)) {
+		// The usage chunk the gateway asked for on the client's behalf.
+		return nil
+	}
+	r.emit(ev, data, at)
+	return nil
+}
+
+// data returns an event's data, and where it starts in ev when it is the
+// event's only data line (-1 when several lines were joined). ok is false
+// for an event without data.
+func (r *rawChat) data(ev []byte) (data []byte, at int, ok bool) {
+	if bytes.HasPrefix(ev, []byte("data:")) {
+		// The usual event: one data line.
+		line := ev[5:]
+		nl := bytes.IndexByte(line, '\n')
+		rest := line[nl+1:]
+		if len(rest) == 0 || rest[0] == '\n' || rest[0] == '\r' && len(rest) > 1 && rest[1] == '\n' {
+			line = bytes.TrimSuffix(line[:nl], []byte("\r"))
+			start := 5
+			if len(line) > 0 && line[0] == ' ' {
+				line, start = line[1:], 6
+			}
+			return line, start, true
+		}
+	}
+	// Several lines: join the data lines as the SSE reader does.
+	r.joined = r.joined[:0]
+	found := false
+	for len(ev) > 0 {
+		nl := bytes.IndexByte(ev, '\n')
+		if nl < 0 {
+			nl = len(ev)
+		}
+		line := bytes.TrimSuffix(ev[:nl], []byte("\r"))
+		ev = ev[min(nl+1, len(ev)):]
+		if v, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			v = bytes.TrimPrefix(v, []byte(" "))
+			if found {
+				r.joined = append(r.joined, '\n')
+			}
+			r.joined = append(r.joined, v...)
+			found = true
+		}
+	}
+	return r.joined, -1, found
+}
+
+// emit appends an event for the client, with the client's model name in
+// place of the upstream's when data is ev's only data line (at >= 0).
+func (r *rawChat) emit(ev, data []byte, at int) {
+	if at >= 0 {
+		if vs, ve, ok := modelValue(data); ok && !bytes.Equal(data[vs:ve], r.model) {
+			r.out = append(r.out, ev[:at+vs]...)
+			r.out = append(r.out, r.model...)
+			r.out = append(r.out, ev[at+ve:]...)
+			return
+		}
+	}
+	r.out = append(r.out, ev...)
+}
+
+// checkFinish checks the tool calls once the finish reason is known, so
+// that a call whose arguments are not a JSON object fails the stream
+// before the chunk with the finish reason reaches the client, as on the
+// decoded path, where that chunk is encoded only from the stop event.
+func (d *StreamDecoder) checkFinish() error {
+	if d.finish == "" || d.done {
+		return nil
+	}
+	return d.checkCalls()
+}
+
+// Keys whose presence with a value other than null sends a chunk to the
+// decoder: the passthrough decodes only what the gateway acts on.
+var rawDecodeKeys = [][]byte{
+	[]byte(`"tool_calls"`), []byte(`"finish_reason"`), []byte(`"usage"`), []byte(`"error"`),
+	[]byte(`"function_call"`), []byte(`"audio"`), []byte(`"refusal"`),
+}
+
+// rawNeedsDecode reports whether a chunk must go to the decoder: before
+// the start, "[DONE]", or a chunk with one of rawDecodeKeys set.
+func rawNeedsDecode(data []byte, started bool) bool {
+	if !started || len(data) == 0 || data[0] != '{' {
+		return true
+	}
+	for _, k := range rawDecodeKeys {
+		for off := 0; ; {
+			vs, ok := keyValue(data, off, k)
+			if !ok {
+				break
+			}
+			if !bytes.HasPrefix(data[vs:], []byte("null")) && !bytes.HasPrefix(data[vs:], []byte(`""`)) {
+				return true
+			}
+			off = vs
+		}
+	}
+	return false
+}
+
+// rawTextSize is the text of a plain chunk in decoded bytes: its content
+// and its reasoning (reasoning_content, else reasoning), as the decoder
+// would turn them into events.
+func rawTextSize(data []byte) int64 {
+	n := stringsOf(data, []byte(`"content"`))
+	r := stringsOf(data, []byte(`"reasoning_content"`))
+	if r == 0 {
+		r = stringsOf(data, []byte(`"reasoning"`))
+	}
+	return n + r
+}
+
+// stringsOf sums the decoded lengths of the string values of key.
+func stringsOf(data, key []byte) int64 {
+	var n int64
+	for off := 0; ; {
+		vs, ok := keyValue(data, off, key)
+		if !ok {
+			return n
+		}
+		off = vs
+		if vs < len(data) && data[vs] == '"' {
+			size, end := stringSize(data, vs)
+			n += size
+			off = end
+		}
+	}
+}
+
+// keyValue finds the next member named key (quoted) at or after off and
+// returns where its value starts. A quoted key cannot occur inside a JSON
+// string unescaped, so a match whose quote is not escaped is a member
+// name, or a string value, which the colon tells apart.
+func keyValue(data []byte, off int, key []byte) (int, bool) {
+	for off < len(data) {
+		i := bytes.Index(data[off:], key)
+		if i < 0 {
+			return 0, false
+		}
+		i += off
+		off = i + len(key)
+		if escaped(data, i) {
+			continue
+		}
+		j := skipSpace(data, off)
+		if j < len(data) && data[j] == ':' {
+			return skipSpace(data, j+1), true
+		}
+	}
+	return 0, false
+}
+
+// escaped reports whether the byte at i is escaped by the backslashes
+// before it.
+func escaped(data []byte, i int) bool {
+	n := 0
+	for i-n > 0 && data[i-n-1] == '\\' {
+		n++
+	}
+	return n%2 == 1
+}
+
+// modelValue finds the first model member of a chunk and returns its
+// string value's bounds (quotes included).
+func modelValue(data []byte) (start, end int, ok bool) {
+	vs, ok := keyValue(data, 0, []byte(`"model"`))
+	if !ok || vs >= len(data) || data[vs] != '"' {
+		return 0, 0, false
+	}
+	ve, ok := skipString(data, vs)
+	return vs, ve, ok
+}
+
+// stringSize returns the decoded length in bytes of the JSON string
+// starting at data[i] (a quote), as encoding/json would decode it, and
+// the index after its closing quote. An unterminated string counts to
+// the end.
+func stringSize(data []byte, i int) (int64, int) {
+	var n int64
+	i++
+	for {
+		j := bytes.IndexAny(data[i:], `"\`)
+		if j < 0 {
+			return n + int64(len(data)-i), len(data)
+		}
+		n += int64(j)
+		i += j
+		if data[i] == '"' {
+			return n, i + 1
+		}
+		// An escape.
+		if i+1 >= len(data) {
+			return n, len(data)
+		}
+		if data[i+1] != 'u' {
+			n++
+			i += 2
+			continue
+		}
+		r, ok := hex4(data, i+2)
+		i += 6
+		if !ok {
+			n += 3
+			continue
+		}
+		if r >= 0xD800 && r < 0xDC00 {
+			// A surrogate pair is one rune of four bytes; a lone
+			// surrogate becomes U+FFFD.
+			if i+1 < len(data) && data[i] == '\\' && data[i+1] == 'u' {
+				if lo, ok := hex4(data, i+2); ok && lo >= 0xDC00 && lo < 0xE000 {
+					n += 4
+					i += 6
+					continue
+				}
+			}
+			n += 3
+			continue
+		}
+		if r >= 0xDC00 && r < 0xE000 {
+			n += 3
+			continue
+		}
+		n += int64(utf8.RuneLen(r))
+	}
+}
+
+// hex4 reads four hex digits at data[i:].
+func hex4(data []byte, i int) (rune, bool) {
+	if i+4 > len(data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range data[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
