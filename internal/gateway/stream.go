@@ -25,14 +25,14 @@ import (
 // short) and the arguments of its tool calls (checked at the stop), so
 // its cost is linear in its length and its memory bounded by the cap.
 type Stream struct {
-	r       *request
-	ctx     context.Context
-	up      llm.Stream
-	off     route.Offering
-	probe   route.Probe
-	at      time.Time
-	ttfb    time.Duration
-	queued  []llm.Event
+	r      *request
+	ctx    context.Context
+	up     llm.Stream
+	off    route.Offering
+	probe  route.Probe
+	at     time.Time
+	ttfb   time.Duration
+	queued []llm.Event
 	// raw is the upstream when the stream passes its bytes through
 	// (RawDialect); rawHead is what its prefetch read.
 	raw     llm.RawStream
