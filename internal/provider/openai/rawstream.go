@@ -50,6 +50,81 @@ type rawChat struct {
 	evs    []llm.Event
 	joined []byte // the data of an event with several data lines
 	err    error  // sticky: io.EOF after the stop, or what ended the stream
+	tmpl   chunkTemplate
+}
+
+// chunkTemplate is the shape of the last plain text chunk: its bytes
+// before and after its content string. An upstream's text chunks mostly
+// differ in that string alone, and a chunk that is prefix, one JSON
+// string, suffix has the members of the chunk the template came from,
+// which needed no decoding: only its string is measured, and its model
+// name is where the template's was.
+type chunkTemplate struct {
+	ok             bool
+	prefix, suffix []byte
+	// model is the model value's place: [ms, me) in the prefix, or, with
+	// inSuffix, from the start of the suffix; absent when !hasModel.
+	ms, me             int
+	hasModel, inSuffix bool
+}
+
+// match reports whether data has the template's shape, and returns its
+// content's decoded size and the model value's place in data.
+func (t *chunkTemplate) match(data []byte) (size int64, ms, me int, ok bool) {
+	if !t.ok || len(data) < len(t.prefix)+2+len(t.suffix) || !bytes.HasPrefix(data, t.prefix) || !bytes.HasSuffix(data, t.suffix) {
+		return 0, 0, 0, false
+	}
+	mid := len(data) - len(t.suffix)
+	if data[len(t.prefix)] != '"' {
+		return 0, 0, 0, false
+	}
+	size, end := stringSize(data[:mid], len(t.prefix))
+	if end != mid || data[mid-1] != '"' || escaped(data, mid-1) {
+		return 0, 0, 0, false
+	}
+	ms, me = -1, -1
+	if t.hasModel {
+		ms, me = t.ms, t.me
+		if t.inSuffix {
+			ms, me = mid+t.ms, mid+t.me
+		}
+	}
+	return size, ms, me, true
+}
+
+// learn makes data, a plain chunk, the template when it has exactly one
+// string content member and no reasoning.
+func (t *chunkTemplate) learn(data []byte) {
+	t.ok = false
+	vs, ok := keyValue(data, 0, []byte(`"content"`))
+	if !ok || vs >= len(data) || data[vs] != '"' {
+		return
+	}
+	_, ve := stringSize(data, vs)
+	if ve > len(data) || data[ve-1] != '"' {
+		return
+	}
+	if _, again := keyValue(data, ve, []byte(`"content"`)); again {
+		return
+	}
+	if _, r := keyValue(data, 0, []byte(`"reasoning`)); r {
+		return
+	}
+	if bytes.Contains(data, []byte(`"reasoning`)) {
+		return
+	}
+	t.prefix = append(t.prefix[:0], data[:vs]...)
+	t.suffix = append(t.suffix[:0], data[ve:]...)
+	t.hasModel, t.inSuffix = false, false
+	if ms, me, ok := modelValue(data); ok {
+		switch {
+		case me <= vs:
+			t.ms, t.me, t.hasModel = ms, me, true
+		case ms >= ve:
+			t.ms, t.me, t.hasModel, t.inSuffix = ms-ve, me-ve, true, true
+		}
+	}
+	t.ok = true
 }
 
 // newRawChat reads what the passthrough needs from the client's body: its
@@ -245,6 +320,23 @@ func (s *chatStream) rawEvent(ch *llm.RawChunk, ev []byte, room int64) error {
 		r.out = append(r.out, ev...)
 		return nil
 	}
+	if at >= 0 {
+		if size, ms, me, ok := r.tmpl.match(data); ok {
+			if ch.Size+size > room {
+				return errRawCut
+			}
+			ch.Size += size
+			ch.Content = ch.Content || size > 0
+			if ms >= 0 && !bytes.Equal(data[ms:me], r.model) {
+				r.out = append(r.out, ev[:at+ms]...)
+				r.out = append(r.out, r.model...)
+				r.out = append(r.out, ev[at+me:]...)
+			} else {
+				r.out = append(r.out, ev...)
+			}
+			return nil
+		}
+	}
 	if !rawNeedsDecode(data, s.dec.started) {
 		size := rawTextSize(data)
 		if ch.Size+size > room {
@@ -252,6 +344,9 @@ func (s *chatStream) rawEvent(ch *llm.RawChunk, ev []byte, room int64) error {
 		}
 		ch.Size += size
 		ch.Content = ch.Content || size > 0
+		if at >= 0 {
+			r.tmpl.learn(data)
+		}
 		r.emit(ev, data, at)
 		return nil
 	}
