@@ -142,7 +142,9 @@ func newRawChat(body []byte) (*rawChat, bool) {
 			if kindOf(m.value) != kindString {
 				return nil, false
 			}
-			r.model = m.value
+			// A copy: the stream outlives the client's body, which may
+			// hold a long prompt.
+			r.model = bytes.Clone(m.value)
 		case "stream_options":
 			var o struct {
 				IncludeUsage bool `json:"include_usage"`
