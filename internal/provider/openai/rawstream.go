@@ -17,11 +17,11 @@ import (
 // the channel's event stream as it arrived, a read at a time, with only
 // the model name replaced by the one the client asked for and the usage
 // chunk (which the gateway always asks for) dropped when the client did
-// not ask for it. Only what the gateway needs is decoded: a chunk is
-// handed to the StreamDecoder whole when it may carry the start, a tool
-// call, a finish reason, usage, an error, a refusal or anything the
-// decoder refuses; a plain text chunk is only scanned for the length of
-// its text, for the stream size cap. The decoder's guarantees thus hold as
+// not ask for it. Only what the gateway needs is decoded: a text chunk
+// shaped like the last one (chunkTemplate) is only measured, for the
+// stream size cap, and every other chunk (the start, tool calls, the
+// finish reason, usage, errors, refusals, anything new) goes to the
+// StreamDecoder whole. The decoder's guarantees thus hold as
 // on the decoded path: tool call arguments that are not a JSON object fail
 // the stream before the chunk with the finish reason reaches the client,
 // and a stream cut short is an error.
@@ -92,25 +92,31 @@ func (t *chunkTemplate) match(data []byte) (size int64, ms, me int, ok bool) {
 	return size, ms, me, true
 }
 
-// learn makes data, a plain chunk, the template when it has exactly one
-// string content member and no reasoning.
-func (t *chunkTemplate) learn(data []byte) {
+// learn makes data the template when the decoder turned it into one text
+// delta and nothing else, with text, the content string's value: its
+// only member named content in any letter case (encoding/json matches
+// names so), in a chunk whose bytes around that string have no escape.
+// A chunk of the same shape then has the same members with only that
+// string changed, and the decoder would make of it a text delta of that
+// string alone.
+func (t *chunkTemplate) learn(data []byte, text string) {
 	t.ok = false
+	if bytes.Count(bytes.ToLower(data), []byte("content")) != 1 {
+		return
+	}
 	vs, ok := keyValue(data, 0, []byte(`"content"`))
 	if !ok || vs >= len(data) || data[vs] != '"' {
 		return
 	}
-	_, ve := stringSize(data, vs)
-	if ve > len(data) || data[ve-1] != '"' {
+	size, ve := stringSize(data, vs)
+	if ve > len(data) || data[ve-1] != '"' || escaped(data, ve-1) || size != int64(len(text)) {
 		return
 	}
-	if _, again := keyValue(data, ve, []byte(`"content"`)); again {
+	if bytes.IndexByte(data[:vs], '\\') >= 0 || bytes.IndexByte(data[ve:], '\\') >= 0 {
 		return
 	}
-	if _, r := keyValue(data, 0, []byte(`"reasoning`)); r {
-		return
-	}
-	if bytes.Contains(data, []byte(`"reasoning`)) {
+	var v string
+	if json.Unmarshal(data[vs:ve], &v) != nil || v != text {
 		return
 	}
 	t.prefix = append(t.prefix[:0], data[:vs]...)
@@ -339,21 +345,8 @@ func (s *chatStream) rawEvent(ch *llm.RawChunk, ev []byte, room int64) error {
 			return nil
 		}
 	}
-	if !rawNeedsDecode(data, s.dec.started) {
-		size := rawTextSize(data)
-		if ch.Size+size > room {
-			return errRawCut
-		}
-		ch.Size += size
-		ch.Content = ch.Content || size > 0
-		if at >= 0 {
-			r.tmpl.learn(data)
-		}
-		r.emit(ev, data, at)
-		return nil
-	}
 	before := len(r.evs)
-	usageBefore := s.dec.usage
+	usageBefore, finishBefore, started := s.dec.usage, s.dec.finish, s.dec.started
 	evs, err := s.dec.Decode(r.evs, data)
 	if err != nil {
 		r.evs = evs[:before]
@@ -379,6 +372,10 @@ func (s *chatStream) rawEvent(ch *llm.RawChunk, ev []byte, room int64) error {
 	if !r.usage && s.dec.usage != usageBefore && len(evs) == before && !bytes.Contains(data, []byte(`"choices":[{`)) {
 		// The usage chunk the gateway asked for on the client's behalf.
 		return nil
+	}
+	if at >= 0 && started && len(evs) == before+1 && evs[before].Kind == llm.EventTextDelta && !s.dec.refused &&
+		s.dec.usage == usageBefore && s.dec.finish == finishBefore && !s.dec.done {
+		r.tmpl.learn(data, evs[before].Text)
 	}
 	r.emit(ev, data, at)
 	return nil
@@ -447,63 +444,6 @@ func (d *StreamDecoder) checkFinish() error {
 		return nil
 	}
 	return d.checkCalls()
-}
-
-// Keys whose presence with a value other than null sends a chunk to the
-// decoder: the passthrough decodes only what the gateway acts on.
-var rawDecodeKeys = [][]byte{
-	[]byte(`"tool_calls"`), []byte(`"finish_reason"`), []byte(`"usage"`), []byte(`"error"`),
-	[]byte(`"function_call"`), []byte(`"audio"`), []byte(`"refusal"`),
-}
-
-// rawNeedsDecode reports whether a chunk must go to the decoder: before
-// the start, "[DONE]", or a chunk with one of rawDecodeKeys set.
-func rawNeedsDecode(data []byte, started bool) bool {
-	if !started || len(data) == 0 || data[0] != '{' {
-		return true
-	}
-	for _, k := range rawDecodeKeys {
-		for off := 0; ; {
-			vs, ok := keyValue(data, off, k)
-			if !ok {
-				break
-			}
-			if !bytes.HasPrefix(data[vs:], []byte("null")) && !bytes.HasPrefix(data[vs:], []byte(`""`)) {
-				return true
-			}
-			off = vs
-		}
-	}
-	return false
-}
-
-// rawTextSize is the text of a plain chunk in decoded bytes: its content
-// and its reasoning (reasoning_content, else reasoning), as the decoder
-// would turn them into events.
-func rawTextSize(data []byte) int64 {
-	n := stringsOf(data, []byte(`"content"`))
-	r := stringsOf(data, []byte(`"reasoning_content"`))
-	if r == 0 {
-		r = stringsOf(data, []byte(`"reasoning"`))
-	}
-	return n + r
-}
-
-// stringsOf sums the decoded lengths of the string values of key.
-func stringsOf(data, key []byte) int64 {
-	var n int64
-	for off := 0; ; {
-		vs, ok := keyValue(data, off, key)
-		if !ok {
-			return n
-		}
-		off = vs
-		if vs < len(data) && data[vs] == '"' {
-			size, end := stringSize(data, vs)
-			n += size
-			off = end
-		}
-	}
 }
 
 // keyValue finds the next member named key (quoted) at or after off and
