@@ -51,6 +51,9 @@ type rawChat struct {
 	joined []byte // the data of an event with several data lines
 	err    error  // sticky: io.EOF after the stop, or what ended the stream
 	tmpl   chunkTemplate
+	// scanned is how far from off the search for an event's end has
+	// gone without finding one.
+	scanned int
 }
 
 // chunkTemplate is the shape of the last plain text chunk: its bytes
@@ -189,10 +192,14 @@ func (s *chatStream) NextRaw(room int64) (llm.RawChunk, error) {
 	var ch llm.RawChunk
 	for {
 		for {
-			end := eventEnd(r.buf[r.off:r.n])
+			end := eventEnd(r.buf[r.off:r.n], r.scanned)
 			if end < 0 {
+				// The next search resumes near here, so that an event
+				// arriving in many reads is scanned once.
+				r.scanned = max(0, r.n-r.off-2)
 				break
 			}
+			r.scanned = 0
 			err := s.rawEvent(&ch, r.buf[r.off:r.off+end], room)
 			if errors.Is(err, errRawCut) {
 				ch.Cut = true
@@ -299,9 +306,10 @@ func (r *rawChat) read(s *chatStream) error {
 }
 
 // eventEnd returns the length of the first whole event in b, up to and
-// including the blank line that ends it, or -1.
-func eventEnd(b []byte) int {
-	for i := 0; ; {
+// including the blank line that ends it, or -1. from is where to start
+// looking, two bytes before the end of what an earlier search saw.
+func eventEnd(b []byte, from int) int {
+	for i := from; ; {
 		j := bytes.IndexByte(b[i:], '\n')
 		if j < 0 {
 			return -1
