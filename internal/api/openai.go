@@ -303,6 +303,48 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 		info.ErrorKind = e.Type
 		_ = locked(func() error { return sinkFor("").Fail(e) })
 	}
+	// failed ends the stream on a read error: nothing more for a client
+	// that went away, the dialect's error event otherwise.
+	failed := func(err error) {
+		if r.Context().Err() != nil {
+			info.Status = 499
+			return
+		}
+		if context.Cause(ctx) == errStreamIdle {
+			err = &apiError{Status: http.StatusGatewayTimeout, Type: typeTimeout, Message: "The upstream stream went silent."}
+		}
+		fail(err)
+	}
+	if st.RawDialect() != "" {
+		// The same-dialect passthrough: the upstream's bytes, a read at
+		// a time, in one write and one flush each.
+		rc := http.NewResponseController(w)
+		for {
+			data, err := st.NextRaw()
+			if len(data) > 0 {
+				idle.Reset(s.idle)
+				if werr := locked(func() error {
+					if _, err := w.Write(data); err != nil {
+						return err
+					}
+					return rc.Flush()
+				}); werr != nil {
+					info.Status = 499
+					break
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				failed(err)
+				break
+			}
+		}
+		end()
+		meterInfo(r, res)
+		return
+	}
 	for {
 		ev, err := st.Next()
 		if errors.Is(err, io.EOF) {
@@ -310,14 +352,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 			break
 		}
 		if err != nil {
-			if r.Context().Err() != nil {
-				info.Status = 499
-				break
-			}
-			if context.Cause(ctx) == errStreamIdle {
-				err = &apiError{Status: http.StatusGatewayTimeout, Type: typeTimeout, Message: "The upstream stream went silent."}
-			}
-			fail(err)
+			failed(err)
 			break
 		}
 		idle.Reset(s.idle)

@@ -238,8 +238,15 @@ type Admission struct {
 	// scheduler's latency): above it the limit falls in proportion, below
 	// it (while requests queue) it grows. Default: 5ms.
 	TargetDelay Duration `yaml:"target_delay"`
-	// MaxStreams bounds open streams, counted apart from the in-flight
-	// limit once their first event is in hand. Default: 10000.
+	// MaxStreams bounds streams, being set up or open. A request is
+	// admitted against the in-flight limit and max_requests before its
+	// body is read; once the body shows a stream, it takes a stream slot
+	// and gives its in-flight slot back, so that its set-up (routing, the
+	// wait for its first upstream event) and its life count against this
+	// limit alone. A burst of stream openings is thus not refused by the
+	// adaptive cap while the CPU is busy with the streams already open,
+	// and a flood of unary requests is refused as before (stream requests
+	// with it: they are not told apart before admission). Default: 10000.
 	MaxStreams int `yaml:"max_streams"`
 	// Queue bounds the requests waiting for an in-flight slot; -1: no
 	// queue. Default: 512.

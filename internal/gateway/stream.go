@@ -25,14 +25,18 @@ import (
 // short) and the arguments of its tool calls (checked at the stop), so
 // its cost is linear in its length and its memory bounded by the cap.
 type Stream struct {
-	r       *request
-	ctx     context.Context
-	up      llm.Stream
-	off     route.Offering
-	probe   route.Probe
-	at      time.Time
-	ttfb    time.Duration
-	queued  []llm.Event
+	r      *request
+	ctx    context.Context
+	up     llm.Stream
+	off    route.Offering
+	probe  route.Probe
+	at     time.Time
+	ttfb   time.Duration
+	queued []llm.Event
+	// raw is the upstream when the stream passes its bytes through
+	// (RawDialect); rawHead is what its prefetch read.
+	raw     llm.RawStream
+	rawHead *llm.RawChunk
 	calls   []*streamCall
 	sent    int64 // content bytes delivered
 	max     int64
@@ -72,7 +76,7 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 		attempt.Model = off.UpstreamModel
 		attempt.Stream = true
 		r.park()
-		up, head, err := openStream(ctx, p, &attempt, m)
+		up, head, raw, err := openStream(ctx, p, &attempt, m, g.maxStream)
 		r.resume()
 		if err != nil {
 			return err
@@ -83,6 +87,9 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 		r.rt.Router.Answered(r.probe)
 		r.res.TTFB = g.now().Sub(r.start)
 		st = &Stream{r: r, ctx: ctx, up: up, off: off, probe: r.probe, at: at, ttfb: g.now().Sub(at), queued: head, max: g.maxStream}
+		if raw != nil {
+			st.raw, st.rawHead = up.(llm.RawStream), raw
+		}
 		return nil
 	})
 	if err != nil {
@@ -94,16 +101,22 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 // openStream starts one attempt and reads up to its first content event,
 // within the per-attempt timeout when the model sets one: the timeout
 // covers the wait for the response headers as well as for that event.
-func openStream(ctx context.Context, p provider.Provider, req *llm.Request, m *route.Model) (llm.Stream, []llm.Event, error) {
+// A stream that answers in the request's own raw dialect (see
+// llm.RawStream) is read as bytes: raw is then what the prefetch read,
+// and the stream returned is an llm.RawStream.
+func openStream(ctx context.Context, p provider.Provider, req *llm.Request, m *route.Model, maxBytes int64) (up llm.Stream, head []llm.Event, raw *llm.RawChunk, err error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	var timer *time.Timer
 	if m != nil && m.PerAttemptTimeout > 0 {
 		timer = time.AfterFunc(m.PerAttemptTimeout, func() { cancel(errAttemptTimeout) })
 	}
-	up, err := p.ChatStream(actx, req)
-	var head []llm.Event
+	up, err = p.ChatStream(actx, req)
 	if err == nil {
-		head, err = prefetch(up)
+		if rs := rawStream(up, req); rs != nil {
+			raw, err = prefetchRaw(rs, maxBytes)
+		} else {
+			head, err = prefetch(up)
+		}
 	}
 	if timer != nil && !timer.Stop() {
 		// The attempt's context is cancelled: even a first event that
@@ -119,9 +132,59 @@ func openStream(ctx context.Context, p provider.Provider, req *llm.Request, m *r
 			up.Close()
 		}
 		cancel(nil)
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return &attemptStream{Stream: up, cancel: cancel}, head, nil
+	if raw != nil {
+		return &rawAttemptStream{attemptStream{Stream: up, cancel: cancel}}, nil, raw, nil
+	}
+	return &attemptStream{Stream: up, cancel: cancel}, head, nil, nil
+}
+
+// rawStream is up as an llm.RawStream when it answers in the dialect of
+// the client's own body: the same decision as the unary fast path's
+// (llm.Response.Raw), made by the adapter that sent the body on.
+func rawStream(up llm.Stream, req *llm.Request) llm.RawStream {
+	rs, ok := up.(llm.RawStream)
+	if !ok || req.Raw == nil || rs.RawDialect() == "" || rs.RawDialect() != req.Raw.Dialect {
+		return nil
+	}
+	return rs
+}
+
+// rawAttemptStream is an attemptStream whose upstream passes its bytes
+// through.
+type rawAttemptStream struct{ attemptStream }
+
+func (s *rawAttemptStream) RawDialect() string { return s.Stream.(llm.RawStream).RawDialect() }
+func (s *rawAttemptStream) NextRaw(room int64) (llm.RawChunk, error) {
+	return s.Stream.(llm.RawStream).NextRaw(room)
+}
+
+// prefetchRaw reads a raw stream up to and including the chunk with its
+// first content (or its end), as prefetch does, and returns what it read
+// as one chunk that owns its bytes.
+func prefetchRaw(up llm.RawStream, room int64) (*llm.RawChunk, error) {
+	head := &llm.RawChunk{}
+	for {
+		ch, err := up.NextRaw(room - head.Size)
+		if errors.Is(err, io.EOF) {
+			return nil, &provider.Error{Kind: provider.KindBadResponse, Message: "upstream stream ended before any event", Err: io.ErrUnexpectedEOF}
+		}
+		if err != nil {
+			return nil, err
+		}
+		head.Data = append(head.Data, ch.Data...)
+		head.Events = append(head.Events, ch.Events...)
+		head.Size += ch.Size
+		head.Content = head.Content || ch.Content
+		if ch.Cut {
+			head.Cut = true
+			return head, nil
+		}
+		if head.Content {
+			return head, nil
+		}
+	}
 }
 
 // errAttemptTimeout is the cause with which a stream's attempt is
@@ -173,6 +236,11 @@ func (s *Stream) Next() (llm.Event, error) {
 	if s.err != nil {
 		return llm.Event{}, s.err
 	}
+	if s.raw != nil {
+		// Its bytes were read as such: there are no events to hand out.
+		s.err = errors.New("events asked of a stream that passes its bytes through")
+		return llm.Event{}, s.err
+	}
 	var ev llm.Event
 	if len(s.queued) > 0 {
 		ev = s.queued[0]
@@ -196,8 +264,7 @@ func (s *Stream) Next() (llm.Event, error) {
 	size := eventSize(ev)
 	if s.sent+size > s.max {
 		// The event is not delivered: the client gets what fits.
-		s.err = &Error{Kind: ErrStreamTooLarge, Message: fmt.Sprintf("The streamed answer passed the gateway's size limit of %d bytes and was cut there.", s.max),
-			Err: fmt.Errorf("channel %s: stream content past %d bytes", s.off.Provider, s.max)}
+		s.err = s.tooLarge()
 		return llm.Event{}, s.err
 	}
 	switch ev.Kind {
@@ -221,6 +288,74 @@ func (s *Stream) Next() (llm.Event, error) {
 	return ev, nil
 }
 
+// RawDialect names the wire of NextRaw's bytes when the stream passes the
+// upstream's bytes through (the client's dialect is the channel's; see
+// llm.RawStream), and is empty when it does not: the front door then
+// reads events with Next.
+func (s *Stream) RawDialect() string {
+	if s.raw == nil {
+		return ""
+	}
+	return s.raw.RawDialect()
+}
+
+// NextRaw returns the next run of the upstream's bytes for a front door of
+// the stream's RawDialect, io.EOF after the one that carried the stop, or
+// the error that ended the stream, after the bytes that preceded it. The
+// stream applies the same checks as Next: the size cap (the event that
+// would pass it is not delivered), the tool calls at the stop, and the
+// usage for the ledger.
+func (s *Stream) NextRaw() ([]byte, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	var ch llm.RawChunk
+	if s.rawHead != nil {
+		ch, s.rawHead = *s.rawHead, nil
+	} else {
+		var err error
+		ch, err = s.raw.NextRaw(s.max - s.sent)
+		if err != nil {
+			if errors.Is(err, io.EOF) && !s.stopped {
+				err = &provider.Error{Provider: s.off.Provider, Kind: provider.KindBadResponse, Message: "upstream stream ended without its final event", Err: io.ErrUnexpectedEOF}
+			}
+			s.err = err
+			if errors.Is(err, io.EOF) {
+				s.done = true
+			}
+			return nil, err
+		}
+	}
+	for _, ev := range ch.Events {
+		switch ev.Kind {
+		case llm.EventToolCallDelta:
+			s.addCall(ev)
+		case llm.EventStop:
+			if err := checkToolCalls(s.off.Provider, s.callParts(), ev.FinishReason); err != nil {
+				s.err = err
+				return nil, err
+			}
+			s.stopped = true
+			if ev.Usage != nil {
+				res := s.r.res
+				res.Usage = *ev.Usage
+				res.CostUSD = s.r.g.cost(*ev.Usage, s.off.Price)
+			}
+		}
+	}
+	s.sent += ch.Size
+	if ch.Cut {
+		s.err = s.tooLarge()
+	}
+	return ch.Data, nil
+}
+
+// tooLarge is the error of a stream cut at the size cap.
+func (s *Stream) tooLarge() error {
+	return &Error{Kind: ErrStreamTooLarge, Message: fmt.Sprintf("The streamed answer passed the gateway's size limit of %d bytes and was cut there.", s.max),
+		Err: fmt.Errorf("channel %s: stream content past %d bytes", s.off.Provider, s.max)}
+}
+
 // Ready reports whether Next would return another event without waiting
 // on the upstream (see llm.ReadyStream): a prefetched event is queued, or
 // the upstream has the next one at hand. It is false once the stream has
@@ -230,13 +365,7 @@ func (s *Stream) Ready() bool {
 }
 
 // eventSize is the content an event adds to the answer, in bytes.
-func eventSize(ev llm.Event) int64 {
-	n := len(ev.Text) + len(ev.Signature)
-	if tc := ev.ToolCall; tc != nil {
-		n += len(tc.ID) + len(tc.Name) + len(tc.Arguments)
-	}
-	return int64(n)
-}
+func eventSize(ev llm.Event) int64 { return ev.ContentSize() }
 
 // addCall folds a tool call delta into the call at its index.
 func (s *Stream) addCall(ev llm.Event) {

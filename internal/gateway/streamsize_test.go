@@ -60,11 +60,18 @@ func (s *endlessStream) Close() error { s.closed = true; return nil }
 
 func newEndlessGateway(t testing.TB, p *endlessProvider, maxStream int64) (*Gateway, *memLedger) {
 	t.Helper()
+	return newEndlessGatewayFor(t, p, maxStream)
+}
+
+// newEndlessGatewayFor is a gateway whose model "m" has p as its one
+// offering.
+func newEndlessGatewayFor(t testing.TB, p provider.Provider, maxStream int64) (*Gateway, *memLedger) {
+	t.Helper()
 	reg := provider.NewRegistry()
 	if err := reg.Add(p); err != nil {
 		t.Fatal(err)
 	}
-	cat, err := route.NewCatalog([]route.Model{{Name: "m", Offerings: []route.Offering{{Provider: p.name, UpstreamModel: "up"}}}})
+	cat, err := route.NewCatalog([]route.Model{{Name: "m", Offerings: []route.Offering{{Provider: p.Name(), UpstreamModel: "up"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

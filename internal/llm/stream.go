@@ -65,6 +65,17 @@ type Event struct {
 	Usage        *Usage
 }
 
+// ContentSize is the content an event adds to the answer, in bytes: its
+// text, signature and tool call fields, not the framing. It is what the
+// gateway's stream size cap counts.
+func (ev Event) ContentSize() int64 {
+	n := len(ev.Text) + len(ev.Signature)
+	if tc := ev.ToolCall; tc != nil {
+		n += len(tc.ID) + len(tc.Name) + len(tc.Arguments)
+	}
+	return int64(n)
+}
+
 // ToolCallDelta is a fragment of a tool call.
 type ToolCallDelta struct {
 	ID        string
@@ -92,6 +103,50 @@ type Stream interface {
 type ReadyStream interface {
 	Stream
 	Ready() bool
+}
+
+// RawStream is a Stream whose upstream answers in the dialect the client
+// asked in (Request.Raw), so that a front door of that dialect can forward
+// the upstream's bytes instead of re-encoding every event: the
+// same-dialect stream passthrough. An adapter offers it only for a request
+// it sent on the fast path, and RawDialect then names Request.Raw.Dialect;
+// the bytes come already edited for the client (its model name in place
+// of the upstream's). A caller uses either Next or NextRaw for the whole
+// stream, never both.
+type RawStream interface {
+	Stream
+	// RawDialect names the wire format of NextRaw's bytes; empty when the
+	// stream offers none (it was not asked for on the fast path).
+	RawDialect() string
+	// NextRaw returns the whole upstream events that arrived with one
+	// read, as the client is to get them, with what the gateway accounts
+	// of them; io.EOF once the chunk that carried the stop was returned.
+	// room is the content (see RawChunk.Size) the caller still accepts:
+	// an event that would pass it is not returned, and the chunk says so
+	// (Cut). Errors end the stream; the events before the failing one are
+	// returned first, by the call before.
+	NextRaw(room int64) (RawChunk, error)
+}
+
+// RawChunk is a run of a raw stream's bytes (RawStream.NextRaw).
+type RawChunk struct {
+	// Data is the bytes for the client, valid until the next call.
+	Data []byte
+	// Size is the content the bytes carry, counted as a decoded event's
+	// text, reasoning, signature and tool call fields are.
+	Size int64
+	// Content reports that the bytes carry a content event or the stop:
+	// the answer has begun (a stream whose first chunks only announce it
+	// can still fall back to another channel).
+	Content bool
+	// Events are the canonical events of the upstream events that had to
+	// be decoded (the start, tool calls, the stop, and any text in them);
+	// the text of the others is counted in Size only. Valid until the
+	// next call.
+	Events []Event
+	// Cut reports that the next event would have passed room: Data holds
+	// what fits, and the stream cannot go on.
+	Cut bool
 }
 
 // Ready reports whether s's next event is at hand (see ReadyStream);

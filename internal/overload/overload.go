@@ -35,9 +35,16 @@
 // deadline of new waiters drops to a few milliseconds, so sustained
 // overload is refused rather than queued.
 //
-// Streams have their own limit, sized for memory rather than CPU: a stream
-// holds a unary slot while it is set up (decoding, routing), parked while
-// it waits for its first upstream event, then only its stream slot.
+// Streams have their own limit, sized for memory rather than CPU. A
+// request is admitted as unary (its body, which says whether it streams,
+// is not read yet), and once it is known to be a stream (Ticket.Stream)
+// it gives its unary slot back and holds only its stream slot: its set-up
+// (routing, the wait for its first upstream event) and its life are
+// bounded by MaxStreams, not by the adaptive unary limit or cap. So a
+// burst of stream openings, each holding a unary slot only while its body
+// is read, is not refused because the CPU is busy with the streams
+// already open, while a flood of unary requests is refused as before (and
+// with it stream requests, which are not told apart before admission).
 //
 // This is not the per-key rate limits and budgets, which live in
 // internal/gateway and stay 429s.
@@ -550,7 +557,9 @@ func (t *Ticket) own(upstream time.Duration) time.Duration {
 }
 
 // Stream takes a stream slot for the request, refusing with a *Error when
-// every one is held. The unary slot stays held until Opened or Release.
+// every one is held. Taken, it frees the request's unary slot, with a
+// sample of the gateway's own delay so far: from here the stream is
+// bounded by the stream limit alone (see the package doc).
 func (t *Ticket) Stream() error {
 	if t.stream {
 		return nil
@@ -561,13 +570,14 @@ func (t *Ticket) Stream() error {
 		return l.refuse(StreamsFull)
 	}
 	t.stream = true
+	t.Opened(0)
 	return nil
 }
 
 // Opened reports that the request's stream is open (its first upstream
-// event is in hand) after upstream of waiting on channels: the unary slot
-// is released, with a sample of the gateway's own delay, and the stream
-// slot kept.
+// event is in hand) after upstream of waiting on channels: the unary slot,
+// if the request still holds one, is released, with a sample of the
+// gateway's own delay, and the stream slot kept.
 func (t *Ticket) Opened(upstream time.Duration) {
 	if !t.unary {
 		return

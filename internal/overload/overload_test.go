@@ -167,15 +167,17 @@ func TestStreamsAreCountedApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Admitted, before it is known to be a stream: a unary slot.
+	if _, err := l.Acquire(ctx); reasonOf(err) != QueueFull {
+		t.Fatalf("unary beside a request being read: %v, want queue_full", err)
+	}
 	if err := s1.Stream(); err != nil {
 		t.Fatal(err)
 	}
-	// Set up: the stream holds both slots.
-	if _, err := l.Acquire(ctx); reasonOf(err) != QueueFull {
-		t.Fatalf("unary while a stream is set up: %v, want queue_full", err)
-	}
+	// Known to be a stream, set up or open: only the stream slot, so
+	// neither the unary limit nor the admission cap refuses the next
+	// request, stream or not.
 	s1.Opened(0)
-	// Open: only the stream slot.
 	u, err := l.Acquire(ctx)
 	if err != nil {
 		t.Fatalf("unary beside an open stream: %v", err)
@@ -509,4 +511,54 @@ func TestRequestCapFollowsCPUDelay(t *testing.T) {
 			t.Fatalf("CPU keeping up again: %d of 500 parked requests admitted, want all", got)
 		}
 	})
+}
+
+// A burst of stream openings is bounded by the stream limit alone: each
+// opening needs a unary slot only until it is known to be a stream, so a
+// unary limit and admission cap far below the burst refuse none of it,
+// while unary requests past them are still refused.
+func TestStreamBurstNotRefusedByUnaryCap(t *testing.T) {
+	l := New(Config{MinInFlight: 1, MaxInFlight: 2, MaxRequests: 2, MaxStreams: 100, Queue: -1}, nil)
+	ctx := context.Background()
+	var open []*Ticket
+	for i := range 100 {
+		tk, err := l.Acquire(ctx)
+		if err != nil {
+			t.Fatalf("stream %d refused at admission: %v", i, err)
+		}
+		if err := tk.Stream(); err != nil {
+			t.Fatalf("stream %d refused: %v", i, err)
+		}
+		tk.Park() // waiting on its channel: nothing to give back
+		tk.Resume()
+		open = append(open, tk)
+	}
+	if _, err := l.Acquire(ctx); err != nil {
+		t.Fatalf("unary beside 100 streams: %v", err)
+	}
+	u2, err := l.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Acquire(ctx); reasonOf(err) != QueueFull {
+		t.Fatalf("third unary over a limit of 2: %v, want queue_full", err)
+	}
+	tk, err := l.Acquire(ctx)
+	if err == nil {
+		t.Fatalf("a request admitted over the unary limit: %+v", tk)
+	}
+	u2.Release(0)
+	tk, err = l.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Stream(); reasonOf(err) != StreamsFull {
+		t.Fatalf("stream 101: %v, want streams_full", err)
+	}
+	for _, s := range open {
+		s.Release(0)
+	}
+	if s := l.Stats(); s.Streams != 0 || s.Parked != 0 {
+		t.Errorf("after the streams: %+v", s)
+	}
 }

@@ -170,13 +170,22 @@ func (c *Client) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, 
 	}
 	dec := NewStreamDecoder(c.o.Name)
 	dec.maxArgs = c.o.MaxResponseBytes
-	return &chatStream{
+	s := &chatStream{
 		name:   c.o.Name,
 		body:   resp.Body,
 		cancel: cancel,
-		events: sse.NewReader(resp.Body),
 		dec:    dec,
-	}, nil
+	}
+	if req.Raw != nil && req.Raw.Dialect == RawDialectChat {
+		// Sent on the fast path: the stream offers its bytes to the front
+		// door (llm.RawStream), and reads them itself only if asked for
+		// events instead.
+		s.raw, _ = newRawChat(req.Raw.Body)
+	}
+	if s.raw == nil {
+		s.events = sse.NewReader(resp.Body)
+	}
+	return s, nil
 }
 
 // Embed sends an Embeddings call.
@@ -557,14 +566,20 @@ func redact(s string, limit int) string {
 	return s[:cut] + "…"
 }
 
-var _ llm.ReadyStream = (*chatStream)(nil)
+var (
+	_ llm.ReadyStream = (*chatStream)(nil)
+	_ llm.RawStream   = (*chatStream)(nil)
+)
 
-// chatStream is the llm.Stream of a streamed call.
+// chatStream is the llm.Stream of a streamed call. A call sent on the fast
+// path can also hand over its bytes (NextRaw); its event reader is then
+// made only if Next is called instead.
 type chatStream struct {
 	name    string
 	body    io.ReadCloser
 	cancel  context.CancelCauseFunc
 	events  *sse.Reader
+	raw     *rawChat
 	dec     *StreamDecoder
 	pending []llm.Event
 	pos     int
@@ -576,6 +591,9 @@ type chatStream struct {
 // Next returns the next event, io.EOF after EventStop, or the error that
 // ended the stream (a *provider.Error).
 func (s *chatStream) Next() (llm.Event, error) {
+	if s.events == nil {
+		s.events = sse.NewReader(s.body)
+	}
 	for s.pos >= len(s.pending) {
 		if s.err != nil {
 			return llm.Event{}, s.err
@@ -595,6 +613,9 @@ func (s *chatStream) Next() (llm.Event, error) {
 // an event, so that a chunk that yields none (the finish reason alone)
 // does not make it report one that Next would then have to wait for.
 func (s *chatStream) Ready() bool {
+	if s.events == nil {
+		return false
+	}
 	for s.pos >= len(s.pending) && s.err == nil && !s.eof && s.events.Ready() {
 		s.fill()
 	}

@@ -223,14 +223,8 @@ func (d *StreamDecoder) stop(dst []llm.Event, noFinish string) ([]llm.Event, err
 	if d.finish == "" {
 		return dst, d.badResponse(noFinish, nil)
 	}
-	for i := range d.calls {
-		c := &d.calls[i]
-		if d.finish == "length" && i == len(d.calls)-1 {
-			continue // cut off by the output limit, maybe mid-arguments
-		}
-		if _, ok := llm.ObjectArguments(string(c.args)); !ok {
-			return dst, badArguments(d.provider, &argumentsError{id: c.id, name: c.name, args: string(c.args)})
-		}
+	if err := d.checkCalls(); err != nil {
+		return dst, err
 	}
 	d.done = true
 	u := llm.Usage{}
@@ -242,6 +236,21 @@ func (d *StreamDecoder) stop(dst []llm.Event, noFinish string) ([]llm.Event, err
 		FinishReason: finishToLLM(d.finish, len(d.calls) > 0, d.refused),
 		Usage:        &u,
 	}), nil
+}
+
+// checkCalls checks that every tool call's arguments are empty or a JSON
+// object, the last call of an answer cut off by the output limit excepted.
+func (d *StreamDecoder) checkCalls() error {
+	for i := range d.calls {
+		c := &d.calls[i]
+		if d.finish == "length" && i == len(d.calls)-1 {
+			continue // cut off by the output limit, maybe mid-arguments
+		}
+		if _, ok := llm.ObjectArguments(string(c.args)); !ok {
+			return badArguments(d.provider, &argumentsError{id: c.id, name: c.name, args: string(c.args)})
+		}
+	}
+	return nil
 }
 
 func (d *StreamDecoder) badResponse(msg string, cause error) error {
