@@ -221,7 +221,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	in.reload = &reloader{path: o.ConfigPath, cfg: cfg, env: env, inst: in, gw: gw}
 	in.closers = append(in.closers, func() error { in.reload.close(); return nil })
 	in.closers = append(in.closers, startCommitmentRefresh(st, in.ledger.Flush, gw.Router, log, commitmentRefreshEvery))
-	admission, stopAdmission := admissionLimiter(cfg.Server.Admission, metrics)
+	admission, stopAdmission := admissionLimiter(cfg.Server.Admission, metrics, log)
 	in.closers = append(in.closers, stopAdmission)
 	front := api.New(api.Options{
 		Gateway: gw, Auth: authn, Logger: log, Metrics: metrics,
