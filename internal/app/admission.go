@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
 	"switchyard/internal/config"
@@ -18,8 +17,9 @@ const cpuDelayQuantile = 0.75
 
 // admissionLimiter builds admission control from server.admission, reports
 // it in the metrics, and returns it (nil when the mode is off) with the
-// function that stops its upkeep.
-func admissionLimiter(c config.Admission, metrics *telemetry.Metrics, log *slog.Logger) (*overload.Limiter, func() error) {
+// function that stops its upkeep. release gives back what an overload
+// burst took, once it is over (see watchRefusals).
+func admissionLimiter(c config.Admission, metrics *telemetry.Metrics, log *slog.Logger, release func()) (*overload.Limiter, func() error) {
 	if c.Mode == "off" {
 		return nil, func() error { return nil }
 	}
@@ -45,7 +45,7 @@ func admissionLimiter(c config.Admission, metrics *telemetry.Metrics, log *slog.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		watchRefusals(l, log, time.Second, 5, stop, debug.FreeOSMemory)
+		watchRefusals(l, log, time.Second, 5, stop, release)
 	}()
 	return l, func() error { close(stop); <-done; return nil }
 }
@@ -54,10 +54,11 @@ func admissionLimiter(c config.Admission, metrics *telemetry.Metrics, log *slog.
 // of their own (see internal/api), so while they happen it logs one line
 // summing up the period's refusals by reason, with the limits in force.
 // And once a burst of refusals is over (quiet periods without a refusal,
-// after some) it gives the memory the burst took back to the operating
-// system (release, debug.FreeOSMemory in production): Go's own scavenger
-// would take minutes, and an operator reads a gateway whose RSS stays at
-// its peak as a leak.
+// after some) it calls release, which in production closes the idle
+// connections the burst opened to channels and gives the memory the burst
+// took back to the operating system: Go's transport would keep those
+// connections for minutes and its scavenger would take as long, and an
+// operator reads a gateway whose RSS stays at its peak as a leak.
 func watchRefusals(l *overload.Limiter, log *slog.Logger, every time.Duration, quiet int, stop <-chan struct{}, release func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
