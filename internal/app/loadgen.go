@@ -308,6 +308,8 @@ func (c *rawClient) send(ctx context.Context, cl call, start time.Time) outcome 
 		rc = &rawConn{Conn: nc, br: bufio.NewReaderSize(nc, 4<<10)}
 	}
 	_ = rc.SetDeadline(t0.Add(c.timeout))
+	// The end of the run cuts the request, as net/http's client does.
+	defer context.AfterFunc(ctx, func() { _ = rc.SetDeadline(time.Now()) })()
 	if _, err := rc.Write(req); err != nil {
 		rc.Close()
 		return fail(err)

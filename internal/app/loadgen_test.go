@@ -82,3 +82,29 @@ func TestRawClient(t *testing.T) {
 		t.Fatalf("/ok after a cut: %+v", o)
 	}
 }
+
+// TestRawClient_ContextCutsTheRequest: a request whose context ends while
+// the server holds the answer returns at once as no answer, and the
+// connection is not reused.
+func TestRawClient_ContextCutsTheRequest(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := newRawClient(srv.Listener.Addr().String(), 4, time.Hour)
+	defer c.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan outcome)
+	go func() { done <- c.send(ctx, call{url: srv.URL + "/hold", key: "k"}, time.Now()) }()
+	cancel()
+	if o := <-done; o.status != 0 || o.err == "" {
+		t.Fatalf("cut request: %+v, want no answer", o)
+	}
+	if len(c.idle) != 0 {
+		t.Fatalf("%d idle connections after a cut request, want 0", len(c.idle))
+	}
+}
