@@ -16,6 +16,7 @@ import (
 	"switchyard/internal/auth"
 	"switchyard/internal/gateway"
 	"switchyard/internal/llm"
+	"switchyard/internal/overload"
 	"switchyard/internal/provider"
 	"switchyard/internal/provider/openai"
 	"switchyard/internal/ratelimit"
@@ -194,5 +195,39 @@ func BenchmarkChatCompletionsHTTP(b *testing.B) {
 		if resp.StatusCode != 200 {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
+	}
+}
+
+// BenchmarkOverloadRefusal measures one request refused by admission
+// control, in each dialect, through the whole front door (the access-log
+// middleware into a discarded JSON stream, metrics, the edge's checks and
+// routing): under overload this is the CPU each refusal takes from the
+// requests being served.
+func BenchmarkOverloadRefusal(b *testing.B) {
+	lim := overload.New(overload.Config{MaxInFlight: 1, Queue: -1}, nil)
+	held, err := lim.Acquire(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer held.Release(0)
+	front := New(Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: telemetry.NewMetrics(), Admission: lim})
+	body := `{"model":"bench-model","messages":[{"role":"user","content":"Say something short about gateways."}]}`
+	for _, d := range []struct{ name, path string }{
+		{"openai", "/v1/chat/completions"}, {"anthropic", "/v1/messages"}, {"bedrock", "/model/bench-model/converse"},
+	} {
+		b.Run(d.name, func(b *testing.B) {
+			u, _ := url.Parse(d.path)
+			b.ReportAllocs()
+			for b.Loop() {
+				r := &http.Request{Method: http.MethodPost, URL: u, RequestURI: d.path, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+					Header: http.Header{"Authorization": {"Bearer sk-bench"}, "Content-Type": {"application/json"}},
+					Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Host: "gateway.test"}
+				w := &discardWriter{h: http.Header{}}
+				front.ServeHTTP(w, r)
+				if w.code != http.StatusServiceUnavailable && w.code != 529 {
+					b.Fatalf("status %d", w.code)
+				}
+			}
+		})
 	}
 }

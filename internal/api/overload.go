@@ -1,9 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 
 	"switchyard/internal/gateway"
@@ -62,12 +67,13 @@ func (s *Server) admit(dialect string, kind admitKind, h http.HandlerFunc) http.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := s.limiter.Acquire(r.Context())
 		if err != nil {
-			telemetry.InfoFrom(r.Context()).Dialect = dialect
+			info := telemetry.InfoFrom(r.Context())
+			info.Dialect = dialect
 			if r.Context().Err() != nil {
-				telemetry.InfoFrom(r.Context()).Status = 499 // gone while queued
+				info.Status = 499 // gone while queued
 				return
 			}
-			writeError(w, r, dialect, overloadError(err))
+			writeRefusal(w, r, dialect, err)
 			return
 		}
 		a := &admitted{t: t}
@@ -81,7 +87,8 @@ func (s *Server) admit(dialect string, kind admitKind, h http.HandlerFunc) http.
 		}()
 		if kind == admitStream {
 			if err := t.Stream(); err != nil {
-				writeError(w, r, dialect, overloadError(err))
+				telemetry.InfoFrom(r.Context()).Dialect = dialect
+				writeRefusal(w, r, dialect, err)
 				returned = true
 				return
 			}
@@ -89,6 +96,116 @@ func (s *Server) admit(dialect string, kind admitKind, h http.HandlerFunc) http.
 		h(w, r.WithContext(context.WithValue(r.Context(), admittedKey{}, a)))
 		returned = true
 	})
+}
+
+// An overload refusal must cost as little as possible: under overload the
+// CPU it takes is taken from the requests being served. So the admission
+// wrapper writes it from bodies rendered once per dialect and reason
+// (only Anthropic's carries the request id, spliced in), with header
+// values shared between responses, and it gets no access-log line of its
+// own: at three times capacity that would be thousands of lines a second,
+// as costly as the refusal itself. Refusals stay visible and exact in
+// switchyard_admission_refusals_total, and the serve command logs one
+// summary line per second while they happen. writeRefusal writes the
+// same bytes writeError writes for overloadError.
+
+// renderedRefusal is one dialect's overload refusal for one reason.
+type renderedRefusal struct {
+	status int
+	// body is the whole body, or for Anthropic the part before the
+	// request id, and tail the part after it.
+	body, tail []byte
+	// errorType is Bedrock's X-Amzn-Errortype.
+	errorType []string
+}
+
+// refusalIDMark is how refusalID is encoded in JSON: it stands for the
+// request id while the Anthropic body is rendered, and cannot occur in a
+// JSON-encoded message.
+const (
+	refusalID     = "\x00id\x00"
+	refusalIDMark = `\u0000id\u0000`
+)
+
+// Header values shared by every refusal; net/http only reads them.
+var (
+	refusalRetryAfter   = []string{strconv.Itoa(int(overloadRetryAfter / time.Second))}
+	refusalRetryAfterMs = []string{strconv.FormatInt(overloadRetryAfter.Milliseconds(), 10)}
+	refusalContentType  = []string{"application/json"}
+)
+
+// renderedRefusals holds every dialect's refusal for each reason.
+var renderedRefusals = func() map[string][]renderedRefusal {
+	m := map[string][]renderedRefusal{}
+	for _, d := range []string{dialectOpenAI, dialectAnthropic, dialectBedrock} {
+		rs := make([]renderedRefusal, len(overload.Reasons))
+		for i, reason := range overload.Reasons {
+			e := overloadError(&overload.Error{Reason: reason})
+			rr := renderedRefusal{status: e.Status}
+			var v any
+			switch d {
+			case dialectAnthropic:
+				rr.status = anthropicStatus(e)
+				v = anthropicError(e, refusalID)
+			case dialectBedrock:
+				status, code := bedrockErrorCode(e)
+				rr.status, rr.errorType = status, []string{code + bedrockErrorNamespace}
+				v = bedrockErrorBody{Message: e.Message}
+			default:
+				v = openAIErrorBody(e)
+			}
+			b, err := json.Marshal(v)
+			if err != nil {
+				panic(err)
+			}
+			b = append(b, '\n') // as json.Encoder writes it
+			if before, after, ok := bytes.Cut(b, []byte(refusalIDMark)); ok {
+				b, rr.tail = before, after
+			}
+			rr.body = b
+			rs[i] = rr
+		}
+		m[d] = rs
+	}
+	return m
+}()
+
+// writeRefusal answers a request refused by admission control (err is an
+// *overload.Error) in its dialect, as writeError would, at a fraction of
+// the cost, and marks it for the refusal summary instead of an access
+// line.
+func writeRefusal(w http.ResponseWriter, r *http.Request, dialect string, err error) {
+	var oe *overload.Error
+	rs, ok := renderedRefusals[dialect]
+	if !errors.As(err, &oe) || !ok {
+		writeError(w, r, dialect, overloadError(err))
+		return
+	}
+	info := telemetry.InfoFrom(r.Context())
+	i := slices.Index(overload.Reasons, oe.Reason)
+	if i < 0 || info.RequestID == "" {
+		writeError(w, r, dialect, overloadError(err))
+		return
+	}
+	rr := &rs[i]
+	info.ErrorKind, info.Summarized = typeOverloaded, true
+	h := w.Header()
+	h["Retry-After"], h["Retry-After-Ms"], h["Content-Type"] = refusalRetryAfter, refusalRetryAfterMs, refusalContentType
+	closeUnread(w, r)
+	switch dialect {
+	case dialectAnthropic:
+		h.Set("Request-Id", info.RequestID)
+		w.WriteHeader(rr.status)
+		_, _ = w.Write(rr.body)
+		_, _ = io.WriteString(w, info.RequestID)
+		_, _ = w.Write(rr.tail)
+		return
+	case dialectBedrock:
+		h["X-Amzn-Errortype"] = rr.errorType
+		h.Set("X-Amzn-Requestid", awsRequestID(info.RequestID))
+	}
+	w.WriteHeader(rr.status)
+	_, _ = w.Write(rr.body)
 }
 
 // overloadError is an overload refusal: 503 with Retry-After, rendered as

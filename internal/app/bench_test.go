@@ -32,7 +32,7 @@ func TestBench_ToyScale(t *testing.T) {
 	b := &bench{
 		env:      &Env{Getenv: os.Getenv, Stdout: io.Discard, Stderr: io.Discard},
 		duration: 200 * time.Millisecond, samples: 20, rounds: 2, long: 400,
-		scenarios:   []string{"perf", "pressure"},
+		scenarios: []string{"perf", "pressure"}, pressureOnly: pressureScenarios,
 		postgres:    os.Getenv("SWITCHYARD_TEST_POSTGRES_DSN"),
 		redis:       os.Getenv("SWITCHYARD_TEST_REDIS_URL"),
 		logDir:      t.TempDir(),

@@ -39,10 +39,10 @@ func upstreamTransport() *http.Transport {
 // buildProviders makes one adapter per configured channel. Channels of
 // type fake get their own in-process simulated cloud on loopback and the
 // real adapter of that cloud pointed at it, so the demo and tests
-// exercise the same code as production.
-func buildProviders(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger) (*provider.Registry, func() error, error) {
+// exercise the same code as production. hc (its transport from
+// upstreamTransport) is the channels' client.
+func buildProviders(ctx context.Context, cfg *config.Config, hc *http.Client, getenv func(string) string, log *slog.Logger) (*provider.Registry, func() error, error) {
 	reg := provider.NewRegistry()
-	hc := &http.Client{Transport: upstreamTransport()}
 	var closers []func() error
 	closeAll := func() error {
 		for _, c := range closers {

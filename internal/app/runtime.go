@@ -60,7 +60,7 @@ func (rl *reloader) Reload(ctx context.Context) error {
 	if err := seedCommitments(ctx, rl.inst.store, router, time.Now()); err != nil {
 		rl.inst.log.Warn("seeding commitments from the ledger on reload", "err", err)
 	}
-	reg, closeProviders, err := buildProviders(ctx, cfg, rl.env.Getenv, rl.inst.log)
+	reg, closeProviders, err := buildProviders(ctx, cfg, rl.inst.upstream, rl.env.Getenv, rl.inst.log)
 	if err != nil {
 		return err
 	}

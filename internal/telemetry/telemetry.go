@@ -67,6 +67,11 @@ type Info struct {
 	// Status overrides the status seen by the writer (499 for a client
 	// that went away mid-stream).
 	Status int
+	// Summarized marks a request counted elsewhere instead of given an
+	// access line: an overload refusal, exact in the admission metrics
+	// and summed up in one log line a second, since under overload a
+	// line per refusal would cost as much as the refusal itself.
+	Summarized bool
 }
 
 type infoKey struct{}
@@ -298,6 +303,9 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 		}
 		if info.Status != 0 {
 			status = info.Status
+		}
+		if info.Summarized {
+			return
 		}
 		elapsed := time.Since(start)
 		// Room for every attribute below, on the stack.
