@@ -418,3 +418,33 @@ func TestGeminiSDK_Errors(t *testing.T) {
 		})
 	}
 }
+
+// TestGeminiSDK_Demo uses the demo key as a Gemini API key, as the
+// banner's Gemini line does, and finds the requests in the metrics.
+func TestGeminiSDK_Demo(t *testing.T) {
+	d := startDemo(t)
+	info := d.info
+	if !strings.Contains(d.out.String(), "curl -s http://"+info.Listen+"/v1beta/models/claude-sonnet-4:generateContent") {
+		t.Errorf("no Gemini line in:\n%s", d.out.String())
+	}
+	c, err := genai.NewClient(context.Background(), &genai.ClientConfig{APIKey: info.APIKey, Backend: genai.BackendGeminiAPI,
+		HTTPOptions: genai.HTTPOptions{BaseURL: "http://" + info.Listen + "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, model := range []string{"claude-sonnet-4", "gemini-2.5-flash"} {
+		resp, err := c.Models.GenerateContent(context.Background(), model, genai.Text("Hello from a Gemini client"), nil)
+		if err != nil || !strings.HasPrefix(resp.Text(), "Echo: Hello from a Gemini client") {
+			t.Fatalf("%s: %v", model, err)
+		}
+	}
+	metrics, err := http.Get("http://" + info.AdminListen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	if !strings.Contains(string(mb), `switchyard_requests_total{dialect="gemini",model="gemini-2.5-flash",provider="gemini-direct",status="200"} 1`) {
+		t.Errorf("metrics lack the Gemini request:\n%s", mb)
+	}
+}

@@ -209,8 +209,9 @@ func jsonKind(goType string) string {
 //     response without an id answers the earliest unanswered call of the
 //     same name. A response {"result": text} (or "output") is that text,
 //     {"error": text} an error result; any other object is its JSON text.
-//   - Images are inlineData or fileData with an image MIME type; other
-//     media cannot be carried off Gemini and are refused.
+//   - Images are inlineData or fileData with an image MIME type. Other
+//     media and code execution parts go to Passthrough[Dialect] by path,
+//     like every member only Gemini can take.
 //   - responseSchema (Gemini's OpenAPI subset) is converted to JSON Schema;
 //     responseJsonSchema and parametersJsonSchema are used as they are.
 //   - toolConfig ANY with allowed names restricts the declared tools to
@@ -254,6 +255,15 @@ func RequestToLLM(r *ClientRequest, model string) (*llm.Request, error) {
 		}
 		m := &out.Messages[len(out.Messages)-1]
 		for j, p := range c.Parts {
+			if member, raw := geminiOnly(p); member != "" {
+				// Only a Gemini channel, which gets the client's bytes,
+				// can carry it; any other refuses it by name.
+				if r.Unknown == nil {
+					r.Unknown = map[string]json.RawMessage{}
+				}
+				r.Unknown[fmt.Sprintf("%s.parts[%d].%s", at, j, member)] = raw
+				continue
+			}
 			if err := partToLLM(fmt.Sprintf("%s.parts[%d]", at, j), p, m, len(out.Messages)-1, &ids); err != nil {
 				return nil, err
 			}
@@ -323,10 +333,26 @@ func (c *callIDs) answer(id, name string) string {
 	return q[0]
 }
 
-func partToLLM(at string, p Part, m *llm.Message, turn int, ids *callIDs) error {
-	if p.ExecutableCode != nil || p.CodeExecutionResult != nil {
-		return unsupportedf("%s: code execution parts", at)
+// geminiOnly names the member of a part that only Gemini can take (media
+// other than images, code execution), with its value; media is named by
+// its MIME type and URI, its data staying in the client's bytes.
+func geminiOnly(p Part) (string, json.RawMessage) {
+	switch {
+	case p.InlineData != nil && !strings.HasPrefix(p.InlineData.MIMEType, "image/"):
+		b, _ := json.Marshal(Blob{MIMEType: p.InlineData.MIMEType})
+		return "inlineData", b
+	case p.FileData != nil && p.FileData.MIMEType != "" && !strings.HasPrefix(p.FileData.MIMEType, "image/"):
+		b, _ := json.Marshal(p.FileData)
+		return "fileData", b
+	case p.ExecutableCode != nil:
+		return "executableCode", p.ExecutableCode
+	case p.CodeExecutionResult != nil:
+		return "codeExecutionResult", p.CodeExecutionResult
 	}
+	return "", nil
+}
+
+func partToLLM(at string, p Part, m *llm.Message, turn int, ids *callIDs) error {
 	if p.Thought {
 		if m.Role != llm.RoleAssistant {
 			return invalidf("%s: thought parts belong to the model's turns", at)
