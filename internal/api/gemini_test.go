@@ -233,3 +233,42 @@ func TestGemini_StreamFailsInShape(t *testing.T) {
 		}
 	}
 }
+
+// TestGemini_Models lists and reads models in Gemini's shape, also at
+// OpenAI's /v1/models when the request carries a Gemini key.
+func TestGemini_Models(t *testing.T) {
+	h := newHarness(t)
+	get := func(path string, hdr ...string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, h.URL+path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		name, path string
+		hdr        []string
+		code       int
+		want       string
+	}{
+		{"list", "/v1beta/models", []string{"X-Goog-Api-Key", h.key.Secret}, 200, `"name":"models/via-gemini"`},
+		{"list_v1_query_key", "/v1/models?key=" + h.key.Secret, nil, 200, `"name":"models/via-openai"`},
+		{"list_v1_openai", "/v1/models", []string{"Authorization", "Bearer " + h.key.Secret}, 200, `"object":"list"`},
+		{"get", "/v1beta/models/via-bedrock", []string{"X-Goog-Api-Key", h.key.Secret}, 200, `"supportedGenerationMethods":["generateContent"`},
+		{"get_unknown", "/v1beta/models/nope", []string{"X-Goog-Api-Key", h.key.Secret}, 404, `"status":"NOT_FOUND"`},
+		{"no_key", "/v1beta/models", nil, 401, `"status":"UNAUTHENTICATED"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := get(tc.path, tc.hdr...)
+			if code != tc.code || !strings.Contains(body, tc.want) {
+				t.Errorf("%d %s, want %d with %s", code, body, tc.code, tc.want)
+			}
+		})
+	}
+}
