@@ -315,8 +315,8 @@ func (s *Server) handleGeminiCountTokens(w http.ResponseWriter, r *http.Request)
 // countTokensBody decodes a countTokens body: {"contents": [...]} or
 // {"generateContentRequest": {...}} (whose "model" the SDKs fill in).
 func countTokensBody(body []byte, model string) (*llm.Request, error) {
-	var ct gemini.CountTokensRequest
-	if err := gemini.DecodeStrict(body, &ct); err != nil {
+	ct, err := gemini.DecodeCountTokensRequest(body)
+	if err != nil {
 		return nil, err
 	}
 	inner := body
@@ -388,19 +388,9 @@ func (s *Server) handleGeminiEmbed(batch bool) http.HandlerFunc {
 // request of a batch names the path's model (or none) and asks for the
 // same dimensionality, since the gateway makes one call.
 func embedBody(body []byte, model string, batch bool) (*llm.EmbedRequest, error) {
-	var reqs []gemini.ClientEmbedRequest
-	if batch {
-		var b gemini.ClientBatchEmbedRequest
-		if err := gemini.DecodeStrict(body, &b); err != nil {
-			return nil, err
-		}
-		reqs = b.Requests
-	} else {
-		var e gemini.ClientEmbedRequest
-		if err := gemini.DecodeStrict(body, &e); err != nil {
-			return nil, err
-		}
-		reqs = []gemini.ClientEmbedRequest{e}
+	reqs, err := gemini.DecodeEmbedRequests(body, batch)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case len(reqs) == 0:

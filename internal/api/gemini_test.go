@@ -272,3 +272,34 @@ func TestGemini_Models(t *testing.T) {
 		})
 	}
 }
+
+// TestGemini_EmbedAndCountBodies checks what the small bodies refuse, each
+// naming the member.
+func TestGemini_EmbedAndCountBodies(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		batch      bool
+		msg        string
+	}{
+		{"other_model", `{"requests":[{"model":"models/b","content":{"parts":[{"text":"x"}]}}]}`, true, "requests[0].model"},
+		{"dimensions_differ", `{"requests":[{"content":{"parts":[{"text":"x"}]},"outputDimensionality":8},{"content":{"parts":[{"text":"y"}]}}]}`, true, "requests[1].outputDimensionality"},
+		{"task_type", `{"content":{"parts":[{"text":"x"}]},"taskType":"RETRIEVAL_DOCUMENT"}`, false, "taskType"},
+		{"unknown_member", `{"content":{"parts":[{"text":"x"}]},"autoTruncate":true}`, false, "autoTruncate"},
+		{"no_text", `{"content":{"parts":[]}}`, false, "no text"},
+		{"empty_batch", `{"requests":[]}`, true, "at least one"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := embedBody([]byte(tc.body), "a", tc.batch)
+			if err == nil || classify(err).Status != http.StatusBadRequest || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("err = %v, want a 400 naming %q", err, tc.msg)
+			}
+		})
+	}
+	if _, err := countTokensBody([]byte(`{"contents":[{"parts":[{"text":"x"}]}],"generateContentRequest":{"contents":[]}}`), "a"); err == nil {
+		t.Error("contents and generateContentRequest together were accepted")
+	}
+	req, err := countTokensBody([]byte(`{"generateContentRequest":{"model":"models/a","contents":[{"parts":[{"text":"x"}]}],"systemInstruction":{"parts":[{"text":"s"}]}}}`), "a")
+	if err != nil || len(req.System) != 1 || len(req.Messages) != 1 {
+		t.Errorf("generateContentRequest: %+v, %v", req, err)
+	}
+}

@@ -774,19 +774,56 @@ func (e *ClientEmbedRequest) EmbedText(at string) (string, error) {
 	return strings.Join(texts, "\n"), nil
 }
 
-// DecodeStrict decodes one JSON value into v, refusing unknown members, for
-// the small bodies (countTokens, embeddings) whose every member is read.
-func DecodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if strings.HasPrefix(err.Error(), "json: unknown field ") {
-			return unsupportedf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+// DecodeCountTokensRequest decodes a countTokens body.
+func DecodeCountTokensRequest(body []byte) (*CountTokensRequest, error) {
+	var r CountTokensRequest
+	if err := decodeKnown(body, &r, countTokensShape); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DecodeEmbedRequests decodes an embedContent body (one request) or a
+// batchEmbedContents body.
+func DecodeEmbedRequests(body []byte, batch bool) ([]ClientEmbedRequest, error) {
+	if batch {
+		var b ClientBatchEmbedRequest
+		if err := decodeKnown(body, &b, batchEmbedShape); err != nil {
+			return nil, err
 		}
+		return b.Requests, nil
+	}
+	var e ClientEmbedRequest
+	if err := decodeKnown(body, &e, embedShape); err != nil {
+		return nil, err
+	}
+	return []ClientEmbedRequest{e}, nil
+}
+
+var (
+	countTokensShape = shape{"contents": contentShape, "generateContentRequest": nil}
+	embedShape       = shape{"model": nil, "content": contentShape, "outputDimensionality": nil, "taskType": nil, "title": nil}
+	batchEmbedShape  = shape{"requests": embedShape}
+)
+
+// decodeKnown decodes a JSON object into v, refusing every member s does
+// not list, by path: these small bodies are translated whole and carry
+// nothing else.
+func decodeKnown(body []byte, v any, s shape) error {
+	var tree any
+	if err := json.Unmarshal(body, &tree); err != nil {
 		return invalidPayload(err)
 	}
-	if dec.More() {
-		return fmt.Errorf("%w: invalid JSON payload: data after the JSON value", llm.ErrInvalid)
+	if _, ok := tree.(map[string]any); !ok {
+		return fmt.Errorf("%w: invalid JSON payload: the body must be a JSON object", llm.ErrInvalid)
+	}
+	unknown := map[string]json.RawMessage{}
+	unknownMembers("", tree, s, unknown)
+	if len(unknown) > 0 {
+		return unsupportedf("members the gateway cannot carry: %s", strings.Join(slices.Sorted(maps.Keys(unknown)), ", "))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return invalidPayload(err)
 	}
 	return nil
 }

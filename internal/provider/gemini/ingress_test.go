@@ -219,3 +219,28 @@ func FuzzDecodeGenerateContentRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeSmallBodies feeds arbitrary bodies to the countTokens and
+// embeddings decoders: no panic, and every failure is classified.
+func FuzzDecodeSmallBodies(f *testing.F) {
+	f.Add([]byte(`{"contents":[{"parts":[{"text":"x"}]}]}`))
+	f.Add([]byte(`{"requests":[{"model":"models/m","content":{"parts":[{"text":"x"}]},"outputDimensionality":8}]}`))
+	f.Add([]byte(`{"content":{"parts":[{"text":"x"}]},"taskType":"RETRIEVAL_QUERY"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		classified := func(err error) {
+			if err != nil && !errors.Is(err, llm.ErrInvalid) && !errors.Is(err, llm.ErrUnsupported) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+		}
+		_, err := DecodeCountTokensRequest(body)
+		classified(err)
+		for _, batch := range []bool{false, true} {
+			reqs, err := DecodeEmbedRequests(body, batch)
+			classified(err)
+			for i := range reqs {
+				_, err := reqs[i].EmbedText("r")
+				classified(err)
+			}
+		}
+	})
+}
