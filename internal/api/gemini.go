@@ -55,12 +55,13 @@ func geminiMethod(m string) bool {
 }
 
 // isGeminiRequest reports whether a request is a Gemini client's: by its
-// path, or by the key it sends (GET /v1/models is shared with OpenAI).
+// path, or, on the model list that OpenAI shares (GET /v1/models), by the
+// key it sends.
 func isGeminiRequest(r *http.Request) bool {
-	if isGeminiPath(r.URL.Path) || r.Header.Get("X-Goog-Api-Key") != "" {
+	if isGeminiPath(r.URL.Path) {
 		return true
 	}
-	return strings.HasPrefix(r.URL.Path, "/v1/models") && queryKey(r) != ""
+	return strings.HasPrefix(r.URL.Path, "/v1/models") && (r.Header.Get("X-Goog-Api-Key") != "" || queryKey(r) != "")
 }
 
 // queryKey is the ?key= parameter, read without parsing the whole query.
