@@ -113,7 +113,7 @@ func expectClosed(t *testing.T, br *bufio.Reader) {
 // dialectOf names the dialect of an error response by its shape:
 // OpenAI's {"error":{"message","type",...}}, Anthropic's
 // {"type":"error","error":{...}}, Bedrock's X-Amzn-ErrorType and
-// {"message"}.
+// {"message"}, Gemini's {"error":{"code","message","status"}}.
 func dialectOf(t *testing.T, resp *http.Response, body []byte) (dialect, kind string) {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
@@ -124,6 +124,7 @@ func dialectOf(t *testing.T, resp *http.Response, body []byte) (dialect, kind st
 		Error *struct {
 			Type    string `json:"type"`
 			Message string `json:"message"`
+			Status  string `json:"status"`
 		} `json:"error"`
 		Message string `json:"message"`
 	}
@@ -136,6 +137,8 @@ func dialectOf(t *testing.T, resp *http.Response, body []byte) (dialect, kind st
 		return dialectBedrock, code
 	case v.Type == "error" && v.Error != nil && v.Error.Message != "":
 		return dialectAnthropic, v.Error.Type
+	case v.Error != nil && v.Error.Message != "" && v.Error.Status != "":
+		return dialectGemini, v.Error.Status
 	case v.Error != nil && v.Error.Message != "":
 		return dialectOpenAI, v.Error.Type
 	}
@@ -150,6 +153,7 @@ var edgeDoors = []struct {
 	{dialectOpenAI, "/v1/chat/completions", ""},
 	{dialectAnthropic, "/v1/messages", "anthropic-version: 2023-06-01\r\n"},
 	{dialectBedrock, "/model/" + url.PathEscape(sonnetAlias) + "/converse", ""},
+	{dialectGemini, "/v1beta/models/via-openai:generateContent", ""},
 }
 
 // A body that never arrives is cut by the read timeout: the client gets

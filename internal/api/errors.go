@@ -125,6 +125,8 @@ func dialectFor(r *http.Request) string {
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/model/"):
 		return dialectBedrock
+	case isGeminiRequest(r):
+		return dialectGemini
 	case r.Header.Get("Anthropic-Version") != "" || isAnthropicPath(r.URL.Path):
 		return dialectAnthropic
 	}
@@ -153,6 +155,8 @@ func writeError(w http.ResponseWriter, r *http.Request, dialect string, err erro
 		_ = json.NewEncoder(w).Encode(anthropicError(e, info.RequestID))
 	case dialectBedrock:
 		writeBedrockError(w, err, e, info.RequestID)
+	case dialectGemini:
+		writeGeminiError(w, e)
 	default:
 		w.WriteHeader(e.Status)
 		_ = json.NewEncoder(w).Encode(openAIErrorBody(e))

@@ -45,6 +45,7 @@ var limitDoors = []limitDoor{
 	{"openai_chat", askLimitOpenAI, checkLimitOpenAI},
 	{"anthropic_messages", askLimitAnthropic, checkLimitAnthropic},
 	{"bedrock_converse", askLimitBedrock, checkLimitBedrock},
+	{"gemini_generate", askLimitGemini, checkLimitGemini},
 }
 
 func askLimitOpenAI(t *testing.T, url string, key *admin.Issued, stream bool, retries int) (http.Header, error) {

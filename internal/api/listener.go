@@ -218,6 +218,8 @@ func requestLineDialect(line []byte) (string, bool) {
 		return dialectBedrock, true
 	case isAnthropicPath(string(path)):
 		return dialectAnthropic, true
+	case bytes.HasPrefix(path, []byte("/v1beta/")):
+		return dialectGemini, true
 	}
 	return dialectOpenAI, true
 }

@@ -425,6 +425,10 @@ type openAIModel struct {
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	if dialectFor(r) == dialectGemini {
+		s.handleGeminiModels(w, r)
+		return
+	}
 	if _, err := s.authenticate(r); err != nil {
 		writeError(w, r, dialectFor(r), err)
 		return
@@ -441,6 +445,10 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
+	if dialectFor(r) == dialectGemini {
+		s.handleGeminiModel(w, r)
+		return
+	}
 	if _, err := s.authenticate(r); err != nil {
 		writeError(w, r, dialectFor(r), err)
 		return

@@ -62,6 +62,7 @@ var overloadDoors = []struct {
 			t.Errorf("x-amzn-errortype %q", got)
 		}
 	}},
+	{"gemini_generate", askLimitGemini, checkOverloadGemini},
 }
 
 // TestOverload_RefusedInDialect holds every in-flight slot of a tiny limit

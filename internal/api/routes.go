@@ -29,6 +29,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /model/{modelId}/invoke-with-response-stream", s.admit(dialectBedrock, admitStream, s.handleBedrock(opInvokeStream)))
 	mux.Handle("POST /model/{modelId}/count-tokens", s.admit(dialectBedrock, admitRequest, s.handleBedrockCountTokens))
 
+	// Google Gemini API.
+	s.geminiRoutes(mux)
+
 	// OpenAI Responses and Conversations, on the gateway's own state.
 	s.responseRoutes(mux)
 

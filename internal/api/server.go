@@ -1,5 +1,5 @@
 // Package api is the client-facing HTTP surface: every front door (OpenAI,
-// Anthropic, Bedrock) on one handler, key authentication, the edge's bounds
+// Anthropic, Bedrock, Gemini) on one handler, key authentication, the edge's bounds
 // on what a client sends (header, body and model-name sizes; the listener
 // wrappers that cap connections and put net/http's own refusals in the
 // client's dialect), and the one place where errors become each dialect's

@@ -235,7 +235,7 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
 	}
 	fmt.Fprintf(env.Stdout, `Switchyard demo is running on simulated clouds (no network needed).
 
-  gateway   http://%[1]s   (OpenAI base URL: http://%[1]s/v1)
+  gateway   http://%[1]s   (OpenAI base URL: http://%[1]s/v1; Anthropic, Gemini and Bedrock SDKs: http://%[1]s)
   admin     http://%[2]s   (metrics: /metrics; token %[8]s)
   api key   %[3]s
   aws keys  %[6]s / %[7]s   (SigV4 for Bedrock SDKs, region us-east-1)
@@ -247,6 +247,10 @@ Try it:
   curl -s http://%[1]s/v1/chat/completions \
     -H "Authorization: Bearer %[3]s" -H "Content-Type: application/json" \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello from the demo"}]}'
+
+  curl -s http://%[1]s/v1beta/models/claude-sonnet-4:generateContent \
+    -H "x-goog-api-key: %[3]s" -H "Content-Type: application/json" \
+    -d '{"contents":[{"role":"user","parts":[{"text":"Hello from a Gemini client"}]}]}'
 
   switchyard route explain -config %[5]s -model gpt-5 -traffic stateful
   SWITCHYARD_ADMIN_TOKEN=%[8]s switchyard usage -admin http://%[2]s -by contract -since 1h

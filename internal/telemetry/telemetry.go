@@ -410,7 +410,7 @@ const (
 // anything else into "unknown".
 func dialectLabel(d string) string {
 	switch d {
-	case "openai", "anthropic", "bedrock":
+	case "openai", "anthropic", "bedrock", "gemini":
 		return d
 	}
 	return labelUnknown

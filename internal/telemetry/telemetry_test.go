@@ -28,7 +28,7 @@ func TestTruncate(t *testing.T) {
 }
 
 func TestLabels(t *testing.T) {
-	for in, want := range map[string]string{"openai": "openai", "anthropic": "anthropic", "bedrock": "bedrock", "": "unknown", "gemini-made-up": "unknown"} {
+	for in, want := range map[string]string{"openai": "openai", "anthropic": "anthropic", "bedrock": "bedrock", "gemini": "gemini", "": "unknown", "gemini-made-up": "unknown"} {
 		if got := dialectLabel(in); got != want {
 			t.Errorf("dialectLabel(%q) = %q, want %q", in, got, want)
 		}

@@ -135,6 +135,11 @@ func (a *Adapter) chatRequest(req *llm.Request, method string) ([]byte, string, 
 	if err != nil {
 		return nil, "", err
 	}
+	target := a.root + mp + method
+	if req.Raw != nil && req.Raw.Dialect == Dialect {
+		// A Gemini client's own bytes: the model is in the path.
+		return req.Raw.Body, target, nil
+	}
 	gr, err := RequestFromLLM(req)
 	if err != nil {
 		return nil, "", err
@@ -143,7 +148,7 @@ func (a *Adapter) chatRequest(req *llm.Request, method string) ([]byte, string, 
 	if err != nil {
 		return nil, "", fmt.Errorf("encoding generateContent request: %w", err)
 	}
-	return body, a.root + mp + method, nil
+	return body, target, nil
 }
 
 // call posts body to target and decodes a JSON answer into out.

@@ -1,7 +1,10 @@
 // Package gemini adapts Google's Gemini API (generateContent,
 // streamGenerateContent and batchEmbedContents, authenticated with an API
 // key) to the gateway's llm model: wire types, pure translation both ways,
-// a stream decoder for its data-only SSE and an HTTP adapter.
+// a stream decoder for its data-only SSE and an HTTP adapter. As the front
+// door's codec (ingress.go, egress.go) it decodes what Gemini SDK clients
+// send the gateway and renders answers, stream chunks and errors the way
+// those SDKs read them.
 //
 // Gemini has no tool call ids, no per-image detail, no parallel-call
 // switch and one candidate per answer in the gateway's model; how each gap
