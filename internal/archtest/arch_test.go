@@ -71,6 +71,7 @@ var owners = map[string][]string{
 	"github.com/jackc/pgx":        {"internal/store/sqlstore"},
 	"github.com/prometheus/":      {"internal/telemetry"},
 	"go.yaml.in/yaml":             {"internal/config"},
+	"golang.org/x/oauth2":         {"internal/provider/vertex"},
 	"github.com/openai/openai-go": {},
 	"github.com/anthropics/":      {},
 	"github.com/google/go-cmp":    {},
