@@ -12,8 +12,8 @@
 // Every cloud lives under its own prefix; the bases below are what the
 // vendors' SDKs take as their base URL or endpoint.
 //
-//	OpenAI     http://ADDR/openai/v1   POST chat/completions, POST embeddings, GET models, GET models/{id}
-//	Azure      http://ADDR/azure       POST openai/deployments/{deployment}/chat/completions|embeddings?api-version=…
+//	OpenAI     http://ADDR/openai/v1   POST chat/completions, POST completions, POST embeddings, GET models, GET models/{id}
+//	Azure      http://ADDR/azure       POST openai/deployments/{deployment}/chat/completions|completions|embeddings?api-version=…
 //	                                   POST openai/v1/chat/completions|embeddings (model in the body), GET openai/v1/models
 //	Anthropic  http://ADDR/anthropic   POST v1/messages, POST v1/messages/count_tokens, GET v1/models
 //	Bedrock    http://ADDR/bedrock     POST model/{modelId}/converse|converse-stream

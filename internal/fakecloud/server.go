@@ -207,12 +207,14 @@ func (s *Server) routes() {
 	m := s.mux
 	m.Handle("POST /openai/v1/chat/completions", s.endpoint(cloudOpenAI, s.openaiChat))
 	m.Handle("POST /openai/v1/embeddings", s.endpoint(cloudOpenAI, s.openaiEmbeddings))
+	m.Handle("POST /openai/v1/completions", s.endpoint(cloudOpenAI, s.openaiCompletions))
 	m.Handle("GET /openai/v1/models", s.endpoint(cloudOpenAI, s.openaiModels))
 	m.Handle("GET /openai/v1/models/{model}", s.endpoint(cloudOpenAI, s.openaiModel))
 	m.Handle("/openai/", s.endpoint(cloudOpenAI, notFound))
 
 	m.Handle("POST /azure/openai/deployments/{deployment}/chat/completions", s.endpoint(cloudAzure, s.azureChat))
 	m.Handle("POST /azure/openai/deployments/{deployment}/embeddings", s.endpoint(cloudAzure, s.azureEmbeddings))
+	m.Handle("POST /azure/openai/deployments/{deployment}/completions", s.endpoint(cloudAzure, s.azureCompletions))
 	m.Handle("POST /azure/openai/v1/chat/completions", s.endpoint(cloudAzure, s.openaiChat))
 	m.Handle("POST /azure/openai/v1/embeddings", s.endpoint(cloudAzure, s.openaiEmbeddings))
 	m.Handle("GET /azure/openai/v1/models", s.endpoint(cloudAzure, s.openaiModels))
