@@ -100,7 +100,9 @@ func (s *Server) completionsRefusal(model string) *apiError {
 }
 
 // completionsCodec writes a stream as Completions chunks.
-type completionsCodec struct{ enc *openai.CompletionStreamEncoder }
+type completionsCodec struct {
+	enc *openai.CompletionStreamEncoder
+}
 
 func (c completionsCodec) Encode(sw *sse.Writer, ev llm.Event) error {
 	for _, f := range c.enc.Encode(ev) {
