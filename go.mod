@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0
 	github.com/google/go-cmp v0.7.0
+	golang.org/x/oauth2 v0.37.0
 	google.golang.org/genai v1.79.1
 )
 

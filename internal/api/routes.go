@@ -13,6 +13,7 @@ func (s *Server) routes() http.Handler {
 
 	// OpenAI.
 	mux.Handle("POST /v1/chat/completions", s.admit(dialectOpenAI, admitRequest, s.handleChatCompletions))
+	mux.Handle("POST /v1/completions", s.admit(dialectOpenAI, admitRequest, s.handleCompletions))
 	mux.Handle("POST /v1/embeddings", s.admit(dialectOpenAI, admitRequest, s.handleEmbeddings))
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("GET /v1/models/{model...}", s.handleModel)

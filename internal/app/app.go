@@ -42,6 +42,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cli.Usage(ctx, cliEnv(env), rest)
 	case "route":
 		return runRoute(ctx, env, rest)
+	case "prices":
+		return runPrices(env, rest)
 	case "bench":
 		return runBench(ctx, env, rest)
 	case "healthcheck":
@@ -76,6 +78,8 @@ commands:
   tenants     manage tenants: tenants create|list|update|disable|enable
   usage       report traffic and spend: usage -by tenant|key|model|provider -since 24h
   route       explain a routing decision: route explain -config F -model M -tenant T -traffic stateless
+  prices      show what each offering costs and why (prices list -config F), or convert
+              the LiteLLM price map into a catalogue (prices update -from FILE -o OUT)
   fakecloud   serve the simulated clouds on their own (-listen ADDR)
   bench       measure the gateway against a bare reverse proxy (writes BENCHMARKS.md)
   healthcheck exit 0 when a running gateway answers /readyz (-url), for container health checks

@@ -16,8 +16,8 @@ import (
 	"switchyard/internal/provider/bedrock"
 	"switchyard/internal/provider/gemini"
 	"switchyard/internal/provider/openai"
+	"switchyard/internal/provider/vertex"
 	"switchyard/internal/route"
-	"switchyard/internal/usage"
 )
 
 // upstreamTransport is shared by every channel: keep-alive pools sized
@@ -154,6 +154,20 @@ func newProvider(ctx context.Context, pc config.Provider, getenv func(string) st
 		}
 		return gemini.New(gemini.Options{Name: pc.Name, BaseURL: base, APIKey: key, APIVersion: pc.APIVersion,
 			HTTPClient: hc, Timeout: timeout}), nil
+	case config.TypeVertex:
+		// GOOGLE_APPLICATION_CREDENTIALS is read here, through getenv,
+		// rather than by the credentials library from the process
+		// environment.
+		file := pc.CredentialsFile
+		if file == "" {
+			file = getenv("GOOGLE_APPLICATION_CREDENTIALS")
+		}
+		ts, err := vertex.Tokens(ctx, file, hc)
+		if err != nil {
+			return nil, err
+		}
+		return vertex.New(vertex.Options{Name: pc.Name, Project: pc.Project, Region: pc.Region, BaseURL: pc.BaseURL,
+			Tokens: ts, HTTPClient: hc, Timeout: timeout})
 	case config.TypeBedrock:
 		creds := bedrock.Credentials{
 			AccessKeyID:     envOf(getenv, pc.AccessKeyIDEnv),
@@ -172,27 +186,22 @@ func newProvider(ctx context.Context, pc config.Provider, getenv func(string) st
 // buildRouter turns the configured models, contracts and breaker settings
 // into a router.
 func buildRouter(cfg *config.Config) (*route.Router, error) {
+	book, err := priceBook(cfg)
+	if err != nil {
+		return nil, err
+	}
 	models := make([]route.Model, 0, len(cfg.Models))
 	for _, m := range cfg.Models {
 		rm := route.Model{Name: m.Name, Aliases: m.Aliases, Strategy: m.Route.Strategy, MaxAttempts: m.Route.MaxAttempts,
 			PerAttemptTimeout: m.Route.AttemptTimeout.Std()}
 		for _, o := range m.Offerings {
 			pc := cfg.ProviderByName(o.Provider)
-			if o.Price == (config.Price{}) {
-				// No configured price: the bundled list price, if known.
-				if lp, ok := usage.ListPrice(o.UpstreamModel, m.Name); ok {
-					o.Price = config.Price(lp)
-				}
-			}
-			typ := pc.Type
-			if typ == config.TypeFake {
-				typ = pc.Fake.Cloud
-			}
+			price, _ := offeringPrice(book, cfg, m, o)
 			rm.Offerings = append(rm.Offerings, route.Offering{
-				Provider: o.Provider, ProviderType: typ, Region: pc.Region, UpstreamModel: o.UpstreamModel, Weight: o.Weight,
-				Price: route.Price{InputPerMTok: o.Price.InputPerMTok, OutputPerMTok: o.Price.OutputPerMTok,
-					CachedInputPerMTok: o.Price.CachedInputPerMTok, CacheWritePerMTok: o.Price.CacheWritePerMTok,
-					ReasoningPerMTok: o.Price.ReasoningPerMTok},
+				Provider: o.Provider, ProviderType: channelType(pc), Region: pc.Region, UpstreamModel: o.UpstreamModel, Weight: o.Weight,
+				Price: route.Price{InputPerMTok: price.InputPerMTok, OutputPerMTok: price.OutputPerMTok,
+					CachedInputPerMTok: price.CachedInputPerMTok, CacheWritePerMTok: price.CacheWritePerMTok,
+					ReasoningPerMTok: price.ReasoningPerMTok},
 			})
 		}
 		models = append(models, rm)

@@ -16,6 +16,13 @@ func runValidate(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	book, err := priceBook(cfg)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(env.Stdout, "%s: ok (%d providers, %d models, %d contracts)\n", *path, len(cfg.Providers), len(cfg.Models), len(cfg.Contracts))
+	for _, w := range unpricedWarnings(cfg, book) {
+		fmt.Fprintln(env.Stdout, "warning:", w)
+	}
 	return nil
 }

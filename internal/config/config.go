@@ -48,6 +48,19 @@ type Config struct {
 	// Breaker tunes the circuit breaker every channel has: when failures
 	// take a channel out of service, and how it is brought back.
 	Breaker Breaker `yaml:"breaker"`
+	// Prices overrides the built-in price catalogue.
+	Prices Prices `yaml:"prices"`
+}
+
+// Prices configures where list prices come from. An offering's own price
+// wins over File, and File over the catalogue built into the binary.
+type Prices struct {
+	// File is a price catalogue in the built-in catalogue's JSON form (as
+	// `switchyard prices update` writes it); its entries replace the
+	// built-in ones of the same model and region and add new ones. Read
+	// when the configuration is loaded. Empty: the built-in catalogue
+	// alone.
+	File string `yaml:"file"`
 }
 
 // Admin is the admin listener.
@@ -383,6 +396,7 @@ const (
 	TypeBedrock          = "bedrock"
 	TypeAnthropic        = "anthropic"
 	TypeGemini           = "gemini"
+	TypeVertex           = "vertex"
 	TypeOpenAICompatible = "openai-compatible"
 	TypeFake             = "fake"
 )
@@ -392,14 +406,15 @@ type Provider struct {
 	// Name identifies the channel in models, contracts, metrics and
 	// headers. Required, unique.
 	Name string `yaml:"name"`
-	// Type is one of openai, azure, bedrock, anthropic, gemini,
+	// Type is one of openai, azure, bedrock, anthropic, gemini, vertex,
 	// openai-compatible, fake.
 	Type string `yaml:"type"`
 	// BaseURL is the base URL the vendor's own SDK takes: OpenAI and
 	// OpenAI-compatible end in /v1, Azure is the resource root, Anthropic
 	// has no /v1, Bedrock is the endpoint without /model, Gemini has no
-	// /v1beta. Required for azure and openai-compatible; defaults to the
-	// vendor's public endpoint otherwise.
+	// /v1beta, Vertex is the host before /v1/projects. Required for azure
+	// and openai-compatible; defaults to the vendor's public endpoint
+	// otherwise (for Vertex, the endpoint of region).
 	BaseURL string `yaml:"base_url"`
 	// APIKeyEnv names the environment variable holding the API key.
 	APIKeyEnv string `yaml:"api_key_env"`
@@ -415,8 +430,25 @@ type Provider struct {
 	// 2023-06-01).
 	APIVersion string `yaml:"api_version"`
 	// Region is the cloud region, used by Bedrock for signing and
-	// endpoints and by contracts for residency.
+	// endpoints, by Vertex as the location ("us-east5", "europe-west1",
+	// "global", or the multi-regions "us" and "eu"), by contracts for
+	// residency and by the price catalogue where prices differ by region.
+	// Required for bedrock and vertex.
 	Region string `yaml:"region"`
+	// Location is Vertex's own word for Region, accepted as its alias;
+	// set one of them.
+	Location string `yaml:"location"`
+	// Project is the Google Cloud project id a vertex channel calls
+	// (and is billed to). Required for vertex.
+	Project string `yaml:"project"`
+	// CredentialsFile is a Google credentials file for a vertex channel:
+	// a service-account key, or an authorized_user, external_account
+	// (workload identity federation) or impersonated_service_account file.
+	// Empty: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS,
+	// gcloud's application-default file, or the metadata server of GKE
+	// workload identity and Compute Engine). Access tokens are cached and
+	// refreshed before they expire.
+	CredentialsFile string `yaml:"credentials_file"`
 	// AccessKeyIDEnv and SecretAccessKeyEnv name environment variables
 	// with static AWS credentials (Bedrock); SessionTokenEnv optionally
 	// names a session token. Without them, the standard AWS chain is used.
@@ -475,9 +507,11 @@ type Offering struct {
 	// on Azure). Default: the model's name.
 	UpstreamModel string `yaml:"upstream_model"`
 	// Price is USD per million tokens; used for cost, budgets and
-	// lowest_cost. When omitted, the bundled list price of the upstream
-	// model (or of the model's name) is used, if the list knows it; the
-	// list is dated (usage.PriceListDate) and configured prices override it.
+	// lowest_cost. When omitted, the list price of the upstream model (or
+	// of the model's name) on the channel's type and region is used: from
+	// prices.file, else from the dated catalogue built into the binary
+	// (`switchyard prices list` shows which). An offering no list prices
+	// costs $0, which validate warns about unless the price says free.
 	Price Price `yaml:"price"`
 	// Weight is the share of traffic under the weighted strategy.
 	// Default: 1.
@@ -491,6 +525,10 @@ type Price struct {
 	CachedInputPerMTok float64 `yaml:"cached_input_per_mtok"`
 	CacheWritePerMTok  float64 `yaml:"cache_write_per_mtok"`
 	ReasoningPerMTok   float64 `yaml:"reasoning_per_mtok"`
+	// Free marks an offering that costs nothing on purpose (a
+	// self-hosted model), so that validate does not warn that it is
+	// unpriced. It excludes the rates.
+	Free bool `yaml:"free"`
 }
 
 // Route strategies.
@@ -728,6 +766,9 @@ func (c *Config) applyDefaults() {
 		}
 		if p.Fake != nil {
 			def(&p.Fake.Cloud, "openai")
+		}
+		if p.Type == TypeVertex {
+			def(&p.Region, p.Location)
 		}
 	}
 	for i := range c.Models {

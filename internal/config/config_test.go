@@ -109,6 +109,16 @@ func TestLoad_Bad(t *testing.T) {
 		{"log.bad.yaml", []string{
 			"log.flush_interval: must be at most 10s",
 		}},
+		{"vertex.bad.yaml", []string{
+			"providers[0].project: required for type vertex",
+			"providers[0].api_key_env: not for type vertex",
+			`providers[1].location: is region's alias; "europe-west4" and "us-east5" disagree`,
+			"providers[2].region: required for type vertex (or location)",
+			`providers[3].region: "us east/5" is not a Vertex location`,
+			"providers[4].project: only for type vertex",
+			"providers[4].credentials_file: only for type vertex",
+			"models[0].offerings[0].price: free excludes the rates",
+		}},
 		{"auth.bad.yaml", []string{
 			"providers[0].auth: entra and api_key_env are exclusive",
 			"providers[1].auth: entra is for type azure only",

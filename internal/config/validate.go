@@ -169,6 +169,21 @@ func (c *Config) Validate() error {
 			if (p.AccessKeyIDEnv == "") != (p.SecretAccessKeyEnv == "") {
 				bad(at, "access_key_id_env and secret_access_key_env go together")
 			}
+		case TypeVertex:
+			if p.Project == "" {
+				bad(at+".project", "required for type vertex")
+			}
+			switch {
+			case p.Region == "":
+				bad(at+".region", "required for type vertex (or location)")
+			case p.Location != "" && p.Location != p.Region:
+				bad(at+".location", "is region's alias; %q and %q disagree", p.Location, p.Region)
+			case !validLocation(p.Region):
+				bad(at+".region", "%q is not a Vertex location (like us-east5, europe-west1, global)", p.Region)
+			}
+			if p.APIKeyEnv != "" {
+				bad(at+".api_key_env", "not for type vertex: it authenticates with Google credentials (credentials_file)")
+			}
 		case TypeFake:
 			switch p.Fake.Cloud {
 			case "openai", "azure", "anthropic", "bedrock", "gemini":
@@ -207,6 +222,13 @@ func (c *Config) Validate() error {
 		}
 		if p.Fake != nil && p.Type != TypeFake {
 			bad(at+".fake", "only for type fake")
+		}
+		if p.Type != TypeVertex {
+			for _, f := range []struct{ name, v string }{{"project", p.Project}, {"location", p.Location}, {"credentials_file", p.CredentialsFile}} {
+				if f.v != "" {
+					bad(at+"."+f.name, "only for type vertex")
+				}
+			}
 		}
 		if p.BaseURL != "" {
 			if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -260,6 +282,9 @@ func (c *Config) Validate() error {
 			pr := o.Price
 			if pr.InputPerMTok < 0 || pr.OutputPerMTok < 0 || pr.CachedInputPerMTok < 0 || pr.CacheWritePerMTok < 0 || pr.ReasoningPerMTok < 0 {
 				bad(oat+".price", "prices must not be negative")
+			}
+			if pr.Free && (pr != Price{Free: true}) {
+				bad(oat+".price", "free excludes the rates")
 			}
 			if o.Weight < 0 {
 				bad(oat+".weight", "must not be negative")
@@ -338,12 +363,12 @@ func (c *Config) Validate() error {
 }
 
 // typeList names the provider types for error messages.
-const typeList = "openai, azure, bedrock, anthropic, gemini, openai-compatible or fake"
+const typeList = "openai, azure, bedrock, anthropic, gemini, vertex, openai-compatible or fake"
 
 // knownType reports whether t is a provider type.
 func knownType(t string) bool {
 	switch t {
-	case TypeOpenAI, TypeAzure, TypeBedrock, TypeAnthropic, TypeGemini, TypeOpenAICompatible, TypeFake:
+	case TypeOpenAI, TypeAzure, TypeBedrock, TypeAnthropic, TypeGemini, TypeVertex, TypeOpenAICompatible, TypeFake:
 		return true
 	}
 	return false
@@ -378,6 +403,21 @@ func (c *Config) validateBreaker(bad func(p, format string, args ...any)) {
 	if b.MaxCoolOff < b.CoolOff {
 		bad("breaker.max_cool_off", "must be at least cool_off (%s), got %s", b.CoolOff.Std(), b.MaxCoolOff.Std())
 	}
+}
+
+// validLocation reports whether l looks like a Google Cloud location: a
+// lowercase name of letters, digits and dashes, as it becomes part of a
+// host name.
+func validLocation(l string) bool {
+	if l == "" || len(l) > 40 || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for _, c := range l {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // validRegion reports whether r looks like an AWS region name.

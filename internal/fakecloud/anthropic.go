@@ -16,6 +16,8 @@ const (
 	anthropicVersion2026 = "2026-10-21"
 	// bedrockAnthropicVersion is what InvokeModel bodies carry instead.
 	bedrockAnthropicVersion = "bedrock-2023-05-31"
+	// vertexAnthropicVersion is what Vertex AI rawPredict bodies carry.
+	vertexAnthropicVersion = "vertex-2023-10-16"
 	// maxCacheBreakpoints is Anthropic's limit on cache_control blocks.
 	maxCacheBreakpoints = 4
 	// minThinkingBudget is Anthropic's smallest thinking budget.
@@ -118,6 +120,10 @@ type anthropicOptions struct {
 	// bedrock marks an InvokeModel body: no model or stream, an
 	// anthropic_version field instead of the header.
 	bedrock bool
+	// vertex marks a Vertex AI rawPredict body: no model (the URL names
+	// it), an anthropic_version field instead of the header, and stream
+	// as in the Messages API.
+	vertex bool
 	// countOnly marks a count_tokens body, which needs no max_tokens.
 	countOnly bool
 }
@@ -125,9 +131,14 @@ type anthropicOptions struct {
 // anthropicConversation normalizes a Messages request body.
 func anthropicConversation(body []byte, o anthropicOptions) (*conversation, *anthropicRequest, error) {
 	known := anthropicField
-	if o.bedrock {
+	switch {
+	case o.bedrock:
 		known = func(k string) bool {
 			return k == "anthropic_version" || k == "anthropic_beta" || (k != "model" && k != "stream" && anthropicField(k))
+		}
+	case o.vertex:
+		known = func(k string) bool {
+			return k == "anthropic_version" || (k != "model" && anthropicField(k))
 		}
 	}
 	if err := checkFieldsFunc(body, known, "%s: Extra inputs are not permitted"); err != nil {
@@ -140,7 +151,9 @@ func anthropicConversation(body []byte, o anthropicOptions) (*conversation, *ant
 	switch {
 	case o.bedrock && req.AnthropicVersion != bedrockAnthropicVersion:
 		return nil, nil, &requestError{msg: "anthropic_version: must be " + strconv.Quote(bedrockAnthropicVersion), param: "anthropic_version"}
-	case !o.bedrock && req.Model == "":
+	case o.vertex && req.AnthropicVersion != vertexAnthropicVersion:
+		return nil, nil, &requestError{msg: "anthropic_version: must be " + strconv.Quote(vertexAnthropicVersion), param: "anthropic_version"}
+	case !o.bedrock && !o.vertex && req.Model == "":
 		return nil, nil, &requestError{msg: "model: Field required", param: "model"}
 	case len(req.Messages) == 0:
 		return nil, nil, &requestError{msg: "messages: Field required", param: "messages"}

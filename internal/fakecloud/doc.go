@@ -1,5 +1,5 @@
 // Package fakecloud simulates the model APIs of OpenAI, Azure OpenAI,
-// Anthropic, Amazon Bedrock and Google Gemini on one HTTP handler, speaking
+// Anthropic, Amazon Bedrock, Google Gemini and Google Vertex AI on one HTTP handler, speaking
 // each vendor's real wire format, so that the gateway's adapters and the
 // vendors' official SDKs can be exercised without a network. It does not
 // share code with the gateway's provider packages: decoding and encoding are
@@ -12,13 +12,16 @@
 // Every cloud lives under its own prefix; the bases below are what the
 // vendors' SDKs take as their base URL or endpoint.
 //
-//	OpenAI     http://ADDR/openai/v1   POST chat/completions, POST embeddings, GET models, GET models/{id}
-//	Azure      http://ADDR/azure       POST openai/deployments/{deployment}/chat/completions|embeddings?api-version=…
+//	OpenAI     http://ADDR/openai/v1   POST chat/completions, POST completions, POST embeddings, GET models, GET models/{id}
+//	Azure      http://ADDR/azure       POST openai/deployments/{deployment}/chat/completions|completions|embeddings?api-version=…
 //	                                   POST openai/v1/chat/completions|embeddings (model in the body), GET openai/v1/models
 //	Anthropic  http://ADDR/anthropic   POST v1/messages, POST v1/messages/count_tokens, GET v1/models
 //	Bedrock    http://ADDR/bedrock     POST model/{modelId}/converse|converse-stream
 //	                                   POST model/{modelId}/invoke|invoke-with-response-stream (anthropic.* models)
 //	Gemini     http://ADDR/gemini      POST v1beta/models/{model}:generateContent|streamGenerateContent|countTokens
+//	Vertex     http://ADDR/vertex      POST v1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent|streamGenerateContent
+//	                                   POST v1/projects/{p}/locations/{l}/publishers/anthropic/models/{model}:rawPredict|streamRawPredict
+//	                                   POST token (Google's OAuth token endpoint, for service-account assertions)
 //
 // Any model name, Bedrock model id (foundation model, inference profile or
 // ARN) and Azure deployment is served. Bedrock's paths are also served at
@@ -36,6 +39,12 @@
 // "Authorization: Bearer KEY", Azure as "api-key: KEY" or a bearer token,
 // Anthropic as "x-api-key: KEY" or a bearer token, Gemini as
 // "x-goog-api-key: KEY" or "?key=KEY", Bedrock as a bearer API key.
+// Vertex accepts only bearer tokens that its token endpoint issued: a
+// service-account key file whose token_uri is http://ADDR/vertex/token
+// buys one with an RS256 assertion (RFC 7523) for the cloud-platform
+// scope, verified against Options.ServiceAccounts when that is set; the
+// token lasts an hour. Claude's request errors on Vertex are in
+// Anthropic's shape, the platform's (credentials, quota) in Google's.
 // Bedrock also verifies SigV4 signatures (service "bedrock", any region) made
 // with Options.AWSAccessKeyID and Options.AWSSecretAccessKey, by default
 // "AKIDFAKECLOUD" and "fake-secret". A wrong or missing key is a 401 in the

@@ -403,6 +403,12 @@ func (s *Server) gemini(c *call) error {
 	if method == "countTokens" {
 		return s.geminiCountTokens(c, model)
 	}
+	return s.geminiGenerate(c, model, method)
+}
+
+// geminiGenerate answers a generateContent or streamGenerateContent call,
+// once the caller is authenticated; Vertex AI serves the same bodies.
+func (s *Server) geminiGenerate(c *call, model, method string) error {
 	conv, _, err := geminiConversation(c.body, model)
 	if err != nil {
 		return err

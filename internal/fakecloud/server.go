@@ -1,6 +1,7 @@
 package fakecloud
 
 import (
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,12 +24,13 @@ const (
 	cloudAnthropic = "anthropic"
 	cloudBedrock   = "bedrock"
 	cloudGemini    = "gemini"
+	cloudVertex    = "vertex"
 )
 
 // knownCloud reports whether name is one of the simulated clouds.
 func knownCloud(name string) bool {
 	switch name {
-	case cloudOpenAI, cloudAzure, cloudAnthropic, cloudBedrock, cloudGemini:
+	case cloudOpenAI, cloudAzure, cloudAnthropic, cloudBedrock, cloudGemini, cloudVertex:
 		return true
 	}
 	return false
@@ -60,6 +62,10 @@ type Options struct {
 	// verifies SigV4 signatures with. Defaults DefaultAWSAccessKeyID and
 	// DefaultAWSSecretAccessKey.
 	AWSAccessKeyID, AWSSecretAccessKey string
+	// ServiceAccounts are the Google service accounts, by client email,
+	// whose signed assertions the Vertex token endpoint accepts. Empty
+	// accepts any well-formed assertion, for a demo's generated key.
+	ServiceAccounts map[string]*rsa.PublicKey
 	// Faults apply to every cloud unless SetFaults overrides them.
 	Faults Faults
 	// Record, if set, receives one JSON line (a Record) per received
@@ -144,6 +150,8 @@ type Server struct {
 	now        func() time.Time
 	mux        *http.ServeMux
 	recordSink io.Writer
+	// serviceAccounts is Options.ServiceAccounts.
+	serviceAccounts map[string]*rsa.PublicKey
 
 	mu       sync.Mutex
 	faults   Faults
@@ -154,6 +162,10 @@ type Server struct {
 	seq      uint64
 	cache    map[string]bool
 	cacheLog []string
+	// vertexTokens are the access tokens issued, with their expiry;
+	// vertexTokenLog orders them for eviction.
+	vertexTokens   map[string]time.Time
+	vertexTokenLog []string
 }
 
 // New returns a Server for the options.
@@ -168,6 +180,9 @@ func New(o Options) *Server {
 		perCloud:   map[string]Faults{},
 		rng:        rand.New(rand.NewPCG(uint64(o.Seed), 0x66616b65636c6f75)),
 		cache:      map[string]bool{},
+
+		serviceAccounts: o.ServiceAccounts,
+		vertexTokens:    map[string]time.Time{},
 	}
 	if s.key == "" {
 		s.key = DefaultKey
@@ -192,12 +207,14 @@ func (s *Server) routes() {
 	m := s.mux
 	m.Handle("POST /openai/v1/chat/completions", s.endpoint(cloudOpenAI, s.openaiChat))
 	m.Handle("POST /openai/v1/embeddings", s.endpoint(cloudOpenAI, s.openaiEmbeddings))
+	m.Handle("POST /openai/v1/completions", s.endpoint(cloudOpenAI, s.openaiCompletions))
 	m.Handle("GET /openai/v1/models", s.endpoint(cloudOpenAI, s.openaiModels))
 	m.Handle("GET /openai/v1/models/{model}", s.endpoint(cloudOpenAI, s.openaiModel))
 	m.Handle("/openai/", s.endpoint(cloudOpenAI, notFound))
 
 	m.Handle("POST /azure/openai/deployments/{deployment}/chat/completions", s.endpoint(cloudAzure, s.azureChat))
 	m.Handle("POST /azure/openai/deployments/{deployment}/embeddings", s.endpoint(cloudAzure, s.azureEmbeddings))
+	m.Handle("POST /azure/openai/deployments/{deployment}/completions", s.endpoint(cloudAzure, s.azureCompletions))
 	m.Handle("POST /azure/openai/v1/chat/completions", s.endpoint(cloudAzure, s.openaiChat))
 	m.Handle("POST /azure/openai/v1/embeddings", s.endpoint(cloudAzure, s.openaiEmbeddings))
 	m.Handle("GET /azure/openai/v1/models", s.endpoint(cloudAzure, s.openaiModels))
@@ -222,6 +239,11 @@ func (s *Server) routes() {
 	m.Handle("POST /gemini/{version}/models/{action}", s.endpoint(cloudGemini, s.gemini))
 	m.Handle("/gemini/", s.endpoint(cloudGemini, notFound))
 
+	m.HandleFunc("POST "+VertexTokenPath, s.vertexToken)
+	m.Handle("POST /vertex/{version}/projects/{project}/locations/{location}/publishers/{publisher}/models/{action}",
+		s.endpoint(cloudVertex, s.vertex))
+	m.Handle("/vertex/", s.endpoint(cloudVertex, notFound))
+
 	m.Handle("/", s.endpoint("", notFound))
 }
 
@@ -231,7 +253,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // SetFaults replaces the faults of one cloud ("openai", "azure",
-// "anthropic", "bedrock" or "gemini"), or of every cloud when cloud is
+// "anthropic", "bedrock", "gemini" or "vertex"), or of every cloud when cloud is
 // empty, which also drops the per-cloud overrides. It panics on an unknown
 // cloud name, a programming error. It is safe to call while serving.
 func (s *Server) SetFaults(cloud string, f Faults) {
@@ -558,6 +580,8 @@ func (c *call) fail(err error) {
 		writeBedrockError(c.w, ae)
 	case cloudGemini:
 		writeGeminiError(c.w, ae)
+	case cloudVertex:
+		writeVertexError(c.w, c.r, ae)
 	default:
 		writeJSON(c.w, ae.status, map[string]any{"error": map[string]any{"message": ae.message}})
 	}

@@ -297,3 +297,10 @@ func apiError(name string, status int, detail ErrorDetail, retryAfter time.Durat
 	}
 	return &provider.Error{Provider: name, Kind: kind, Status: status, RetryAfter: retryAfter, Message: msg, Err: cause}
 }
+
+// APIError classifies an Anthropic error answered with an HTTP status (0
+// inside a stream), for channels that serve Claude under another API
+// (Claude on Vertex AI) and pass Anthropic's own error bodies on.
+func APIError(name string, status int, detail ErrorDetail, retryAfter time.Duration) *provider.Error {
+	return apiError(name, status, detail, retryAfter)
+}

@@ -334,3 +334,10 @@ func retryDelay(details []json.RawMessage) time.Duration {
 	}
 	return 0
 }
+
+// StatusError classifies a Google API error answered with an HTTP status
+// (0 inside a stream), for channels that reach Gemini models through
+// another Google API (Vertex AI) and receive the same error shape.
+func StatusError(name string, status int, s *Status, retryAfter time.Duration) *provider.Error {
+	return statusError(name, status, s, retryAfter)
+}

@@ -105,6 +105,9 @@ func (c *Client) Name() string { return c.o.Name }
 
 // Chat sends a non-streamed Chat Completions call.
 func (c *Client) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	if completionRequest(req) {
+		return c.complete(ctx, req)
+	}
 	body, err := c.chatBody(req, false)
 	if err != nil {
 		return nil, err
@@ -135,6 +138,9 @@ var errHeaderTimeout = errors.New("upstream sent no response headers in time")
 // for: the gateway meters every stream. Cancelling ctx closes the upstream
 // connection.
 func (c *Client) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	if completionRequest(req) {
+		return c.completeStream(ctx, req)
+	}
 	body, err := c.chatBody(req, true)
 	if err != nil {
 		return nil, err

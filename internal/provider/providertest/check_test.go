@@ -160,13 +160,13 @@ func TestViews_Malformed(t *testing.T) {
 }
 
 func TestLookupCloud(t *testing.T) {
-	for _, name := range []string{"openai", "azure", "anthropic", "bedrock", "gemini"} {
+	for _, name := range []string{"openai", "azure", "anthropic", "bedrock", "gemini", "vertex", "vertex-claude"} {
 		c, ok := lookupCloud(name)
 		if !ok || c.name != name || c.prefix == "" || c.model == "" || c.authStatus == 0 || c.view == nil {
 			t.Errorf("lookupCloud(%q) = %+v, %v", name, c, ok)
 		}
 	}
-	if _, ok := lookupCloud("vertex"); ok {
+	if _, ok := lookupCloud("watsonx"); ok {
 		t.Error("lookupCloud accepted an unknown cloud")
 	}
 }

@@ -11,6 +11,8 @@ import (
 // the model the suite asks for, and the capabilities it lacks.
 type cloud struct {
 	name string
+	// fake is fakecloud's name of the cloud, when it is not name.
+	fake string
 	// prefix is appended to fakecloud's URL to give the adapter's base URL.
 	prefix string
 	// model is the model (Azure: deployment; Bedrock: model id with the
@@ -44,6 +46,15 @@ func lookupCloud(name string) (cloud, bool) {
 	case "gemini":
 		return cloud{name: name, prefix: "/gemini", model: "gemini-2.5-flash", authStatus: 401, view: viewGemini,
 			noPromptCache: "Gemini has no per-request prompt-cache hint (explicit caching goes through cachedContent resources)"}, true
+	case "vertex":
+		// Gemini on Vertex AI; an access token fakecloud did not issue is a
+		// 401, as Google's.
+		return cloud{name: name, prefix: "/vertex", model: "gemini-2.5-flash", authStatus: 401, view: viewGemini,
+			noPromptCache: "Gemini on Vertex has no per-request prompt-cache hint (explicit caching goes through cachedContent resources)"}, true
+	case "vertex-claude":
+		// Claude on Vertex AI: Messages bodies through rawPredict.
+		return cloud{name: name, fake: "vertex", prefix: "/vertex", model: "claude-haiku-4-5@20251001", authStatus: 401,
+			view: viewAnthropic}, true
 	}
 	return cloud{}, false
 }

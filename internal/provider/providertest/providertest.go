@@ -25,10 +25,13 @@ import (
 type Options struct {
 	// BaseURL is the simulated cloud's API root in the form the cloud's
 	// adapter takes it: fakecloud's URL followed by /openai/v1, /azure,
-	// /anthropic, /bedrock or /gemini.
+	// /anthropic, /bedrock, /gemini or /vertex (whose OAuth token endpoint
+	// is BaseURL + "/token").
 	BaseURL string
 	// APIKey is the key of the OpenAI, Azure, Anthropic and Gemini
-	// channels.
+	// channels. A Vertex channel has none: the suite sets it to something
+	// other than fakecloud.DefaultKey when the channel's credentials are
+	// to be wrong, and the factory then sends it as the access token.
 	APIKey string
 	// AWSAccessKeyID and AWSSecretAccessKey are the Bedrock channel's
 	// signing credentials.
@@ -64,7 +67,8 @@ const (
 
 // Run runs the conformance suite for the channel newProvider builds,
 // against fakecloud's simulation of cloud: "openai", "azure", "anthropic",
-// "bedrock" or "gemini". Each subtest starts its own simulated cloud.
+// "bedrock", "gemini", "vertex" (Gemini on Vertex AI) or "vertex-claude"
+// (Claude on Vertex AI). Each subtest starts its own simulated cloud.
 func Run(t *testing.T, cloud string, newProvider Factory) {
 	t.Helper()
 	c, ok := lookupCloud(cloud)

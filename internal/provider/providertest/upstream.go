@@ -149,7 +149,13 @@ func (u *upstream) options(timeout time.Duration) Options {
 }
 
 // setFaults makes the simulated cloud misbehave.
-func (u *upstream) setFaults(f fakecloud.Faults) { u.fake.SetFaults(u.cloud.name, f) }
+func (u *upstream) setFaults(f fakecloud.Faults) {
+	name := u.cloud.name
+	if u.cloud.fake != "" {
+		name = u.cloud.fake
+	}
+	u.fake.SetFaults(name, f)
+}
 
 // lastRecord returns the record of the last request the cloud received,
 // once every handler has returned (fakecloud records a request when its

@@ -1,0 +1,189 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"switchyard/internal/config"
+	"switchyard/internal/usage"
+)
+
+// maxPriceFile bounds a price catalogue or price map read into memory
+// (LiteLLM's map is about 1 MB).
+const maxPriceFile = 64 << 20
+
+// readPriceFile reads a price file, bounded.
+func readPriceFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPriceFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPriceFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxPriceFile)
+	}
+	return b, nil
+}
+
+// priceBook is the configuration's price book: the built-in catalogue,
+// overridden by prices.file when one is configured.
+func priceBook(cfg *config.Config) (*usage.PriceBook, error) {
+	b := &usage.PriceBook{BuiltIn: usage.BuiltinCatalogue()}
+	if path := cfg.Prices.File; path != "" {
+		data, err := readPriceFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("prices.file: %w", err)
+		}
+		if b.File, err = usage.ParseCatalogue(data, path); err != nil {
+			return nil, fmt.Errorf("prices.file: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// channelType is the channel type a provider's prices are listed under:
+// a simulated cloud is priced as the cloud it simulates.
+func channelType(pc *config.Provider) string {
+	if pc.Type == config.TypeFake && pc.Fake != nil {
+		return pc.Fake.Cloud
+	}
+	return pc.Type
+}
+
+// offeringPrice is the one place that decides what an offering costs; the
+// router (and through it the lowest-cost strategy and the ledger), prices
+// list and validate all ask it.
+func offeringPrice(b *usage.PriceBook, cfg *config.Config, m config.Model, o config.Offering) (usage.Price, usage.PriceSource) {
+	pc := cfg.ProviderByName(o.Provider)
+	if pc == nil {
+		return usage.Price{}, usage.PriceSource{}
+	}
+	own := o.Price
+	configured := usage.Price{InputPerMTok: own.InputPerMTok, OutputPerMTok: own.OutputPerMTok,
+		CachedInputPerMTok: own.CachedInputPerMTok, CacheWritePerMTok: own.CacheWritePerMTok, ReasoningPerMTok: own.ReasoningPerMTok}
+	return b.Resolve(configured, own.Free, channelType(pc), pc.Region, o.UpstreamModel, m.Name)
+}
+
+// unpricedWarnings names every offering that would cost $0 without
+// saying so (price: {free: true}): its spend would be invisible to
+// budgets, reports and the lowest-cost strategy.
+func unpricedWarnings(cfg *config.Config, b *usage.PriceBook) []string {
+	var out []string
+	for i, m := range cfg.Models {
+		for j, o := range m.Offerings {
+			if _, src := offeringPrice(b, cfg, m, o); src.Kind == "" {
+				out = append(out, fmt.Sprintf("models[%d].offerings[%d]: model %q on provider %q (upstream %q) has no price: it would cost $0; "+
+					"set price (or price: {free: true} if it is free), or list it in prices.file", i, j, m.Name, o.Provider, o.UpstreamModel))
+			}
+		}
+	}
+	return out
+}
+
+// runPrices is `switchyard prices list|update`.
+func runPrices(env *Env, args []string) error {
+	if len(args) == 0 {
+		return errors.New("prices: want list or update (switchyard prices list -config F; switchyard prices update -from FILE -o OUT)")
+	}
+	switch args[0] {
+	case "list":
+		return runPricesList(env, args[1:])
+	case "update":
+		return runPricesUpdate(env, args[1:])
+	}
+	return fmt.Errorf("prices: unknown subcommand %q (want list or update)", args[0])
+}
+
+// runPricesList prints what each offering costs and where the figure
+// comes from.
+func runPricesList(env *Env, args []string) error {
+	fs := newFlags("prices list", env)
+	path := fs.String("config", "switchyard.yaml", "config file")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	book, err := priceBook(cfg)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tPROVIDER\tTYPE\tREGION\tUPSTREAM\tINPUT\tOUTPUT\tCACHED\tCACHE WRITE\tSOURCE")
+	for _, m := range cfg.Models {
+		for _, o := range m.Offerings {
+			pc := cfg.ProviderByName(o.Provider)
+			p, src := offeringPrice(book, cfg, m, o)
+			region := pc.Region
+			if region == "" {
+				region = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, o.Provider, channelType(pc), region, o.UpstreamModel,
+				rate(p.InputPerMTok), rate(p.OutputPerMTok), rate(p.CachedInputPerMTok), rate(p.CacheWritePerMTok), src)
+		}
+	}
+	fmt.Fprintln(tw, "\nRates are USD per million tokens; '-' falls back to the input rate (cached) or 1.25x it (cache write).")
+	return tw.Flush()
+}
+
+func rate(r float64) string {
+	if r == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%g", r)
+}
+
+// runPricesUpdate converts the community price map (LiteLLM's
+// model_prices_and_context_window.json) into a catalogue file for
+// prices.file.
+func runPricesUpdate(env *Env, args []string) error {
+	fs := newFlags("prices update", env)
+	from := fs.String("from", "", "LiteLLM price map (model_prices_and_context_window.json) to convert")
+	out := fs.String("o", "", "catalogue file to write (default: standard output)")
+	asOf := fs.String("as-of", "", "date the prices were checked, YYYY-MM-DD (default: today, UTC)")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if *from == "" {
+		return errors.New("prices update: -from FILE is required")
+	}
+	date := *asOf
+	if date == "" {
+		date = time.Now().UTC().Format(time.DateOnly)
+	} else if _, err := time.Parse(time.DateOnly, date); err != nil {
+		return fmt.Errorf("prices update: -as-of %q: want YYYY-MM-DD", date)
+	}
+	data, err := readPriceFile(*from)
+	if err != nil {
+		return fmt.Errorf("prices update: %w", err)
+	}
+	cf, skipped, err := usage.FromLiteLLM(data, date, *from)
+	if err != nil {
+		return fmt.Errorf("prices update: %w", err)
+	}
+	b, err := json.MarshalIndent(cf, "", " ")
+	if err != nil {
+		return fmt.Errorf("prices update: %w", err)
+	}
+	b = append(b, '\n')
+	if *out == "" {
+		_, err = env.Stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(*out, b, 0o644); err != nil {
+		return fmt.Errorf("prices update: %w", err)
+	}
+	fmt.Fprintf(env.Stderr, "%s: %d models priced as of %s (%d skipped: other providers, other modes or no price)\n", *out, len(cf.Entries), date, skipped)
+	return nil
+}
