@@ -566,11 +566,13 @@ func Usage(ctx context.Context, env *Env, args []string) error {
 // serves them; only the fields the tables show.
 type (
 	usageSummary struct {
-		Group                     string
-		Requests, Errors          int64
-		InputTokens, OutputTokens int64
-		CachedInputTokens         int64   `json:"cached_input_tokens"`
-		CostUSD                   float64 `json:"cost_usd"`
+		Group             string  `json:"group"`
+		Requests          int64   `json:"requests"`
+		Errors            int64   `json:"errors"`
+		InputTokens       int64   `json:"input_tokens"`
+		OutputTokens      int64   `json:"output_tokens"`
+		CachedInputTokens int64   `json:"cached_input_tokens"`
+		CostUSD           float64 `json:"cost_usd"`
 	}
 	commitmentState struct {
 		Contract, Provider, Period string
