@@ -69,7 +69,6 @@ func streamOnce(base, key, prompt string) (ok, cut bool) {
 // fails before its first byte is retried elsewhere, and no request is
 // ever served outside the exclusivity contract.
 func TestFaultInjection(t *testing.T) {
-	t.Parallel() // waits on its own gateways, in parallel with the other waiting tests
 	if testing.Short() {
 		t.Skip("fault injection runs thousands of requests")
 	}

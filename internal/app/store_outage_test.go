@@ -57,15 +57,11 @@ models:
 // wait out their deadline (store.timeout): after that the breaker is open
 // and every request is answered without waiting for the store.
 func TestStoreOutage(t *testing.T) {
-	t.Parallel() // waits on its own gateways, in parallel with the other waiting tests
 	for _, tc := range []struct{ mode, fault string }{
 		{"cached", "cut"}, {"closed", "cut"}, {"cached", "blackhole"}, {"closed", "blackhole"},
 	} {
 		mode := tc.mode
 		t.Run(tc.mode+"_"+tc.fault, func(t *testing.T) {
-			// Each case has its own proxy, gateway and scope, and spends
-			// its time waiting out deadlines and probes.
-			t.Parallel()
 			dsn, proxy := proxiedPostgresDSN(t)
 			fail := func(on bool) {
 				if tc.fault == "cut" {
