@@ -24,6 +24,9 @@ type Options struct {
 	// Token is the admin bearer token; empty disables the API (every call
 	// is refused).
 	Token string
+	// TokenEnv names the environment variable Token was read from, for
+	// the error that says why the API is disabled.
+	TokenEnv string
 	// Metrics serves /metrics (no token: scrapers rarely carry one, and
 	// metrics hold no secrets).
 	Metrics http.Handler
@@ -99,6 +102,10 @@ func (a *api) authed(fn func(w http.ResponseWriter, r *http.Request) error) http
 			msg := "missing or wrong admin token (Authorization: Bearer <token>)"
 			if a.o.Token == "" {
 				msg = "the admin API is disabled: set the admin token environment variable (admin.token_env)"
+				if a.o.TokenEnv != "" {
+					msg = "the admin API is disabled: the environment variable " + a.o.TokenEnv +
+						" (admin.token_env) was empty when the gateway started; set it and restart"
+				}
 			}
 			writeJSON(w, http.StatusUnauthorized, errBody(msg))
 			return

@@ -152,4 +152,11 @@ func TestAdminAPI_DisabledWithoutToken(t *testing.T) {
 	if code != 401 || !strings.Contains(raw, "disabled") {
 		t.Errorf("%d %s", code, raw)
 	}
+	// The refusal names the variable the gateway read.
+	srv2 := httptest.NewServer(admin.Handler(admin.Options{Service: &admin.Service{Store: st}, TokenEnv: "OPS_ADMIN_TOKEN"}))
+	defer srv2.Close()
+	code, _, raw = do(t, srv2, call{"GET", "/admin/v1/tenants", "", ""})
+	if code != 401 || !strings.Contains(raw, "environment variable OPS_ADMIN_TOKEN (admin.token_env) was empty") {
+		t.Errorf("%d %s", code, raw)
+	}
 }

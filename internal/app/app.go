@@ -8,13 +8,44 @@ package app
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 
 	"switchyard/internal/cli"
 )
+
+// command is one top-level subcommand; the list below is the single
+// source of the top-level help and of the README's command list.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, env *Env, args []string) error
+}
+
+// commands lists the top-level subcommands. It is a function, not a
+// package-level variable, because the commands' flag sets read it back for
+// their summaries.
+func commands() []command {
+	return []command{
+		{"demo", "run the whole gateway offline on simulated clouds, with a demo key", runDemo},
+		{"serve", "run the gateway from a config file (-config switchyard.yaml)", runServe},
+		{"validate", "check a config file as serve would and report every error (-config F)", func(_ context.Context, env *Env, args []string) error {
+			return runValidate(env, args)
+		}},
+		{"keys", cli.KeysSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Keys(ctx, cliEnv(env), args) }},
+		{"tenants", cli.TenantsSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Tenants(ctx, cliEnv(env), args) }},
+		{"usage", cli.UsageSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Usage(ctx, cliEnv(env), args) }},
+		{"route", "explain a routing decision: route explain -config F -model M -tenant T -traffic stateless", runRoute},
+		{"prices", "show what each offering costs and why (prices list -config F), or convert the LiteLLM price map into a catalogue (prices update -from FILE -o OUT)", func(_ context.Context, env *Env, args []string) error {
+			return runPrices(env, args)
+		}},
+		{"fakecloud", "serve the simulated clouds on their own (-listen ADDR)", runFakecloud},
+		{"bench", "measure the gateway against a bare reverse proxy (writes BENCHMARKS.md)", runBench},
+		{"healthcheck", "exit 0 when a running gateway answers /readyz (-url), for container health checks", runHealthcheck},
+		{"version", "print the version, commit and build date", runVersion},
+	}
+}
 
 // Run executes one switchyard subcommand. It reads the environment only
 // through getenv, so tests can run the whole program in-process.
@@ -23,40 +54,27 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printUsage(stderr)
 		return errors.New("no subcommand given")
 	}
-	env := &Env{Getenv: getenv, Stdout: stdout, Stderr: stderr}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return runServe(ctx, env, rest)
-	case "demo":
-		return runDemo(ctx, env, rest)
-	case "fakecloud":
-		return runFakecloud(ctx, env, rest)
-	case "validate":
-		return runValidate(env, rest)
-	case "keys":
-		return cli.Keys(ctx, cliEnv(env), rest)
-	case "tenants":
-		return cli.Tenants(ctx, cliEnv(env), rest)
-	case "usage":
-		return cli.Usage(ctx, cliEnv(env), rest)
-	case "route":
-		return runRoute(ctx, env, rest)
-	case "prices":
-		return runPrices(env, rest)
-	case "bench":
-		return runBench(ctx, env, rest)
-	case "healthcheck":
-		return runHealthcheck(ctx, env, rest)
-	case "version":
-		fmt.Fprintln(stdout, "switchyard", Version())
-		return nil
-	case "help", "-h", "-help", "--help":
+	if cli.IsHelp(args[0]) {
 		printUsage(stdout)
 		return nil
 	}
+	env := &Env{Getenv: getenv, Stdout: stdout, Stderr: stderr}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, env, args[1:])
+		}
+	}
 	printUsage(stderr)
-	return fmt.Errorf("unknown subcommand %q", cmd)
+	return fmt.Errorf("unknown subcommand %q", args[0])
+}
+
+func runVersion(_ context.Context, env *Env, args []string) error {
+	fs := newFlags("version", env)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(env.Stdout, "switchyard", Version())
+	return err
 }
 
 // Env is the process environment a subcommand sees.
@@ -66,41 +84,34 @@ type Env struct {
 	Stderr io.Writer
 }
 
-func printUsage(w io.Writer) {
-	fmt.Fprint(w, strings.TrimLeft(`
-usage: switchyard <command> [flags]
-
-commands:
-  demo        run the whole gateway offline on simulated clouds, with a demo key
-  serve       run the gateway from a config file (-config switchyard.yaml)
-  validate    check a config file and report every error (-config F)
-  keys        manage virtual keys: keys create|list|revoke|rotate (-admin URL | -config F)
-  tenants     manage tenants: tenants create|list|update|disable|enable
-  usage       report traffic and spend: usage -by tenant|key|model|provider -since 24h
-  route       explain a routing decision: route explain -config F -model M -tenant T -traffic stateless
-  prices      show what each offering costs and why (prices list -config F), or convert
-              the LiteLLM price map into a catalogue (prices update -from FILE -o OUT)
-  fakecloud   serve the simulated clouds on their own (-listen ADDR)
-  bench       measure the gateway against a bare reverse proxy (writes BENCHMARKS.md)
-  healthcheck exit 0 when a running gateway answers /readyz (-url), for container health checks
-  version     print the version
-
-Run 'switchyard <command> -h' for a command's flags.
-`, "\n"))
+// usageText is the top-level help.
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("usage: switchyard <command> [flags]\n\ncommands:\n")
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	b.WriteString("\nRun 'switchyard <command> -h' for a command's flags.\n")
+	return b.String()
 }
 
-// newFlags returns a flag set that reports errors instead of exiting.
-func newFlags(name string, env *Env) *flag.FlagSet {
-	fs := flag.NewFlagSet("switchyard "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	return fs
+func printUsage(w io.Writer) { fmt.Fprint(w, usageText()) }
+
+// newFlags returns the flag set of a top-level command: errors are
+// returned, not fatal, and -h prints its usage on stdout.
+func newFlags(name string, env *Env) *cli.Flags {
+	summary := ""
+	for _, c := range commands() {
+		if c.name == name {
+			summary = c.summary
+		}
+	}
+	return cli.NewFlags(name+" [flags]", summary, env.Stdout, env.Stderr)
 }
 
 // parseFlags parses args; -h is not an error.
-func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
-	err = fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return true, nil
-	}
-	return false, err
+func parseFlags(fs *cli.Flags, args []string) (help bool, err error) {
+	return fs.Parse(args)
 }

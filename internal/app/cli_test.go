@@ -165,6 +165,25 @@ func TestCLI(t *testing.T) {
 				t.Errorf("tenants update of an unknown tenant succeeded: %s", out)
 			}
 
+			// Money keeps two significant digits below a cent; lists have
+			// -json.
+			out = must("tenants", "create", "tiny", "-budget-usd", "0.000001", "-budget-period", "day")
+			contains("tenants create tiny", out, "budget $0.000001/day")
+			var tl struct{ Data []admin.TenantView }
+			if err := json.Unmarshal([]byte(must("tenants", "list", "-json")), &tl); err != nil || len(tl.Data) != 3 {
+				t.Errorf("tenants list -json: %v %+v", err, tl)
+			}
+			// keys create makes a missing tenant, through the API as
+			// through the store.
+			out = must("keys", "create", "-tenant", "newco")
+			if !regexp.MustCompile(`(?m)^tenant:\s+newco \(ten_\S+\)$`).MatchString(out) {
+				t.Errorf("keys create for a new tenant:\n%s", out)
+			}
+			var kl struct{ Data []admin.KeyView }
+			if err := json.Unmarshal([]byte(must("keys", "list", "-tenant", "newco", "-json")), &kl); err != nil || len(kl.Data) != 1 {
+				t.Errorf("keys list -json: %v %+v", err, kl)
+			}
+
 			// Keys: create with every option.
 			before := time.Now()
 			out = must("keys", "create", "-tenant", "acme", "-name", "ci", "-rpm", "10", "-tpm", "100000",
@@ -216,7 +235,7 @@ func TestCLI(t *testing.T) {
 			for _, by := range []string{"tenant", "key", "model", "provider"} {
 				out := must("usage", "-by", by, "-since", "1h")
 				contains("usage -by "+by, out, strings.ToUpper(by), "REQUESTS")
-				if !regexp.MustCompile(`(?m)^\s*\S+\s+3\s+0\s`).MatchString(out) {
+				if !regexp.MustCompile(`(?m)^\s*\S+(\s+\S+)?\s+3\s+0\s`).MatchString(out) {
 					t.Errorf("usage -by %s lacks a row with %d requests:\n%s", by, requests, out)
 				}
 			}
@@ -230,10 +249,29 @@ func TestCLI(t *testing.T) {
 			if _, err := run("usage", "-by", "colour"); err == nil {
 				t.Error("usage -by colour succeeded")
 			}
+			// Tenants and keys by name beside their IDs.
+			out = must("usage", "-by", "tenant", "-since", "1h")
+			if !regexp.MustCompile(`(?m)^\s*ten_\S+\s+acme\s+3\s+0\s`).MatchString(out) {
+				t.Errorf("usage -by tenant lacks the tenant's name:\n%s", out)
+			}
+			out = must("usage", "-by", "key", "-since", "1h")
+			if !regexp.MustCompile(`(?m)^\s*` + id + `\s+ci\s+3\s+0\s`).MatchString(out) {
+				t.Errorf("usage -by key lacks the key's name:\n%s", out)
+			}
+			// The reports print tables, and JSON on request, never null.
+			contains("usage -by contract", must("usage", "-by", "contract", "-since", "1h"), "CONTRACT", "REQUESTS", "no commitments configured")
+			contains("usage -by commitment", must("usage", "-by", "commitment"), "no commitments configured")
+			contains("usage -by compliance", must("usage", "-by", "compliance", "-since", "1h"), "3 requests checked, 0 violations")
+			for _, by := range []string{"contract", "compliance", "commitment"} {
+				out := must("usage", "-by", by, "-json")
+				if strings.Contains(out, "null") || !json.Valid([]byte(out)) {
+					t.Errorf("usage -by %s -json:\n%s", by, out)
+				}
+			}
 
 			// List, rotate by ID, revoke by secret.
 			out = must("keys", "list", "-tenant", "acme")
-			if !regexp.MustCompile(`(?m)^` + id + `\s+ten_\S+\s+sk-sy-\S{4}…\s+ci\s+\S+\s+active$`).MatchString(out) {
+			if !regexp.MustCompile(`(?m)^` + id + `\s+ci\s+acme\s+ten_\S+\s+sk-sy-\S{4}…\s+\S+\s+active$`).MatchString(out) {
 				t.Errorf("keys list:\n%s", out)
 			}
 			if strings.Contains(out, secret) {
@@ -252,7 +290,7 @@ func TestCLI(t *testing.T) {
 				t.Errorf("rotated key lost the old one's settings: %+v", admin.ViewKey(nk))
 			}
 			contains("keys revoke", must("keys", "revoke", newSecret), "revoked "+newID)
-			out = must("keys", "list")
+			out = must("keys", "list", "-tenant", "acme")
 			for _, kid := range []string{id, newID} {
 				if !regexp.MustCompile(`(?m)^` + kid + `\s.*\srevoked$`).MatchString(out) {
 					t.Errorf("keys list: %s not revoked:\n%s", kid, out)

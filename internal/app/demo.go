@@ -252,12 +252,12 @@ Try it:
     -H "x-goog-api-key: %[3]s" -H "Content-Type: application/json" \
     -d '{"contents":[{"role":"user","parts":[{"text":"Hello from a Gemini client"}]}]}'
 
-  switchyard route explain -config %[5]s -model gpt-5 -traffic stateful
-  SWITCHYARD_ADMIN_TOKEN=%[8]s switchyard usage -admin http://%[2]s -by contract -since 1h
+  %[9]s route explain -config %[5]s -model gpt-5 -traffic stateful
+  SWITCHYARD_ADMIN_TOKEN=%[8]s %[9]s usage -admin http://%[2]s -by contract -since 1h
 
 Press Ctrl-C to stop.
 `, info.Listen, info.AdminListen, secret, strings.Join(info.Models, ", "), cfgPath, info.AWSAccessKeyID, info.AWSSecretAccessKey,
-		adminToken)
+		adminToken, selfCommand())
 	<-ctx.Done()
 	fmt.Fprintln(env.Stdout, "\nstopping...")
 	return nil

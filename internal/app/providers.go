@@ -36,11 +36,9 @@ func upstreamTransport() *http.Transport {
 	return t
 }
 
-// buildProviders makes one adapter per configured channel. Channels of
-// type fake get their own in-process simulated cloud on loopback and the
-// real adapter of that cloud pointed at it, so the demo and tests
-// exercise the same code as production. hc (its transport from
-// upstreamTransport) is the channels' client.
+// buildProviders makes one adapter per configured channel (see
+// buildChannel). hc (its transport from upstreamTransport) is the
+// channels' client.
 func buildProviders(ctx context.Context, cfg *config.Config, hc *http.Client, getenv func(string) string, log *slog.Logger) (*provider.Registry, func() error, error) {
 	reg := provider.NewRegistry()
 	var closers []func() error
@@ -52,35 +50,12 @@ func buildProviders(ctx context.Context, cfg *config.Config, hc *http.Client, ge
 		return nil
 	}
 	for i := range cfg.Providers {
-		pc := cfg.Providers[i]
-		if pc.Type == config.TypeFake {
-			fc := pc.Fake
-			srv, ln, err := fakecloud.Listen("127.0.0.1:0", fakecloud.Options{Faults: fakecloud.Faults{
-				Latency: fc.Latency.Std(), TokensPerSecond: fc.TokensPerSecond, FailRate: fc.FailRate, FailStatus: fc.FailStatus,
-				HangRate: fc.HangRate, CutStreamAfter: fc.CutStreamAfter,
-			}})
-			if err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("provider %q: starting simulated cloud: %w", pc.Name, err)
-			}
-			_ = srv
-			closers = append(closers, ln.Close)
-			pc.Type, pc.BaseURL = fc.Cloud, "http://"+ln.Addr().String()+"/"+fc.Cloud
-			switch fc.Cloud {
-			case config.TypeOpenAI:
-				pc.BaseURL += "/v1"
-			case config.TypeBedrock:
-				if pc.Region == "" {
-					pc.Region = "us-east-1"
-				}
-			}
-			getenv = withFakeCredentials(getenv, &pc)
-		}
-		p, err := newProvider(ctx, pc, getenv, hc)
+		p, closeChannel, err := buildChannel(ctx, cfg.Providers[i], getenv, hc)
 		if err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("provider %q: %w", pc.Name, err)
+			return nil, nil, err
 		}
+		closers = append(closers, closeChannel)
 		if err := reg.Add(p); err != nil {
 			closeAll()
 			return nil, nil, err
@@ -89,11 +64,52 @@ func buildProviders(ctx context.Context, cfg *config.Config, hc *http.Client, ge
 	return reg, closeAll, nil
 }
 
+// buildChannel makes one channel's adapter, as serve and validate both
+// do. Channels of type fake get their own in-process simulated cloud on
+// loopback and the real adapter of that cloud pointed at it, so the demo
+// and tests exercise the same code as production; the returned function
+// stops that cloud.
+func buildChannel(ctx context.Context, pc config.Provider, getenv func(string) string, hc *http.Client) (provider.Provider, func() error, error) {
+	closeChannel := func() error { return nil }
+	if pc.Type == config.TypeFake {
+		fc := pc.Fake
+		_, ln, err := fakecloud.Listen("127.0.0.1:0", fakecloud.Options{Faults: fakecloud.Faults{
+			Latency: fc.Latency.Std(), TokensPerSecond: fc.TokensPerSecond, FailRate: fc.FailRate, FailStatus: fc.FailStatus,
+			HangRate: fc.HangRate, CutStreamAfter: fc.CutStreamAfter,
+		}})
+		if err != nil {
+			return nil, nil, fmt.Errorf("provider %q: starting simulated cloud: %w", pc.Name, err)
+		}
+		closeChannel = ln.Close
+		pc.Type, pc.BaseURL = fc.Cloud, "http://"+ln.Addr().String()+"/"+fc.Cloud
+		switch fc.Cloud {
+		case config.TypeOpenAI:
+			pc.BaseURL += "/v1"
+		case config.TypeBedrock:
+			if pc.Region == "" {
+				pc.Region = "us-east-1"
+			}
+		}
+		getenv = withFakeCredentials(getenv, &pc)
+	}
+	p, err := newProvider(ctx, pc, getenv, hc)
+	if err != nil {
+		closeChannel()
+		return nil, nil, fmt.Errorf("provider %q: %w", pc.Name, err)
+	}
+	return p, closeChannel, nil
+}
+
 // withFakeCredentials points a simulated channel's credential variables at
 // fakecloud's documented defaults.
 func withFakeCredentials(getenv func(string) string, pc *config.Provider) func(string) string {
-	pc.APIKeyEnv = "SWITCHYARD_FAKECLOUD_KEY"
-	pc.AccessKeyIDEnv, pc.SecretAccessKeyEnv = "SWITCHYARD_FAKECLOUD_AWS_ACCESS_KEY_ID", "SWITCHYARD_FAKECLOUD_AWS_SECRET_ACCESS_KEY"
+	// A Bedrock channel takes a SigV4 key pair or an API key, not both.
+	if pc.Type == config.TypeBedrock {
+		pc.APIKeyEnv, pc.SessionTokenEnv = "", ""
+		pc.AccessKeyIDEnv, pc.SecretAccessKeyEnv = "SWITCHYARD_FAKECLOUD_AWS_ACCESS_KEY_ID", "SWITCHYARD_FAKECLOUD_AWS_SECRET_ACCESS_KEY"
+	} else {
+		pc.APIKeyEnv = "SWITCHYARD_FAKECLOUD_KEY"
+	}
 	fixed := map[string]string{
 		"SWITCHYARD_FAKECLOUD_KEY":                   fakecloud.DefaultKey,
 		"SWITCHYARD_FAKECLOUD_AWS_ACCESS_KEY_ID":     fakecloud.DefaultAWSAccessKeyID,

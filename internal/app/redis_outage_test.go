@@ -79,6 +79,7 @@ func (r outageReply) String() string {
 // deadline (limits.timeout) before its breaker opens; from then on no
 // request waits for Redis.
 func TestRedisOutage(t *testing.T) {
+	t.Parallel() // waits on its own gateways, in parallel with the other waiting tests
 	const rpm = 3
 	for _, tc := range []struct {
 		name                  string
@@ -92,6 +93,9 @@ func TestRedisOutage(t *testing.T) {
 		{"blackhole_rate_limits_closed_budgets_open", "blackhole", "closed", "open", map[string]int{"limited": 503, "spent": 200, "funded": 200}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// Each case has its own proxy, gateway and scope, and spends
+			// its time waiting out deadlines and probes.
+			t.Parallel()
 			redisURL, proxy := proxiedRedisURL(t)
 			fail := func(on bool) {
 				if tc.fault == "cut" {

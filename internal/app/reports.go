@@ -62,13 +62,13 @@ func reports(st *sqlstore.Store, router func() *route.Router) func(ctx context.C
 		r := router()
 		switch name {
 		case "commitment":
-			return r.CommitmentStatus(time.Now()), nil
+			return nonNil(r.CommitmentStatus(time.Now())), nil
 		case "contract":
 			sums, err := st.SumUsage(ctx, store.UsageFilter{Since: since, Until: until}, store.GroupContract)
 			if err != nil {
 				return nil, err
 			}
-			return ContractReport{Since: since.UTC(), Until: until.UTC(), Contracts: sums, Commitments: r.CommitmentStatus(time.Now())}, nil
+			return ContractReport{Since: since.UTC(), Until: until.UTC(), Contracts: nonNil(sums), Commitments: nonNil(r.CommitmentStatus(time.Now()))}, nil
 		case "compliance":
 			return compliance(ctx, st, r, since, until)
 		}
@@ -227,4 +227,13 @@ func offeringOn(m *route.Model, channel string) *route.Offering {
 		}
 	}
 	return nil
+}
+
+// nonNil makes an empty list encode as [] rather than null, which scripts
+// reading the reports would have to special-case.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

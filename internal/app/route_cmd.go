@@ -6,22 +6,29 @@ import (
 	"errors"
 
 	"switchyard/internal/admin"
+	"switchyard/internal/cli"
 	"switchyard/internal/config"
 )
 
 // runRoute runs `switchyard route explain`: the routing decision for a
 // model, tenant and traffic class, computed from the config file alone
 // (every channel healthy), as JSON.
-func runRoute(_ context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "explain" {
-		return errors.New("usage: switchyard route explain -config F -model M [-tenant T] [-traffic stateless|stateful]")
-	}
-	fs := newFlags("route explain", env)
+func runRoute(ctx context.Context, env *Env, args []string) error {
+	return cli.Group(ctx, env.Stdout, env.Stderr, "route", "Explain routing decisions from a config file.", []cli.Sub{
+		{Name: "explain", Summary: "the ranked channels for a model, tenant and traffic class, as JSON", Run: func(_ context.Context, args []string) error {
+			return runRouteExplain(env, args)
+		}},
+	}, args)
+}
+
+func runRouteExplain(env *Env, args []string) error {
+	fs := cli.NewFlags("route explain -model M [flags]", "The routing decision for a model, tenant and traffic class, computed from the config file alone (every channel healthy), as JSON.",
+		env.Stdout, env.Stderr)
 	path := fs.String("config", "switchyard.yaml", "config file")
 	model := fs.String("model", "", "client-facing model name (required)")
 	tenant := fs.String("tenant", "", "tenant name")
 	traffic := fs.String("traffic", "stateless", "traffic class: stateless or stateful")
-	if help, err := parseFlags(fs, args[1:]); help || err != nil {
+	if help, err := fs.Parse(args); help || err != nil {
 		return err
 	}
 	if *model == "" {

@@ -34,10 +34,20 @@ var errNoConfigFile = errors.New("this gateway was not started from a config fil
 
 // Reload validates the file first; an invalid file, or one that changes
 // what only a restart can change, is refused with its errors and the
-// running configuration stays.
-func (rl *reloader) Reload(ctx context.Context) error {
+// running configuration stays. A refusal is logged whatever the trigger
+// (SIGHUP or the admin API), since the operator who sent a signal sees
+// nothing else and one who called the API may not be the one on call.
+func (rl *reloader) Reload(ctx context.Context, trigger string) error {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
+	err := rl.reload(ctx, trigger)
+	if err != nil {
+		rl.inst.log.Error("configuration reload refused; the running configuration stays", "trigger", trigger, "err", err)
+	}
+	return err
+}
+
+func (rl *reloader) reload(ctx context.Context, trigger string) error {
 	if rl.path == "" {
 		return errNoConfigFile
 	}
@@ -67,7 +77,7 @@ func (rl *reloader) Reload(ctx context.Context) error {
 	rl.gw.Swap(gateway.Runtime{Router: router, Providers: reg})
 	rl.closers = append(rl.closers, closeProviders)
 	rl.cfg = cfg
-	rl.inst.log.Info("configuration reloaded", "path", rl.path, "providers", len(cfg.Providers), "models", len(cfg.Models),
+	rl.inst.log.Info("configuration reloaded", "trigger", trigger, "path", rl.path, "providers", len(cfg.Providers), "models", len(cfg.Models),
 		"contracts", len(cfg.Contracts))
 	return nil
 }

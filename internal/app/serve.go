@@ -68,9 +68,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		case <-ctx.Done():
 			return inst.Shutdown()
 		case <-hup:
-			if err := inst.Reload(ctx); err != nil {
-				inst.log.Error("configuration reload refused; the running configuration stays", "err", err)
-			}
+			_ = inst.reload.Reload(ctx, "SIGHUP") // logged there, refused or not
 		}
 	}
 }
@@ -277,7 +275,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 				return nil, fmt.Errorf("listening (admin): %w", err)
 			}
 		}
-		handler := admin.Handler(admin.Options{Service: in.admin, Token: env.Getenv(cfg.Admin.TokenEnv),
+		handler := admin.Handler(admin.Options{Service: in.admin, Token: env.Getenv(cfg.Admin.TokenEnv), TokenEnv: cfg.Admin.TokenEnv,
 			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
 			Report: reports(st, gw.Router)})
 		in.adminSrv = edgeServer(cfg.Server, handler, log)
@@ -291,7 +289,9 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 
 // Reload re-reads the configuration file and swaps channels, models and
 // contracts without a restart.
-func (in *Instance) Reload(ctx context.Context) error { return in.reload.Reload(ctx) }
+// It is what POST /admin/v1/reload calls; SIGHUP goes to the reloader
+// directly, so each is logged with its trigger.
+func (in *Instance) Reload(ctx context.Context) error { return in.reload.Reload(ctx, "admin API") }
 
 // Shutdown stops accepting, drains in-flight requests and streams up to
 // the configured deadline, then flushes the usage ledger and closes the

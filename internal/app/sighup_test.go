@@ -115,6 +115,22 @@ func TestServe_SIGHUP(t *testing.T) {
 	if logs := r.logs.String(); !strings.Contains(logs, "contracts[0]") {
 		t.Errorf("the refusal does not name the bad field:\n%s", logs)
 	}
+	// The same refusal through the admin API is logged too, with its
+	// trigger.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.admin+"/admin/v1/reload", nil)
+	req.Header.Set("Authorization", "Bearer admin-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("admin reload of an invalid file: status %d, want 422", resp.StatusCode)
+	}
+	waitFor(t, 10*time.Second, func() bool { return strings.Count(r.logs.String(), "configuration reload refused") == 2 })
+	if logs := r.logs.String(); !strings.Contains(logs, "SIGHUP") || !strings.Contains(logs, "admin API") {
+		t.Errorf("the refusals do not name their triggers:\n%s", logs)
+	}
 	for _, model := range []string{"gpt-4o-mini", "gpt-4o-mini-2"} {
 		if got := chatModel(r.addr, key, model); got != 200 {
 			t.Errorf("%s after the refused reload: status %d, want 200", model, got)

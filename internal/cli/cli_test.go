@@ -92,7 +92,9 @@ func TestKeys_CreateWithoutPairSaysWhy(t *testing.T) {
 		t.Errorf("-config: output lacks the reason:\n%s", out.String())
 	}
 	out.Reset()
-	printIssued(&out, &admin.IssuedView{Secret: "sk-sy-test"}, connFlags{config: new(""), adminURL: new("http://x")}.noPairReason())
+	fs := NewFlags("keys create", "", &out, &out)
+	addConnFlags(fs, testEnv(b, &out))
+	printIssued(&out, &admin.IssuedView{Secret: "sk-sy-test"}, "acme", noPairReason(fs))
 	if !strings.Contains(out.String(), "aws key pair: none (the gateway runs without SWITCHYARD_MASTER_KEY") {
 		t.Errorf("-admin: output lacks the reason:\n%s", out.String())
 	}

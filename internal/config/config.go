@@ -805,18 +805,24 @@ func Load(path string) (*Config, error) {
 // validates the result. The returned error lists every problem found.
 func Parse(data []byte) (*Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parsing config: %w", err)
+	}
 	// Unknown fields and values of the wrong type leave the rest decoded:
-	// they are reported together with every validation error.
-	var decodeErrs []error
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	// they are reported, by YAML path, together with every validation
+	// error.
+	doc := walkDocument(&root)
+	decodeErrs := doc.unknown
+	if err := root.Decode(&c); err != nil && root.Kind != 0 {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return nil, fmt.Errorf("parsing config: %w", err)
 		}
 		for _, e := range te.Errors {
-			decodeErrs = append(decodeErrs, errors.New(e))
+			if msg, ok := doc.restate(e); ok {
+				decodeErrs = append(decodeErrs, errors.New(msg))
+			}
 		}
 	}
 	c.applyDefaults()

@@ -84,9 +84,20 @@ func TestLoad_Bad(t *testing.T) {
 		}},
 		// An unknown field is reported with every other error, not alone.
 		{"unknown_field.bad.yaml", []string{
-			"line 4: field api_key not found",
+			"providers[0].api_key: unknown field; did you mean api_key_env?",
 			`providers[1].type: unknown type "wat"`,
 			`models[0].offerings[0].provider: unknown provider "ghost"`,
+		}},
+		// Misspelt fields by YAML path with a suggestion, values of the
+		// wrong kind by path; never a Go type.
+		{"typo.bad.yaml", []string{
+			"admin.tokn_env: unknown field; did you mean token_env?",
+			"providers[0].fake.clod: unknown field; did you mean cloud?",
+			"models[0].offerings[0].prvider: unknown field; did you mean provider?",
+			"models[0].route.max_atempts: unknown field; did you mean max_attempts?",
+			"colour: unknown field\n",
+			`store.timeout: must be between 1ms and 10s`,
+			`server.max_body_bytes (line 12): want an integer, got "lots"`,
 		}},
 		{"breaker.bad.yaml", []string{
 			"breaker.error_rate: must be above 0 and at most 1, got 1.5",

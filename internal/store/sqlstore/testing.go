@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,12 @@ const PostgresDSNEnv = "SWITCHYARD_TEST_POSTGRES_DSN"
 // tests of any number of packages can share one database at the same time.
 func OpenTestStore(t testing.TB, driver string) *Store {
 	t.Helper()
-	dsn := TestDSN(t, driver)
+	dsn := ""
+	if driver == DriverSQLite {
+		dsn = sqliteFromTemplate(t)
+	} else {
+		dsn = TestDSN(t, driver)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := Open(ctx, driver, dsn)
@@ -37,6 +43,53 @@ func OpenTestStore(t testing.TB, driver string) *Store {
 	}
 	t.Cleanup(func() { s.Close() }) // runs before the schema is dropped
 	return s
+}
+
+// sqliteTemplate is a migrated SQLite file, made once per test process
+// and copied for each test store: a copy costs one file write where
+// migrating costs a transaction (and its fsyncs) per migration.
+var sqliteTemplate struct {
+	once sync.Once
+	data []byte
+	err  error
+}
+
+// sqliteFromTemplate writes a copy of the migrated template into
+// t.TempDir() and returns its path; Open then finds every migration
+// applied, as on any restart.
+func sqliteFromTemplate(t testing.TB) string {
+	t.Helper()
+	sqliteTemplate.once.Do(func() {
+		dir, err := os.MkdirTemp("", "switchyard-sqlite-template-")
+		if err != nil {
+			sqliteTemplate.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		path := filepath.Join(dir, "template.db")
+		s, err := Open(ctx, DriverSQLite, path)
+		if err != nil {
+			sqliteTemplate.err = err
+			return
+		}
+		// Closing checkpoints the write-ahead log into the file, so the
+		// file alone is the whole database.
+		if err := s.Close(); err != nil {
+			sqliteTemplate.err = err
+			return
+		}
+		sqliteTemplate.data, sqliteTemplate.err = os.ReadFile(path)
+	})
+	if sqliteTemplate.err != nil {
+		t.Fatalf("making the sqlite test template: %v", sqliteTemplate.err)
+	}
+	path := filepath.Join(t.TempDir(), "switchyard.db")
+	if err := os.WriteFile(path, sqliteTemplate.data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestDSN returns a DSN for an empty database of a test's own, for tests

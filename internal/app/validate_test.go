@@ -1,0 +1,114 @@
+package app
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"switchyard/internal/config"
+)
+
+func runValidateFile(t *testing.T, yaml string, env map[string]string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "switchyard.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	err = Run(t.Context(), append([]string{"validate", "-config", path}, args...), func(k string) string { return env[k] }, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+const validateBase = `
+store: {driver: sqlite, dsn: /nonexistent/never-opened.db}
+providers:
+  - {name: oai, type: openai, api_key_env: OAI_KEY}
+  - {name: aws, type: bedrock, region: eu-west-1, access_key_id_env: AWS_ID, secret_access_key_env: AWS_SECRET}
+  - {name: sim, type: fake, api_key_env: NEVER_READ, fake: {cloud: bedrock}}
+models:
+  - name: m
+    offerings: [{provider: oai}, {provider: aws, upstream_model: x}, {provider: sim, upstream_model: y}]
+`
+
+var validateEnv = map[string]string{"OAI_KEY": "k", "AWS_ID": "id", "AWS_SECRET": "s", "SWITCHYARD_ADMIN_TOKEN": "t"}
+
+// TestValidate_AsServeWould: validate passes what serve starts (a fake
+// Bedrock channel included, and it opens no store), and fails on what
+// serve would refuse: an unset variable, a channel its adapter rejects, a
+// malformed master key.
+func TestValidate_AsServeWould(t *testing.T) {
+	out, _, err := runValidateFile(t, validateBase, validateEnv)
+	if err != nil || !strings.Contains(out, "ok (3 providers, 1 models, 0 contracts)") {
+		t.Fatalf("valid config: %v\n%s", err, out)
+	}
+	// The fake Bedrock channel validate passed is one serve builds.
+	if _, closeChannel, err := buildChannel(t.Context(), mustParse(t, validateBase).Providers[2], func(string) string { return "" }, nil); err != nil {
+		t.Errorf("serve's code cannot build the fake bedrock channel: %v", err)
+	} else {
+		closeChannel()
+	}
+
+	for _, tc := range []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want []string
+	}{
+		{"unset_env", validateBase, map[string]string{"AWS_ID": "id"}, []string{
+			"providers[0].api_key_env: environment variable OAI_KEY is not set",
+			"providers[1].secret_access_key_env: environment variable AWS_SECRET is not set",
+			"admin.token_env: environment variable SWITCHYARD_ADMIN_TOKEN is not set",
+		}},
+		{"bedrock_key_and_pair", strings.Replace(validateBase, "region: eu-west-1,", "region: eu-west-1, api_key_env: OAI_KEY,", 1), validateEnv, []string{
+			`providers[1]: provider "aws": bedrock "aws": set either credentials or an API key, not both`,
+		}},
+		{"bad_master_key", validateBase, map[string]string{"OAI_KEY": "k", "AWS_ID": "id", "AWS_SECRET": "s", "SWITCHYARD_ADMIN_TOKEN": "t",
+			"SWITCHYARD_MASTER_KEY": "short"}, []string{"SWITCHYARD_MASTER_KEY:"}},
+		{"typo", "admin: {tokn_env: X}\n" + validateBase, validateEnv, []string{"admin.tokn_env: unknown field; did you mean token_env?"}},
+	} {
+		_, _, err := runValidateFile(t, tc.yaml, tc.env)
+		if err == nil {
+			t.Errorf("%s: validate passed", tc.name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error lacks %q:\n%v", tc.name, w, err)
+			}
+		}
+		if strings.Contains(err.Error(), "NEVER_READ") {
+			t.Errorf("%s: a fake channel's api_key_env, which serve never reads, was checked:\n%v", tc.name, err)
+		}
+	}
+}
+
+// TestValidate_EnvWarn: with -env-warn, unset variables are warnings and
+// the rest is still checked.
+func TestValidate_EnvWarn(t *testing.T) {
+	out, errOut, err := runValidateFile(t, validateBase, nil, "-env-warn")
+	if err != nil {
+		t.Fatalf("validate -env-warn: %v", err)
+	}
+	if !strings.Contains(errOut, "warning: providers[0].api_key_env: environment variable OAI_KEY is not set") || !strings.Contains(out, "ok") {
+		t.Errorf("stdout %q stderr %q", out, errOut)
+	}
+	bad := strings.Replace(validateBase, "region: eu-west-1,", "region: eu-west-1, api_key_env: OAI_KEY,", 1)
+	if _, _, err := runValidateFile(t, bad, nil, "-env-warn"); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("validate -env-warn of a channel serve refuses: %v", err)
+	}
+	// With the admin listener off its token is not needed.
+	if _, _, err := runValidateFile(t, "admin: {listen: \"off\"}\n"+validateBase, map[string]string{"OAI_KEY": "k", "AWS_ID": "id", "AWS_SECRET": "s"}); err != nil {
+		t.Errorf("admin off without a token: %v", err)
+	}
+}
+
+func mustParse(t *testing.T, yaml string) *config.Config {
+	t.Helper()
+	c, err := config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
