@@ -37,9 +37,7 @@ func commands() []command {
 		{"tenants", cli.TenantsSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Tenants(ctx, cliEnv(env), args) }},
 		{"usage", cli.UsageSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Usage(ctx, cliEnv(env), args) }},
 		{"route", "explain a routing decision: route explain -config F -model M -tenant T -traffic stateless", runRoute},
-		{"prices", "show what each offering costs and why (prices list -config F), or convert the LiteLLM price map into a catalogue (prices update -from FILE -o OUT)", func(_ context.Context, env *Env, args []string) error {
-			return runPrices(env, args)
-		}},
+		{"prices", "show what each offering costs and why: prices list|update (-config F | -from FILE -o OUT)", runPrices},
 		{"fakecloud", "serve the simulated clouds on their own (-listen ADDR)", runFakecloud},
 		{"bench", "measure the gateway against a bare reverse proxy (writes BENCHMARKS.md)", runBench},
 		{"healthcheck", "exit 0 when a running gateway answers /readyz (-url), for container health checks", runHealthcheck},

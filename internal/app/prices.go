@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"switchyard/internal/cli"
 	"switchyard/internal/config"
 	"switchyard/internal/usage"
 )
@@ -90,23 +92,21 @@ func unpricedWarnings(cfg *config.Config, b *usage.PriceBook) []string {
 }
 
 // runPrices is `switchyard prices list|update`.
-func runPrices(env *Env, args []string) error {
-	if len(args) == 0 {
-		return errors.New("prices: want list or update (switchyard prices list -config F; switchyard prices update -from FILE -o OUT)")
-	}
-	switch args[0] {
-	case "list":
-		return runPricesList(env, args[1:])
-	case "update":
-		return runPricesUpdate(env, args[1:])
-	}
-	return fmt.Errorf("prices: unknown subcommand %q (want list or update)", args[0])
+func runPrices(ctx context.Context, env *Env, args []string) error {
+	return cli.Group(ctx, env.Stdout, env.Stderr, "prices", "Show what each offering costs and where the figure comes from, or convert a community price map into a catalogue.", []cli.Sub{
+		{Name: "list", Summary: "each offering's price and its source (offering, prices.file, built-in catalogue)", Run: func(_ context.Context, args []string) error {
+			return runPricesList(env, args)
+		}},
+		{Name: "update", Summary: "convert the LiteLLM price map JSON (-from FILE) into a catalogue file (-o OUT)", Run: func(_ context.Context, args []string) error {
+			return runPricesUpdate(env, args)
+		}},
+	}, args)
 }
 
 // runPricesList prints what each offering costs and where the figure
 // comes from.
 func runPricesList(env *Env, args []string) error {
-	fs := newFlags("prices list", env)
+	fs := cli.NewFlags("prices list [flags]", "Each offering's price per million tokens and where the figure comes from.", env.Stdout, env.Stderr)
 	path := fs.String("config", "switchyard.yaml", "config file")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -148,7 +148,7 @@ func rate(r float64) string {
 // model_prices_and_context_window.json) into a catalogue file for
 // prices.file.
 func runPricesUpdate(env *Env, args []string) error {
-	fs := newFlags("prices update", env)
+	fs := cli.NewFlags("prices update -from FILE [flags]", "Convert a community price map (model_prices_and_context_window.json) into a catalogue file that prices.file loads.", env.Stdout, env.Stderr)
 	from := fs.String("from", "", "LiteLLM price map (model_prices_and_context_window.json) to convert")
 	out := fs.String("o", "", "catalogue file to write (default: standard output)")
 	asOf := fs.String("as-of", "", "date the prices were checked, YYYY-MM-DD (default: today, UTC)")

@@ -3,7 +3,11 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +30,7 @@ providers:
     type: vertex
     project: p
     location: europe-west1
+    credentials_file: %k
 prices:
   file: %s
 models:
@@ -59,7 +64,36 @@ func writePricesConfig(t *testing.T) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "switchyard.yaml")
-	if err := os.WriteFile(path, []byte(strings.Replace(pricesConfig, "%s", cat, 1)), 0o644); err != nil {
+	cfg := strings.NewReplacer("%s", cat, "%k", vertexKeyFile(t, dir)).Replace(pricesConfig)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// vertexKeyFile writes a service-account key file (a fresh RSA key, a
+// token endpoint nobody calls) so the Vertex channel builds as serve
+// would build it.
+func vertexKeyFile(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(map[string]string{
+		"type": "service_account", "project_id": "p", "private_key_id": "0123456789abcdef",
+		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"client_email": "gateway@p.iam.gserviceaccount.com", "token_uri": "http://127.0.0.1:1/token",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "vertex-key.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -97,11 +131,11 @@ func TestPricesList(t *testing.T) {
 // TestValidate_WarnsUnpriced: an offering that would cost $0 is named,
 // unless it says it is free.
 func TestValidate_WarnsUnpriced(t *testing.T) {
-	out, err := runApp(t, "validate", "-config", writePricesConfig(t))
+	out, err := runApp(t, "validate", "-env-warn", "-config", writePricesConfig(t))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if strings.Count(out, "warning:") != 1 || !strings.Contains(out, `model "mystery" on provider "vllm" (upstream "my-finetune") has no price`) {
+	if strings.Count(out, "has no price") != 1 || !strings.Contains(out, `model "mystery" on provider "vllm" (upstream "my-finetune") has no price`) {
 		t.Errorf("validate output:\n%s", out)
 	}
 }
