@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -35,12 +36,12 @@ func TestWatchRefusals_SummaryAndRelease(t *testing.T) {
 		}
 		var logs syncbuf.Buffer
 		log := slog.New(slog.NewJSONHandler(&logs, nil))
-		released := 0
+		var released atomic.Int64
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			watchRefusals(lim, log, time.Second, 3, stop, func() { released++ })
+			watchRefusals(lim, log, time.Second, 3, stop, func() { released.Add(1) })
 		}()
 		defer func() { close(stop); <-done }()
 		synctest.Wait() // the watcher has read the counts it starts from
@@ -80,25 +81,25 @@ func TestWatchRefusals_SummaryAndRelease(t *testing.T) {
 		}
 		tick()
 		tick()
-		if released != 0 {
+		if released.Load() != 0 {
 			t.Fatalf("released after 2 quiet periods of 3")
 		}
 		tick()
-		if released != 1 {
-			t.Fatalf("released %d times after 3 quiet periods, want 1", released)
+		if released.Load() != 1 {
+			t.Fatalf("released %d times after 3 quiet periods, want 1", released.Load())
 		}
 		for range 5 {
 			tick()
 		}
-		if released != 1 || len(lines()) != 2 {
-			t.Fatalf("with nothing refused: released %d times, %d lines", released, len(lines()))
+		if released.Load() != 1 || len(lines()) != 2 {
+			t.Fatalf("with nothing refused: released %d times, %d lines", released.Load(), len(lines()))
 		}
 		refuse(1)
 		for range 4 {
 			tick()
 		}
-		if released != 2 || len(lines()) != 3 {
-			t.Fatalf("after a second burst: released %d times, %d lines, want 2 and 3", released, len(lines()))
+		if released.Load() != 2 || len(lines()) != 3 {
+			t.Fatalf("after a second burst: released %d times, %d lines, want 2 and 3", released.Load(), len(lines()))
 		}
 		held.Release(0)
 	})
