@@ -93,9 +93,6 @@ func (c *Certificates) Reload() error {
 	return nil
 }
 
-// Leaf is the certificate currently served.
-func (c *Certificates) Leaf() *x509.Certificate { return c.cur.Load().Certificates[0].Leaf }
-
 func (c *Certificates) stamp() fileStamp {
 	var st fileStamp
 	for i, f := range [3]string{c.certFile, c.keyFile, c.caFile} {

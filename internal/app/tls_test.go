@@ -386,7 +386,7 @@ server:
 		}
 		defer resp.Body.Close()
 		var body struct {
-			Type  string `json:"type"`
+			Type  string                `json:"type"`
 			Error struct{ Type string } `json:"error"`
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
