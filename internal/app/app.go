@@ -34,6 +34,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runFakecloud(ctx, env, rest)
 	case "validate":
 		return runValidate(env, rest)
+	case "import":
+		return runImport(env, rest)
 	case "keys":
 		return cli.Keys(ctx, cliEnv(env), rest)
 	case "tenants":
@@ -70,6 +72,7 @@ commands:
   demo        run the whole gateway offline on simulated clouds, with a demo key
   serve       run the gateway from a config file (-config switchyard.yaml)
   validate    check a config file and report every error (-config F)
+  import      convert a LiteLLM proxy config: import litellm -f config.yaml [-o switchyard.yaml]
   keys        manage virtual keys: keys create|list|revoke|rotate (-admin URL | -config F)
   tenants     manage tenants: tenants create|list|update|disable|enable
   usage       report traffic and spend: usage -by tenant|key|model|provider -since 24h
