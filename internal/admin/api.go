@@ -58,34 +58,62 @@ func Handler(o Options) http.Handler {
 	}
 	a := &api{o: o, svc: o.Service}
 	mux := http.NewServeMux()
-	if o.Metrics != nil {
-		mux.Handle("GET /metrics", o.Metrics)
+	for _, rt := range a.routes() {
+		if rt.h != nil {
+			mux.Handle(rt.pattern, rt.h)
+		}
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
-	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) {
-		mux.Handle(pattern, a.authed(fn))
-	}
-	h("POST /admin/v1/tenants", a.createTenant)
-	h("GET /admin/v1/tenants", a.listTenants)
-	h("GET /admin/v1/tenants/{id}", a.getTenant)
-	h("PATCH /admin/v1/tenants/{id}", a.updateTenant)
-	h("POST /admin/v1/keys", a.createKey)
-	h("GET /admin/v1/keys", a.listKeys)
-	h("GET /admin/v1/keys/{id}", a.getKey)
-	h("POST /admin/v1/keys/{id}/revoke", a.revokeKey)
-	h("DELETE /admin/v1/keys/{id}", a.revokeKey)
-	h("POST /admin/v1/keys/{id}/rotate", a.rotateKey)
-	// The same two by a body {"key": ID or secret}, so that a secret never
-	// travels in a URL (which proxies and access logs record).
-	h("POST /admin/v1/keys/revoke", a.revokeKeyBody)
-	h("POST /admin/v1/keys/rotate", a.rotateKeyBody)
-	h("GET /admin/v1/usage", a.usage)
-	h("POST /admin/v1/route/explain", a.explain)
-	h("POST /admin/v1/reload", a.reload)
 	mux.Handle("/admin/", a.authed(func(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{http.StatusNotFound, "no admin endpoint " + r.Method + " " + auth.RedactKeys(r.URL.Path)}
 	}))
 	return mux
+}
+
+// route is one endpoint of the admin listener: a ServeMux pattern
+// ("METHOD /path/{param}") and its handler, nil when the endpoint is not
+// configured (metrics).
+type route struct {
+	pattern string
+	h       http.Handler
+}
+
+// routes is the one list of the admin listener's endpoints: Handler
+// serves it and openapi.json must describe each of them, no more (a test
+// checks both ways).
+func (a *api) routes() []route {
+	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) route {
+		return route{pattern, a.authed(fn)}
+	}
+	var metrics http.Handler
+	if a.o.Metrics != nil {
+		metrics = a.o.Metrics
+	}
+	return []route{
+		// No token: scrapers and probes rarely carry one, and neither
+		// holds a secret.
+		{"GET /metrics", metrics},
+		{"GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })},
+		// No token either: the description is public (it is in the
+		// repository), and tools fetch it before they have one.
+		{"GET /admin/v1/openapi.json", http.HandlerFunc(serveOpenAPI)},
+		h("POST /admin/v1/tenants", a.createTenant),
+		h("GET /admin/v1/tenants", a.listTenants),
+		h("GET /admin/v1/tenants/{id}", a.getTenant),
+		h("PATCH /admin/v1/tenants/{id}", a.updateTenant),
+		h("POST /admin/v1/keys", a.createKey),
+		h("GET /admin/v1/keys", a.listKeys),
+		h("GET /admin/v1/keys/{id}", a.getKey),
+		h("POST /admin/v1/keys/{id}/revoke", a.revokeKey),
+		h("DELETE /admin/v1/keys/{id}", a.revokeKey),
+		h("POST /admin/v1/keys/{id}/rotate", a.rotateKey),
+		// The same two by a body {"key": ID or secret}, so that a secret
+		// never travels in a URL (which proxies and access logs record).
+		h("POST /admin/v1/keys/revoke", a.revokeKeyBody),
+		h("POST /admin/v1/keys/rotate", a.rotateKeyBody),
+		h("GET /admin/v1/usage", a.usage),
+		h("POST /admin/v1/route/explain", a.explain),
+		h("POST /admin/v1/reload", a.reload),
+	}
 }
 
 type httpError struct {

@@ -33,6 +33,9 @@ func commands() []command {
 		{"validate", "check a config file as serve would and report every error (-config F)", func(_ context.Context, env *Env, args []string) error {
 			return runValidate(env, args)
 		}},
+		{"import", "convert a LiteLLM proxy config: import litellm -f config.yaml [-o switchyard.yaml]", func(_ context.Context, env *Env, args []string) error {
+			return runImport(env, args)
+		}},
 		{"keys", cli.KeysSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Keys(ctx, cliEnv(env), args) }},
 		{"tenants", cli.TenantsSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Tenants(ctx, cliEnv(env), args) }},
 		{"usage", cli.UsageSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Usage(ctx, cliEnv(env), args) }},

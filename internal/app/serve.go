@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,13 +63,13 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "switchyard: serving on http://%s (admin http://%s)\n", inst.Addr(), inst.AdminAddr())
+	fmt.Fprintf(env.Stderr, "switchyard: serving on %s (admin %s)\n", inst.URL(), inst.AdminURL())
 	for {
 		select {
 		case <-ctx.Done():
 			return inst.Shutdown()
 		case <-hup:
-			_ = inst.reload.Reload(ctx, "SIGHUP") // logged there, refused or not
+			_ = inst.reloadFor(ctx, "SIGHUP") // logged there, refused or not
 		}
 	}
 }
@@ -99,8 +100,10 @@ type Instance struct {
 	adminLn  net.Listener
 	closers  []func() error
 	reload   *reloader
-	served   chan error
-	shutdown time.Duration
+	// certs are the listeners' TLS identities, re-read on Reload.
+	certs, adminCerts *api.Certificates
+	served            chan error
+	shutdown          time.Duration
 	// breakers are the request-path dependencies' breaker counters, by
 	// name ("store", "rate limiter", "budget counters").
 	breakers map[string]func() outage.Stats
@@ -118,6 +121,24 @@ func (in *Instance) AdminAddr() string {
 		return ""
 	}
 	return in.adminLn.Addr().String()
+}
+
+// URL is the client-facing base URL: https when server.tls is set.
+func (in *Instance) URL() string { return scheme(in.certs) + in.Addr() }
+
+// AdminURL is the admin base URL, or "" when disabled.
+func (in *Instance) AdminURL() string {
+	if in.adminLn == nil {
+		return ""
+	}
+	return scheme(in.adminCerts) + in.AdminAddr()
+}
+
+func scheme(c *api.Certificates) string {
+	if c != nil {
+		return "https://"
+	}
+	return "http://"
 }
 
 // Store is the instance's store.
@@ -246,6 +267,19 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		BedrockRegions: cfg.Server.BedrockRegions,
 	})
 
+	// Certificates are loaded before anything listens: a gateway whose
+	// pair does not load does not start.
+	if t := cfg.Server.TLS; t.CertFile != "" {
+		if in.certs, err = api.NewCertificates(t.CertFile, t.KeyFile, "", log); err != nil {
+			return nil, fmt.Errorf("server.tls: %w", err)
+		}
+	}
+	if t := cfg.Admin.TLS; t.CertFile != "" && cfg.Admin.Listen != "off" {
+		if in.adminCerts, err = api.NewCertificates(t.CertFile, t.KeyFile, t.ClientCAFile, log); err != nil {
+			return nil, fmt.Errorf("admin.tls: %w", err)
+		}
+	}
+
 	in.ln = o.Listener
 	if in.ln == nil {
 		if in.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -265,7 +299,14 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	in.srv.Protocols = new(http.Protocols)
 	in.srv.Protocols.SetHTTP1(true)
 	in.srv.Protocols.SetUnencryptedHTTP2(true)
-	clientLn := front.Listener(api.LimitListener(in.ln, cfg.Server.MaxConnections, func() { metrics.ConnectionRefused("client") }))
+	clientLn := api.LimitListener(in.ln, cfg.Server.MaxConnections, func() { metrics.ConnectionRefused("client") })
+	if in.certs != nil {
+		// TLS is terminated beneath the dialect wrapper, which then sees
+		// the plain text it sees on a plain listener; HTTP/2 negotiated by
+		// ALPN arrives as h2c does (see api.Server.TLSListener).
+		clientLn = front.TLSListener(clientLn, in.certs.TLSConfig(), cfg.Server.ReadHeaderTimeout.Std())
+	}
+	clientLn = front.Listener(clientLn)
 	go func() { in.served <- in.srv.Serve(clientLn) }()
 
 	if cfg.Admin.Listen != "off" {
@@ -280,6 +321,12 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 			Report: reports(st, gw.Router)})
 		in.adminSrv = edgeServer(cfg.Server, handler, log)
 		adminLn := api.LimitListener(in.adminLn, cfg.Server.AdminMaxConnections, func() { metrics.ConnectionRefused("admin") })
+		if in.adminCerts != nil {
+			// net/http sees *tls.Conn here: it bounds the handshake by
+			// the read timeouts, negotiates HTTP/2 by ALPN and fills in
+			// each request's TLS state.
+			adminLn = tls.NewListener(adminLn, in.adminCerts.TLSConfig())
+		}
 		go func() { in.served <- in.adminSrv.Serve(adminLn) }()
 	}
 	log.Info("switchyard started", "listen", in.Addr(), "admin", in.AdminAddr(), "store", cfg.Store.Driver,
@@ -287,11 +334,26 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	return in, nil
 }
 
-// Reload re-reads the configuration file and swaps channels, models and
-// contracts without a restart.
-// It is what POST /admin/v1/reload calls; SIGHUP goes to the reloader
-// directly, so each is logged with its trigger.
-func (in *Instance) Reload(ctx context.Context) error { return in.reload.Reload(ctx, "admin API") }
+// Reload re-reads the listeners' certificates and the configuration file,
+// and swaps channels, models and contracts without a restart. It is what
+// POST /admin/v1/reload calls; SIGHUP calls reloadFor itself, so each is
+// logged with its trigger.
+func (in *Instance) Reload(ctx context.Context) error { return in.reloadFor(ctx, "admin API") }
+
+// reloadFor is Reload with the trigger named in the log. A certificate
+// that does not load is logged and the previous one kept; it does not
+// refuse the configuration.
+func (in *Instance) reloadFor(ctx context.Context, trigger string) error {
+	for _, c := range []*api.Certificates{in.certs, in.adminCerts} {
+		if c == nil {
+			continue
+		}
+		if err := c.Reload(); err != nil {
+			in.log.Error("TLS certificate reload failed; the previous certificate stays in service", "err", err, "trigger", trigger)
+		}
+	}
+	return in.reload.Reload(ctx, trigger)
+}
 
 // Shutdown stops accepting, drains in-flight requests and streams up to
 // the configured deadline, then flushes the usage ledger and closes the

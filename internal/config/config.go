@@ -19,7 +19,8 @@ import (
 // Config is the whole switchyard.yaml.
 type Config struct {
 	// Listen is the client-facing address: every front door on one port,
-	// HTTP/1.1 and h2c. Default: 127.0.0.1:8080.
+	// HTTP/1.1 and HTTP/2 (h2c in plain text, or negotiated by ALPN when
+	// server.tls is set). Default: 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
 	// Admin configures the admin API, metrics and dashboard listener.
 	Admin Admin `yaml:"admin"`
@@ -71,6 +72,42 @@ type Admin struct {
 	// TokenEnv names the environment variable holding the admin bearer
 	// token. Default: SWITCHYARD_ADMIN_TOKEN.
 	TokenEnv string `yaml:"token_env"`
+	// TLS serves the admin listener over https, optionally requiring
+	// client certificates. Default: plain HTTP.
+	TLS AdminTLS `yaml:"tls"`
+}
+
+// TLS is a listener's certificate. With both files set the listener
+// speaks only https (TLS 1.2 or later) and offers HTTP/2 and HTTP/1.1 by
+// ALPN; with neither it speaks plain HTTP. The files are read when the
+// gateway starts (a missing or bad pair stops it), checked again on every
+// handshake (a change of size or modification time re-reads them) and
+// re-read on SIGHUP or an admin reload: a renewed certificate is served
+// to new connections without a restart, while open connections keep the
+// one they began with. A pair that does not load (a key that does not
+// match, a half-written file) is logged and the previous pair stays in
+// service. The paths themselves are read at start only.
+type TLS struct {
+	// CertFile is a PEM file holding the certificate followed by any
+	// intermediates.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is a PEM file holding the certificate's private key.
+	KeyFile string `yaml:"key_file"`
+}
+
+// AdminTLS is the admin listener's certificate and, optionally, the
+// authorities its clients' certificates must come from.
+type AdminTLS struct {
+	// CertFile is a PEM file holding the certificate followed by any
+	// intermediates (see server.tls).
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is a PEM file holding the certificate's private key.
+	KeyFile string `yaml:"key_file"`
+	// ClientCAFile, when set, is a PEM file of certificate authorities:
+	// every admin client must then present a certificate one of them
+	// issued, or the handshake fails before any request is read. The
+	// bearer token is still required. Reloaded with the certificate.
+	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // Store is the persistent store.
@@ -204,6 +241,13 @@ type Server struct {
 	// Default: the regions of the configured Bedrock channels, plus
 	// us-east-1.
 	BedrockRegions []string `yaml:"bedrock_regions"`
+	// TLS serves the client listener over https. Default: plain HTTP.
+	// Over https every front door works as it does in plain text: HTTP/2
+	// is negotiated by ALPN (as the AWS SDKs expect of Bedrock), and the
+	// connection cap, the timeouts and the header limit apply alike; a
+	// plain-HTTP request sent to the https port gets a 400 in the OpenAI
+	// shape saying so.
+	TLS TLS `yaml:"tls"`
 	// Admission bounds how much work the gateway takes on at once; past
 	// it, requests are refused at once with 503 (529 for Anthropic
 	// clients) and Retry-After, instead of queueing. Health, readiness and

@@ -109,6 +109,11 @@ func TestLoad_Bad(t *testing.T) {
 			"breaker.rate_limit_cool_down: must be positive, got -2s",
 			"breaker.max_cool_off: must be at least cool_off (1m0s), got 30s",
 		}},
+		{"tls.bad.yaml", []string{
+			"server.tls.key_file: required with cert_file",
+			"admin.tls.cert_file: required with key_file",
+			"admin.tls.client_ca_file: needs admin.tls.cert_file and key_file",
+		}},
 		{"admission.bad.yaml", []string{
 			`server.admission.mode: must be adaptive, fixed or off, got "lenient"`,
 			`server.admission.max_requests: must not be negative`,

@@ -127,6 +127,19 @@ func (c *Config) Validate() error {
 	if c.Server.AdminMaxConnections < 0 {
 		bad("server.admin_max_connections", "must not be negative")
 	}
+	tlsPair := func(path, cert, key string) {
+		switch {
+		case cert != "" && key == "":
+			bad(path+".key_file", "required with cert_file")
+		case cert == "" && key != "":
+			bad(path+".cert_file", "required with key_file")
+		}
+	}
+	tlsPair("server.tls", c.Server.TLS.CertFile, c.Server.TLS.KeyFile)
+	tlsPair("admin.tls", c.Admin.TLS.CertFile, c.Admin.TLS.KeyFile)
+	if c.Admin.TLS.ClientCAFile != "" && c.Admin.TLS.CertFile == "" {
+		bad("admin.tls.client_ca_file", "needs admin.tls.cert_file and key_file: client certificates are asked for over https only")
+	}
 	if c.Server.MaxModelNameBytes < 0 {
 		bad("server.max_model_name_bytes", "must not be negative")
 	}
