@@ -176,12 +176,20 @@ var renderedRefusals = func() map[string][]renderedRefusal {
 // line.
 func writeRefusal(w http.ResponseWriter, r *http.Request, dialect string, err error) {
 	var oe *overload.Error
-	rs, ok := renderedRefusals[dialect]
-	if !errors.As(err, &oe) || !ok {
+	if !errors.As(err, &oe) {
 		writeError(w, r, dialect, overloadError(err))
 		return
 	}
 	info := telemetry.InfoFrom(r.Context())
+	rs, ok := renderedRefusals[dialect]
+	if !ok {
+		// A dialect without rendered bodies (Gemini's carries a status
+		// name and details) is written the slow way, but is summarized
+		// like the others rather than logged one line each.
+		writeError(w, r, dialect, overloadError(err))
+		info.ErrorKind, info.Summarized = typeOverloaded, true
+		return
+	}
 	i := slices.Index(overload.Reasons, oe.Reason)
 	if i < 0 || info.RequestID == "" {
 		writeError(w, r, dialect, overloadError(err))
