@@ -146,21 +146,28 @@ func (s *Server) geminiModel(r *http.Request) (string, error) {
 	return model, nil
 }
 
+// geminiCall is the start of every Gemini model call: the key (before the
+// body is read), the model from the path, then the body. ok is false when
+// one of them was refused, and the refusal is written.
+func (s *Server) geminiCall(w http.ResponseWriter, r *http.Request) (p *auth.Principal, model string, body []byte, ok bool) {
+	p, err := s.geminiAuth(r)
+	if err == nil {
+		model, err = s.geminiModel(r)
+	}
+	if err == nil {
+		body, err = s.readBody(w, r)
+	}
+	if err != nil {
+		writeError(w, r, dialectGemini, err)
+		return nil, "", nil, false
+	}
+	return p, model, body, true
+}
+
 func (s *Server) handleGeminiGenerate(stream bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.geminiAuth(r)
-		if err != nil {
-			writeError(w, r, dialectGemini, err)
-			return
-		}
-		model, err := s.geminiModel(r)
-		if err != nil {
-			writeError(w, r, dialectGemini, err)
-			return
-		}
-		body, err := s.readBody(w, r)
-		if err != nil {
-			writeError(w, r, dialectGemini, err)
+		p, model, body, ok := s.geminiCall(w, r)
+		if !ok {
 			return
 		}
 		cr, err := gemini.DecodeGenerateContentRequest(body)
@@ -286,18 +293,8 @@ func (k *geminiSink) Fail(e *apiError) error {
 }
 
 func (s *Server) handleGeminiCountTokens(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.geminiAuth(r); err != nil {
-		writeError(w, r, dialectGemini, err)
-		return
-	}
-	model, err := s.geminiModel(r)
-	if err != nil {
-		writeError(w, r, dialectGemini, err)
-		return
-	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		writeError(w, r, dialectGemini, err)
+	_, model, body, ok := s.geminiCall(w, r)
+	if !ok {
 		return
 	}
 	req, err := countTokensBody(body, model)
@@ -345,19 +342,8 @@ const maxGeminiEmbedInputs = 100
 
 func (s *Server) handleGeminiEmbed(batch bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.geminiAuth(r)
-		if err != nil {
-			writeError(w, r, dialectGemini, err)
-			return
-		}
-		model, err := s.geminiModel(r)
-		if err != nil {
-			writeError(w, r, dialectGemini, err)
-			return
-		}
-		body, err := s.readBody(w, r)
-		if err != nil {
-			writeError(w, r, dialectGemini, err)
+		p, model, body, ok := s.geminiCall(w, r)
+		if !ok {
 			return
 		}
 		req, err := embedBody(body, model, batch)
