@@ -173,7 +173,10 @@ func editDistance(a, b string) int {
 
 var (
 	notFoundRe = regexp.MustCompile(`^line \d+: field \S+ not found in type `)
-	typeErrRe  = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+	typeErrRe  = regexp.MustCompile("^line (\\d+): cannot unmarshal !!?(\\S*)(?: `(.*)`)? into (\\S+)$")
+	// goTypeRe finds a Go type a decoder message names, for the messages
+	// typeErrRe does not restate.
+	goTypeRe = regexp.MustCompile(` (into|in type) \*?(\[\])*config\.\w+`)
 )
 
 // restate rewrites one of the decoder's type errors in YAML terms; ok is
@@ -184,7 +187,7 @@ func (d *docPaths) restate(msg string) (out string, ok bool) {
 	}
 	m := typeErrRe.FindStringSubmatch(msg)
 	if m == nil {
-		return msg, true
+		return goTypeRe.ReplaceAllString(msg, ""), true
 	}
 	var line int
 	fmt.Sscan(m[1], &line)
@@ -214,7 +217,11 @@ func (d *docPaths) restate(msg string) (out string, ok bool) {
 	case "map":
 		got = "a mapping"
 	default:
-		got = fmt.Sprintf("%q", got)
+		if got == "" { // the decoder gives no value for some kinds and tags
+			got = "an empty or untyped value"
+		} else {
+			got = fmt.Sprintf("%q", got)
+		}
 	}
 	return fmt.Sprintf("%s: want %s, got %s", where, want, got), true
 }
