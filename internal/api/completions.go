@@ -105,22 +105,10 @@ type completionsCodec struct {
 }
 
 func (c completionsCodec) Encode(sw *sse.Writer, ev llm.Event) error {
-	for _, f := range c.enc.Encode(ev) {
-		if err := sw.Event("", f); err != nil {
-			return err
-		}
-	}
-	return nil
+	return dataEvents(sw, c.enc.Encode(ev))
 }
 
-func (c completionsCodec) Done(sw *sse.Writer) error {
-	for _, f := range c.enc.Done() {
-		if err := sw.Event("", f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (c completionsCodec) Done(sw *sse.Writer) error { return dataEvents(sw, c.enc.Done()) }
 
 func (c completionsCodec) Fail(sw *sse.Writer, e *apiError) error {
 	return sw.Event("", openai.ErrorChunk(e.Message, openAIErrorType(e), e.Code))

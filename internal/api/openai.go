@@ -111,16 +111,15 @@ func (c openAICodec) Encode(sw *sse.Writer, ev llm.Event) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range frames {
-		if err := sw.Event("", f); err != nil {
-			return err
-		}
-	}
-	return nil
+	return dataEvents(sw, frames)
 }
 
-func (c openAICodec) Done(sw *sse.Writer) error {
-	for _, f := range c.enc.Done() {
+func (c openAICodec) Done(sw *sse.Writer) error { return dataEvents(sw, c.enc.Done()) }
+
+// dataEvents writes each frame as an unnamed SSE event, as OpenAI's
+// Chat Completions and Completions streams carry them.
+func dataEvents(sw *sse.Writer, frames [][]byte) error {
+	for _, f := range frames {
 		if err := sw.Event("", f); err != nil {
 			return err
 		}
