@@ -19,7 +19,7 @@ import (
 // probe sees Redis again; each request makes two calls to Redis (see
 // ratelimit.ResilientBudgets). The closer stops the probes and the
 // clients.
-func buildLimits(ctx context.Context, cfg *config.Config, log *slog.Logger) (ratelimit.Limiter, ratelimit.Spend, func() error, error) {
+func buildLimits(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger) (ratelimit.Limiter, ratelimit.Spend, func() error, error) {
 	switch cfg.Limits.Backend {
 	case "memory":
 		return ratelimit.NewMemory(), ratelimit.NewMemorySpend(), func() error { return nil }, nil
@@ -27,12 +27,16 @@ func buildLimits(ctx context.Context, cfg *config.Config, log *slog.Logger) (rat
 	default:
 		return nil, nil, nil, fmt.Errorf("limits backend %q is not available", cfg.Limits.Backend)
 	}
-	timeout := cfg.Limits.Timeout.Std()
-	rl, err := redislimit.New(cfg.Limits.RedisURL, redislimit.Options{Timeout: timeout})
+	redisURL, err := redisURL(cfg.Limits, getenv)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rs, err := redislimit.NewSpend(cfg.Limits.RedisURL, redislimit.Options{Timeout: timeout})
+	timeout := cfg.Limits.Timeout.Std()
+	rl, err := redislimit.New(redisURL, redislimit.Options{Timeout: timeout})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rs, err := redislimit.NewSpend(redisURL, redislimit.Options{Timeout: timeout})
 	if err != nil {
 		rl.Close()
 		return nil, nil, nil, err
@@ -55,4 +59,20 @@ func buildLimits(ctx context.Context, cfg *config.Config, log *slog.Logger) (rat
 		return errors.Join(limiter.Close(), spend.Close(), rl.Close(), rs.Close())
 	}
 	return limiter, spend, closer, nil
+}
+
+// redisURL is the limits backend's Redis URL: from the variable that
+// limits.redis_url_env names when set, else limits.redis_url.
+func redisURL(l config.Limits, getenv func(string) string) (string, error) {
+	if l.RedisURLEnv == "" {
+		return l.RedisURL, nil
+	}
+	u := getenv(l.RedisURLEnv)
+	if u == "" {
+		return "", fmt.Errorf("limits.redis_url_env: $%s is not set", l.RedisURLEnv)
+	}
+	if err := config.CheckRedisURL(u); err != nil {
+		return "", fmt.Errorf("limits.redis_url_env: $%s %v", l.RedisURLEnv, err)
+	}
+	return u, nil
 }

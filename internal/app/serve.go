@@ -188,7 +188,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	if err != nil {
 		return nil, err
 	}
-	limiter, spend, closeLimits, err := buildLimits(ctx, cfg, log)
+	limiter, spend, closeLimits, err := buildLimits(ctx, cfg, env.Getenv, log)
 	if err != nil {
 		return nil, err
 	}

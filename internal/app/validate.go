@@ -91,7 +91,8 @@ type envRef struct{ path, name string }
 
 // envRefs lists every environment variable cfg names, by the YAML path of
 // the field (every field whose key ends in _env), except where serve does
-// not read it: the admin token when the admin listener is off, and the
+// not read it: the admin token when the admin listener is off, the Redis
+// URL when the limits backend is not redis, and the
 // credentials of fake channels, which use the simulated cloud's.
 func envRefs(cfg *config.Config) []envRef {
 	var out []envRef
@@ -136,6 +137,9 @@ func envRefs(cfg *config.Config) []envRef {
 	c := *cfg
 	if c.Admin.Listen == "off" {
 		c.Admin.TokenEnv = ""
+	}
+	if c.Limits.Backend != "redis" {
+		c.Limits.RedisURLEnv = ""
 	}
 	walk(reflect.ValueOf(&c).Elem(), "")
 	return out

@@ -155,8 +155,13 @@ type Store struct {
 type Limits struct {
 	// Backend is "memory" (default) or "redis".
 	Backend string `yaml:"backend"`
-	// RedisURL is the Redis URL for the redis backend.
+	// RedisURL is the Redis URL for the redis backend
+	// (redis://[user:password@]host:port/db, or rediss:// for TLS).
 	RedisURL string `yaml:"redis_url"`
+	// RedisURLEnv names an environment variable holding the Redis URL
+	// instead, for a URL that carries a password. It wins over redis_url
+	// when both are set.
+	RedisURLEnv string `yaml:"redis_url_env"`
 	// RateLimitsFail says what happens to requests while the limits
 	// backend cannot be reached: "open" (default) admits them unlimited,
 	// "closed" refuses them with 503. Either way the outage is logged once

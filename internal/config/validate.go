@@ -57,8 +57,14 @@ func (c *Config) Validate() error {
 	switch c.Limits.Backend {
 	case "memory":
 	case "redis":
-		if u, err := url.Parse(c.Limits.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			bad("limits.redis_url", "must be a redis:// or rediss:// URL, got %q", c.Limits.RedisURL)
+		switch {
+		case c.Limits.RedisURLEnv != "":
+		case c.Limits.RedisURL == "":
+			bad("limits.redis_url", "required for the redis backend (or limits.redis_url_env)")
+		default:
+			if err := CheckRedisURL(c.Limits.RedisURL); err != nil {
+				bad("limits.redis_url", "%v", err)
+			}
 		}
 	default:
 		bad("limits.backend", "must be memory or redis, got %q", c.Limits.Backend)
@@ -445,4 +451,14 @@ func validRegion(r string) bool {
 		}
 	}
 	return true
+}
+
+// CheckRedisURL reports whether s is a redis:// or rediss:// URL. Its error
+// never repeats the URL, which may carry a password.
+func CheckRedisURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return errors.New("must be a redis:// or rediss:// URL with a host")
+	}
+	return nil
 }
