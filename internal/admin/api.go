@@ -36,6 +36,13 @@ type Options struct {
 	Reload func(ctx context.Context) error
 	// Report returns extra usage reports by name (contract, compliance).
 	Report func(ctx context.Context, name string, since, until time.Time) (any, error)
+	// Channels reports every channel's health for GET /admin/v1/channels.
+	Channels func(ctx context.Context) ([]ChannelStatus, error)
+	// ResetChannel closes the named channel's circuit breaker for POST
+	// /admin/v1/channels/{name}/reset; an unknown name is store.ErrNotFound.
+	ResetChannel func(ctx context.Context, name string) error
+	// Models lists the model catalogue for GET /admin/v1/models.
+	Models func(ctx context.Context) ([]ModelInfo, error)
 	Logger *slog.Logger
 }
 
@@ -113,6 +120,9 @@ func (a *api) routes() []route {
 		h("GET /admin/v1/usage", a.usage),
 		h("POST /admin/v1/route/explain", a.explain),
 		h("POST /admin/v1/reload", a.reload),
+		h("GET /admin/v1/channels", a.channels),
+		h("POST /admin/v1/channels/{name}/reset", a.resetChannel),
+		h("GET /admin/v1/models", a.models),
 	}
 }
 
@@ -320,13 +330,9 @@ func (a *api) createTenant(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listTenants(w http.ResponseWriter, r *http.Request) error {
-	ts, err := a.svc.Store.ListTenants(r.Context())
+	out, err := a.svc.ListTenants(r.Context())
 	if err != nil {
 		return err
-	}
-	out := make([]TenantView, 0, len(ts))
-	for i := range ts {
-		out = append(out, ViewTenant(&ts[i]))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	return nil
@@ -368,21 +374,9 @@ func (a *api) createKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listKeys(w http.ResponseWriter, r *http.Request) error {
-	tenantID := ""
-	if q := r.URL.Query().Get("tenant"); q != "" {
-		t, err := a.svc.Tenant(r.Context(), q)
-		if err != nil {
-			return err
-		}
-		tenantID = t.ID
-	}
-	ks, err := a.svc.Store.ListKeys(r.Context(), tenantID)
+	out, err := a.svc.ListKeys(r.Context(), r.URL.Query().Get("tenant"))
 	if err != nil {
 		return err
-	}
-	out := make([]KeyView, 0, len(ks))
-	for i := range ks {
-		out = append(out, ViewKey(&ks[i]))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	return nil
@@ -616,5 +610,134 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+	return nil
+}
+
+// ListTenants lists every tenant.
+func (s *Service) ListTenants(ctx context.Context) ([]TenantView, error) {
+	ts, err := s.Store.ListTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TenantView, 0, len(ts))
+	for i := range ts {
+		out = append(out, ViewTenant(&ts[i]))
+	}
+	return out, nil
+}
+
+// ListKeys lists the keys of the tenant named by id or name, or every key
+// when tenant is empty.
+func (s *Service) ListKeys(ctx context.Context, tenant string) ([]KeyView, error) {
+	tenantID := ""
+	if tenant != "" {
+		t, err := s.Tenant(ctx, tenant)
+		if err != nil {
+			return nil, err
+		}
+		tenantID = t.ID
+	}
+	ks, err := s.Store.ListKeys(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]KeyView, 0, len(ks))
+	for i := range ks {
+		out = append(out, ViewKey(&ks[i]))
+	}
+	return out, nil
+}
+
+// ChannelStatus is one channel's health and circuit breaker.
+type ChannelStatus struct {
+	Name string `json:"name"`
+	// State is the breaker's state: closed, open or half_open.
+	State               string `json:"state"`
+	ConsecutiveFailures int    `json:"consecutive_failures"`
+	// ErrorRate is the share of failures among the WindowRequests
+	// outcomes of the breaker's error-rate window.
+	ErrorRate      float64 `json:"error_rate"`
+	WindowRequests int     `json:"window_requests"`
+	// Trips counts the breaker's recent consecutive trips.
+	Trips        int        `json:"trips"`
+	OpenUntil    *time.Time `json:"open_until,omitempty"`
+	CoolingUntil *time.Time `json:"cooling_until,omitempty"`
+	// LatencyMS and TTFBMS are decaying averages over successful
+	// attempts; zero without samples.
+	LatencyMS float64 `json:"latency_ms"`
+	TTFBMS    float64 `json:"ttfb_ms"`
+}
+
+// ModelInfo is one client-facing model: its offerings in configured
+// order and its routing strategy.
+type ModelInfo struct {
+	Name        string         `json:"name"`
+	Aliases     []string       `json:"aliases,omitempty"`
+	Strategy    string         `json:"strategy"`
+	MaxAttempts int            `json:"max_attempts"`
+	Offerings   []OfferingInfo `json:"offerings"`
+}
+
+// OfferingInfo is one channel's offering of a model, with its prices in
+// USD per million tokens.
+type OfferingInfo struct {
+	Provider           string  `json:"provider"`
+	ProviderType       string  `json:"provider_type,omitempty"`
+	Region             string  `json:"region,omitempty"`
+	UpstreamModel      string  `json:"upstream_model"`
+	Weight             float64 `json:"weight,omitempty"`
+	InputPerMTok       float64 `json:"input_per_mtok"`
+	OutputPerMTok      float64 `json:"output_per_mtok"`
+	CachedInputPerMTok float64 `json:"cached_input_per_mtok,omitempty"`
+}
+
+func (a *api) channels(w http.ResponseWriter, r *http.Request) error {
+	if a.o.Channels == nil {
+		return &httpError{http.StatusNotFound, "channel health is not available"}
+	}
+	out, err := a.o.Channels(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
+}
+
+func (a *api) resetChannel(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if err := a.o.ResetBreaker(r.Context(), name); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"channel": name, "reset": true})
+	return nil
+}
+
+// ResetBreaker closes the named channel's circuit breaker and logs who
+// asked: the admin API and the console both reset through it.
+func (o Options) ResetBreaker(ctx context.Context, name string) error {
+	if o.ResetChannel == nil {
+		return &httpError{http.StatusNotFound, "breaker reset is not available"}
+	}
+	if err := o.ResetChannel(ctx, name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return &httpError{http.StatusNotFound, fmt.Sprintf("no channel %q", name)}
+		}
+		return err
+	}
+	if o.Logger != nil {
+		o.Logger.Info("circuit breaker reset by the operator", "channel", name)
+	}
+	return nil
+}
+
+func (a *api) models(w http.ResponseWriter, r *http.Request) error {
+	if a.o.Models == nil {
+		return &httpError{http.StatusNotFound, "the model list is not available"}
+	}
+	out, err := a.o.Models(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	return nil
 }
