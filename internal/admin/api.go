@@ -466,30 +466,31 @@ type UsageRow struct {
 
 func (a *api) usage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	uq := UsageQuery{Since: q.Get("since"), Until: q.Get("until"), By: q.Get("by"), Tenant: q.Get("tenant"),
-		Model: q.Get("model"), Provider: q.Get("provider")}
-	switch uq.By {
-	case "contract", "compliance", "commitment":
-		if a.o.Report == nil {
-			return &httpError{http.StatusNotFound, "no " + uq.By + " report on this gateway"}
-		}
-		since, until, err := uq.window(a.svc.now())
-		if err != nil {
-			return err
-		}
-		rep, err := a.o.Report(r.Context(), uq.By, since, until)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, rep)
-		return nil
-	}
-	rep, err := a.svc.Usage(r.Context(), uq)
+	rep, err := a.o.UsageReport(r.Context(), UsageQuery{Since: q.Get("since"), Until: q.Get("until"), By: q.Get("by"),
+		Tenant: q.Get("tenant"), Model: q.Get("model"), Provider: q.Get("provider")})
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rep)
 	return nil
+}
+
+// UsageReport answers uq: a *UsageReport from the ledger, or for "by"
+// contract, compliance or commitment the report Report makes. The admin
+// API and the console both report through it.
+func (o Options) UsageReport(ctx context.Context, uq UsageQuery) (any, error) {
+	switch uq.By {
+	case "contract", "compliance", "commitment":
+		if o.Report == nil {
+			return nil, &httpError{http.StatusNotFound, "no " + uq.By + " report on this gateway"}
+		}
+		since, until, err := uq.window(o.Service.now())
+		if err != nil {
+			return nil, err
+		}
+		return o.Report(ctx, uq.By, since, until)
+	}
+	return o.Service.Usage(ctx, uq)
 }
 
 // UsageQuery selects a usage report.
@@ -583,22 +584,31 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &q); err != nil {
 		return err
 	}
+	out, err := a.o.RouteExplain(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// RouteExplain checks q and answers it with Explain: the admin API and
+// the console both explain through it.
+func (o Options) RouteExplain(ctx context.Context, q ExplainQuery) (any, error) {
+	if o.Explain == nil {
+		return nil, &httpError{http.StatusNotFound, "explain is not available"}
+	}
 	if q.Model == "" {
-		return &FieldError{"model", "required"}
+		return nil, &FieldError{"model", "required"}
 	}
 	switch q.Traffic {
 	case "":
 		q.Traffic = "stateless"
 	case "stateless", "stateful":
 	default:
-		return &FieldError{"traffic", `must be "stateless" or "stateful"`}
+		return nil, &FieldError{"traffic", `must be "stateless" or "stateful"`}
 	}
-	out, err := a.o.Explain(r.Context(), q)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return o.Explain(ctx, q)
 }
 
 func (a *api) reload(w http.ResponseWriter, r *http.Request) error {
