@@ -156,25 +156,41 @@ func (a *api) authed(fn func(w http.ResponseWriter, r *http.Request) error) http
 }
 
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := Problem(err)
+	var fe *FieldError
+	switch {
+	case status == http.StatusInternalServerError:
+		// A key may be named by its secret in the path; never log one.
+		a.o.Logger.Error("admin request failed", "method", r.Method, "path", auth.RedactKeys(r.URL.Path),
+			"err", auth.RedactKeys(err.Error()))
+		writeJSON(w, status, errBody(msg))
+	case errors.As(err, &fe):
+		writeJSON(w, status, map[string]any{"error": map[string]string{"message": msg, "field": fe.Field}})
+	default:
+		writeJSON(w, status, errBody(msg))
+	}
+}
+
+// Problem maps an error of the service or of an Options method to the
+// HTTP status and the message an operator is shown: the one mapping the
+// admin API and the console share. An unexpected error is a 500 whose
+// message says nothing more; the caller logs it.
+func Problem(err error) (status int, message string) {
 	var he *httpError
 	var fe *FieldError
 	switch {
 	case errors.As(err, &he):
-		writeJSON(w, he.Status, errBody(he.Message))
+		return he.Status, he.Message
 	case errors.As(err, &fe):
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{"message": fe.Error(), "field": fe.Field}})
+		return http.StatusBadRequest, fe.Error()
 	case errors.Is(err, store.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, errBody("not found"))
+		return http.StatusNotFound, "not found"
 	case errors.Is(err, store.ErrConflict):
-		writeJSON(w, http.StatusConflict, errBody("already exists"))
+		return http.StatusConflict, "already exists"
 	case errors.Is(err, store.ErrInvalid):
-		writeJSON(w, http.StatusBadRequest, errBody(err.Error()))
-	default:
-		// A key may be named by its secret in the path; never log one.
-		a.o.Logger.Error("admin request failed", "method", r.Method, "path", auth.RedactKeys(r.URL.Path),
-			"err", auth.RedactKeys(err.Error()))
-		writeJSON(w, http.StatusInternalServerError, errBody("internal error"))
+		return http.StatusBadRequest, err.Error()
 	}
+	return http.StatusInternalServerError, "internal error"
 }
 
 func errBody(msg string) map[string]any {
