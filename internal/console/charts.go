@@ -12,8 +12,8 @@ import (
 // alternative (its title and description, and the table beside it).
 
 const (
-	chartW, chartH = 640.0, 180.0
-	padL, padB     = 56.0, 22.0
+	chartW, chartH = 640.0, 240.0
+	padL, padB     = 84.0, 30.0
 	padT, padR     = 10.0, 8.0
 )
 
@@ -78,16 +78,16 @@ func newBarChart(id, title, desc string, s series) barChart {
 	}
 	every := max(1, n/6)
 	for i := 0; i < n; i += every {
-		c.XTicks = append(c.XTicks, tick{X: padL + (float64(i)+0.5)*slot, Y: chartH - 6, Label: s.labels[i]})
+		c.XTicks = append(c.XTicks, tick{X: padL + (float64(i)+0.5)*slot, Y: chartH - 8, Label: s.labels[i]})
 	}
 	for _, f := range []float64{0, 0.5, 1} {
-		c.YTicks = append(c.YTicks, tick{X: padL - 6, Y: y(top*f) + 4, Label: s.format(top * f)})
+		c.YTicks = append(c.YTicks, tick{X: padL - 6, Y: y(top*f) + 6, Label: s.format(top * f)})
 	}
 	return c
 }
 
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten (at least 1), so
-// that axis labels read well.
+// niceCeil rounds v up to a round multiple of a power of ten (1, 1.2,
+// 1.5, 2, 2.5, 3, 4, 5, 6 or 8 of it), so that axis labels read well.
 func niceCeil(v float64) float64 {
 	if v <= 0 {
 		return 1
@@ -96,7 +96,7 @@ func niceCeil(v float64) float64 {
 	for p*10 <= v {
 		p *= 10
 	}
-	for _, m := range []float64{1, 2, 5, 10} {
+	for _, m := range []float64{1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10} {
 		if m*p >= v {
 			return max(m*p, 1e-6)
 		}
@@ -165,9 +165,9 @@ func newBurnDown(id, title string, start, end, now time.Time, amount float64, sp
 	}
 	b.AmountY, b.NowX = y(amount), x(now)
 	for _, f := range []float64{0, 0.5, 1} {
-		b.YTicks = append(b.YTicks, tick{X: padL - 6, Y: y(top*f) + 4, Label: usd(top * f)})
+		b.YTicks = append(b.YTicks, tick{X: padL - 6, Y: y(top*f) + 6, Label: usd(top * f)})
 	}
-	b.XTicks = []tick{{X: padL, Y: chartH - 6, Label: start.UTC().Format("Jan 2")}, {X: chartW - padR, Y: chartH - 6, Label: end.UTC().Format("Jan 2")}}
+	b.XTicks = []tick{{X: padL + 24, Y: chartH - 8, Label: start.UTC().Format("Jan 2")}, {X: chartW - padR - 20, Y: chartH - 8, Label: end.UTC().Format("Jan 2")}}
 	b.Desc = fmt.Sprintf("Spent %s of %s so far; even pacing is a straight line to %s at %s; at the current rate the period ends at %s.",
 		usd(last), usd(amount), usd(amount), end.UTC().Format(time.DateTime), usd(b.ProjectedUSD))
 	return b

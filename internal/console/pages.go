@@ -31,6 +31,9 @@ func parseTemplates() map[string]*template.Template {
 			if v == 0 {
 				return "–"
 			}
+			if v < 10 {
+				return strconv.FormatFloat(v, 'f', 1, 64) + " ms"
+			}
 			return strconv.FormatFloat(v, 'f', 0, 64) + " ms"
 		},
 		"dur": func(d time.Duration) string {
