@@ -4,20 +4,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 
 	"switchyard/deploy/console"
 	"switchyard/internal/app"
@@ -110,16 +110,27 @@ func waitForDemo(ctx context.Context, path string, done <-chan error) (*demoInfo
 	}
 }
 
-// traffic sends a few requests to each of the demo's chat models, so the
-// pages have something to show.
+// traffic sends a few Chat Completions requests to each of the demo's
+// chat models, so the pages have something to show.
 func traffic(ctx context.Context, base, key string) error {
-	c := openai.NewClient(option.WithBaseURL(base), option.WithAPIKey(key), option.WithMaxRetries(0))
 	for i := range 40 {
 		model := []string{"gpt-4o-mini", "gpt-5", "claude-sonnet-4", "gemini-2.5-flash"}[i%4]
-		_, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: model,
-			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(fmt.Sprintf("Request %d: summarise the quarter's cloud spend.", i))}})
+		body, _ := json.Marshal(map[string]any{"model": model, "messages": []map[string]string{
+			{"role": "user", "content": fmt.Sprintf("Request %d: summarise the quarter's cloud spend.", i)}}})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/chat/completions", bytes.NewReader(body))
 		if err != nil {
-			return fmt.Errorf("%s: %w", model, err)
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", model, resp.Status)
 		}
 	}
 	return nil
