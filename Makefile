@@ -1,7 +1,7 @@
 # Longer chores. The README's two commands need none of this.
 GO ?= go
 
-.PHONY: build install check test vet fmt bench bench-micro profile fuzz
+.PHONY: build install check test vet fmt bench bench-micro profile fuzz screenshots
 
 # A static, trimmed binary in bin/switchyard that runs on any Linux of its
 # architecture (no libc: the SQLite driver is pure Go). The version is the
@@ -56,3 +56,8 @@ profile:
 FUZZTIME ?= 200000x
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash .ci/fuzz
+
+# A 1280x800 PNG of every console page, from the demo with some traffic,
+# into docs/screenshots (needs Chromium at /usr/bin/chromium).
+screenshots:
+	cd deploy && $(GO) run ./console/screenshots -out ../docs/screenshots

@@ -4,6 +4,8 @@
 // decoded strictly into the Kubernetes API types, the compose file and its
 // mounted configuration checked with the gateway's own loader, and the
 // static binary run from an otherwise empty root file system, as the
-// container image runs it. It is its own Go module so that Helm and the
-// Kubernetes API types never become dependencies of the gateway.
+// container image runs it; and, in console/, the operator console driven
+// in headless Chromium (its browser test and the screenshots of
+// docs/screenshots). It is its own Go module so that Helm, the Kubernetes
+// API types and chromedp never become dependencies of the gateway.
 package deploy

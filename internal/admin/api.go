@@ -36,6 +36,13 @@ type Options struct {
 	Reload func(ctx context.Context) error
 	// Report returns extra usage reports by name (contract, compliance).
 	Report func(ctx context.Context, name string, since, until time.Time) (any, error)
+	// Channels reports every channel's health for GET /admin/v1/channels.
+	Channels func(ctx context.Context) ([]ChannelStatus, error)
+	// ResetChannel closes the named channel's circuit breaker for POST
+	// /admin/v1/channels/{name}/reset; an unknown name is store.ErrNotFound.
+	ResetChannel func(ctx context.Context, name string) error
+	// Models lists the model catalogue for GET /admin/v1/models.
+	Models func(ctx context.Context) ([]ModelInfo, error)
 	Logger *slog.Logger
 }
 
@@ -113,6 +120,9 @@ func (a *api) routes() []route {
 		h("GET /admin/v1/usage", a.usage),
 		h("POST /admin/v1/route/explain", a.explain),
 		h("POST /admin/v1/reload", a.reload),
+		h("GET /admin/v1/channels", a.channels),
+		h("POST /admin/v1/channels/{name}/reset", a.resetChannel),
+		h("GET /admin/v1/models", a.models),
 	}
 }
 
@@ -146,25 +156,41 @@ func (a *api) authed(fn func(w http.ResponseWriter, r *http.Request) error) http
 }
 
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := Problem(err)
+	var fe *FieldError
+	switch {
+	case status == http.StatusInternalServerError:
+		// A key may be named by its secret in the path; never log one.
+		a.o.Logger.Error("admin request failed", "method", r.Method, "path", auth.RedactKeys(r.URL.Path),
+			"err", auth.RedactKeys(err.Error()))
+		writeJSON(w, status, errBody(msg))
+	case errors.As(err, &fe):
+		writeJSON(w, status, map[string]any{"error": map[string]string{"message": msg, "field": fe.Field}})
+	default:
+		writeJSON(w, status, errBody(msg))
+	}
+}
+
+// Problem maps an error of the service or of an Options method to the
+// HTTP status and the message an operator is shown: the one mapping the
+// admin API and the console share. An unexpected error is a 500 whose
+// message says nothing more; the caller logs it.
+func Problem(err error) (status int, message string) {
 	var he *httpError
 	var fe *FieldError
 	switch {
 	case errors.As(err, &he):
-		writeJSON(w, he.Status, errBody(he.Message))
+		return he.Status, he.Message
 	case errors.As(err, &fe):
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{"message": fe.Error(), "field": fe.Field}})
+		return http.StatusBadRequest, fe.Error()
 	case errors.Is(err, store.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, errBody("not found"))
+		return http.StatusNotFound, "not found"
 	case errors.Is(err, store.ErrConflict):
-		writeJSON(w, http.StatusConflict, errBody("already exists"))
+		return http.StatusConflict, "already exists"
 	case errors.Is(err, store.ErrInvalid):
-		writeJSON(w, http.StatusBadRequest, errBody(err.Error()))
-	default:
-		// A key may be named by its secret in the path; never log one.
-		a.o.Logger.Error("admin request failed", "method", r.Method, "path", auth.RedactKeys(r.URL.Path),
-			"err", auth.RedactKeys(err.Error()))
-		writeJSON(w, http.StatusInternalServerError, errBody("internal error"))
+		return http.StatusBadRequest, err.Error()
 	}
+	return http.StatusInternalServerError, "internal error"
 }
 
 func errBody(msg string) map[string]any {
@@ -320,13 +346,9 @@ func (a *api) createTenant(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listTenants(w http.ResponseWriter, r *http.Request) error {
-	ts, err := a.svc.Store.ListTenants(r.Context())
+	out, err := a.svc.ListTenants(r.Context())
 	if err != nil {
 		return err
-	}
-	out := make([]TenantView, 0, len(ts))
-	for i := range ts {
-		out = append(out, ViewTenant(&ts[i]))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	return nil
@@ -368,21 +390,9 @@ func (a *api) createKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listKeys(w http.ResponseWriter, r *http.Request) error {
-	tenantID := ""
-	if q := r.URL.Query().Get("tenant"); q != "" {
-		t, err := a.svc.Tenant(r.Context(), q)
-		if err != nil {
-			return err
-		}
-		tenantID = t.ID
-	}
-	ks, err := a.svc.Store.ListKeys(r.Context(), tenantID)
+	out, err := a.svc.ListKeys(r.Context(), r.URL.Query().Get("tenant"))
 	if err != nil {
 		return err
-	}
-	out := make([]KeyView, 0, len(ks))
-	for i := range ks {
-		out = append(out, ViewKey(&ks[i]))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	return nil
@@ -472,30 +482,31 @@ type UsageRow struct {
 
 func (a *api) usage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	uq := UsageQuery{Since: q.Get("since"), Until: q.Get("until"), By: q.Get("by"), Tenant: q.Get("tenant"),
-		Model: q.Get("model"), Provider: q.Get("provider")}
-	switch uq.By {
-	case "contract", "compliance", "commitment":
-		if a.o.Report == nil {
-			return &httpError{http.StatusNotFound, "no " + uq.By + " report on this gateway"}
-		}
-		since, until, err := uq.window(a.svc.now())
-		if err != nil {
-			return err
-		}
-		rep, err := a.o.Report(r.Context(), uq.By, since, until)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, rep)
-		return nil
-	}
-	rep, err := a.svc.Usage(r.Context(), uq)
+	rep, err := a.o.UsageReport(r.Context(), UsageQuery{Since: q.Get("since"), Until: q.Get("until"), By: q.Get("by"),
+		Tenant: q.Get("tenant"), Model: q.Get("model"), Provider: q.Get("provider")})
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rep)
 	return nil
+}
+
+// UsageReport answers uq: a *UsageReport from the ledger, or for "by"
+// contract, compliance or commitment the report Report makes. The admin
+// API and the console both report through it.
+func (o Options) UsageReport(ctx context.Context, uq UsageQuery) (any, error) {
+	switch uq.By {
+	case "contract", "compliance", "commitment":
+		if o.Report == nil {
+			return nil, &httpError{http.StatusNotFound, "no " + uq.By + " report on this gateway"}
+		}
+		since, until, err := uq.window(o.Service.now())
+		if err != nil {
+			return nil, err
+		}
+		return o.Report(ctx, uq.By, since, until)
+	}
+	return o.Service.Usage(ctx, uq)
 }
 
 // UsageQuery selects a usage report.
@@ -589,22 +600,31 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &q); err != nil {
 		return err
 	}
+	out, err := a.o.RouteExplain(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// RouteExplain checks q and answers it with Explain: the admin API and
+// the console both explain through it.
+func (o Options) RouteExplain(ctx context.Context, q ExplainQuery) (any, error) {
+	if o.Explain == nil {
+		return nil, &httpError{http.StatusNotFound, "explain is not available"}
+	}
 	if q.Model == "" {
-		return &FieldError{"model", "required"}
+		return nil, &FieldError{"model", "required"}
 	}
 	switch q.Traffic {
 	case "":
 		q.Traffic = "stateless"
 	case "stateless", "stateful":
 	default:
-		return &FieldError{"traffic", `must be "stateless" or "stateful"`}
+		return nil, &FieldError{"traffic", `must be "stateless" or "stateful"`}
 	}
-	out, err := a.o.Explain(r.Context(), q)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return o.Explain(ctx, q)
 }
 
 func (a *api) reload(w http.ResponseWriter, r *http.Request) error {
@@ -616,5 +636,134 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+	return nil
+}
+
+// ListTenants lists every tenant.
+func (s *Service) ListTenants(ctx context.Context) ([]TenantView, error) {
+	ts, err := s.Store.ListTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TenantView, 0, len(ts))
+	for i := range ts {
+		out = append(out, ViewTenant(&ts[i]))
+	}
+	return out, nil
+}
+
+// ListKeys lists the keys of the tenant named by id or name, or every key
+// when tenant is empty.
+func (s *Service) ListKeys(ctx context.Context, tenant string) ([]KeyView, error) {
+	tenantID := ""
+	if tenant != "" {
+		t, err := s.Tenant(ctx, tenant)
+		if err != nil {
+			return nil, err
+		}
+		tenantID = t.ID
+	}
+	ks, err := s.Store.ListKeys(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]KeyView, 0, len(ks))
+	for i := range ks {
+		out = append(out, ViewKey(&ks[i]))
+	}
+	return out, nil
+}
+
+// ChannelStatus is one channel's health and circuit breaker.
+type ChannelStatus struct {
+	Name string `json:"name"`
+	// State is the breaker's state: closed, open or half_open.
+	State               string `json:"state"`
+	ConsecutiveFailures int    `json:"consecutive_failures"`
+	// ErrorRate is the share of failures among the WindowRequests
+	// outcomes of the breaker's error-rate window.
+	ErrorRate      float64 `json:"error_rate"`
+	WindowRequests int     `json:"window_requests"`
+	// Trips counts the breaker's recent consecutive trips.
+	Trips        int        `json:"trips"`
+	OpenUntil    *time.Time `json:"open_until,omitempty"`
+	CoolingUntil *time.Time `json:"cooling_until,omitempty"`
+	// LatencyMS and TTFBMS are decaying averages over successful
+	// attempts; zero without samples.
+	LatencyMS float64 `json:"latency_ms"`
+	TTFBMS    float64 `json:"ttfb_ms"`
+}
+
+// ModelInfo is one client-facing model: its offerings in configured
+// order and its routing strategy.
+type ModelInfo struct {
+	Name        string         `json:"name"`
+	Aliases     []string       `json:"aliases,omitempty"`
+	Strategy    string         `json:"strategy"`
+	MaxAttempts int            `json:"max_attempts"`
+	Offerings   []OfferingInfo `json:"offerings"`
+}
+
+// OfferingInfo is one channel's offering of a model, with its prices in
+// USD per million tokens.
+type OfferingInfo struct {
+	Provider           string  `json:"provider"`
+	ProviderType       string  `json:"provider_type,omitempty"`
+	Region             string  `json:"region,omitempty"`
+	UpstreamModel      string  `json:"upstream_model"`
+	Weight             float64 `json:"weight,omitempty"`
+	InputPerMTok       float64 `json:"input_per_mtok"`
+	OutputPerMTok      float64 `json:"output_per_mtok"`
+	CachedInputPerMTok float64 `json:"cached_input_per_mtok,omitempty"`
+}
+
+func (a *api) channels(w http.ResponseWriter, r *http.Request) error {
+	if a.o.Channels == nil {
+		return &httpError{http.StatusNotFound, "channel health is not available"}
+	}
+	out, err := a.o.Channels(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
+}
+
+func (a *api) resetChannel(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if err := a.o.ResetBreaker(r.Context(), name); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"channel": name, "reset": true})
+	return nil
+}
+
+// ResetBreaker closes the named channel's circuit breaker and logs who
+// asked: the admin API and the console both reset through it.
+func (o Options) ResetBreaker(ctx context.Context, name string) error {
+	if o.ResetChannel == nil {
+		return &httpError{http.StatusNotFound, "breaker reset is not available"}
+	}
+	if err := o.ResetChannel(ctx, name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return &httpError{http.StatusNotFound, fmt.Sprintf("no channel %q", name)}
+		}
+		return err
+	}
+	if o.Logger != nil {
+		o.Logger.Info("circuit breaker reset by the operator", "channel", name)
+	}
+	return nil
+}
+
+func (a *api) models(w http.ResponseWriter, r *http.Request) error {
+	if a.o.Models == nil {
+		return &httpError{http.StatusNotFound, "the model list is not available"}
+	}
+	out, err := a.o.Models(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	return nil
 }

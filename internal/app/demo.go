@@ -237,6 +237,7 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
 
   gateway   http://%[1]s   (OpenAI base URL: http://%[1]s/v1; Anthropic, Gemini and Bedrock SDKs: http://%[1]s)
   admin     http://%[2]s   (metrics: /metrics; token %[8]s)
+  console   http://%[2]s/ui/   (sign in with the admin token)
   api key   %[3]s
   aws keys  %[6]s / %[7]s   (SigV4 for Bedrock SDKs, region us-east-1)
   models    %[4]s

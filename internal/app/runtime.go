@@ -13,6 +13,7 @@ import (
 	"switchyard/internal/config"
 	"switchyard/internal/gateway"
 	"switchyard/internal/route"
+	"switchyard/internal/store"
 )
 
 // reloader re-reads the configuration file and swaps the gateway's
@@ -214,4 +215,55 @@ func explainWith(r *route.Router, q admin.ExplainQuery) Explanation {
 		out.Error = err.Error()
 	}
 	return out
+}
+
+// channelStatus reports every channel's health for the admin API and the
+// console.
+func channelStatus(router func() *route.Router) func(ctx context.Context) ([]admin.ChannelStatus, error) {
+	return func(ctx context.Context) ([]admin.ChannelStatus, error) {
+		hs := router().Health()
+		out := make([]admin.ChannelStatus, 0, len(hs))
+		for _, h := range hs {
+			s := admin.ChannelStatus{Name: h.Channel, State: h.State, ConsecutiveFailures: h.ConsecutiveFailures,
+				ErrorRate: h.ErrorRate, WindowRequests: h.WindowRequests, Trips: h.Trips,
+				LatencyMS: float64(h.LatencyEWMA) / float64(time.Millisecond), TTFBMS: float64(h.TTFBEWMA) / float64(time.Millisecond)}
+			if !h.OpenUntil.IsZero() {
+				s.OpenUntil = &h.OpenUntil
+			}
+			if !h.CoolingUntil.IsZero() {
+				s.CoolingUntil = &h.CoolingUntil
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+}
+
+// resetChannel closes a channel's breaker in the router serving now.
+func resetChannel(router func() *route.Router) func(ctx context.Context, name string) error {
+	return func(ctx context.Context, name string) error {
+		if !router().ResetBreaker(name) {
+			return store.ErrNotFound
+		}
+		return nil
+	}
+}
+
+// modelList describes the catalogue of the router serving now.
+func modelList(router func() *route.Router) func(ctx context.Context) ([]admin.ModelInfo, error) {
+	return func(ctx context.Context) ([]admin.ModelInfo, error) {
+		ms := router().Catalog().Models()
+		out := make([]admin.ModelInfo, 0, len(ms))
+		for _, m := range ms {
+			mi := admin.ModelInfo{Name: m.Name, Aliases: m.Aliases, Strategy: m.EffectiveStrategy(),
+				MaxAttempts: m.AttemptBudget(), Offerings: make([]admin.OfferingInfo, 0, len(m.Offerings))}
+			for _, o := range m.Offerings {
+				mi.Offerings = append(mi.Offerings, admin.OfferingInfo{Provider: o.Provider, ProviderType: o.ProviderType,
+					Region: o.Region, UpstreamModel: o.UpstreamModel, Weight: o.Weight, InputPerMTok: o.Price.InputPerMTok,
+					OutputPerMTok: o.Price.OutputPerMTok, CachedInputPerMTok: o.Price.CachedInputPerMTok})
+			}
+			out = append(out, mi)
+		}
+		return out, nil
+	}
 }

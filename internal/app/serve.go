@@ -19,6 +19,7 @@ import (
 	"switchyard/internal/api"
 	"switchyard/internal/auth"
 	"switchyard/internal/config"
+	"switchyard/internal/console"
 	"switchyard/internal/gateway"
 	"switchyard/internal/llm"
 	"switchyard/internal/outage"
@@ -316,9 +317,17 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 				return nil, fmt.Errorf("listening (admin): %w", err)
 			}
 		}
-		handler := admin.Handler(admin.Options{Service: in.admin, Token: env.Getenv(cfg.Admin.TokenEnv), TokenEnv: cfg.Admin.TokenEnv,
+		ops := admin.Options{Service: in.admin, Token: env.Getenv(cfg.Admin.TokenEnv), TokenEnv: cfg.Admin.TokenEnv,
 			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
-			Report: reports(st, gw.Router)})
+			Report: reports(st, gw.Router), Channels: channelStatus(gw.Router), ResetChannel: resetChannel(gw.Router),
+			Models: modelList(gw.Router)}
+		// The console shares the listener, the token and every operation
+		// with the admin API.
+		ui := console.Handler(console.Options{Admin: ops, Figures: metrics.Figures, Config: in.runningConfig})
+		handler := http.NewServeMux()
+		handler.Handle("/", admin.Handler(ops))
+		handler.Handle("/ui/", ui)
+		handler.Handle("GET /{$}", ui)
 		in.adminSrv = edgeServer(cfg.Server, handler, log)
 		adminLn := api.LimitListener(in.adminLn, cfg.Server.AdminMaxConnections, func() { metrics.ConnectionRefused("admin") })
 		if in.adminCerts != nil {
@@ -332,6 +341,19 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	log.Info("switchyard started", "listen", in.Addr(), "admin", in.AdminAddr(), "store", cfg.Store.Driver,
 		"providers", len(cfg.Providers), "models", len(cfg.Models))
 	return in, nil
+}
+
+// runningConfig is the configuration in service, as YAML with every
+// secret redacted, for the console.
+func (in *Instance) runningConfig() ([]byte, error) {
+	in.reload.mu.Lock()
+	cfg := in.reload.cfg
+	in.reload.mu.Unlock()
+	y, err := cfg.Redacted()
+	if err != nil {
+		return nil, err
+	}
+	return []byte(auth.RedactKeys(string(y))), nil
 }
 
 // Reload re-reads the listeners' certificates and the configuration file,

@@ -142,6 +142,14 @@ func (m *Model) strategy() string {
 	return m.Strategy
 }
 
+// EffectiveStrategy is the strategy the router applies to the model (the
+// default when none is configured), for listings.
+func (m *Model) EffectiveStrategy() string { return m.strategy() }
+
+// AttemptBudget is the number of offerings the router may try for one
+// request, with the default applied, for listings.
+func (m *Model) AttemptBudget() int { return m.maxAttempts() }
+
 // maxAttempts returns the model's attempt budget with the default applied.
 func (m *Model) maxAttempts() int {
 	if m.MaxAttempts > 0 {

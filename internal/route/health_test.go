@@ -483,3 +483,32 @@ func TestBreaker_LateProbeFreesNoOtherSlot(t *testing.T) {
 		t.Errorf("the second probe handed back: order %v, probes %v", providers(d.Order), d.Probes)
 	}
 }
+
+func TestResetBreaker_ClosesAndForgets(t *testing.T) {
+	clk := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	r := twoChannelRouter(t, clk)
+	for range 20 {
+		r.Observe("a", fail)
+	}
+	r.CoolDown("a", time.Minute)
+	if h := healthOf(t, r, "a"); h.State != StateOpen || h.Trips != 1 || h.CoolingUntil.IsZero() {
+		t.Fatalf("before reset: %+v", h)
+	}
+	if !r.ResetBreaker("a") {
+		t.Fatal("ResetBreaker(a) = false for a configured channel")
+	}
+	h := healthOf(t, r, "a")
+	if h.State != StateClosed || h.Trips != 0 || h.ConsecutiveFailures != 0 || h.WindowRequests != 0 || !h.CoolingUntil.IsZero() {
+		t.Fatalf("after reset: %+v", h)
+	}
+	d, err := r.Plan(Input{Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{d.Order[0].Provider, d.Order[1].Provider}; !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("order after reset = %v, want a first again", got)
+	}
+	if r.ResetBreaker("nope") {
+		t.Error("ResetBreaker of an unknown channel = true")
+	}
+}

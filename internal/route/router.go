@@ -326,6 +326,28 @@ func (r *Router) Health() []ChannelHealth {
 	return out
 }
 
+// ResetBreaker closes channel's breaker at once, as an operator does when
+// the outage behind it is known to be over: the breaker forgets its run of
+// failures, its error-rate window, its trips (the next trip cools off for
+// the base time again) and any Retry-After cool-down, and probes granted
+// before the reset no longer count. It reports whether the channel exists.
+func (r *Router) ResetBreaker(channel string) bool {
+	c := r.channels[channel]
+	if c == nil {
+		return false
+	}
+	now := r.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.close(now)
+	c.freeProbes()
+	c.gen++
+	c.trips = 0
+	c.openUntil = time.Time{}
+	c.coolUntil = time.Time{}
+	return true
+}
+
 // SeedSpend records usd as spent on channel since periodStart, typically
 // loaded from the usage ledger at start-up or on a reload, before the
 // router serves. It replaces an earlier seed for the same start; costs

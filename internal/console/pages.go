@@ -1,0 +1,894 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"switchyard/internal/admin"
+	"switchyard/internal/auth"
+	"switchyard/internal/telemetry"
+)
+
+// pageNames are the templates in templates/, each rendered inside
+// layout.html.
+var pageNames = []string{"signin", "error", "overview", "channels", "models", "contracts", "tenants", "tenant", "issued",
+	"usage", "config"}
+
+func parseTemplates() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"usd":   usd,
+		"count": func(v any) string { return count(toFloat(v)) },
+		"pct":   func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + "%" },
+		"ms": func(v float64) string {
+			if v == 0 {
+				return "–"
+			}
+			if v < 10 {
+				return strconv.FormatFloat(v, 'f', 1, 64) + " ms"
+			}
+			return strconv.FormatFloat(v, 'f', 0, 64) + " ms"
+		},
+		"dur": func(d time.Duration) string {
+			if d == 0 {
+				return "–"
+			}
+			return d.Round(time.Millisecond).String()
+		},
+		"when": func(t any) string {
+			switch x := t.(type) {
+			case time.Time:
+				return x.UTC().Format("2006-01-02 15:04 UTC")
+			case *time.Time:
+				if x != nil {
+					return x.UTC().Format("2006-01-02 15:04 UTC")
+				}
+			}
+			return ""
+		},
+		"join": strings.Join,
+		"list": func(s ...string) []string { return s },
+		// The limits form takes a pointer: nil leaves every field empty.
+		"nolimits": func() *admin.Limits { return nil },
+		"limitsOf": func(l admin.Limits) *admin.Limits { return &l },
+		"f1":       func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+	}
+	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	out := map[string]*template.Template{}
+	for _, name := range pageNames {
+		out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
+	}
+	return out
+}
+
+func toFloat(v any) float64 {
+	switch x := v.(type) {
+	case int:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case float64:
+		return x
+	}
+	return 0
+}
+
+// roundTrip reads a report that the admin package hands over as an API
+// value (its JSON shape is the admin API's contract) into the console's
+// own view of it.
+func roundTrip(src, dst any) error {
+	b, err := json.Marshal(src)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, dst)
+}
+
+// ---- sign-in ----
+
+func (c *console) signinForm(w http.ResponseWriter, r *http.Request) {
+	if s, _ := c.signedIn(r); s != nil {
+		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+		return
+	}
+	c.showSignin(w, r, "", http.StatusOK)
+}
+
+func (c *console) showSignin(w http.ResponseWriter, r *http.Request, problem string, status int) {
+	tok := randomToken()
+	setCookie(w, r, signinCookie, tok, 600)
+	if c.o.Admin.Token == "" && problem == "" {
+		problem = "Sign-in is disabled: the admin token environment variable (admin.token_env) was empty when the gateway started."
+	}
+	c.render(w, r, &view{Title: "Sign in", CSRF: tok, Error: problem, template: "signin", status: status})
+}
+
+// signIn checks a credential and returns the role it grants. It is the
+// one place a sign-in method (the admin token today) is judged.
+func (c *console) signIn(token string) (role, bool) {
+	if c.o.Admin.Token == "" || !tokensEqual(token, c.o.Admin.Token) {
+		return "", false
+	}
+	return roleAdmin, true
+}
+
+func (c *console) signin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		c.showSignin(w, r, "The form could not be read.", http.StatusBadRequest)
+		return
+	}
+	ck, err := r.Cookie(signinCookie)
+	if err != nil || ck.Value == "" || !tokensEqual(ck.Value, r.PostForm.Get("csrf")) {
+		c.showSignin(w, r, "The sign-in form expired or its security token is missing; try again.", http.StatusForbidden)
+		return
+	}
+	ro, ok := c.signIn(r.PostForm.Get("token"))
+	if !ok {
+		c.log.Warn("console sign-in refused", "remote", r.RemoteAddr)
+		c.showSignin(w, r, "That is not the admin token.", http.StatusUnauthorized)
+		return
+	}
+	id, _ := c.sessions.create(ro)
+	setCookie(w, r, signinCookie, "", -1)
+	setCookie(w, r, sessionCookie, id, 0)
+	c.log.Info("console sign-in", "role", string(ro), "remote", r.RemoteAddr)
+	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+}
+
+func (c *console) signout(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	if ck, err := r.Cookie(sessionCookie); err == nil {
+		c.sessions.delete(ck.Value)
+	}
+	setCookie(w, r, sessionCookie, "", -1)
+	return "/ui/signin", nil
+}
+
+// ---- overview ----
+
+type windowTotal struct {
+	Label string
+	Row   admin.UsageRow
+}
+
+type overviewData struct {
+	Windows            []windowTotal
+	Requests, DaySpend barChart
+	MonthSpend         barChart
+	Figures            *telemetry.Figures
+	FiguresError       string
+	Refusals           []refusal
+	MetricsAvailable   bool
+	RequestsSinceStart float64
+	HourlyRows         []hourRow
+}
+
+type refusal struct {
+	Kind  string
+	Count float64
+}
+
+type hourRow struct {
+	Label string
+	Row   admin.UsageRow
+}
+
+// total sums the ledger over [since, until).
+func (c *console) total(r *http.Request, since, until time.Time) (admin.UsageRow, error) {
+	rep, err := c.svc.Usage(r.Context(), admin.UsageQuery{Since: since.UTC().Format(time.RFC3339), Until: until.UTC().Format(time.RFC3339)})
+	if err != nil || len(rep.Data) == 0 {
+		return admin.UsageRow{}, err
+	}
+	return rep.Data[0], nil
+}
+
+func (c *console) overview(w http.ResponseWriter, r *http.Request, v *view) error {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	r = r.WithContext(ctx)
+	now := c.now().UTC()
+	d := &overviewData{}
+	for _, win := range []struct {
+		label string
+		d     time.Duration
+	}{{"Last hour", time.Hour}, {"Last day", 24 * time.Hour}, {"Last 30 days", 30 * 24 * time.Hour}} {
+		row, err := c.total(r, now.Add(-win.d), now.Add(time.Minute))
+		if err != nil {
+			return err
+		}
+		d.Windows = append(d.Windows, windowTotal{win.label, row})
+	}
+	// The last 24 hours by hour, and the last 30 days by day.
+	hourStart := now.Truncate(time.Hour).Add(-23 * time.Hour)
+	var hs series
+	spend := series{format: usd}
+	hs.format = count
+	for i := range 24 {
+		from := hourStart.Add(time.Duration(i) * time.Hour)
+		row, err := c.total(r, from, from.Add(time.Hour))
+		if err != nil {
+			return err
+		}
+		label := from.Format("15:04")
+		hs.labels, hs.values, hs.part = append(hs.labels, label), append(hs.values, float64(row.Requests)), append(hs.part, float64(row.Errors))
+		spend.labels, spend.values = append(spend.labels, label), append(spend.values, row.CostUSD)
+		d.HourlyRows = append(d.HourlyRows, hourRow{label, row})
+	}
+	d.Requests = newBarChart("requests-24h", "Requests per hour, last 24 hours (UTC)", "Requests per hour, with the failed ones overlaid.", hs)
+	d.DaySpend = newBarChart("spend-24h", "Spend per hour, last 24 hours (UTC)", "Spend in USD per hour.", spend)
+	dayStart := now.Truncate(24*time.Hour).AddDate(0, 0, -29)
+	month := series{format: usd}
+	for i := range 30 {
+		from := dayStart.AddDate(0, 0, i)
+		row, err := c.total(r, from, from.AddDate(0, 0, 1))
+		if err != nil {
+			return err
+		}
+		month.labels, month.values = append(month.labels, from.Format("Jan 2")), append(month.values, row.CostUSD)
+	}
+	d.MonthSpend = newBarChart("spend-30d", "Spend per day, last 30 days (UTC)", "Spend in USD per day.", month)
+	if c.o.Figures != nil {
+		d.MetricsAvailable = true
+		f, err := c.o.Figures()
+		if err != nil {
+			d.FiguresError = "the metrics could not be read"
+		} else {
+			d.Figures = &f
+			for k, n := range f.Refusals {
+				if n == 0 {
+					continue
+				}
+				d.Refusals = append(d.Refusals, refusal{k, n})
+			}
+			slices.SortFunc(d.Refusals, func(a, b refusal) int { return strings.Compare(a.Kind, b.Kind) })
+		}
+	}
+	v.Title, v.Nav, v.Data, v.template = "Overview", "overview", d, "overview"
+	return nil
+}
+
+// ---- channels ----
+
+type channelRow struct {
+	admin.ChannelStatus
+	// LedgerRequests and LedgerErrors are the last hour's, from the ledger.
+	LedgerRequests, LedgerErrors int64
+}
+
+func (c *console) channels(w http.ResponseWriter, r *http.Request, v *view) error {
+	if c.o.Admin.Channels == nil {
+		return notFound("channel health is not available on this gateway")
+	}
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	cs, err := c.o.Admin.Channels(ctx)
+	if err != nil {
+		return err
+	}
+	rep, err := c.svc.Usage(ctx, admin.UsageQuery{Since: "1h", By: "provider"})
+	if err != nil {
+		return err
+	}
+	byChannel := map[string]admin.UsageRow{}
+	for _, row := range rep.Data {
+		byChannel[row.Group] = row
+	}
+	rows := make([]channelRow, 0, len(cs))
+	for _, ch := range cs {
+		u := byChannel[ch.Name]
+		rows = append(rows, channelRow{ChannelStatus: ch, LedgerRequests: u.Requests, LedgerErrors: u.Errors})
+	}
+	v.Title, v.Nav, v.Data, v.template = "Channels", "channels", rows, "channels"
+	return nil
+}
+
+func (c *console) resetChannel(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	name := r.PathValue("name")
+	if err := c.o.Admin.ResetBreaker(ctx, name); err != nil {
+		return "", err
+	}
+	c.sessions.setFlash(s, "The circuit breaker of "+name+" is reset (closed).")
+	return "/ui/channels", nil
+}
+
+// ---- models and route explain ----
+
+type offeringView struct {
+	Provider      string  `json:"provider"`
+	ProviderType  string  `json:"provider_type"`
+	Region        string  `json:"region"`
+	UpstreamModel string  `json:"upstream_model"`
+	Weight        float64 `json:"weight"`
+}
+
+type candidateView struct {
+	offeringView
+	Health    string   `json:"health"`
+	Reason    string   `json:"reason"`
+	Removed   string   `json:"removed"`
+	Contracts []string `json:"contracts"`
+	// Live is the channel's breaker state now.
+	Live string `json:"-"`
+}
+
+type decisionView struct {
+	Model       string          `json:"model"`
+	Tenant      string          `json:"tenant"`
+	Traffic     string          `json:"traffic"`
+	Strategy    string          `json:"strategy"`
+	MaxAttempts int             `json:"max_attempts"`
+	Order       []offeringView  `json:"order"`
+	Candidates  []candidateView `json:"candidates"`
+	Contracts   []string        `json:"contracts"`
+	Why         []string        `json:"why"`
+}
+
+type explanationView struct {
+	Decision *decisionView `json:"decision"`
+	Error    string        `json:"error"`
+}
+
+type modelsData struct {
+	Models  []admin.ModelInfo
+	Query   admin.ExplainQuery
+	Asked   bool
+	Explain *explanationView
+	// ExplainError is a problem with the question itself.
+	ExplainError string
+	Tenants      []admin.TenantView
+}
+
+func (c *console) models(w http.ResponseWriter, r *http.Request, v *view) error {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	d := &modelsData{}
+	if c.o.Admin.Models != nil {
+		ms, err := c.o.Admin.Models(ctx)
+		if err != nil {
+			return err
+		}
+		d.Models = ms
+	}
+	ts, err := c.svc.ListTenants(ctx)
+	if err != nil {
+		return err
+	}
+	d.Tenants = ts
+	q := r.URL.Query()
+	if q.Has("model") {
+		d.Asked = true
+		d.Query = admin.ExplainQuery{Model: q.Get("model"), Tenant: q.Get("tenant"), Traffic: q.Get("traffic")}
+		out, err := c.o.Admin.RouteExplain(ctx, d.Query)
+		if err != nil {
+			status, msg := admin.Problem(err)
+			if status == http.StatusInternalServerError {
+				return err
+			}
+			d.ExplainError = msg
+			v.status = status
+		} else {
+			var ex explanationView
+			if err := roundTrip(out, &ex); err != nil {
+				return err
+			}
+			if ex.Decision != nil && c.o.Admin.Channels != nil {
+				cs, err := c.o.Admin.Channels(ctx)
+				if err != nil {
+					return err
+				}
+				live := map[string]string{}
+				for _, ch := range cs {
+					live[ch.Name] = ch.State
+				}
+				for i := range ex.Decision.Candidates {
+					ex.Decision.Candidates[i].Live = live[ex.Decision.Candidates[i].Provider]
+				}
+			}
+			d.Explain = &ex
+		}
+	}
+	v.Title, v.Nav, v.Data, v.template = "Models and routes", "models", d, "models"
+	return nil
+}
+
+// ---- contracts ----
+
+type commitmentView struct {
+	Contract    string    `json:"contract"`
+	Provider    string    `json:"provider"`
+	Period      string    `json:"period"`
+	PeriodStart time.Time `json:"period_start"`
+	PeriodEnd   time.Time `json:"period_end"`
+	AmountUSD   float64   `json:"amount_usd"`
+	SpentUSD    float64   `json:"spent_usd"`
+	PacingUSD   float64   `json:"pacing_usd"`
+	Behind      bool      `json:"behind"`
+	Chart       burnDown  `json:"-"`
+}
+
+type contractReportView struct {
+	Since       time.Time        `json:"since"`
+	Until       time.Time        `json:"until"`
+	Contracts   []admin.UsageRow `json:"contracts"`
+	Commitments []commitmentView `json:"commitments"`
+}
+
+type violationView struct {
+	RequestID string   `json:"request_id"`
+	Time      string   `json:"time"`
+	Tenant    string   `json:"tenant"`
+	Model     string   `json:"model"`
+	Traffic   string   `json:"traffic"`
+	Provider  string   `json:"provider"`
+	Status    int      `json:"status"`
+	Contracts []string `json:"contracts"`
+}
+
+type complianceView struct {
+	Checked    int64           `json:"checked"`
+	Violations []violationView `json:"violations"`
+	Unrecorded []violationView `json:"unrecorded"`
+	Unjudged   int64           `json:"unjudged"`
+}
+
+type contractsData struct {
+	Since      string
+	Report     contractReportView
+	Compliance complianceView
+}
+
+// burnBuckets bounds the ledger queries behind one burn-down chart.
+const burnBuckets = 30
+
+func (c *console) contracts(w http.ResponseWriter, r *http.Request, v *view) error {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	since := r.URL.Query().Get("since")
+	if since == "" {
+		since = "30d"
+	}
+	d := &contractsData{Since: since}
+	rep, err := c.o.Admin.UsageReport(ctx, admin.UsageQuery{By: "contract", Since: since})
+	if err != nil {
+		return err
+	}
+	if err := roundTrip(rep, &d.Report); err != nil {
+		return err
+	}
+	comp, err := c.o.Admin.UsageReport(ctx, admin.UsageQuery{By: "compliance", Since: since})
+	if err != nil {
+		return err
+	}
+	if err := roundTrip(comp, &d.Compliance); err != nil {
+		return err
+	}
+	now := c.now()
+	for i := range d.Report.Commitments {
+		cm := &d.Report.Commitments[i]
+		spent, err := c.cumulativeSpend(r.WithContext(ctx), cm.Provider, cm.PeriodStart, cm.PeriodEnd, now)
+		if err != nil {
+			return err
+		}
+		// The live figure (the router's, seeded from the ledger and counting
+		// what is not written yet) ends the line.
+		spent = append(spent, point{now, cm.SpentUSD})
+		cm.Chart = newBurnDown(fmt.Sprintf("burn-%d", i), fmt.Sprintf("%s on %s: %s commitment, %s", cm.Contract, cm.Provider, usd(cm.AmountUSD), cm.Period),
+			cm.PeriodStart, cm.PeriodEnd, now, cm.AmountUSD, spent)
+	}
+	v.Title, v.Nav, v.Data, v.template = "Contracts", "contracts", d, "contracts"
+	return nil
+}
+
+// cumulativeSpend reads the channel's spend in the period so far from the
+// ledger, in at most burnBuckets steps.
+func (c *console) cumulativeSpend(r *http.Request, channel string, start, end, now time.Time) ([]point, error) {
+	step := end.Sub(start) / burnBuckets
+	if step <= 0 {
+		return nil, nil
+	}
+	var out []point
+	total := 0.0
+	for from := start; from.Before(now) && len(out) < burnBuckets; from = from.Add(step) {
+		to := from.Add(step)
+		if to.After(now) {
+			to = now
+		}
+		rep, err := c.svc.Usage(r.Context(), admin.UsageQuery{Since: from.UTC().Format(time.RFC3339), Until: to.UTC().Format(time.RFC3339), Provider: channel})
+		if err != nil {
+			return nil, err
+		}
+		if len(rep.Data) > 0 {
+			total += rep.Data[0].CostUSD
+		}
+		out = append(out, point{to, total})
+	}
+	return out, nil
+}
+
+// ---- tenants and keys ----
+
+type tenantRow struct {
+	admin.TenantView
+	Spend30d float64
+}
+
+type tenantsData struct {
+	Query   string
+	Tenants []tenantRow
+	Total   int
+}
+
+func (c *console) tenantSpend(r *http.Request, tenant, by string) (map[string]admin.UsageRow, error) {
+	rep, err := c.svc.Usage(r.Context(), admin.UsageQuery{Since: "30d", By: by, Tenant: tenant})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]admin.UsageRow{}
+	for _, row := range rep.Data {
+		out[row.Group] = row
+	}
+	return out, nil
+}
+
+func (c *console) tenants(w http.ResponseWriter, r *http.Request, v *view) error {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	r = r.WithContext(ctx)
+	ts, err := c.svc.ListTenants(ctx)
+	if err != nil {
+		return err
+	}
+	spend, err := c.tenantSpend(r, "", "tenant")
+	if err != nil {
+		return err
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	d := &tenantsData{Query: q, Total: len(ts)}
+	for _, t := range ts {
+		if q != "" && !strings.Contains(strings.ToLower(t.Name), strings.ToLower(q)) && t.ID != q {
+			continue
+		}
+		d.Tenants = append(d.Tenants, tenantRow{TenantView: t, Spend30d: spend[t.ID].CostUSD})
+	}
+	v.Title, v.Nav, v.Data, v.template = "Tenants and keys", "tenants", d, "tenants"
+	return nil
+}
+
+// limitsFrom reads the limit fields of a form; a field left empty is 0.
+func limitsFrom(f url.Values) (admin.Limits, error) {
+	var l admin.Limits
+	var errs []error
+	num := func(name string, dst *int) {
+		if s := strings.TrimSpace(f.Get(name)); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: must be a whole number", name))
+			}
+			*dst = n
+		}
+	}
+	num("rpm", &l.RPM)
+	num("tpm", &l.TPM)
+	num("max_streams", &l.MaxStreams)
+	if s := strings.TrimSpace(f.Get("budget_usd")); s != "" {
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			errs = append(errs, errors.New("budget_usd: must be a number"))
+		}
+		l.BudgetUSD = x
+	}
+	l.BudgetPeriod = f.Get("budget_period")
+	if err := errors.Join(errs...); err != nil {
+		return l, badRequest(err.Error())
+	}
+	return l, nil
+}
+
+func (c *console) createTenant(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	l, err := limitsFrom(r.PostForm)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	t, err := c.svc.CreateTenant(ctx, admin.TenantSpec{Name: strings.TrimSpace(r.PostForm.Get("name")), Limits: l})
+	if err != nil {
+		return "", err
+	}
+	c.sessions.setFlash(s, "Tenant "+t.Name+" created.")
+	return "/ui/tenants/" + url.PathEscape(t.ID), nil
+}
+
+type keyRow struct {
+	admin.KeyView
+	Spend30d float64
+	Requests int64
+}
+
+type tenantData struct {
+	Tenant admin.TenantView
+	Keys   []keyRow
+	Spend  admin.UsageRow
+}
+
+func (c *console) tenant(w http.ResponseWriter, r *http.Request, v *view) error {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	r = r.WithContext(ctx)
+	t, err := c.svc.Tenant(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	ks, err := c.svc.ListKeys(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	byKey, err := c.tenantSpend(r, t.ID, "key")
+	if err != nil {
+		return err
+	}
+	d := &tenantData{Tenant: admin.ViewTenant(t)}
+	for _, k := range ks {
+		u := byKey[k.ID]
+		d.Keys = append(d.Keys, keyRow{KeyView: k, Spend30d: u.CostUSD, Requests: u.Requests})
+		d.Spend.Requests += u.Requests
+		d.Spend.CostUSD += u.CostUSD
+		d.Spend.Errors += u.Errors
+	}
+	v.Title, v.Nav, v.Data, v.template = "Tenant "+t.Name, "tenants", d, "tenant"
+	return nil
+}
+
+func (c *console) updateTenant(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	l, err := limitsFrom(r.PostForm)
+	if err != nil {
+		return "", err
+	}
+	disabled := r.PostForm.Get("disabled") == "on"
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	t, err := c.svc.UpdateTenant(ctx, r.PathValue("id"), admin.TenantUpdate{Disabled: &disabled, RPM: &l.RPM, TPM: &l.TPM,
+		MaxStreams: &l.MaxStreams, BudgetUSD: &l.BudgetUSD, BudgetPeriod: &l.BudgetPeriod})
+	if err != nil {
+		return "", err
+	}
+	c.sessions.setFlash(s, "Limits and budget of "+t.Name+" saved.")
+	return "/ui/tenants/" + url.PathEscape(t.ID), nil
+}
+
+type issuedData struct {
+	Issued admin.IssuedView
+	// Rotated names the key the new one replaced.
+	Rotated string
+	Tenant  string
+}
+
+func (c *console) issueKey(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	l, err := limitsFrom(r.PostForm)
+	if err != nil {
+		return "", err
+	}
+	var models []string
+	for _, m := range strings.Split(r.PostForm.Get("allowed_models"), ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			models = append(models, m)
+		}
+	}
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	iss, err := c.svc.IssueKey(ctx, admin.KeySpec{Tenant: r.PathValue("id"), Name: strings.TrimSpace(r.PostForm.Get("name")),
+		AllowedModels: models, Limits: l})
+	if err != nil {
+		return "", err
+	}
+	v.Title, v.Nav, v.template = "Key issued", "tenants", "issued"
+	v.Data = &issuedData{Issued: admin.ViewIssued(iss), Tenant: iss.Key.TenantID}
+	return "", nil
+}
+
+func (c *console) revokeKey(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	k, err := c.svc.RevokeKey(ctx, r.PathValue("id"))
+	if err != nil {
+		return "", err
+	}
+	c.sessions.setFlash(s, "Key "+k.Prefix+"… revoked.")
+	return "/ui/tenants/" + url.PathEscape(k.TenantID), nil
+}
+
+func (c *console) rotateKey(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	id := r.PathValue("id")
+	iss, err := c.svc.RotateKey(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	v.Title, v.Nav, v.template = "Key rotated", "tenants", "issued"
+	v.Data = &issuedData{Issued: admin.ViewIssued(iss), Rotated: id, Tenant: iss.Key.TenantID}
+	return "", nil
+}
+
+// ---- usage ----
+
+// usageGroups are the groupings the usage page offers, with the admin
+// report's name for each.
+var usageGroups = []struct{ Value, Label, By string }{
+	{"tenant", "Tenant", "tenant"}, {"key", "Key", "key"}, {"model", "Model", "model"},
+	{"channel", "Channel", "provider"}, {"contract", "Contract", "contract"},
+}
+
+type usageRowView struct {
+	admin.UsageRow
+	Name string
+}
+
+type usageData struct {
+	By, Since, Until string
+	Groups           []struct{ Value, Label, By string }
+	Rows             []usageRowView
+	Total            admin.UsageRow
+	CSV              string
+}
+
+// usageReport runs the usage page's query and names each group.
+func (c *console) usageReport(r *http.Request) (*usageData, error) {
+	q := r.URL.Query()
+	d := &usageData{By: q.Get("by"), Since: q.Get("since"), Until: q.Get("until"), Groups: usageGroups}
+	if d.By == "" {
+		d.By = "tenant"
+	}
+	if d.Since == "" {
+		d.Since = "24h"
+	}
+	by := ""
+	for _, g := range usageGroups {
+		if g.Value == d.By {
+			by = g.By
+		}
+	}
+	if by == "" {
+		return d, badRequest("group by must be tenant, key, model, channel or contract")
+	}
+	rep, err := c.o.Admin.UsageReport(r.Context(), admin.UsageQuery{By: by, Since: d.Since, Until: d.Until})
+	if err != nil {
+		return d, err
+	}
+	var rows []admin.UsageRow
+	switch x := rep.(type) {
+	case *admin.UsageReport:
+		rows = x.Data
+	default:
+		var cr contractReportView
+		if err := roundTrip(rep, &cr); err != nil {
+			return d, err
+		}
+		rows = cr.Contracts
+	}
+	names := map[string]string{}
+	switch by {
+	case "tenant":
+		ts, err := c.svc.ListTenants(r.Context())
+		if err != nil {
+			return d, err
+		}
+		for _, t := range ts {
+			names[t.ID] = t.Name
+		}
+	case "key":
+		ks, err := c.svc.ListKeys(r.Context(), "")
+		if err != nil {
+			return d, err
+		}
+		for _, k := range ks {
+			names[k.ID] = k.Prefix + "… " + k.Name
+		}
+	}
+	for _, row := range rows {
+		name := row.Group
+		if n, ok := names[row.Group]; ok {
+			name = n
+		}
+		if name == "" {
+			name = "(none)"
+		}
+		d.Rows = append(d.Rows, usageRowView{UsageRow: row, Name: name})
+		d.Total.Requests += row.Requests
+		d.Total.Errors += row.Errors
+		d.Total.InputTokens += row.InputTokens
+		d.Total.OutputTokens += row.OutputTokens
+		d.Total.CostUSD += row.CostUSD
+	}
+	d.CSV = "/ui/usage.csv?" + url.Values{"by": {d.By}, "since": {d.Since}, "until": {d.Until}}.Encode()
+	return d, nil
+}
+
+func (c *console) usage(w http.ResponseWriter, r *http.Request, v *view) error {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	d, err := c.usageReport(r.WithContext(ctx))
+	v.Title, v.Nav, v.Data, v.template = "Usage", "usage", d, "usage"
+	if err != nil {
+		status, msg := admin.Problem(err)
+		var p *httpProblem
+		if errors.As(err, &p) {
+			status, msg = p.status, p.msg
+		}
+		if status == http.StatusInternalServerError {
+			return err
+		}
+		d.Rows = nil
+		v.Error, v.status = msg, status
+	}
+	return nil
+}
+
+func (c *console) usageCSV(w http.ResponseWriter, r *http.Request, v *view) error {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	d, err := c.usageReport(r.WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="switchyard-usage-by-%s.csv"`, d.By))
+	w.Header().Set("Cache-Control", "no-store")
+	return writeUsageCSV(w, d)
+}
+
+// ---- configuration ----
+
+type configData struct {
+	YAML     string
+	Errors   []string
+	Reloaded bool
+	CanLoad  bool
+}
+
+func (c *console) config(w http.ResponseWriter, r *http.Request, v *view) error {
+	d := &configData{CanLoad: c.o.Admin.Reload != nil}
+	if c.o.Config != nil {
+		y, err := c.o.Config()
+		if err != nil {
+			return err
+		}
+		d.YAML = string(y)
+	}
+	v.Title, v.Nav, v.Data, v.template = "Configuration", "config", d, "config"
+	return nil
+}
+
+func (c *console) reload(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	if c.o.Admin.Reload == nil {
+		return "", notFound("reload is not available: this gateway was not started from a config file")
+	}
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	if err := c.o.Admin.Reload(ctx); err != nil {
+		d := &configData{CanLoad: true}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				d.Errors = append(d.Errors, auth.RedactKeys(line))
+			}
+		}
+		if c.o.Config != nil {
+			if y, err := c.o.Config(); err == nil {
+				d.YAML = string(y)
+			}
+		}
+		v.Title, v.Nav, v.Data, v.template, v.status = "Configuration", "config", d, "config", http.StatusUnprocessableEntity
+		return "", nil
+	}
+	c.sessions.setFlash(s, "Configuration reloaded: the file validated and is now running.")
+	return "/ui/config", nil
+}

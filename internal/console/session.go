@@ -1,0 +1,151 @@
+package console
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"sync"
+	"time"
+)
+
+const (
+	// sessionCookie holds a signed-in operator's session id.
+	sessionCookie = "switchyard_console"
+	// signinCookie holds the sign-in form's CSRF token before there is a
+	// session (a double-submitted cookie).
+	signinCookie = "switchyard_console_signin"
+	// cookiePath keeps both cookies off the admin API.
+	cookiePath = "/ui/"
+)
+
+// role is what a session may do. Only the admin token signs in today, and
+// it may do everything; roles from single sign-on slot in at signIn and
+// permitted.
+type role string
+
+const roleAdmin role = "admin"
+
+// session is a signed-in operator, held on the server; the cookie carries
+// only a random id.
+type session struct {
+	role role
+	// csrf is the token every form of this session carries.
+	csrf     string
+	lastSeen time.Time
+	// flash is a message for the next page shown (after a redirect).
+	flash string
+}
+
+// sessions is the bounded, server-side session table. Sessions expire
+// after idle time without a request; past max sessions the least recently
+// used one is dropped.
+type sessions struct {
+	mu   sync.Mutex
+	byID map[[32]byte]*session
+	idle time.Duration
+	max  int
+	now  func() time.Time
+}
+
+func newSessions(idle time.Duration, max int, now func() time.Time) *sessions {
+	return &sessions{byID: map[[32]byte]*session{}, idle: idle, max: max, now: now}
+}
+
+// randomToken returns 32 random bytes, URL-safe base64.
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// key is what the table is indexed by: a hash of the id, so that the
+// table's lookups reveal nothing about live ids through their timing.
+func key(id string) [32]byte { return sha256.Sum256([]byte(id)) }
+
+// create starts a session with role r and returns its id.
+func (s *sessions) create(r role) (string, *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.prune(now)
+	if len(s.byID) >= s.max {
+		var oldest [32]byte
+		var at time.Time
+		for k, v := range s.byID {
+			if at.IsZero() || v.lastSeen.Before(at) {
+				oldest, at = k, v.lastSeen
+			}
+		}
+		delete(s.byID, oldest)
+	}
+	id := randomToken()
+	ss := &session{role: r, csrf: randomToken(), lastSeen: now}
+	s.byID[key(id)] = ss
+	return id, ss
+}
+
+// get returns the live session with id and marks it used; an expired
+// one is deleted.
+func (s *sessions) get(id string) *session {
+	if id == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key(id)
+	ss := s.byID[k]
+	if ss == nil {
+		return nil
+	}
+	now := s.now()
+	if now.Sub(ss.lastSeen) >= s.idle {
+		delete(s.byID, k)
+		return nil
+	}
+	ss.lastSeen = now
+	return ss
+}
+
+// takeFlash returns and clears the session's flash message.
+func (s *sessions) takeFlash(ss *session) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := ss.flash
+	ss.flash = ""
+	return f
+}
+
+func (s *sessions) setFlash(ss *session, msg string) {
+	s.mu.Lock()
+	ss.flash = msg
+	s.mu.Unlock()
+}
+
+func (s *sessions) delete(id string) {
+	s.mu.Lock()
+	delete(s.byID, key(id))
+	s.mu.Unlock()
+}
+
+// prune drops expired sessions. The caller holds s.mu.
+func (s *sessions) prune(now time.Time) {
+	for k, v := range s.byID {
+		if now.Sub(v.lastSeen) >= s.idle {
+			delete(s.byID, k)
+		}
+	}
+}
+
+// tokensEqual compares two secrets in constant time.
+func tokensEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// setCookie writes a console cookie: HttpOnly, SameSite=Strict, scoped to
+// /ui/, and Secure when the request came over TLS. maxAge < 0 deletes it.
+func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: cookiePath, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: maxAge})
+}
