@@ -410,3 +410,56 @@ func invalidf(format string, args ...any) error {
 func unsupportedf(format string, args ...any) error {
 	return fmt.Errorf("%w: vertex: "+format, append([]any{llm.ErrUnsupported}, args...)...)
 }
+
+var _ provider.TokenCounter = (*Adapter)(nil)
+
+// countFields are the members of a generateContent body that Vertex AI's
+// countTokens takes.
+var countFields = [...]string{"contents", "systemInstruction", "tools"}
+
+// CountTokens calls countTokens for a Gemini model. Claude on Vertex AI
+// is not counted here: the error wraps llm.ErrUnsupported, so the caller
+// estimates instead.
+func (a *Adapter) CountTokens(ctx context.Context, req *llm.Request) (int, error) {
+	pub, id, err := publisher(req.Model)
+	if err != nil {
+		return 0, err
+	}
+	if pub != "google" {
+		return 0, unsupportedf("token counting for %s models", pub)
+	}
+	gb, err := geminiBody(req)
+	if err != nil {
+		return 0, err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(gb, &all); err != nil {
+		return 0, fmt.Errorf("%w: vertex: generateContent body: %v", llm.ErrInvalid, err)
+	}
+	kept := make(map[string]json.RawMessage, len(countFields))
+	for _, k := range countFields {
+		if v, ok := all[k]; ok {
+			kept[k] = v
+		}
+	}
+	body, err := json.Marshal(kept)
+	if err != nil {
+		return 0, fmt.Errorf("encoding countTokens request: %w", err)
+	}
+	if a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	b, status, err := a.call(ctx, a.target(pub, id, ":countTokens"), body)
+	if err != nil {
+		return 0, err
+	}
+	var out struct {
+		TotalTokens *int `json:"totalTokens"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || out.TotalTokens == nil || *out.TotalTokens < 0 {
+		return 0, a.badResponse(status, fmt.Errorf("countTokens answer without a token count: %.200s", b))
+	}
+	return *out.TotalTokens, nil
+}
