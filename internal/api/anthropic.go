@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"switchyard/internal/gateway"
 	"switchyard/internal/llm"
 	"switchyard/internal/provider/anthropic"
 	"switchyard/internal/sse"
@@ -135,7 +136,8 @@ func (c anthropicCodec) Fail(sw *sse.Writer, e *apiError) error {
 }
 
 func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.authenticate(r); err != nil {
+	p, err := s.authenticate(r)
+	if err != nil {
 		writeError(w, r, dialectAnthropic, err)
 		return
 	}
@@ -175,7 +177,27 @@ func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, dialectAnthropic, &apiError{Status: http.StatusNotFound, Type: typeNotFound, Message: "model: " + mr.Model + " not found"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"input_tokens": anthropic.CountTokens(req)})
+	n, err := s.countTokens(w, r, s.call(r, p, mr.Model, dialectAnthropic, "count_tokens"), req)
+	if err != nil {
+		writeError(w, r, dialectAnthropic, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"input_tokens": n})
+}
+
+// countTokens counts a request's input tokens for a front door's count
+// endpoint: on a channel of its route that can count, else with the
+// local estimate (anthropic.CountTokens, the same figure every door
+// answered before). The X-Switchyard-Token-Count header says which.
+func (s *Server) countTokens(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request) (int, error) {
+	n, res, err := s.gw.CountTokens(r.Context(), call, req, anthropic.CountTokens)
+	setRouteHeaders(w, r, res)
+	meterInfo(r, res)
+	if err != nil {
+		return 0, err
+	}
+	w.Header().Set("X-Switchyard-Token-Count", n.Source)
+	return n.InputTokens, nil
 }
 
 // anthropicErrorType names e's type in Anthropic's words.
