@@ -22,6 +22,7 @@
 //	Gemini     http://ADDR/gemini      POST v1beta/models/{model}:generateContent|streamGenerateContent|countTokens
 //	Vertex     http://ADDR/vertex      POST v1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent|streamGenerateContent|countTokens
 //	                                   POST v1/projects/{p}/locations/{l}/publishers/anthropic/models/{model}:rawPredict|streamRawPredict
+//	                                   POST v1/projects/{p}/locations/{l}/publishers/anthropic/models/count-tokens:rawPredict
 //	                                   POST token (Google's OAuth token endpoint, for service-account assertions)
 //
 // Any model name, Bedrock model id (foundation model, inference profile or

@@ -142,7 +142,9 @@ func (c *call) vertexAuth() error {
 
 // vertex serves POST {version}/projects/{project}/locations/{location}/
 // publishers/{publisher}/models/{model}:{method}: Gemini's generateContent,
-// streamGenerateContent and countTokens for publisher google, rawPredict and
+// streamGenerateContent and countTokens for publisher google, and for
+// publisher anthropic Claude's token count at count-tokens:rawPredict
+// (a Messages body naming its model), rawPredict and
 // streamRawPredict (Anthropic Messages bodies) for publisher anthropic.
 func (s *Server) vertex(c *call) error {
 	version := c.r.PathValue("version")
@@ -167,6 +169,9 @@ func (s *Server) vertex(c *call) error {
 	}
 	if pub == "google" && method == "countTokens" {
 		return s.vertexCountTokens(c, model)
+	}
+	if model == "count-tokens" && method == "rawPredict" {
+		return s.vertexClaudeCountTokens(c)
 	}
 	if pub == "google" {
 		return s.geminiGenerate(c, model, method)
@@ -233,5 +238,25 @@ func (s *Server) vertexCountTokens(c *call, model string) error {
 	}
 	n := conv.inputTokens()
 	writeJSON(c.w, http.StatusOK, map[string]any{"totalTokens": n, "totalBillableCharacters": n * 4})
+	return nil
+}
+
+// vertexClaudeCountTokens serves count-tokens:rawPredict, Claude's token
+// count on Vertex AI: a Messages body that names its model, as Anthropic's
+// count_tokens takes it, answered with {"input_tokens": N}.
+func (s *Server) vertexClaudeCountTokens(c *call) error {
+	var peek struct {
+		Model string `json:"model"`
+	}
+	_ = json.Unmarshal(c.body, &peek)
+	c.rec.Model = peek.Model
+	conv, _, err := anthropicConversation(c.body, anthropicOptions{countOnly: true})
+	if err != nil {
+		return err
+	}
+	if err := c.admit(); err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, map[string]any{"input_tokens": conv.inputTokens()})
 	return nil
 }

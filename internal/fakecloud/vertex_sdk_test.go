@@ -156,3 +156,32 @@ func TestVertex_GenAISDK(t *testing.T) {
 		t.Errorf("an unissued token: %v, want 401 UNAUTHENTICATED", err)
 	}
 }
+
+// TestVertex_ClaudeCountTokens: count-tokens:rawPredict counts a Messages
+// body naming its model as rawPredict bills the same conversation, and
+// refuses one without a model.
+func TestVertex_ClaudeCountTokens(t *testing.T) {
+	_, ts := newTestServer(t, Options{})
+	tok, err := (&vertexTokens{tokenURL: ts.URL + VertexTokenPath}).get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := map[string]string{"Authorization": "Bearer " + tok}
+	base := ts.URL + "/vertex/v1/projects/p/locations/us-east5/publishers/anthropic/models/"
+	const msgs = `"system":"Be brief.","messages":[{"role":"user","content":"How many tokens is this?"}]`
+	status, _, b := do(t, "POST", base+"claude-sonnet-4-5@20250929:rawPredict", auth, `{"anthropic_version":"vertex-2023-10-16","max_tokens":20,`+msgs+`}`)
+	if status != http.StatusOK {
+		t.Fatalf("rawPredict: %d %s", status, b)
+	}
+	billed := decode(t, b)["usage"].(map[string]any)["input_tokens"]
+	status, _, b = do(t, "POST", base+"count-tokens:rawPredict", auth, `{"model":"claude-sonnet-4-5@20250929",`+msgs+`}`)
+	if status != http.StatusOK || decode(t, b)["input_tokens"] != billed {
+		t.Errorf("count-tokens: %d %s, want input_tokens %v", status, b, billed)
+	}
+	if status, _, b = do(t, "POST", base+"count-tokens:rawPredict", auth, `{`+msgs+`}`); status != http.StatusBadRequest {
+		t.Errorf("without a model: %d %s, want 400", status, b)
+	}
+	if status, _, _ = do(t, "POST", base+"count-tokens:rawPredict", nil, `{"model":"m",`+msgs+`}`); status != http.StatusUnauthorized {
+		t.Errorf("without a token: %d, want 401", status)
+	}
+}
