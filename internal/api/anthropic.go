@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"switchyard/internal/gateway"
 	"switchyard/internal/llm"
 	"switchyard/internal/provider/anthropic"
 	"switchyard/internal/sse"
@@ -183,21 +182,6 @@ func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"input_tokens": n})
-}
-
-// countTokens counts a request's input tokens for a front door's count
-// endpoint: on a channel of its route that can count, else with the
-// local estimate (anthropic.CountTokens, the same figure every door
-// answered before). The X-Switchyard-Token-Count header says which.
-func (s *Server) countTokens(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request) (int, error) {
-	n, res, err := s.gw.CountTokens(r.Context(), call, req, anthropic.CountTokens)
-	setRouteHeaders(w, r, res)
-	meterInfo(r, res)
-	if err != nil {
-		return 0, err
-	}
-	w.Header().Set("X-Switchyard-Token-Count", n.Source)
-	return n.InputTokens, nil
 }
 
 // anthropicErrorType names e's type in Anthropic's words.
