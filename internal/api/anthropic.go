@@ -135,7 +135,8 @@ func (c anthropicCodec) Fail(sw *sse.Writer, e *apiError) error {
 }
 
 func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.authenticate(r); err != nil {
+	p, err := s.authenticate(r)
+	if err != nil {
 		writeError(w, r, dialectAnthropic, err)
 		return
 	}
@@ -175,7 +176,12 @@ func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, dialectAnthropic, &apiError{Status: http.StatusNotFound, Type: typeNotFound, Message: "model: " + mr.Model + " not found"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"input_tokens": anthropic.CountTokens(req)})
+	n, err := s.countTokens(w, r, s.call(r, p, mr.Model, dialectAnthropic, "count_tokens"), req)
+	if err != nil {
+		writeError(w, r, dialectAnthropic, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"input_tokens": n})
 }
 
 // anthropicErrorType names e's type in Anthropic's words.

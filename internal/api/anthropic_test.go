@@ -261,7 +261,12 @@ func TestAnthropicSDK_V1(t *testing.T) {
 		if short.InputTokens <= 0 || long.InputTokens <= short.InputTokens {
 			t.Errorf("short %d long %d", short.InputTokens, long.InputTokens)
 		}
-		h.records(t, 0)
+		// sonnet's first channel counts.
+		for _, rec := range h.records(t, 2) {
+			if rec.Cloud != "anthropic" || !strings.HasSuffix(rec.Path, "/count_tokens") {
+				t.Errorf("count went to %s %s", rec.Cloud, rec.Path)
+			}
+		}
 	})
 	t.Run("models", func(t *testing.T) {
 		page, err := c.Models.List(ctx, anthropic.ModelListParams{})

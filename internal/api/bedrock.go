@@ -654,11 +654,11 @@ func writeFrames(enc *bedrock.EventEncoder, frames []bedrock.EncodedEvent) error
 }
 
 // handleBedrockCountTokens serves CountTokens for a Converse or an
-// InvokeModel (Anthropic) input with the same estimate as the Anthropic
-// front door's count_tokens. No upstream is called.
+// InvokeModel (Anthropic) input, counted as every door's count is
+// (Server.countTokens).
 func (s *Server) handleBedrockCountTokens(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-Requestid", awsRequestID(telemetry.InfoFrom(r.Context()).RequestID))
-	_, body, err := s.bedrockAuth(w, r)
+	p, body, err := s.bedrockAuth(w, r)
 	if err != nil {
 		writeError(w, r, dialectBedrock, err)
 		return
@@ -673,7 +673,12 @@ func (s *Server) handleBedrockCountTokens(w http.ResponseWriter, r *http.Request
 		writeError(w, r, dialectBedrock, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"inputTokens": anthropic.CountTokens(req)})
+	n, err := s.countTokens(w, r, s.call(r, p, model, dialectBedrock, "count_tokens"), req)
+	if err != nil {
+		writeError(w, r, dialectBedrock, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"inputTokens": n})
 }
 
 // countTokensRequest decodes a CountTokens body: {"input": {"converse":

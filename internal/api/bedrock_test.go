@@ -573,7 +573,12 @@ func TestBedrock_CountTokens(t *testing.T) {
 	if s, l := aws.ToInt32(short.InputTokens), aws.ToInt32(long.InputTokens); s <= 0 || l <= s {
 		t.Errorf("short %d long %d", s, l)
 	}
-	h.records(t, 0)
+	// sonnet's first channel, Anthropic's, counts both inputs.
+	for _, rec := range h.records(t, 2) {
+		if rec.Cloud != "anthropic" || !strings.HasSuffix(rec.Path, "/count_tokens") {
+			t.Errorf("count went to %s %s", rec.Cloud, rec.Path)
+		}
+	}
 }
 
 func TestBedrock_Auth(t *testing.T) {
@@ -1010,6 +1015,26 @@ func FuzzBedrockInvoke(f *testing.F) {
 			op = "invoke-with-response-stream"
 		}
 		req := httptest.NewRequest(http.MethodPost, "/model/"+sonnet+"/"+op, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+h.key.Secret)
+		checkBedrockAnswer(t, h.serve(req))
+	})
+}
+
+// FuzzBedrockCountTokens does the same for CountTokens bodies, which
+// wrap a Converse input or a base64 InvokeModel body.
+func FuzzBedrockCountTokens(f *testing.F) {
+	h := newHarness(f)
+	for _, seed := range []string{
+		`{"input":{"converse":{"messages":[{"role":"user","content":[{"text":"hi"}]}]}}}`,
+		`{"input":{"converse":{"system":[{"text":"s"}],"messages":[{"role":"user","content":[{"text":"call t"}]}],"toolConfig":{"tools":[{"toolSpec":{"name":"t","inputSchema":{"json":{"type":"object"}}}}]}}}}`,
+		`{"input":{"invokeModel":{"body":"eyJhbnRocm9waWNfdmVyc2lvbiI6ImJlZHJvY2stMjAyMy0wNS0zMSIsIm1heF90b2tlbnMiOjUsIm1lc3NhZ2VzIjpbeyJyb2xlIjoidXNlciIsImNvbnRlbnQiOiJiIn1dfQ=="}}}`,
+		`{"input":{"invokeModel":{"body":"e30="}}}`, `{"input":{"converse":{},"invokeModel":{}}}`,
+		`{"input":{}}`, `{"input":null}`, `{}`, `[]`, "",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/model/"+url.PathEscape(sonnetAlias)+"/count-tokens", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+h.key.Secret)
 		checkBedrockAnswer(t, h.serve(req))
 	})

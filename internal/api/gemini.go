@@ -13,7 +13,6 @@ import (
 	"switchyard/internal/auth"
 	"switchyard/internal/gateway"
 	"switchyard/internal/llm"
-	"switchyard/internal/provider/anthropic"
 	"switchyard/internal/provider/gemini"
 )
 
@@ -293,7 +292,7 @@ func (k *geminiSink) Fail(e *apiError) error {
 }
 
 func (s *Server) handleGeminiCountTokens(w http.ResponseWriter, r *http.Request) {
-	_, model, body, ok := s.geminiCall(w, r)
+	p, model, body, ok := s.geminiCall(w, r)
 	if !ok {
 		return
 	}
@@ -306,8 +305,12 @@ func (s *Server) handleGeminiCountTokens(w http.ResponseWriter, r *http.Request)
 		writeError(w, r, dialectGemini, geminiModelNotFound(model))
 		return
 	}
-	// The same estimate as the Anthropic and Bedrock doors' count.
-	writeJSON(w, http.StatusOK, gemini.CountTokensResponse{TotalTokens: anthropic.CountTokens(req)})
+	n, err := s.countTokens(w, r, s.call(r, p, model, dialectGemini, "count_tokens"), req)
+	if err != nil {
+		writeError(w, r, dialectGemini, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, gemini.CountTokensResponse{TotalTokens: n})
 }
 
 // countTokensBody decodes a countTokens body: {"contents": [...]} or

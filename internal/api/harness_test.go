@@ -59,6 +59,8 @@ type harnessConfig struct {
 	options func(*Options)
 	// cloud, when set, wraps the simulated cloud's handler.
 	cloud func(http.Handler) http.Handler
+	// contracts restrict the routes.
+	contracts []route.Contract
 }
 
 // Channels of the harness, one per type, named after the cloud they use.
@@ -152,7 +154,7 @@ func newHarness(t testing.TB, opts ...func(*harnessConfig)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router, err := route.New(route.Options{Catalog: catalog})
+	router, err := route.New(route.Options{Catalog: catalog, Contracts: cfg.contracts})
 	if err != nil {
 		t.Fatal(err)
 	}

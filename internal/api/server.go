@@ -22,7 +22,9 @@ import (
 
 	"switchyard/internal/auth"
 	"switchyard/internal/gateway"
+	"switchyard/internal/llm"
 	"switchyard/internal/overload"
+	"switchyard/internal/provider/anthropic"
 	"switchyard/internal/route"
 	"switchyard/internal/session"
 	"switchyard/internal/telemetry"
@@ -268,6 +270,21 @@ func (s *Server) call(r *http.Request, p *auth.Principal, model, dialect, endpoi
 		c.Slot = a.t
 	}
 	return c
+}
+
+// countTokens counts a request's input tokens for a front door's count
+// endpoint: on a channel of its route that can count, else with the
+// local estimate (anthropic.CountTokens, the same figure every door
+// answered before). The X-Switchyard-Token-Count header says which.
+func (s *Server) countTokens(w http.ResponseWriter, r *http.Request, call *gateway.Call, req *llm.Request) (int, error) {
+	n, res, err := s.gw.CountTokens(r.Context(), call, req, anthropic.CountTokens)
+	setRouteHeaders(w, r, res)
+	meterInfo(r, res)
+	if err != nil {
+		return 0, err
+	}
+	w.Header().Set("X-Switchyard-Token-Count", n.Source)
+	return n.InputTokens, nil
 }
 
 // setRouteHeaders writes the x-switchyard-* headers and the access-log

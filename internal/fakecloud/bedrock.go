@@ -871,3 +871,74 @@ func writeBedrockError(w http.ResponseWriter, e *apiError) {
 	w.Header().Set("X-Amzn-Errortype", code+ns)
 	writeJSON(w, e.status, map[string]any{"message": msg})
 }
+
+// bedrockCountConversation normalizes a CountTokens body: {"input":
+// {"converse": {messages, system, toolConfig,
+// additionalModelRequestFields}}} or {"input": {"invokeModel": {"body":
+// base64 of an InvokeModel body}}}; the latter for Anthropic models only.
+func bedrockCountConversation(body []byte, modelID string) (*conversation, error) {
+	if err := checkFieldsFunc(body, func(k string) bool { return k == "input" }, "Unknown field %q in the request."); err != nil {
+		return nil, err
+	}
+	var req struct {
+		Input json.RawMessage `json:"input"`
+	}
+	if err := decodeJSON(body, &req); err != nil {
+		return nil, err
+	}
+	if len(req.Input) == 0 {
+		return nil, badRequest("1 validation error detected: Value at 'input' failed to satisfy constraint: Member must not be null")
+	}
+	kind, value, err := union(req.Input, "input")
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "converse":
+		known := func(k string) bool {
+			return k == "messages" || k == "system" || k == "toolConfig" || k == "additionalModelRequestFields"
+		}
+		if err := checkFieldsFunc(value, known, "Unknown field %q in input.converse."); err != nil {
+			return nil, err
+		}
+		return bedrockConversation(value, modelID)
+	case "invokeModel":
+		var im struct {
+			Body []byte `json:"body"`
+		}
+		if err := json.Unmarshal(value, &im); err != nil {
+			return nil, badRequest("input.invokeModel.body: must be base64 of a JSON body")
+		}
+		if !strings.Contains(modelID, "anthropic.") {
+			return nil, badRequest("fakecloud counts InvokeModel bodies only for Anthropic models; use converse for %s", modelID)
+		}
+		conv, _, err := anthropicConversation(im.Body, anthropicOptions{bedrock: true, countOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		conv.model = modelID
+		return conv, nil
+	}
+	return nil, badRequest("input: unknown member %q (want converse or invokeModel)", kind)
+}
+
+// bedrockCountTokens serves CountTokens.
+func (s *Server) bedrockCountTokens(c *call) error {
+	if err := c.bedrockAuth(); err != nil {
+		return err
+	}
+	model, err := c.bedrockModel()
+	if err != nil {
+		return err
+	}
+	conv, err := bedrockCountConversation(c.body, model)
+	if err != nil {
+		return err
+	}
+	if err := c.admit(); err != nil {
+		return err
+	}
+	c.w.Header().Set("X-Amzn-Requestid", requestUUID(strconv.FormatInt(int64(conv.inputTokens()), 16)))
+	writeJSON(c.w, http.StatusOK, map[string]any{"inputTokens": conv.inputTokens()})
+	return nil
+}

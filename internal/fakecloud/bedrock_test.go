@@ -460,3 +460,71 @@ func TestBedrock_DuplicateToolUseIDs(t *testing.T) {
 		})
 	}
 }
+
+// CountTokens, sent by the SDK, counts a Converse input as Converse bills
+// it, and an InvokeModel body of a Claude model as InvokeModel does.
+func TestBedrock_CountTokens(t *testing.T) {
+	_, ts := newTestServer(t, Options{})
+	client := newBedrockClient(ts.URL, DefaultAWSAccessKeyID, DefaultAWSSecretAccessKey)
+	ctx := context.Background()
+	system := []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: "Be brief."}}
+	msgs := []types.Message{userText("What is the weather in Paris today?")}
+	conv, err := client.Converse(ctx, &bedrockruntime.ConverseInput{ModelId: aws.String(haikuID), System: system,
+		Messages: msgs, ToolConfig: bedrockWeatherTool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.CountTokens(ctx, &bedrockruntime.CountTokensInput{ModelId: aws.String(haikuID),
+		Input: &types.CountTokensInputMemberConverse{Value: types.ConverseTokensRequest{System: system, Messages: msgs, ToolConfig: bedrockWeatherTool()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *out.InputTokens != *conv.Usage.InputTokens {
+		t.Errorf("CountTokens = %d, Converse's input usage %d", *out.InputTokens, *conv.Usage.InputTokens)
+	}
+
+	body := `{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"messages":[{"role":"user","content":"What is the weather in Paris today?"}]}`
+	inv, err := client.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{ModelId: aws.String(haikuID), Body: []byte(body)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var invoked struct {
+		Usage struct {
+			InputTokens int32 `json:"input_tokens"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal(inv.Body, &invoked); err != nil {
+		t.Fatal(err)
+	}
+	out, err = client.CountTokens(ctx, &bedrockruntime.CountTokensInput{ModelId: aws.String(haikuID),
+		Input: &types.CountTokensInputMemberInvokeModel{Value: types.InvokeModelTokensRequest{Body: []byte(body)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *out.InputTokens != invoked.Usage.InputTokens {
+		t.Errorf("CountTokens(invokeModel) = %d, InvokeModel's input usage %d", *out.InputTokens, invoked.Usage.InputTokens)
+	}
+
+	_, err = newBedrockClient(ts.URL, DefaultAWSAccessKeyID, "wrong-secret").CountTokens(ctx, &bedrockruntime.CountTokensInput{ModelId: aws.String(haikuID),
+		Input: &types.CountTokensInputMemberConverse{Value: types.ConverseTokensRequest{Messages: msgs}}})
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidSignatureException" {
+		t.Errorf("a wrong signature: %v, want InvalidSignatureException", err)
+	}
+
+	for name, bad := range map[string]string{
+		"no input":      `{}`,
+		"both":          `{"input":{"converse":{"messages":[{"role":"user","content":[{"text":"x"}]}]},"invokeModel":{"body":"e30="}}}`,
+		"unknown field": `{"input":{"converse":{"messages":[{"role":"user","content":[{"text":"x"}]}],"inferenceConfig":{"maxTokens":3}}}}`,
+		"not a claude":  `{"input":{"invokeModel":{"body":"e30="}}}`,
+	} {
+		model := haikuID
+		if name == "not a claude" {
+			model = "amazon.nova-lite-v1:0"
+		}
+		status, h, b := do(t, "POST", ts.URL+"/bedrock/model/"+model+"/count-tokens", map[string]string{"Authorization": "Bearer " + testKey}, bad)
+		if status != http.StatusBadRequest || !strings.HasPrefix(h.Get("X-Amzn-Errortype"), "ValidationException") {
+			t.Errorf("%s: %d %s %s, want a ValidationException", name, status, h.Get("X-Amzn-Errortype"), b)
+		}
+	}
+}

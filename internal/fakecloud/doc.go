@@ -18,9 +18,11 @@
 //	Anthropic  http://ADDR/anthropic   POST v1/messages, POST v1/messages/count_tokens, GET v1/models
 //	Bedrock    http://ADDR/bedrock     POST model/{modelId}/converse|converse-stream
 //	                                   POST model/{modelId}/invoke|invoke-with-response-stream (anthropic.* models)
+//	                                   POST model/{modelId}/count-tokens (converse input; invokeModel input for anthropic.* models)
 //	Gemini     http://ADDR/gemini      POST v1beta/models/{model}:generateContent|streamGenerateContent|countTokens
-//	Vertex     http://ADDR/vertex      POST v1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent|streamGenerateContent
+//	Vertex     http://ADDR/vertex      POST v1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent|streamGenerateContent|countTokens
 //	                                   POST v1/projects/{p}/locations/{l}/publishers/anthropic/models/{model}:rawPredict|streamRawPredict
+//	                                   POST v1/projects/{p}/locations/{l}/publishers/anthropic/models/count-tokens:rawPredict
 //	                                   POST token (Google's OAuth token endpoint, for service-account assertions)
 //
 // Any model name, Bedrock model id (foundation model, inference profile or

@@ -147,3 +147,23 @@ func FuzzExampleValue(f *testing.F) {
 		mustMarshal(t, exampleArgs(schema))
 	})
 }
+
+func FuzzBedrockCountConversation(f *testing.F) {
+	addSeeds(f,
+		`{"input":{"converse":{"messages":[{"role":"user","content":[{"text":"hi"}]}]}}}`,
+		`{"input":{"converse":{"system":[{"text":"s"}],"toolConfig":{"tools":[{"toolSpec":{"name":"f","inputSchema":{"json":{"type":"object"}}}}]},"messages":[{"role":"user","content":[{"text":"x"}]}]}}}`,
+		`{"input":{"invokeModel":{"body":"eyJhbnRocm9waWNfdmVyc2lvbiI6ImJlZHJvY2stMjAyMy0wNS0zMSIsIm1heF90b2tlbnMiOjUsIm1lc3NhZ2VzIjpbeyJyb2xlIjoidXNlciIsImNvbnRlbnQiOiJiIn1dfQ=="}}}`,
+		`{"input":{}}`,
+	)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, model := range []string{"anthropic.claude-3-haiku-20240307-v1:0", "amazon.nova-lite-v1:0"} {
+			c, err := bedrockCountConversation(body, model)
+			if err != nil {
+				continue
+			}
+			if c.inputTokens() < 1 {
+				t.Fatalf("input tokens %d", c.inputTokens())
+			}
+		}
+	})
+}

@@ -232,6 +232,7 @@ func (s *Server) routes() {
 		m.Handle("POST "+prefix+"/model/{modelId}/converse-stream", s.endpoint(cloudBedrock, s.bedrockConverse(true)))
 		m.Handle("POST "+prefix+"/model/{modelId}/invoke", s.endpoint(cloudBedrock, s.bedrockInvoke(false)))
 		m.Handle("POST "+prefix+"/model/{modelId}/invoke-with-response-stream", s.endpoint(cloudBedrock, s.bedrockInvoke(true)))
+		m.Handle("POST "+prefix+"/model/{modelId}/count-tokens", s.endpoint(cloudBedrock, s.bedrockCountTokens))
 	}
 	m.Handle("/bedrock/", s.endpoint(cloudBedrock, notFound))
 	m.Handle("/model/", s.endpoint(cloudBedrock, notFound))

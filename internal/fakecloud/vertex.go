@@ -141,8 +141,10 @@ func (c *call) vertexAuth() error {
 }
 
 // vertex serves POST {version}/projects/{project}/locations/{location}/
-// publishers/{publisher}/models/{model}:{method}: Gemini's generateContent
-// and streamGenerateContent for publisher google, rawPredict and
+// publishers/{publisher}/models/{model}:{method}: Gemini's generateContent,
+// streamGenerateContent and countTokens for publisher google, and for
+// publisher anthropic Claude's token count at count-tokens:rawPredict
+// (a Messages body naming its model), rawPredict and
 // streamRawPredict (Anthropic Messages bodies) for publisher anthropic.
 func (s *Server) vertex(c *call) error {
 	version := c.r.PathValue("version")
@@ -153,7 +155,7 @@ func (s *Server) vertex(c *call) error {
 		return notFound(c)
 	}
 	switch {
-	case pub == "google" && (method == "generateContent" || method == "streamGenerateContent"):
+	case pub == "google" && (method == "generateContent" || method == "streamGenerateContent" || method == "countTokens"):
 	case pub == "anthropic" && (method == "rawPredict" || method == "streamRawPredict"):
 	default:
 		return notFound(c)
@@ -164,6 +166,12 @@ func (s *Server) vertex(c *call) error {
 	}
 	if model == "" {
 		return badRequest("model is required")
+	}
+	if pub == "google" && method == "countTokens" {
+		return s.vertexCountTokens(c, model)
+	}
+	if model == "count-tokens" && method == "rawPredict" {
+		return s.vertexClaudeCountTokens(c)
 	}
 	if pub == "google" {
 		return s.geminiGenerate(c, model, method)
@@ -215,4 +223,40 @@ func writeVertexError(w http.ResponseWriter, r *http.Request, e *apiError) {
 		return
 	}
 	writeGeminiError(w, e)
+}
+
+// vertexCountTokens serves countTokens for a Gemini model. Vertex AI takes
+// the counted fields at the top level (contents, systemInstruction, tools,
+// generationConfig), not the Gemini API's generateContentRequest wrapper.
+func (s *Server) vertexCountTokens(c *call, model string) error {
+	conv, _, err := geminiConversation(c.body, model)
+	if err != nil {
+		return err
+	}
+	if err := c.admit(); err != nil {
+		return err
+	}
+	n := conv.inputTokens()
+	writeJSON(c.w, http.StatusOK, map[string]any{"totalTokens": n, "totalBillableCharacters": n * 4})
+	return nil
+}
+
+// vertexClaudeCountTokens serves count-tokens:rawPredict, Claude's token
+// count on Vertex AI: a Messages body that names its model, as Anthropic's
+// count_tokens takes it, answered with {"input_tokens": N}.
+func (s *Server) vertexClaudeCountTokens(c *call) error {
+	var peek struct {
+		Model string `json:"model"`
+	}
+	_ = json.Unmarshal(c.body, &peek)
+	c.rec.Model = peek.Model
+	conv, _, err := anthropicConversation(c.body, anthropicOptions{countOnly: true})
+	if err != nil {
+		return err
+	}
+	if err := c.admit(); err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, map[string]any{"input_tokens": conv.inputTokens()})
+	return nil
 }

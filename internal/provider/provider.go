@@ -29,6 +29,15 @@ type Embedder interface {
 	Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error)
 }
 
+// TokenCounter is implemented by channels whose API counts a request's
+// input tokens without answering it (Anthropic's count_tokens, Bedrock's
+// CountTokens, Gemini's countTokens). req.Model is the upstream model id.
+// A failure is a *provider.Error, or an error wrapping llm.ErrUnsupported
+// when the request cannot be expressed to the channel.
+type TokenCounter interface {
+	CountTokens(ctx context.Context, req *llm.Request) (int, error)
+}
+
 // Registry holds the configured channels by name. Build it once at start;
 // it is read-only afterwards and so safe for concurrent use.
 type Registry struct {

@@ -206,10 +206,15 @@ func rewriteRaw(body []byte, model string, stream bool) ([]byte, error) {
 	return b, nil
 }
 
-// send posts body and returns a 2xx response; any other status becomes a
-// classified *provider.Error.
+// send posts body to the Messages endpoint and returns a 2xx response;
+// any other status becomes a classified *provider.Error.
 func (a *Adapter) send(ctx context.Context, body []byte) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.endpoint, nil)
+	return a.post(ctx, a.endpoint, body)
+}
+
+// post posts body to url as send does.
+func (a *Adapter) post(ctx context.Context, url string, body []byte) (*http.Response, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("building request: %w", err)
 	}
@@ -303,4 +308,61 @@ func apiError(name string, status int, detail ErrorDetail, retryAfter time.Durat
 // (Claude on Vertex AI) and pass Anthropic's own error bodies on.
 func APIError(name string, status int, detail ErrorDetail, retryAfter time.Duration) *provider.Error {
 	return apiError(name, status, detail, retryAfter)
+}
+
+var _ provider.TokenCounter = (*Adapter)(nil)
+
+// countTokensRequest is the body of POST v1/messages/count_tokens: the
+// parts of a Messages request that count, and none that the endpoint
+// refuses (max_tokens, stream, sampling, metadata).
+type countTokensRequest struct {
+	Model      string         `json:"model"`
+	Messages   []Message      `json:"messages"`
+	System     []ContentBlock `json:"system,omitempty"`
+	Tools      []Tool         `json:"tools,omitempty"`
+	ToolChoice *ToolChoice    `json:"tool_choice,omitempty"`
+	Thinking   *Thinking      `json:"thinking,omitempty"`
+}
+
+// maxCountAnswer bounds count_tokens' answer, a one-field object.
+const maxCountAnswer = 64 << 10
+
+// CountTokens asks the API to count req's input tokens
+// (POST v1/messages/count_tokens); nothing is generated or billed.
+func (a *Adapter) CountTokens(ctx context.Context, req *llm.Request) (int, error) {
+	r := *req
+	r.Stream, r.Raw, r.Temperature, r.TopP, r.TopK = false, nil, nil, nil, nil
+	mr, err := requestFromLLM(&r, a.maxTokens)
+	if err != nil {
+		return 0, err
+	}
+	body, err := json.Marshal(countTokensRequest{Model: mr.Model, Messages: mr.Messages, System: mr.System,
+		Tools: mr.Tools, ToolChoice: mr.ToolChoice, Thinking: mr.Thinking})
+	if err != nil {
+		return 0, fmt.Errorf("encoding count_tokens request: %w", err)
+	}
+	if a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	resp, err := a.post(ctx, a.endpoint+"/count_tokens", body)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := provider.ReadCapped(resp.Body, maxCountAnswer)
+	switch {
+	case errors.Is(err, provider.ErrTooLarge):
+		return 0, a.badResponse(resp.StatusCode, err)
+	case err != nil:
+		return 0, provider.TransportError(a.name, fmt.Errorf("reading count_tokens answer: %w", err))
+	}
+	var out struct {
+		InputTokens *int `json:"input_tokens"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || out.InputTokens == nil || *out.InputTokens < 0 {
+		return 0, a.badResponse(resp.StatusCode, fmt.Errorf("count_tokens answer without a token count: %.200s", b))
+	}
+	return *out.InputTokens, nil
 }

@@ -362,7 +362,7 @@ func (e *StreamEncoder) WithID(id string) *StreamEncoder {
 // ConverseStream, OpenAI) cannot tell it before the first event,
 // and holding message_start back until the end would buffer the whole
 // stream. So message_start carries an estimate (CountTokens, the figure
-// count_tokens answers), which is nearer the truth than 0, and
+// count_tokens answers when no channel can count), which is nearer the truth than 0, and
 // message_delta carries the channel's exact count, which the SDKs'
 // accumulators keep and the usage ledger records.
 func (e *StreamEncoder) WithInputEstimate(n int) *StreamEncoder {

@@ -829,8 +829,8 @@ const (
 	tokensPerImage   = 1600 // a 1092×1092 image; Anthropic bills about width×height/750
 )
 
-// CountTokens estimates the input tokens of r for
-// /v1/messages/count_tokens without calling an upstream: about four bytes
+// CountTokens estimates the input tokens of r without calling an upstream,
+// for the token counts no channel can make: about four bytes
 // of text per token, plus a small overhead per message and tool, and a
 // fixed cost per image. The estimate is deterministic, not exact.
 func CountTokens(r *llm.Request) int {

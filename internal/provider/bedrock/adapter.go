@@ -367,3 +367,62 @@ func (c *credentialChain) retrieve(ctx context.Context) (Credentials, error) {
 	}
 	return Credentials{AccessKeyID: ac.AccessKeyID, SecretAccessKey: ac.SecretAccessKey, SessionToken: ac.SessionToken}, nil
 }
+
+var _ provider.TokenCounter = (*Adapter)(nil)
+
+// countFields are the members of a Converse body that CountTokens takes
+// (its ConverseTokensRequest).
+var countFields = [...]string{"messages", "system", "toolConfig", "additionalModelRequestFields"}
+
+// maxCountAnswer bounds CountTokens' answer, a one-field object.
+const maxCountAnswer = 64 << 10
+
+// CountTokens calls CountTokens (POST /model/{modelId}/count-tokens) with
+// req as a Converse input: Bedrock counts as the model would bill, and
+// generates nothing. Models without token counting answer a
+// ValidationException (a KindBadRequest error).
+func (a *Adapter) CountTokens(ctx context.Context, req *llm.Request) (int, error) {
+	conv, err := requestBody(req)
+	if err != nil {
+		return 0, err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(conv, &all); err != nil {
+		return 0, fmt.Errorf("%w: bedrock: converse body: %v", llm.ErrInvalid, err)
+	}
+	kept := make(map[string]json.RawMessage, len(countFields))
+	for _, k := range countFields {
+		if v, ok := all[k]; ok {
+			kept[k] = v
+		}
+	}
+	body, err := json.Marshal(map[string]any{"input": map[string]any{"converse": kept}})
+	if err != nil {
+		return 0, fmt.Errorf("encoding count-tokens request: %w", err)
+	}
+	if a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	resp, err := a.do(ctx, req.Model, "count-tokens", body, "application/json")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, a.statusError(resp)
+	}
+	data, err := provider.ReadCapped(resp.Body, maxCountAnswer)
+	if err != nil {
+		return 0, a.readError(ctx, err)
+	}
+	var out struct {
+		InputTokens *int `json:"inputTokens"`
+	}
+	if err := json.Unmarshal(data, &out); err != nil || out.InputTokens == nil || *out.InputTokens < 0 {
+		return 0, &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: resp.StatusCode,
+			Message: "malformed upstream response", Err: fmt.Errorf("count-tokens answer without a token count: %.200s", data)}
+	}
+	return *out.InputTokens, nil
+}

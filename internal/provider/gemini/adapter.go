@@ -341,3 +341,41 @@ func retryDelay(details []json.RawMessage) time.Duration {
 func StatusError(name string, status int, s *Status, retryAfter time.Duration) *provider.Error {
 	return statusError(name, status, s, retryAfter)
 }
+
+var _ provider.TokenCounter = (*Adapter)(nil)
+
+// CountTokens calls countTokens with the whole request as a
+// generateContentRequest, so that the system instruction and tools count
+// too (a bare contents body counts only the turns).
+func (a *Adapter) CountTokens(ctx context.Context, req *llm.Request) (int, error) {
+	r := *req
+	r.Stream = false
+	body, target, err := a.chatRequest(&r, ":countTokens")
+	if err != nil {
+		return 0, err
+	}
+	mp, err := modelPath(req.Model)
+	if err != nil {
+		return 0, err
+	}
+	var inner map[string]json.RawMessage
+	if err := json.Unmarshal(body, &inner); err != nil || inner == nil {
+		return 0, invalidf("request body: expected a JSON object")
+	}
+	inner["model"], _ = json.Marshal(mp)
+	body, err = json.Marshal(map[string]any{"generateContentRequest": inner})
+	if err != nil {
+		return 0, fmt.Errorf("encoding countTokens request: %w", err)
+	}
+	var out struct {
+		TotalTokens *int `json:"totalTokens"`
+	}
+	if err := a.call(ctx, target, body, &out); err != nil {
+		return 0, err
+	}
+	if out.TotalTokens == nil || *out.TotalTokens < 0 {
+		return 0, &provider.Error{Provider: a.name, Kind: provider.KindBadResponse, Status: http.StatusOK,
+			Message: "malformed upstream answer", Err: errors.New("countTokens answer without a token count")}
+	}
+	return *out.TotalTokens, nil
+}

@@ -6,9 +6,9 @@
 // real loopback socket, through the adapter's own HTTP client code, and
 // checks what the gateway relies on: answers and their usage, the order of
 // stream events, tool calls whole and streamed, images, prompt-cache and
-// reasoning token counts, the classification of upstream failures into
-// provider.Error kinds, and that cancelling or closing a stream closes the
-// upstream connection. A capability a cloud lacks is skipped with the
+// reasoning token counts, token counting where the cloud has it, the
+// classification of upstream failures into provider.Error kinds, and that
+// cancelling or closing a stream closes the upstream connection. A capability a cloud lacks is skipped with the
 // reason, never silently.
 package providertest
 
@@ -88,6 +88,7 @@ func Run(t *testing.T, cloud string, newProvider Factory) {
 	t.Run("cancel_mid_stream", s.cancelMidStream)
 	t.Run("cut_stream", s.cutStream)
 	t.Run("concurrent", s.concurrent)
+	t.Run("count_tokens", s.countTokens)
 }
 
 // suite runs the subtests for one cloud.

@@ -410,3 +410,97 @@ func invalidf(format string, args ...any) error {
 func unsupportedf(format string, args ...any) error {
 	return fmt.Errorf("%w: vertex: "+format, append([]any{llm.ErrUnsupported}, args...)...)
 }
+
+var _ provider.TokenCounter = (*Adapter)(nil)
+
+// countFields are the members of a generateContent body that Vertex AI's
+// countTokens takes; claudeCountFields those of a Messages body that
+// Claude's count-tokens:rawPredict takes.
+var (
+	countFields       = [...]string{"contents", "systemInstruction", "tools"}
+	claudeCountFields = [...]string{"messages", "system", "tools", "tool_choice", "thinking"}
+)
+
+// maxCountAnswer bounds a count's answer, a small object.
+const maxCountAnswer = 64 << 10
+
+// CountTokens counts req's input tokens: countTokens for a Gemini model,
+// count-tokens:rawPredict (a Messages body naming the model) for Claude.
+func (a *Adapter) CountTokens(ctx context.Context, req *llm.Request) (int, error) {
+	pub, id, err := publisher(req.Model)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		body   map[string]json.RawMessage
+		target string
+	)
+	if pub == "anthropic" {
+		r := *req
+		r.Stream, r.Raw, r.Temperature, r.TopP, r.TopK = false, nil, nil, nil, nil
+		mb, err := anthropic.MessagesBody(&r)
+		if err != nil {
+			return 0, err
+		}
+		if body, err = keep(mb, claudeCountFields[:]); err != nil {
+			return 0, err
+		}
+		body["model"], _ = json.Marshal(id)
+		target = a.root + "anthropic/models/count-tokens:rawPredict"
+	} else {
+		gb, err := geminiBody(req)
+		if err != nil {
+			return 0, err
+		}
+		if body, err = keep(gb, countFields[:]); err != nil {
+			return 0, err
+		}
+		target = a.target(pub, id, ":countTokens")
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, fmt.Errorf("encoding count request: %w", err)
+	}
+	if a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	resp, err := a.send(ctx, target, b)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	answer, err := provider.ReadCapped(resp.Body, maxCountAnswer)
+	if err != nil {
+		return 0, a.badResponse(resp.StatusCode, fmt.Errorf("reading count answer: %w", err))
+	}
+	var out struct {
+		TotalTokens *int `json:"totalTokens"`  // Gemini
+		InputTokens *int `json:"input_tokens"` // Claude
+	}
+	_ = json.Unmarshal(answer, &out) // a malformed answer has no count
+	n := out.TotalTokens
+	if pub == "anthropic" {
+		n = out.InputTokens
+	}
+	if n == nil || *n < 0 {
+		return 0, a.badResponse(resp.StatusCode, fmt.Errorf("count answer without a token count: %.200s", answer))
+	}
+	return *n, nil
+}
+
+// keep returns the members of a JSON object body that are named in fields.
+func keep(body []byte, fields []string) (map[string]json.RawMessage, error) {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(body, &all); err != nil || all == nil {
+		return nil, invalidf("request body: expected a JSON object")
+	}
+	kept := make(map[string]json.RawMessage, len(fields))
+	for _, k := range fields {
+		if v, ok := all[k]; ok {
+			kept[k] = v
+		}
+	}
+	return kept, nil
+}
