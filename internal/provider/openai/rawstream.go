@@ -28,8 +28,8 @@ import (
 
 // rawInitialBuffer is a passthrough stream's first read buffer: a slow
 // stream's chunk fits it, and it doubles up to rawReadBuffer while reads
-// fill it, so that a fast stream is read in pieces as large as the
-// transport's own buffer hands over.
+// fill the room they are given, so that a fast stream is read, and
+// written to the client, in pieces as large as the transport hands over.
 const (
 	rawInitialBuffer = 1 << 10
 	rawReadBuffer    = 16 << 10
@@ -46,6 +46,9 @@ type rawChat struct {
 	buf    []byte
 	off, n int
 	eof    bool
+	// full: the last read filled the room it was given, so more may have
+	// been waiting.
+	full   bool
 	out    []byte
 	evs    []llm.Event
 	joined []byte // the data of an event with several data lines
@@ -276,7 +279,10 @@ func (r *rawChat) read(s *chatStream) error {
 		r.n = copy(r.buf, r.buf[r.off:r.n])
 		r.off = 0
 	}
-	if r.n == len(r.buf) {
+	switch {
+	case r.n == len(r.buf):
+		// An event larger than the buffer: it grows past rawReadBuffer
+		// up to the event size limit.
 		if r.n >= sse.DefaultMaxEvent {
 			return &provider.Error{Provider: s.name, Kind: provider.KindBadResponse,
 				Message: "upstream sent an oversized stream event", Err: sse.ErrTooLarge}
@@ -286,8 +292,13 @@ func (r *rawChat) read(s *chatStream) error {
 			size = min(size, rawReadBuffer)
 		}
 		r.buf = append(r.buf[:r.n], make([]byte, size-r.n)...)
+	case r.full && len(r.buf) < rawReadBuffer:
+		// The upstream had more than the last read could take: a larger
+		// buffer takes such a burst in one read and one write.
+		r.buf = append(r.buf[:r.n], make([]byte, min(2*len(r.buf), rawReadBuffer)-r.n)...)
 	}
 	n, err := s.body.Read(r.buf[r.n:])
+	r.full = n > 0 && r.n+n == len(r.buf)
 	r.n += n
 	switch {
 	case err == nil:
