@@ -13,24 +13,36 @@ import (
 	"testing"
 )
 
-// openStreams opens n streamed chat calls to url, each read until its
-// first event, and returns a function that ends them all.
-func openStreams(t *testing.T, url, key, model string, n int) (closeAll func()) {
+// streamCall is a streamed call's request: its URL, body and headers.
+type streamCall struct {
+	url, body string
+	header    http.Header
+}
+
+// chatCall is a streamed Chat Completions call.
+func chatCall(base, key, model string) streamCall {
+	return streamCall{base + "/v1/chat/completions",
+		`{"model":"` + model + `","stream":true,"messages":[{"role":"user","content":"Say something short about gateways."}]}`,
+		http.Header{"Authorization": {"Bearer " + key}}}
+}
+
+// openStreams opens n streamed calls, each read until its first event,
+// and returns a function that ends them all.
+func openStreams(t *testing.T, call streamCall, n int) (closeAll func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}}
-	body := `{"model":"` + model + `","stream":true,"messages":[{"role":"user","content":"Say something short about gateways."}]}`
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	opened := make(chan struct{}, n)
 	for range n {
 		wg.Go(func() {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, call.url, strings.NewReader(call.body))
 			if err != nil {
 				errs <- err
 				return
 			}
-			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header = call.header.Clone()
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := hc.Do(req)
 			if err != nil {
@@ -43,7 +55,7 @@ func openStreams(t *testing.T, url, key, model string, n int) (closeAll func()) 
 				return
 			}
 			line, err := bufio.NewReader(resp.Body).ReadString('\n')
-			if err != nil || !strings.HasPrefix(line, "data: ") {
+			if err != nil || !strings.HasPrefix(line, "data: ") && !strings.HasPrefix(line, "event: ") {
 				errs <- fmt.Errorf("first line %q: %v", line, err)
 				return
 			}
@@ -117,31 +129,46 @@ models:
     offerings:
       - {provider: held, upstream_model: gpt-4o-mini, price: {input_per_mtok: 1, output_per_mtok: 2}}
 `)
-	measure := func(url, key, model string) (heap, stack int64) {
+	measure := func(call streamCall) (heap, stack int64) {
 		// A warm-up stream first, so that pools and caches filled by the
 		// first request are in the baseline.
-		openStreams(t, url, key, model, 1)()
+		openStreams(t, call, 1)()
 		h0, s0 := held()
-		closeAll := openStreams(t, url, key, model, n)
+		closeAll := openStreams(t, call, n)
 		h1, s1 := held()
 		closeAll()
 		return (h1 - h0) / n, (s1 - s0) / n
 	}
-	directHeap, directStack := measure(up.URL+"/v1/chat/completions", "k", "gpt-4o-mini")
-	viaHeap, viaStack := measure(g.base+"/v1/chat/completions", g.key, "held-model")
-	heap, stack := viaHeap-directHeap, viaStack-directStack
-	t.Logf("per open stream: direct heap %d stack %d; through the gateway heap %d stack %d; the gateway's share: heap %d B, stacks %d B, total %.1f KiB",
-		directHeap, directStack, viaHeap, viaStack, heap, stack, float64(heap+stack)/1024)
-	// About 32 KiB of heap (20 of them net/http's connection buffers and
-	// request state on both sides, 5 the gateway's own) and 25-30 KiB of
-	// stacks (the handler's and the server's and transport's goroutines;
-	// the stack figure varies by a few KiB from run to run). The bounds
-	// catch a buffer allocated at full size per stream, such as a 64 KiB
-	// scanner buffer, or a goroutine added per stream.
-	if raceEnabled {
-		return // the race detector's stacks are larger
-	}
-	if heap > 40<<10 || heap+stack > 80<<10 {
-		t.Errorf("the gateway holds %d B of heap and %d B of stacks per open stream, want under 40 KiB of heap and 80 KiB in all", heap, stack)
+	directHeap, directStack := measure(chatCall(up.URL, "k", "gpt-4o-mini"))
+	for _, door := range []struct {
+		name string
+		call streamCall
+	}{
+		// An OpenAI client of an OpenAI channel: the passthrough.
+		{"chat", chatCall(g.base, g.key, "held-model")},
+		// An Anthropic client of the same channel: decoded and encoded.
+		{"anthropic", streamCall{g.base + "/v1/messages",
+			`{"model":"held-model","stream":true,"max_tokens":100,"messages":[{"role":"user","content":"Say something short about gateways."}]}`,
+			http.Header{"X-Api-Key": {g.key}, "Anthropic-Version": {"2023-06-01"}}}},
+	} {
+		t.Run(door.name, func(t *testing.T) {
+			viaHeap, viaStack := measure(door.call)
+			heap, stack := viaHeap-directHeap, viaStack-directStack
+			t.Logf("per open stream: direct heap %d stack %d; through the gateway heap %d stack %d; the gateway's share: heap %d B, stacks %d B, total %.1f KiB",
+				directHeap, directStack, viaHeap, viaStack, heap, stack, float64(heap+stack)/1024)
+			// About 32 KiB of heap (20 of them net/http's connection
+			// buffers and request state on both sides, a few the
+			// gateway's own) and 20-30 KiB of stacks (the handler's and
+			// the server's and transport's goroutines; the stack figure
+			// varies by a few KiB from run to run). The bounds catch a
+			// buffer allocated at full size per stream, such as a 64 KiB
+			// scanner buffer, or a goroutine added per stream.
+			if raceEnabled {
+				return // the race detector's stacks are larger
+			}
+			if heap > 40<<10 || heap+stack > 80<<10 {
+				t.Errorf("the gateway holds %d B of heap and %d B of stacks per open stream, want under 40 KiB of heap and 80 KiB in all", heap, stack)
+			}
+		})
 	}
 }
