@@ -33,6 +33,9 @@ import (
 const (
 	rawInitialBuffer = 1 << 10
 	rawReadBuffer    = 16 << 10
+	// rawShrinkAfter is how many reads in a row that use less than a
+	// quarter of a grown buffer give it back.
+	rawShrinkAfter = 8
 )
 
 // rawChat is the passthrough state of a chatStream.
@@ -48,7 +51,11 @@ type rawChat struct {
 	eof    bool
 	// full: the last read filled the room it was given, so more may have
 	// been waiting.
-	full   bool
+	full bool
+	// small counts the reads in a row that used less than a quarter of
+	// the buffer: a stream that has slowed down gives a grown buffer
+	// back.
+	small  int
 	out    []byte
 	evs    []llm.Event
 	joined []byte // the data of an event with several data lines
@@ -296,9 +303,21 @@ func (r *rawChat) read(s *chatStream) error {
 		// The upstream had more than the last read could take: a larger
 		// buffer takes such a burst in one read and one write.
 		r.buf = append(r.buf[:r.n], make([]byte, min(2*len(r.buf), rawReadBuffer)-r.n)...)
+	case r.small >= rawShrinkAfter && len(r.buf) > rawInitialBuffer && r.n <= rawInitialBuffer/2:
+		// Slow again after a burst: the stream, which may stay open for
+		// minutes, holds a small buffer again, and so does its output
+		// (empty here: read is called only when it has nothing to send).
+		r.buf = append(make([]byte, 0, rawInitialBuffer), r.buf[:r.n]...)[:rawInitialBuffer]
+		r.out = nil
+		r.small = 0
 	}
 	n, err := s.body.Read(r.buf[r.n:])
 	r.full = n > 0 && r.n+n == len(r.buf)
+	if n < len(r.buf)/4 {
+		r.small++
+	} else {
+		r.small = 0
+	}
 	r.n += n
 	switch {
 	case err == nil:
