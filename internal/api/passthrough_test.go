@@ -1,13 +1,16 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	openaisdk "github.com/openai/openai-go/v3"
 	openaioption "github.com/openai/openai-go/v3/option"
@@ -155,5 +158,119 @@ func TestChatStream_PassthroughUpstreamError(t *testing.T) {
 	}
 	if r := led.wait(t, 1)[0]; r.Status == http.StatusOK || r.ErrorKind == "" || !r.Stream {
 		t.Errorf("ledger %+v, want a failed stream", r)
+	}
+}
+
+// heldBurst is an OpenAI-dialect upstream that sends its first text and
+// waits for release before sending n more chunks in one write (a burst,
+// as when the model outpaces the network) and the end.
+type heldBurst struct {
+	n       int
+	release chan struct{}
+}
+
+func (u *heldBurst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	w.Header().Set("Content-Type", "text/event-stream")
+	chunk := func(delta, finish string) string {
+		return `data: {"id":"chatcmpl-up","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini",` +
+			`"choices":[{"index":0,"delta":` + delta + `,"finish_reason":` + finish + `}]}` + "\n\n"
+	}
+	fmt.Fprint(w, chunk(`{"role":"assistant","content":""}`, "null")+chunk(`{"content":"first"}`, "null"))
+	w.(http.Flusher).Flush()
+	select {
+	case <-u.release:
+	case <-r.Context().Done():
+		return
+	}
+	var burst strings.Builder
+	for i := range u.n {
+		burst.WriteString(chunk(fmt.Sprintf(`{"content":" w%d"}`, i), "null"))
+	}
+	burst.WriteString(chunk(`{}`, `"stop"`) + "data: [DONE]\n\n")
+	fmt.Fprint(w, burst.String())
+}
+
+// writeCounter counts a front door's writes to its client.
+type writeCounter struct {
+	http.ResponseWriter
+	writes *atomic.Int64
+}
+
+func (w writeCounter) Write(b []byte) (int, error) {
+	w.writes.Add(1)
+	return w.ResponseWriter.Write(b)
+}
+
+func (w writeCounter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// The passthrough never holds a chunk for the next: the client reads the
+// first text while the upstream is still waiting to send the rest; and
+// chunks that arrive together leave together, in fewer writes than
+// chunks.
+func TestChatStream_PassthroughFirstTextNotHeldBurstCoalesced(t *testing.T) {
+	const n = 400
+	up := &heldBurst{n: n, release: make(chan struct{})}
+	us := httptest.NewServer(up)
+	t.Cleanup(us.Close)
+	reg := provider.NewRegistry()
+	if err := reg.Add(openai.New(openai.Options{Name: "oa", BaseURL: us.URL + "/v1", APIKey: "sk-upstream"})); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := route.NewCatalog([]route.Model{{Name: "alias", Offerings: []route.Offering{
+		{Provider: "oa", ProviderType: "openai", UpstreamModel: "gpt-4o-mini"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := gateway.New(gateway.Options{Runtime: gateway.Runtime{Router: route.NewRouter(cat, nil), Providers: reg}, Ledger: &recLedger{}})
+	front := New(Options{Gateway: gw, Auth: anyKey{}})
+	var writes atomic.Int64
+	fs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		front.ServeHTTP(writeCounter{w, &writes}, r)
+	}))
+	t.Cleanup(fs.Close)
+
+	// The deadline only turns a held chunk into a failure instead of a
+	// hang; nothing is timed.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fs.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"alias","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer sk-client")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the first text did not reach the client while the upstream waited: %v", err)
+		}
+		if strings.Contains(line, `"content":"first"`) {
+			break
+		}
+	}
+	before := writes.Load()
+	close(up.release)
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(rest), `"content":" w`); got != n || !strings.HasSuffix(string(rest), "data: [DONE]\n\n") {
+		t.Fatalf("after the first text the client got %d of %d chunks; ends %q", got, n, rest[max(0, len(rest)-40):])
+	}
+	// The burst arrives in a few reads (it is written at once on
+	// loopback); a read buffer that stayed at its first kilobyte would
+	// take about one write per three chunks.
+	if burst := writes.Load() - before; burst*8 > n {
+		t.Errorf("a burst of %d chunks left in %d writes; want chunks that arrived together written together", n, burst)
 	}
 }

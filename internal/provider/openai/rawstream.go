@@ -28,11 +28,14 @@ import (
 
 // rawInitialBuffer is a passthrough stream's first read buffer: a slow
 // stream's chunk fits it, and it doubles up to rawReadBuffer while reads
-// fill it, so that a fast stream is read in pieces as large as the
-// transport's own buffer hands over.
+// fill the room they are given, so that a fast stream is read, and
+// written to the client, in pieces as large as the transport hands over.
 const (
 	rawInitialBuffer = 1 << 10
 	rawReadBuffer    = 16 << 10
+	// rawShrinkAfter is how many reads in a row that use less than a
+	// quarter of a grown buffer give it back.
+	rawShrinkAfter = 8
 )
 
 // rawChat is the passthrough state of a chatStream.
@@ -46,6 +49,13 @@ type rawChat struct {
 	buf    []byte
 	off, n int
 	eof    bool
+	// full: the last read filled the room it was given, so more may have
+	// been waiting.
+	full bool
+	// small counts the reads in a row that used less than a quarter of
+	// the buffer: a stream that has slowed down gives a grown buffer
+	// back.
+	small  int
 	out    []byte
 	evs    []llm.Event
 	joined []byte // the data of an event with several data lines
@@ -276,7 +286,10 @@ func (r *rawChat) read(s *chatStream) error {
 		r.n = copy(r.buf, r.buf[r.off:r.n])
 		r.off = 0
 	}
-	if r.n == len(r.buf) {
+	switch {
+	case r.n == len(r.buf):
+		// An event larger than the buffer: it grows past rawReadBuffer
+		// up to the event size limit.
 		if r.n >= sse.DefaultMaxEvent {
 			return &provider.Error{Provider: s.name, Kind: provider.KindBadResponse,
 				Message: "upstream sent an oversized stream event", Err: sse.ErrTooLarge}
@@ -286,8 +299,25 @@ func (r *rawChat) read(s *chatStream) error {
 			size = min(size, rawReadBuffer)
 		}
 		r.buf = append(r.buf[:r.n], make([]byte, size-r.n)...)
+	case r.full && len(r.buf) < rawReadBuffer:
+		// The upstream had more than the last read could take: a larger
+		// buffer takes such a burst in one read and one write.
+		r.buf = append(r.buf[:r.n], make([]byte, min(2*len(r.buf), rawReadBuffer)-r.n)...)
+	case r.small >= rawShrinkAfter && len(r.buf) > rawInitialBuffer && r.n <= rawInitialBuffer/2:
+		// Slow again after a burst: the stream, which may stay open for
+		// minutes, holds a small buffer again, and so does its output
+		// (empty here: read is called only when it has nothing to send).
+		r.buf = append(make([]byte, 0, rawInitialBuffer), r.buf[:r.n]...)[:rawInitialBuffer]
+		r.out = nil
+		r.small = 0
 	}
 	n, err := s.body.Read(r.buf[r.n:])
+	r.full = n > 0 && r.n+n == len(r.buf)
+	if n < len(r.buf)/4 {
+		r.small++
+	} else {
+		r.small = 0
+	}
 	r.n += n
 	switch {
 	case err == nil:

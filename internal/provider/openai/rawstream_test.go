@@ -122,6 +122,104 @@ func TestRawStream_Passthrough(t *testing.T) {
 	}
 }
 
+// A burst larger than the read buffer grows it, so that what one read of
+// the upstream hands over leaves in one chunk (one write to the client)
+// rather than in one per kilobyte; a stream whose reads are small keeps
+// its small buffer.
+func TestRawStream_BurstInOneChunk(t *testing.T) {
+	words := make([]string, 400)
+	for i := range words {
+		words[i] = fmt.Sprintf(`"word%d "`, i)
+	}
+	body := textStream(words...)
+	const read = 8 << 10
+	s := rawTestStream(t, body, read, true)
+	chunks := 0
+	var out strings.Builder
+	for {
+		ch, err := s.NextRaw(1 << 30)
+		if len(ch.Data) > 0 {
+			chunks++
+			out.Write(ch.Data)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := strings.ReplaceAll(body, `"model":"gpt-4o-mini"`, `"model":"alias"`); out.String() != want {
+		t.Fatalf("client got %d bytes, want %d", out.Len(), len(want))
+	}
+	// Reads of 1, 2 and 4 KiB while the buffer grows, then one chunk per
+	// read of 8 KiB (give or take an event cut by a read's end).
+	if most := len(body)/read + 6; chunks > most {
+		t.Errorf("%d bytes in reads of %d went out in %d chunks, want at most %d", len(body), read, chunks, most)
+	}
+	if n := len(s.raw.buf); n != read && n != 2*read {
+		t.Errorf("buffer grew to %d for reads of %d", n, read)
+	}
+
+	small := rawTestStream(t, body, 300, true)
+	if _, _, _, _, err := drainRaw(small, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(small.raw.buf); n != rawInitialBuffer {
+		t.Errorf("buffer of a stream read 300 bytes at a time grew to %d", n)
+	}
+}
+
+// sized is a body that hands out its bytes in reads of the given sizes,
+// the last one repeated.
+type sized struct {
+	s     string
+	sizes []int
+}
+
+func (p *sized) Read(b []byte) (int, error) {
+	if p.s == "" {
+		return 0, io.EOF
+	}
+	n := copy(b[:min(len(b), p.sizes[0])], p.s)
+	p.s = p.s[n:]
+	if len(p.sizes) > 1 {
+		p.sizes = p.sizes[1:]
+	}
+	return n, nil
+}
+
+// A buffer grown by a burst goes back to its first size once the stream
+// has slowed down, and the stream is passed through whole meanwhile.
+func TestRawStream_BufferShrinksWhenSlow(t *testing.T) {
+	words := make([]string, 400)
+	for i := range words {
+		words[i] = fmt.Sprintf(`"word%d "`, i)
+	}
+	body := textStream(words...)
+	s := rawTestStream(t, body, 0, true)
+	s.body = io.NopCloser(&sized{s: body, sizes: []int{8 << 10, 8 << 10, 8 << 10, 8 << 10, 8 << 10, 8 << 10, 100}})
+	var out strings.Builder
+	grown := 0
+	for {
+		ch, err := s.NextRaw(1 << 30)
+		out.Write(ch.Data)
+		grown = max(grown, len(s.raw.buf))
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := strings.ReplaceAll(body, `"model":"gpt-4o-mini"`, `"model":"alias"`); out.String() != want {
+		t.Fatalf("client got %d bytes, want %d", out.Len(), len(want))
+	}
+	if grown < 8<<10 || len(s.raw.buf) != rawInitialBuffer || cap(s.raw.out) > rawInitialBuffer {
+		t.Errorf("buffer grew to %d and ended at %d (output %d); want it grown by the burst and back to %d", grown, len(s.raw.buf), cap(s.raw.out), rawInitialBuffer)
+	}
+}
+
 // A tool call with arguments that are not a JSON object fails the stream
 // before the chunk with the finish reason; a stream cut short fails; the
 // room cuts the stream before the event that would pass it.
