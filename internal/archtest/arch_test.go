@@ -70,6 +70,7 @@ var owners = map[string][]string{
 	"modernc.org/sqlite":          {"internal/store/sqlstore"},
 	"github.com/jackc/pgx":        {"internal/store/sqlstore"},
 	"github.com/prometheus/":      {"internal/telemetry"},
+	"go.opentelemetry.io/":        {"internal/tracing"},
 	"go.yaml.in/yaml":             {"internal/config"},
 	"golang.org/x/oauth2":         {"internal/provider/vertex"},
 	"github.com/openai/openai-go": {},
@@ -111,7 +112,9 @@ var forbidden = map[string][]string{
 	"internal/api":    {"database/sql", "switchyard/internal/store/sqlstore", "switchyard/internal/app", "github.com/"},
 	"internal/config": {"switchyard/internal/"},
 	"internal/outage": {"switchyard/internal/", "github.com/"},
-	"cmd/switchyard":  {"switchyard/internal/gateway", "switchyard/internal/api", "switchyard/internal/store"},
+	"internal/tracing": {"switchyard/internal/api", "switchyard/internal/app", "switchyard/internal/store", "switchyard/internal/telemetry",
+		"github.com/"},
+	"cmd/switchyard": {"switchyard/internal/gateway", "switchyard/internal/api", "switchyard/internal/store"},
 }
 
 func TestImportDirection(t *testing.T) {
