@@ -178,6 +178,11 @@ func NewMetrics() *Metrics {
 	for _, k := range RefusalKinds {
 		m.refusals[k] = refusals.WithLabelValues(k)
 	}
+	// Both listeners' series exist from the start, so that a rate over
+	// them is 0 rather than absent before the first refusal.
+	for _, l := range []string{"client", "admin"} {
+		m.refused.WithLabelValues(l)
+	}
 	m.Registry.MustRegister(m.requests, m.duration, m.ttft, m.tpot, m.tokens, m.cost, m.inflight, m.attempts, m.attemptDur,
 		m.fallbacks, refusals, m.ledgerErr, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
