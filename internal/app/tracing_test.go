@@ -114,6 +114,13 @@ telemetry:
 // startTraced runs a gateway exporting its spans to rc over protocol.
 func startTraced(t *testing.T, rc *otlpReceiver, protocol string) *testGateway {
 	t.Helper()
+	return startTracedYAML(t, rc, protocol, tracedConfig)
+}
+
+// startTracedYAML is startTraced with a configuration holding PROTOCOL
+// and COLLECTOR in its telemetry.tracing block.
+func startTracedYAML(t *testing.T, rc *otlpReceiver, protocol, yaml string) *testGateway {
+	t.Helper()
 	var endpoint string
 	switch protocol {
 	case "grpc":
@@ -131,7 +138,7 @@ func startTraced(t *testing.T, rc *otlpReceiver, protocol string) *testGateway {
 		t.Cleanup(srv.Close)
 		endpoint = srv.URL
 	}
-	yaml := strings.NewReplacer("PROTOCOL", protocol, "COLLECTOR", endpoint).Replace(tracedConfig)
+	yaml = strings.NewReplacer("PROTOCOL", protocol, "COLLECTOR", endpoint).Replace(yaml)
 	return startGatewayCloud(t, yaml, fakecloud.Options{Seed: 1})
 }
 
