@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -79,7 +80,12 @@ func ParseHeaders(s string) (map[string]string, error) {
 		if !ok || k == "" {
 			return nil, errors.New("headers must be key=value pairs separated by commas")
 		}
-		out[k] = strings.TrimSpace(v)
+		v, err := url.PathUnescape(strings.TrimSpace(v))
+		if err != nil {
+			// The value may be a secret: only its key is named.
+			return nil, fmt.Errorf("header %q: the value is not URL-encoded correctly", k)
+		}
+		out[k] = v
 	}
 	return out, nil
 }
