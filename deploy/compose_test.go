@@ -186,6 +186,7 @@ func TestCompose_Topology(t *testing.T) {
 	// Prometheus scrapes both replicas' admin listeners.
 	var prom struct {
 		Global        map[string]string `json:"global"`
+		RuleFiles     []string          `json:"rule_files"`
 		ScrapeConfigs []struct {
 			JobName       string `json:"job_name"`
 			MetricsPath   string `json:"metrics_path"`
@@ -209,6 +210,12 @@ func TestCompose_Topology(t *testing.T) {
 	}
 	if !slices.Contains(cf.Services["prometheus"].Volumes, "./prometheus.yml:/etc/prometheus/prometheus.yml:ro") {
 		t.Error("prometheus does not mount prometheus.yml")
+	}
+	// It evaluates the shipped alerting rules.
+	const rules = "/etc/prometheus/switchyard-alerts.yaml"
+	if !slices.Equal(prom.RuleFiles, []string{rules}) ||
+		!slices.Contains(cf.Services["prometheus"].Volumes, "../prometheus/alerts.yaml:"+rules+":ro") {
+		t.Errorf("prometheus rule files %v: want the mounted deploy/prometheus/alerts.yaml", prom.RuleFiles)
 	}
 
 	// Grafana reads the provisioned datasource and the dashboard.
