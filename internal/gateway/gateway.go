@@ -659,7 +659,7 @@ func (r *request) finish(status int, errKind string, stream bool) {
 	}
 	if g.tracer != nil {
 		g.tracer.End(r.ctx, call, res, Outcome{Status: status, ErrorKind: errKind, ResponseID: r.answer.id,
-			ResponseModel: r.answer.model, FinishReason: r.answer.finish, Duration: g.now().Sub(r.start), Stream: stream})
+			ResponseModel: r.answer.model, FinishReason: r.answer.finish, Stream: stream})
 	}
 	if g.ledger == nil {
 		return

@@ -60,8 +60,6 @@ type Outcome struct {
 	ResponseID    string
 	ResponseModel string
 	FinishReason  llm.FinishReason
-	// Duration is the request's time in the gateway, from Begin.
-	Duration time.Duration
 	// Stream is set for a streamed answer, whose Result.TTFB is its time
 	// to first token.
 	Stream bool
