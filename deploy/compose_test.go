@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -185,6 +186,7 @@ func TestCompose_Topology(t *testing.T) {
 	// Prometheus scrapes both replicas' admin listeners.
 	var prom struct {
 		Global        map[string]string `json:"global"`
+		RuleFiles     []string          `json:"rule_files"`
 		ScrapeConfigs []struct {
 			JobName       string `json:"job_name"`
 			MetricsPath   string `json:"metrics_path"`
@@ -208,6 +210,12 @@ func TestCompose_Topology(t *testing.T) {
 	}
 	if !slices.Contains(cf.Services["prometheus"].Volumes, "./prometheus.yml:/etc/prometheus/prometheus.yml:ro") {
 		t.Error("prometheus does not mount prometheus.yml")
+	}
+	// It evaluates the shipped alerting rules.
+	const rules = "/etc/prometheus/switchyard-alerts.yaml"
+	if !slices.Equal(prom.RuleFiles, []string{rules}) ||
+		!slices.Contains(cf.Services["prometheus"].Volumes, "../prometheus/alerts.yaml:"+rules+":ro") {
+		t.Errorf("prometheus rule files %v: want the mounted deploy/prometheus/alerts.yaml", prom.RuleFiles)
 	}
 
 	// Grafana reads the provisioned datasource and the dashboard.
@@ -331,12 +339,20 @@ func exportedMetrics(t *testing.T) map[string][]string {
 	m.WatchAdmission(func() telemetry.AdmissionState {
 		return telemetry.AdmissionState{Refused: map[string]uint64{"queue_full": 1}}
 	})
+	m.WatchDependencies(func() []telemetry.DependencyState {
+		return []telemetry.DependencyState{{Dependency: "store", Up: true}}
+	})
+	m.WatchCommitments(func() []telemetry.CommitmentState {
+		return []telemetry.CommitmentState{{Contract: "k", Channel: "c", AmountUSD: 10, SpentUSD: 1, DueUSD: 2}}
+	})
 	m.Attempt("c", "ok")
+	m.AttemptEnded("c", time.Second, "rate_limited")
 	m.ConnectionRefused("client")
 	m.LedgerError()
 	h := telemetry.Middleware(slog.New(slog.DiscardHandler), m, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in := telemetry.InfoFrom(r.Context())
-		in.Model, in.ModelKnown, in.Provider, in.Dialect, in.Input, in.Output = "m", true, "c", "openai", 1, 1
+		in.Model, in.ModelKnown, in.Provider, in.Dialect, in.Input, in.Output = "m", true, "c", "openai", 1, 3
+		in.Stream, in.TTFT = true, time.Nanosecond
 	}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil))
 	families, err := m.Registry.Gather()
@@ -361,4 +377,94 @@ func exportedMetrics(t *testing.T) map[string][]string {
 		}
 	}
 	return out
+}
+
+// ruleFile is the part of a Prometheus rule file alerts.yaml uses.
+type ruleFile struct {
+	Groups []struct {
+		Name  string `json:"name"`
+		Rules []struct {
+			Alert       string            `json:"alert"`
+			Expr        string            `json:"expr"`
+			For         string            `json:"for"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"rules"`
+	} `json:"groups"`
+}
+
+// TestAlertRules_Metrics checks that every metric the alerting rules
+// query is one the gateway exports, with the labels they group and match
+// by, and that every rule has a severity and a summary.
+func TestAlertRules_Metrics(t *testing.T) {
+	exported := exportedMetrics(t)
+	raw, err := os.ReadFile("prometheus/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rf ruleFile
+	if err := yaml.UnmarshalStrict(raw, &rf); err != nil {
+		t.Fatal(err)
+	}
+	metricRE := regexp.MustCompile(`\b(?:switchyard|process|go)_[a-z_]+\b`)
+	byRE := regexp.MustCompile(`by \(([^)]*)\)`)
+	matchRE := regexp.MustCompile(`([a-z_]+)(?:=~|!~|!=|=)"`)
+	rules := 0
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			rules++
+			if r.Labels["severity"] == "" || r.Annotations["summary"] == "" {
+				t.Errorf("rule %s: no severity or summary", r.Alert)
+			}
+			names := metricRE.FindAllString(r.Expr, -1)
+			if len(names) == 0 {
+				t.Errorf("rule %s: no metric in %q", r.Alert, r.Expr)
+			}
+			var labels []string
+			for _, name := range names {
+				l, ok := exported[name]
+				if !ok {
+					t.Errorf("rule %s queries %s, which the gateway does not export", r.Alert, name)
+					continue
+				}
+				labels = append(labels, l...)
+			}
+			var used []string
+			for _, m := range byRE.FindAllStringSubmatch(r.Expr, -1) {
+				used = append(used, strings.Split(m[1], ",")...)
+			}
+			for _, m := range matchRE.FindAllStringSubmatch(r.Expr, -1) {
+				used = append(used, m[1])
+			}
+			for _, l := range used {
+				l = strings.TrimSpace(l)
+				if l != "instance" && l != "job" && !slices.Contains(labels, l) {
+					t.Errorf("rule %s uses label %q, which %v do not carry", r.Alert, l, names)
+				}
+			}
+		}
+	}
+	if rules == 0 {
+		t.Fatal("alerts.yaml holds no rule")
+	}
+}
+
+// TestAlertRules_Promtool checks the rules with Prometheus's own
+// promtool. It skips where promtool is not installed, unless
+// SWITCHYARD_TEST_PROMTOOL is set (CI), where it must run.
+func TestAlertRules_Promtool(t *testing.T) {
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("SWITCHYARD_TEST_PROMTOOL") != "" {
+			t.Fatal("SWITCHYARD_TEST_PROMTOOL is set but promtool is not installed")
+		}
+		t.Skip("promtool is not installed (Debian: apt-get install prometheus)")
+	}
+	out, err := exec.Command(path, "check", "rules", "prometheus/alerts.yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "SUCCESS") {
+		t.Errorf("promtool check rules said:\n%s", out)
+	}
 }

@@ -137,7 +137,7 @@ func dialectFor(r *http.Request) string {
 func writeError(w http.ResponseWriter, r *http.Request, dialect string, err error) {
 	e := classify(err)
 	info := telemetry.InfoFrom(r.Context())
-	info.ErrorKind = e.Type
+	info.ErrorKind, info.Refusal = e.Type, gateway.Refusal(err)
 	if e.RetryAfter > 0 {
 		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))

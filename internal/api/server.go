@@ -433,4 +433,7 @@ func meterInfo(r *http.Request, res *gateway.Result) {
 	info.Provider = res.Provider
 	info.Input, info.Output, info.Cached = res.Usage.InputTokens, res.Usage.OutputTokens, res.Usage.CachedInputTokens
 	info.CostUSD = res.CostUSD
+	if res.Stream {
+		info.Stream, info.TTFT = true, res.TTFB
+	}
 }

@@ -32,6 +32,8 @@ type testGateway struct {
 	logs  *syncbuf.Buffer
 	cloud *fakecloud.Server
 	base  string // http://addr
+	// stop shuts the gateway down (once; cleanup does it otherwise).
+	stop func()
 }
 
 // startGateway runs a whole gateway in-process against a simulated cloud.
@@ -65,6 +67,8 @@ func startGatewayCloud(t *testing.T, yaml string, co fakecloud.Options) *testGat
 			return fakecloud.DefaultAWSAccessKeyID
 		case "SIM_AWS_SECRET":
 			return fakecloud.DefaultAWSSecretAccessKey
+		case "SIM_OTLP_HEADERS":
+			return "Authorization=Bearer otlp-token"
 		}
 		return ""
 	}, Stdout: io.Discard, Stderr: logs}
@@ -90,7 +94,7 @@ func startGatewayCloud(t *testing.T, yaml string, co fakecloud.Options) *testGat
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testGateway{inst: inst, key: iss.Secret, logs: logs, cloud: cloud, base: "http://" + inst.Addr()}
+	return &testGateway{inst: inst, key: iss.Secret, logs: logs, cloud: cloud, base: "http://" + inst.Addr(), stop: shut}
 }
 
 func (g *testGateway) client(opts ...option.RequestOption) openai.Client {

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"switchyard/internal/session"
 	"switchyard/internal/store/sqlstore"
 	"switchyard/internal/telemetry"
+	"switchyard/internal/tracing"
 	"switchyard/internal/usage"
 )
 
@@ -179,7 +181,21 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	in.ledger = usage.NewWriter(st, usage.WriterOptions{Logger: log, QueueSize: cfg.Ledger.QueueSize,
 		OnError: func(error) { metrics.LedgerError() }, StoreDown: storeBreaker.Open})
 
-	in.upstream = &http.Client{Transport: upstreamTransport()}
+	tracer, err := startTracing(ctx, cfg.Telemetry.Tracing, env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	// The gateway, the front door and the channels' transport see a
+	// tracer only when tracing is on: off, they run as if it did not
+	// exist.
+	var gwTracer gateway.Tracer
+	var upstream http.RoundTripper = upstreamTransport()
+	if tracer != nil {
+		in.closers = append(in.closers, tracer.Shutdown)
+		gwTracer, upstream = tracer, tracer.Transport(upstream)
+		metrics.TraceExemplars(tracing.TraceID)
+	}
+	in.upstream = &http.Client{Transport: upstream}
 	reg, closeProviders, err := buildProviders(ctx, cfg, in.upstream, env.Getenv, log)
 	if err != nil {
 		return nil, err
@@ -216,10 +232,30 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		Spend:      spend,
 		SpendSince: spendSince,
 		OnAttempt:  metrics.Attempt,
-		Logger:     log,
+		OnAttemptEnd: func(channel string, out gateway.AttemptOutcome) {
+			metrics.AttemptEnded(channel, out.Duration, out.Fallback)
+		},
+		Tracer: gwTracer,
+		Logger: log,
 		// The gateway enforces the stream size cap, and so bounds every
 		// front door's stream alike.
 		MaxStreamBytes: cfg.Server.MaxStreamBytes,
+	})
+	metrics.WatchDependencies(func() []telemetry.DependencyState {
+		out := make([]telemetry.DependencyState, 0, len(in.breakers))
+		for name, stats := range in.breakers {
+			st := stats()
+			out = append(out, telemetry.DependencyState{Dependency: strings.ReplaceAll(name, " ", "_"), Up: !st.Open, Outages: st.Outages})
+		}
+		return out
+	})
+	metrics.WatchCommitments(func() []telemetry.CommitmentState {
+		var out []telemetry.CommitmentState
+		for _, c := range gw.Router().CommitmentStatus(time.Now()) {
+			out = append(out, telemetry.CommitmentState{Contract: c.Contract, Channel: c.Provider, AmountUSD: c.AmountUSD,
+				SpentUSD: c.SpentUSD, DueUSD: c.PacingUSD})
+		}
+		return out
 	})
 	metrics.WatchChannels(func() []telemetry.ChannelState {
 		health := gw.Router().Health()
@@ -291,7 +327,11 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	// request's headers and body, idle keep-alive connections, header
 	// size, and the number of open connections (past the cap a new one is
 	// reset at once, see api.LimitListener).
-	in.srv = edgeServer(cfg.Server, front, log)
+	var clientHandler http.Handler = front
+	if tracer != nil {
+		clientHandler = tracer.Middleware(front)
+	}
+	in.srv = edgeServer(cfg.Server, clientHandler, log)
 	// The front door enforces the configured header limit in the client's
 	// dialect; Go's parser stops only at twice that.
 	in.srv.MaxHeaderBytes = api.ServerMaxHeaderBytes(cfg.Server.MaxHeaderBytes)

@@ -70,6 +70,7 @@ var owners = map[string][]string{
 	"modernc.org/sqlite":          {"internal/store/sqlstore"},
 	"github.com/jackc/pgx":        {"internal/store/sqlstore"},
 	"github.com/prometheus/":      {"internal/telemetry"},
+	"go.opentelemetry.io/":        {"internal/tracing"},
 	"go.yaml.in/yaml":             {"internal/config"},
 	"golang.org/x/oauth2":         {"internal/provider/vertex"},
 	"github.com/openai/openai-go": {},
@@ -116,6 +117,8 @@ var forbidden = map[string][]string{
 	"internal/console": {"database/sql", "github.com/", "switchyard/internal/store", "switchyard/internal/route",
 		"switchyard/internal/gateway", "switchyard/internal/api", "switchyard/internal/app", "switchyard/internal/ratelimit",
 		"switchyard/internal/usage", "switchyard/internal/provider", "switchyard/internal/config"},
+	"internal/tracing": {"switchyard/internal/api", "switchyard/internal/app", "switchyard/internal/store", "switchyard/internal/telemetry",
+		"github.com/"},
 	"cmd/switchyard": {"switchyard/internal/gateway", "switchyard/internal/api", "switchyard/internal/store"},
 }
 

@@ -37,6 +37,8 @@ type Config struct {
 	Ledger Ledger `yaml:"ledger"`
 	// Log tunes how the log is written.
 	Log Log `yaml:"log"`
+	// Telemetry configures distributed tracing.
+	Telemetry Telemetry `yaml:"telemetry"`
 	// Process tunes the gateway process itself.
 	Process Process `yaml:"process"`
 	// Providers are the channels: one entry per account or endpoint.
@@ -416,6 +418,49 @@ type Log struct {
 	// the usage ledger still has a row for each of those requests. A
 	// negative value writes every line at once. At most 10s. Default: 100ms.
 	FlushInterval Duration `yaml:"flush_interval"`
+}
+
+// Telemetry configures what the gateway reports to an observability
+// backend besides its log and the Prometheus metrics on the admin
+// listener.
+type Telemetry struct {
+	// Tracing exports OpenTelemetry traces over OTLP.
+	Tracing Tracing `yaml:"tracing"`
+}
+
+// Tracing exports a span for every client request and one for every
+// attempt on a channel, per the OpenTelemetry GenAI semantic conventions,
+// to an OTLP collector (HTTP or gRPC). A client's W3C traceparent is
+// continued, and every call to a channel carries the trace on. The
+// standard OTEL_* environment variables configure what this block leaves
+// empty (OTEL_EXPORTER_OTLP_ENDPOINT and _TRACES_ENDPOINT,
+// OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_PROTOCOL,
+// OTEL_TRACES_SAMPLER and _ARG, OTEL_RESOURCE_ATTRIBUTES,
+// OTEL_SERVICE_NAME, OTEL_BSP_*); a field set here wins over its
+// variable. Message content is never put on spans.
+type Tracing struct {
+	// Enabled turns tracing on. Default: off, and then tracing costs a
+	// request nothing, whatever the OTEL_* variables say.
+	Enabled bool `yaml:"enabled"`
+	// Protocol is "http/protobuf" or "grpc". Default:
+	// OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL,
+	// else http/protobuf.
+	Protocol string `yaml:"protocol"`
+	// Endpoint is the collector's base URL: http://host:4318 for
+	// http/protobuf (/v1/traces is added), http://host:4317 for grpc;
+	// https for TLS. Default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+	// OTEL_EXPORTER_OTLP_ENDPOINT, else localhost on the protocol's port.
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the fraction of new traces kept, above 0 and at most
+	// 1; a client's own sampling decision (the traceparent's flag) is
+	// followed. Default: OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG,
+	// else every trace.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// HeadersEnv names an environment variable holding headers sent with
+	// every export, as "key=value,key2=value2" (an authorization token,
+	// say); they replace OTEL_EXPORTER_OTLP_HEADERS. Default: none, and
+	// the exporter reads OTEL_EXPORTER_OTLP_HEADERS itself.
+	HeadersEnv string `yaml:"headers_env"`
 }
 
 // Process configures the gateway process.

@@ -122,6 +122,11 @@ func TestLoad_Bad(t *testing.T) {
 			`server.admission.queue: must be -1 (no queue) or more`,
 			`server.admission.queue_timeout: must not be negative`,
 		}},
+		{"tracing.bad.yaml", []string{
+			`telemetry.tracing.protocol: must be http/protobuf or grpc, got "zipkin"`,
+			`telemetry.tracing.endpoint: must be an http:// or https:// URL`,
+			`telemetry.tracing.sample_ratio: must be above 0 and at most 1`,
+		}},
 		{"log.bad.yaml", []string{
 			"log.flush_interval: must be at most 10s",
 		}},

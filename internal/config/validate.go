@@ -163,6 +163,22 @@ func (c *Config) Validate() error {
 	if c.Log.FlushInterval > Duration(10*time.Second) {
 		bad("log.flush_interval", "must be at most 10s (a crash loses up to this much of the access log)")
 	}
+	{
+		t := c.Telemetry.Tracing
+		switch t.Protocol {
+		case "", "http/protobuf", "grpc":
+		default:
+			bad("telemetry.tracing.protocol", "must be http/protobuf or grpc, got %q", t.Protocol)
+		}
+		if t.Endpoint != "" {
+			if u, err := url.Parse(t.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("telemetry.tracing.endpoint", "must be an http:// or https:// URL such as http://collector:4318, got %q", t.Endpoint)
+			}
+		}
+		if t.SampleRatio < 0 || t.SampleRatio > 1 {
+			bad("telemetry.tracing.sample_ratio", "must be above 0 and at most 1 (or unset), got %v", t.SampleRatio)
+		}
+	}
 
 	providers := map[string]*Provider{}
 	for i := range c.Providers {

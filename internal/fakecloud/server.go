@@ -137,6 +137,11 @@ type Record struct {
 	// Status is the HTTP status answered; 499 when the client went away
 	// before an answer.
 	Status int `json:"status"`
+	// Traceparent and Tracestate are the W3C trace context headers the
+	// request carried (at most 512 bytes each are kept), so that a test
+	// can tell that a trace reached the cloud.
+	Traceparent string `json:"traceparent,omitempty"`
+	Tracestate  string `json:"tracestate,omitempty"`
 	// Body is the request body as received. A body that is not JSON is
 	// kept as a JSON string.
 	Body json.RawMessage `json:"body,omitempty"`
@@ -512,6 +517,9 @@ func (s *Server) endpoint(cloud string, h func(*call) error) http.Handler {
 				Cloud:  cloud,
 				Method: r.Method,
 				Path:   r.URL.EscapedPath(),
+				// Bounded: a record must not grow with a client's header.
+				Traceparent: clipBytes(r.Header.Get("Traceparent"), maxTraceHeader),
+				Tracestate:  clipBytes(r.Header.Get("Tracestate"), maxTraceHeader),
 			},
 		}
 		// Recorded in a defer so that aborted streams are recorded too.
@@ -530,6 +538,18 @@ func (s *Server) endpoint(cloud string, h func(*call) error) http.Handler {
 			c.fail(err)
 		}
 	})
+}
+
+// maxTraceHeader bounds each trace context header kept in a record (the
+// W3C limit of a tracestate is 512 bytes; a traceparent is 55).
+const maxTraceHeader = 512
+
+// clipBytes cuts s to at most n bytes.
+func clipBytes(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // record stores the call's record.

@@ -213,3 +213,31 @@ func TestListen(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+func TestRecordsTraceContext(t *testing.T) {
+	s := New(Options{Key: testKey})
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	long := strings.Repeat("k=v,", 300)
+	for _, r := range cloudRequests() {
+		h := map[string]string{"Traceparent": parent, "Tracestate": long}
+		for k, v := range r.header {
+			h[k] = v
+		}
+		if w := serve(s, "POST", r.path, h, r.body); w.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", r.cloud, w.Code, w.Body)
+		}
+	}
+	serve(s, "POST", "/openai/v1/chat/completions", map[string]string{"Authorization": "Bearer " + testKey}, `{}`)
+	recs := s.Records()
+	for _, rec := range recs[:len(recs)-1] {
+		if rec.Traceparent != parent {
+			t.Errorf("%s: traceparent %q, want %q", rec.Cloud, rec.Traceparent, parent)
+		}
+		if len(rec.Tracestate) != maxTraceHeader || !strings.HasPrefix(long, rec.Tracestate) {
+			t.Errorf("%s: tracestate of %d bytes kept, want the first %d", rec.Cloud, len(rec.Tracestate), maxTraceHeader)
+		}
+	}
+	if last := recs[len(recs)-1]; last.Traceparent != "" || last.Tracestate != "" {
+		t.Errorf("a request without trace context recorded %q, %q", last.Traceparent, last.Tracestate)
+	}
+}

@@ -54,8 +54,14 @@ type Options struct {
 	// OnAttempt is told the outcome of every upstream attempt ("ok",
 	// "retryable", "error", "cancelled"), for metrics.
 	OnAttempt func(provider, outcome string)
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// OnAttemptEnd is told how every attempt that reached a channel
+	// ended: its time on the channel and, when the gateway fell back to
+	// the next channel after it, why. For metrics.
+	OnAttemptEnd func(provider string, out AttemptOutcome)
+	// Tracer follows requests for distributed tracing; nil: none.
+	Tracer Tracer
+	Logger *slog.Logger
+	Now    func() time.Time
 	// MaxStreamBytes caps a streamed answer's content (text, reasoning,
 	// tool calls) in bytes; a stream that would pass it fails with
 	// ErrStreamTooLarge. Zero means DefaultMaxStreamBytes.
@@ -78,6 +84,8 @@ type Gateway struct {
 	spendSince func(ctx context.Context, tenantID, keyID string, since time.Time) (float64, error)
 	seeded     seededSet
 	onAttempt  func(provider, outcome string)
+	onEnd      func(provider string, out AttemptOutcome)
+	tracer     Tracer
 	log        *slog.Logger
 	now        func() time.Time
 	maxStream  int64
@@ -86,7 +94,7 @@ type Gateway struct {
 // New returns a gateway.
 func New(o Options) *Gateway {
 	g := &Gateway{ledger: o.Ledger, cost: o.Cost, limiter: o.Limiter, spend: o.Spend, spendSince: o.SpendSince,
-		onAttempt: o.OnAttempt, log: o.Logger, now: o.Now, maxStream: o.MaxStreamBytes}
+		onAttempt: o.OnAttempt, onEnd: o.OnAttemptEnd, tracer: o.Tracer, log: o.Logger, now: o.Now, maxStream: o.MaxStreamBytes}
 	if g.maxStream <= 0 {
 		g.maxStream = DefaultMaxStreamBytes
 	}
@@ -191,6 +199,9 @@ type Result struct {
 	CostUSD   float64
 	// TTFB is the time to the first upstream byte (streams: first event).
 	TTFB time.Duration
+	// Stream is set when the answer is streamed: TTFB is then its time to
+	// first token.
+	Stream bool
 	// Upstream is the time spent in attempts on channels (for a stream,
 	// until its first event): what the request waited on others rather
 	// than on the gateway, for admission control.
@@ -269,9 +280,11 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // request is the per-request state shared by Chat, ChatStream and Embed.
 type request struct {
-	g     *Gateway
-	rt    *Runtime
-	call  *Call
+	g    *Gateway
+	rt   *Runtime
+	call *Call
+	// ctx is the request's context, for the tracer.
+	ctx   context.Context
 	start time.Time
 	res   *Result
 	adm   *admission
@@ -281,14 +294,21 @@ type request struct {
 	// one the attempt in progress was made with (zero when none).
 	probes []route.Probe
 	probe  route.Probe
+	// span is the tracer's span of the attempt in progress (nil when not
+	// tracing); answer is what the answer said of itself.
+	span   AttemptSpan
+	answer answer
 	// result backs res: one allocation for both.
 	result Result
 }
 
-func (g *Gateway) begin(ctx context.Context, call *Call, est route.Input, stream bool) (*request, error) {
-	r := &request{g: g, rt: g.rt.Load(), call: call, start: g.now(), est: est}
-	r.result.Model = call.Model
+func (g *Gateway) begin(ctx context.Context, call *Call, req *llm.Request, est route.Input, stream bool) (*request, error) {
+	r := &request{g: g, rt: g.rt.Load(), call: call, ctx: ctx, start: g.now(), est: est}
+	r.result.Model, r.result.Stream = call.Model, stream
 	r.res = &r.result
+	if g.tracer != nil {
+		g.tracer.Begin(ctx, call, req)
+	}
 	est.Model, est.Tenant, est.Traffic = call.Model, call.Tenant, call.Traffic
 	d, err := r.rt.Router.Plan(est)
 	if d != nil {
@@ -437,7 +457,7 @@ var errNotServed = errors.New("channel does not serve this request")
 // names each channel and what it refused, and still wraps
 // llm.ErrUnsupported (a 400). When another offering failed upstream, that
 // failure is what the client is told, since the request was servable.
-func (r *request) each(ctx context.Context, lastErr error, stream bool, try func(off route.Offering, p provider.Provider, at time.Time) error) error {
+func (r *request) each(ctx context.Context, lastErr error, stream bool, try func(ctx context.Context, off route.Offering, p provider.Provider, at time.Time) error) error {
 	d := r.res.Decision
 	var refused refusals
 	failed := false // an attempt failed upstream
@@ -454,18 +474,28 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 		r.res.Attempted = append(r.res.Attempted, off.Provider)
 		r.takeProbe(off.Provider)
 		at := r.g.now()
-		err := try(off, p, at)
+		actx := ctx
+		if r.g.tracer != nil {
+			actx, r.span = r.g.tracer.Attempt(ctx, r.call, off)
+		}
+		err := try(actx, off, p, at)
 		r.res.Upstream += r.g.now().Sub(at)
 		if errors.Is(err, errNotServed) {
+			r.endSpan(ctx, at, err, "")
 			r.res.Attempted = r.res.Attempted[:len(r.res.Attempted)-1]
 			r.rt.Router.Observe(off.Provider, route.Outcome{Probe: r.probe})
 			continue
 		}
 		if err == nil {
+			if !stream { // a stream's attempt ends with the stream
+				r.endAttempt(ctx, off, at, nil, "")
+			}
 			r.release()
 			return nil
 		}
 		if isRefusal(err) {
+			// Nothing was sent: a span, but no attempt for the metrics.
+			r.endSpan(ctx, at, err, "unsupported")
 			r.res.Attempted = r.res.Attempted[:len(r.res.Attempted)-1]
 			r.g.log.Debug("channel refused the request", "request_id", r.call.RequestID, "provider", off.Provider, "err", err)
 			// Not a health outcome; only hands back a probe.
@@ -478,13 +508,59 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 		}
 		lastErr, failed = err, true
 		r.g.log.Debug("attempt failed", "request_id", r.call.RequestID, "provider", off.Provider, "err", err)
-		if !r.observe(ctx, off, err, at) {
+		retry := r.observe(ctx, off, err, at)
+		var fallback string
+		if retry && i+1 < len(d.Order) && i+1 < d.MaxAttempts {
+			fallback = fallbackReason(err)
+		}
+		r.endAttempt(ctx, off, at, err, fallback)
+		if !retry {
 			break
 		}
 	}
 	r.release()
 	r.finish(statusOf(ctx, lastErr), kindOf(lastErr), stream)
 	return lastErr
+}
+
+// fallbackReason names why the gateway moved on after err (a retryable
+// upstream failure), from a fixed set: rate_limited, overloaded, timeout,
+// unavailable, bad_response, or error.
+func fallbackReason(err error) string {
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		switch pe.Kind {
+		case provider.KindRateLimited:
+			return "rate_limited"
+		case provider.KindOverloaded:
+			return "overloaded"
+		case provider.KindTimeout:
+			return "timeout"
+		case provider.KindUnavailable:
+			return "unavailable"
+		case provider.KindBadResponse:
+			return "bad_response"
+		}
+	}
+	return "error"
+}
+
+// endAttempt reports an attempt that reached its channel to the metrics
+// and ends its span, unless a stream took the span over.
+func (r *request) endAttempt(ctx context.Context, off route.Offering, at time.Time, err error, fallback string) {
+	if r.g.onEnd != nil {
+		r.g.onEnd(off.Provider, AttemptOutcome{Status: statusOf(ctx, err), ErrorKind: kindOf(err), Fallback: fallback, Duration: r.g.now().Sub(at)})
+	}
+	r.endSpan(ctx, at, err, fallback)
+}
+
+// endSpan ends the attempt's span, if any.
+func (r *request) endSpan(ctx context.Context, at time.Time, err error, fallback string) {
+	if r.span == nil {
+		return
+	}
+	r.span.End(AttemptOutcome{Status: statusOf(ctx, err), ErrorKind: kindOf(err), Fallback: fallback, Duration: r.g.now().Sub(at)})
+	r.span = nil
 }
 
 // served meters a successful non-streaming attempt and records the request.
@@ -500,13 +576,13 @@ func (r *request) served(off route.Offering, at time.Time, u llm.Usage) {
 // Chat serves a non-streaming chat request. req.Model is overwritten per
 // attempt with the offering's upstream model.
 func (g *Gateway) Chat(ctx context.Context, call *Call, req *llm.Request) (*llm.Response, *Result, error) {
-	r, err := g.begin(ctx, call, estimate(req), false)
+	r, err := g.begin(ctx, call, req, estimate(req), false)
 	if err != nil {
 		return nil, r.res, err
 	}
 	m := r.model()
 	var resp *llm.Response
-	err = r.each(ctx, nil, false, func(off route.Offering, p provider.Provider, at time.Time) error {
+	err = r.each(ctx, nil, false, func(ctx context.Context, off route.Offering, p provider.Provider, at time.Time) error {
 		attempt := *req
 		attempt.Model = off.UpstreamModel
 		attempt.Stream = false
@@ -522,6 +598,7 @@ func (g *Gateway) Chat(ctx context.Context, call *Call, req *llm.Request) (*llm.
 			return err
 		}
 		resp = out
+		r.answer = answer{id: out.ID, model: out.Model, finish: out.FinishReason}
 		r.served(off, at, out.Usage)
 		return nil
 	})
@@ -540,14 +617,14 @@ func (g *Gateway) Embed(ctx context.Context, call *Call, req *llm.EmbedRequest) 
 	for _, t := range req.Tokens {
 		est.EstInputTokens += int64(len(t))
 	}
-	r, err := g.begin(ctx, call, est, false)
+	r, err := g.begin(ctx, call, nil, est, false)
 	if err != nil {
 		return nil, r.res, err
 	}
 	m := r.model()
 	var resp *llm.EmbedResponse
 	noEmbedder := &Error{Kind: ErrBadRequest, Message: fmt.Sprintf("The model '%s' is not offered on any channel that serves embeddings.", call.Model)}
-	err = r.each(ctx, noEmbedder, false, func(off route.Offering, p provider.Provider, at time.Time) error {
+	err = r.each(ctx, noEmbedder, false, func(ctx context.Context, off route.Offering, p provider.Provider, at time.Time) error {
 		e, ok := p.(provider.Embedder)
 		if !ok {
 			return errNotServed
@@ -563,6 +640,7 @@ func (g *Gateway) Embed(ctx context.Context, call *Call, req *llm.EmbedRequest) 
 			return err
 		}
 		resp = out
+		r.answer.model = out.Model
 		r.served(off, at, out.Usage)
 		return nil
 	})
@@ -578,6 +656,10 @@ func (r *request) finish(status int, errKind string, stream bool) {
 	if r.adm != nil {
 		r.adm.done(res.Usage, res.CostUSD)
 		r.adm = nil
+	}
+	if g.tracer != nil {
+		g.tracer.End(r.ctx, call, res, Outcome{Status: status, ErrorKind: errKind, ResponseID: r.answer.id,
+			ResponseModel: r.answer.model, FinishReason: r.answer.finish, Stream: stream})
 	}
 	if g.ledger == nil {
 		return
@@ -642,6 +724,29 @@ func estimate(req *llm.Request) route.Input {
 // defaultOutputEstimate is the output reserved against a token limit when
 // the request sets no maximum.
 const defaultOutputEstimate = 512
+
+// Refusal names why the gateway refused a request before any channel was
+// tried, for the refusal metrics: "limit" (a request, token or stream
+// limit), "budget" (a USD budget spent), "contract" (contracts leave no
+// channel for the request), or "" when err is no such refusal.
+func Refusal(err error) string {
+	var ge *Error
+	if !errors.As(err, &ge) {
+		return ""
+	}
+	switch ge.Kind {
+	case ErrRateLimited:
+		return "limit"
+	case ErrBudgetExceeded:
+		return "budget"
+	case ErrNoChannel:
+		var nce *route.NoChannelError
+		if errors.As(err, &nce) && len(nce.Contracts) > 0 && !nce.Unhealthy {
+			return "contract"
+		}
+	}
+	return ""
+}
 
 // StatusOf maps an error to the HTTP status recorded in the ledger and
 // returned to clients (the edge renders the body in its dialect).

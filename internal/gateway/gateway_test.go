@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -294,5 +295,25 @@ func TestChatStream_ClientGone(t *testing.T) {
 	s.Close()
 	if led.recs[0].Status != 499 {
 		t.Errorf("status %d, want 499", led.recs[0].Status)
+	}
+}
+
+func TestRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&Error{Kind: ErrRateLimited}, "limit"},
+		{fmt.Errorf("wrapped: %w", &Error{Kind: ErrBudgetExceeded}), "budget"},
+		{&Error{Kind: ErrNoChannel, Err: &route.NoChannelError{Model: "m", Contracts: []string{"eu"}}}, "contract"},
+		{&Error{Kind: ErrNoChannel, Err: &route.NoChannelError{Model: "m", Contracts: []string{"eu"}, Unhealthy: true}}, ""},
+		{&Error{Kind: ErrNoChannel, Err: &route.NoChannelError{Model: "m"}}, ""},
+		{&Error{Kind: ErrModelNotFound}, ""},
+		{&provider.Error{Kind: provider.KindRateLimited}, ""},
+		{nil, ""},
+	} {
+		if got := Refusal(tc.err); got != tc.want {
+			t.Errorf("Refusal(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

@@ -44,6 +44,8 @@ type Stream struct {
 	err     error
 	done    bool
 	once    sync.Once
+	// span is the attempt's span, ended with the stream.
+	span AttemptSpan
 }
 
 var (
@@ -65,18 +67,18 @@ func (s *Stream) Result() *Result { return s.r.res }
 // ChatStream starts a streamed chat request with fallback before the first
 // byte. The per-attempt timeout, if any, bounds the wait for that byte.
 func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) (*Stream, *Result, error) {
-	r, err := g.begin(ctx, call, estimate(req), true)
+	r, err := g.begin(ctx, call, req, estimate(req), true)
 	if err != nil {
 		return nil, r.res, err
 	}
 	m := r.model()
 	var st *Stream
-	err = r.each(ctx, nil, true, func(off route.Offering, p provider.Provider, at time.Time) error {
+	err = r.each(ctx, nil, true, func(actx context.Context, off route.Offering, p provider.Provider, at time.Time) error {
 		attempt := *req
 		attempt.Model = off.UpstreamModel
 		attempt.Stream = true
 		r.park()
-		up, head, raw, err := openStream(ctx, p, &attempt, m, g.maxStream)
+		up, head, raw, err := openStream(actx, p, &attempt, m, g.maxStream)
 		r.resume()
 		if err != nil {
 			return err
@@ -90,6 +92,9 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 		if raw != nil {
 			st.raw, st.rawHead = up.(llm.RawStream), raw
 		}
+		// The attempt lasts as long as the stream: its span and its
+		// time end with it.
+		st.span, r.span = r.span, nil
 		return nil
 	})
 	if err != nil {
@@ -268,6 +273,8 @@ func (s *Stream) Next() (llm.Event, error) {
 		return llm.Event{}, s.err
 	}
 	switch ev.Kind {
+	case llm.EventStart:
+		s.r.answer.noteStart(&ev)
 	case llm.EventToolCallDelta:
 		s.addCall(ev)
 	case llm.EventStop:
@@ -278,6 +285,7 @@ func (s *Stream) Next() (llm.Event, error) {
 			return llm.Event{}, err
 		}
 		s.stopped = true
+		s.r.answer.finish = ev.FinishReason
 		if ev.Usage != nil {
 			res := s.r.res
 			res.Usage = *ev.Usage
@@ -326,16 +334,20 @@ func (s *Stream) NextRaw() ([]byte, error) {
 			return nil, err
 		}
 	}
-	for _, ev := range ch.Events {
+	for i := range ch.Events {
+		ev := &ch.Events[i]
 		switch ev.Kind {
+		case llm.EventStart:
+			s.r.answer.noteStart(ev)
 		case llm.EventToolCallDelta:
-			s.addCall(ev)
+			s.addCall(*ev)
 		case llm.EventStop:
 			if err := checkToolCalls(s.off.Provider, s.callParts(), ev.FinishReason); err != nil {
 				s.err = err
 				return nil, err
 			}
 			s.stopped = true
+			s.r.answer.finish = ev.FinishReason
 			if ev.Usage != nil {
 				res := s.r.res
 				res.Usage = *ev.Usage
@@ -436,6 +448,7 @@ func (s *Stream) Close() error {
 			status, kind = 499, "client closed request"
 		}
 		s.r.rt.Router.Observe(s.off.Provider, o)
+		s.endAttempt(status, kind)
 		s.r.finish(status, kind, true)
 	})
 	return err
@@ -450,4 +463,21 @@ func (s *Stream) deliveredUsage() (llm.Usage, bool) {
 		return llm.Usage{}, false
 	}
 	return llm.Usage{InputTokens: s.r.est.EstInputTokens, OutputTokens: (s.sent + 3) / 4}, true
+}
+
+// endAttempt reports the stream's attempt, over only now, to the metrics
+// and ends its span.
+func (s *Stream) endAttempt(status int, kind string) {
+	g := s.r.g
+	if g.onEnd == nil && s.span == nil {
+		return
+	}
+	out := AttemptOutcome{Status: status, ErrorKind: kind, Duration: g.now().Sub(s.at)}
+	if g.onEnd != nil {
+		g.onEnd(s.off.Provider, out)
+	}
+	if s.span != nil {
+		s.span.End(out)
+		s.span = nil
+	}
 }

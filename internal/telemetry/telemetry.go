@@ -64,6 +64,12 @@ type Info struct {
 	// Skipped lists channels routing passed over for their health
 	// ("name:breaker_open"), so an outage is visible per request.
 	Skipped string
+	// TTFT is a streamed answer's time to first token (zero when not
+	// streamed).
+	TTFT time.Duration
+	// Refusal is set when the gateway refused the request itself:
+	// "limit", "budget" or "contract" (see gateway.Refusal).
+	Refusal string
 	// Status overrides the status seen by the writer (499 for a client
 	// that went away mid-stream).
 	Status int
@@ -91,16 +97,31 @@ func WithInfo(ctx context.Context, in *Info) context.Context {
 
 // Metrics are the gateway's Prometheus collectors.
 type Metrics struct {
-	Registry  *prometheus.Registry
-	requests  *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	tokens    *prometheus.CounterVec
-	cost      *prometheus.CounterVec
-	inflight  prometheus.Gauge
-	attempts  *prometheus.CounterVec
-	ledgerErr prometheus.Counter
-	refused   *prometheus.CounterVec
+	Registry   *prometheus.Registry
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	ttft       *prometheus.HistogramVec
+	tpot       *prometheus.HistogramVec
+	tokens     *prometheus.CounterVec
+	cost       *prometheus.CounterVec
+	inflight   prometheus.Gauge
+	attempts   *prometheus.CounterVec
+	attemptDur *prometheus.HistogramVec
+	fallbacks  *prometheus.CounterVec
+	refusals   map[string]prometheus.Counter
+	ledgerErr  prometheus.Counter
+	refused    *prometheus.CounterVec
+	// traceID, when tracing is on, reads the sampled trace of a request's
+	// context for exemplars.
+	traceID func(context.Context) (string, bool)
 }
+
+// RefusalKinds are the kinds of switchyard_refusals_total.
+var RefusalKinds = []string{"limit", "budget", "overload", "contract"}
+
+// latencyBuckets are the buckets of the request and attempt durations
+// and of the time to first token, in seconds.
+var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
 // NewMetrics registers the gateway's metrics on a fresh registry, with the
 // Go runtime and process collectors.
@@ -112,8 +133,23 @@ func NewMetrics() *Metrics {
 		}, []string{"dialect", "model", "provider", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "switchyard_request_duration_seconds", Help: "Client request duration.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+			Buckets: latencyBuckets,
 		}, []string{"dialect", "model", "provider"}),
+		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchyard_time_to_first_token_seconds", Help: "Time from a streamed request's arrival to its first token.",
+			Buckets: latencyBuckets,
+		}, []string{"dialect", "model", "provider"}),
+		tpot: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchyard_time_per_output_token_seconds", Help: "Time per output token of a streamed answer after its first.",
+			Buckets: []float64{.001, .0025, .005, .01, .02, .04, .06, .08, .1, .25, .5, 1},
+		}, []string{"model", "provider"}),
+		attemptDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchyard_upstream_attempt_duration_seconds", Help: "Time of each attempt on a channel (a stream's until its end).",
+			Buckets: latencyBuckets,
+		}, []string{"provider"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_fallbacks_total", Help: "Attempts after which the gateway moved on to the next channel, by channel and reason.",
+		}, []string{"provider", "reason"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchyard_tokens_total", Help: "Tokens by model, channel and kind (input, output, cached_input).",
 		}, []string{"model", "provider", "kind"}),
@@ -133,9 +169,53 @@ func NewMetrics() *Metrics {
 			Name: "switchyard_connections_refused_total", Help: "Connections reset on accept because the listener was at its connection cap.",
 		}, []string{"listener"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.tokens, m.cost, m.inflight, m.attempts, m.ledgerErr, m.refused,
+	refusals := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_refusals_total", Help: "Requests the gateway refused itself, by kind: limit (rate or stream limit), budget, overload, contract.",
+	}, []string{"kind"})
+	// Pre-resolved: a refusal is counted without a label lookup, and
+	// every kind is exported from the start.
+	m.refusals = make(map[string]prometheus.Counter, len(RefusalKinds))
+	for _, k := range RefusalKinds {
+		m.refusals[k] = refusals.WithLabelValues(k)
+	}
+	// Both listeners' series exist from the start, so that a rate over
+	// them is 0 rather than absent before the first refusal.
+	for _, l := range []string{"client", "admin"} {
+		m.refused.WithLabelValues(l)
+	}
+	m.Registry.MustRegister(m.requests, m.duration, m.ttft, m.tpot, m.tokens, m.cost, m.inflight, m.attempts, m.attemptDur,
+		m.fallbacks, refusals, m.ledgerErr, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// TraceExemplars makes the latency histograms carry the trace id of each
+// sampled request as an exemplar (served in the OpenMetrics format);
+// traceID reads it from the request's context. Call it before serving.
+func (m *Metrics) TraceExemplars(traceID func(context.Context) (string, bool)) { m.traceID = traceID }
+
+// observe adds v to o, with the request's trace as an exemplar when
+// tracing is on and the request sampled.
+func (m *Metrics) observe(ctx context.Context, o prometheus.Observer, v float64) {
+	if m.traceID != nil {
+		if id, ok := m.traceID(ctx); ok {
+			if eo, ok := o.(prometheus.ExemplarObserver); ok {
+				eo.ObserveWithExemplar(v, prometheus.Labels{"trace_id": id})
+				return
+			}
+		}
+	}
+	o.Observe(v)
+}
+
+// AttemptEnded records one attempt's time on its channel and, when the
+// gateway fell back to the next channel after it, why (a fixed set of
+// reasons).
+func (m *Metrics) AttemptEnded(channel string, d time.Duration, fallback string) {
+	m.attemptDur.WithLabelValues(channel).Observe(d.Seconds())
+	if fallback != "" {
+		m.fallbacks.WithLabelValues(channel, fallback).Inc()
+	}
 }
 
 // ChannelState is one channel's health for the metrics.
@@ -257,9 +337,11 @@ func (m *Metrics) WatchAdmission(source func() AdmissionState) {
 	})
 }
 
-// Handler serves the metrics in the Prometheus text format.
+// Handler serves the metrics in the Prometheus text format, or in the
+// OpenMetrics format (which carries exemplars) to a scraper that asks for
+// it.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{EnableOpenMetrics: true})
 }
 
 // Attempt counts one upstream attempt.
@@ -305,6 +387,9 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 			status = info.Status
 		}
 		if info.Summarized {
+			if m != nil {
+				m.refusals["overload"].Inc()
+			}
 			return
 		}
 		elapsed := time.Since(start)
@@ -341,13 +426,24 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 		// Marked as an access line: a LogWriter may hold it briefly.
 		st.access = accessContext{r.Context()}
 		log.LogAttrs(&st.access, slog.LevelInfo, "request", attrs...)
+		if m != nil && info.Refusal != "" {
+			if c := m.refusals[info.Refusal]; c != nil {
+				c.Inc()
+			}
+		}
 		if m != nil && info.Model != "" {
 			model, dialect := labelUnknown, dialectLabel(info.Dialect)
 			if info.ModelKnown {
 				model = info.Model
 			}
 			m.requests.WithLabelValues(dialect, model, info.Provider, statusLabel(status)).Inc()
-			m.duration.WithLabelValues(dialect, model, info.Provider).Observe(elapsed.Seconds())
+			m.observe(r.Context(), m.duration.WithLabelValues(dialect, model, info.Provider), elapsed.Seconds())
+			if info.TTFT > 0 && info.Provider != "" {
+				m.observe(r.Context(), m.ttft.WithLabelValues(dialect, model, info.Provider), info.TTFT.Seconds())
+				if info.Output > 1 && elapsed > info.TTFT {
+					m.tpot.WithLabelValues(model, info.Provider).Observe((elapsed - info.TTFT).Seconds() / float64(info.Output-1))
+				}
+			}
 			if info.Provider != "" {
 				m.tokens.WithLabelValues(model, info.Provider, "input").Add(float64(info.Input))
 				m.tokens.WithLabelValues(model, info.Provider, "output").Add(float64(info.Output))

@@ -1,0 +1,81 @@
+package telemetry
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serveWith runs one request through the middleware whose handler fills
+// the request's Info with fill.
+func serveWith(m *Metrics, fill func(*Info)) {
+	h := Middleware(slog.New(slog.DiscardHandler), m, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fill(InfoFrom(r.Context()))
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil))
+}
+
+// scrape returns the metrics as a scraper asking for accept gets them.
+func scrape(t *testing.T, m *Metrics, accept string) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept", accept)
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, req)
+	b, _ := io.ReadAll(w.Body)
+	return string(b)
+}
+
+func TestMetrics_RefusalsStreamsAndFallbacks(t *testing.T) {
+	m := NewMetrics()
+	serveWith(m, func(in *Info) { in.Refusal = "budget" })
+	serveWith(m, func(in *Info) { in.Refusal = "made-up" }) // not a kind: not counted, no series
+	serveWith(m, func(in *Info) { in.Summarized = true })
+	serveWith(m, func(in *Info) {
+		in.Model, in.ModelKnown, in.Provider, in.Dialect = "m", true, "c", "openai"
+		in.Stream, in.TTFT, in.Output = true, time.Nanosecond, 11
+	})
+	m.AttemptEnded("c", 2*time.Second, "timeout")
+	m.AttemptEnded("c", time.Second, "")
+	out := scrape(t, m, "text/plain")
+	for _, want := range []string{
+		`switchyard_refusals_total{kind="budget"} 1`, `switchyard_refusals_total{kind="overload"} 1`,
+		`switchyard_refusals_total{kind="limit"} 0`, `switchyard_refusals_total{kind="contract"} 0`,
+		`switchyard_time_to_first_token_seconds_count{dialect="openai",model="m",provider="c"} 1`,
+		`switchyard_time_per_output_token_seconds_count{model="m",provider="c"} 1`,
+		`switchyard_upstream_attempt_duration_seconds_count{provider="c"} 2`,
+		`switchyard_fallbacks_total{provider="c",reason="timeout"} 1`,
+		`switchyard_connections_refused_total{listener="admin"} 0`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(out, "made-up") {
+		t.Error("an unknown refusal kind became a label")
+	}
+	if strings.Contains(out, "# {") {
+		t.Error("exemplars without tracing")
+	}
+}
+
+func TestMetrics_TraceExemplars(t *testing.T) {
+	m := NewMetrics()
+	const id = "4bf92f3577b34da6a3ce929d0e0e4736"
+	m.TraceExemplars(func(ctx context.Context) (string, bool) { return id, true })
+	serveWith(m, func(in *Info) { in.Model, in.ModelKnown, in.Provider, in.Dialect = "m", true, "c", "openai" })
+	if out := scrape(t, m, "application/openmetrics-text; version=1.0.0"); !strings.Contains(out, `# {trace_id="`+id+`"}`) {
+		t.Errorf("no exemplar in the OpenMetrics exposition:\n%s", out)
+	}
+	m = NewMetrics()
+	m.TraceExemplars(func(ctx context.Context) (string, bool) { return "", false }) // not sampled
+	serveWith(m, func(in *Info) { in.Model, in.ModelKnown, in.Provider, in.Dialect = "m", true, "c", "openai" })
+	if out := scrape(t, m, "application/openmetrics-text; version=1.0.0"); strings.Contains(out, "trace_id") {
+		t.Error("an exemplar for a request not sampled")
+	}
+}
