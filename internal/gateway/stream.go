@@ -40,6 +40,10 @@ type Stream struct {
 	calls   []*streamCall
 	sent    int64 // content bytes delivered
 	max     int64
+	// answer collects the text delivered, up to collect bytes, when the
+	// request's payload is captured; collect is 0 otherwise.
+	answer  []byte
+	collect int
 	stopped bool
 	err     error
 	done    bool
@@ -86,7 +90,12 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 		// for the end of the stream.
 		r.rt.Router.Answered(r.probe)
 		r.res.TTFB = g.now().Sub(r.start)
+		// Its status and duration are settled when the stream closes.
+		r.attempted(off, 200, "", g.now().Sub(at))
 		st = &Stream{r: r, ctx: ctx, up: up, off: off, probe: r.probe, at: at, ttfb: g.now().Sub(at), queued: head, max: g.maxStream}
+		if c := call.Capture; c != nil && c.Policy != nil {
+			st.collect = c.Policy.Collect()
+		}
 		if raw != nil {
 			st.raw, st.rawHead = up.(llm.RawStream), raw
 		}
@@ -268,6 +277,10 @@ func (s *Stream) Next() (llm.Event, error) {
 		return llm.Event{}, s.err
 	}
 	switch ev.Kind {
+	case llm.EventTextDelta:
+		if s.collect > 0 {
+			s.keep([]byte(ev.Text))
+		}
 	case llm.EventToolCallDelta:
 		s.addCall(ev)
 	case llm.EventStop:
@@ -344,10 +357,21 @@ func (s *Stream) NextRaw() ([]byte, error) {
 		}
 	}
 	s.sent += ch.Size
+	if s.collect > 0 {
+		s.keep(ch.Data)
+	}
 	if ch.Cut {
 		s.err = s.tooLarge()
 	}
 	return ch.Data, nil
+}
+
+// keep adds b to the answer collected for payload capture, up to its
+// bound.
+func (s *Stream) keep(b []byte) {
+	if room := s.collect - len(s.answer); room > 0 {
+		s.answer = append(s.answer, b[:min(len(b), room)]...)
+	}
 }
 
 // tooLarge is the error of a stream cut at the size cap.
@@ -436,9 +460,32 @@ func (s *Stream) Close() error {
 			status, kind = 499, "client closed request"
 		}
 		s.r.rt.Router.Observe(s.off.Provider, o)
-		s.r.finish(status, kind, true)
+		if n := len(s.r.attempts); n > 0 {
+			// The attempt that streamed ends with the stream.
+			a := &s.r.attempts[n-1]
+			a.Status, a.ErrorKind, a.Duration = status, kind, s.r.g.now().Sub(s.at)
+		}
+		if s.collect > 0 {
+			if s.raw == nil {
+				s.answer = appendAnswer(s.answer, s.callParts())
+			}
+			s.r.answer = s.answer
+		}
+		s.r.finish(s.closeErr(status), status, true)
 	})
 	return err
+}
+
+// closeErr is the error a stream ended with, for its ledger record: nil
+// when it ended well, a cancellation when the client went away.
+func (s *Stream) closeErr(status int) error {
+	switch {
+	case status == 200:
+		return nil
+	case status == 499:
+		return context.Canceled
+	}
+	return s.err
 }
 
 // deliveredUsage estimates the usage of a stream cut short, from what it
