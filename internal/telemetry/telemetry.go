@@ -45,6 +45,9 @@ func appendRequestID(b []byte) []byte {
 // InfoFrom; only the request's own goroutine writes it.
 type Info struct {
 	RequestID string
+	// TraceID is the W3C trace id of the request's trace, set by tracing
+	// when the request is traced; the request log keeps it.
+	TraceID string
 	Dialect   string
 	Tenant    string
 	KeyID     string
