@@ -16,6 +16,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"switchyard/internal/admin"
+	"switchyard/internal/config"
 	"switchyard/internal/fakecloud"
 	"switchyard/internal/store"
 	"switchyard/internal/store/sqlstore"
@@ -244,4 +245,17 @@ func adminGet(t *testing.T, g *testGateway, path string, out any) int {
 		t.Fatal(err)
 	}
 	return 200
+}
+
+// A reload cannot change the capture policy the front door was built
+// with, so it refuses a changed log.payloads rather than ignore it.
+func TestRestartOnly_Payloads(t *testing.T) {
+	old, cur := config.Default(), config.Default()
+	if err := restartOnly(old, cur); err != nil {
+		t.Fatalf("unchanged config refused: %v", err)
+	}
+	cur.Log.Payloads.Rules = []config.PayloadRule{{Tenant: "acme", SampleRate: 1}}
+	if err := restartOnly(old, cur); err == nil || !strings.Contains(err.Error(), "log.payloads: changed") {
+		t.Errorf("changed log.payloads: %v", err)
+	}
 }
