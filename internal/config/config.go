@@ -435,10 +435,11 @@ type Log struct {
 // JWTs, card numbers that pass the Luhn check, email addresses and phone
 // numbers with "[REDACTED:kind]", then each of redact's patterns with
 // "[REDACTED]". Each is then cut to max_bytes, and the record says so.
-// The request is stored as the client sent it; the answer is the body
-// the client got when the gateway passed the channel's answer through
-// unchanged, and otherwise its text (a stream's reassembled, tool calls
-// included). Embeddings keep the request only.
+// The request is stored as the client sent it. The answer is stored as
+// the client got it when the gateway passed the channel's bytes through
+// (same dialect: the JSON body, or a stream's events as sent), and
+// otherwise as its text (a stream's reassembled), tool calls included.
+// Embeddings keep the request only.
 type Payloads struct {
 	// Rules choose the requests to capture; the first that matches
 	// decides.

@@ -302,8 +302,10 @@ type request struct {
 	// more than two.
 	attempts    []store.Attempt
 	attemptsBuf [2]store.Attempt
-	// answer is the response collected for payload capture.
-	answer []byte
+	// answer is the response collected for payload capture, and
+	// answerDropped how many bytes of it were past what was collected.
+	answer        []byte
+	answerDropped int64
 }
 
 func (g *Gateway) begin(ctx context.Context, call *Call, est route.Input, stream bool) (*request, error) {
@@ -653,6 +655,10 @@ func (r *request) finish(err error, status int, stream bool) {
 	}
 	if c := call.Capture; c != nil && c.Policy != nil && call.RequestID != "" {
 		rec.Payload = c.Policy.Payload(c.Body, r.answer)
+		if r.answerDropped > 0 {
+			rec.Payload.ResponseBytes += r.answerDropped
+			rec.Payload.Truncated = true
+		}
 	}
 	g.ledger.Record(rec)
 }

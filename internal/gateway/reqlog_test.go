@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"switchyard/internal/capture"
+	"switchyard/internal/llm"
 	"switchyard/internal/provider"
 	"switchyard/internal/store"
 )
@@ -90,5 +91,37 @@ func TestChatStream_CapturesReassembled(t *testing.T) {
 	}
 	if strings.Contains(r.Payload.Request, "jane@") {
 		t.Error("request not redacted")
+	}
+}
+
+// A stream passed through as bytes is captured as the client got it, up
+// to the capture's bound, and cut to its cap.
+func TestChatStream_CapturesPassthroughBytes(t *testing.T) {
+	p := newRawProvider(100, 7)
+	g, led := newRawGateway(t, p, 0)
+	c := capturing(t) // cap 1 KiB
+	s, _, err := g.ChatStream(context.Background(), &Call{Model: "m", RequestID: "r", Capture: c},
+		&llm.Request{Raw: &llm.Raw{Dialect: "test.raw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	for {
+		data, err := s.NextRaw()
+		got.Write(data)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	pl := led.recs[0].Payload
+	if pl == nil || !pl.Truncated || len(pl.Response) != 1<<10 || !strings.HasPrefix(got.String(), pl.Response) {
+		t.Fatalf("payload of a passthrough stream: %+v", pl)
+	}
+	if pl.ResponseBytes != int64(got.Len()) {
+		t.Errorf("response bytes %d, the client got %d", pl.ResponseBytes, got.Len())
 	}
 }

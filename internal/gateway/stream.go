@@ -44,10 +44,13 @@ type Stream struct {
 	// request's payload is captured; collect is 0 otherwise.
 	answer  []byte
 	collect int
-	stopped bool
-	err     error
-	done    bool
-	once    sync.Once
+	// answerDropped counts the bytes past collect that answer did not
+	// keep.
+	answerDropped int64
+	stopped       bool
+	err           error
+	done          bool
+	once          sync.Once
 }
 
 var (
@@ -369,9 +372,9 @@ func (s *Stream) NextRaw() ([]byte, error) {
 // keep adds b to the answer collected for payload capture, up to its
 // bound.
 func (s *Stream) keep(b []byte) {
-	if room := s.collect - len(s.answer); room > 0 {
-		s.answer = append(s.answer, b[:min(len(b), room)]...)
-	}
+	n := min(len(b), max(s.collect-len(s.answer), 0))
+	s.answer = append(s.answer, b[:n]...)
+	s.answerDropped += int64(len(b) - n)
 }
 
 // tooLarge is the error of a stream cut at the size cap.
@@ -469,7 +472,7 @@ func (s *Stream) Close() error {
 			if s.raw == nil {
 				s.answer = appendAnswer(s.answer, s.callParts())
 			}
-			s.r.answer = s.answer
+			s.r.answer, s.r.answerDropped = s.answer, s.answerDropped
 		}
 		s.r.finish(s.closeErr(status), status, true)
 	})

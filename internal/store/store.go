@@ -207,9 +207,10 @@ type Attempt struct {
 type Payload struct {
 	// Request is the request body as the client sent it.
 	Request string `json:"request"`
-	// Response is what the client got: the body of a unary answer as sent
-	// when the gateway passed the upstream's bytes through, otherwise the
-	// answer's text (a stream's reassembled), tool calls included.
+	// Response is what the client got: the bytes as sent when the gateway
+	// passed the channel's answer through (a unary body, or a stream's
+	// events), otherwise the answer's text (a stream's reassembled), tool
+	// calls included.
 	Response string `json:"response"`
 	// RequestBytes and ResponseBytes are the sizes before truncation.
 	RequestBytes  int64 `json:"request_bytes"`
