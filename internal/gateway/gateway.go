@@ -324,7 +324,6 @@ func (g *Gateway) begin(ctx context.Context, call *Call, est route.Input, stream
 		return r, ge
 	case err == nil && !modelAllowed(call.AllowedModels, call.Model, d.Model):
 		r.release()
-		r.res.Decision, r.res.Model = d, d.Model
 		ge := &Error{Kind: ErrModelNotAllowed, Message: fmt.Sprintf("This API key may not use the model '%s'.", call.Model)}
 		r.finish(ge, statusOf(ctx, ge), stream)
 		return r, ge
