@@ -118,6 +118,8 @@ func (a *api) routes() []route {
 		h("POST /admin/v1/keys/revoke", a.revokeKeyBody),
 		h("POST /admin/v1/keys/rotate", a.rotateKeyBody),
 		h("GET /admin/v1/usage", a.usage),
+		h("GET /admin/v1/requests", a.listRequests),
+		h("GET /admin/v1/requests/{id}", a.getRequest),
 		h("POST /admin/v1/route/explain", a.explain),
 		h("POST /admin/v1/reload", a.reload),
 		h("GET /admin/v1/channels", a.channels),

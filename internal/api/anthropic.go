@@ -62,7 +62,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Raw = &llm.Raw{Dialect: anthropic.Dialect, Body: body}
-	call := s.call(r, p, mr.Model, dialectAnthropic, "messages")
+	call := s.call(r, p, mr.Model, dialectAnthropic, "messages", body)
 	if !req.Stream {
 		resp, res, err := s.gw.Chat(r.Context(), call, req)
 		setRouteHeaders(w, r, res)

@@ -231,7 +231,7 @@ func (s *Server) serveBedrock(w http.ResponseWriter, r *http.Request, op bedrock
 		return
 	}
 	req.Model, req.Stream = model, op.stream()
-	call := s.call(r, p, model, dialectBedrock, op.endpoint())
+	call := s.call(r, p, model, dialectBedrock, op.endpoint(), body)
 	if op.stream() {
 		var codec eventStreamCodec
 		if op.invoke() {

@@ -50,7 +50,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, dialectOpenAI, e)
 		return
 	}
-	call := s.call(r, p, cr.Model, dialectOpenAI, "completions")
+	call := s.call(r, p, cr.Model, dialectOpenAI, "completions", body)
 	created := s.now()
 	if !req.Stream {
 		resp, res, err := s.gw.Chat(r.Context(), call, req)

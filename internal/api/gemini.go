@@ -181,7 +181,7 @@ func (s *Server) handleGeminiGenerate(stream bool) http.HandlerFunc {
 		}
 		req.Raw = &llm.Raw{Dialect: gemini.Dialect, Body: body}
 		req.Stream = stream
-		call := s.call(r, p, model, dialectGemini, "generateContent")
+		call := s.call(r, p, model, dialectGemini, "generateContent", body)
 		if stream {
 			s.streamGemini(w, r, call, req, model, r.URL.Query().Get("alt") == "sse")
 			return
@@ -354,7 +354,7 @@ func (s *Server) handleGeminiEmbed(batch bool) http.HandlerFunc {
 			writeError(w, r, dialectGemini, err)
 			return
 		}
-		call := s.call(r, p, model, dialectGemini, "embeddings")
+		call := s.call(r, p, model, dialectGemini, "embeddings", body)
 		resp, res, err := s.gw.Embed(r.Context(), call, req)
 		setRouteHeaders(w, r, res)
 		meterInfo(r, res)

@@ -48,7 +48,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Raw = &llm.Raw{Dialect: "openai.chat", Body: body}
-	call := s.call(r, p, cr.Model, dialectOpenAI, "chat")
+	call := s.call(r, p, cr.Model, dialectOpenAI, "chat", body)
 	created := s.now()
 	if !req.Stream {
 		resp, res, err := s.gw.Chat(r.Context(), call, req)
@@ -401,7 +401,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Raw = &llm.Raw{Dialect: "openai.embeddings", Body: body}
-	call := s.call(r, p, er.Model, dialectOpenAI, "embeddings")
+	call := s.call(r, p, er.Model, dialectOpenAI, "embeddings", body)
 	resp, res, err := s.gw.Embed(r.Context(), call, req)
 	setRouteHeaders(w, r, res)
 	meterInfo(r, res)

@@ -150,7 +150,7 @@ func (s *Server) handleCreateResponse(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, dialectOpenAI, sessionError(err, param))
 		return
 	}
-	call := s.call(r, p, req.Model, dialectOpenAI, "responses")
+	call := s.call(r, p, req.Model, dialectOpenAI, "responses", body)
 	if turn.Stateful() {
 		call.Traffic = route.Stateful
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"switchyard/internal/auth"
+	"switchyard/internal/capture"
 	"switchyard/internal/gateway"
 	"switchyard/internal/llm"
 	"switchyard/internal/overload"
@@ -72,6 +73,9 @@ type Options struct {
 	// BedrockRegions are the credential-scope regions a SigV4 signature
 	// may name; "*" (or none) accepts every region.
 	BedrockRegions []string
+	// Capture chooses the requests whose payloads the request log keeps;
+	// nil captures none.
+	Capture *capture.Policy
 }
 
 // DefaultStreamKeepAlive is the quiet time after which a stream gets a
@@ -101,12 +105,15 @@ type Server struct {
 	regions map[string]bool
 	// limiter is admission control; nil when off.
 	limiter *overload.Limiter
+	// capture chooses requests for payload capture; nil: none.
+	capture *capture.Policy
 }
 
 // New builds the server and its routes.
 func New(o Options) *Server {
 	s := &Server{gw: o.Gateway, auth: o.Auth, aws: o.AWS, log: o.Logger, metrics: o.Metrics, maxBody: o.MaxBodyBytes,
-		idle: o.StreamIdleTimeout, ready: o.Ready, now: o.Now, sessions: o.Sessions, limiter: o.Admission}
+		idle: o.StreamIdleTimeout, ready: o.Ready, now: o.Now, sessions: o.Sessions, limiter: o.Admission,
+		capture: o.Capture}
 	if s.aws == nil {
 		s.aws, _ = o.Auth.(AWSAuthenticator)
 	}
@@ -251,7 +258,9 @@ func authError(err error) *apiError {
 	return e
 }
 
-func (s *Server) call(r *http.Request, p *auth.Principal, model, dialect, endpoint string) *gateway.Call {
+// call describes a request to the gateway; body is the request body as
+// received, kept when payload capture chooses the request.
+func (s *Server) call(r *http.Request, p *auth.Principal, model, dialect, endpoint string, body []byte) *gateway.Call {
 	info := telemetry.InfoFrom(r.Context())
 	info.Dialect, info.Model = dialect, model
 	// Metric labels take configured names only: anything else is one
@@ -263,7 +272,10 @@ func (s *Server) call(r *http.Request, p *auth.Principal, model, dialect, endpoi
 		KeyQuota:      gateway.Quota{RPM: k.RPM, TPM: k.TPM, MaxStreams: k.MaxStreams, BudgetUSD: k.BudgetUSD, BudgetPeriod: k.BudgetPeriod},
 		TenantQuota:   gateway.Quota{RPM: t.RPM, TPM: t.TPM, MaxStreams: t.MaxStreams, BudgetUSD: t.BudgetUSD, BudgetPeriod: t.BudgetPeriod},
 		AllowedModels: k.AllowedModels, Model: model, Dialect: dialect, Endpoint: endpoint,
-		Traffic: "stateless",
+		Traffic: "stateless", TraceID: info.TraceID,
+	}
+	if s.capture.Choose(t.Name, k.ID, model) {
+		c.Capture = &gateway.Capture{Policy: s.capture, Body: body}
 	}
 	if a := admittedFrom(r); a != nil {
 		// The gateway parks the slot while an attempt waits on a channel.

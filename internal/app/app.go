@@ -40,6 +40,9 @@ func commands() []command {
 		{"tenants", cli.TenantsSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Tenants(ctx, cliEnv(env), args) }},
 		{"usage", cli.UsageSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Usage(ctx, cliEnv(env), args) }},
 		{"channels", cli.ChannelsSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Channels(ctx, cliEnv(env), args) }},
+		{"requests", cli.RequestsSummary, func(ctx context.Context, env *Env, args []string) error {
+			return cli.Requests(ctx, cliEnv(env), args)
+		}},
 		{"route", "explain a routing decision: route explain -config F -model M -tenant T -traffic stateless", runRoute},
 		{"prices", "show what each offering costs and why: prices list|update (-config F | -from FILE -o OUT)", runPrices},
 		{"fakecloud", "serve the simulated clouds on their own (-listen ADDR)", runFakecloud},

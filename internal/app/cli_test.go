@@ -269,6 +269,34 @@ func TestCLI(t *testing.T) {
 				}
 			}
 
+			// The request log: each request listed, newest first, and one
+			// shown whole.
+			out = must("requests", "-tenant", "acme", "-model", "gpt-4o-mini", "-status", "200")
+			contains("requests", out, "TIME", "CHANNEL", "openai-sim", "gpt-4o-mini")
+			if n := len(regexp.MustCompile(`(?m)^\S+\s+req_\S+\s+ten_\S+\s+`+id+`\s+gpt-4o-mini\s+openai-sim\s+200\s+1\s`).FindAllString(out, -1)); n != requests {
+				t.Errorf("requests lists %d rows of the key's requests, want %d:\n%s", n, requests, out)
+			}
+			var page admin.RequestPage
+			if err := json.Unmarshal([]byte(must("requests", "-key", id, "-limit", "2", "-json")), &page); err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Data) != 2 || page.NextCursor == "" || page.Data[0].Time.Before(page.Data[1].Time) {
+				t.Fatalf("requests -limit 2 -json: %+v", page)
+			}
+			out = must("requests", "-key", id, "-cursor", page.NextCursor)
+			if strings.Count(out, "req_") != 1 || strings.Contains(out, "more:") {
+				t.Errorf("second page:\n%s", out)
+			}
+			out = must("requests", "show", page.Data[0].ID)
+			contains("requests show", out, "id:             "+page.Data[0].ID, "channel:        openai-sim", "status:         200",
+				"route:          strategy=", "candidate openai-sim", "attempt 1 openai-sim")
+			if _, err := run("requests", "show", "req_nope"); err == nil {
+				t.Error("requests show of an unknown ID succeeded")
+			}
+			if _, err := run("requests", "-status", "teapot"); err == nil {
+				t.Error("requests -status teapot succeeded")
+			}
+
 			// List, rotate by ID, revoke by secret.
 			out = must("keys", "list", "-tenant", "acme")
 			if !regexp.MustCompile(`(?m)^` + id + `\s+ci\s+acme\s+ten_\S+\s+sk-sy-\S{4}…\s+\S+\s+active$`).MatchString(out) {

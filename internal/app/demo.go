@@ -28,6 +28,13 @@ store:
   driver: sqlite
   dsn: DB
 
+# Every request of the demo tenant keeps its payload (redacted) in the
+# request log: see 'switchyard requests show ID'.
+log:
+  payloads:
+    rules:
+      - {tenant: demo, sample_rate: 1}
+
 providers:
   - name: azure-eastus
     type: azure
@@ -255,6 +262,7 @@ Try it:
 
   %[9]s route explain -config %[5]s -model gpt-5 -traffic stateful
   SWITCHYARD_ADMIN_TOKEN=%[8]s %[9]s usage -admin http://%[2]s -by contract -since 1h
+  SWITCHYARD_ADMIN_TOKEN=%[8]s %[9]s requests -admin http://%[2]s -since 1h
 
 Press Ctrl-C to stop.
 `, info.Listen, info.AdminListen, secret, strings.Join(info.Models, ", "), cfgPath, info.AWSAccessKeyID, info.AWSSecretAccessKey,

@@ -130,6 +130,32 @@ func TestDemo_ContractsAndAdminToken(t *testing.T) {
 	if len(ex.Decision.Order) != 1 || ex.Decision.Order[0].Provider != "aws-us-east-1" {
 		t.Errorf("stateful gpt-5 may go to %+v, want only aws-us-east-1", ex.Decision.Order)
 	}
+
+	// The demo tenant's payloads are captured, redacted, and shown in the
+	// request's record.
+	status, h, body := d.do(t, http.MethodPost, api+"/v1/chat/completions", d.info.APIKey,
+		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"my card is 4111 1111 1111 1111"}]}`)
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	id := h.Get("X-Request-Id")
+	var rec struct {
+		Payload *struct{ Request, Response string } `json:"payload"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, _, body = d.do(t, http.MethodGet, admin+"/admin/v1/requests/"+id, d.info.AdminToken, "")
+		if status == http.StatusOK || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the ledger writes once a second
+	}
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &rec) != nil || rec.Payload == nil {
+		t.Fatalf("request %s: %d %s", id, status, body)
+	}
+	if !strings.Contains(rec.Payload.Request, "my card is [REDACTED:card]") || rec.Payload.Response == "" {
+		t.Errorf("captured payload %+v", rec.Payload)
+	}
 }
 
 // A Bedrock SDK client reaches the demo with the AWS pair from demo.json

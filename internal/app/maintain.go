@@ -3,8 +3,12 @@ package app
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"sync"
 	"time"
+
+	"switchyard/internal/capture"
+	"switchyard/internal/config"
 
 	"switchyard/internal/route"
 	"switchyard/internal/session"
@@ -18,8 +22,10 @@ type maintainer struct {
 	st        *sqlstore.Store
 	sessions  *session.Runtime
 	retention time.Duration
-	every     time.Duration
-	log       *slog.Logger
+	// payloadRetention is how long captured payloads are kept.
+	payloadRetention time.Duration
+	every            time.Duration
+	log              *slog.Logger
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -55,6 +61,11 @@ func (m *maintainer) once(ctx context.Context, now time.Time) {
 	} else if n > 0 {
 		m.log.Info("usage ledger pruned", "rows", n)
 	}
+	if n, err := m.st.PrunePayloads(ctx, now.Add(-m.payloadRetention)); err != nil {
+		m.log.Warn("pruning captured payloads", "err", err)
+	} else if n > 0 {
+		m.log.Info("captured payloads pruned", "rows", n)
+	}
 	if m.sessions != nil {
 		if n, err := m.sessions.PurgeExpired(ctx, now); err != nil {
 			m.log.Warn("purging expired responses", "err", err)
@@ -70,6 +81,19 @@ func (m *maintainer) close() error {
 		m.wg.Wait()
 	}
 	return nil
+}
+
+// capturePolicy compiles log.payloads; nil when it captures nothing.
+// Validate has checked its patterns.
+func capturePolicy(c config.Payloads) *capture.Policy {
+	o := capture.Options{NeverTenants: c.NeverTenants, MaxBytes: c.MaxBytes}
+	for _, r := range c.Rules {
+		o.Rules = append(o.Rules, capture.Rule{Tenant: r.Tenant, Key: r.Key, Model: r.Model, SampleRate: r.SampleRate})
+	}
+	for _, re := range c.Redact {
+		o.Redact = append(o.Redact, regexp.MustCompile(re))
+	}
+	return capture.New(o)
 }
 
 // seedCommitments loads each commitment's spend in its current period from

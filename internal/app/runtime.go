@@ -175,6 +175,8 @@ func restartOnly(old, cur *config.Config) error {
 		{"store", old.Store, cur.Store},
 		{"limits", old.Limits, cur.Limits},
 		{"server", old.Server, cur.Server},
+		// The front door's capture policy is built once.
+		{"log.payloads", old.Log.Payloads, cur.Log.Payloads},
 	} {
 		if !reflect.DeepEqual(f.old, f.cur) {
 			errs = append(errs, fmt.Errorf("%s: changed; it takes a restart, not a reload", f.name))

@@ -276,7 +276,8 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		return nil, fmt.Errorf("seeding commitments from the ledger: %w", err)
 	}
 	sessions := session.New(session.Options{Store: st, ResponseTTL: cfg.Sessions.ResponseTTL.Std(), Breaker: storeBreaker})
-	maint := &maintainer{st: st, sessions: sessions, retention: cfg.Ledger.Retention.Std(), every: cfg.Ledger.MaintenanceInterval.Std(), log: log}
+	maint := &maintainer{st: st, sessions: sessions, retention: cfg.Ledger.Retention.Std(), every: cfg.Ledger.MaintenanceInterval.Std(), log: log,
+		payloadRetention: cfg.Log.Payloads.Retention.Std()}
 	maint.start()
 	in.closers = append(in.closers, maint.close)
 	in.reload = &reloader{path: o.ConfigPath, cfg: cfg, env: env, inst: in, gw: gw}
@@ -301,7 +302,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Std(),
 		Ready: func(ctx context.Context) error { return storeBreaker.Do(ctx, st.Ping) }, Sessions: sessions, Admission: admission,
 		MaxHeaderBytes: cfg.Server.MaxHeaderBytes, MaxModelNameBytes: cfg.Server.MaxModelNameBytes,
-		BedrockRegions: cfg.Server.BedrockRegions,
+		BedrockRegions: cfg.Server.BedrockRegions, Capture: capturePolicy(cfg.Log.Payloads),
 	})
 
 	// Certificates are loaded before anything listens: a gateway whose

@@ -1,4 +1,5 @@
-// Package cli implements the operator subcommands (tenants, keys, usage)
+// Package cli implements the operator subcommands (tenants, keys, usage,
+// requests)
 // as thin clients: over the admin API of a running gateway (-admin URL),
 // or, for bootstrapping, directly over the store named by a config file
 // (-config F). Both paths print the same thing. It also owns the help
@@ -32,6 +33,8 @@ type Backend interface {
 	RevokeKey(ctx context.Context, idOrSecret string) (*admin.KeyView, error)
 	RotateKey(ctx context.Context, idOrSecret string) (*admin.IssuedView, error)
 	Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage, error)
+	Requests(ctx context.Context, q admin.RequestQuery) (*admin.RequestPage, error)
+	Request(ctx context.Context, id string) (*admin.RequestRecord, error)
 	Close() error
 }
 

@@ -46,6 +46,12 @@ func (f *fakeBackend) RotateKey(context.Context, string) (*admin.IssuedView, err
 func (f *fakeBackend) Usage(context.Context, admin.UsageQuery) (json.RawMessage, error) {
 	return json.RawMessage(`{}`), nil
 }
+func (f *fakeBackend) Requests(context.Context, admin.RequestQuery) (*admin.RequestPage, error) {
+	return &admin.RequestPage{}, nil
+}
+func (f *fakeBackend) Request(_ context.Context, id string) (*admin.RequestRecord, error) {
+	return &admin.RequestRecord{ID: id}, nil
+}
 func (f *fakeBackend) Close() error { return nil }
 
 func testEnv(b Backend, out *bytes.Buffer) *Env {

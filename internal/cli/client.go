@@ -134,6 +134,23 @@ func (c *Client) Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage
 	return raw, c.do(ctx, http.MethodGet, "/admin/v1/usage?"+v.Encode(), nil, &raw)
 }
 
+func (c *Client) Requests(ctx context.Context, q admin.RequestQuery) (*admin.RequestPage, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"tenant": q.Tenant, "key": q.Key, "model": q.Model, "channel": q.Channel, "status": q.Status,
+		"since": q.Since, "until": q.Until, "limit": q.Limit, "cursor": q.Cursor} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	var page admin.RequestPage
+	return &page, c.do(ctx, http.MethodGet, "/admin/v1/requests?"+v.Encode(), nil, &page)
+}
+
+func (c *Client) Request(ctx context.Context, id string) (*admin.RequestRecord, error) {
+	var r admin.RequestRecord
+	return &r, c.do(ctx, http.MethodGet, "/admin/v1/requests/"+url.PathEscape(id), nil, &r)
+}
+
 // Direct serves the subcommands straight from the store, through the same
 // admin.Service the API uses.
 type Direct struct {
@@ -243,4 +260,12 @@ func (d *Direct) Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage
 		return nil, err
 	}
 	return json.Marshal(rep)
+}
+
+func (d *Direct) Requests(ctx context.Context, q admin.RequestQuery) (*admin.RequestPage, error) {
+	return d.Service.Requests(ctx, q)
+}
+
+func (d *Direct) Request(ctx context.Context, id string) (*admin.RequestRecord, error) {
+	return d.Service.Request(ctx, id)
 }

@@ -335,7 +335,10 @@ type Sessions struct {
 // Ledger configures the usage ledger's upkeep.
 type Ledger struct {
 	// Retention is how long raw usage rows are kept once rolled up into
-	// hourly aggregates, which are kept for good. Default: 720h.
+	// hourly aggregates, which are kept for good. The raw rows are the
+	// request log (GET /admin/v1/requests), so this is its retention too;
+	// captured payloads have their own (log.payloads.retention). Default:
+	// 720h.
 	Retention Duration `yaml:"retention"`
 	// MaintenanceInterval is how often the gateway rolls up the ledger,
 	// prunes it and purges expired responses. Default: 1m.
@@ -418,6 +421,64 @@ type Log struct {
 	// the usage ledger still has a row for each of those requests. A
 	// negative value writes every line at once. At most 10s. Default: 100ms.
 	FlushInterval Duration `yaml:"flush_interval"`
+	// Payloads turns on payload capture for the request log: the request
+	// body and the answer of chosen requests, redacted, kept apart from
+	// the log lines and metrics (only GET /admin/v1/requests/{id} and
+	// `switchyard requests show` return them). Off unless a rule with a
+	// sample rate above 0 matches.
+	Payloads Payloads `yaml:"payloads"`
+}
+
+// Payloads configures payload capture. A request is captured when its
+// tenant is not in never_tenants and the first rule that matches it (in
+// file order) draws it at its sample rate; a request no rule matches is
+// not captured. So a rule with sample_rate 0 placed before a broader one
+// keeps what it matches out (a key inside a captured tenant, say).
+//
+// Before anything is stored, the request and the answer are redacted:
+// built-in patterns replace API keys and tokens ("sk-..." keys of OpenAI,
+// Anthropic and the gateway, Google "AIza..." keys, GitHub and Slack
+// tokens), AWS access key IDs and secret access keys, bearer tokens,
+// JWTs, card numbers that pass the Luhn check, email addresses and phone
+// numbers with "[REDACTED:kind]", then each of redact's patterns with
+// "[REDACTED]". Each is then cut to max_bytes, and the record says so.
+// The request is stored as the client sent it. The answer is stored as
+// the client got it when the gateway passed the channel's bytes through
+// (same dialect: the JSON body, or a stream's events as sent), and
+// otherwise as its text (a stream's reassembled), tool calls included.
+// Embeddings keep the request only.
+type Payloads struct {
+	// Rules choose the requests to capture; the first that matches
+	// decides.
+	Rules []PayloadRule `yaml:"rules"`
+	// NeverTenants names tenants whose requests are never captured,
+	// whatever the rules say.
+	NeverTenants []string `yaml:"never_tenants"`
+	// MaxBytes caps each of a captured request and answer, in bytes,
+	// after redaction. At most 1 MiB. Default: 65536.
+	MaxBytes int `yaml:"max_bytes"`
+	// Retention is how long captured payloads are kept; the maintenance
+	// round (ledger.maintenance_interval) deletes older ones. Default:
+	// 168h.
+	Retention Duration `yaml:"retention"`
+	// Redact holds extra regular expressions (RE2 syntax) whose matches
+	// are replaced before storing, after the built-in patterns.
+	Redact []string `yaml:"redact"`
+}
+
+// PayloadRule matches requests by tenant, key and model; a field left
+// empty matches every request.
+type PayloadRule struct {
+	// Tenant is a tenant name.
+	Tenant string `yaml:"tenant"`
+	// Key is a key ID ("key_...").
+	Key string `yaml:"key"`
+	// Model is a glob over the model name the client asked for
+	// ("gpt-*").
+	Model string `yaml:"model"`
+	// SampleRate is the fraction of matching requests captured, from 0
+	// (none) to 1 (all).
+	SampleRate float64 `yaml:"sample_rate"`
 }
 
 // Telemetry configures what the gateway reports to an observability
@@ -812,6 +873,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Log.FlushInterval == 0 {
 		c.Log.FlushInterval = Duration(100 * time.Millisecond)
+	}
+	if c.Log.Payloads.MaxBytes == 0 {
+		c.Log.Payloads.MaxBytes = 64 << 10
+	}
+	if c.Log.Payloads.Retention == 0 {
+		c.Log.Payloads.Retention = Duration(168 * time.Hour)
 	}
 	if c.Sessions.ResponseTTL == 0 {
 		c.Sessions.ResponseTTL = Duration(720 * time.Hour)

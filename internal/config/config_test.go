@@ -130,6 +130,13 @@ func TestLoad_Bad(t *testing.T) {
 		{"log.bad.yaml", []string{
 			"log.flush_interval: must be at most 10s",
 		}},
+		{"payloads.bad.yaml", []string{
+			"log.payloads.max_bytes: must be between 0 and 1048576, got 2000000",
+			"log.payloads.retention: must not be negative",
+			"log.payloads.rules[0].sample_rate: must be between 0 and 1, got 1.5",
+			`log.payloads.rules[1].model: bad glob "gpt-["`,
+			"log.payloads.redact[1]: bad regular expression \"a(b\"",
+		}},
 		{"vertex.bad.yaml", []string{
 			"providers[0].project: required for type vertex",
 			"providers[0].api_key_env: not for type vertex",

@@ -3,9 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -85,6 +87,7 @@ func (c *Config) Validate() error {
 	if c.Server.MaxBodyBytes < 0 {
 		bad("server.max_body_bytes", "must not be negative")
 	}
+	c.validatePayloads(bad)
 	if c.Server.MaxStreamBytes < 0 {
 		bad("server.max_stream_bytes", "must not be negative")
 	}
@@ -477,4 +480,31 @@ func CheckRedisURL(s string) error {
 		return errors.New("must be a redis:// or rediss:// URL with a host")
 	}
 	return nil
+}
+
+// validatePayloads checks log.payloads.
+func (c *Config) validatePayloads(bad func(path, format string, args ...any)) {
+	p := &c.Log.Payloads
+	if p.MaxBytes < 0 || p.MaxBytes > 1<<20 {
+		bad("log.payloads.max_bytes", "must be between 0 and 1048576, got %d", p.MaxBytes)
+	}
+	if p.Retention < 0 {
+		bad("log.payloads.retention", "must not be negative")
+	}
+	for i, r := range p.Rules {
+		at := fmt.Sprintf("log.payloads.rules[%d]", i)
+		if r.SampleRate < 0 || r.SampleRate > 1 || math.IsNaN(r.SampleRate) {
+			bad(at+".sample_rate", "must be between 0 and 1, got %v", r.SampleRate)
+		}
+		if r.Model != "" {
+			if _, err := path.Match(r.Model, ""); err != nil {
+				bad(at+".model", "bad glob %q: %v", r.Model, err)
+			}
+		}
+	}
+	for i, re := range p.Redact {
+		if _, err := regexp.Compile(re); err != nil {
+			bad(fmt.Sprintf("log.payloads.redact[%d]", i), "bad regular expression %q: %v", re, err)
+		}
+	}
 }

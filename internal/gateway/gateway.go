@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"switchyard/internal/capture"
 	"switchyard/internal/llm"
 	"switchyard/internal/provider"
 	"switchyard/internal/ratelimit"
@@ -157,10 +158,24 @@ type Call struct {
 	Endpoint string
 	// Traffic is route.Stateless or route.Stateful.
 	Traffic string
+	// TraceID is the request's W3C trace id when it is traced, for its
+	// ledger record.
+	TraceID string
+	// Capture, when set, has the request's payload kept in its ledger
+	// record.
+	Capture *Capture
 	// Slot, when set, is the request's admission slot: it is parked while
 	// an attempt waits on its channel (the upstream call until its answer
 	// is in hand, or a stream's first event) and resumed afterwards.
 	Slot Slot
+}
+
+// Capture is a request chosen for payload capture: the policy that chose
+// it redacts and cuts what is kept.
+type Capture struct {
+	Policy *capture.Policy
+	// Body is the request body as the client sent it.
+	Body []byte
 }
 
 // Slot is a request's hold on the front door's admission control. The
@@ -300,6 +315,14 @@ type request struct {
 	answer answer
 	// result backs res: one allocation for both.
 	result Result
+	// attempts is the attempt log, in attemptsBuf unless a request makes
+	// more than two.
+	attempts    []store.Attempt
+	attemptsBuf [2]store.Attempt
+	// captured is the response collected for payload capture, and
+	// capturedDropped how many bytes of it were past what was collected.
+	captured        []byte
+	capturedDropped int64
 }
 
 func (g *Gateway) begin(ctx context.Context, call *Call, req *llm.Request, est route.Input, stream bool) (*request, error) {
@@ -316,10 +339,14 @@ func (g *Gateway) begin(ctx context.Context, call *Call, req *llm.Request, est r
 	}
 	switch {
 	case errors.Is(err, route.ErrUnknownModel):
-		return r, &Error{Kind: ErrModelNotFound, Message: fmt.Sprintf("The model '%s' does not exist or you do not have access to it.", call.Model)}
+		ge := &Error{Kind: ErrModelNotFound, Message: fmt.Sprintf("The model '%s' does not exist or you do not have access to it.", call.Model)}
+		r.finish(ge, statusOf(ctx, ge), stream)
+		return r, ge
 	case err == nil && !modelAllowed(call.AllowedModels, call.Model, d.Model):
 		r.release()
-		return r, &Error{Kind: ErrModelNotAllowed, Message: fmt.Sprintf("This API key may not use the model '%s'.", call.Model)}
+		ge := &Error{Kind: ErrModelNotAllowed, Message: fmt.Sprintf("This API key may not use the model '%s'.", call.Model)}
+		r.finish(ge, statusOf(ctx, ge), stream)
+		return r, ge
 	}
 	r.res.Decision = d
 	if d != nil {
@@ -332,7 +359,7 @@ func (g *Gateway) begin(ctx context.Context, call *Call, req *llm.Request, est r
 			// Every allowed breaker is open: retry when one lets a probe through.
 			ge.RetryAfter = nce.RetryAfter
 		}
-		r.finish(statusOf(ctx, ge), kindOf(ge), stream)
+		r.finish(ge, statusOf(ctx, ge), stream)
 		return r, ge
 	}
 	adm, err := g.admit(ctx, call, est.EstInputTokens+est.EstOutputTokens, stream)
@@ -341,7 +368,7 @@ func (g *Gateway) begin(ctx context.Context, call *Call, req *llm.Request, est r
 	}
 	if err != nil {
 		r.release()
-		r.finish(statusOf(ctx, err), kindOf(err), stream)
+		r.finish(err, statusOf(ctx, err), stream)
 		return r, err
 	}
 	r.adm = adm
@@ -479,7 +506,8 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 			actx, r.span = r.g.tracer.Attempt(ctx, r.call, off)
 		}
 		err := try(actx, off, p, at)
-		r.res.Upstream += r.g.now().Sub(at)
+		end := r.g.now()
+		r.res.Upstream += end.Sub(at)
 		if errors.Is(err, errNotServed) {
 			r.endSpan(ctx, at, err, "")
 			r.res.Attempted = r.res.Attempted[:len(r.res.Attempted)-1]
@@ -490,6 +518,7 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 			if !stream { // a stream's attempt ends with the stream
 				r.endAttempt(ctx, off, at, nil, "")
 			}
+			// The attempt function logged it (see served).
 			r.release()
 			return nil
 		}
@@ -508,10 +537,12 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 		}
 		lastErr, failed = err, true
 		r.g.log.Debug("attempt failed", "request_id", r.call.RequestID, "provider", off.Provider, "err", err)
+		r.attempted(off, statusOf(ctx, err), kindOf(err), end.Sub(at))
 		retry := r.observe(ctx, off, err, at)
 		var fallback string
 		if retry && i+1 < len(d.Order) && i+1 < d.MaxAttempts {
 			fallback = fallbackReason(err)
+			r.attempts[len(r.attempts)-1].Fallback = fallback
 		}
 		r.endAttempt(ctx, off, at, err, fallback)
 		if !retry {
@@ -519,7 +550,7 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 		}
 	}
 	r.release()
-	r.finish(statusOf(ctx, lastErr), kindOf(lastErr), stream)
+	r.finish(lastErr, statusOf(ctx, lastErr), stream)
 	return lastErr
 }
 
@@ -563,6 +594,15 @@ func (r *request) endSpan(ctx context.Context, at time.Time, err error, fallback
 	r.span = nil
 }
 
+// attempted appends an attempt to the request's attempt log.
+func (r *request) attempted(off route.Offering, status int, kind string, d time.Duration) {
+	if r.attempts == nil {
+		r.attempts = r.attemptsBuf[:0]
+	}
+	r.attempts = append(r.attempts, store.Attempt{Channel: off.Provider, UpstreamModel: off.UpstreamModel, Status: status,
+		ErrorKind: kind, Duration: d})
+}
+
 // served meters a successful non-streaming attempt and records the request.
 func (r *request) served(off route.Offering, at time.Time, u llm.Usage) {
 	g := r.g
@@ -570,7 +610,8 @@ func (r *request) served(off route.Offering, at time.Time, u llm.Usage) {
 	r.res.Usage = u
 	r.res.CostUSD = g.cost(u, off.Price)
 	r.succeeded(off, at, g.now().Sub(at))
-	r.finish(200, "", false)
+	r.attempted(off, 200, "", g.now().Sub(at))
+	r.finish(nil, 200, false)
 }
 
 // Chat serves a non-streaming chat request. req.Model is overwritten per
@@ -599,6 +640,13 @@ func (g *Gateway) Chat(ctx context.Context, call *Call, req *llm.Request) (*llm.
 		}
 		resp = out
 		r.answer = answer{id: out.ID, model: out.Model, finish: out.FinishReason}
+		if call.Capture != nil {
+			if out.Raw != nil {
+				r.captured = out.Raw.Body
+			} else {
+				r.captured = appendAnswer(nil, out.Message.Parts)
+			}
+		}
 		r.served(off, at, out.Usage)
 		return nil
 	})
@@ -650,35 +698,100 @@ func (g *Gateway) Embed(ctx context.Context, call *Call, req *llm.EmbedRequest) 
 	return resp, r.res, nil
 }
 
-// finish settles limits and spend and writes the ledger row, once.
-func (r *request) finish(status int, errKind string, stream bool) {
+// finish settles limits and spend and writes the ledger row, once. err
+// is the failure the client is told of; nil on success.
+func (r *request) finish(err error, status int, stream bool) {
 	g, res, call := r.g, r.res, r.call
 	if r.adm != nil {
 		r.adm.done(res.Usage, res.CostUSD)
 		r.adm = nil
 	}
 	if g.tracer != nil {
-		g.tracer.End(r.ctx, call, res, Outcome{Status: status, ErrorKind: errKind, ResponseID: r.answer.id,
+		g.tracer.End(r.ctx, call, res, Outcome{Status: status, ErrorKind: kindOf(err), ResponseID: r.answer.id,
 			ResponseModel: r.answer.model, FinishReason: r.answer.finish, Stream: stream})
 	}
 	if g.ledger == nil {
 		return
 	}
-	var contracts []string
-	if res.Decision != nil {
-		contracts = res.Decision.Contracts
-	}
-	u := res.Usage
-	g.ledger.Record(store.UsageRecord{
+	rec := store.UsageRecord{
 		RequestID: call.RequestID, TenantID: call.TenantID, KeyID: call.KeyID,
 		Model: res.Model, Provider: res.Provider, UpstreamModel: res.UpstreamModel,
 		Dialect: call.Dialect, Endpoint: call.Endpoint, Traffic: trafficOf(call), Stream: stream,
-		InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CachedInputTokens: u.CachedInputTokens,
-		CacheWriteTokens: u.CacheWriteTokens, ReasoningTokens: u.ReasoningTokens, CostUSD: res.CostUSD,
-		Latency: g.now().Sub(r.start), TTFB: res.TTFB, Status: status, ErrorKind: errKind,
-		Attempts: len(res.Attempted), Route: res.RouteHeader(), Contracts: contracts, CreatedAt: r.start,
-	})
+		CostUSD: res.CostUSD, Latency: g.now().Sub(r.start), TTFB: res.TTFB, Status: status, ErrorKind: kindOf(err),
+		Attempts: len(res.Attempted), Route: res.RouteHeader(), CreatedAt: r.start,
+		TraceID: call.TraceID, Error: messageOf(err), AttemptLog: r.attempts,
+	}
+	u := res.Usage
+	rec.InputTokens, rec.OutputTokens, rec.CachedInputTokens = u.InputTokens, u.OutputTokens, u.CachedInputTokens
+	rec.CacheWriteTokens, rec.ReasoningTokens = u.CacheWriteTokens, u.ReasoningTokens
+	if d := res.Decision; d != nil {
+		rec.Contracts, rec.Strategy = d.Contracts, d.Strategy
+		rec.Candidates = make([]store.RouteCandidate, len(d.Candidates))
+		for i, c := range d.Candidates {
+			rec.Candidates[i] = store.RouteCandidate{Channel: c.Provider, UpstreamModel: c.UpstreamModel, Skipped: string(c.Reason), Detail: c.Removed}
+		}
+	}
+	if c := call.Capture; c != nil && c.Policy != nil && call.RequestID != "" {
+		rec.Payload = c.Policy.Payload(c.Body, r.captured)
+		if r.capturedDropped > 0 {
+			rec.Payload.ResponseBytes += r.capturedDropped
+			rec.Payload.Truncated = true
+		}
+	}
+	g.ledger.Record(rec)
 }
+
+// appendAnswer appends the text of an answer's parts to b, as payload
+// capture keeps it: text and reasoning as they are, each tool call on a
+// line of its own with its name and arguments.
+func appendAnswer(b []byte, parts []llm.Part) []byte {
+	for _, p := range parts {
+		switch {
+		case p.Kind == llm.PartToolCall && p.ToolCall != nil:
+			b = append(b, "\n[tool call "...)
+			b = append(b, p.ToolCall.Name...)
+			b = append(b, "] "...)
+			b = append(b, p.ToolCall.Arguments...)
+		default:
+			b = append(b, p.Text...)
+		}
+	}
+	return b
+}
+
+// maxErrorMessage bounds the error message a ledger row keeps.
+const maxErrorMessage = 1024
+
+// messageOf is the message of a failure as the client is told it (the
+// gateway's own, or the channel's safe message), with anything that looks
+// like a secret redacted; "" on success.
+func messageOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	var msg string
+	var ge *Error
+	var pe *provider.Error
+	switch {
+	case errors.As(err, &ge):
+		msg = ge.Message
+	case errors.As(err, &pe):
+		msg = pe.Message
+	case errors.Is(err, llm.ErrUnsupported), errors.Is(err, llm.ErrInvalid):
+		msg = err.Error()
+	case errors.Is(err, context.Canceled):
+		msg = "client closed request"
+	default:
+		return ""
+	}
+	if len(msg) > maxErrorMessage {
+		msg = msg[:maxErrorMessage]
+	}
+	return messageRedactor.Redact(msg)
+}
+
+// messageRedactor scrubs error messages of the built-in patterns.
+var messageRedactor = capture.NewRedactor(nil)
 
 func trafficOf(c *Call) string {
 	if c.Traffic == "" {

@@ -211,8 +211,20 @@ func TestChat_UnknownAndForbiddenModel(t *testing.T) {
 	if _, _, err := g.Chat(context.Background(), &Call{Model: "m-alias", AllowedModels: []string{"m"}}, chatReq()); err != nil {
 		t.Errorf("alias of an allowed model: %v", err)
 	}
-	if len(led.recs) != 1 {
-		t.Errorf("ledger rows %d, want 1 (refusals before routing are not upstream requests)", len(led.recs))
+	// Every request is in the request log, refusals before routing
+	// included; they name no channel and cost nothing.
+	if len(led.recs) != 3 {
+		t.Fatalf("ledger rows %d, want 3", len(led.recs))
+	}
+	for i, want := range []struct {
+		status int
+		model  string
+	}{{404, "nope"}, {403, "m"}, {200, "m"}} {
+		r := led.recs[i]
+		if r.Status != want.status || r.Model != want.model || (r.Status != 200) != (r.Provider == "" && r.Error != "" && r.CostUSD == 0) {
+			t.Errorf("row %d: status %d model %q provider %q error %q cost %v, want status %d model %q", i, r.Status, r.Model,
+				r.Provider, r.Error, r.CostUSD, want.status, want.model)
+		}
 	}
 }
 

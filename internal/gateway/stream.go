@@ -40,10 +40,17 @@ type Stream struct {
 	calls   []*streamCall
 	sent    int64 // content bytes delivered
 	max     int64
-	stopped bool
-	err     error
-	done    bool
-	once    sync.Once
+	// answer collects the text delivered, up to collect bytes, when the
+	// request's payload is captured; collect is 0 otherwise.
+	answer  []byte
+	collect int
+	// answerDropped counts the bytes past collect that answer did not
+	// keep.
+	answerDropped int64
+	stopped       bool
+	err           error
+	done          bool
+	once          sync.Once
 	// span is the attempt's span, ended with the stream.
 	span AttemptSpan
 }
@@ -88,7 +95,12 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 		// for the end of the stream.
 		r.rt.Router.Answered(r.probe)
 		r.res.TTFB = g.now().Sub(r.start)
+		// Its status and duration are settled when the stream closes.
+		r.attempted(off, 200, "", g.now().Sub(at))
 		st = &Stream{r: r, ctx: ctx, up: up, off: off, probe: r.probe, at: at, ttfb: g.now().Sub(at), queued: head, max: g.maxStream}
+		if c := call.Capture; c != nil && c.Policy != nil {
+			st.collect = c.Policy.Collect()
+		}
 		if raw != nil {
 			st.raw, st.rawHead = up.(llm.RawStream), raw
 		}
@@ -275,6 +287,10 @@ func (s *Stream) Next() (llm.Event, error) {
 	switch ev.Kind {
 	case llm.EventStart:
 		s.r.answer.noteStart(&ev)
+	case llm.EventTextDelta:
+		if s.collect > 0 {
+			s.keep([]byte(ev.Text))
+		}
 	case llm.EventToolCallDelta:
 		s.addCall(ev)
 	case llm.EventStop:
@@ -356,10 +372,21 @@ func (s *Stream) NextRaw() ([]byte, error) {
 		}
 	}
 	s.sent += ch.Size
+	if s.collect > 0 {
+		s.keep(ch.Data)
+	}
 	if ch.Cut {
 		s.err = s.tooLarge()
 	}
 	return ch.Data, nil
+}
+
+// keep adds b to the answer collected for payload capture, up to its
+// bound.
+func (s *Stream) keep(b []byte) {
+	n := min(len(b), max(s.collect-len(s.answer), 0))
+	s.answer = append(s.answer, b[:n]...)
+	s.answerDropped += int64(len(b) - n)
 }
 
 // tooLarge is the error of a stream cut at the size cap.
@@ -449,9 +476,32 @@ func (s *Stream) Close() error {
 		}
 		s.r.rt.Router.Observe(s.off.Provider, o)
 		s.endAttempt(status, kind)
-		s.r.finish(status, kind, true)
+		if n := len(s.r.attempts); n > 0 {
+			// The attempt that streamed ends with the stream.
+			a := &s.r.attempts[n-1]
+			a.Status, a.ErrorKind, a.Duration = status, kind, s.r.g.now().Sub(s.at)
+		}
+		if s.collect > 0 {
+			if s.raw == nil {
+				s.answer = appendAnswer(s.answer, s.callParts())
+			}
+			s.r.captured, s.r.capturedDropped = s.answer, s.answerDropped
+		}
+		s.r.finish(s.closeErr(status), status, true)
 	})
 	return err
+}
+
+// closeErr is the error a stream ended with, for its ledger record: nil
+// when it ended well, a cancellation when the client went away.
+func (s *Stream) closeErr(status int) error {
+	switch {
+	case status == 200:
+		return nil
+	case status == 499:
+		return context.Canceled
+	}
+	return s.err
 }
 
 // deliveredUsage estimates the usage of a stream cut short, from what it

@@ -157,7 +157,87 @@ type UsageRecord struct {
 	// Contracts names the routing contracts that applied.
 	Contracts []string
 	CreatedAt time.Time
+
+	// TraceID is the W3C trace id of the request when it was traced;
+	// empty otherwise.
+	TraceID string
+	// Error is the failure's message as the client was told it; empty on
+	// success. It never holds upstream detail or secrets.
+	Error string
+	// Strategy is the routing strategy of the model; empty when the
+	// request never routed (an unknown model).
+	Strategy string
+	// Candidates are the offerings routing considered, in configured
+	// order, with why each one left out was skipped.
+	Candidates []RouteCandidate
+	// AttemptLog holds every upstream attempt in order; Attempts is its
+	// length.
+	AttemptLog []Attempt
+	// Payload is the captured request and response; nil unless payload
+	// capture chose this request. Stores keep it apart from the record,
+	// under its own retention.
+	Payload *Payload
 }
+
+// RouteCandidate is one offering routing considered for a request.
+type RouteCandidate struct {
+	Channel       string `json:"channel"`
+	UpstreamModel string `json:"upstream_model"`
+	// Skipped is why the offering was left out of the order (a
+	// route.Reason such as "breaker_open"); empty when it was in it.
+	Skipped string `json:"skipped,omitempty"`
+	// Detail says more about a skip, for people.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Attempt is one upstream attempt of a request.
+type Attempt struct {
+	Channel       string        `json:"channel"`
+	UpstreamModel string        `json:"upstream_model"`
+	Status        int           `json:"status"`
+	ErrorKind     string        `json:"error_kind,omitempty"`
+	Duration      time.Duration `json:"duration_ns"`
+	// Fallback is why the next channel was tried after this one failed
+	// (its error kind); empty when no other attempt followed.
+	Fallback string `json:"fallback,omitempty"`
+}
+
+// Payload is a captured request and response, already redacted and cut to
+// the capture's size cap.
+type Payload struct {
+	// Request is the request body as the client sent it.
+	Request string `json:"request"`
+	// Response is what the client got: the bytes as sent when the gateway
+	// passed the channel's answer through (a unary body, or a stream's
+	// events), otherwise the answer's text (a stream's reassembled), tool
+	// calls included.
+	Response string `json:"response"`
+	// RequestBytes and ResponseBytes are the sizes before truncation.
+	RequestBytes  int64 `json:"request_bytes"`
+	ResponseBytes int64 `json:"response_bytes"`
+	// Truncated is true when either was cut at the size cap.
+	Truncated bool `json:"truncated"`
+}
+
+// RequestFilter selects request log records. Zero fields do not filter;
+// Since is inclusive and Until exclusive.
+type RequestFilter struct {
+	Since, Until time.Time
+	TenantID     string
+	KeyID        string
+	Model        string
+	Provider     string
+	// Status matches the HTTP status exactly.
+	Status int
+	// Cursor continues a listing after the last record of the previous
+	// page; empty starts at the newest record.
+	Cursor string
+	// Limit is the page size; stores cap it at MaxRequestPage.
+	Limit int
+}
+
+// MaxRequestPage is the largest page ListRequests returns.
+const MaxRequestPage = 1000
 
 // Failed reports whether the record counts as an error in summaries: an
 // error kind is set or the status is 400 or above.

@@ -45,10 +45,13 @@ func appendRequestID(b []byte) []byte {
 // InfoFrom; only the request's own goroutine writes it.
 type Info struct {
 	RequestID string
-	Dialect   string
-	Tenant    string
-	KeyID     string
-	Model     string
+	// TraceID is the W3C trace id of the request's trace, set by tracing
+	// when the request is traced; the request log keeps it.
+	TraceID string
+	Dialect string
+	Tenant  string
+	KeyID   string
+	Model   string
 	// ModelKnown reports that Model is a configured name (or alias). Only
 	// then does it become a metric label; any other name is counted
 	// under "unknown", so clients cannot grow the series.

@@ -57,7 +57,8 @@ func BenchmarkWriter(b *testing.B) {
 							KeyID: "key_bench", Model: "bench-model", Provider: "fake", UpstreamModel: "bench-upstream",
 							Dialect: "openai", Endpoint: "chat", Traffic: "stateless", InputTokens: 12, OutputTokens: 30,
 							CostUSD: 0.000123, Latency: 800 * time.Microsecond, Status: 200, Attempts: 1, Route: "priority",
-							Contracts: []string{"stateless-on-azure"}})
+							Contracts: []string{"stateless-on-azure"}, Strategy: "priority", Candidates: benchCandidates,
+							AttemptLog: []store.Attempt{{Channel: "fake", UpstreamModel: "bench-upstream", Status: 200, Duration: 700 * time.Microsecond}}})
 					}
 				})
 				if err := w.Flush(b.Context()); err != nil {
@@ -71,6 +72,11 @@ func BenchmarkWriter(b *testing.B) {
 		}
 	}
 }
+
+// benchCandidates are the route candidates of a benchmark row, as the
+// gateway records them for a model on two channels.
+var benchCandidates = []store.RouteCandidate{{Channel: "fake", UpstreamModel: "bench-upstream"},
+	{Channel: "other", UpstreamModel: "bench-upstream", Skipped: "breaker_open", Detail: "cooling down"}}
 
 // processCPU returns the CPU time (user and system) the process has used.
 func processCPU(b *testing.B) time.Duration {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -15,10 +16,10 @@ import (
 
 const usageColumns = `request_id, tenant_id, key_id, model, provider, upstream_model, dialect, endpoint, traffic, stream,
 input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd,
-latency_ns, ttfb_ns, status, error_kind, attempts, route, contracts, created_at`
+latency_ns, ttfb_ns, status, error_kind, attempts, route, contracts, created_at, trace_id, error, detail`
 
 // usageColumnCount is the number of columns in usageColumns.
-const usageColumnCount = 24
+const usageColumnCount = 27
 
 // nanoUSD is the number of stored cost units per US dollar.
 const nanoUSD = 1e9
@@ -31,7 +32,7 @@ const nanoUSD = 1e9
 // insert's time in SQLite's parser.
 var sqliteUsageChunks = [...]int{64, 8, 1}
 
-// postgresInsertUsage inserts a whole batch in one statement whose 24
+// postgresInsertUsage inserts a whole batch in one statement whose 27
 // parameters are arrays, one per column, so pgx prepares it once per
 // connection and sends every row in binary, whatever the batch size. COPY
 // would send rows as cheaply but cannot skip the request IDs already
@@ -39,8 +40,14 @@ var sqliteUsageChunks = [...]int{64, 8, 1}
 const postgresInsertUsage = `INSERT INTO usage_records (` + usageColumns + `)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 $9::text[], $10::bool[], $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[],
-$18::int8[], $19::int8[], $20::text[], $21::int8[], $22::text[], $23::text[], $24::timestamptz[])
+$18::int8[], $19::int8[], $20::text[], $21::int8[], $22::text[], $23::text[], $24::timestamptz[],
+$25::text[], $26::text[], $27::text[])
 ON CONFLICT (request_id) DO NOTHING`
+
+// insertPayload stores one captured payload; a retried batch finds it
+// already there.
+const insertPayload = `INSERT INTO request_payloads (request_id, request, response, request_bytes, response_bytes, truncated, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`
 
 // InsertUsage appends records to the ledger in one transaction: all of them
 // or none. Records whose RequestID is already stored are skipped, so
@@ -70,8 +77,39 @@ func (s *Store) InsertUsage(ctx context.Context, recs []store.UsageRecord) error
 type usageRow struct {
 	r         *store.UsageRecord
 	contracts string
+	detail    string
 	costNano  int64
 	created   time.Time
+}
+
+// usageDetail is what the detail column holds: the route decision and the
+// attempts, which only the request log reads.
+type usageDetail struct {
+	Strategy   string                 `json:"strategy,omitempty"`
+	Candidates []store.RouteCandidate `json:"candidates,omitempty"`
+	Attempts   []store.Attempt        `json:"attempts,omitempty"`
+}
+
+// encodeDetail renders r's detail column; "" when it has none.
+func encodeDetail(r *store.UsageRecord) (string, error) {
+	if r.Strategy == "" && len(r.Candidates) == 0 && len(r.AttemptLog) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(usageDetail{Strategy: r.Strategy, Candidates: r.Candidates, Attempts: r.AttemptLog})
+	return string(b), err
+}
+
+// decodeDetail fills r's detail fields from its column.
+func decodeDetail(s string, r *store.UsageRecord) error {
+	if s == "" {
+		return nil
+	}
+	var d usageDetail
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		return err
+	}
+	r.Strategy, r.Candidates, r.AttemptLog = d.Strategy, d.Candidates, d.Attempts
+	return nil
 }
 
 // usageRows checks recs and converts the fields stored differently from
@@ -87,11 +125,18 @@ func usageRows(recs []store.UsageRecord, now time.Time) ([]usageRow, error) {
 		if math.IsNaN(r.CostUSD) || math.IsInf(r.CostUSD, 0) || math.Abs(r.CostUSD) > math.MaxInt64/nanoUSD {
 			return nil, fmt.Errorf("request %q: cost %v out of range: %w", r.RequestID, r.CostUSD, store.ErrInvalid)
 		}
+		detail, err := encodeDetail(r)
+		if err != nil {
+			return nil, fmt.Errorf("encoding detail of request %q: %w", r.RequestID, err)
+		}
+		if r.Payload != nil && r.RequestID == "" {
+			return nil, fmt.Errorf("a payload needs a request ID: %w", store.ErrInvalid)
+		}
 		created := r.CreatedAt
 		if created.IsZero() {
 			created = now
 		}
-		rows[i] = usageRow{r: r, contracts: contracts, costNano: int64(math.Round(r.CostUSD * nanoUSD)),
+		rows[i] = usageRow{r: r, contracts: contracts, detail: detail, costNano: int64(math.Round(r.CostUSD * nanoUSD)),
 			created: created.Truncate(time.Microsecond)}
 	}
 	return rows, nil
@@ -128,15 +173,45 @@ func (s *Store) insertUsageSQLite(ctx context.Context, rows []usageRow) error {
 					nullString(r.RequestID), r.TenantID, r.KeyID, r.Model, r.Provider, r.UpstreamModel, r.Dialect, r.Endpoint, r.Traffic, r.Stream,
 					r.InputTokens, r.OutputTokens, r.CachedInputTokens, r.CacheWriteTokens, r.ReasoningTokens, row.costNano,
 					int64(r.Latency), int64(r.TTFB), r.Status, r.ErrorKind, r.Attempts, r.Route, row.contracts,
-					row.created.UnixMicro())
+					row.created.UnixMicro(), r.TraceID, r.Error, row.detail)
 			}
 			if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
 				return err
 			}
 			i += size
 		}
-		return nil
+		return s.insertPayloads(ctx, tx, rows)
 	})
+}
+
+// insertPayloads stores the captured payloads of rows, in the
+// transaction that inserts the rows.
+func (s *Store) insertPayloads(ctx context.Context, tx *sql.Tx, rows []usageRow) error {
+	q := ""
+	for _, row := range rows {
+		p := row.r.Payload
+		if p == nil {
+			continue
+		}
+		if q == "" {
+			q = s.d.rebind(insertPayload)
+		}
+		if _, err := tx.ExecContext(ctx, q, row.r.RequestID, p.Request, p.Response, p.RequestBytes, p.ResponseBytes,
+			p.Truncated, s.d.dbTime(row.created)); err != nil {
+			return fmt.Errorf("inserting payload of request %q: %w", row.r.RequestID, err)
+		}
+	}
+	return nil
+}
+
+// hasPayloads reports whether any of rows carries a captured payload.
+func hasPayloads(rows []usageRow) bool {
+	for _, row := range rows {
+		if row.r.Payload != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // usageInsertStmt returns the prepared INSERT of sqliteUsageChunks[c]
@@ -167,6 +242,7 @@ func (s *Store) insertUsagePostgres(ctx context.Context, rows []usageRow) error 
 		requestID                                                     = make([]*string, n)
 		tenant, key, model, provider, upstream, dialect, endpoint     = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		traffic, errorKind, route, contracts                          = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		traceID, errMsg, detail                                       = make([]string, n), make([]string, n), make([]string, n)
 		stream                                                        = make([]bool, n)
 		input, output, cached, cacheWrite, reasoning, cost, lat, ttfb = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		status, attempts                                              = make([]int64, n), make([]int64, n)
@@ -186,13 +262,22 @@ func (s *Store) insertUsagePostgres(ctx context.Context, rows []usageRow) error 
 		cost[i], lat[i], ttfb[i] = row.costNano, int64(r.Latency), int64(r.TTFB)
 		status[i], attempts[i] = int64(r.Status), int64(r.Attempts)
 		created[i] = row.created
+		traceID[i], errMsg[i], detail[i] = r.TraceID, r.Error, row.detail
 	}
-	// One statement is a transaction of its own: all rows or none.
-	_, err := s.w.ExecContext(ctx, postgresInsertUsage,
-		requestID, tenant, key, model, provider, upstream, dialect, endpoint, traffic, stream,
+	args := []any{requestID, tenant, key, model, provider, upstream, dialect, endpoint, traffic, stream,
 		input, output, cached, cacheWrite, reasoning, cost, lat, ttfb, status, errorKind, attempts, route, contracts,
-		created)
-	return err
+		created, traceID, errMsg, detail}
+	if !hasPayloads(rows) {
+		// One statement is a transaction of its own: all rows or none.
+		_, err := s.w.ExecContext(ctx, postgresInsertUsage, args...)
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, postgresInsertUsage, args...); err != nil {
+			return err
+		}
+		return s.insertPayloads(ctx, tx, rows)
+	})
 }
 
 // usageGroupColumn returns the column of a SumUsage grouping, the same in
@@ -588,27 +673,42 @@ func (s *Store) usagePage(ctx context.Context, q string, args []any, dst []store
 	defer rows.Close()
 	var lastID int64
 	for rows.Next() {
-		var (
-			r                 store.UsageRecord
-			requestID         sql.NullString
-			contracts         string
-			costNano          int64
-			latencyNS, ttfbNS int64
-		)
-		err := rows.Scan(&lastID, &requestID, &r.TenantID, &r.KeyID, &r.Model, &r.Provider, &r.UpstreamModel, &r.Dialect,
-			&r.Endpoint, &r.Traffic, &r.Stream, &r.InputTokens, &r.OutputTokens, &r.CachedInputTokens, &r.CacheWriteTokens,
-			&r.ReasoningTokens, &costNano, &latencyNS, &ttfbNS, &r.Status, &r.ErrorKind, &r.Attempts, &r.Route, &contracts,
-			timeColumn{t: &r.CreatedAt})
+		r, id, err := scanUsage(rows)
 		if err != nil {
 			return dst, 0, err
 		}
-		r.RequestID = requestID.String
-		r.CostUSD = float64(costNano) / nanoUSD
-		r.Latency, r.TTFB = time.Duration(latencyNS), time.Duration(ttfbNS)
-		if err := decodeJSON(contracts, &r.Contracts); err != nil {
-			return dst, 0, fmt.Errorf("decoding contracts of usage record %d: %w", lastID, err)
-		}
+		lastID = id
 		dst = append(dst, r)
 	}
 	return dst, lastID, rows.Err()
+}
+
+// scanUsage reads one row of "SELECT id, usageColumns".
+func scanUsage(rows *sql.Rows) (store.UsageRecord, int64, error) {
+	var (
+		r                 store.UsageRecord
+		id                int64
+		requestID         sql.NullString
+		contracts         string
+		costNano          int64
+		latencyNS, ttfbNS int64
+		detail            string
+	)
+	err := rows.Scan(&id, &requestID, &r.TenantID, &r.KeyID, &r.Model, &r.Provider, &r.UpstreamModel, &r.Dialect,
+		&r.Endpoint, &r.Traffic, &r.Stream, &r.InputTokens, &r.OutputTokens, &r.CachedInputTokens, &r.CacheWriteTokens,
+		&r.ReasoningTokens, &costNano, &latencyNS, &ttfbNS, &r.Status, &r.ErrorKind, &r.Attempts, &r.Route, &contracts,
+		timeColumn{t: &r.CreatedAt}, &r.TraceID, &r.Error, &detail)
+	if err != nil {
+		return r, 0, err
+	}
+	r.RequestID = requestID.String
+	r.CostUSD = float64(costNano) / nanoUSD
+	r.Latency, r.TTFB = time.Duration(latencyNS), time.Duration(ttfbNS)
+	if err := decodeJSON(contracts, &r.Contracts); err != nil {
+		return r, 0, fmt.Errorf("decoding contracts of usage record %d: %w", id, err)
+	}
+	if err := decodeDetail(detail, &r); err != nil {
+		return r, 0, fmt.Errorf("decoding detail of usage record %d: %w", id, err)
+	}
+	return r, id, nil
 }

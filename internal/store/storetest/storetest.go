@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) StoreUnderTest) {
 		})
 	}
 	runLedger(t, open)
+	runRequests(t, open)
 }
 
 // base is a timestamp with nanoseconds in a non-UTC zone: stores keep
