@@ -176,7 +176,7 @@ func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, dialectAnthropic, &apiError{Status: http.StatusNotFound, Type: typeNotFound, Message: "model: " + mr.Model + " not found"})
 		return
 	}
-	n, err := s.countTokens(w, r, s.call(r, p, mr.Model, dialectAnthropic, "count_tokens"), req)
+	n, err := s.countTokens(w, r, s.call(r, p, mr.Model, dialectAnthropic, "count_tokens", nil), req)
 	if err != nil {
 		writeError(w, r, dialectAnthropic, err)
 		return

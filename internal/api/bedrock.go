@@ -673,7 +673,7 @@ func (s *Server) handleBedrockCountTokens(w http.ResponseWriter, r *http.Request
 		writeError(w, r, dialectBedrock, err)
 		return
 	}
-	n, err := s.countTokens(w, r, s.call(r, p, model, dialectBedrock, "count_tokens"), req)
+	n, err := s.countTokens(w, r, s.call(r, p, model, dialectBedrock, "count_tokens", nil), req)
 	if err != nil {
 		writeError(w, r, dialectBedrock, err)
 		return

@@ -305,7 +305,7 @@ func (s *Server) handleGeminiCountTokens(w http.ResponseWriter, r *http.Request)
 		writeError(w, r, dialectGemini, geminiModelNotFound(model))
 		return
 	}
-	n, err := s.countTokens(w, r, s.call(r, p, model, dialectGemini, "count_tokens"), req)
+	n, err := s.countTokens(w, r, s.call(r, p, model, dialectGemini, "count_tokens", nil), req)
 	if err != nil {
 		writeError(w, r, dialectGemini, err)
 		return
