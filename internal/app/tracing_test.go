@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go"
 	anthropicoption "github.com/anthropics/anthropic-sdk-go/option"
@@ -30,6 +32,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"switchyard/internal/admin"
 	"switchyard/internal/fakecloud"
 )
 
@@ -249,6 +252,19 @@ func TestTracing_SpansOverOTLPHTTP(t *testing.T) {
 	if _, err := oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "gpt-4o-mini", MaxTokens: openai.Int(64),
 		Temperature: openai.Float(temp), Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello trace")}}); err != nil {
 		t.Fatal(err)
+	}
+	// The request log's record leads to the trace.
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := g.inst.ledger.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	page, err := g.inst.admin.Requests(ctx, admin.RequestQuery{Model: "gpt-4o-mini", Limit: "10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(page); !strings.Contains(string(b), `"trace_id":"`+clientTrace+`"`) {
+		t.Errorf("the request log does not carry the client's trace id %s: %s", clientTrace, b)
 	}
 	plain := g.client()
 	stream := plain.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{Model: "gemini-2.5-flash",

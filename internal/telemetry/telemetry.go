@@ -377,6 +377,11 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 		sw := &st.sw
 		sw.ResponseWriter = w
 		st.ctx = infoContext{Context: r.Context(), info: info}
+		if m != nil && m.traceID != nil {
+			// The request log keeps the id of each sampled trace, so that
+			// a record leads to its trace.
+			info.TraceID, _ = m.traceID(r.Context())
+		}
 		if m != nil {
 			m.inflight.Inc()
 			defer m.inflight.Dec()
@@ -416,6 +421,9 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 				slog.Bool("stream", info.Stream), slog.Int64("input_tokens", info.Input),
 				slog.Int64("output_tokens", info.Output), slog.Int64("cached_input_tokens", info.Cached),
 				slog.Float64("cost_usd", info.CostUSD))
+		}
+		if info.TraceID != "" {
+			attrs = append(attrs, slog.String("trace_id", info.TraceID))
 		}
 		if info.Route != "" {
 			attrs = append(attrs, slog.String("route", info.Route))
