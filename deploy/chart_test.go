@@ -339,6 +339,20 @@ func checkRelease(t *testing.T, r *rendered) {
 			t.Errorf("nothing writable mounted at %s", p)
 		}
 	}
+	// Every secret file the configuration names is in a read-only mount
+	// of a Secret.
+	secretVolumes := map[string]bool{}
+	for _, v := range pod.Volumes {
+		if v.Secret != nil && v.Secret.SecretName != "" {
+			secretVolumes[v.Name] = true
+		}
+	}
+	for _, f := range secretFiles(cfg) {
+		m, ok := mounts[filepath.Dir(f)]
+		if !ok || !m.ReadOnly || !secretVolumes[m.Name] {
+			t.Errorf("the configuration names %s, which is not in a read-only mount of a Secret (%+v)", f, m)
+		}
+	}
 	if cfg.Store.Driver == "sqlite" {
 		if !strings.HasPrefix(cfg.Store.DSN, "/var/lib/switchyard/") {
 			t.Errorf("sqlite database %q is not on the data volume", cfg.Store.DSN)
@@ -460,6 +474,30 @@ func envNames(cfg *config.Config) []string {
 	return names
 }
 
+// secretFiles lists the secret files a configuration reads.
+func secretFiles(cfg *config.Config) []string {
+	var files []string
+	add := func(f string) {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	if cfg.Admin.Listen != "off" {
+		add(cfg.Admin.TokenFile)
+	}
+	add(cfg.Store.DSNFile)
+	if cfg.Limits.Backend == "redis" {
+		add(cfg.Limits.RedisURLFile)
+	}
+	for _, p := range cfg.Providers {
+		add(p.APIKeyFile)
+		add(p.AccessKeyIDFile)
+		add(p.SecretAccessKeyFile)
+		add(p.SessionTokenFile)
+	}
+	return files
+}
+
 // TestChart_Refuses checks that value sets which would run the gateway
 // wrongly fail to render, with a message that says what to change.
 func TestChart_Refuses(t *testing.T) {
@@ -472,6 +510,7 @@ func TestChart_Refuses(t *testing.T) {
 		{"sqlite_autoscaled", "autoscaling: {enabled: true}", "config.store.driver: postgres"},
 		{"memory_limits_replicas", "replicaCount: 3\nconfig: {store: {driver: postgres, dsn_env: PG}}", "config.limits.backend: redis"},
 		{"secret_without_key", "secretEnv: {PG: {secretName: pg}}", "secretEnv.PG.key is required"},
+		{"secret_file_without_name", "secretFiles: {pg: {}}", "secretFiles.pg.secretName is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			values, err := chartutil.ReadValues([]byte(tc.values))

@@ -46,8 +46,11 @@ func cliEnv(env *Env) *cli.Env {
 
 func openConfiguredStore(ctx context.Context, cfg *config.Config, getenv func(string) string) (*sqlstore.Store, error) {
 	dsn := cfg.Store.DSN
-	if cfg.Store.DSNEnv != "" {
-		dsn = getenv(cfg.Store.DSNEnv)
+	if cfg.Store.DSNEnv != "" || cfg.Store.DSNFile != "" {
+		var err error
+		if dsn, err = secret(getenv, "store.dsn", cfg.Store.DSNEnv, cfg.Store.DSNFile); err != nil {
+			return nil, err
+		}
 	}
 	st, err := sqlstore.Open(ctx, cfg.Store.Driver, dsn)
 	if err != nil {

@@ -61,13 +61,23 @@ func buildLimits(ctx context.Context, cfg *config.Config, getenv func(string) st
 	return limiter, spend, closer, nil
 }
 
-// redisURL is the limits backend's Redis URL: from the variable that
-// limits.redis_url_env names when set, else limits.redis_url.
+// redisURL is the limits backend's Redis URL: from the file that
+// limits.redis_url_file names or the variable that limits.redis_url_env
+// names when set, else limits.redis_url.
 func redisURL(l config.Limits, getenv func(string) string) (string, error) {
-	if l.RedisURLEnv == "" {
+	if l.RedisURLEnv == "" && l.RedisURLFile == "" {
 		return l.RedisURL, nil
 	}
-	u := getenv(l.RedisURLEnv)
+	u, err := secret(getenv, "limits.redis_url", l.RedisURLEnv, l.RedisURLFile)
+	if err != nil {
+		return "", err
+	}
+	if l.RedisURLFile != "" {
+		if err := config.CheckRedisURL(u); err != nil {
+			return "", fmt.Errorf("limits.redis_url_file: %s %v", l.RedisURLFile, err)
+		}
+		return u, nil
+	}
 	if u == "" {
 		return "", fmt.Errorf("limits.redis_url_env: $%s is not set", l.RedisURLEnv)
 	}

@@ -104,6 +104,7 @@ func buildChannel(ctx context.Context, pc config.Provider, getenv func(string) s
 // fakecloud's documented defaults.
 func withFakeCredentials(getenv func(string) string, pc *config.Provider) func(string) string {
 	// A Bedrock channel takes a SigV4 key pair or an API key, not both.
+	pc.APIKeyFile, pc.AccessKeyIDFile, pc.SecretAccessKeyFile, pc.SessionTokenFile = "", "", "", ""
 	if pc.Type == config.TypeBedrock {
 		pc.APIKeyEnv, pc.SessionTokenEnv = "", ""
 		pc.AccessKeyIDEnv, pc.SecretAccessKeyEnv = "SWITCHYARD_FAKECLOUD_AWS_ACCESS_KEY_ID", "SWITCHYARD_FAKECLOUD_AWS_SECRET_ACCESS_KEY"
@@ -123,16 +124,12 @@ func withFakeCredentials(getenv func(string) string, pc *config.Provider) func(s
 	}
 }
 
-func envOf(getenv func(string) string, name string) string {
-	if name == "" {
-		return ""
-	}
-	return getenv(name)
-}
-
 // newProvider is the one switch from a channel type to its adapter.
 func newProvider(ctx context.Context, pc config.Provider, getenv func(string) string, hc *http.Client) (provider.Provider, error) {
-	key := envOf(getenv, pc.APIKeyEnv)
+	key, err := secret(getenv, "api_key", pc.APIKeyEnv, pc.APIKeyFile)
+	if err != nil {
+		return nil, err
+	}
 	if pc.APIKeyEnv != "" && key == "" && pc.Type != config.TypeOpenAICompatible {
 		return nil, fmt.Errorf("environment variable %s (api_key_env) is empty", pc.APIKeyEnv)
 	}
@@ -185,13 +182,21 @@ func newProvider(ctx context.Context, pc config.Provider, getenv func(string) st
 		return vertex.New(vertex.Options{Name: pc.Name, Project: pc.Project, Region: pc.Region, BaseURL: pc.BaseURL,
 			Tokens: ts, HTTPClient: hc, Timeout: timeout})
 	case config.TypeBedrock:
-		creds := bedrock.Credentials{
-			AccessKeyID:     envOf(getenv, pc.AccessKeyIDEnv),
-			SecretAccessKey: envOf(getenv, pc.SecretAccessKeyEnv),
-			SessionToken:    envOf(getenv, pc.SessionTokenEnv),
+		var creds bedrock.Credentials
+		for _, c := range []struct {
+			dst             *string
+			name, env, file string
+		}{
+			{&creds.AccessKeyID, "access_key_id", pc.AccessKeyIDEnv, pc.AccessKeyIDFile},
+			{&creds.SecretAccessKey, "secret_access_key", pc.SecretAccessKeyEnv, pc.SecretAccessKeyFile},
+			{&creds.SessionToken, "session_token", pc.SessionTokenEnv, pc.SessionTokenFile},
+		} {
+			if *c.dst, err = secret(getenv, c.name, c.env, c.file); err != nil {
+				return nil, err
+			}
 		}
-		if pc.AccessKeyIDEnv != "" && (creds.AccessKeyID == "" || creds.SecretAccessKey == "") {
-			return nil, fmt.Errorf("environment variables %s and %s must both be set", pc.AccessKeyIDEnv, pc.SecretAccessKeyEnv)
+		if (pc.AccessKeyIDEnv != "" || pc.AccessKeyIDFile != "") && (creds.AccessKeyID == "" || creds.SecretAccessKey == "") {
+			return nil, fmt.Errorf("access_key_id and secret_access_key must both be set (environment variables %s and %s)", pc.AccessKeyIDEnv, pc.SecretAccessKeyEnv)
 		}
 		return bedrock.New(bedrock.Options{Name: pc.Name, Region: pc.Region, BaseURL: pc.BaseURL, Credentials: creds,
 			APIKey: key, HTTPClient: hc, Timeout: timeout, Messages: bedrockMessages()})

@@ -358,7 +358,11 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 				return nil, fmt.Errorf("listening (admin): %w", err)
 			}
 		}
-		ops := admin.Options{Service: in.admin, Token: env.Getenv(cfg.Admin.TokenEnv), TokenEnv: cfg.Admin.TokenEnv,
+		token, err := secret(env.Getenv, "admin.token", cfg.Admin.TokenEnv, cfg.Admin.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		ops := admin.Options{Service: in.admin, Token: token, TokenEnv: cfg.Admin.TokenEnv,
 			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
 			Report: reports(st, gw.Router), Channels: channelStatus(gw.Router), ResetChannel: resetChannel(gw.Router),
 			Models: modelList(gw.Router)}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 
@@ -13,14 +14,14 @@ import (
 
 // runValidate checks a config file the way serve would start from it:
 // the file itself (every error with its YAML path), every environment
-// variable it names, every channel built by the code serve uses, the
+// variable and file it names, every channel built by the code serve uses, the
 // router, and SWITCHYARD_MASTER_KEY. It opens no store (validate has no
 // side effects) and listens nowhere except the loopback ports of fake
 // channels' simulated clouds, closed before it returns.
 func runValidate(env *Env, args []string) error {
 	fs := newFlags("validate", env)
 	path := fs.String("config", "switchyard.yaml", "config file")
-	envWarn := fs.Bool("env-warn", false, "this is not the environment serve runs in (e.g. CI): report unset environment variables as warnings, not errors")
+	envWarn := fs.Bool("env-warn", false, "this is not the environment serve runs in (e.g. CI): report unset environment variables and unreadable files as warnings, not errors")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -52,18 +53,33 @@ func runValidate(env *Env, args []string) error {
 
 // checkStartable reports what would stop serve starting from cfg in this
 // environment: unset lists the environment variables cfg names that are
-// empty; errs everything else. Channels are built with a stand-in value
-// for each unset variable, so that their other problems show too.
+// empty and the files it names that cannot be read (secret files also when
+// empty or too large); errs everything else. Channels are built with a
+// stand-in value for each unset variable and unreadable secret file, so
+// that their other problems show too.
 func checkStartable(ctx context.Context, cfg *config.Config, getenv func(string) string) (unset, errs []error) {
 	missing := map[string]bool{}
-	for _, r := range envRefs(cfg) {
+	for _, r := range settingRefs(cfg, "_env") {
 		if getenv(r.name) == "" {
 			missing[r.name] = true
 			unset = append(unset, fmt.Errorf("%s: environment variable %s is not set", r.path, r.name))
 		}
 	}
+	badFiles := map[string]bool{}
+	for _, r := range settingRefs(cfg, "_file") {
+		var err error
+		if r.secret {
+			_, err = readSecretFile(r.name)
+		} else {
+			err = checkReadable(r.name)
+		}
+		if err != nil {
+			badFiles[r.path] = true
+			unset = append(unset, fmt.Errorf("%s: %s: %w", r.path, r.name, err))
+		}
+	}
 	withStandIns := func(k string) string {
-		if missing[k] {
+		if missing[k] || k == standInEnv {
 			return "unset-" + k
 		}
 		return getenv(k)
@@ -71,6 +87,7 @@ func checkStartable(ctx context.Context, cfg *config.Config, getenv func(string)
 	hc := &http.Client{Transport: upstreamTransport()}
 	defer hc.CloseIdleConnections()
 	for i, pc := range cfg.Providers {
+		standInFiles(&pc, fmt.Sprintf("providers[%d]", i), badFiles)
 		_, closeChannel, err := buildChannel(ctx, pc, withStandIns, hc)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("providers[%d]: %w", i, err))
@@ -87,15 +104,62 @@ func checkStartable(ctx context.Context, cfg *config.Config, getenv func(string)
 	return unset, errs
 }
 
-type envRef struct{ path, name string }
+// standInEnv is the variable a channel reads in place of a secret file
+// that validate found unreadable.
+const standInEnv = "SWITCHYARD_VALIDATE_STAND_IN"
 
-// envRefs lists every environment variable cfg names, by the YAML path of
-// the field (every field whose key ends in _env), except where serve does
-// not read it: the admin token when the admin listener is off, the Redis
-// URL when the limits backend is not redis, and the
-// credentials of fake channels, which use the simulated cloud's.
-func envRefs(cfg *config.Config) []envRef {
-	var out []envRef
+// standInFiles points each secret file setting of pc that badFiles lists
+// (by YAML path under at) at the stand-in variable instead.
+func standInFiles(pc *config.Provider, at string, badFiles map[string]bool) {
+	v := reflect.ValueOf(pc).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if !strings.HasSuffix(key, "_file") || !badFiles[at+"."+key] {
+			continue
+		}
+		if env, ok := fieldByKey(v, strings.TrimSuffix(key, "_file")+"_env"); ok {
+			v.Field(i).SetString("")
+			env.SetString(standInEnv)
+		}
+	}
+}
+
+// fieldByKey is the string field of struct v whose YAML key is key.
+func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k == key && t.Field(i).Type.Kind() == reflect.String {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// checkReadable reports a file that serve could not open.
+func checkReadable(file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return pathErr(err)
+	}
+	return f.Close()
+}
+
+// settingRef is one setting whose key ends in a suffix (_env or _file):
+// its YAML path and its value, the variable or file it names. secret marks
+// a _file setting that is the file form of an _env one.
+type settingRef struct {
+	path, name string
+	secret     bool
+}
+
+// settingRefs lists every environment variable (suffix "_env") or file
+// (suffix "_file") cfg names, by the YAML path of the field, except where
+// serve does not read it: the admin token and TLS files when the admin
+// listener is off, the Redis URL when the limits backend is not redis,
+// and the credentials of fake channels, which use the simulated cloud's.
+func settingRefs(cfg *config.Config, suffix string) []settingRef {
+	var out []settingRef
 	var walk func(v reflect.Value, path string)
 	walk = func(v reflect.Value, path string) {
 		switch v.Kind() {
@@ -124,9 +188,10 @@ func envRefs(cfg *config.Config) []envRef {
 				} else if key == "" {
 					p = path // inlined
 				}
-				if f.Type.Kind() == reflect.String && strings.HasSuffix(key, "_env") {
+				if f.Type.Kind() == reflect.String && strings.HasSuffix(key, suffix) {
 					if name := v.Field(i).String(); name != "" {
-						out = append(out, envRef{p, name})
+						_, secret := fieldByKey(v, strings.TrimSuffix(key, "_file")+"_env")
+						out = append(out, settingRef{p, name, suffix == "_file" && secret})
 					}
 					continue
 				}
@@ -136,10 +201,10 @@ func envRefs(cfg *config.Config) []envRef {
 	}
 	c := *cfg
 	if c.Admin.Listen == "off" {
-		c.Admin.TokenEnv = ""
+		c.Admin = config.Admin{}
 	}
 	if c.Limits.Backend != "redis" {
-		c.Limits.RedisURLEnv = ""
+		c.Limits.RedisURLEnv, c.Limits.RedisURLFile = "", ""
 	}
 	walk(reflect.ValueOf(&c).Elem(), "")
 	return out

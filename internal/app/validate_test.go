@@ -112,3 +112,55 @@ func mustParse(t *testing.T, yaml string) *config.Config {
 	}
 	return c
 }
+
+// TestValidate_SecretFiles: validate checks every file the configuration
+// names the way it checks variables: a missing or empty secret file is an
+// error (a warning with -env-warn) naming the setting and the file, and
+// the channel is still built to show its other problems.
+func TestValidate_SecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, idFile, secretFile := filepath.Join(dir, "key"), filepath.Join(dir, "id"), filepath.Join(dir, "secret")
+	writeFile(t, keyFile, []byte("k\n"))
+	writeFile(t, idFile, []byte("id\n"))
+	writeFile(t, secretFile, []byte("s\n"))
+	yaml := strings.NewReplacer("api_key_env: OAI_KEY", "api_key_file: "+keyFile,
+		"access_key_id_env: AWS_ID", "access_key_id_file: "+idFile,
+		"secret_access_key_env: AWS_SECRET", "secret_access_key_file: "+secretFile).Replace(validateBase)
+	env := map[string]string{"SWITCHYARD_ADMIN_TOKEN": "t"}
+	if out, _, err := runValidateFile(t, yaml, env); err != nil || !strings.Contains(out, "ok (3 providers") {
+		t.Fatalf("valid config with secret files: %v\n%s", err, out)
+	}
+
+	missing := filepath.Join(dir, "absent")
+	bad := strings.Replace(yaml, keyFile, missing, 1)
+	writeFile(t, secretFile, nil)
+	_, _, err := runValidateFile(t, bad, env)
+	if err == nil {
+		t.Fatal("validate passed a missing and an empty secret file")
+	}
+	for _, w := range []string{
+		"providers[0].api_key_file: " + missing + ": no such file or directory",
+		"providers[1].secret_access_key_file: " + secretFile + ": empty",
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+	if strings.Contains(err.Error(), `provider "oai"`) {
+		t.Errorf("the missing file was reported twice:\n%v", err)
+	}
+	// With -env-warn they are warnings and the rest is still checked.
+	out, errOut, err := runValidateFile(t, bad, env, "-env-warn")
+	if err != nil || !strings.Contains(errOut, "warning: providers[0].api_key_file: "+missing) || !strings.Contains(out, "ok") {
+		t.Errorf("-env-warn: %v\nstdout %q stderr %q", err, out, errOut)
+	}
+	// A file named by a setting serve does not read is not checked: the
+	// admin token's with the admin listener off.
+	writeFile(t, secretFile, []byte("s\n"))
+	if _, _, err := runValidateFile(t, "admin: {listen: \"off\", token_file: "+missing+"}\n"+yaml, nil); err != nil {
+		t.Errorf("admin off with a missing token file: %v", err)
+	}
+	if _, _, err := runValidateFile(t, "admin: {token_file: "+missing+"}\n"+yaml, nil); err == nil || !strings.Contains(err.Error(), "admin.token_file: "+missing) {
+		t.Errorf("admin on with a missing token file: %v", err)
+	}
+}

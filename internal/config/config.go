@@ -72,8 +72,12 @@ type Admin struct {
 	// disables the admin listener.
 	Listen string `yaml:"listen"`
 	// TokenEnv names the environment variable holding the admin bearer
-	// token. Default: SWITCHYARD_ADMIN_TOKEN.
+	// token. Default: SWITCHYARD_ADMIN_TOKEN (unless token_file is set).
 	TokenEnv string `yaml:"token_env"`
+	// TokenFile names a file holding the admin bearer token instead (a
+	// mounted Kubernetes secret): its content, less one trailing newline,
+	// at most 64 KiB. Read at start; exclusive with token_env.
+	TokenFile string `yaml:"token_file"`
 	// TLS serves the admin listener over https, optionally requiring
 	// client certificates. Default: plain HTTP.
 	TLS AdminTLS `yaml:"tls"`
@@ -125,6 +129,10 @@ type Store struct {
 	// DSNEnv names an environment variable holding the DSN instead, for
 	// postgres URLs with passwords.
 	DSNEnv string `yaml:"dsn_env"`
+	// DSNFile names a file holding the DSN instead (a mounted Kubernetes
+	// secret): its content, less one trailing newline, at most 64 KiB.
+	// Read at start; exclusive with dsn_env.
+	DSNFile string `yaml:"dsn_file"`
 	// Outage says how clients are authenticated while the store cannot be
 	// reached. "cached" (default) keeps accepting keys that a successful
 	// lookup resolved within the last OutageMaxStale, and refuses every
@@ -164,6 +172,11 @@ type Limits struct {
 	// instead, for a URL that carries a password. It wins over redis_url
 	// when both are set.
 	RedisURLEnv string `yaml:"redis_url_env"`
+	// RedisURLFile names a file holding the Redis URL instead (a mounted
+	// Kubernetes secret): its content, less one trailing newline, at most
+	// 64 KiB. Read at start; it wins over redis_url like redis_url_env,
+	// and is exclusive with redis_url_env.
+	RedisURLFile string `yaml:"redis_url_file"`
 	// RateLimitsFail says what happens to requests while the limits
 	// backend cannot be reached: "open" (default) admits them unlimited,
 	// "closed" refuses them with 503. Either way the outage is logged once
@@ -573,6 +586,11 @@ type Provider struct {
 	BaseURL string `yaml:"base_url"`
 	// APIKeyEnv names the environment variable holding the API key.
 	APIKeyEnv string `yaml:"api_key_env"`
+	// APIKeyFile names a file holding the API key instead (a mounted
+	// Kubernetes secret): its content, less one trailing newline, at most
+	// 64 KiB. Read at start and again on every reload, so a rotated
+	// secret takes effect with a reload; exclusive with api_key_env.
+	APIKeyFile string `yaml:"api_key_file"`
 	// Auth is how an azure channel authenticates: api_key (the default,
 	// the api-key header from api_key_env) or entra (Microsoft Entra ID
 	// bearer tokens from azidentity's default credential chain: the
@@ -610,6 +628,14 @@ type Provider struct {
 	AccessKeyIDEnv     string `yaml:"access_key_id_env"`
 	SecretAccessKeyEnv string `yaml:"secret_access_key_env"`
 	SessionTokenEnv    string `yaml:"session_token_env"`
+	// AccessKeyIDFile, SecretAccessKeyFile and SessionTokenFile name
+	// files holding the same credentials instead (mounted Kubernetes
+	// secrets): each file's content, less one trailing newline, at most
+	// 64 KiB. Read at start and on every reload; each is exclusive with
+	// its _env form.
+	AccessKeyIDFile     string `yaml:"access_key_id_file"`
+	SecretAccessKeyFile string `yaml:"secret_access_key_file"`
+	SessionTokenFile    string `yaml:"session_token_file"`
 	// Headers are extra headers sent upstream on every request.
 	Headers map[string]string `yaml:"headers"`
 	// Timeout bounds a whole non-streaming upstream call and the wait for
@@ -791,7 +817,9 @@ func (c *Config) applyDefaults() {
 	}
 	def(&c.Listen, "127.0.0.1:8080")
 	def(&c.Admin.Listen, "127.0.0.1:8081")
-	def(&c.Admin.TokenEnv, "SWITCHYARD_ADMIN_TOKEN")
+	if c.Admin.TokenFile == "" {
+		def(&c.Admin.TokenEnv, "SWITCHYARD_ADMIN_TOKEN")
+	}
 	def(&c.Store.Driver, "sqlite")
 	if c.Store.Driver == "sqlite" {
 		def(&c.Store.DSN, "./switchyard.db")

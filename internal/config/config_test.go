@@ -147,8 +147,23 @@ func TestLoad_Bad(t *testing.T) {
 			"providers[4].credentials_file: only for type vertex",
 			"models[0].offerings[0].price: free excludes the rates",
 		}},
+		// A secret from an environment variable and from a file at once
+		// is refused, naming both; the rules that take an _env form take
+		// its _file form too.
+		{"secretfiles.bad.yaml", []string{
+			"admin.token_file: exclusive with admin.token_env",
+			"store.dsn_file: exclusive with store.dsn_env",
+			"limits.redis_url_file: exclusive with limits.redis_url_env",
+			"providers[0].api_key_file: exclusive with providers[0].api_key_env",
+			"providers[1].access_key_id_file: exclusive with providers[1].access_key_id_env",
+			"providers[1].secret_access_key_file: exclusive with providers[1].secret_access_key_env",
+			"providers[1].session_token_file: exclusive with providers[1].session_token_env",
+			"providers[2]: access_key_id_env (or _file) and secret_access_key_env (or _file) go together",
+			"providers[3].api_key_file: not for type vertex",
+			"providers[4].auth: entra and api_key_env (or api_key_file) are exclusive",
+		}},
 		{"auth.bad.yaml", []string{
-			"providers[0].auth: entra and api_key_env are exclusive",
+			"providers[0].auth: entra and api_key_env (or api_key_file) are exclusive",
 			"providers[1].auth: entra is for type azure only",
 			`providers[2].auth: must be api_key or entra, got "oauth"`,
 			"providers[3].fake: fail_rate and hang_rate add up to more than 1",
@@ -240,5 +255,20 @@ func TestDefaultMaxConnections(t *testing.T) {
 		if got := defaultMaxConnections(tc.limit); got != tc.want {
 			t.Errorf("defaultMaxConnections(%d) = %d, want %d", tc.limit, got, tc.want)
 		}
+	}
+}
+
+func TestParse_SecretFiles(t *testing.T) {
+	c, err := Parse([]byte("admin: {token_file: /run/secrets/admin}\nstore: {driver: postgres, dsn_file: /run/secrets/dsn}\n" +
+		"limits: {backend: redis, redis_url_file: /run/secrets/redis}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The default token_env does not apply when token_file is set.
+	if c.Admin.TokenEnv != "" || c.Admin.TokenFile != "/run/secrets/admin" {
+		t.Errorf("admin = %+v", c.Admin)
+	}
+	if c.Store.DSNFile != "/run/secrets/dsn" || c.Limits.RedisURLFile != "/run/secrets/redis" {
+		t.Errorf("store = %+v, limits = %+v", c.Store, c.Limits)
 	}
 }

@@ -12,7 +12,7 @@ func TestLimits_RedisURLForms(t *testing.T) {
 	}{
 		{"url", "limits: {backend: redis, redis_url: 'redis://127.0.0.1:6379/0'}", ""},
 		{"env", "limits: {backend: redis, redis_url_env: SY_REDIS}", ""},
-		{"neither", "limits: {backend: redis}", "limits.redis_url: required for the redis backend (or limits.redis_url_env)"},
+		{"neither", "limits: {backend: redis}", "limits.redis_url: required for the redis backend (or limits.redis_url_env or limits.redis_url_file)"},
 		{"no host", "limits: {backend: redis, redis_url: 'redis://'}", "limits.redis_url: must be a redis:// or rediss:// URL with a host"},
 		// A URL with a password is refused without repeating it.
 		{"secret kept", "limits: {backend: redis, redis_url: 'http://:hunter2@h:6379'}", "limits.redis_url: must be a redis://"},

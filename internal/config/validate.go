@@ -29,16 +29,17 @@ func (c *Config) Validate() error {
 	}
 	switch c.Store.Driver {
 	case "sqlite":
-		if c.Store.DSN == "" && c.Store.DSNEnv == "" {
+		if c.Store.DSN == "" && c.Store.DSNEnv == "" && c.Store.DSNFile == "" {
 			bad("store.dsn", "required")
 		}
 	case "postgres":
-		if c.Store.DSN == "" && c.Store.DSNEnv == "" {
-			bad("store.dsn", "required for postgres (or store.dsn_env)")
+		if c.Store.DSN == "" && c.Store.DSNEnv == "" && c.Store.DSNFile == "" {
+			bad("store.dsn", "required for postgres (or store.dsn_env or store.dsn_file)")
 		}
 	default:
 		bad("store.driver", "must be sqlite or postgres, got %q", c.Store.Driver)
 	}
+	c.validateSecretForms(bad)
 	if c.Store.Outage != "cached" && c.Store.Outage != "closed" {
 		bad("store.outage", "must be cached or closed, got %q", c.Store.Outage)
 	}
@@ -60,9 +61,9 @@ func (c *Config) Validate() error {
 	case "memory":
 	case "redis":
 		switch {
-		case c.Limits.RedisURLEnv != "":
+		case c.Limits.RedisURLEnv != "" || c.Limits.RedisURLFile != "":
 		case c.Limits.RedisURL == "":
-			bad("limits.redis_url", "required for the redis backend (or limits.redis_url_env)")
+			bad("limits.redis_url", "required for the redis backend (or limits.redis_url_env or limits.redis_url_file)")
 		default:
 			if err := CheckRedisURL(c.Limits.RedisURL); err != nil {
 				bad("limits.redis_url", "%v", err)
@@ -204,8 +205,8 @@ func (c *Config) Validate() error {
 			if p.Region == "" {
 				bad(at+".region", "required for type bedrock")
 			}
-			if (p.AccessKeyIDEnv == "") != (p.SecretAccessKeyEnv == "") {
-				bad(at, "access_key_id_env and secret_access_key_env go together")
+			if (p.AccessKeyIDEnv == "" && p.AccessKeyIDFile == "") != (p.SecretAccessKeyEnv == "" && p.SecretAccessKeyFile == "") {
+				bad(at, "access_key_id_env (or _file) and secret_access_key_env (or _file) go together")
 			}
 		case TypeVertex:
 			if p.Project == "" {
@@ -221,6 +222,9 @@ func (c *Config) Validate() error {
 			}
 			if p.APIKeyEnv != "" {
 				bad(at+".api_key_env", "not for type vertex: it authenticates with Google credentials (credentials_file)")
+			}
+			if p.APIKeyFile != "" {
+				bad(at+".api_key_file", "not for type vertex: it authenticates with Google credentials (credentials_file)")
 			}
 		case TypeFake:
 			switch p.Fake.Cloud {
@@ -252,8 +256,8 @@ func (c *Config) Validate() error {
 		case AuthEntra:
 			if p.Type != TypeAzure {
 				bad(at+".auth", "entra is for type azure only")
-			} else if p.APIKeyEnv != "" {
-				bad(at+".auth", "entra and api_key_env are exclusive: Azure refuses a request that carries both")
+			} else if p.APIKeyEnv != "" || p.APIKeyFile != "" {
+				bad(at+".auth", "entra and api_key_env (or api_key_file) are exclusive: Azure refuses a request that carries both")
 			}
 		default:
 			bad(at+".auth", "must be api_key or entra, got %q", p.Auth)
@@ -470,6 +474,26 @@ func validRegion(r string) bool {
 		}
 	}
 	return true
+}
+
+// validateSecretForms refuses a secret set both ways: from an environment
+// variable (x_env) and from a file (x_file).
+func (c *Config) validateSecretForms(bad func(p, format string, args ...any)) {
+	one := func(at, name, env, file string) {
+		if env != "" && file != "" {
+			bad(at+"."+name+"_file", "exclusive with %s.%s_env: set one of them", at, name)
+		}
+	}
+	one("admin", "token", c.Admin.TokenEnv, c.Admin.TokenFile)
+	one("store", "dsn", c.Store.DSNEnv, c.Store.DSNFile)
+	one("limits", "redis_url", c.Limits.RedisURLEnv, c.Limits.RedisURLFile)
+	for i, p := range c.Providers {
+		at := fmt.Sprintf("providers[%d]", i)
+		one(at, "api_key", p.APIKeyEnv, p.APIKeyFile)
+		one(at, "access_key_id", p.AccessKeyIDEnv, p.AccessKeyIDFile)
+		one(at, "secret_access_key", p.SecretAccessKeyEnv, p.SecretAccessKeyFile)
+		one(at, "session_token", p.SessionTokenEnv, p.SessionTokenFile)
+	}
 }
 
 // CheckRedisURL reports whether s is a redis:// or rediss:// URL. Its error
