@@ -209,3 +209,28 @@ func PeriodStart(period string, now time.Time) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("unknown budget period %q", period)
 }
+
+// UsageHour sums the usage records of one clock hour (UTC) that share a
+// tenant, client-facing model, channel, traffic class and contract list:
+// the finest grouping the hourly rollup keeps that routing depends on.
+type UsageHour struct {
+	// Hour is the start of the hour.
+	Hour     time.Time
+	TenantID string
+	Model    string
+	// Provider is the channel that served the records.
+	Provider  string
+	Traffic   string
+	Contracts []string
+
+	Requests          int64
+	Errors            int64
+	InputTokens       int64
+	OutputTokens      int64
+	CachedInputTokens int64
+	CacheWriteTokens  int64
+	ReasoningTokens   int64
+	CostUSD           float64
+	// Latency is the sum of the records' latencies.
+	Latency time.Duration
+}
