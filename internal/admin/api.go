@@ -36,6 +36,10 @@ type Options struct {
 	Reload func(ctx context.Context) error
 	// Report returns extra usage reports by name (contract, compliance).
 	Report func(ctx context.Context, name string, since, until time.Time) (any, error)
+	// WhatIf replays the ledger in [since, until) through a proposed
+	// configuration (YAML) for POST /admin/v1/whatif. An error wrapping
+	// ErrBadProposal is the caller's (422); others are internal.
+	WhatIf func(ctx context.Context, proposed []byte, since, until time.Time) (any, error)
 	Logger *slog.Logger
 }
 
@@ -113,6 +117,7 @@ func (a *api) routes() []route {
 		h("GET /admin/v1/usage", a.usage),
 		h("POST /admin/v1/route/explain", a.explain),
 		h("POST /admin/v1/reload", a.reload),
+		h("POST /admin/v1/whatif", a.whatIf),
 	}
 }
 
@@ -157,6 +162,8 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusNotFound, errBody("not found"))
 	case errors.Is(err, store.ErrConflict):
 		writeJSON(w, http.StatusConflict, errBody("already exists"))
+	case errors.Is(err, ErrBadProposal):
+		writeJSON(w, http.StatusUnprocessableEntity, errBody(err.Error()))
 	case errors.Is(err, store.ErrInvalid):
 		writeJSON(w, http.StatusBadRequest, errBody(err.Error()))
 	default:
@@ -616,5 +623,52 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+	return nil
+}
+
+// ErrBadProposal marks a what-if proposal that is not a valid
+// configuration.
+var ErrBadProposal = errors.New("invalid proposed configuration")
+
+// whatIf is POST /admin/v1/whatif?since=30d&until=RFC3339 with the
+// proposed configuration's YAML as the body (at most 1 MiB, as every
+// admin body).
+func (a *api) whatIf(w http.ResponseWriter, r *http.Request) error {
+	if a.o.WhatIf == nil {
+		return &httpError{http.StatusNotFound, "what-if is not available on this gateway"}
+	}
+	now := a.svc.now()
+	q := r.URL.Query()
+	since, until := now.Add(-30*24*time.Hour), now
+	var err error
+	if v := q.Get("since"); v != "" {
+		if since, err = ParseSince(v, now); err != nil {
+			return &FieldError{"since", err.Error()}
+		}
+	}
+	if v := q.Get("until"); v != "" {
+		if until, err = time.Parse(time.RFC3339, v); err != nil {
+			return &FieldError{"until", "must be an RFC 3339 time"}
+		}
+	}
+	if !since.Before(until) {
+		return &FieldError{"since", "must be before until"}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &httpError{http.StatusRequestEntityTooLarge, "body too large: the proposed configuration is limited to 1 MiB"}
+		}
+		return &httpError{http.StatusBadRequest, "reading the body: " + err.Error()}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return &httpError{http.StatusBadRequest, "the proposed configuration (YAML) is required as the body"}
+	}
+	rep, err := a.o.WhatIf(r.Context(), body, since, until)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
 	return nil
 }

@@ -110,8 +110,9 @@ type Comparison struct {
 type ModelRow struct {
 	Comparison
 	// ProposedListUSD is what the proposal's placements would cost at the
-	// catalogue's list price; ListDeltaUSD is ProposedUSD minus it
-	// (negative: the configured prices beat list).
+	// catalogue's list price; ListDeltaUSD is what the same placements
+	// cost at the configured prices minus it (negative: the configured
+	// prices beat list).
 	ProposedListUSD float64 `json:"proposed_list_usd"`
 	ListDeltaUSD    float64 `json:"list_delta_usd"`
 	// ActualListUSD is what the traffic as served would cost at list
@@ -126,6 +127,10 @@ type ModelRow struct {
 	// why the proposed figures are estimated.
 	Strategy string `json:"strategy,omitempty"`
 	Basis    string `json:"basis"`
+
+	// listed is the configured cost of the placements ProposedListUSD
+	// prices.
+	listed float64
 }
 
 // Unplaceable is a kind of request the proposal could not place.
@@ -350,6 +355,7 @@ func (rp *replay) group(h *store.UsageHour) error {
 		mr.proposed(pl.requests, cost)
 		if p, ok := rp.listPrice(m, pl.off.Provider); ok {
 			mr.ProposedListUSD += usage.Cost(u, p) * pl.frac
+			mr.listed += cost
 		} else {
 			mr.UnlistedProposed += pl.requests
 		}
@@ -535,7 +541,7 @@ func (rp *replay) finish(from, to time.Time) *WhatIfReport {
 	for _, name := range slices.Sorted(maps.Keys(rp.models)) {
 		r := rp.models[name]
 		r.DeltaUSD = r.ProposedUSD - r.ActualUSD
-		r.ListDeltaUSD = r.ProposedUSD - r.ProposedListUSD
+		r.ListDeltaUSD = r.listed - r.ProposedListUSD
 		r.Basis = cmp.Or(rp.basis[name], basisExact)
 		if r.Basis != basisExact {
 			rep.Exact = false

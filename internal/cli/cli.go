@@ -32,6 +32,9 @@ type Backend interface {
 	RevokeKey(ctx context.Context, idOrSecret string) (*admin.KeyView, error)
 	RotateKey(ctx context.Context, idOrSecret string) (*admin.IssuedView, error)
 	Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage, error)
+	// WhatIf replays the ledger through a proposed configuration (YAML);
+	// since and until are as the admin API takes them.
+	WhatIf(ctx context.Context, proposed []byte, since, until string) (json.RawMessage, error)
 	Close() error
 }
 

@@ -19,6 +19,9 @@ type fakeBackend struct {
 	updates []admin.TenantUpdate
 	revoked []string
 	noPair  bool
+	// whatIf records the last what-if asked; report is its answer.
+	whatIf []string
+	report json.RawMessage
 }
 
 func (f *fakeBackend) CreateTenant(_ context.Context, spec admin.TenantSpec) (*admin.TenantView, error) {
@@ -45,6 +48,10 @@ func (f *fakeBackend) RevokeKey(_ context.Context, id string) (*admin.KeyView, e
 func (f *fakeBackend) RotateKey(context.Context, string) (*admin.IssuedView, error) { return nil, nil }
 func (f *fakeBackend) Usage(context.Context, admin.UsageQuery) (json.RawMessage, error) {
 	return json.RawMessage(`{}`), nil
+}
+func (f *fakeBackend) WhatIf(_ context.Context, proposed []byte, since, until string) (json.RawMessage, error) {
+	f.whatIf = []string{string(proposed), since, until}
+	return f.report, nil
 }
 func (f *fakeBackend) Close() error { return nil }
 
