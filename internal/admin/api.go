@@ -482,7 +482,7 @@ func (a *api) usage(w http.ResponseWriter, r *http.Request) error {
 	uq := UsageQuery{Since: q.Get("since"), Until: q.Get("until"), By: q.Get("by"), Tenant: q.Get("tenant"),
 		Model: q.Get("model"), Provider: q.Get("provider")}
 	switch uq.By {
-	case "contract", "compliance", "commitment":
+	case "contract", "compliance", "commitment", "budget":
 		if a.o.Report == nil {
 			return &httpError{http.StatusNotFound, "no " + uq.By + " report on this gateway"}
 		}
@@ -510,7 +510,8 @@ type UsageQuery struct {
 	// Since is a duration back from now ("24h", "7d") or an RFC 3339
 	// time; default 24h. Until is an RFC 3339 time; default now.
 	Since, Until string
-	// By groups rows: tenant, key, model, provider or "" for one total.
+	// By groups rows: tenant, key, model, provider or "" for one total;
+	// contract, compliance, commitment and budget name other reports.
 	By                      string
 	Tenant, Model, Provider string
 }
@@ -547,7 +548,7 @@ func (s *Service) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error)
 	switch q.By {
 	case "", store.GroupTenant, store.GroupKey, store.GroupModel, store.GroupProvider:
 	default:
-		return nil, &FieldError{"by", "must be tenant, key, model, provider, contract or compliance"}
+		return nil, &FieldError{"by", "must be tenant, key, model, provider, contract, compliance, commitment or budget"}
 	}
 	f := store.UsageFilter{Since: since, Until: until, Model: q.Model, Provider: q.Provider}
 	if q.Tenant != "" {

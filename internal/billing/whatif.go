@@ -2,7 +2,8 @@
 // answer and a running gateway does not ask itself. WhatIf replays the
 // ledger's real traffic through a proposed configuration's router,
 // contracts and prices, without calling any channel, and sets what would
-// have happened beside what did.
+// have happened beside what did. ForecastBudget and ForecastCommitment
+// project a period's spend from its recent run rate.
 //
 // It reads the ledger and never writes it; the price catalogue and the
 // cost arithmetic stay in package usage, the routing decisions in package

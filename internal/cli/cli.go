@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"switchyard/internal/admin"
+	"switchyard/internal/billing"
 )
 
 // Backend is what the subcommands need, over HTTP or the store.
@@ -228,7 +229,7 @@ const (
 	KeysSummary    = "manage virtual keys: keys create|list|revoke|rotate (-admin URL | -config F)"
 	UsageSummary   = "report traffic and spend: usage -by " + UsageGroups + " -since 24h"
 	// UsageGroups are the values of usage -by.
-	UsageGroups = "tenant|key|model|provider|contract|compliance|commitment"
+	UsageGroups = "tenant|key|model|provider|contract|compliance|commitment|budget"
 )
 
 // Tenants runs `switchyard tenants create|list|update|disable|enable`.
@@ -524,6 +525,8 @@ func Usage(ctx context.Context, env *Env, args []string) error {
 			return contractTable(env.Stdout, raw)
 		case "compliance":
 			return complianceTable(env.Stdout, raw)
+		case "budget":
+			return budgetTable(env.Stdout, raw)
 		case "commitment":
 			var cs []commitmentState
 			if err := json.Unmarshal(raw, &cs); err != nil {
@@ -579,11 +582,19 @@ type (
 	}
 	commitmentState struct {
 		Contract, Provider, Period string
-		PeriodEnd                  time.Time `json:"period_end"`
-		AmountUSD                  float64   `json:"amount_usd"`
-		SpentUSD                   float64   `json:"spent_usd"`
-		PacingUSD                  float64   `json:"pacing_usd"`
-		Behind                     bool
+		PeriodEnd                  time.Time        `json:"period_end"`
+		AmountUSD                  float64          `json:"amount_usd"`
+		SpentUSD                   float64          `json:"spent_usd"`
+		PacingUSD                  float64          `json:"pacing_usd"`
+		Behind                     bool             `json:"behind"`
+		Forecast                   billing.Forecast `json:"forecast"`
+	}
+	budgetState struct {
+		Scope, ID, Name, Tenant, Period string
+		PeriodEnd                       *time.Time       `json:"period_end"`
+		BudgetUSD                       float64          `json:"budget_usd"`
+		SpentUSD                        float64          `json:"spent_usd"`
+		Forecast                        billing.Forecast `json:"forecast"`
 	}
 	violation struct {
 		RequestID                              string `json:"request_id"`
@@ -625,16 +636,54 @@ func commitmentTable(w io.Writer, cs []commitmentState) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMMITMENT\tPROVIDER\tPERIOD\tENDS\tAMOUNT USD\tSPENT USD\tDUE BY NOW USD\tPACE")
+	fmt.Fprintln(tw, "COMMITMENT\tPROVIDER\tPERIOD\tENDS\tAMOUNT USD\tSPENT USD\tDUE BY NOW USD\tPACE\tUSD/DAY\tPROJECTED USD\tFORECAST")
 	for _, c := range cs {
 		pace := "on pace"
 		if c.Behind {
 			pace = "behind (preferred)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Contract, c.Provider, c.Period, c.PeriodEnd.UTC().Format(time.RFC3339),
-			USD(c.AmountUSD), USD(c.SpentUSD), USD(c.PacingUSD), pace)
+		forecast := "meets the amount"
+		if c.Forecast.EndsShort {
+			forecast = "ends short"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Contract, c.Provider, c.Period, c.PeriodEnd.UTC().Format(time.RFC3339),
+			USD(c.AmountUSD), USD(c.SpentUSD), USD(c.PacingUSD), pace, USD(c.Forecast.RunRateUSDPerDay), USD(c.Forecast.ProjectedUSD), forecast)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "forecast: %s\n", billing.ForecastMethod)
+	return err
+}
+
+func budgetTable(w io.Writer, raw []byte) error {
+	var bs []budgetState
+	if err := json.Unmarshal(raw, &bs); err != nil {
+		return fmt.Errorf("decoding the budget report: %w", err)
+	}
+	if len(bs) == 0 {
+		_, err := fmt.Fprintln(w, "no budgets set")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCOPE\tNAME\tTENANT\tPERIOD\tENDS\tBUDGET USD\tSPENT USD\tUSD/DAY\tPROJECTED USD\tFORECAST")
+	for _, b := range bs {
+		ends, projected := "never", "-"
+		if b.PeriodEnd != nil {
+			ends, projected = b.PeriodEnd.UTC().Format(time.RFC3339), USD(b.Forecast.ProjectedUSD)
+		}
+		forecast := "lasts"
+		if b.Forecast.RunsOut && b.Forecast.ExhaustsAt != nil {
+			forecast = "runs out " + b.Forecast.ExhaustsAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Scope, orDash(b.Name), orDash(b.Tenant), orDash(b.Period), ends,
+			USD(b.BudgetUSD), USD(b.SpentUSD), USD(b.Forecast.RunRateUSDPerDay), projected, forecast)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "forecast: %s\n", billing.ForecastMethod)
+	return err
 }
 
 func complianceTable(w io.Writer, raw []byte) error {

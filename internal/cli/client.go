@@ -249,7 +249,7 @@ func (d *Direct) Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage
 	var rep any
 	var err error
 	switch q.By {
-	case "contract", "compliance", "commitment":
+	case "contract", "compliance", "commitment", "budget":
 		if d.Report == nil {
 			return nil, fmt.Errorf("no %s report available", q.By)
 		}
