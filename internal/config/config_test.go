@@ -122,6 +122,12 @@ func TestLoad_Bad(t *testing.T) {
 			`server.admission.queue: must be -1 (no queue) or more`,
 			`server.admission.queue_timeout: must not be negative`,
 		}},
+		{"discount.bad.yaml", []string{
+			"providers[0].price.discount_pct: must be a percentage from 0 to 100, got 120",
+			"providers[1].price.discount_pct: must be a percentage from 0 to 100, got -5",
+			"models[0].offerings[0].price.discount_pct: must be a percentage from 0 to 100, got 100.5",
+			"models[0].offerings[1].price: free excludes the rates and the discount",
+		}},
 		{"log.bad.yaml", []string{
 			"log.flush_interval: must be at most 10s",
 		}},
