@@ -65,3 +65,23 @@ func TestWhatIf_Endpoint(t *testing.T) {
 		t.Errorf("without a what-if hook: status %d, body %s; want 404", status, raw)
 	}
 }
+
+// TestUpdateTenant_Labels: labels set single metadata entries and keep
+// the others; an empty value removes one.
+func TestUpdateTenant_Labels(t *testing.T) {
+	srv, _ := newAPI(t, sqlstore.DriverSQLite)
+	if status, _, raw := do(t, srv, call{"POST", "/admin/v1/tenants", `{"name":"acme","metadata":{"team":"search","env":"prod"}}`, ""}); status != 201 && status != 200 {
+		t.Fatalf("create: %d %s", status, raw)
+	}
+	status, body, raw := do(t, srv, call{"PATCH", "/admin/v1/tenants/acme", `{"labels":{"cost_centre":"cc-42","env":""}}`, ""})
+	if status != 200 {
+		t.Fatalf("update: %d %s", status, raw)
+	}
+	md, _ := body["metadata"].(map[string]any)
+	if len(md) != 2 || md["team"] != "search" || md["cost_centre"] != "cc-42" {
+		t.Errorf("metadata after labels: %v", md)
+	}
+	if status, _, raw := do(t, srv, call{"PATCH", "/admin/v1/tenants/acme", `{"labels":{"":"x"}}`, ""}); status != 400 {
+		t.Errorf("an unnamed label: %d %s", status, raw)
+	}
+}

@@ -243,6 +243,7 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 			var lim limitFlags
 			if limits {
 				lim = addLimitFlags(fs)
+				fs.Var(labelsFlag{}, "label", "a label k=v, such as cost_centre=cc-42, for usage export -by label:k (repeatable; on update, k= removes it)")
 			}
 			return command(ctx, env, fs, args, func(b Backend) error {
 				if fs.NArg() != 1 {
@@ -263,8 +264,8 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	return Group(ctx, env.Stdout, env.Stderr, "tenants", "Manage tenants.", []Sub{
-		named("create", "create a tenant with its limits", true, func(b Backend, name string, _ *Flags, lim limitFlags) (*admin.TenantView, error) {
-			return b.CreateTenant(ctx, admin.TenantSpec{Name: name, Limits: lim.limits()})
+		named("create", "create a tenant with its limits and labels", true, func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error) {
+			return b.CreateTenant(ctx, admin.TenantSpec{Name: name, Limits: lim.limits(), Metadata: labelsOf(fs)})
 		}),
 		{Name: "list", Summary: "list tenants", Run: func(ctx context.Context, args []string) error {
 			fs := NewFlags("tenants list [flags]", "list tenants", env.Stdout, env.Stderr)
@@ -285,7 +286,7 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 				return tw.Flush()
 			})
 		}},
-		named("update", "change a tenant's limits (only the flags given)", true, func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error) {
+		named("update", "change a tenant's limits and labels (only the flags given)", true, func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error) {
 			u := admin.TenantUpdate{}
 			fs.Visit(func(f *flag.Flag) {
 				switch f.Name {
@@ -299,6 +300,8 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 					u.BudgetUSD = lim.budget
 				case "budget-period":
 					u.BudgetPeriod = lim.period
+				case "label":
+					u.Labels = labelsOf(fs)
 				}
 			})
 			return b.UpdateTenant(ctx, name, u)
@@ -375,6 +378,7 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 			expires := fs.Duration("expires", 0, "key lifetime, e.g. 720h (0: never)")
 			models := fs.String("models", "", "comma-separated model globs the key may use (default: all)")
 			meta := fs.String("meta", "", "comma-separated k=v metadata")
+			fs.Var(labelsFlag{}, "label", "a label k=v, such as team=search, for usage export -by label:k (repeatable; a key's label wins over its tenant's)")
 			return command(ctx, env, fs, args, func(b Backend) error {
 				if *tenant == "" {
 					return errors.New("keys create: -tenant is required")
@@ -393,6 +397,12 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 						k, v, _ := strings.Cut(kv, "=")
 						spec.Metadata[k] = v
 					}
+				}
+				for k, v := range labelsOf(fs) {
+					if spec.Metadata == nil {
+						spec.Metadata = map[string]string{}
+					}
+					spec.Metadata[k] = v
 				}
 				iss, err := b.IssueKey(ctx, spec)
 				if err != nil {
@@ -744,4 +754,32 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// labelsFlag collects repeated -label k=v flags. Labels are the tenant's
+// or key's metadata entries: one map, which usage export groups by.
+type labelsFlag map[string]string
+
+func (l labelsFlag) String() string { return "" }
+
+func (l labelsFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want k=v, got %q", v)
+	}
+	l[strings.TrimSpace(k)] = val
+	return nil
+}
+
+// labelsOf returns the -label flags given to fs, nil when none.
+func labelsOf(fs *Flags) map[string]string {
+	f := fs.Lookup("label")
+	if f == nil {
+		return nil
+	}
+	l := f.Value.(labelsFlag)
+	if len(l) == 0 {
+		return nil
+	}
+	return l
 }

@@ -141,3 +141,30 @@ func TestTenants_UpdateSendsOnlyGivenFlags(t *testing.T) {
 		t.Errorf("update %+v, want only tpm=0", u)
 	}
 }
+
+// TestLabels: -label sets single labels on a tenant (k= removes one) and
+// adds to a new key's metadata.
+func TestLabels(t *testing.T) {
+	b := &fakeBackend{}
+	var out bytes.Buffer
+	err := Tenants(t.Context(), testEnv(b, &out), []string{"update", "acme", "-config", "x.yaml", "-label", "cost_centre=cc-42", "-label", "team="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.updates) != 1 || b.updates[0].RPM != nil {
+		t.Fatalf("updates %+v", b.updates)
+	}
+	if diff := cmp.Diff(map[string]string{"cost_centre": "cc-42", "team": ""}, b.updates[0].Labels); diff != "" {
+		t.Errorf("labels (-want +got):\n%s", diff)
+	}
+	err = Keys(t.Context(), testEnv(b, &out), []string{"create", "-config", "x.yaml", "-tenant", "acme", "-meta", "env=ci", "-label", "project=search"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"env": "ci", "project": "search"}, b.specs[0].Metadata); diff != "" {
+		t.Errorf("key metadata (-want +got):\n%s", diff)
+	}
+	if err := Tenants(t.Context(), testEnv(b, &out), []string{"update", "acme", "-config", "x.yaml", "-label", "nolabel"}); err == nil {
+		t.Error("-label without = accepted")
+	}
+}
