@@ -40,6 +40,9 @@ type Options struct {
 	// configuration (YAML) for POST /admin/v1/whatif. An error wrapping
 	// ErrBadProposal is the caller's (422); others are internal.
 	WhatIf func(ctx context.Context, proposed []byte, since, until time.Time) (any, error)
+	// Export builds the chargeback of [since, until) grouped by a label,
+	// for GET /admin/v1/usage/export.
+	Export func(ctx context.Context, label string, since, until time.Time) (Exported, error)
 	Logger *slog.Logger
 }
 
@@ -115,6 +118,7 @@ func (a *api) routes() []route {
 		h("POST /admin/v1/keys/revoke", a.revokeKeyBody),
 		h("POST /admin/v1/keys/rotate", a.rotateKeyBody),
 		h("GET /admin/v1/usage", a.usage),
+		h("GET /admin/v1/usage/export", a.export),
 		h("POST /admin/v1/route/explain", a.explain),
 		h("POST /admin/v1/reload", a.reload),
 		h("POST /admin/v1/whatif", a.whatIf),
@@ -571,9 +575,12 @@ func (s *Service) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error)
 	return out, nil
 }
 
-// ParseSince accepts a duration back from now ("24h", "7d") or an RFC
-// 3339 time.
+// ParseSince accepts a duration back from now ("24h", "7d"), an RFC 3339
+// time or a date (midnight UTC).
 func ParseSince(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
 	if strings.HasSuffix(v, "d") {
 		var days int
 		if _, err := fmt.Sscanf(v, "%dd", &days); err == nil && days > 0 {
@@ -586,7 +593,104 @@ func ParseSince(v string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, nil
 	}
-	return time.Time{}, errors.New(`must be a duration such as "24h" or "7d", or an RFC 3339 time`)
+	return time.Time{}, errors.New(`must be a duration such as "24h" or "7d", an RFC 3339 time or a date (2006-01-02)`)
+}
+
+// ParseUntil accepts an RFC 3339 time or a date (midnight UTC).
+func ParseUntil(v string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, errors.New("must be an RFC 3339 time or a date (2006-01-02)")
+}
+
+// Exported is a report that is written as JSON or as CSV.
+type Exported interface {
+	WriteCSV(w io.Writer) error
+}
+
+// ExportQuery selects a chargeback export.
+type ExportQuery struct {
+	// By is "label:NAME", such as label:cost_centre.
+	By string
+	// Since is required: a duration back from now, an RFC 3339 time or a
+	// date. Until is an RFC 3339 time or a date; default now.
+	Since, Until string
+	// Format is csv or json (the default).
+	Format string
+}
+
+// maxLabelName bounds the label an export groups by.
+const maxLabelName = 128
+
+// Parse checks q and returns the label and the window.
+func (q ExportQuery) Parse(now time.Time) (label string, since, until time.Time, err error) {
+	label, ok := strings.CutPrefix(q.By, "label:")
+	if !ok || label == "" || len(label) > maxLabelName {
+		return "", since, until, &FieldError{"by", "must be label:NAME, such as label:cost_centre"}
+	}
+	switch q.Format {
+	case "", "csv", "json":
+	default:
+		return "", since, until, &FieldError{"format", "must be csv or json"}
+	}
+	if q.Since == "" {
+		return "", since, until, &FieldError{"since", "required"}
+	}
+	if since, err = ParseSince(q.Since, now); err != nil {
+		return "", since, until, &FieldError{"since", err.Error()}
+	}
+	until = now
+	if q.Until != "" {
+		if until, err = ParseUntil(q.Until); err != nil {
+			return "", since, until, &FieldError{"until", err.Error()}
+		}
+	}
+	if !since.Before(until) {
+		return "", since, until, &FieldError{"since", "must be before until"}
+	}
+	return label, since, until, nil
+}
+
+// WriteExport writes rep as format: csv, else JSON.
+func WriteExport(w io.Writer, rep Exported, format string) error {
+	if format == "csv" {
+		return rep.WriteCSV(w)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+func (a *api) export(w http.ResponseWriter, r *http.Request) error {
+	if a.o.Export == nil {
+		return &httpError{http.StatusNotFound, "usage export is not available on this gateway"}
+	}
+	v := r.URL.Query()
+	q := ExportQuery{By: v.Get("by"), Since: v.Get("since"), Until: v.Get("until"), Format: v.Get("format")}
+	label, since, until, err := q.Parse(a.svc.now())
+	if err != nil {
+		return err
+	}
+	rep, err := a.o.Export(r.Context(), label, since, until)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := WriteExport(&buf, rep, q.Format); err != nil {
+		return err
+	}
+	if q.Format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="chargeback.csv"`)
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	_, _ = w.Write(buf.Bytes()) // the client went away: nothing to tell it
+	return nil
 }
 
 func (a *api) explain(w http.ResponseWriter, r *http.Request) error {

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -84,4 +85,26 @@ func TestUpdateTenant_Labels(t *testing.T) {
 	if status, _, raw := do(t, srv, call{"PATCH", "/admin/v1/tenants/acme", `{"labels":{"":"x"}}`, ""}); status != 400 {
 		t.Errorf("an unnamed label: %d %s", status, raw)
 	}
+}
+
+// FuzzExportQuery: any query is a window and label or a field error,
+// never a panic.
+func FuzzExportQuery(f *testing.F) {
+	f.Add("label:cost_centre", "2026-11-01", "2026-12-01", "csv")
+	f.Add("label:", "30d", "", "json")
+	f.Add("tenant", "2026-11-01T00:00:00Z", "bad", "xml")
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, by, since, until, format string) {
+		label, from, to, err := admin.ExportQuery{By: by, Since: since, Until: until, Format: format}.Parse(now)
+		if err != nil {
+			var fe *admin.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is not a field error", err)
+			}
+			return
+		}
+		if label == "" || !from.Before(to) || "label:"+label != by {
+			t.Fatalf("accepted %q %q %q: label %q, %v .. %v", by, since, until, label, from, to)
+		}
+	})
 }

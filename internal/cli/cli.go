@@ -36,6 +36,8 @@ type Backend interface {
 	// WhatIf replays the ledger through a proposed configuration (YAML);
 	// since and until are as the admin API takes them.
 	WhatIf(ctx context.Context, proposed []byte, since, until string) (json.RawMessage, error)
+	// UsageExport returns a chargeback export, rendered as q.Format asks.
+	UsageExport(ctx context.Context, q admin.ExportQuery) ([]byte, error)
 	Close() error
 }
 
@@ -227,7 +229,7 @@ func command(ctx context.Context, env *Env, fs *Flags, args []string, run func(b
 const (
 	TenantsSummary = "manage tenants: tenants create|list|update|disable|enable (-admin URL | -config F)"
 	KeysSummary    = "manage virtual keys: keys create|list|revoke|rotate (-admin URL | -config F)"
-	UsageSummary   = "report traffic and spend: usage -by " + UsageGroups + " -since 24h"
+	UsageSummary   = "report traffic and spend: usage -by " + UsageGroups + " -since 24h; usage export -by label:K -format csv"
 	// UsageGroups are the values of usage -by.
 	UsageGroups = "tenant|key|model|provider|contract|compliance|commitment|budget"
 )
@@ -508,8 +510,11 @@ func printIssued(w io.Writer, iss *admin.IssuedView, tenantName, noPairReason st
 	fmt.Fprintln(w, "\nThe key is shown only this once; Switchyard keeps only its hash.")
 }
 
-// Usage runs `switchyard usage`.
+// Usage runs `switchyard usage`, and `switchyard usage export`.
 func Usage(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 && args[0] == "export" {
+		return UsageExport(ctx, env, args[1:])
+	}
 	fs := NewFlags("usage [flags]", "Report traffic and spend from the ledger, grouped, or the contract, compliance and commitment reports.",
 		env.Stdout, env.Stderr)
 	by := fs.String("by", "", "group by "+strings.ReplaceAll(UsageGroups, "|", ", ")+" (default: one total)")
@@ -782,4 +787,25 @@ func labelsOf(fs *Flags) map[string]string {
 		return nil
 	}
 	return l
+}
+
+// UsageExport runs `switchyard usage export`: the chargeback of a window
+// by a label, as CSV or JSON on stdout.
+func UsageExport(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags("usage export -by label:NAME -since DATE [flags]",
+		"An invoice-ready breakdown of the ledger by a label's value (a key's own label, else its tenant's), channel and\n"+
+			"model: tokens, cost at list price, at the configured price, the negotiated discount, the net price, and what\n"+
+			"the ledger charged.", env.Stdout, env.Stderr)
+	by := fs.String("by", "", "label:NAME, such as label:cost_centre (required)")
+	since := fs.String("since", "", "window start: a date (2026-11-01, midnight UTC), an RFC 3339 time or a duration back from now (required)")
+	until := fs.String("until", "", "window end: a date or an RFC 3339 time (default now)")
+	format := fs.String("format", "csv", "csv or json")
+	return command(ctx, env, fs, args, func(b Backend) error {
+		out, err := b.UsageExport(ctx, admin.ExportQuery{By: *by, Since: *since, Until: *until, Format: *format})
+		if err != nil {
+			return err
+		}
+		_, err = env.Stdout.Write(out)
+		return err
+	})
 }

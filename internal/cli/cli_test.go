@@ -20,8 +20,9 @@ type fakeBackend struct {
 	revoked []string
 	noPair  bool
 	// whatIf records the last what-if asked; report is its answer.
-	whatIf []string
-	report json.RawMessage
+	whatIf  []string
+	report  json.RawMessage
+	exports []admin.ExportQuery
 }
 
 func (f *fakeBackend) CreateTenant(_ context.Context, spec admin.TenantSpec) (*admin.TenantView, error) {
@@ -52,6 +53,10 @@ func (f *fakeBackend) Usage(context.Context, admin.UsageQuery) (json.RawMessage,
 func (f *fakeBackend) WhatIf(_ context.Context, proposed []byte, since, until string) (json.RawMessage, error) {
 	f.whatIf = []string{string(proposed), since, until}
 	return f.report, nil
+}
+func (f *fakeBackend) UsageExport(_ context.Context, q admin.ExportQuery) ([]byte, error) {
+	f.exports = append(f.exports, q)
+	return []byte("label,value\n"), nil
 }
 func (f *fakeBackend) Close() error { return nil }
 

@@ -80,6 +80,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	case *json.RawMessage:
 		*o = data
 		return nil
+	case *[]byte:
+		*o = data
+		return nil
 	}
 	return json.Unmarshal(data, out)
 }
@@ -143,6 +146,17 @@ func (c *Client) Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage
 	return raw, c.do(ctx, http.MethodGet, "/admin/v1/usage?"+v.Encode(), nil, &raw)
 }
 
+func (c *Client) UsageExport(ctx context.Context, q admin.ExportQuery) ([]byte, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"by": q.By, "since": q.Since, "until": q.Until, "format": q.Format} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	var out []byte
+	return out, c.do(ctx, http.MethodGet, "/admin/v1/usage/export?"+v.Encode(), nil, &out)
+}
+
 func (c *Client) WhatIf(ctx context.Context, proposed []byte, since, until string) (json.RawMessage, error) {
 	v := url.Values{}
 	if since != "" {
@@ -164,6 +178,9 @@ type Direct struct {
 	// Replay answers what-if replays in direct mode, as the admin API's
 	// WhatIf hook does.
 	Replay func(ctx context.Context, proposed []byte, since, until time.Time) (any, error)
+	// Export answers chargeback exports in direct mode, as the admin
+	// API's hook of the same name does.
+	Export func(ctx context.Context, label string, since, until time.Time) (admin.Exported, error)
 	Closer func() error
 }
 
@@ -267,6 +284,25 @@ func (d *Direct) Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage
 		return nil, err
 	}
 	return json.Marshal(rep)
+}
+
+func (d *Direct) UsageExport(ctx context.Context, q admin.ExportQuery) ([]byte, error) {
+	if d.Export == nil {
+		return nil, errors.New("usage export is not available")
+	}
+	label, since, until, err := q.Parse(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	rep, err := d.Export(ctx, label, since, until)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := admin.WriteExport(&buf, rep, q.Format); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func (d *Direct) WhatIf(ctx context.Context, proposed []byte, since, until string) (json.RawMessage, error) {

@@ -8,6 +8,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -41,7 +42,25 @@ const (
 	// contracts counts once under each of them, and a request under none
 	// counts under the empty name.
 	GroupContract = "contract"
+	// GroupLine groups by tenant, key, channel and model at once: the
+	// lines of a chargeback. The Group value joins the four with
+	// LineSep; SplitLine takes it apart.
+	GroupLine = "line"
 )
+
+// LineSep separates the parts of a GroupLine value: the ASCII unit
+// separator, which no ID or name the gateway accepts contains.
+const LineSep = "\x1f"
+
+// SplitLine returns the tenant ID, key ID, channel and model of a
+// GroupLine value.
+func SplitLine(group string) (tenantID, keyID, provider, model string) {
+	parts := strings.SplitN(group, LineSep, 4)
+	for len(parts) < 4 {
+		parts = append(parts, "")
+	}
+	return parts[0], parts[1], parts[2], parts[3]
+}
 
 // Tenant is a customer of the gateway. It owns keys, limits and a budget.
 type Tenant struct {

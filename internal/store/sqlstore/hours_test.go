@@ -122,3 +122,41 @@ func TestScanUsageHours(t *testing.T) {
 		})
 	}
 }
+
+// TestSumUsage_GroupLine sums by tenant, key, channel and model at once,
+// over rolled and unrolled records.
+func TestSumUsage_GroupLine(t *testing.T) {
+	for _, driver := range drivers() {
+		t.Run(driver, func(t *testing.T) {
+			s := OpenTestStore(t, driver)
+			ctx := t.Context()
+			var recs []store.UsageRecord
+			want := map[[4]string]int64{}
+			for i := range 40 {
+				r := store.UsageRecord{RequestID: fmt.Sprint("l", i), TenantID: []string{"t1", "t2"}[i%2], KeyID: []string{"", "k1", "k2"}[i%3],
+					Provider: []string{"azure", "bedrock"}[i/2%2], Model: []string{"m-1", "m 2"}[i/4%2], Status: 200, InputTokens: int64(i),
+					CostUSD: 0.001, CreatedAt: h(i/10, i)}
+				recs = append(recs, r)
+				want[[4]string{r.TenantID, r.KeyID, r.Provider, r.Model}] += int64(i)
+			}
+			if err := s.InsertUsage(ctx, recs); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Rollup(ctx, h(2, 0)); err != nil {
+				t.Fatal(err)
+			}
+			sums, err := s.SumUsage(ctx, store.UsageFilter{Since: h(0, 0), Until: h(5, 0)}, store.GroupLine)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[[4]string]int64{}
+			for _, u := range sums {
+				tn, k, p, m := store.SplitLine(u.Group)
+				got[[4]string{tn, k, p, m}] += u.InputTokens
+			}
+			if diff := gocmp.Diff(want, got); diff != "" {
+				t.Errorf("input tokens by line (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
