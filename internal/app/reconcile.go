@@ -1,0 +1,130 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"switchyard/internal/billing"
+	"switchyard/internal/cli"
+	"switchyard/internal/config"
+)
+
+// runReconcile is `switchyard reconcile -provider aws -file cur.csv`: a
+// cloud's cost export against the ledger of the configuration's store,
+// day by channel.
+func runReconcile(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags("reconcile", env)
+	path := fs.String("config", "switchyard.yaml", "config file: its channels and its store's ledger")
+	provider := fs.String("provider", "", "the bill's format: aws (Cost and Usage Report 2.0, CSV)")
+	file := fs.String("file", "", "the cost export")
+	pct := fs.Float64("threshold-pct", 5, "a day's difference on a channel is a discrepancy above this percentage ...")
+	usd := fs.Float64("threshold-usd", 0.01, "... and above this amount")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if *file == "" {
+		return errors.New("reconcile: -file is required")
+	}
+	if *pct <= 0 || *usd <= 0 {
+		return errors.New("reconcile: the thresholds must be positive")
+	}
+	var (
+		parse func(*os.File) (*billing.Bill, error)
+		match func(cfg *config.Config) billing.ChannelMatcher
+	)
+	switch *provider {
+	case "aws":
+		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseCUR(f) }
+		match = bedrockByRegion
+	default:
+		return fmt.Errorf("reconcile: -provider %q: want aws", *provider)
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(*file)
+	if err != nil {
+		return err
+	}
+	bill, err := parse(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
+	}
+	st, err := openConfiguredStore(ctx, cfg, env.Getenv)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rec, err := billing.Reconcile(ctx, st, bill, billing.ReconcileOptions{Match: match(cfg), ThresholdPct: *pct, ThresholdUSD: *usd})
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rec)
+	}
+	return reconcileTable(env, rec)
+}
+
+// bedrockByRegion finds the Bedrock channel of a CUR line by its region:
+// the bill names the region, and the configuration gives each channel
+// one. Two Bedrock channels in one region cannot be told apart.
+func bedrockByRegion(cfg *config.Config) billing.ChannelMatcher {
+	byRegion := map[string][]string{}
+	for i := range cfg.Providers {
+		pc := &cfg.Providers[i]
+		if channelType(pc) == config.TypeBedrock {
+			byRegion[pc.Region] = append(byRegion[pc.Region], pc.Name)
+		}
+	}
+	return func(l billing.BillLine) (string, string, bool) {
+		switch chans := byRegion[l.Region]; len(chans) {
+		case 0:
+			return "", fmt.Sprintf("no bedrock channel in region %q", l.Region), false
+		case 1:
+			return chans[0], "", true
+		default:
+			slices.Sort(chans)
+			return "", fmt.Sprintf("bedrock channels %s share region %q", strings.Join(chans, ", "), l.Region), false
+		}
+	}
+}
+
+func reconcileTable(env *Env, rec *billing.Reconciliation) error {
+	w := env.Stdout
+	fmt.Fprintf(w, "reconcile %s bill %s .. %s: billed %s, ledger %s; %d discrepancies beyond %g%% and $%g\n\n", rec.Provider,
+		rec.Since.Format(time.DateOnly), rec.Until.Format(time.DateOnly), cli.USD(rec.BilledUSD), cli.USD(rec.LedgerUSD),
+		len(rec.Discrepancies), rec.ThresholdPct, rec.ThresholdUSD)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DAY\tCHANNEL\tBILLED USD\tLEDGER USD\tDIFF USD\tDIFF %\t")
+	for _, r := range rec.Rows {
+		flag := ""
+		if slices.Contains(rec.Discrepancies, r) {
+			flag = "DISCREPANCY"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t%s\n", r.Day.Format(time.DateOnly), r.Channel, cli.USD(r.BilledUSD), cli.USD(r.LedgerUSD),
+			cli.USD(r.DiffUSD), r.DiffPct, flag)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rec.Unmatched) > 0 {
+		fmt.Fprintln(w, "\nbilled to no channel:")
+		for _, u := range rec.Unmatched {
+			fmt.Fprintf(w, "  %s: %d lines, %s\n", u.Why, u.Lines, cli.USD(u.CostUSD))
+		}
+	}
+	_, err := fmt.Fprintf(w, "\n%d bill lines were not model usage (other services, taxes, credits) and are left out\n", rec.Skipped)
+	return err
+}
