@@ -16,13 +16,14 @@ import (
 	"switchyard/internal/config"
 )
 
-// runReconcile is `switchyard reconcile -provider aws -file cur.csv`: a
+// runReconcile is `switchyard reconcile -provider aws|openai -file F`: a
 // cloud's cost export against the ledger of the configuration's store,
 // day by channel.
 func runReconcile(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("reconcile", env)
 	path := fs.String("config", "switchyard.yaml", "config file: its channels and its store's ledger")
-	provider := fs.String("provider", "", "the bill's format: aws (Cost and Usage Report 2.0, CSV)")
+	provider := fs.String("provider", "", "the bill's format: aws (Cost and Usage Report 2.0, CSV) or openai (organization costs API JSON)")
+	account := fs.String("account", "", "only the bill lines of this account: AWS account id, OpenAI project id")
 	file := fs.String("file", "", "the cost export")
 	pct := fs.Float64("threshold-pct", 5, "a day's difference on a channel is a discrepancy above this percentage ...")
 	usd := fs.Float64("threshold-usd", 0.01, "... and above this amount")
@@ -44,8 +45,11 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 	case "aws":
 		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseCUR(f) }
 		match = bedrockByRegion
+	case "openai":
+		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseOpenAICosts(f) }
+		match = onlyChannelOf(config.TypeOpenAI)
 	default:
-		return fmt.Errorf("reconcile: -provider %q: want aws", *provider)
+		return fmt.Errorf("reconcile: -provider %q: want aws or openai", *provider)
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
@@ -65,7 +69,8 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	rec, err := billing.Reconcile(ctx, st, bill, billing.ReconcileOptions{Match: match(cfg), ThresholdPct: *pct, ThresholdUSD: *usd})
+	rec, err := billing.Reconcile(ctx, st, bill, billing.ReconcileOptions{Match: match(cfg), Account: *account,
+		ThresholdPct: *pct, ThresholdUSD: *usd})
 	if err != nil {
 		return err
 	}
@@ -101,6 +106,29 @@ func bedrockByRegion(cfg *config.Config) billing.ChannelMatcher {
 	}
 }
 
+// onlyChannelOf matches every bill line to the one channel of type typ:
+// a vendor's own costs API names no region or endpoint to tell two
+// channels apart (select one project with -account).
+func onlyChannelOf(typ string) func(cfg *config.Config) billing.ChannelMatcher {
+	return func(cfg *config.Config) billing.ChannelMatcher {
+		var chans []string
+		for i := range cfg.Providers {
+			if channelType(&cfg.Providers[i]) == typ {
+				chans = append(chans, cfg.Providers[i].Name)
+			}
+		}
+		return func(billing.BillLine) (string, string, bool) {
+			switch len(chans) {
+			case 0:
+				return "", "no " + typ + " channel is configured", false
+			case 1:
+				return chans[0], "", true
+			}
+			return "", typ + " channels " + strings.Join(chans, ", ") + " cannot be told apart by the bill", false
+		}
+	}
+}
+
 func reconcileTable(env *Env, rec *billing.Reconciliation) error {
 	w := env.Stdout
 	fmt.Fprintf(w, "reconcile %s bill %s .. %s: billed %s, ledger %s; %d discrepancies beyond %g%% and $%g\n\n", rec.Provider,
@@ -125,6 +153,6 @@ func reconcileTable(env *Env, rec *billing.Reconciliation) error {
 			fmt.Fprintf(w, "  %s: %d lines, %s\n", u.Why, u.Lines, cli.USD(u.CostUSD))
 		}
 	}
-	_, err := fmt.Fprintf(w, "\n%d bill lines were not model usage (other services, taxes, credits) and are left out\n", rec.Skipped)
+	_, err := fmt.Fprintf(w, "\n%d bill lines left out: not model usage (other services, taxes, credits) or not of -account\n", rec.Skipped)
 	return err
 }

@@ -83,4 +83,10 @@ func TestReconcile_Command(t *testing.T) {
 	if _, err := runApp(t, "reconcile", "-provider", "oracle", "-file", bill, "-config", path); err == nil {
 		t.Error("an unknown provider accepted")
 	}
+	// The configuration has no OpenAI channel: every line says so.
+	out, err = runApp(t, "reconcile", "-provider", "openai", "-file", filepath.Join("..", "billing", "testdata", "openai-costs.json"),
+		"-config", path, "-account", "proj_gateway")
+	if err != nil || !strings.Contains(out, "no openai channel is configured: 5 lines, 11.60") {
+		t.Errorf("openai without a channel: %v\n%s", err, out)
+	}
 }

@@ -43,6 +43,10 @@ type ChannelMatcher func(l BillLine) (channel string, why string, ok bool)
 // ReconcileOptions describe a reconciliation.
 type ReconcileOptions struct {
 	Match ChannelMatcher
+	// Account, when set, keeps only the bill lines of that account
+	// (AWS account, OpenAI project...): the others are counted as
+	// skipped.
+	Account string
 	// ThresholdPct and ThresholdUSD: a day's difference on a channel is
 	// a discrepancy when it exceeds both. Zero means 5% and $0.01.
 	ThresholdPct, ThresholdUSD float64
@@ -115,6 +119,10 @@ func Reconcile(ctx context.Context, src HourSource, bill *Bill, o ReconcileOptio
 	unmatched := map[string]*UnmatchedBill{}
 	channels := map[string]bool{}
 	for _, l := range bill.Lines {
+		if o.Account != "" && l.Account != o.Account {
+			rec.Skipped++
+			continue
+		}
 		day := l.Day.UTC().Truncate(24 * time.Hour)
 		if rec.Since.IsZero() || day.Before(rec.Since) {
 			rec.Since = day
@@ -137,7 +145,7 @@ func Reconcile(ctx context.Context, src HourSource, bill *Bill, o ReconcileOptio
 		channels[ch] = true
 		row(day, ch).BilledUSD += l.CostUSD
 	}
-	if len(bill.Lines) > 0 {
+	if len(channels) > 0 {
 		err := src.ScanUsageHours(ctx, rec.Since, rec.Until, func(h *store.UsageHour) error {
 			if !channels[h.Provider] {
 				return nil // a channel of another cloud, or of no bill line
