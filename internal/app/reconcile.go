@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -22,8 +23,9 @@ import (
 func runReconcile(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("reconcile", env)
 	path := fs.String("config", "switchyard.yaml", "config file: its channels and its store's ledger")
-	provider := fs.String("provider", "", "the bill's format: aws (Cost and Usage Report 2.0, CSV) or openai (organization costs API JSON)")
-	account := fs.String("account", "", "only the bill lines of this account: AWS account id, OpenAI project id")
+	provider := fs.String("provider", "", "the bill's format: aws (Cost and Usage Report 2.0, CSV), azure (Cost Management cost details, CSV) "+
+		"or openai (organization costs API JSON)")
+	account := fs.String("account", "", "only the bill lines of this account: AWS account id, Azure subscription id, OpenAI project id")
 	file := fs.String("file", "", "the cost export")
 	pct := fs.Float64("threshold-pct", 5, "a day's difference on a channel is a discrepancy above this percentage ...")
 	usd := fs.Float64("threshold-usd", 0.01, "... and above this amount")
@@ -45,11 +47,14 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 	case "aws":
 		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseCUR(f) }
 		match = bedrockByRegion
+	case "azure":
+		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseAzureCosts(f) }
+		match = azureByResource
 	case "openai":
 		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseOpenAICosts(f) }
 		match = onlyChannelOf(config.TypeOpenAI)
 	default:
-		return fmt.Errorf("reconcile: -provider %q: want aws or openai", *provider)
+		return fmt.Errorf("reconcile: -provider %q: want aws, azure or openai", *provider)
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
@@ -102,6 +107,34 @@ func bedrockByRegion(cfg *config.Config) billing.ChannelMatcher {
 		default:
 			slices.Sort(chans)
 			return "", fmt.Sprintf("bedrock channels %s share region %q", strings.Join(chans, ", "), l.Region), false
+		}
+	}
+}
+
+// azureByResource finds the Azure channel of a cost line by its resource:
+// the resource ID ends in the Azure OpenAI resource's name, the first
+// label of the channel's base_url host (https://NAME.openai.azure.com).
+func azureByResource(cfg *config.Config) billing.ChannelMatcher {
+	byName := map[string][]string{}
+	for i := range cfg.Providers {
+		pc := &cfg.Providers[i]
+		if channelType(pc) != config.TypeAzure {
+			continue
+		}
+		if u, err := url.Parse(pc.BaseURL); err == nil && u.Hostname() != "" {
+			name, _, _ := strings.Cut(strings.ToLower(u.Hostname()), ".")
+			byName[name] = append(byName[name], pc.Name)
+		}
+	}
+	return func(l billing.BillLine) (string, string, bool) {
+		switch chans := byName[strings.ToLower(l.Resource)]; len(chans) {
+		case 0:
+			return "", fmt.Sprintf("no azure channel's base_url names resource %q", l.Resource), false
+		case 1:
+			return chans[0], "", true
+		default:
+			slices.Sort(chans)
+			return "", fmt.Sprintf("azure channels %s share resource %q", strings.Join(chans, ", "), l.Resource), false
 		}
 	}
 }

@@ -21,6 +21,7 @@ store: {driver: sqlite, dsn: DIR/ledger.db}
 providers:
   - {name: bedrock-us, type: bedrock, region: us-east-1}
   - {name: bedrock-eu, type: bedrock, region: eu-central-1}
+  - {name: azure-sweden, type: azure, base_url: https://contoso-sweden.openai.azure.com, api_key_env: K, region: swedencentral}
 models:
   - name: claude
     offerings: [{provider: bedrock-us, price: {input_per_mtok: 3, output_per_mtok: 15}}, {provider: bedrock-eu, price: {input_per_mtok: 3, output_per_mtok: 15}}]
@@ -79,6 +80,12 @@ func TestReconcile_Command(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^2026-11-02\s+bedrock-us\s+9\.90\s+6\.00\s+3\.90\s+65\.0\s+DISCREPANCY$`).MatchString(out) {
 		t.Errorf("table:\n%s", out)
+	}
+	// Azure: found by resource name; the planted day is named.
+	out, err = runApp(t, "reconcile", "-provider", "azure", "-file", filepath.Join("..", "billing", "testdata", "azure-costs.csv"), "-config", path)
+	if err != nil || !regexp.MustCompile(`(?m)^2026-11-02\s+azure-sweden\s+2\.75\s+0\.00\s+2\.75\s+100\.0\s+DISCREPANCY$`).MatchString(out) ||
+		!strings.Contains(out, `no azure channel's base_url names resource "contoso-east": 3 lines, 5.70`) {
+		t.Errorf("azure: %v\n%s", err, out)
 	}
 	if _, err := runApp(t, "reconcile", "-provider", "oracle", "-file", bill, "-config", path); err == nil {
 		t.Error("an unknown provider accepted")

@@ -172,3 +172,77 @@ func FuzzParseOpenAICosts(f *testing.F) {
 		}
 	})
 }
+
+// TestReconcile_AzureCosts reads an EA cost details export written from
+// the published field list, keeps the Azure OpenAI resources' lines, and
+// names the one day billed $0.55 more than the ledger.
+func TestReconcile_AzureCosts(t *testing.T) {
+	f, err := os.Open("testdata/azure-costs.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	bill, err := ParseAzureCosts(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bill.Lines) != 5 || bill.Skipped != 1 || bill.Lines[0].Resource != "contoso-east" {
+		t.Fatalf("lines %+v, %d skipped: want 5 Azure OpenAI lines and the VM skipped", bill.Lines, bill.Skipped)
+	}
+	day := func(d, hour int) time.Time { return time.Date(2026, 11, d, hour, 0, 0, 0, time.UTC) }
+	rec := func(at time.Time, provider string, usd float64) store.UsageRecord {
+		return store.UsageRecord{TenantID: "t", Model: "gpt-4o", Provider: provider, Traffic: "stateless", Status: 200, CostUSD: usd, CreatedAt: at}
+	}
+	l := ledger{rec(day(1, 3), "azure-east", 4.2), rec(day(2, 4), "azure-east", 1.5), rec(day(2, 8), "azure-sweden", 2.2)}
+	channels := map[string]string{"contoso-east": "azure-east", "contoso-sweden": "azure-sweden"}
+	r, err := Reconcile(t.Context(), l, bill, ReconcileOptions{Match: func(b BillLine) (string, string, bool) {
+		ch, ok := channels[b.Resource]
+		return ch, "no azure channel for resource " + b.Resource, ok
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approx := cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) < 1e-9 })
+	want := []ReconcileRow{{Day: day(2, 0), Channel: "azure-sweden", BilledUSD: 2.75, LedgerUSD: 2.2, DiffUSD: 0.55, DiffPct: 25}}
+	if diff := cmp.Diff(want, r.Discrepancies, approx); diff != "" {
+		t.Errorf("discrepancies (-want +got):\n%s", diff)
+	}
+	if len(r.Unmatched) != 1 || r.Unmatched[0].Why != "no azure channel for resource lab-west" {
+		t.Errorf("unmatched %+v", r.Unmatched)
+	}
+}
+
+func TestParseAzureCosts_Errors(t *testing.T) {
+	head := "Date,CostInBillingCurrency,BillingCurrency,ResourceId\n"
+	id := "/subscriptions/s/resourceGroups/r/providers/Microsoft.CognitiveServices/accounts/a"
+	for name, tc := range map[string]struct{ in, want string }{
+		"not_azure": {"a,b\n1,2\n", "the header lacks date"},
+		"currency":  {head + "11/01/2026,1,EUR," + id + "\n", `currency "EUR"`},
+		"amount":    {head + "11/01/2026,x,USD," + id + "\n", "not an amount"},
+		"date":      {head + "31/31/2026,1,USD," + id + "\n", "not a time"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := ParseAzureCosts(strings.NewReader(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzParseAzureCosts: any input is a bill or an error, never a panic.
+func FuzzParseAzureCosts(f *testing.F) {
+	if b, err := os.ReadFile("testdata/azure-costs.csv"); err == nil {
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		bill, err := ParseAzureCosts(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for _, l := range bill.Lines {
+			if isBad(l.CostUSD) {
+				t.Fatalf("line %+v", l)
+			}
+		}
+	})
+}
