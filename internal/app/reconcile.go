@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,9 +24,9 @@ import (
 func runReconcile(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("reconcile", env)
 	path := fs.String("config", "switchyard.yaml", "config file: its channels and its store's ledger")
-	provider := fs.String("provider", "", "the bill's format: aws (Cost and Usage Report 2.0, CSV), azure (Cost Management cost details, CSV) "+
-		"or openai (organization costs API JSON)")
-	account := fs.String("account", "", "only the bill lines of this account: AWS account id, Azure subscription id, OpenAI project id")
+	provider := fs.String("provider", "", "the bill's format: aws (Cost and Usage Report 2.0, CSV), azure (Cost Management cost details, CSV), "+
+		"gcp (Cloud Billing export, CSV) or openai (organization costs API JSON)")
+	account := fs.String("account", "", "only the bill lines of this account: AWS account id, Azure subscription id, Google Cloud or OpenAI project id")
 	file := fs.String("file", "", "the cost export")
 	pct := fs.Float64("threshold-pct", 5, "a day's difference on a channel is a discrepancy above this percentage ...")
 	usd := fs.Float64("threshold-usd", 0.01, "... and above this amount")
@@ -50,11 +51,14 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 	case "azure":
 		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseAzureCosts(f) }
 		match = azureByResource
+	case "gcp":
+		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseGCPCosts(f) }
+		match = vertexByProject
 	case "openai":
 		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseOpenAICosts(f) }
 		match = onlyChannelOf(config.TypeOpenAI)
 	default:
-		return fmt.Errorf("reconcile: -provider %q: want aws, azure or openai", *provider)
+		return fmt.Errorf("reconcile: -provider %q: want aws, azure, gcp or openai", *provider)
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
@@ -135,6 +139,31 @@ func azureByResource(cfg *config.Config) billing.ChannelMatcher {
 		default:
 			slices.Sort(chans)
 			return "", fmt.Sprintf("azure channels %s share resource %q", strings.Join(chans, ", "), l.Resource), false
+		}
+	}
+}
+
+// vertexByProject finds the Vertex channel of a billing line by its
+// project and region, the channel's project and region (location).
+func vertexByProject(cfg *config.Config) billing.ChannelMatcher {
+	type where struct{ project, region string }
+	byWhere := map[where][]string{}
+	for i := range cfg.Providers {
+		pc := &cfg.Providers[i]
+		if channelType(pc) == config.TypeVertex {
+			w := where{pc.Project, cmp.Or(pc.Region, pc.Location)}
+			byWhere[w] = append(byWhere[w], pc.Name)
+		}
+	}
+	return func(l billing.BillLine) (string, string, bool) {
+		switch chans := byWhere[where{l.Account, l.Region}]; len(chans) {
+		case 0:
+			return "", fmt.Sprintf("no vertex channel for project %q in region %q", l.Account, l.Region), false
+		case 1:
+			return chans[0], "", true
+		default:
+			slices.Sort(chans)
+			return "", fmt.Sprintf("vertex channels %s share project %q and region %q", strings.Join(chans, ", "), l.Account, l.Region), false
 		}
 	}
 }

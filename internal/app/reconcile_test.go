@@ -21,6 +21,7 @@ store: {driver: sqlite, dsn: DIR/ledger.db}
 providers:
   - {name: bedrock-us, type: bedrock, region: us-east-1}
   - {name: bedrock-eu, type: bedrock, region: eu-central-1}
+  - {name: vertex-eu, type: vertex, project: gateway-prod, region: europe-west1}
   - {name: azure-sweden, type: azure, base_url: https://contoso-sweden.openai.azure.com, api_key_env: K, region: swedencentral}
 models:
   - name: claude
@@ -86,6 +87,12 @@ func TestReconcile_Command(t *testing.T) {
 	if err != nil || !regexp.MustCompile(`(?m)^2026-11-02\s+azure-sweden\s+2\.75\s+0\.00\s+2\.75\s+100\.0\s+DISCREPANCY$`).MatchString(out) ||
 		!strings.Contains(out, `no azure channel's base_url names resource "contoso-east": 3 lines, 5.70`) {
 		t.Errorf("azure: %v\n%s", err, out)
+	}
+	// Google Cloud: found by project and region.
+	out, err = runApp(t, "reconcile", "-provider", "gcp", "-file", filepath.Join("..", "billing", "testdata", "gcp-billing.csv"), "-config", path)
+	if err != nil || !regexp.MustCompile(`(?m)^2026-11-02\s+vertex-eu\s+4\.00\s+0\.00\s+4\.00\s+100\.0\s+DISCREPANCY$`).MatchString(out) ||
+		!strings.Contains(out, `no vertex channel for project "research-sandbox" in region "us-central1": 1 lines, 0.60`) {
+		t.Errorf("gcp: %v\n%s", err, out)
 	}
 	if _, err := runApp(t, "reconcile", "-provider", "oracle", "-file", bill, "-config", path); err == nil {
 		t.Error("an unknown provider accepted")

@@ -246,3 +246,61 @@ func FuzzParseAzureCosts(f *testing.F) {
 		}
 	})
 }
+
+// TestReconcile_GCPCosts reads a Cloud Billing export CSV written from
+// the published standard usage cost schema and names the one day billed
+// $1.00 more than the ledger.
+func TestReconcile_GCPCosts(t *testing.T) {
+	f, err := os.Open("testdata/gcp-billing.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	bill, err := ParseGCPCosts(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bill.Lines) != 4 || bill.Skipped != 2 {
+		t.Fatalf("%d Vertex AI lines, %d skipped: want 4 and 2 (Compute Engine, tax)", len(bill.Lines), bill.Skipped)
+	}
+	day := func(d, hour int) time.Time { return time.Date(2026, 11, d, hour, 0, 0, 0, time.UTC) }
+	rec := func(at time.Time, usd float64) store.UsageRecord {
+		return store.UsageRecord{TenantID: "t", Model: "claude", Provider: "vertex-eu", Traffic: "stateless", Status: 200, CostUSD: usd, CreatedAt: at}
+	}
+	l := ledger{rec(day(1, 0), 2.2), rec(day(1, 5), 3.3), rec(day(2, 10), 3.0)}
+	r, err := Reconcile(t.Context(), l, bill, ReconcileOptions{Match: func(b BillLine) (string, string, bool) {
+		if b.Account == "gateway-prod" && b.Region == "europe-west1" {
+			return "vertex-eu", "", true
+		}
+		return "", "no vertex channel for project " + b.Account, false
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approx := cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) < 1e-9 })
+	want := []ReconcileRow{{Day: day(2, 0), Channel: "vertex-eu", BilledUSD: 4, LedgerUSD: 3, DiffUSD: 1, DiffPct: 100.0 / 3}}
+	if diff := cmp.Diff(want, r.Discrepancies, approx); diff != "" {
+		t.Errorf("discrepancies (-want +got):\n%s", diff)
+	}
+	if len(r.Unmatched) != 1 || r.Unmatched[0].Why != "no vertex channel for project research-sandbox" {
+		t.Errorf("unmatched %+v", r.Unmatched)
+	}
+}
+
+// FuzzParseGCPCosts: any input is a bill or an error, never a panic.
+func FuzzParseGCPCosts(f *testing.F) {
+	if b, err := os.ReadFile("testdata/gcp-billing.csv"); err == nil {
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		bill, err := ParseGCPCosts(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for _, l := range bill.Lines {
+			if isBad(l.CostUSD) {
+				t.Fatalf("line %+v", l)
+			}
+		}
+	})
+}
