@@ -18,15 +18,16 @@ import (
 	"switchyard/internal/config"
 )
 
-// runReconcile is `switchyard reconcile -provider aws|openai -file F`: a
+// runReconcile is `switchyard reconcile -provider aws|azure|gcp|openai|anthropic -file F`: a
 // cloud's cost export against the ledger of the configuration's store,
 // day by channel.
 func runReconcile(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("reconcile", env)
 	path := fs.String("config", "switchyard.yaml", "config file: its channels and its store's ledger")
 	provider := fs.String("provider", "", "the bill's format: aws (Cost and Usage Report 2.0, CSV), azure (Cost Management cost details, CSV), "+
-		"gcp (Cloud Billing export, CSV) or openai (organization costs API JSON)")
-	account := fs.String("account", "", "only the bill lines of this account: AWS account id, Azure subscription id, Google Cloud or OpenAI project id")
+		"gcp (Cloud Billing export, CSV), openai (organization costs API JSON) or anthropic (cost report JSON)")
+	account := fs.String("account", "", "only the bill lines of this account: AWS account id, Azure subscription id, Google Cloud or OpenAI project id, "+
+		"Anthropic workspace id")
 	file := fs.String("file", "", "the cost export")
 	pct := fs.Float64("threshold-pct", 5, "a day's difference on a channel is a discrepancy above this percentage ...")
 	usd := fs.Float64("threshold-usd", 0.01, "... and above this amount")
@@ -57,8 +58,11 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 	case "openai":
 		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseOpenAICosts(f) }
 		match = onlyChannelOf(config.TypeOpenAI)
+	case "anthropic":
+		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseAnthropicCosts(f) }
+		match = onlyChannelOf(config.TypeAnthropic)
 	default:
-		return fmt.Errorf("reconcile: -provider %q: want aws, azure, gcp or openai", *provider)
+		return fmt.Errorf("reconcile: -provider %q: want aws, azure, gcp, openai or anthropic", *provider)
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {

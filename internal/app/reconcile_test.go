@@ -94,6 +94,11 @@ func TestReconcile_Command(t *testing.T) {
 		!strings.Contains(out, `no vertex channel for project "research-sandbox" in region "us-central1": 1 lines, 0.60`) {
 		t.Errorf("gcp: %v\n%s", err, out)
 	}
+	out, err = runApp(t, "reconcile", "-provider", "anthropic", "-file", filepath.Join("..", "billing", "testdata", "anthropic-costs.json"),
+		"-config", path, "-account", "wrkspc_gateway")
+	if err != nil || !strings.Contains(out, "no anthropic channel is configured: 3 lines, 10.05") {
+		t.Errorf("anthropic without a channel: %v\n%s", err, out)
+	}
 	if _, err := runApp(t, "reconcile", "-provider", "oracle", "-file", bill, "-config", path); err == nil {
 		t.Error("an unknown provider accepted")
 	}

@@ -304,3 +304,58 @@ func FuzzParseGCPCosts(f *testing.F) {
 		}
 	})
 }
+
+// TestReconcile_AnthropicCosts reads an Anthropic cost report written
+// from its published schema (amounts in cents), keeps the gateway's
+// workspace, and names the one day billed $0.80 more than the ledger.
+func TestReconcile_AnthropicCosts(t *testing.T) {
+	f, err := os.Open("testdata/anthropic-costs.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	bill, err := ParseAnthropicCosts(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bill.Lines) != 4 || math.Abs(bill.Lines[0].CostUSD-1.8) > 1e-9 {
+		t.Fatalf("lines %+v: want 4, the first $1.80", bill.Lines)
+	}
+	day := func(d, hour int) time.Time { return time.Date(2026, 11, d, hour, 0, 0, 0, time.UTC) }
+	rec := func(at time.Time, usd float64) store.UsageRecord {
+		return store.UsageRecord{TenantID: "t", Model: "claude", Provider: "anthropic-direct", Traffic: "stateless", Status: 200, CostUSD: usd, CreatedAt: at}
+	}
+	l := ledger{rec(day(1, 3), 6.3), rec(day(2, 7), 2.955)}
+	r, err := Reconcile(t.Context(), l, bill, ReconcileOptions{Account: "wrkspc_gateway",
+		Match: func(BillLine) (string, string, bool) { return "anthropic-direct", "", true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approx := cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) < 1e-9 })
+	want := []ReconcileRow{{Day: day(2, 0), Channel: "anthropic-direct", BilledUSD: 3.755, LedgerUSD: 2.955, DiffUSD: 0.8, DiffPct: 0.8 / 2.955 * 100}}
+	if diff := cmp.Diff(want, r.Discrepancies, approx); diff != "" {
+		t.Errorf("discrepancies (-want +got):\n%s", diff)
+	}
+	if r.Skipped != 1 {
+		t.Errorf("skipped %d, want the result of no workspace", r.Skipped)
+	}
+}
+
+// FuzzParseAnthropicCosts: any input is a bill or an error, never a panic.
+func FuzzParseAnthropicCosts(f *testing.F) {
+	if b, err := os.ReadFile("testdata/anthropic-costs.json"); err == nil {
+		f.Add(string(b))
+	}
+	f.Add(`[{"data":[{"starting_at":"2026-11-01T00:00:00Z","results":[{"amount":"1e400","currency":"USD"}]}]}]`)
+	f.Fuzz(func(t *testing.T, in string) {
+		bill, err := ParseAnthropicCosts(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for _, l := range bill.Lines {
+			if isBad(l.CostUSD) {
+				t.Fatalf("line %+v", l)
+			}
+		}
+	})
+}
