@@ -318,7 +318,8 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		}
 		handler := admin.Handler(admin.Options{Service: in.admin, Token: env.Getenv(cfg.Admin.TokenEnv), TokenEnv: cfg.Admin.TokenEnv,
 			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
-			Report: reports(st, gw.Router), WhatIf: whatIf(st), Export: export(st, in.reload.config)})
+			Report: reports(st, gw.Router), WhatIf: whatIf(st, func() string { return in.reload.config().Prices.File }),
+			Export: export(st, in.reload.config)})
 		in.adminSrv = edgeServer(cfg.Server, handler, log)
 		adminLn := api.LimitListener(in.adminLn, cfg.Server.AdminMaxConnections, func() { metrics.ConnectionRefused("admin") })
 		if in.adminCerts != nil {

@@ -16,7 +16,11 @@ import (
 // the whatif command alike: the proposal is loaded and validated as
 // serve would load it, its router options (catalog, prices, contracts)
 // built the same way, and no channel client is built.
-func whatIf(st *sqlstore.Store) func(ctx context.Context, proposed []byte, since, until time.Time) (any, error) {
+//
+// priceFiles, when set, returns the only prices.file a proposal may name
+// besides none: a proposal posted to the admin API must not make the
+// gateway read other files of its host.
+func whatIf(st *sqlstore.Store, priceFiles func() string) func(ctx context.Context, proposed []byte, since, until time.Time) (any, error) {
 	return func(ctx context.Context, proposed []byte, since, until time.Time) (any, error) {
 		if until.Sub(since) > billing.MaxWhatIfWindow {
 			return nil, &admin.FieldError{Field: "since", Problem: fmt.Sprintf("the window may span at most %d days",
@@ -25,6 +29,10 @@ func whatIf(st *sqlstore.Store) func(ctx context.Context, proposed []byte, since
 		cfg, err := config.Parse(proposed)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", admin.ErrBadProposal, err)
+		}
+		if f := cfg.Prices.File; f != "" && priceFiles != nil && f != priceFiles() {
+			return nil, fmt.Errorf("%w: prices.file: a proposal sent to the admin API may only name the gateway's own price file (%q), or none",
+				admin.ErrBadProposal, priceFiles())
 		}
 		book, err := priceBook(cfg)
 		if err != nil {

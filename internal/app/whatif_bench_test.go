@@ -44,7 +44,7 @@ func BenchmarkWhatIf(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			run := whatIf(st)
+			run := whatIf(st, nil)
 			proposal := []byte(strings.ReplaceAll(whatIfProposal, "DIR", dir))
 			b.ReportAllocs()
 			var rep *billing.WhatIfReport

@@ -251,4 +251,9 @@ func TestWhatIf_AdminAPI(t *testing.T) {
 	if status != 422 || !strings.Contains(body, "models") {
 		t.Errorf("invalid proposal: %d %s", status, body)
 	}
+	// A posted proposal may not make the gateway read its host's files.
+	status, body = adminCall(t, g, "POST", "/admin/v1/whatif", proposal+"prices: {file: /etc/passwd}\n")
+	if status != 422 || !strings.Contains(body, "prices.file") {
+		t.Errorf("a proposal naming another price file: %d %s", status, body)
+	}
 }
