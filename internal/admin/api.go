@@ -43,6 +43,13 @@ type Options struct {
 	ResetChannel func(ctx context.Context, name string) error
 	// Models lists the model catalogue for GET /admin/v1/models.
 	Models func(ctx context.Context) ([]ModelInfo, error)
+	// WhatIf replays the ledger in [since, until) through a proposed
+	// configuration (YAML) for POST /admin/v1/whatif. An error wrapping
+	// ErrBadProposal is the caller's (422); others are internal.
+	WhatIf func(ctx context.Context, proposed []byte, since, until time.Time) (any, error)
+	// Export builds the chargeback of [since, until) grouped by a label,
+	// for GET /admin/v1/usage/export.
+	Export func(ctx context.Context, label string, since, until time.Time) (Exported, error)
 	Logger *slog.Logger
 }
 
@@ -118,10 +125,12 @@ func (a *api) routes() []route {
 		h("POST /admin/v1/keys/revoke", a.revokeKeyBody),
 		h("POST /admin/v1/keys/rotate", a.rotateKeyBody),
 		h("GET /admin/v1/usage", a.usage),
+		h("GET /admin/v1/usage/export", a.export),
 		h("GET /admin/v1/requests", a.listRequests),
 		h("GET /admin/v1/requests/{id}", a.getRequest),
 		h("POST /admin/v1/route/explain", a.explain),
 		h("POST /admin/v1/reload", a.reload),
+		h("POST /admin/v1/whatif", a.whatIf),
 		h("GET /admin/v1/channels", a.channels),
 		h("POST /admin/v1/channels/{name}/reset", a.resetChannel),
 		h("GET /admin/v1/models", a.models),
@@ -189,6 +198,8 @@ func Problem(err error) (status int, message string) {
 		return http.StatusNotFound, "not found"
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict, "already exists"
+	case errors.Is(err, ErrBadProposal):
+		return http.StatusUnprocessableEntity, err.Error()
 	case errors.Is(err, store.ErrInvalid):
 		return http.StatusBadRequest, err.Error()
 	}
@@ -494,11 +505,11 @@ func (a *api) usage(w http.ResponseWriter, r *http.Request) error {
 }
 
 // UsageReport answers uq: a *UsageReport from the ledger, or for "by"
-// contract, compliance or commitment the report Report makes. The admin
+// contract, compliance, commitment or budget the report Report makes. The admin
 // API and the console both report through it.
 func (o Options) UsageReport(ctx context.Context, uq UsageQuery) (any, error) {
 	switch uq.By {
-	case "contract", "compliance", "commitment":
+	case "contract", "compliance", "commitment", "budget":
 		if o.Report == nil {
 			return nil, &httpError{http.StatusNotFound, "no " + uq.By + " report on this gateway"}
 		}
@@ -516,7 +527,8 @@ type UsageQuery struct {
 	// Since is a duration back from now ("24h", "7d") or an RFC 3339
 	// time; default 24h. Until is an RFC 3339 time; default now.
 	Since, Until string
-	// By groups rows: tenant, key, model, provider or "" for one total.
+	// By groups rows: tenant, key, model, provider or "" for one total;
+	// contract, compliance, commitment and budget name other reports.
 	By                      string
 	Tenant, Model, Provider string
 }
@@ -553,7 +565,7 @@ func (s *Service) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error)
 	switch q.By {
 	case "", store.GroupTenant, store.GroupKey, store.GroupModel, store.GroupProvider:
 	default:
-		return nil, &FieldError{"by", "must be tenant, key, model, provider, contract or compliance"}
+		return nil, &FieldError{"by", "must be tenant, key, model, provider, contract, compliance, commitment or budget"}
 	}
 	f := store.UsageFilter{Since: since, Until: until, Model: q.Model, Provider: q.Provider}
 	if q.Tenant != "" {
@@ -576,9 +588,12 @@ func (s *Service) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error)
 	return out, nil
 }
 
-// ParseSince accepts a duration back from now ("24h", "7d") or an RFC
-// 3339 time.
+// ParseSince accepts a duration back from now ("24h", "7d"), an RFC 3339
+// time or a date (midnight UTC).
 func ParseSince(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
 	if strings.HasSuffix(v, "d") {
 		var days int
 		if _, err := fmt.Sscanf(v, "%dd", &days); err == nil && days > 0 {
@@ -591,7 +606,104 @@ func ParseSince(v string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, nil
 	}
-	return time.Time{}, errors.New(`must be a duration such as "24h" or "7d", or an RFC 3339 time`)
+	return time.Time{}, errors.New(`must be a duration such as "24h" or "7d", an RFC 3339 time or a date (2006-01-02)`)
+}
+
+// ParseUntil accepts an RFC 3339 time or a date (midnight UTC).
+func ParseUntil(v string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, errors.New("must be an RFC 3339 time or a date (2006-01-02)")
+}
+
+// Exported is a report that is written as JSON or as CSV.
+type Exported interface {
+	WriteCSV(w io.Writer) error
+}
+
+// ExportQuery selects a chargeback export.
+type ExportQuery struct {
+	// By is "label:NAME", such as label:cost_centre.
+	By string
+	// Since is required: a duration back from now, an RFC 3339 time or a
+	// date. Until is an RFC 3339 time or a date; default now.
+	Since, Until string
+	// Format is csv or json (the default).
+	Format string
+}
+
+// maxLabelName bounds the label an export groups by.
+const maxLabelName = 128
+
+// Parse checks q and returns the label and the window.
+func (q ExportQuery) Parse(now time.Time) (label string, since, until time.Time, err error) {
+	label, ok := strings.CutPrefix(q.By, "label:")
+	if !ok || label == "" || len(label) > maxLabelName {
+		return "", since, until, &FieldError{"by", "must be label:NAME, such as label:cost_centre"}
+	}
+	switch q.Format {
+	case "", "csv", "json":
+	default:
+		return "", since, until, &FieldError{"format", "must be csv or json"}
+	}
+	if q.Since == "" {
+		return "", since, until, &FieldError{"since", "required"}
+	}
+	if since, err = ParseSince(q.Since, now); err != nil {
+		return "", since, until, &FieldError{"since", err.Error()}
+	}
+	until = now
+	if q.Until != "" {
+		if until, err = ParseUntil(q.Until); err != nil {
+			return "", since, until, &FieldError{"until", err.Error()}
+		}
+	}
+	if !since.Before(until) {
+		return "", since, until, &FieldError{"since", "must be before until"}
+	}
+	return label, since, until, nil
+}
+
+// WriteExport writes rep as format: csv, else JSON.
+func WriteExport(w io.Writer, rep Exported, format string) error {
+	if format == "csv" {
+		return rep.WriteCSV(w)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+func (a *api) export(w http.ResponseWriter, r *http.Request) error {
+	if a.o.Export == nil {
+		return &httpError{http.StatusNotFound, "usage export is not available on this gateway"}
+	}
+	v := r.URL.Query()
+	q := ExportQuery{By: v.Get("by"), Since: v.Get("since"), Until: v.Get("until"), Format: v.Get("format")}
+	label, since, until, err := q.Parse(a.svc.now())
+	if err != nil {
+		return err
+	}
+	rep, err := a.o.Export(r.Context(), label, since, until)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := WriteExport(&buf, rep, q.Format); err != nil {
+		return err
+	}
+	if q.Format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="chargeback.csv"`)
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	_, _ = w.Write(buf.Bytes()) // the client went away: nothing to tell it
+	return nil
 }
 
 func (a *api) explain(w http.ResponseWriter, r *http.Request) error {
@@ -767,5 +879,52 @@ func (a *api) models(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
+}
+
+// ErrBadProposal marks a what-if proposal that is not a valid
+// configuration.
+var ErrBadProposal = errors.New("invalid proposed configuration")
+
+// whatIf is POST /admin/v1/whatif?since=30d&until=RFC3339 with the
+// proposed configuration's YAML as the body (at most 1 MiB, as every
+// admin body).
+func (a *api) whatIf(w http.ResponseWriter, r *http.Request) error {
+	if a.o.WhatIf == nil {
+		return &httpError{http.StatusNotFound, "what-if is not available on this gateway"}
+	}
+	now := a.svc.now()
+	q := r.URL.Query()
+	since, until := now.Add(-30*24*time.Hour), now
+	var err error
+	if v := q.Get("since"); v != "" {
+		if since, err = ParseSince(v, now); err != nil {
+			return &FieldError{"since", err.Error()}
+		}
+	}
+	if v := q.Get("until"); v != "" {
+		if until, err = time.Parse(time.RFC3339, v); err != nil {
+			return &FieldError{"until", "must be an RFC 3339 time"}
+		}
+	}
+	if !since.Before(until) {
+		return &FieldError{"since", "must be before until"}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &httpError{http.StatusRequestEntityTooLarge, "body too large: the proposed configuration is limited to 1 MiB"}
+		}
+		return &httpError{http.StatusBadRequest, "reading the body: " + err.Error()}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return &httpError{http.StatusBadRequest, "the proposed configuration (YAML) is required as the body"}
+	}
+	rep, err := a.o.WhatIf(r.Context(), body, since, until)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
 	return nil
 }

@@ -134,8 +134,11 @@ func (s *Service) EnsureTenant(ctx context.Context, name string) (*store.Tenant,
 
 // TenantUpdate changes some of a tenant's fields; nil fields stay.
 type TenantUpdate struct {
-	Disabled     *bool             `json:"disabled"`
-	Metadata     map[string]string `json:"metadata"`
+	Disabled *bool             `json:"disabled"`
+	Metadata map[string]string `json:"metadata"`
+	// Labels sets single metadata entries, keeping the others; an empty
+	// value removes its entry. Applied after Metadata.
+	Labels       map[string]string `json:"labels"`
 	RPM          *int              `json:"rpm"`
 	TPM          *int              `json:"tpm"`
 	MaxStreams   *int              `json:"max_streams"`
@@ -159,6 +162,23 @@ func (s *Service) UpdateTenant(ctx context.Context, idOrName string, u TenantUpd
 	}
 	if u.Metadata != nil {
 		t.Metadata = u.Metadata
+	}
+	if len(u.Labels) > 0 {
+		md := make(map[string]string, len(t.Metadata)+len(u.Labels))
+		for k, v := range t.Metadata {
+			md[k] = v
+		}
+		for k, v := range u.Labels {
+			if k == "" {
+				return nil, &FieldError{"labels", "a label needs a name"}
+			}
+			if v == "" {
+				delete(md, k)
+			} else {
+				md[k] = v
+			}
+		}
+		t.Metadata = md
 	}
 	set(&t.RPM, u.RPM)
 	set(&t.TPM, u.TPM)

@@ -40,7 +40,8 @@ func cliEnv(env *Env) *cli.Env {
 				return nil, err
 			}
 			return &cli.Direct{Service: &admin.Service{Store: st, Sealer: sealer}, Closer: st.Close,
-				Report: reports(st, func() *route.Router { return router })}, nil
+				Report: reports(st, func() *route.Router { return router }), Replay: whatIf(st, nil),
+				Export: export(st, func() *config.Config { return cfg })}, nil
 		}}
 }
 

@@ -63,16 +63,52 @@ func channelType(pc *config.Provider) string {
 
 // offeringPrice is the one place that decides what an offering costs; the
 // router (and through it the lowest-cost strategy and the ledger), prices
-// list and validate all ask it.
+// list and validate all ask it. The price is the configured one less the
+// negotiated discount (offeringPricing).
 func offeringPrice(b *usage.PriceBook, cfg *config.Config, m config.Model, o config.Offering) (usage.Price, usage.PriceSource) {
+	p := offeringPricing(b, cfg, m, o)
+	return p.Effective, p.Source
+}
+
+// pricing is what an offering costs and how the figure was reached.
+type pricing struct {
+	// List is the catalogue's price (prices.file, else built-in); Listed
+	// is false when no catalogue lists the offering.
+	List   usage.Price
+	Listed bool
+	// Configured is the offering's own price, else its list price, and
+	// Source says which.
+	Configured usage.Price
+	Source     usage.PriceSource
+	// DiscountPct is the negotiated discount (the offering's, else its
+	// channel's); Effective is Configured less it: what is charged.
+	DiscountPct float64
+	Effective   usage.Price
+}
+
+// offeringPricing decides an offering's price, for offeringPrice and the
+// chargeback export, which shows every step.
+func offeringPricing(b *usage.PriceBook, cfg *config.Config, m config.Model, o config.Offering) pricing {
 	pc := cfg.ProviderByName(o.Provider)
 	if pc == nil {
-		return usage.Price{}, usage.PriceSource{}
+		return pricing{}
 	}
 	own := o.Price
 	configured := usage.Price{InputPerMTok: own.InputPerMTok, OutputPerMTok: own.OutputPerMTok,
 		CachedInputPerMTok: own.CachedInputPerMTok, CacheWritePerMTok: own.CacheWritePerMTok, ReasoningPerMTok: own.ReasoningPerMTok}
-	return b.Resolve(configured, own.Free, channelType(pc), pc.Region, o.UpstreamModel, m.Name)
+	var p pricing
+	p.Configured, p.Source = b.Resolve(configured, own.Free, channelType(pc), pc.Region, o.UpstreamModel, m.Name)
+	list, src := b.Resolve(usage.Price{}, false, channelType(pc), pc.Region, o.UpstreamModel, m.Name)
+	p.List, p.Listed = list, src.Kind != ""
+	p.DiscountPct = pc.Price.DiscountPct
+	if own.DiscountPct != 0 {
+		p.DiscountPct = own.DiscountPct
+	}
+	f := 1 - p.DiscountPct/100
+	c := p.Configured
+	p.Effective = usage.Price{InputPerMTok: c.InputPerMTok * f, OutputPerMTok: c.OutputPerMTok * f,
+		CachedInputPerMTok: c.CachedInputPerMTok * f, CacheWritePerMTok: c.CacheWritePerMTok * f, ReasoningPerMTok: c.ReasoningPerMTok * f}
+	return p
 }
 
 // unpricedWarnings names every offering that would cost $0 without
@@ -124,7 +160,11 @@ func runPricesList(env *Env, args []string) error {
 	for _, m := range cfg.Models {
 		for _, o := range m.Offerings {
 			pc := cfg.ProviderByName(o.Provider)
-			p, src := offeringPrice(book, cfg, m, o)
+			pr := offeringPricing(book, cfg, m, o)
+			p, src := pr.Effective, pr.Source.String()
+			if pr.DiscountPct != 0 {
+				src += fmt.Sprintf(", less %g%% discount", pr.DiscountPct)
+			}
 			region := pc.Region
 			if region == "" {
 				region = "-"

@@ -18,6 +18,7 @@ import (
 	"switchyard/internal/provider/openai"
 	"switchyard/internal/provider/vertex"
 	"switchyard/internal/route"
+	"switchyard/internal/usage"
 )
 
 // upstreamTransport is shared by every channel: keep-alive pools sized
@@ -211,6 +212,18 @@ func buildRouter(cfg *config.Config) (*route.Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	o, err := routerOptions(cfg, book)
+	if err != nil {
+		return nil, err
+	}
+	return route.New(o)
+}
+
+// routerOptions is what a router is built from: the catalog with each
+// offering's price decided by book, the contracts and the breaker
+// settings. serve builds its router from them, and a what-if replay its
+// proposal's.
+func routerOptions(cfg *config.Config, book *usage.PriceBook) (route.Options, error) {
 	models := make([]route.Model, 0, len(cfg.Models))
 	for _, m := range cfg.Models {
 		rm := route.Model{Name: m.Name, Aliases: m.Aliases, Strategy: m.Route.Strategy, MaxAttempts: m.Route.MaxAttempts,
@@ -229,7 +242,7 @@ func buildRouter(cfg *config.Config) (*route.Router, error) {
 	}
 	catalog, err := route.NewCatalog(models)
 	if err != nil {
-		return nil, err
+		return route.Options{}, err
 	}
 	contracts := make([]route.Contract, 0, len(cfg.Contracts))
 	for _, c := range cfg.Contracts {
@@ -243,11 +256,11 @@ func buildRouter(cfg *config.Config) (*route.Router, error) {
 		contracts = append(contracts, rc)
 	}
 	b := cfg.Breaker
-	return route.New(route.Options{Catalog: catalog, Contracts: contracts, Breaker: route.BreakerOptions{
+	return route.Options{Catalog: catalog, Contracts: contracts, Breaker: route.BreakerOptions{
 		ErrorRate: b.ErrorRate, MinRequests: b.MinRequests, Window: b.Window.Std(),
 		ConsecutiveFailures: b.ConsecutiveFailures, CoolOff: b.CoolOff.Std(), MaxCoolOff: b.MaxCoolOff.Std(),
 		Probes: b.Probes, ProbeTimeout: b.ProbeTimeout.Std(), RateLimitCoolDown: b.RateLimitCoolDown.Std(),
-	}})
+	}}, nil
 }
 
 // bedrockMessages lets a Bedrock channel stream Claude to Anthropic

@@ -14,10 +14,10 @@ import (
 // ContractReport is `usage -by contract`: traffic and spend per contract,
 // and each commitment's spend against its pacing line.
 type ContractReport struct {
-	Since       time.Time               `json:"since"`
-	Until       time.Time               `json:"until"`
-	Contracts   []store.UsageSummary    `json:"contracts"`
-	Commitments []route.CommitmentState `json:"commitments"`
+	Since       time.Time            `json:"since"`
+	Until       time.Time            `json:"until"`
+	Contracts   []store.UsageSummary `json:"contracts"`
+	Commitments []CommitmentForecast `json:"commitments"`
 }
 
 // Violation is a request carried by a channel outside a contract's
@@ -55,20 +55,27 @@ type ComplianceReport struct {
 	Unjudged int64 `json:"unjudged"`
 }
 
-// reports answers the admin API's and the CLI's contract, commitment and
-// compliance reports from the ledger and the current contracts.
+// reports answers the admin API's and the CLI's contract, commitment,
+// budget and compliance reports from the ledger and the current contracts
+// and limits.
 func reports(st *sqlstore.Store, router func() *route.Router) func(ctx context.Context, name string, since, until time.Time) (any, error) {
 	return func(ctx context.Context, name string, since, until time.Time) (any, error) {
 		r := router()
 		switch name {
 		case "commitment":
-			return nonNil(r.CommitmentStatus(time.Now())), nil
+			return commitmentForecasts(ctx, st, r, time.Now())
+		case "budget":
+			return budgetForecasts(ctx, st, time.Now())
 		case "contract":
 			sums, err := st.SumUsage(ctx, store.UsageFilter{Since: since, Until: until}, store.GroupContract)
 			if err != nil {
 				return nil, err
 			}
-			return ContractReport{Since: since.UTC(), Until: until.UTC(), Contracts: nonNil(sums), Commitments: nonNil(r.CommitmentStatus(time.Now()))}, nil
+			cs, err := commitmentForecasts(ctx, st, r, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			return ContractReport{Since: since.UTC(), Until: until.UTC(), Contracts: nonNil(sums), Commitments: cs}, nil
 		case "compliance":
 			return compliance(ctx, st, r, since, until)
 		}

@@ -295,7 +295,7 @@ func TestCommitmentAndReports(t *testing.T) {
 	if err := Run(ctx, []string{"usage", "-config", path, "-by", "commitment"}, func(string) string { return "" }, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`(?m)^openai-commitment\s+openai-sim\s.*\son pace$`).MatchString(out.String()) {
+	if !regexp.MustCompile(`(?m)^openai-commitment\s+openai-sim\s.*\son pace\s`).MatchString(out.String()) {
 		t.Errorf("after restart, commitment report %s", out.String())
 	}
 }

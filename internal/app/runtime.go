@@ -29,6 +29,13 @@ type reloader struct {
 	closers []func() error // of earlier runtimes, closed at shutdown
 }
 
+// config returns the configuration in force.
+func (rl *reloader) config() *config.Config {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	return rl.cfg
+}
+
 // errNoConfigFile is returned by Reload when the gateway was started from
 // a configuration in memory (the demo).
 var errNoConfigFile = errors.New("this gateway was not started from a config file")

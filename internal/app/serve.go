@@ -365,7 +365,8 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		ops := admin.Options{Service: in.admin, Token: token, TokenEnv: cfg.Admin.TokenEnv,
 			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
 			Report: reports(st, gw.Router), Channels: channelStatus(gw.Router), ResetChannel: resetChannel(gw.Router),
-			Models: modelList(gw.Router)}
+			Models: modelList(gw.Router), WhatIf: whatIf(st, func() string { return in.reload.config().Prices.File }),
+			Export: export(st, in.reload.config)}
 		// The console shares the listener, the token and every operation
 		// with the admin API.
 		ui := console.Handler(console.Options{Admin: ops, Figures: metrics.Figures, Config: in.runningConfig})

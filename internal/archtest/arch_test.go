@@ -119,6 +119,10 @@ var forbidden = map[string][]string{
 		"switchyard/internal/usage", "switchyard/internal/provider", "switchyard/internal/config"},
 	"internal/tracing": {"switchyard/internal/api", "switchyard/internal/app", "switchyard/internal/store", "switchyard/internal/telemetry",
 		"github.com/"},
+	// billing reads the ledger through its own small interface and plans
+	// with route: it never reaches the database, the config or the edges.
+	"internal/billing": {"net/http", "database/sql", "github.com/", "switchyard/internal/api", "switchyard/internal/gateway",
+		"switchyard/internal/admin", "switchyard/internal/config", "switchyard/internal/store/sqlstore", "switchyard/internal/app"},
 	"cmd/switchyard": {"switchyard/internal/gateway", "switchyard/internal/api", "switchyard/internal/store"},
 }
 

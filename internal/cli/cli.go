@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"switchyard/internal/admin"
+	"switchyard/internal/billing"
 )
 
 // Backend is what the subcommands need, over HTTP or the store.
@@ -35,6 +36,11 @@ type Backend interface {
 	Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage, error)
 	Requests(ctx context.Context, q admin.RequestQuery) (*admin.RequestPage, error)
 	Request(ctx context.Context, id string) (*admin.RequestRecord, error)
+	// WhatIf replays the ledger through a proposed configuration (YAML);
+	// since and until are as the admin API takes them.
+	WhatIf(ctx context.Context, proposed []byte, since, until string) (json.RawMessage, error)
+	// UsageExport returns a chargeback export, rendered as q.Format asks.
+	UsageExport(ctx context.Context, q admin.ExportQuery) ([]byte, error)
 	Close() error
 }
 
@@ -226,9 +232,9 @@ func command(ctx context.Context, env *Env, fs *Flags, args []string, run func(b
 const (
 	TenantsSummary = "manage tenants: tenants create|list|update|disable|enable (-admin URL | -config F)"
 	KeysSummary    = "manage virtual keys: keys create|list|revoke|rotate (-admin URL | -config F)"
-	UsageSummary   = "report traffic and spend: usage -by " + UsageGroups + " -since 24h"
+	UsageSummary   = "report traffic and spend: usage -by " + UsageGroups + " -since 24h; usage export -by label:K -format csv"
 	// UsageGroups are the values of usage -by.
-	UsageGroups = "tenant|key|model|provider|contract|compliance|commitment"
+	UsageGroups = "tenant|key|model|provider|contract|compliance|commitment|budget"
 )
 
 // Tenants runs `switchyard tenants create|list|update|disable|enable`.
@@ -242,6 +248,7 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 			var lim limitFlags
 			if limits {
 				lim = addLimitFlags(fs)
+				fs.Var(labelsFlag{}, "label", "a label k=v, such as cost_centre=cc-42, for usage export -by label:k (repeatable; on update, k= removes it)")
 			}
 			return command(ctx, env, fs, args, func(b Backend) error {
 				if fs.NArg() != 1 {
@@ -262,8 +269,8 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	return Group(ctx, env.Stdout, env.Stderr, "tenants", "Manage tenants.", []Sub{
-		named("create", "create a tenant with its limits", true, func(b Backend, name string, _ *Flags, lim limitFlags) (*admin.TenantView, error) {
-			return b.CreateTenant(ctx, admin.TenantSpec{Name: name, Limits: lim.limits()})
+		named("create", "create a tenant with its limits and labels", true, func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error) {
+			return b.CreateTenant(ctx, admin.TenantSpec{Name: name, Limits: lim.limits(), Metadata: labelsOf(fs)})
 		}),
 		{Name: "list", Summary: "list tenants", Run: func(ctx context.Context, args []string) error {
 			fs := NewFlags("tenants list [flags]", "list tenants", env.Stdout, env.Stderr)
@@ -284,7 +291,7 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 				return tw.Flush()
 			})
 		}},
-		named("update", "change a tenant's limits (only the flags given)", true, func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error) {
+		named("update", "change a tenant's limits and labels (only the flags given)", true, func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error) {
 			u := admin.TenantUpdate{}
 			fs.Visit(func(f *flag.Flag) {
 				switch f.Name {
@@ -298,6 +305,8 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 					u.BudgetUSD = lim.budget
 				case "budget-period":
 					u.BudgetPeriod = lim.period
+				case "label":
+					u.Labels = labelsOf(fs)
 				}
 			})
 			return b.UpdateTenant(ctx, name, u)
@@ -374,6 +383,7 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 			expires := fs.Duration("expires", 0, "key lifetime, e.g. 720h (0: never)")
 			models := fs.String("models", "", "comma-separated model globs the key may use (default: all)")
 			meta := fs.String("meta", "", "comma-separated k=v metadata")
+			fs.Var(labelsFlag{}, "label", "a label k=v, such as team=search, for usage export -by label:k (repeatable; a key's label wins over its tenant's)")
 			return command(ctx, env, fs, args, func(b Backend) error {
 				if *tenant == "" {
 					return errors.New("keys create: -tenant is required")
@@ -392,6 +402,12 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 						k, v, _ := strings.Cut(kv, "=")
 						spec.Metadata[k] = v
 					}
+				}
+				for k, v := range labelsOf(fs) {
+					if spec.Metadata == nil {
+						spec.Metadata = map[string]string{}
+					}
+					spec.Metadata[k] = v
 				}
 				iss, err := b.IssueKey(ctx, spec)
 				if err != nil {
@@ -497,8 +513,11 @@ func printIssued(w io.Writer, iss *admin.IssuedView, tenantName, noPairReason st
 	fmt.Fprintln(w, "\nThe key is shown only this once; Switchyard keeps only its hash.")
 }
 
-// Usage runs `switchyard usage`.
+// Usage runs `switchyard usage`, and `switchyard usage export`.
 func Usage(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 && args[0] == "export" {
+		return UsageExport(ctx, env, args[1:])
+	}
 	fs := NewFlags("usage [flags]", "Report traffic and spend from the ledger, grouped, or the contract, compliance and commitment reports.",
 		env.Stdout, env.Stderr)
 	by := fs.String("by", "", "group by "+strings.ReplaceAll(UsageGroups, "|", ", ")+" (default: one total)")
@@ -524,6 +543,8 @@ func Usage(ctx context.Context, env *Env, args []string) error {
 			return contractTable(env.Stdout, raw)
 		case "compliance":
 			return complianceTable(env.Stdout, raw)
+		case "budget":
+			return budgetTable(env.Stdout, raw)
 		case "commitment":
 			var cs []commitmentState
 			if err := json.Unmarshal(raw, &cs); err != nil {
@@ -579,11 +600,19 @@ type (
 	}
 	commitmentState struct {
 		Contract, Provider, Period string
-		PeriodEnd                  time.Time `json:"period_end"`
-		AmountUSD                  float64   `json:"amount_usd"`
-		SpentUSD                   float64   `json:"spent_usd"`
-		PacingUSD                  float64   `json:"pacing_usd"`
-		Behind                     bool
+		PeriodEnd                  time.Time        `json:"period_end"`
+		AmountUSD                  float64          `json:"amount_usd"`
+		SpentUSD                   float64          `json:"spent_usd"`
+		PacingUSD                  float64          `json:"pacing_usd"`
+		Behind                     bool             `json:"behind"`
+		Forecast                   billing.Forecast `json:"forecast"`
+	}
+	budgetState struct {
+		Scope, ID, Name, Tenant, Period string
+		PeriodEnd                       *time.Time       `json:"period_end"`
+		BudgetUSD                       float64          `json:"budget_usd"`
+		SpentUSD                        float64          `json:"spent_usd"`
+		Forecast                        billing.Forecast `json:"forecast"`
 	}
 	violation struct {
 		RequestID                              string `json:"request_id"`
@@ -625,16 +654,54 @@ func commitmentTable(w io.Writer, cs []commitmentState) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMMITMENT\tPROVIDER\tPERIOD\tENDS\tAMOUNT USD\tSPENT USD\tDUE BY NOW USD\tPACE")
+	fmt.Fprintln(tw, "COMMITMENT\tPROVIDER\tPERIOD\tENDS\tAMOUNT USD\tSPENT USD\tDUE BY NOW USD\tPACE\tUSD/DAY\tPROJECTED USD\tFORECAST")
 	for _, c := range cs {
 		pace := "on pace"
 		if c.Behind {
 			pace = "behind (preferred)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Contract, c.Provider, c.Period, c.PeriodEnd.UTC().Format(time.RFC3339),
-			USD(c.AmountUSD), USD(c.SpentUSD), USD(c.PacingUSD), pace)
+		forecast := "meets the amount"
+		if c.Forecast.EndsShort {
+			forecast = "ends short"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Contract, c.Provider, c.Period, c.PeriodEnd.UTC().Format(time.RFC3339),
+			USD(c.AmountUSD), USD(c.SpentUSD), USD(c.PacingUSD), pace, USD(c.Forecast.RunRateUSDPerDay), USD(c.Forecast.ProjectedUSD), forecast)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "forecast: %s\n", billing.ForecastMethod)
+	return err
+}
+
+func budgetTable(w io.Writer, raw []byte) error {
+	var bs []budgetState
+	if err := json.Unmarshal(raw, &bs); err != nil {
+		return fmt.Errorf("decoding the budget report: %w", err)
+	}
+	if len(bs) == 0 {
+		_, err := fmt.Fprintln(w, "no budgets set")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCOPE\tNAME\tTENANT\tPERIOD\tENDS\tBUDGET USD\tSPENT USD\tUSD/DAY\tPROJECTED USD\tFORECAST")
+	for _, b := range bs {
+		ends, projected := "never", "-"
+		if b.PeriodEnd != nil {
+			ends, projected = b.PeriodEnd.UTC().Format(time.RFC3339), USD(b.Forecast.ProjectedUSD)
+		}
+		forecast := "lasts"
+		if b.Forecast.RunsOut && b.Forecast.ExhaustsAt != nil {
+			forecast = "runs out " + b.Forecast.ExhaustsAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Scope, orDash(b.Name), orDash(b.Tenant), orDash(b.Period), ends,
+			USD(b.BudgetUSD), USD(b.SpentUSD), USD(b.Forecast.RunRateUSDPerDay), projected, forecast)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "forecast: %s\n", billing.ForecastMethod)
+	return err
 }
 
 func complianceTable(w io.Writer, raw []byte) error {
@@ -695,4 +762,53 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// labelsFlag collects repeated -label k=v flags. Labels are the tenant's
+// or key's metadata entries: one map, which usage export groups by.
+type labelsFlag map[string]string
+
+func (l labelsFlag) String() string { return "" }
+
+func (l labelsFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want k=v, got %q", v)
+	}
+	l[strings.TrimSpace(k)] = val
+	return nil
+}
+
+// labelsOf returns the -label flags given to fs, nil when none.
+func labelsOf(fs *Flags) map[string]string {
+	f := fs.Lookup("label")
+	if f == nil {
+		return nil
+	}
+	l := f.Value.(labelsFlag)
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
+// UsageExport runs `switchyard usage export`: the chargeback of a window
+// by a label, as CSV or JSON on stdout.
+func UsageExport(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags("usage export -by label:NAME -since DATE [flags]",
+		"An invoice-ready breakdown of the ledger by a label's value (a key's own label, else its tenant's), channel and\n"+
+			"model: tokens, cost at list price, at the configured price, the negotiated discount, the net price, and what\n"+
+			"the ledger charged.", env.Stdout, env.Stderr)
+	by := fs.String("by", "", "label:NAME, such as label:cost_centre (required)")
+	since := fs.String("since", "", "window start: a date (2026-11-01, midnight UTC), an RFC 3339 time or a duration back from now (required)")
+	until := fs.String("until", "", "window end: a date or an RFC 3339 time (default now)")
+	format := fs.String("format", "csv", "csv or json")
+	return command(ctx, env, fs, args, func(b Backend) error {
+		out, err := b.UsageExport(ctx, admin.ExportQuery{By: *by, Since: *since, Until: *until, Format: *format})
+		if err != nil {
+			return err
+		}
+		_, err = env.Stdout.Write(out)
+		return err
+	})
 }

@@ -19,6 +19,10 @@ type fakeBackend struct {
 	updates []admin.TenantUpdate
 	revoked []string
 	noPair  bool
+	// whatIf records the last what-if asked; report is its answer.
+	whatIf  []string
+	report  json.RawMessage
+	exports []admin.ExportQuery
 }
 
 func (f *fakeBackend) CreateTenant(_ context.Context, spec admin.TenantSpec) (*admin.TenantView, error) {
@@ -51,6 +55,14 @@ func (f *fakeBackend) Requests(context.Context, admin.RequestQuery) (*admin.Requ
 }
 func (f *fakeBackend) Request(_ context.Context, id string) (*admin.RequestRecord, error) {
 	return &admin.RequestRecord{ID: id}, nil
+}
+func (f *fakeBackend) WhatIf(_ context.Context, proposed []byte, since, until string) (json.RawMessage, error) {
+	f.whatIf = []string{string(proposed), since, until}
+	return f.report, nil
+}
+func (f *fakeBackend) UsageExport(_ context.Context, q admin.ExportQuery) ([]byte, error) {
+	f.exports = append(f.exports, q)
+	return []byte("label,value\n"), nil
 }
 func (f *fakeBackend) Close() error { return nil }
 
@@ -138,5 +150,32 @@ func TestTenants_UpdateSendsOnlyGivenFlags(t *testing.T) {
 	u := b.updates[0]
 	if u.TPM == nil || *u.TPM != 0 || u.RPM != nil || u.BudgetUSD != nil || u.Disabled != nil {
 		t.Errorf("update %+v, want only tpm=0", u)
+	}
+}
+
+// TestLabels: -label sets single labels on a tenant (k= removes one) and
+// adds to a new key's metadata.
+func TestLabels(t *testing.T) {
+	b := &fakeBackend{}
+	var out bytes.Buffer
+	err := Tenants(t.Context(), testEnv(b, &out), []string{"update", "acme", "-config", "x.yaml", "-label", "cost_centre=cc-42", "-label", "team="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.updates) != 1 || b.updates[0].RPM != nil {
+		t.Fatalf("updates %+v", b.updates)
+	}
+	if diff := cmp.Diff(map[string]string{"cost_centre": "cc-42", "team": ""}, b.updates[0].Labels); diff != "" {
+		t.Errorf("labels (-want +got):\n%s", diff)
+	}
+	err = Keys(t.Context(), testEnv(b, &out), []string{"create", "-config", "x.yaml", "-tenant", "acme", "-meta", "env=ci", "-label", "project=search"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"env": "ci", "project": "search"}, b.specs[0].Metadata); diff != "" {
+		t.Errorf("key metadata (-want +got):\n%s", diff)
+	}
+	if err := Tenants(t.Context(), testEnv(b, &out), []string{"update", "acme", "-config", "x.yaml", "-label", "nolabel"}); err == nil {
+		t.Error("-label without = accepted")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,14 +31,22 @@ func NewClient(base, token string) *Client {
 // Close releases idle connections.
 func (c *Client) Close() error { c.hc.CloseIdleConnections(); return nil }
 
+// yamlBody is a request body sent as it is, as YAML.
+type yamlBody []byte
+
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	contentType := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case yamlBody:
+		rd, contentType = bytes.NewReader(b), "application/yaml"
+	default:
+		data, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
@@ -45,7 +54,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -69,6 +78,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	case nil:
 		return nil
 	case *json.RawMessage:
+		*o = data
+		return nil
+	case *[]byte:
 		*o = data
 		return nil
 	}
@@ -157,6 +169,12 @@ type Direct struct {
 	Service *admin.Service
 	// Report answers contract/compliance reports in direct mode.
 	Report func(ctx context.Context, name string, since, until time.Time) (any, error)
+	// Replay answers what-if replays in direct mode, as the admin API's
+	// WhatIf hook does.
+	Replay func(ctx context.Context, proposed []byte, since, until time.Time) (any, error)
+	// Export answers chargeback exports in direct mode, as the admin
+	// API's hook of the same name does.
+	Export func(ctx context.Context, label string, since, until time.Time) (admin.Exported, error)
 	Closer func() error
 }
 
@@ -242,7 +260,7 @@ func (d *Direct) Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage
 	var rep any
 	var err error
 	switch q.By {
-	case "contract", "compliance", "commitment":
+	case "contract", "compliance", "commitment", "budget":
 		if d.Report == nil {
 			return nil, fmt.Errorf("no %s report available", q.By)
 		}
@@ -268,4 +286,73 @@ func (d *Direct) Requests(ctx context.Context, q admin.RequestQuery) (*admin.Req
 
 func (d *Direct) Request(ctx context.Context, id string) (*admin.RequestRecord, error) {
 	return d.Service.Request(ctx, id)
+}
+
+func (c *Client) UsageExport(ctx context.Context, q admin.ExportQuery) ([]byte, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"by": q.By, "since": q.Since, "until": q.Until, "format": q.Format} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	var out []byte
+	return out, c.do(ctx, http.MethodGet, "/admin/v1/usage/export?"+v.Encode(), nil, &out)
+}
+
+func (c *Client) WhatIf(ctx context.Context, proposed []byte, since, until string) (json.RawMessage, error) {
+	v := url.Values{}
+	if since != "" {
+		v.Set("since", since)
+	}
+	if until != "" {
+		v.Set("until", until)
+	}
+	var raw json.RawMessage
+	return raw, c.do(ctx, http.MethodPost, "/admin/v1/whatif?"+v.Encode(), yamlBody(proposed), &raw)
+}
+
+func (d *Direct) UsageExport(ctx context.Context, q admin.ExportQuery) ([]byte, error) {
+	if d.Export == nil {
+		return nil, errors.New("usage export is not available")
+	}
+	label, since, until, err := q.Parse(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	rep, err := d.Export(ctx, label, since, until)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := admin.WriteExport(&buf, rep, q.Format); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func (d *Direct) WhatIf(ctx context.Context, proposed []byte, since, until string) (json.RawMessage, error) {
+	if d.Replay == nil {
+		return nil, errors.New("what-if is not available")
+	}
+	now := time.Now()
+	from, to := now.Add(-30*24*time.Hour), now
+	var err error
+	if since != "" {
+		if from, err = admin.ParseSince(since, now); err != nil {
+			return nil, fmt.Errorf("-since: %w", err)
+		}
+	}
+	if until != "" {
+		if to, err = time.Parse(time.RFC3339, until); err != nil {
+			return nil, errors.New("-until: must be an RFC 3339 time")
+		}
+	}
+	if !from.Before(to) {
+		return nil, errors.New("-since must be before -until")
+	}
+	rep, err := d.Replay(ctx, proposed, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(rep)
 }

@@ -644,6 +644,19 @@ type Provider struct {
 	// Fake configures a provider of type fake: a simulated cloud served
 	// in-process.
 	Fake *Fake `yaml:"fake"`
+	// Price holds terms that apply to every offering of the channel.
+	Price ChannelPrice `yaml:"price"`
+}
+
+// ChannelPrice holds a channel's pricing terms.
+type ChannelPrice struct {
+	// DiscountPct is a negotiated discount, in percent (0 to 100), off
+	// every offering's price on the channel: its own price when it sets
+	// one, else its list price. An offering's own discount_pct, when set,
+	// replaces it. Costs, budgets, commitments and lowest_cost all use the
+	// discounted price; usage export shows list, configured and discount
+	// side by side.
+	DiscountPct float64 `yaml:"discount_pct"`
 }
 
 // Fake is an in-process simulated cloud.
@@ -708,8 +721,12 @@ type Price struct {
 	ReasoningPerMTok   float64 `yaml:"reasoning_per_mtok"`
 	// Free marks an offering that costs nothing on purpose (a
 	// self-hosted model), so that validate does not warn that it is
-	// unpriced. It excludes the rates.
+	// unpriced. It excludes the rates and the discount.
 	Free bool `yaml:"free"`
+	// DiscountPct is a negotiated discount, in percent (0 to 100), off
+	// this offering's price: the rates above when set, else the list
+	// price. When set it replaces the channel's price.discount_pct.
+	DiscountPct float64 `yaml:"discount_pct"`
 }
 
 // Route strategies.

@@ -127,6 +127,12 @@ func TestLoad_Bad(t *testing.T) {
 			`telemetry.tracing.endpoint: must be an http:// or https:// URL`,
 			`telemetry.tracing.sample_ratio: must be above 0 and at most 1`,
 		}},
+		{"discount.bad.yaml", []string{
+			"providers[0].price.discount_pct: must be a percentage from 0 to 100, got 120",
+			"providers[1].price.discount_pct: must be a percentage from 0 to 100, got -5",
+			"models[0].offerings[0].price.discount_pct: must be a percentage from 0 to 100, got 100.5",
+			"models[0].offerings[1].price: free excludes the rates and the discount",
+		}},
 		{"log.bad.yaml", []string{
 			"log.flush_interval: must be at most 10s",
 		}},

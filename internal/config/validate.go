@@ -195,6 +195,9 @@ func (c *Config) Validate() error {
 		} else {
 			providers[p.Name] = p
 		}
+		if !validPct(p.Price.DiscountPct) {
+			bad(at+".price.discount_pct", "must be a percentage from 0 to 100, got %v", p.Price.DiscountPct)
+		}
 		switch p.Type {
 		case TypeOpenAI, TypeAnthropic, TypeGemini:
 		case TypeAzure, TypeOpenAICompatible:
@@ -326,7 +329,10 @@ func (c *Config) Validate() error {
 				bad(oat+".price", "prices must not be negative")
 			}
 			if pr.Free && (pr != Price{Free: true}) {
-				bad(oat+".price", "free excludes the rates")
+				bad(oat+".price", "free excludes the rates and the discount")
+			}
+			if !validPct(pr.DiscountPct) {
+				bad(oat+".price.discount_pct", "must be a percentage from 0 to 100, got %v", pr.DiscountPct)
 			}
 			if o.Weight < 0 {
 				bad(oat+".weight", "must not be negative")
@@ -532,3 +538,6 @@ func (c *Config) validatePayloads(bad func(path, format string, args ...any)) {
 		}
 	}
 }
+
+// validPct reports whether v is a percentage: 0 to 100 (NaN is not).
+func validPct(v float64) bool { return v >= 0 && v <= 100 }

@@ -8,6 +8,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -41,7 +42,25 @@ const (
 	// contracts counts once under each of them, and a request under none
 	// counts under the empty name.
 	GroupContract = "contract"
+	// GroupLine groups by tenant, key, channel and model at once: the
+	// lines of a chargeback. The Group value joins the four with
+	// LineSep; SplitLine takes it apart.
+	GroupLine = "line"
 )
+
+// LineSep separates the parts of a GroupLine value: the ASCII unit
+// separator, which no ID or name the gateway accepts contains.
+const LineSep = "\x1f"
+
+// SplitLine returns the tenant ID, key ID, channel and model of a
+// GroupLine value.
+func SplitLine(group string) (tenantID, keyID, provider, model string) {
+	parts := strings.SplitN(group, LineSep, 4)
+	for len(parts) < 4 {
+		parts = append(parts, "")
+	}
+	return parts[0], parts[1], parts[2], parts[3]
+}
 
 // Tenant is a customer of the gateway. It owns keys, limits and a budget.
 type Tenant struct {
@@ -288,4 +307,29 @@ func PeriodStart(period string, now time.Time) (time.Time, error) {
 		return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC), nil
 	}
 	return time.Time{}, fmt.Errorf("unknown budget period %q", period)
+}
+
+// UsageHour sums the usage records of one clock hour (UTC) that share a
+// tenant, client-facing model, channel, traffic class and contract list:
+// the finest grouping the hourly rollup keeps that routing depends on.
+type UsageHour struct {
+	// Hour is the start of the hour.
+	Hour     time.Time
+	TenantID string
+	Model    string
+	// Provider is the channel that served the records.
+	Provider  string
+	Traffic   string
+	Contracts []string
+
+	Requests          int64
+	Errors            int64
+	InputTokens       int64
+	OutputTokens      int64
+	CachedInputTokens int64
+	CacheWriteTokens  int64
+	ReasoningTokens   int64
+	CostUSD           float64
+	// Latency is the sum of the records' latencies.
+	Latency time.Duration
 }

@@ -34,6 +34,9 @@ type dialect struct {
 	migrationLock string
 	// timeArg converts a timestamp to its column value.
 	timeArg func(time.Time) any
+	// hourStart is an SQL expression for the start of the UTC hour of
+	// the timestamp column col, of the same type as col.
+	hourStart func(col string) string
 	// constraint classifies a constraint violation.
 	constraint func(error) constraintKind
 }
@@ -62,6 +65,7 @@ var sqliteDialect = dialect{
 	// below it.
 	maxParams: 16000,
 	timeArg:   func(t time.Time) any { return t.UnixMicro() },
+	hourStart: func(col string) string { return "((" + col + " / 3600000000) * 3600000000)" },
 	constraint: func(err error) constraintKind {
 		var se *sqlite.Error
 		if !errors.As(err, &se) {
@@ -92,6 +96,9 @@ var postgresDialect = dialect{
 	// several deployments sharing a database) migrate independently.
 	migrationLock: "SELECT pg_advisory_xact_lock(hashtext('switchyard_migrations:' || current_schema()))",
 	timeArg:       func(t time.Time) any { return t },
+	hourStart: func(col string) string {
+		return "(date_trunc('hour', " + col + " AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+	},
 	constraint: func(err error) constraintKind {
 		var pe *pgconn.PgError
 		if !errors.As(err, &pe) {

@@ -296,6 +296,8 @@ func usageGroupColumn(groupBy string) (string, bool) {
 		return "provider", true
 	case store.GroupContract:
 		return "contracts", true
+	case store.GroupLine:
+		return "tenant_id || '" + store.LineSep + "' || key_id || '" + store.LineSep + "' || provider || '" + store.LineSep + "' || model", true
 	}
 	return "", false
 }
