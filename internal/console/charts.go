@@ -106,8 +106,8 @@ func niceCeil(v float64) float64 {
 
 // burnDown is a commitment's chart over its period: the spend so far
 // (cumulative, from the ledger, ending at the live figure), the even
-// pacing line to the amount, and the projection of the current rate to
-// the period's end.
+// pacing line to the amount, and the line to the period's end of the
+// commitment report's forecast (the one projection every surface shows).
 type burnDown struct {
 	ID, Title, Desc string
 	W, H            float64
@@ -121,13 +121,22 @@ type burnDown struct {
 	ProjectedUSD      float64
 }
 
+// forecast is the commitment report's projection of a commitment to its
+// period's end (billing's method, computed once for the API, the CLI and
+// the console).
+type forecast struct {
+	Method       string  `json:"method"`
+	ProjectedUSD float64 `json:"projected_usd"`
+	EndsShort    bool    `json:"ends_short"`
+}
+
 // point is a cumulative spend at a time.
 type point struct {
 	at  time.Time
 	usd float64
 }
 
-func newBurnDown(id, title string, start, end, now time.Time, amount float64, spent []point) burnDown {
+func newBurnDown(id, title string, start, end, now time.Time, amount float64, f forecast, spent []point) burnDown {
 	b := burnDown{ID: id, Title: title, W: chartW, H: chartH, Base: chartH - padB, Left: padL, Right: chartW - padR}
 	span := end.Sub(start).Seconds()
 	if span <= 0 {
@@ -141,9 +150,7 @@ func newBurnDown(id, title string, start, end, now time.Time, amount float64, sp
 		last = spent[len(spent)-1].usd
 	}
 	elapsed := now.Sub(start).Seconds()
-	if elapsed > 0 {
-		b.ProjectedUSD = last * span / elapsed
-	}
+	b.ProjectedUSD = f.ProjectedUSD
 	top := niceCeil(max(amount, b.ProjectedUSD, last) * 1.05)
 	plotW, plotH := chartW-padL-padR, chartH-padB-padT
 	x := func(t time.Time) float64 { return padL + plotW*min(max(t.Sub(start).Seconds()/span, 0), 1) }
@@ -168,8 +175,8 @@ func newBurnDown(id, title string, start, end, now time.Time, amount float64, sp
 		b.YTicks = append(b.YTicks, tick{X: padL - 6, Y: y(top*f) + 6, Label: usd(top * f)})
 	}
 	b.XTicks = []tick{{X: padL + 24, Y: chartH - 8, Label: start.UTC().Format("Jan 2")}, {X: chartW - padR - 20, Y: chartH - 8, Label: end.UTC().Format("Jan 2")}}
-	b.Desc = fmt.Sprintf("Spent %s of %s so far; even pacing is a straight line to %s at %s; at the current rate the period ends at %s.",
-		usd(last), usd(amount), usd(amount), end.UTC().Format(time.DateTime), usd(b.ProjectedUSD))
+	b.Desc = fmt.Sprintf("Spent %s of %s so far; even pacing is a straight line to %s at %s; the forecast (%s) ends the period at %s.",
+		usd(last), usd(amount), usd(amount), end.UTC().Format(time.DateTime), f.Method, usd(b.ProjectedUSD))
 	return b
 }
 

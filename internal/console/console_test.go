@@ -93,8 +93,9 @@ func newFixture(t *testing.T, tls bool) *fixture {
 			switch name {
 			case "contract":
 				return map[string]any{"since": since, "until": until,
-					"contracts":   []any{map[string]any{"group": "eu-only", "requests": 7, "cost_usd": 1.5}},
-					"commitments": []any{map[string]any{"contract": "azure-commit", "provider": "azure-sim", "period": "month", "period_start": now.AddDate(0, 0, -10), "period_end": now.AddDate(0, 0, 20), "amount_usd": 300, "spent_usd": 40, "pacing_usd": 100, "behind": true}}}, nil
+					"contracts": []any{map[string]any{"group": "eu-only", "requests": 7, "cost_usd": 1.5}},
+					"commitments": []any{map[string]any{"contract": "azure-commit", "provider": "azure-sim", "period": "month", "period_start": now.AddDate(0, 0, -10), "period_end": now.AddDate(0, 0, 20), "amount_usd": 300, "spent_usd": 40, "pacing_usd": 100, "behind": true,
+						"forecast": map[string]any{"method": "last 7 days' run rate", "projected_usd": 123.45, "ends_short": true}}}}, nil
 			case "compliance":
 				return map[string]any{"checked": 7, "violations": []any{}, "unrecorded": []any{}}, nil
 			}
@@ -426,7 +427,7 @@ func TestEveryPageRenders(t *testing.T) {
 		"/ui/":                  {"Last 30 days", "<svg", "Requests per hour", "overload: queue_full", "900ms"},
 		"/ui/channels":          {"azure-sim", "Reset breaker"},
 		"/ui/models":            {"gpt-4o-mini", "$1.00", "Explain a route"},
-		"/ui/contracts":         {"eu-only", "azure-commit on azure-sim", "<polyline class=\"pacing\"", "0 violation(s)", "behind"},
+		"/ui/contracts":         {"eu-only", "azure-commit on azure-sim", "<polyline class=\"pacing\"", "0 violation(s)", "behind", "Projected at period end: $123 (last 7 days&#39; run rate): <strong>ends short of the commitment"},
 		"/ui/tenants":           {"Create a tenant"},
 		"/ui/usage":             {"Export as CSV", "Group by"},
 		"/ui/usage?by=contract": {"eu-only"},

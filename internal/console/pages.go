@@ -412,6 +412,7 @@ type commitmentView struct {
 	SpentUSD    float64   `json:"spent_usd"`
 	PacingUSD   float64   `json:"pacing_usd"`
 	Behind      bool      `json:"behind"`
+	Forecast    forecast  `json:"forecast"`
 	Chart       burnDown  `json:"-"`
 }
 
@@ -482,7 +483,7 @@ func (c *console) contracts(w http.ResponseWriter, r *http.Request, v *view) err
 		// what is not written yet) ends the line.
 		spent = append(spent, point{now, cm.SpentUSD})
 		cm.Chart = newBurnDown(fmt.Sprintf("burn-%d", i), fmt.Sprintf("%s on %s: %s commitment, %s", cm.Contract, cm.Provider, usd(cm.AmountUSD), cm.Period),
-			cm.PeriodStart, cm.PeriodEnd, now, cm.AmountUSD, spent)
+			cm.PeriodStart, cm.PeriodEnd, now, cm.AmountUSD, cm.Forecast, spent)
 	}
 	v.Title, v.Nav, v.Data, v.template = "Contracts", "contracts", d, "contracts"
 	return nil
