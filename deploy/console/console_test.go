@@ -31,10 +31,10 @@ func needBrowser(t *testing.T) {
 }
 
 // TestConsoleInChromium signs in, opens every page, issues a key and uses
-// it through the OpenAI SDK, revokes it and sees the next call refused,
-// resets a tripped breaker, explains a route, exports usage as CSV and
-// reloads a broken configuration, all in one headless Chromium against
-// one gateway.
+// it through the OpenAI SDK, finds the call in the request log and opens
+// its page, revokes the key and sees the next call refused, resets a
+// tripped breaker, explains a route, exports usage as CSV and reloads a
+// broken configuration, all in one headless Chromium against one gateway.
 func TestConsoleInChromium(t *testing.T) {
 	needBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -113,6 +113,28 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	if err := chat(secret, "gpt-4o-mini"); err != nil {
 		t.Fatalf("the new key through the OpenAI SDK: %v", err)
+	}
+	// The call is in the request log (written in batches: it shows within a
+	// few seconds), and its page shows the attempt that served it.
+	var rows []*chromedp.Node
+	for deadline := time.Now().Add(10 * time.Second); len(rows) == 0 && time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		do("requests", chromedp.Navigate(g.AdminURL+"/ui/requests?tenant=browser-co"), chromedp.WaitVisible(chromedp.CSS("#requests")))
+		if rows, err = chromedp.Run(tab, chromedp.Nodes(chromedp.CSSAll("#requests tbody a"), chromedp.AtLeast(0))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rows) != 1 {
+		t.Fatalf("the request log shows %d request(s) of browser-co, want 1", len(rows))
+	}
+	if got := text("#requests tbody"); !strings.Contains(got, "gpt-4o-mini") || !strings.Contains(got, "200") {
+		t.Errorf("request log row: %q", got)
+	}
+	do("request detail", chromedp.Click(chromedp.CSS("#requests tbody a")), chromedp.WaitVisible(chromedp.CSS("#attempts")))
+	if got := text("main h1"); !strings.HasPrefix(got, "Request ") {
+		t.Errorf("request page heading %q", got)
+	}
+	if got := text("#attempts tbody"); !strings.Contains(got, "-sim") || !strings.Contains(got, "200") {
+		t.Errorf("request attempts: %q", got)
 	}
 	do("revoke", chromedp.Navigate(tenantURL), chromedp.Click(chromedp.CSS(`button[aria-label^="Revoke key"]`)),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))

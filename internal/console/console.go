@@ -101,6 +101,8 @@ func Handler(o Options) http.Handler {
 	mux.Handle("POST /ui/keys/{id}/rotate", c.action(c.rotateKey))
 	mux.Handle("GET /ui/usage", c.page(c.usage))
 	mux.Handle("GET /ui/usage.csv", c.page(c.usageCSV))
+	mux.Handle("GET /ui/requests", c.page(c.requests))
+	mux.Handle("GET /ui/requests/{id}", c.page(c.request))
 	mux.Handle("GET /ui/config", c.page(c.config))
 	mux.Handle("POST /ui/config/reload", c.action(c.reload))
 	mux.Handle("/ui/", c.page(func(w http.ResponseWriter, r *http.Request, v *view) error {

@@ -432,6 +432,7 @@ func TestEveryPageRenders(t *testing.T) {
 		"/ui/usage":             {"Export as CSV", "Group by"},
 		"/ui/usage?by=contract": {"eu-only"},
 		"/ui/config":            {"postgres://sy:REDACTED@db/sy", "Reload from the file"},
+		"/ui/requests":          {"No requests match.", "<label>Channel"},
 	} {
 		p := b.get(path)
 		if p.status != http.StatusOK {

@@ -20,7 +20,7 @@ import (
 // pageNames are the templates in templates/, each rendered inside
 // layout.html.
 var pageNames = []string{"signin", "error", "overview", "channels", "models", "contracts", "tenants", "tenant", "issued",
-	"usage", "config"}
+	"usage", "requests", "request", "config"}
 
 func parseTemplates() map[string]*template.Template {
 	funcs := template.FuncMap{
@@ -59,6 +59,9 @@ func parseTemplates() map[string]*template.Template {
 		"nolimits": func() *admin.Limits { return nil },
 		"limitsOf": func(l admin.Limits) *admin.Limits { return &l },
 		"f1":       func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+		"stamp":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"path":     url.PathEscape,
+		"inc":      func(i int) int { return i + 1 },
 	}
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	out := map[string]*template.Template{}
@@ -845,6 +848,108 @@ func (c *console) usageCSV(w http.ResponseWriter, r *http.Request, v *view) erro
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="switchyard-usage-by-%s.csv"`, d.By))
 	w.Header().Set("Cache-Control", "no-store")
 	return writeUsageCSV(w, d)
+}
+
+// ---- request log ----
+
+// requestsPage is the request log page's size.
+const requestsPage = 50
+
+type requestRow struct {
+	admin.RequestRecord
+	// Tenant is the tenant's name, or its ID when it has none.
+	Tenant string
+}
+
+type requestsData struct {
+	Query admin.RequestQuery
+	Rows  []requestRow
+	// Older is the link to the next (older) page; empty after the last.
+	Older string
+}
+
+// requestQuery reads the request log page's filters from its URL.
+func requestQuery(q url.Values) admin.RequestQuery {
+	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
+	return admin.RequestQuery{Tenant: get("tenant"), Key: get("key"), Model: get("model"), Channel: get("channel"),
+		Status: get("status"), Since: get("since"), Until: get("until"), Cursor: get("cursor"), Limit: strconv.Itoa(requestsPage)}
+}
+
+// olderLink continues the listing of q after cursor, with the same filters.
+func olderLink(q admin.RequestQuery, cursor string) string {
+	v := url.Values{}
+	for k, x := range map[string]string{"tenant": q.Tenant, "key": q.Key, "model": q.Model, "channel": q.Channel,
+		"status": q.Status, "since": q.Since, "until": q.Until, "cursor": cursor} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	return "/ui/requests?" + v.Encode()
+}
+
+func (c *console) requests(w http.ResponseWriter, r *http.Request, v *view) error {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	d := &requestsData{Query: requestQuery(r.URL.Query())}
+	v.Title, v.Nav, v.Data, v.template = "Requests", "requests", d, "requests"
+	page, err := c.svc.Requests(ctx, d.Query)
+	if err != nil {
+		status, msg := admin.Problem(err)
+		if status == http.StatusInternalServerError {
+			return err
+		}
+		if status == http.StatusNotFound && d.Query.Tenant != "" {
+			msg = fmt.Sprintf("No tenant %q.", d.Query.Tenant)
+		}
+		// A filter the log cannot use is shown above the form.
+		v.Error, v.status = msg, status
+		return nil
+	}
+	ts, err := c.svc.ListTenants(ctx)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for _, t := range ts {
+		names[t.ID] = t.Name
+	}
+	for _, rec := range page.Data {
+		name := names[rec.TenantID]
+		if name == "" {
+			name = rec.TenantID
+		}
+		d.Rows = append(d.Rows, requestRow{RequestRecord: rec, Tenant: name})
+	}
+	if page.NextCursor != "" {
+		d.Older = olderLink(d.Query, page.NextCursor)
+	}
+	return nil
+}
+
+type requestData struct {
+	Record *admin.RequestRecord
+	Tenant string
+}
+
+func (c *console) request(w http.ResponseWriter, r *http.Request, v *view) error {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	id := r.PathValue("id")
+	rec, err := c.svc.Request(ctx, id)
+	if err != nil {
+		if status, _ := admin.Problem(err); status == http.StatusNotFound {
+			return notFound(fmt.Sprintf("No request %q in the request log.", id))
+		}
+		return err
+	}
+	d := &requestData{Record: rec, Tenant: rec.TenantID}
+	if rec.TenantID != "" {
+		if t, err := c.svc.Tenant(ctx, rec.TenantID); err == nil {
+			d.Tenant = t.Name
+		}
+	}
+	v.Title, v.Nav, v.Data, v.template = "Request "+rec.ID, "requests", d, "request"
+	return nil
 }
 
 // ---- configuration ----
