@@ -38,30 +38,16 @@ func ParseAzureCosts(r io.Reader) (*Bill, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the cost details header: %w", err)
 	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
-	}
+	col := indexHeader(head, strings.ToLower)
 	if _, ok := col[azCurrency]; !ok {
 		if i, ok := col[azCurrencyCode]; ok {
 			col[azCurrency] = i
 		}
 	}
-	var missing []string
-	for _, c := range []string{azDate, azCost, azCurrency, azResourceID} {
-		if _, ok := col[c]; !ok {
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) > 0 {
+	if missing := col.missing(azDate, azCost, azCurrency, azResourceID); len(missing) > 0 {
 		return nil, fmt.Errorf("not an Azure cost details export: the header lacks %s", strings.Join(missing, ", "))
 	}
-	get := func(rec []string, name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
-	}
+	get := col.get
 	bill := &Bill{Provider: "azure", Lines: []BillLine{}}
 	for line := 2; ; line++ {
 		rec, err := cr.Read()

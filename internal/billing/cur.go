@@ -45,26 +45,11 @@ func ParseCUR(r io.Reader) (*Bill, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the CUR header: %w", err)
 	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
-	}
-	need := []string{curStart, curProduct, curType, curCost, curCurrency, curRegion}
-	var missing []string
-	for _, c := range need {
-		if _, ok := col[c]; !ok {
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) > 0 {
+	col := indexHeader(head, nil)
+	if missing := col.missing(curStart, curProduct, curType, curCost, curCurrency, curRegion); len(missing) > 0 {
 		return nil, fmt.Errorf("not a CUR 2.0 export: the header lacks %s", strings.Join(missing, ", "))
 	}
-	get := func(rec []string, name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
-	}
+	get := col.get
 	bill := &Bill{Provider: "aws", Lines: []BillLine{}}
 	for line := 2; ; line++ {
 		rec, err := cr.Read()

@@ -33,26 +33,14 @@ func ParseGCPCosts(r io.Reader) (*Bill, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the billing export header: %w", err)
 	}
-	col := map[string]int{}
-	for i, h := range head {
-		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		col[strings.ReplaceAll(h, ".", "_")] = i
-	}
-	var missing []string
-	for _, c := range []string{gcpService, gcpStart, gcpCost, gcpCurrency, gcpProject} {
-		if _, ok := col[c]; !ok {
-			missing = append(missing, strings.Replace(c, "_", ".", 1))
+	col := indexHeader(head, func(h string) string { return strings.ReplaceAll(strings.ToLower(h), ".", "_") })
+	if missing := col.missing(gcpService, gcpStart, gcpCost, gcpCurrency, gcpProject); len(missing) > 0 {
+		for i, c := range missing {
+			missing[i] = strings.Replace(c, "_", ".", 1)
 		}
-	}
-	if len(missing) > 0 {
 		return nil, fmt.Errorf("not a Cloud Billing export: the header lacks %s", strings.Join(missing, ", "))
 	}
-	get := func(rec []string, name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
-	}
+	get := col.get
 	bill := &Bill{Provider: "gcp", Lines: []BillLine{}}
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
