@@ -509,22 +509,23 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 		end := r.g.now()
 		r.res.Upstream += end.Sub(at)
 		if errors.Is(err, errNotServed) {
-			r.endSpan(ctx, at, err, "")
+			r.endSpan(AttemptOutcome{Status: statusOf(ctx, err), ErrorKind: kindOf(err), Duration: end.Sub(at)})
 			r.res.Attempted = r.res.Attempted[:len(r.res.Attempted)-1]
 			r.rt.Router.Observe(off.Provider, route.Outcome{Probe: r.probe})
 			continue
 		}
 		if err == nil {
-			if !stream { // a stream's attempt ends with the stream
-				r.endAttempt(ctx, off, at, nil, "")
+			// served logged the attempt; a stream's attempt ends with the
+			// stream.
+			if !stream {
+				r.reportAttempt(off, AttemptOutcome{Status: 200, Duration: end.Sub(at)})
 			}
-			// The attempt function logged it (see served).
 			r.release()
 			return nil
 		}
 		if isRefusal(err) {
 			// Nothing was sent: a span, but no attempt for the metrics.
-			r.endSpan(ctx, at, err, "unsupported")
+			r.endSpan(AttemptOutcome{Status: statusOf(ctx, err), ErrorKind: kindOf(err), Fallback: "unsupported", Duration: end.Sub(at)})
 			r.res.Attempted = r.res.Attempted[:len(r.res.Attempted)-1]
 			r.g.log.Debug("channel refused the request", "request_id", r.call.RequestID, "provider", off.Provider, "err", err)
 			// Not a health outcome; only hands back a probe.
@@ -537,14 +538,12 @@ func (r *request) each(ctx context.Context, lastErr error, stream bool, try func
 		}
 		lastErr, failed = err, true
 		r.g.log.Debug("attempt failed", "request_id", r.call.RequestID, "provider", off.Provider, "err", err)
-		r.attempted(off, statusOf(ctx, err), kindOf(err), end.Sub(at))
+		out := AttemptOutcome{Status: statusOf(ctx, err), ErrorKind: kindOf(err), Duration: end.Sub(at)}
 		retry := r.observe(ctx, off, err, at)
-		var fallback string
 		if retry && i+1 < len(d.Order) && i+1 < d.MaxAttempts {
-			fallback = fallbackReason(err)
-			r.attempts[len(r.attempts)-1].Fallback = fallback
+			out.Fallback = fallbackReason(err)
 		}
-		r.endAttempt(ctx, off, at, err, fallback)
+		r.endAttempt(off, out)
 		if !retry {
 			break
 		}
@@ -576,31 +575,38 @@ func fallbackReason(err error) string {
 	return "error"
 }
 
-// endAttempt reports an attempt that reached its channel to the metrics
-// and ends its span, unless a stream took the span over.
-func (r *request) endAttempt(ctx context.Context, off route.Offering, at time.Time, err error, fallback string) {
+// endAttempt settles a failed attempt, with one outcome for the
+// request's attempt log, the metrics and its span.
+func (r *request) endAttempt(off route.Offering, out AttemptOutcome) {
+	r.attempted(off, out)
+	r.reportAttempt(off, out)
+}
+
+// reportAttempt reports an attempt that reached its channel to the
+// metrics and ends its span, unless a stream took the span over.
+func (r *request) reportAttempt(off route.Offering, out AttemptOutcome) {
 	if r.g.onEnd != nil {
-		r.g.onEnd(off.Provider, AttemptOutcome{Status: statusOf(ctx, err), ErrorKind: kindOf(err), Fallback: fallback, Duration: r.g.now().Sub(at)})
+		r.g.onEnd(off.Provider, out)
 	}
-	r.endSpan(ctx, at, err, fallback)
+	r.endSpan(out)
 }
 
 // endSpan ends the attempt's span, if any.
-func (r *request) endSpan(ctx context.Context, at time.Time, err error, fallback string) {
+func (r *request) endSpan(out AttemptOutcome) {
 	if r.span == nil {
 		return
 	}
-	r.span.End(AttemptOutcome{Status: statusOf(ctx, err), ErrorKind: kindOf(err), Fallback: fallback, Duration: r.g.now().Sub(at)})
+	r.span.End(out)
 	r.span = nil
 }
 
 // attempted appends an attempt to the request's attempt log.
-func (r *request) attempted(off route.Offering, status int, kind string, d time.Duration) {
+func (r *request) attempted(off route.Offering, out AttemptOutcome) {
 	if r.attempts == nil {
 		r.attempts = r.attemptsBuf[:0]
 	}
-	r.attempts = append(r.attempts, store.Attempt{Channel: off.Provider, UpstreamModel: off.UpstreamModel, Status: status,
-		ErrorKind: kind, Duration: d})
+	r.attempts = append(r.attempts, store.Attempt{Channel: off.Provider, UpstreamModel: off.UpstreamModel, Status: out.Status,
+		ErrorKind: out.ErrorKind, Fallback: out.Fallback, Duration: out.Duration})
 }
 
 // served meters a successful non-streaming attempt and records the request.
@@ -609,8 +615,9 @@ func (r *request) served(off route.Offering, at time.Time, u llm.Usage) {
 	r.res.TTFB = g.now().Sub(r.start)
 	r.res.Usage = u
 	r.res.CostUSD = g.cost(u, off.Price)
-	r.succeeded(off, at, g.now().Sub(at))
-	r.attempted(off, 200, "", g.now().Sub(at))
+	d := g.now().Sub(at)
+	r.succeeded(off, at, d)
+	r.attempted(off, AttemptOutcome{Status: 200, Duration: d})
 	r.finish(nil, 200, false)
 }
 

@@ -96,7 +96,7 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 		r.rt.Router.Answered(r.probe)
 		r.res.TTFB = g.now().Sub(r.start)
 		// Its status and duration are settled when the stream closes.
-		r.attempted(off, 200, "", g.now().Sub(at))
+		r.attempted(off, AttemptOutcome{Status: 200, Duration: g.now().Sub(at)})
 		st = &Stream{r: r, ctx: ctx, up: up, off: off, probe: r.probe, at: at, ttfb: g.now().Sub(at), queued: head, max: g.maxStream}
 		if c := call.Capture; c != nil && c.Policy != nil {
 			st.collect = c.Policy.Collect()
@@ -476,11 +476,6 @@ func (s *Stream) Close() error {
 		}
 		s.r.rt.Router.Observe(s.off.Provider, o)
 		s.endAttempt(status, kind)
-		if n := len(s.r.attempts); n > 0 {
-			// The attempt that streamed ends with the stream.
-			a := &s.r.attempts[n-1]
-			a.Status, a.ErrorKind, a.Duration = status, kind, s.r.g.now().Sub(s.at)
-		}
 		if s.collect > 0 {
 			if s.raw == nil {
 				s.answer = appendAnswer(s.answer, s.callParts())
@@ -515,14 +510,15 @@ func (s *Stream) deliveredUsage() (llm.Usage, bool) {
 	return llm.Usage{InputTokens: s.r.est.EstInputTokens, OutputTokens: (s.sent + 3) / 4}, true
 }
 
-// endAttempt reports the stream's attempt, over only now, to the metrics
-// and ends its span.
+// endAttempt settles the stream's attempt, over only now: the metrics,
+// its span, and its entry in the attempt log (made when it opened).
 func (s *Stream) endAttempt(status int, kind string) {
 	g := s.r.g
-	if g.onEnd == nil && s.span == nil {
-		return
-	}
 	out := AttemptOutcome{Status: status, ErrorKind: kind, Duration: g.now().Sub(s.at)}
+	if n := len(s.r.attempts); n > 0 {
+		a := &s.r.attempts[n-1]
+		a.Status, a.ErrorKind, a.Duration = out.Status, out.ErrorKind, out.Duration
+	}
 	if g.onEnd != nil {
 		g.onEnd(s.off.Provider, out)
 	}
