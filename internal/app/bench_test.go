@@ -30,8 +30,11 @@ func TestBench_ToyScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &bench{
-		env:      &Env{Getenv: os.Getenv, Stdout: io.Discard, Stderr: io.Discard},
-		duration: 200 * time.Millisecond, samples: 20, rounds: 2, long: 400,
+		env: &Env{Getenv: os.Getenv, Stdout: io.Discard, Stderr: io.Discard},
+		// Each closed-loop run lasts long enough for 64 race-built 50-chunk
+		// streams to finish on a busy two-core machine: a run that ends
+		// before any answer fails the bench.
+		duration: time.Second, samples: 20, rounds: 2, long: 400,
 		scenarios: []string{"perf", "pressure"}, pressureOnly: pressureScenarios,
 		postgres:    os.Getenv("SWITCHYARD_TEST_POSTGRES_DSN"),
 		redis:       os.Getenv("SWITCHYARD_TEST_REDIS_URL"),
