@@ -122,6 +122,9 @@ func TestStreamMemory(t *testing.T) {
 	g := startGateway(t, `
 listen: 127.0.0.1:0
 store: {driver: sqlite, dsn: DIR/test.db}
+# The streams open all at once; this measures memory, not admission,
+# which on a busy machine would refuse some of them (503/529).
+server: {admission: {mode: "off"}}
 providers:
   - {name: held, type: openai, base_url: `+up.URL+`/v1, api_key_env: SIM_KEY}
 models:
@@ -129,7 +132,7 @@ models:
     offerings:
       - {provider: held, upstream_model: gpt-4o-mini, price: {input_per_mtok: 1, output_per_mtok: 2}}
 `)
-	measure := func(call streamCall) (heap, stack int64) {
+	measure := func(t *testing.T, call streamCall) (heap, stack int64) {
 		// A warm-up stream first, so that pools and caches filled by the
 		// first request are in the baseline.
 		openStreams(t, call, 1)()
@@ -139,7 +142,7 @@ models:
 		closeAll()
 		return (h1 - h0) / n, (s1 - s0) / n
 	}
-	directHeap, directStack := measure(chatCall(up.URL, "k", "gpt-4o-mini"))
+	directHeap, directStack := measure(t, chatCall(up.URL, "k", "gpt-4o-mini"))
 	for _, door := range []struct {
 		name string
 		call streamCall
@@ -152,7 +155,7 @@ models:
 			http.Header{"X-Api-Key": {g.key}, "Anthropic-Version": {"2023-06-01"}}}},
 	} {
 		t.Run(door.name, func(t *testing.T) {
-			viaHeap, viaStack := measure(door.call)
+			viaHeap, viaStack := measure(t, door.call)
 			heap, stack := viaHeap-directHeap, viaStack-directStack
 			t.Logf("per open stream: direct heap %d stack %d; through the gateway heap %d stack %d; the gateway's share: heap %d B, stacks %d B, total %.1f KiB",
 				directHeap, directStack, viaHeap, viaStack, heap, stack, float64(heap+stack)/1024)
