@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"switchyard/internal/access"
 	"switchyard/internal/auth"
 	"switchyard/internal/store"
 )
@@ -27,6 +28,9 @@ type Options struct {
 	// TokenEnv names the environment variable Token was read from, for
 	// the error that says why the API is disabled.
 	TokenEnv string
+	// Authenticators resolve every other bearer credential (scoped admin
+	// tokens, single sign-on tokens), tried in order after Token.
+	Authenticators access.Chain
 	// Metrics serves /metrics (no token: scrapers rarely carry one, and
 	// metrics hold no secrets).
 	Metrics http.Handler
@@ -147,9 +151,14 @@ func (e *httpError) Error() string { return e.Message }
 func (a *api) authed(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if a.o.Token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(a.o.Token)) != 1 {
+		p, err := a.authenticate(r.Context(), tok)
+		if err != nil && !errors.Is(err, access.ErrNoMatch) {
+			a.fail(w, r, err)
+			return
+		}
+		if err != nil {
 			msg := "missing or wrong admin token (Authorization: Bearer <token>)"
-			if a.o.Token == "" {
+			if a.o.Token == "" && len(a.o.Authenticators) == 0 {
 				msg = "the admin API is disabled: set the admin token environment variable (admin.token_env)"
 				if a.o.TokenEnv != "" {
 					msg = "the admin API is disabled: the environment variable " + a.o.TokenEnv +
@@ -159,11 +168,21 @@ func (a *api) authed(fn func(w http.ResponseWriter, r *http.Request) error) http
 			writeJSON(w, http.StatusUnauthorized, errBody(msg))
 			return
 		}
+		r = r.WithContext(access.WithPrincipal(r.Context(), p))
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		if err := fn(w, r); err != nil {
 			a.fail(w, r, err)
 		}
 	})
+}
+
+// authenticate resolves a bearer credential: the break-glass admin
+// token, then Options.Authenticators.
+func (a *api) authenticate(ctx context.Context, tok string) (access.Principal, error) {
+	if a.o.Token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.o.Token)) == 1 {
+		return access.BreakGlass, nil
+	}
+	return a.o.Authenticators.Authenticate(ctx, tok)
 }
 
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {

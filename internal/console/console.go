@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"switchyard/internal/access"
 	"switchyard/internal/admin"
 	"switchyard/internal/auth"
 	"switchyard/internal/telemetry"
@@ -174,7 +175,7 @@ func (c *console) signedIn(r *http.Request) (*session, string) {
 // permitted is the one place that decides whether a session may use a
 // page or an action. Every signed-in session is an admin today.
 func permitted(s *session, r *http.Request) bool {
-	return s.role == roleAdmin
+	return s.who.Role == access.Admin
 }
 
 // page serves a GET page to a signed-in operator; anyone else is sent to

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"switchyard/internal/access"
 	"switchyard/internal/admin"
 	"switchyard/internal/auth"
 	"switchyard/internal/telemetry"
@@ -113,13 +115,14 @@ func (c *console) showSignin(w http.ResponseWriter, r *http.Request, problem str
 	c.render(w, r, &view{Title: "Sign in", CSRF: tok, Error: problem, template: "signin", status: status})
 }
 
-// signIn checks a credential and returns the role it grants. It is the
-// one place a sign-in method (the admin token today) is judged.
-func (c *console) signIn(token string) (role, bool) {
-	if c.o.Admin.Token == "" || !tokensEqual(token, c.o.Admin.Token) {
-		return "", false
+// signIn checks a credential and returns the principal it names: the
+// admin token, then the admin API's other authenticators. It is the one
+// place a token sign-in is judged.
+func (c *console) signIn(ctx context.Context, token string) (access.Principal, error) {
+	if c.o.Admin.Token != "" && tokensEqual(token, c.o.Admin.Token) {
+		return access.BreakGlass, nil
 	}
-	return roleAdmin, true
+	return c.o.Admin.Authenticators.Authenticate(ctx, token)
 }
 
 func (c *console) signin(w http.ResponseWriter, r *http.Request) {
@@ -133,16 +136,21 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 		c.showSignin(w, r, "The sign-in form expired or its security token is missing; try again.", http.StatusForbidden)
 		return
 	}
-	ro, ok := c.signIn(r.PostForm.Get("token"))
-	if !ok {
+	who, err := c.signIn(r.Context(), r.PostForm.Get("token"))
+	if err != nil && !errors.Is(err, access.ErrNoMatch) {
+		c.log.Error("console sign-in failed", "remote", r.RemoteAddr, "err", err)
+		c.showSignin(w, r, "Sign-in could not be checked just now; try again.", http.StatusServiceUnavailable)
+		return
+	}
+	if err != nil {
 		c.log.Warn("console sign-in refused", "remote", r.RemoteAddr)
 		c.showSignin(w, r, "That is not the admin token.", http.StatusUnauthorized)
 		return
 	}
-	id, _ := c.sessions.create(ro)
+	id, _ := c.sessions.create(who)
 	setCookie(w, r, signinCookie, "", -1)
 	setCookie(w, r, sessionCookie, id, 0)
-	c.log.Info("console sign-in", "role", string(ro), "remote", r.RemoteAddr)
+	c.log.Info("console sign-in", "subject", who.Subject, "role", string(who.Role), "remote", r.RemoteAddr)
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"switchyard/internal/access"
 )
 
 const (
@@ -20,17 +22,11 @@ const (
 	cookiePath = "/ui/"
 )
 
-// role is what a session may do. Only the admin token signs in today, and
-// it may do everything; roles from single sign-on slot in at signIn and
-// permitted.
-type role string
-
-const roleAdmin role = "admin"
-
 // session is a signed-in operator, held on the server; the cookie carries
 // only a random id.
 type session struct {
-	role role
+	// who signed in; permitted judges what it may do.
+	who access.Principal
 	// csrf is the token every form of this session carries.
 	csrf     string
 	lastSeen time.Time
@@ -64,8 +60,8 @@ func randomToken() string {
 // table's lookups reveal nothing about live ids through their timing.
 func key(id string) [32]byte { return sha256.Sum256([]byte(id)) }
 
-// create starts a session with role r and returns its id.
-func (s *sessions) create(r role) (string, *session) {
+// create starts a session for p and returns its id.
+func (s *sessions) create(p access.Principal) (string, *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -81,7 +77,7 @@ func (s *sessions) create(r role) (string, *session) {
 		delete(s.byID, oldest)
 	}
 	id := randomToken()
-	ss := &session{role: r, csrf: randomToken(), lastSeen: now}
+	ss := &session{who: p, csrf: randomToken(), lastSeen: now}
 	s.byID[key(id)] = ss
 	return id, ss
 }

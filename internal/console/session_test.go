@@ -3,6 +3,8 @@ package console
 import (
 	"testing"
 	"time"
+
+	"switchyard/internal/access"
 )
 
 func TestSessionsBoundedAndExpiring(t *testing.T) {
@@ -10,12 +12,12 @@ func TestSessionsBoundedAndExpiring(t *testing.T) {
 	s := newSessions(time.Minute, 3, func() time.Time { return now })
 	var ids []string
 	for range 3 {
-		id, _ := s.create(roleAdmin)
+		id, _ := s.create(access.BreakGlass)
 		ids = append(ids, id)
 		now = now.Add(time.Second)
 	}
 	s.get(ids[0]) // the first is now the most recently used
-	id4, _ := s.create(roleAdmin)
+	id4, _ := s.create(access.BreakGlass)
 	if s.get(ids[1]) != nil {
 		t.Error("past the bound, the least recently used session survived")
 	}
