@@ -24,7 +24,7 @@ import (
 func runReconcile(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("reconcile", env)
 	path := fs.String("config", "switchyard.yaml", "config file: its channels and its store's ledger")
-	provider := fs.String("provider", "", "the bill's format: aws (Cost and Usage Report 2.0, CSV), azure (Cost Management cost details, CSV), "+
+	provider := fs.String("provider", "", "the bill's format: aws (Cost and Usage Report 2.0, CSV or Parquet), azure (Cost Management cost details, CSV), "+
 		"gcp (Cloud Billing export, CSV), openai (organization costs API JSON) or anthropic (cost report JSON)")
 	account := fs.String("account", "", "only the bill lines of this account: AWS account id, Azure subscription id, Google Cloud or OpenAI project id, "+
 		"Anthropic workspace id")
@@ -41,28 +41,9 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 	if *pct <= 0 || *usd <= 0 {
 		return errors.New("reconcile: the thresholds must be positive")
 	}
-	var (
-		parse func(*os.File) (*billing.Bill, error)
-		match func(cfg *config.Config) billing.ChannelMatcher
-	)
-	switch *provider {
-	case "aws":
-		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseCUR(f) }
-		match = bedrockByRegion
-	case "azure":
-		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseAzureCosts(f) }
-		match = azureByResource
-	case "gcp":
-		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseGCPCosts(f) }
-		match = vertexByProject
-	case "openai":
-		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseOpenAICosts(f) }
-		match = onlyChannelOf(config.TypeOpenAI)
-	case "anthropic":
-		parse = func(f *os.File) (*billing.Bill, error) { return billing.ParseAnthropicCosts(f) }
-		match = onlyChannelOf(config.TypeAnthropic)
-	default:
-		return fmt.Errorf("reconcile: -provider %q: want aws, azure, gcp, openai or anthropic", *provider)
+	match, err := billMatcher(*provider)
+	if err != nil {
+		return fmt.Errorf("reconcile: -provider %q: %w", *provider, err)
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
@@ -72,7 +53,12 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	bill, err := parse(f)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	bill, err := billing.ParseBill(*provider, f, fi.Size())
 	f.Close()
 	if err != nil {
 		return fmt.Errorf("%s: %w", *file, err)
@@ -93,6 +79,24 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 		return enc.Encode(rec)
 	}
 	return reconcileTable(env, rec)
+}
+
+// billMatcher returns how the channel of a bill line of provider's
+// format is found in a configuration.
+func billMatcher(provider string) (func(cfg *config.Config) billing.ChannelMatcher, error) {
+	switch provider {
+	case "aws":
+		return bedrockByRegion, nil
+	case "azure":
+		return azureByResource, nil
+	case "gcp":
+		return vertexByProject, nil
+	case "openai":
+		return onlyChannelOf(config.TypeOpenAI), nil
+	case "anthropic":
+		return onlyChannelOf(config.TypeAnthropic), nil
+	}
+	return nil, fmt.Errorf("want one of %s", strings.Join(billing.BillFormats, ", "))
 }
 
 // bedrockByRegion finds the Bedrock channel of a CUR line by its region:

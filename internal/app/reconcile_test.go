@@ -60,22 +60,25 @@ func TestReconcile_Command(t *testing.T) {
 		t.Fatal(err)
 	}
 	bill := filepath.Join("..", "billing", "testdata", "aws-cur2.csv")
-	out, err := runApp(t, "reconcile", "-provider", "aws", "-file", bill, "-config", path, "-json")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
+	// The same export as CSV and as Parquet.
+	for _, file := range []string{bill, filepath.Join("..", "billing", "testdata", "aws-cur2.parquet")} {
+		out, err := runApp(t, "reconcile", "-provider", "aws", "-file", file, "-config", path, "-json")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		var rec billing.Reconciliation
+		if err := json.Unmarshal([]byte(out), &rec); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if len(rec.Discrepancies) != 1 || rec.Discrepancies[0].Channel != "bedrock-us" || !rec.Discrepancies[0].Day.Equal(day(2, 0)) ||
+			!near(rec.Discrepancies[0].DiffUSD, 3.9) {
+			t.Errorf("%s: discrepancies %+v, want 2026-11-02 on bedrock-us, $3.90 over", file, rec.Discrepancies)
+		}
+		if len(rec.Unmatched) != 1 || !strings.Contains(rec.Unmatched[0].Why, "ap-southeast-2") {
+			t.Errorf("%s: unmatched %+v, want the ap-southeast-2 line", file, rec.Unmatched)
+		}
 	}
-	var rec billing.Reconciliation
-	if err := json.Unmarshal([]byte(out), &rec); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	if len(rec.Discrepancies) != 1 || rec.Discrepancies[0].Channel != "bedrock-us" || !rec.Discrepancies[0].Day.Equal(day(2, 0)) ||
-		!near(rec.Discrepancies[0].DiffUSD, 3.9) {
-		t.Errorf("discrepancies %+v, want 2026-11-02 on bedrock-us, $3.90 over", rec.Discrepancies)
-	}
-	if len(rec.Unmatched) != 1 || !strings.Contains(rec.Unmatched[0].Why, "ap-southeast-2") {
-		t.Errorf("unmatched %+v, want the ap-southeast-2 line", rec.Unmatched)
-	}
-	out, err = runApp(t, "reconcile", "-provider", "aws", "-file", bill, "-config", path)
+	out, err := runApp(t, "reconcile", "-provider", "aws", "-file", bill, "-config", path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,6 @@ func ParseCUR(r io.Reader) (*Bill, error) {
 	if missing := col.missing(curStart, curProduct, curType, curCost, curCurrency, curRegion); len(missing) > 0 {
 		return nil, fmt.Errorf("not a CUR 2.0 export: the header lacks %s", strings.Join(missing, ", "))
 	}
-	get := col.get
 	bill := &Bill{Provider: "aws", Lines: []BillLine{}}
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
@@ -59,27 +58,36 @@ func ParseCUR(r io.Reader) (*Bill, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the CUR: %w", err)
 		}
-		if get(rec, curProduct) != "AmazonBedrock" || !curUsageTypes[get(rec, curType)] {
-			bill.Skipped++
-			continue
+		if err := bill.addCURLine(line, func(name string) string { return col.get(rec, name) }); err != nil {
+			return nil, err
 		}
-		if c := get(rec, curCurrency); c != "USD" {
-			return nil, fmt.Errorf("CUR line %d: currency %q: only USD bills can be compared with the ledger", line, c)
-		}
-		day, err := parseBillTime(get(rec, curStart))
-		if err != nil {
-			return nil, fmt.Errorf("CUR line %d: %s: %w", line, curStart, err)
-		}
-		cost, err := strconv.ParseFloat(get(rec, curCost), 64)
-		if err != nil || isBad(cost) {
-			return nil, fmt.Errorf("CUR line %d: %s: not an amount: %q", line, curCost, get(rec, curCost))
-		}
-		if len(bill.Lines) == maxBillLines {
-			return nil, fmt.Errorf("CUR: more than %d Bedrock usage lines; export a shorter period", maxBillLines)
-		}
-		bill.Lines = append(bill.Lines, BillLine{Day: day, Region: get(rec, curRegion), Account: get(rec, curAccount),
-			Resource: get(rec, curResource), CostUSD: cost})
 	}
+}
+
+// addCURLine keeps the CUR line (the line'th of its file, the header
+// being line 1), whose columns get reads, when it is Bedrock usage.
+func (bill *Bill) addCURLine(line int, get func(column string) string) error {
+	if get(curProduct) != "AmazonBedrock" || !curUsageTypes[get(curType)] {
+		bill.Skipped++
+		return nil
+	}
+	if c := get(curCurrency); c != "USD" {
+		return fmt.Errorf("CUR line %d: currency %q: only USD bills can be compared with the ledger", line, c)
+	}
+	day, err := parseBillTime(get(curStart))
+	if err != nil {
+		return fmt.Errorf("CUR line %d: %s: %w", line, curStart, err)
+	}
+	cost, err := strconv.ParseFloat(get(curCost), 64)
+	if err != nil || isBad(cost) {
+		return fmt.Errorf("CUR line %d: %s: not an amount: %q", line, curCost, get(curCost))
+	}
+	if len(bill.Lines) == maxBillLines {
+		return fmt.Errorf("CUR: more than %d Bedrock usage lines; export a shorter period", maxBillLines)
+	}
+	bill.Lines = append(bill.Lines, BillLine{Day: day, Region: get(curRegion), Account: get(curAccount),
+		Resource: get(curResource), CostUSD: cost})
+	return nil
 }
 
 // parseBillTime reads the timestamps bills use: RFC 3339, with or

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"slices"
@@ -180,4 +181,31 @@ func Reconcile(ctx context.Context, src HourSource, bill *Bill, o ReconcileOptio
 		rec.Unmatched = append(rec.Unmatched, *unmatched[why])
 	}
 	return rec, nil
+}
+
+// BillFormats are the cost exports ParseBill reads, by provider.
+var BillFormats = []string{"aws", "azure", "gcp", "openai", "anthropic"}
+
+// ParseBill reads a cost export of provider's format: aws (Cost and
+// Usage Report 2.0, CSV or Parquet, told apart by Parquet's magic
+// bytes), azure, gcp, openai or anthropic.
+func ParseBill(provider string, r io.ReaderAt, size int64) (*Bill, error) {
+	whole := io.NewSectionReader(r, 0, size)
+	switch provider {
+	case "aws":
+		magic := make([]byte, 4)
+		if n, _ := r.ReadAt(magic, 0); n == 4 && string(magic) == "PAR1" {
+			return ParseCURParquet(r, size)
+		}
+		return ParseCUR(whole)
+	case "azure":
+		return ParseAzureCosts(whole)
+	case "gcp":
+		return ParseGCPCosts(whole)
+	case "openai":
+		return ParseOpenAICosts(whole)
+	case "anthropic":
+		return ParseAnthropicCosts(whole)
+	}
+	return nil, fmt.Errorf("no bill format %q: want one of %s", provider, strings.Join(BillFormats, ", "))
 }
