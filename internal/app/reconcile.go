@@ -20,7 +20,7 @@ import (
 
 // runReconcile is `switchyard reconcile -provider aws|azure|gcp|openai|anthropic -file F`: a
 // cloud's cost export against the ledger of the configuration's store,
-// day by channel.
+// day by channel by model.
 func runReconcile(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("reconcile", env)
 	path := fs.String("config", "switchyard.yaml", "config file: its channels and its store's ledger")
@@ -68,8 +68,8 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	rec, err := billing.Reconcile(ctx, st, bill, billing.ReconcileOptions{Match: match(cfg), Account: *account,
-		ThresholdPct: *pct, ThresholdUSD: *usd})
+	rec, err := billing.Reconcile(ctx, st, bill, billing.ReconcileOptions{Match: match(cfg), Offerings: channelOfferings(cfg),
+		Account: *account, ThresholdPct: *pct, ThresholdUSD: *usd})
 	if err != nil {
 		return err
 	}
@@ -97,6 +97,18 @@ func billMatcher(provider string) (func(cfg *config.Config) billing.ChannelMatch
 		return onlyChannelOf(config.TypeAnthropic), nil
 	}
 	return nil, fmt.Errorf("want one of %s", strings.Join(billing.BillFormats, ", "))
+}
+
+// channelOfferings lists each channel's configured models, by which
+// reconciliation finds the model a bill line names.
+func channelOfferings(cfg *config.Config) func(channel string) []billing.Offering {
+	by := map[string][]billing.Offering{}
+	for _, m := range cfg.Models {
+		for _, o := range m.Offerings {
+			by[o.Provider] = append(by[o.Provider], billing.Offering{Model: m.Name, Upstream: o.UpstreamModel})
+		}
+	}
+	return func(channel string) []billing.Offering { return by[channel] }
 }
 
 // bedrockByRegion finds the Bedrock channel of a CUR line by its region:
@@ -205,13 +217,14 @@ func reconcileTable(env *Env, rec *billing.Reconciliation) error {
 		rec.Since.Format(time.DateOnly), rec.Until.Format(time.DateOnly), cli.USD(rec.BilledUSD), cli.USD(rec.LedgerUSD),
 		len(rec.Discrepancies), rec.ThresholdPct, rec.ThresholdUSD)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DAY\tCHANNEL\tBILLED USD\tLEDGER USD\tDIFF USD\tDIFF %\t")
+	fmt.Fprintln(tw, "DAY\tCHANNEL\tMODEL\tBILLED USD\tLEDGER USD\tDIFF USD\tDIFF %\t")
 	for _, r := range rec.Rows {
 		flag := ""
 		if slices.Contains(rec.Discrepancies, r) {
 			flag = "DISCREPANCY"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t%s\n", r.Day.Format(time.DateOnly), r.Channel, cli.USD(r.BilledUSD), cli.USD(r.LedgerUSD),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\n", r.Day.Format(time.DateOnly), r.Channel, cmp.Or(r.Model, "(all)"),
+			cli.USD(r.BilledUSD), cli.USD(r.LedgerUSD),
 			cli.USD(r.DiffUSD), r.DiffPct, flag)
 	}
 	if err := tw.Flush(); err != nil {

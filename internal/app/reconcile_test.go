@@ -82,18 +82,18 @@ func TestReconcile_Command(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`(?m)^2026-11-02\s+bedrock-us\s+9\.90\s+6\.00\s+3\.90\s+65\.0\s+DISCREPANCY$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^2026-11-02\s+bedrock-us\s+claude\s+9\.90\s+6\.00\s+3\.90\s+65\.0\s+DISCREPANCY$`).MatchString(out) {
 		t.Errorf("table:\n%s", out)
 	}
 	// Azure: found by resource name; the planted day is named.
 	out, err = runApp(t, "reconcile", "-provider", "azure", "-file", filepath.Join("..", "billing", "testdata", "azure-costs.csv"), "-config", path)
-	if err != nil || !regexp.MustCompile(`(?m)^2026-11-02\s+azure-sweden\s+2\.75\s+0\.00\s+2\.75\s+100\.0\s+DISCREPANCY$`).MatchString(out) ||
+	if err != nil || !regexp.MustCompile(`(?m)^2026-11-02\s+azure-sweden\s+\(all\)\s+2\.75\s+0\.00\s+2\.75\s+100\.0\s+DISCREPANCY$`).MatchString(out) ||
 		!strings.Contains(out, `no azure channel's base_url names resource "contoso-east": 3 lines, 5.70`) {
 		t.Errorf("azure: %v\n%s", err, out)
 	}
 	// Google Cloud: found by project and region.
 	out, err = runApp(t, "reconcile", "-provider", "gcp", "-file", filepath.Join("..", "billing", "testdata", "gcp-billing.csv"), "-config", path)
-	if err != nil || !regexp.MustCompile(`(?m)^2026-11-02\s+vertex-eu\s+4\.00\s+0\.00\s+4\.00\s+100\.0\s+DISCREPANCY$`).MatchString(out) ||
+	if err != nil || !regexp.MustCompile(`(?m)^2026-11-02\s+vertex-eu\s+\(all\)\s+4\.00\s+0\.00\s+4\.00\s+100\.0\s+DISCREPANCY$`).MatchString(out) ||
 		!strings.Contains(out, `no vertex channel for project "research-sandbox" in region "us-central1": 1 lines, 0.60`) {
 		t.Errorf("gcp: %v\n%s", err, out)
 	}

@@ -77,7 +77,7 @@ func ParseAnthropicCosts(r io.Reader) (*Bill, error) {
 					l.Account = *res.WorkspaceID
 				}
 				if res.Model != nil {
-					l.Resource = *res.Model
+					l.Model = *res.Model
 				}
 				bill.Lines = append(bill.Lines, l)
 			}

@@ -21,6 +21,7 @@ const (
 	azResourceID   = "resourceid"
 	azLocation     = "resourcelocation"
 	azSubscription = "subscriptionid"
+	azMeter        = "metername"
 )
 
 // azureAccounts is the part of a resource ID before an Azure OpenAI (AI
@@ -79,7 +80,7 @@ func ParseAzureCosts(r io.Reader) (*Bill, error) {
 			return nil, fmt.Errorf("cost details: more than %d Azure OpenAI lines; export a shorter period", maxBillLines)
 		}
 		bill.Lines = append(bill.Lines, BillLine{Day: day, Account: get(rec, azSubscription), Region: get(rec, azLocation),
-			Resource: account, CostUSD: cost})
+			Resource: account, Model: get(rec, azMeter), CostUSD: cost})
 	}
 }
 

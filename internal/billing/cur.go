@@ -28,6 +28,7 @@ const (
 	curRegion   = "product_region_code"
 	curAccount  = "line_item_usage_account_id"
 	curResource = "line_item_resource_id"
+	curUsage    = "line_item_usage_type"
 )
 
 // curUsageTypes are the line item types that are usage billed at the
@@ -86,7 +87,7 @@ func (bill *Bill) addCURLine(line int, get func(column string) string) error {
 		return fmt.Errorf("CUR: more than %d Bedrock usage lines; export a shorter period", maxBillLines)
 	}
 	bill.Lines = append(bill.Lines, BillLine{Day: day, Region: get(curRegion), Account: get(curAccount),
-		Resource: get(curResource), CostUSD: cost})
+		Resource: get(curResource), Model: get(curUsage), CostUSD: cost})
 	return nil
 }
 

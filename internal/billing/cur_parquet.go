@@ -32,7 +32,7 @@ func ParseCURParquet(r io.ReaderAt, size int64) (bill *Bill, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a Parquet file: %w", err)
 	}
-	want := []string{curStart, curProduct, curType, curCost, curCurrency, curRegion, curAccount, curResource}
+	want := []string{curStart, curProduct, curType, curCost, curCurrency, curRegion, curAccount, curResource, curUsage}
 	cols := make([]curColumn, 0, len(want))
 	var missing []string
 	for i, name := range want {

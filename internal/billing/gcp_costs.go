@@ -21,6 +21,7 @@ const (
 	gcpProject  = "project_id"
 	gcpRegion   = "location_region"
 	gcpCostType = "cost_type"
+	gcpSKU      = "sku_description"
 )
 
 // ParseGCPCosts reads a Cloud Billing export (standard usage cost data)
@@ -72,6 +73,7 @@ func ParseGCPCosts(r io.Reader) (*Bill, error) {
 		if len(bill.Lines) == maxBillLines {
 			return nil, fmt.Errorf("billing export: more than %d Vertex AI lines; export a shorter period", maxBillLines)
 		}
-		bill.Lines = append(bill.Lines, BillLine{Day: day, Account: get(rec, gcpProject), Region: get(rec, gcpRegion), CostUSD: cost})
+		bill.Lines = append(bill.Lines, BillLine{Day: day, Account: get(rec, gcpProject), Region: get(rec, gcpRegion),
+			Model: get(rec, gcpSKU), CostUSD: cost})
 	}
 }

@@ -81,7 +81,7 @@ func ParseOpenAICosts(r io.Reader) (*Bill, error) {
 					l.Account = *res.ProjectID
 				}
 				if res.LineItem != nil {
-					l.Resource = *res.LineItem
+					l.Model = *res.LineItem
 				}
 				bill.Lines = append(bill.Lines, l)
 			}

@@ -22,6 +22,10 @@ type BillLine struct {
 	// Account, Region and Resource identify where the usage ran, as far
 	// as the bill says: a channel is found from them.
 	Account, Region, Resource string
+	// Model is the bill's own words for what was used (a usage type, a
+	// meter, a SKU's description, a model id), which ResolveModel finds
+	// a configured model in; empty when the bill does not say.
+	Model string
 	// CostUSD is the billed amount.
 	CostUSD float64
 }
@@ -48,12 +52,18 @@ type ReconcileOptions struct {
 	// (AWS account, OpenAI project...): the others are counted as
 	// skipped.
 	Account string
-	// ThresholdPct and ThresholdUSD: a day's difference on a channel is
-	// a discrepancy when it exceeds both. Zero means 5% and $0.01.
+	// Offerings, when set, lists the models configured on a channel, so
+	// that bill lines are compared by model as well (ResolveModel); nil
+	// compares by channel only.
+	Offerings func(channel string) []Offering
+	// ThresholdPct and ThresholdUSD: a row's difference is a discrepancy
+	// when it exceeds both. Zero means 5% and $0.01.
 	ThresholdPct, ThresholdUSD float64
 }
 
-// Reconciliation compares a bill with the ledger, day by channel.
+// Reconciliation compares a bill with the ledger, day by channel by
+// model. A channel's day is compared as a whole (Model empty) when some of
+// its billed lines name no configured model of the channel.
 type Reconciliation struct {
 	Provider string    `json:"provider"`
 	Since    time.Time `json:"since"`
@@ -72,10 +82,12 @@ type Reconciliation struct {
 	ThresholdUSD float64         `json:"threshold_usd"`
 }
 
-// ReconcileRow is one day on one channel.
+// ReconcileRow is one day on one channel, for one model or (Model
+// empty) for all of them.
 type ReconcileRow struct {
-	Day       time.Time `json:"day"`
-	Channel   string    `json:"channel"`
+	Day     time.Time `json:"day"`
+	Channel string    `json:"channel"`
+	Model   string    `json:"model,omitempty"`
 	BilledUSD float64   `json:"billed_usd"`
 	LedgerUSD float64   `json:"ledger_usd"`
 	// DiffUSD is BilledUSD - LedgerUSD; DiffPct relative to the ledger
@@ -104,19 +116,27 @@ func Reconcile(ctx context.Context, src HourSource, bill *Bill, o ReconcileOptio
 	rec := &Reconciliation{Provider: bill.Provider, Skipped: bill.Skipped, ThresholdPct: o.ThresholdPct, ThresholdUSD: o.ThresholdUSD,
 		Rows: []ReconcileRow{}, Discrepancies: []ReconcileRow{}, Unmatched: []UnmatchedBill{}}
 	type key struct {
+		day            time.Time
+		channel, model string
+	}
+	type channelDay struct {
 		day     time.Time
 		channel string
 	}
 	rows := map[key]*ReconcileRow{}
-	row := func(day time.Time, channel string) *ReconcileRow {
-		k := key{day, channel}
+	row := func(day time.Time, channel, model string) *ReconcileRow {
+		k := key{day, channel, model}
 		r := rows[k]
 		if r == nil {
-			r = &ReconcileRow{Day: day, Channel: channel}
+			r = &ReconcileRow{Day: day, Channel: channel, Model: model}
 			rows[k] = r
 		}
 		return r
 	}
+	// wholeDays are the channels' days some billed line of which named
+	// no model: they are compared by channel.
+	wholeDays := map[channelDay]bool{}
+	offerings := map[string][]Offering{}
 	unmatched := map[string]*UnmatchedBill{}
 	channels := map[string]bool{}
 	for _, l := range bill.Lines {
@@ -144,7 +164,17 @@ func Reconcile(ctx context.Context, src HourSource, bill *Bill, o ReconcileOptio
 			continue
 		}
 		channels[ch] = true
-		row(day, ch).BilledUSD += l.CostUSD
+		model := ""
+		if o.Offerings != nil {
+			if _, seen := offerings[ch]; !seen {
+				offerings[ch] = o.Offerings(ch)
+			}
+			model, _ = ResolveModel(l.Model, offerings[ch])
+		}
+		if model == "" {
+			wholeDays[channelDay{day, ch}] = true
+		}
+		row(day, ch, model).BilledUSD += l.CostUSD
 	}
 	if len(channels) > 0 {
 		err := src.ScanUsageHours(ctx, rec.Since, rec.Until, func(h *store.UsageHour) error {
@@ -152,11 +182,23 @@ func Reconcile(ctx context.Context, src HourSource, bill *Bill, o ReconcileOptio
 				return nil // a channel of another cloud, or of no bill line
 			}
 			rec.LedgerUSD += h.CostUSD
-			row(h.Hour.Truncate(24*time.Hour), h.Provider).LedgerUSD += h.CostUSD
+			model := ""
+			if o.Offerings != nil {
+				model = h.Model
+			}
+			row(h.Hour.Truncate(24*time.Hour), h.Provider, model).LedgerUSD += h.CostUSD
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("reconciling: %w", err)
+		}
+	}
+	for k, r := range rows {
+		if k.model != "" && wholeDays[channelDay{k.day, k.channel}] {
+			whole := row(k.day, k.channel, "")
+			whole.BilledUSD += r.BilledUSD
+			whole.LedgerUSD += r.LedgerUSD
+			delete(rows, k)
 		}
 	}
 	for _, r := range rows {
@@ -170,7 +212,7 @@ func Reconcile(ctx context.Context, src HourSource, bill *Bill, o ReconcileOptio
 		rec.Rows = append(rec.Rows, *r)
 	}
 	slices.SortFunc(rec.Rows, func(a, b ReconcileRow) int {
-		return cmp.Or(a.Day.Compare(b.Day), strings.Compare(a.Channel, b.Channel))
+		return cmp.Or(a.Day.Compare(b.Day), strings.Compare(a.Channel, b.Channel), strings.Compare(a.Model, b.Model))
 	})
 	for _, r := range rec.Rows {
 		if math.Abs(r.DiffUSD) > o.ThresholdUSD && math.Abs(r.DiffPct) > o.ThresholdPct {

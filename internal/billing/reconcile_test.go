@@ -359,3 +359,67 @@ func FuzzParseAnthropicCosts(f *testing.F) {
 		}
 	})
 }
+
+// TestReconcile_ByModel: with the channels' offerings, a day whose
+// channel total agrees but whose models do not is named per model, and
+// a day with a line naming no configured model is compared as a whole.
+func TestReconcile_ByModel(t *testing.T) {
+	f, err := os.Open("testdata/azure-costs.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	bill, err := ParseAzureCosts(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := func(d, hour int) time.Time { return time.Date(2026, 11, d, hour, 0, 0, 0, time.UTC) }
+	// A line on day 3 whose meter names no model of the channel.
+	bill.Lines = append(bill.Lines, BillLine{Day: day(3, 0), Resource: "contoso-east", Model: "Phi-4 Input Tokens", CostUSD: 0.5})
+	rec := func(at time.Time, model, provider string, usd float64) store.UsageRecord {
+		return store.UsageRecord{TenantID: "t", Model: model, Provider: provider, Traffic: "stateless", Status: 200, CostUSD: usd, CreatedAt: at}
+	}
+	l := ledger{
+		// Day 1 on azure-east: $4.20 billed, all of it gpt-4o-mini; the
+		// ledger has $4.20 too, but $1 of it as gpt-4o (the planted
+		// discrepancy, invisible by channel).
+		rec(day(1, 3), "mini", "azure-east", 3.2), rec(day(1, 4), "4o", "azure-east", 1),
+		rec(day(2, 4), "mini", "azure-east", 1.5), rec(day(2, 8), "4o", "azure-sweden", 2.75),
+		rec(day(3, 1), "mini", "azure-east", 0.2), rec(day(3, 2), "4o", "azure-east", 0.3),
+	}
+	channels := map[string]string{"contoso-east": "azure-east", "contoso-sweden": "azure-sweden"}
+	offerings := map[string][]Offering{
+		"azure-east":   {{"mini", "gpt-4o-mini"}, {"4o", "gpt-4o"}},
+		"azure-sweden": {{"4o", "gpt-4o"}},
+	}
+	r, err := Reconcile(t.Context(), l, bill, ReconcileOptions{
+		Match: func(b BillLine) (string, string, bool) {
+			ch, ok := channels[b.Resource]
+			return ch, "no azure channel for resource " + b.Resource, ok
+		},
+		Offerings: func(ch string) []Offering { return offerings[ch] },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approx := cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) < 1e-9 })
+	want := []ReconcileRow{
+		{Day: day(1, 0), Channel: "azure-east", Model: "4o", BilledUSD: 0, LedgerUSD: 1, DiffUSD: -1, DiffPct: -100},
+		{Day: day(1, 0), Channel: "azure-east", Model: "mini", BilledUSD: 4.2, LedgerUSD: 3.2, DiffUSD: 1, DiffPct: 31.25},
+	}
+	if diff := cmp.Diff(want, r.Discrepancies, approx); diff != "" {
+		t.Errorf("discrepancies (-want +got):\n%s", diff)
+	}
+	var whole *ReconcileRow
+	for i, row := range r.Rows {
+		if row.Day.Equal(day(3, 0)) {
+			if whole != nil || row.Model != "" {
+				t.Fatalf("day 3 rows %+v, want one row for the whole channel", r.Rows)
+			}
+			whole = &r.Rows[i]
+		}
+	}
+	if whole == nil || math.Abs(whole.BilledUSD-0.5) > 1e-9 || math.Abs(whole.LedgerUSD-0.5) > 1e-9 {
+		t.Errorf("day 3: %+v, want $0.50 billed and in the ledger for the whole channel", whole)
+	}
+}
