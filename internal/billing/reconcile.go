@@ -85,9 +85,9 @@ type Reconciliation struct {
 // ReconcileRow is one day on one channel, for one model or (Model
 // empty) for all of them.
 type ReconcileRow struct {
-	Day     time.Time `json:"day"`
-	Channel string    `json:"channel"`
-	Model   string    `json:"model,omitempty"`
+	Day       time.Time `json:"day"`
+	Channel   string    `json:"channel"`
+	Model     string    `json:"model,omitempty"`
 	BilledUSD float64   `json:"billed_usd"`
 	LedgerUSD float64   `json:"ledger_usd"`
 	// DiffUSD is BilledUSD - LedgerUSD; DiffPct relative to the ledger
