@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"switchyard/internal/billing"
@@ -14,7 +15,11 @@ import (
 // and where its run rate takes it by the period's end.
 type CommitmentForecast struct {
 	route.CommitmentState
-	Forecast billing.Forecast `json:"forecast"`
+	// BilledThrough, on a commitment that burns down on billed amounts,
+	// is the end of the last day of the period a saved bill covers:
+	// SpentUSD is billed before it and the ledger's estimate after it.
+	BilledThrough *time.Time       `json:"billed_through,omitempty"`
+	Forecast      billing.Forecast `json:"forecast"`
 }
 
 // commitmentForecasts projects every commitment of r at now. A
@@ -47,11 +52,53 @@ func commitmentForecasts(ctx context.Context, st *sqlstore.Store, r *route.Route
 		if err != nil {
 			return nil, err
 		}
-		spent := max(c.SpentUSD, period[c.Provider])
-		out = append(out, CommitmentForecast{CommitmentState: c,
+		// The reported spend is the one projected: the greater of the
+		// router's tally and the ledger's sum, or the billed basis.
+		c.SpentUSD = max(c.SpentUSD, period[c.Provider])
+		var through *time.Time
+		if c.BurnDown == "billed" {
+			if c.SpentUSD, through, err = billedSpend(ctx, st, c.Provider, c.PeriodStart, now); err != nil {
+				return nil, err
+			}
+		}
+		spent := c.SpentUSD
+		out = append(out, CommitmentForecast{CommitmentState: c, BilledThrough: through,
 			Forecast: billing.ForecastCommitment(c.AmountUSD, spent, recent[c.Provider], c.PeriodStart, c.PeriodEnd, now)})
 	}
 	return out, nil
+}
+
+// billedSpend is a channel's spend in [since, now) on billed amounts: the
+// saved bills' days (reconcile -save) at their billed amount, every other
+// day at the ledger's. through is the end of the last billed day, nil when
+// no bill covers the period yet.
+func billedSpend(ctx context.Context, st *sqlstore.Store, channel string, since, now time.Time) (spent float64, through *time.Time, err error) {
+	days, err := st.BilledDays(ctx, channel, since.UTC().Truncate(24*time.Hour), now)
+	if err != nil {
+		return 0, nil, err
+	}
+	billed := make(map[time.Time]bool, len(days))
+	for _, d := range days {
+		// A day that straddles the period's start (a period in another
+		// zone than UTC) counts only if it starts within the period.
+		if d.Day.Before(since) {
+			continue
+		}
+		billed[d.Day] = true
+		spent += d.CostUSD
+		end := d.Day.Add(24 * time.Hour)
+		through = &end
+	}
+	err = st.ScanUsageHours(ctx, since, now, func(h *store.UsageHour) error {
+		if h.Provider == channel && !billed[h.Hour.UTC().Truncate(24*time.Hour)] {
+			spent += h.CostUSD
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("summing a commitment's spend: %w", err)
+	}
+	return spent, through, nil
 }
 
 // BudgetForecast is a tenant's or key's budget in its current period and

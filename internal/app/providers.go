@@ -251,7 +251,8 @@ func routerOptions(cfg *config.Config, book *usage.PriceBook) (route.Options, er
 			rc.Allow = &route.Allow{Providers: a.Providers, ProviderTypes: a.ProviderTypes, Regions: a.Regions}
 		}
 		if cm := c.Commitment; cm != nil {
-			rc.Commitment = &route.Commitment{Provider: cm.Provider, AmountUSD: cm.AmountUSD, Period: route.Period(cm.Period), Pacing: cm.Pacing}
+			rc.Commitment = &route.Commitment{Provider: cm.Provider, AmountUSD: cm.AmountUSD, Period: route.Period(cm.Period), Pacing: cm.Pacing,
+				BurnDown: cm.BurnDown}
 		}
 		contracts = append(contracts, rc)
 	}

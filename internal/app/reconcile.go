@@ -32,6 +32,8 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 	pct := fs.Float64("threshold-pct", 5, "a day's difference on a channel is a discrepancy above this percentage ...")
 	usd := fs.Float64("threshold-usd", 0.01, "... and above this amount")
 	jsonOut := fs.Bool("json", false, "print JSON")
+	save := fs.Bool("save", false, "record the bill's amount per channel and day it covers, for commitments with burn_down: billed "+
+		"(a later bill of the same days replaces them)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -72,6 +74,13 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 		Account: *account, ThresholdPct: *pct, ThresholdUSD: *usd})
 	if err != nil {
 		return err
+	}
+	if *save {
+		days := rec.BilledDays()
+		if err := st.SaveBilledDays(ctx, days); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "reconcile: saved %d billed channel-days; commitments with burn_down: billed count them\n", len(days))
 	}
 	if *jsonOut {
 		enc := json.NewEncoder(env.Stdout)

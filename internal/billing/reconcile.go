@@ -251,3 +251,23 @@ func ParseBill(provider string, r io.ReaderAt, size int64) (*Bill, error) {
 	}
 	return nil, fmt.Errorf("no bill format %q: want one of %s", provider, strings.Join(BillFormats, ", "))
 }
+
+// BilledDays returns the bill's amount on every channel it was matched
+// to, for every day it covers: zero on a covered day with nothing billed
+// on the channel. These are what `reconcile -save` records.
+func (rec *Reconciliation) BilledDays() []store.BilledDay {
+	sums := map[string]map[time.Time]float64{}
+	for _, r := range rec.Rows {
+		if sums[r.Channel] == nil {
+			sums[r.Channel] = map[time.Time]float64{}
+		}
+		sums[r.Channel][r.Day] += r.BilledUSD
+	}
+	var out []store.BilledDay
+	for _, ch := range slices.Sorted(maps.Keys(sums)) {
+		for day := rec.Since; day.Before(rec.Until); day = day.Add(24 * time.Hour) {
+			out = append(out, store.BilledDay{Channel: ch, Day: day, CostUSD: sums[ch][day], Bill: rec.Provider})
+		}
+	}
+	return out
+}

@@ -793,6 +793,12 @@ type Commitment struct {
 	Period string `yaml:"period"`
 	// Pacing is "even" (default).
 	Pacing string `yaml:"pacing"`
+	// BurnDown is what the commitment's progress is reported on: "ledger"
+	// (default), the gateway's own metered cost; or "billed", the cloud's
+	// billed amounts for the days a cost export saved with `reconcile
+	// -save` covers, and the ledger's estimate for the days after. Routing
+	// paces on the ledger either way, since bills arrive days late.
+	BurnDown string `yaml:"burn_down"`
 }
 
 // Duration is a time.Duration written as "30s" in YAML.
@@ -994,6 +1000,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Contracts {
 		if cm := c.Contracts[i].Commitment; cm != nil {
 			def(&cm.Pacing, "even")
+			def(&cm.BurnDown, "ledger")
 		}
 	}
 }

@@ -405,6 +405,9 @@ func (c *Config) Validate() error {
 			if cm.Pacing != "even" {
 				bad(at+".commitment.pacing", "only even pacing is supported, got %q", cm.Pacing)
 			}
+			if cm.BurnDown != "ledger" && cm.BurnDown != "billed" {
+				bad(at+".commitment.burn_down", "must be ledger or billed, got %q", cm.BurnDown)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -58,6 +58,9 @@ type Commitment struct {
 	// Pacing is "even" or empty (even): the channel is preferred while its
 	// spend is below AmountUSD × the elapsed fraction of the period.
 	Pacing string
+	// BurnDown is "ledger" (or empty) or "billed": what reports measure
+	// the commitment's progress on (routing uses the ledger either way).
+	BurnDown string
 }
 
 // PacingEven spreads a commitment's amount evenly over its period.

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -433,6 +434,9 @@ type CommitmentState struct {
 	PacingUSD float64 `json:"pacing_usd"`
 	// Behind is true while SpentUSD < PacingUSD: the channel is preferred.
 	Behind bool `json:"behind"`
+	// BurnDown is the configured basis of reported progress: "ledger" or
+	// "billed".
+	BurnDown string `json:"burn_down"`
 }
 
 // CommitmentStatus reports every commitment's progress at now, in
@@ -454,6 +458,7 @@ func (r *Router) CommitmentStatus(now time.Time) []CommitmentState {
 		out = append(out, CommitmentState{
 			Contract: ct.Name, Provider: cm.Provider, Period: cm.Period, PeriodStart: start, PeriodEnd: end,
 			AmountUSD: cm.AmountUSD, SpentUSD: spent, PacingUSD: due, Behind: spent < due,
+			BurnDown: cmp.Or(cm.BurnDown, "ledger"),
 		})
 	}
 	return out

@@ -333,3 +333,14 @@ type UsageHour struct {
 	// Latency is the sum of the records' latencies.
 	Latency time.Duration
 }
+
+// BilledDay is a channel's billed spend on one UTC day, from a cloud's
+// cost export.
+type BilledDay struct {
+	Channel string
+	// Day is the day's start (UTC midnight).
+	Day     time.Time
+	CostUSD float64
+	// Bill is the export's format (aws, azure, gcp, openai, anthropic).
+	Bill string
+}
