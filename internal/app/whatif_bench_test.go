@@ -94,3 +94,52 @@ func fillWhatIfLedger(b *testing.B, st *sqlstore.Store, n int, start, end time.T
 		}
 	}
 }
+
+// BenchmarkReconcile reconciles a bill against the same synthetic ledger
+// of -whatif.rows rows, rolled up: the bill has a line per day, channel,
+// model and token kind for 30 days (Azure meters naming the models), so
+// every line goes through channel and model matching, and the ledger is
+// read from the hourly rollup.
+func BenchmarkReconcile(b *testing.B) {
+	dir := b.TempDir()
+	st, err := sqlstore.Open(context.Background(), sqlstore.DriverSQLite, filepath.Join(dir, "ledger.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	end := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	start := end.Add(-30 * 24 * time.Hour)
+	fillWhatIfLedger(b, st, *whatIfRows, start, end)
+	if _, err := st.Rollup(context.Background(), end); err != nil {
+		b.Fatal(err)
+	}
+	bill := &billing.Bill{Provider: "azure"}
+	meters := []string{"gpt-4o-mini-0718-%s-glbl 1K Tokens", "gpt-4o-0806-%s-glbl 1K Tokens",
+		"claude-3-haiku %s tokens"}
+	for day := start; day.Before(end); day = day.Add(24 * time.Hour) {
+		for _, ch := range []string{"azure-east", "openai-us"} {
+			for _, meter := range meters {
+				for _, kind := range []string{"Inp", "Outp"} {
+					bill.Lines = append(bill.Lines, billing.BillLine{Day: day, Resource: ch, Model: fmt.Sprintf(meter, kind), CostUSD: 1.5})
+				}
+			}
+		}
+	}
+	offerings := []billing.Offering{{Model: "gpt-4o-mini", Upstream: "gpt-4o-mini"}, {Model: "gpt-4o", Upstream: "gpt-4o"},
+		{Model: "claude-retired", Upstream: "claude-3-haiku-20240307"}}
+	o := billing.ReconcileOptions{
+		Match:     func(l billing.BillLine) (string, string, bool) { return l.Resource, "", true },
+		Offerings: func(string) []billing.Offering { return offerings },
+	}
+	b.ReportAllocs()
+	var rec *billing.Reconciliation
+	for b.Loop() {
+		if rec, err = billing.Reconcile(context.Background(), st, bill, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if len(rec.Rows) != 30*2*3 {
+		b.Fatalf("%d rows, want a row per day, channel and model", len(rec.Rows))
+	}
+	b.ReportMetric(float64(len(bill.Lines)), "bill-lines")
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"flag"
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -144,4 +145,41 @@ func FuzzParseCURParquet(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkParseCURParquet parses the CSV benchmark's export written as
+// Parquet (-cur.lines lines, a third of them Bedrock usage).
+func BenchmarkParseCURParquet(b *testing.B) {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[curParquetRow](&buf)
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	rows := make([]curParquetRow, 0, 1024)
+	for i := range *curLines {
+		rows = append(rows, curParquetRow{ID: fmt.Sprint("li-", i), Account: "444455556666", Type: "Usage",
+			Start: start.Add(time.Duration(i%720) * time.Hour), Product: []string{"AmazonBedrock", "AmazonEC2", "AmazonS3"}[i%3],
+			UsageType: "USE1-Claude-input-tokens", Amount: float64(i % 5000), Currency: "USD", Cost: float64(i%997) / 100,
+			Region: []string{"us-east-1", "eu-central-1"}[i%2]})
+		if len(rows) == cap(rows) || i == *curLines-1 {
+			if _, err := w.Write(rows); err != nil {
+				b.Fatal(err)
+			}
+			rows = rows[:0]
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		bill, err := ParseCURParquet(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(bill.Lines) != (*curLines+2)/3 {
+			b.Fatalf("%d lines", len(bill.Lines))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(*curLines), "ns/line")
 }
