@@ -107,3 +107,7 @@ func Authorize(t testing.TB, authURL string) *url.URL {
 	}
 	return u
 }
+
+// FastForward moves the provider's clock on by d: the tokens it issues
+// and the refresh tokens it accepts are judged by it.
+func (p *IdP) FastForward(d time.Duration) { p.m.FastForward(d) }
