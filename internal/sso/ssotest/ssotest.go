@@ -35,9 +35,19 @@ func Start(t testing.TB) *IdP {
 // StartOn runs a provider on ln until the test ends.
 func StartOn(t testing.TB, ln net.Listener) *IdP {
 	t.Helper()
+	return StartClient(t, ln, "", "")
+}
+
+// StartClient runs a provider on ln whose client has the given id and
+// secret (empty: random ones).
+func StartClient(t testing.TB, ln net.Listener, clientID, secret string) *IdP {
+	t.Helper()
 	m, err := mockoidc.NewServer(nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if clientID != "" {
+		m.ClientID, m.ClientSecret = clientID, secret
 	}
 	if err := m.Start(ln, nil); err != nil {
 		t.Fatal(err)
