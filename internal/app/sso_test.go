@@ -126,7 +126,11 @@ func TestSSO_IssuerDownGatewayStillServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	// A token the issuer minted before it went down.
+	before := ssotest.StartClient(t, ln, "client", "secret")
+	ada := ssotest.User{Subject: "a1", Email: "ada@example.com", Groups: []string{"platform"}}
+	early := before.IDToken(t, ada, 0)
+	before.Stop()
 	g := startSSOGateway(t, "http://"+addr+"/oidc", "client", "secret")
 	if code, _ := g.get(t, "/healthz", ""); code != 200 {
 		t.Fatalf("healthz: %d", code)
@@ -138,6 +142,11 @@ func TestSSO_IssuerDownGatewayStillServes(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "Single sign-on is unavailable just now") {
 		t.Fatalf("console single sign-on with the issuer down: %d\n%s", code, body)
 	}
+	// The issuer's token cannot be judged: 503, not a refusal.
+	code, body = g.get(t, "/admin/v1/tenants", early)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "could not be checked just now") {
+		t.Fatalf("ID token with the issuer down: %d %s, want 503", code, body)
+	}
 	if !strings.Contains(g.logs.String(), "OpenID discovery failed") {
 		t.Errorf("the failed discovery was not logged:\n%s", g.logs.String())
 	}
@@ -146,7 +155,6 @@ func TestSSO_IssuerDownGatewayStillServes(t *testing.T) {
 		t.Skipf("port %s taken meanwhile: %v", addr, err)
 	}
 	idp := ssotest.StartClient(t, ln, "client", "secret")
-	ada := ssotest.User{Subject: "a1", Email: "ada@example.com", Groups: []string{"platform"}}
 	if code, body := g.get(t, "/admin/v1/tenants", idp.IDToken(t, ada, 0)); code != 200 {
 		t.Fatalf("ID token once the issuer is up: %d %s", code, body)
 	}

@@ -56,6 +56,9 @@ func StartClient(t testing.TB, ln net.Listener, clientID, secret string) *IdP {
 	return &IdP{m: m}
 }
 
+// Stop shuts the provider down before the test ends (an issuer outage).
+func (p *IdP) Stop() { _ = p.m.Shutdown() }
+
 // Issuer is the provider's issuer URL.
 func (p *IdP) Issuer() string { return p.m.Issuer() }
 
