@@ -144,6 +144,11 @@ func (p *Provider) retry(ctx context.Context) {
 func (p *Provider) discover(ctx context.Context) error {
 	p.tryMu.Lock()
 	defer p.tryMu.Unlock()
+	return p.discoverLocked(ctx)
+}
+
+// discoverLocked is discover; the caller holds tryMu.
+func (p *Provider) discoverLocked(ctx context.Context) error {
 	if p.Ready() {
 		return nil
 	}
@@ -160,7 +165,9 @@ func (p *Provider) discover(ctx context.Context) error {
 }
 
 // client returns the discovered provider, trying discovery once more
-// (bounded by DiscoveryTimeout) if it has not succeeded yet.
+// (bounded by DiscoveryTimeout) if it has not succeeded yet and no other
+// attempt is under way: requests never queue behind an issuer that does
+// not answer.
 func (p *Provider) client(ctx context.Context) (*client, error) {
 	p.mu.Lock()
 	c := p.c
@@ -168,7 +175,12 @@ func (p *Provider) client(ctx context.Context) (*client, error) {
 	if c != nil {
 		return c, nil
 	}
-	if err := p.discover(ctx); err != nil {
+	if !p.tryMu.TryLock() {
+		return nil, ErrUnavailable
+	}
+	err := p.discoverLocked(ctx)
+	p.tryMu.Unlock()
+	if err != nil {
 		p.log.Warn("single sign-on: OpenID discovery failed", "issuer", p.o.Issuer, "err", err)
 		return nil, ErrUnavailable
 	}
