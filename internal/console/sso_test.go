@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,5 +189,52 @@ func TestSSO_NotConfigured(t *testing.T) {
 	}
 	if code, _, _ := get(t, jarClient(t), f.srv.URL+"/ui/sso/start"); code != http.StatusNotFound {
 		t.Fatalf("/ui/sso/start unconfigured: %d, want 404", code)
+	}
+}
+
+// fakeSSO is a provider that grants no refresh token.
+type fakeSSO struct {
+	expiry    time.Time
+	refreshed atomic.Int32
+}
+
+func (f *fakeSSO) Begin(ctx context.Context, redirectURL string) (string, string, error) {
+	return redirectURL + "?code=c&state=s", "binding", nil
+}
+
+func (f *fakeSSO) Finish(ctx context.Context, binding string, answer url.Values) (sso.Identity, error) {
+	if binding != "binding" || answer.Get("code") != "c" {
+		return sso.Identity{}, &sso.Refusal{Reason: "wrong binding or code"}
+	}
+	return sso.Identity{Principal: access.Principal{Subject: "oidc:x", Name: "x@example.com", Role: access.Admin}, Expiry: f.expiry}, nil
+}
+
+func (f *fakeSSO) Refresh(ctx context.Context, refreshToken string) (sso.Identity, error) {
+	f.refreshed.Add(1)
+	return sso.Identity{}, &sso.Refusal{Reason: "no refresh token"}
+}
+
+func TestSSO_SessionWithoutRefreshTokenEndsAtExpiry(t *testing.T) {
+	st := sqlstore.OpenTestStore(t, sqlstore.DriverSQLite)
+	clk := &clock{t: time.Now()}
+	fake := &fakeSSO{expiry: clk.now().Add(5 * time.Minute)}
+	ops := admin.Options{Service: &admin.Service{Store: st}, Token: adminToken}
+	srv := httptest.NewServer(console.Handler(console.Options{Admin: ops, SSO: fake, Now: clk.now, IdleTimeout: time.Hour}))
+	t.Cleanup(srv.Close)
+	hc := jarClient(t)
+	code, body, resp := get(t, hc, srv.URL+"/ui/sso/start")
+	if code != 200 || !strings.Contains(body, "x@example.com (admin)") {
+		t.Fatalf("sign-in at %s: %d\n%s", resp.Request.URL, code, body)
+	}
+	clk.add(4 * time.Minute)
+	if _, _, resp := get(t, hc, srv.URL+"/ui/"); resp.Request.URL.Path != "/ui/" {
+		t.Fatalf("before expiry: at %s, want the overview", resp.Request.URL)
+	}
+	clk.add(time.Minute)
+	if _, _, resp := get(t, hc, srv.URL+"/ui/"); resp.Request.URL.Path != "/ui/signin" {
+		t.Fatalf("at expiry: at %s, want sign-in", resp.Request.URL)
+	}
+	if n := fake.refreshed.Load(); n != 0 {
+		t.Errorf("a session without a refresh token tried to refresh %d time(s)", n)
 	}
 }
