@@ -243,3 +243,34 @@ func TestSSO_CLILoginThenAdminCommands(t *testing.T) {
 		t.Fatalf("logout: %v %s", err, got)
 	}
 }
+
+func TestSSO_CLIDeviceLogin(t *testing.T) {
+	idp := ssotest.StartWithDeviceFlow(t)
+	g := startSSOGateway(t, idp.Issuer(), idp.ClientID(), idp.ClientSecret())
+	home := t.TempDir()
+	getenv := func(k string) string {
+		switch k {
+		case "XDG_CONFIG_HOME":
+			return home
+		case "SWITCHYARD_OIDC_CLIENT_SECRET":
+			return idp.ClientSecret()
+		}
+		return ""
+	}
+	var prompt bytes.Buffer
+	err := cli.Login(context.Background(), &cli.Env{Getenv: getenv, Stdout: io.Discard, Stderr: &prompt, OpenURL: func(u string) {
+		code := u[strings.LastIndex(u, "user_code=")+len("user_code="):]
+		idp.Approve(t, code, ssotest.User{Subject: "d1", Email: "dev@example.com", Groups: []string{"platform"}})
+	}}, []string{"-device", "-admin", g.adminURL, "-issuer", idp.Issuer(), "-client-id", idp.ClientID(), "-scopes", strings.Join(ssotest.Scopes, " ")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(prompt.String(), "and enter the code") {
+		t.Errorf("device login printed:\n%s", prompt.String())
+	}
+	var out bytes.Buffer
+	if err := Run(context.Background(), []string{"tenants", "list", "-admin", g.adminURL}, getenv, &out, io.Discard); err != nil ||
+		!strings.Contains(out.String(), "acme") {
+		t.Fatalf("tenants list after a device login: %v\n%s", err, out.String())
+	}
+}

@@ -112,6 +112,7 @@ func Login(ctx context.Context, env *Env, args []string) error {
 	scopes := fs.String("scopes", "openid email profile offline_access", "scopes to ask for (space-separated); offline_access lets the token be refreshed")
 	listen := fs.String("listen", "127.0.0.1:0", "loopback address the provider redirects to (register http://127.0.0.1:PORT/callback with it; port 0 is any free one)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the sign-in in the browser")
+	device := fs.Bool("device", false, "sign in on another device (the device flow, if the provider offers it): for a terminal without a browser")
 	if help, err := fs.Parse(args); help || err != nil {
 		return err
 	}
@@ -134,8 +135,13 @@ func Login(ctx context.Context, env *Env, args []string) error {
 			sl.ClientSecretEnv = *secretEnv
 		}
 	}
-	tok, err := sso.Login(ctx, sso.LoginOptions{Issuer: sl.Issuer, ClientID: sl.ClientID, ClientSecret: secret, Scopes: sl.Scopes,
-		Listen: *listen, Out: env.Stderr, Opened: env.OpenURL})
+	lo := sso.LoginOptions{Issuer: sl.Issuer, ClientID: sl.ClientID, ClientSecret: secret, Scopes: sl.Scopes,
+		Listen: *listen, Out: env.Stderr, Opened: env.OpenURL}
+	flow := sso.Login
+	if *device {
+		flow = sso.LoginDevice
+	}
+	tok, err := flow(ctx, lo)
 	if err != nil {
 		return fmt.Errorf("signing in: %w", err)
 	}

@@ -141,3 +141,51 @@ func (o LoginOptions) withDefaults() LoginOptions {
 	}
 	return o
 }
+
+// ErrNoDeviceFlow is LoginDevice's answer for a provider whose discovery
+// document advertises no device authorization endpoint.
+var ErrNoDeviceFlow = errors.New("the identity provider does not advertise the device flow (device_authorization_endpoint); use the browser sign-in")
+
+// LoginDevice runs the device authorization flow (RFC 8628), for a
+// terminal without a browser: it prints the URL to open elsewhere and the
+// code to enter there, polls the provider until the person approves (or
+// ctx ends), and verifies the ID token.
+func LoginDevice(ctx context.Context, o LoginOptions) (Token, error) {
+	o = o.withDefaults()
+	c, err := discover(ctx, o.HTTPClient, o.Issuer, o.ClientID, o.ClientSecret, withOpenID(o.Scopes), time.Now)
+	if err != nil {
+		return Token{}, err
+	}
+	if c.oauth.Endpoint.DeviceAuthURL == "" {
+		return Token{}, ErrNoDeviceFlow
+	}
+	da, err := c.oauth.DeviceAuth(c.ctx(ctx))
+	if err != nil {
+		return Token{}, fmt.Errorf("starting the device sign-in: %w", err)
+	}
+	open := da.VerificationURIComplete
+	if open == "" {
+		open = da.VerificationURI
+	}
+	fmt.Fprintf(o.Out, "On any device, open:\n\n  %s\n\nand enter the code %s. Waiting for the sign-in ...\n", da.VerificationURI, da.UserCode)
+	if o.Opened != nil {
+		o.Opened(open)
+	}
+	tok, err := c.oauth.DeviceAccessToken(c.ctx(ctx), da)
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) {
+			return Token{}, &Refusal{Reason: "the identity provider refused the device sign-in: " + oauthReason(re)}
+		}
+		return Token{}, fmt.Errorf("waiting for the device sign-in: %w", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return Token{}, &Refusal{Reason: "the identity provider returned no ID token (is the openid scope allowed?)"}
+	}
+	_, expiry, err := c.verify(ctx, raw)
+	if err != nil {
+		return Token{}, err
+	}
+	return Token{IDToken: raw, RefreshToken: tok.RefreshToken, Expiry: expiry}, nil
+}

@@ -270,3 +270,39 @@ func TestLogin_GivesUpWhenContextEnds(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+func TestLoginDevice(t *testing.T) {
+	idp := ssotest.StartWithDeviceFlow(t)
+	p := newProvider(t, idp, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out strings.Builder
+	tok, err := sso.LoginDevice(ctx, sso.LoginOptions{Issuer: idp.Issuer(), ClientID: idp.ClientID(), ClientSecret: idp.ClientSecret(),
+		Scopes: ssotest.Scopes, Out: &out, Opened: func(u string) {
+			v, err := url.Parse(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code := v.Query().Get("user_code")
+			if !strings.Contains(out.String(), "enter the code "+code) {
+				t.Errorf("the code to enter was not printed:\n%s", out.String())
+			}
+			// The person approves on another device.
+			idp.Approve(t, code, ssotest.User{Subject: "d1", Email: "dev@example.com", Groups: []string{"sre"}})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	who, err := p.Authenticate(ctx, tok.IDToken)
+	if err != nil || who.Role != access.Operator || who.Name != "dev@example.com" || tok.RefreshToken == "" {
+		t.Fatalf("the device sign-in's token authenticates as %+v, %v (refresh %q)", who, err, tok.RefreshToken)
+	}
+}
+
+func TestLoginDevice_NotAdvertised(t *testing.T) {
+	idp := ssotest.Start(t)
+	_, err := sso.LoginDevice(context.Background(), sso.LoginOptions{Issuer: idp.Issuer(), ClientID: idp.ClientID()})
+	if !errors.Is(err, sso.ErrNoDeviceFlow) {
+		t.Fatalf("err = %v, want ErrNoDeviceFlow", err)
+	}
+}
