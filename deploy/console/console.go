@@ -86,12 +86,18 @@ var servingLine = regexp.MustCompile(`serving on (\S+) \(admin (\S+)\)`)
 // Serve writes Config into dir and runs `switchyard serve` on it until
 // Stop; it returns once both listeners are up.
 func Serve(ctx context.Context, dir string) (*Gateway, error) {
+	return ServeConfig(ctx, dir, Config, nil)
+}
+
+// ServeConfig is Serve with another configuration (FAKECLOUD and DIR are
+// replaced as in Config) and further environment variables.
+func ServeConfig(ctx context.Context, dir, config string, extraEnv map[string]string) (*Gateway, error) {
 	cloud, cloudLn, err := fakecloud.Listen("127.0.0.1:0", fakecloud.Options{Seed: 1})
 	if err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, "switchyard.yaml")
-	yaml := strings.NewReplacer("FAKECLOUD", "http://"+cloudLn.Addr().String(), "DIR", dir).Replace(Config)
+	yaml := strings.NewReplacer("FAKECLOUD", "http://"+cloudLn.Addr().String(), "DIR", dir).Replace(config)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		cloudLn.Close()
 		return nil, err
@@ -107,7 +113,7 @@ func Serve(ctx context.Context, dir string) (*Gateway, error) {
 		case "SWITCHYARD_MASTER_KEY":
 			return master
 		}
-		return ""
+		return extraEnv[k]
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()

@@ -153,7 +153,11 @@ func (a *api) authed(fn func(w http.ResponseWriter, r *http.Request) error) http
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		p, err := a.authenticate(r.Context(), tok)
 		if err != nil && !errors.Is(err, access.ErrNoMatch) {
-			a.fail(w, r, err)
+			// A failure to judge the credential (a store outage, an
+			// identity provider out of reach), not a refusal.
+			a.o.Logger.Warn("admin credential could not be checked", "method", r.Method, "path", auth.RedactKeys(r.URL.Path),
+				"err", auth.RedactKeys(err.Error()))
+			writeJSON(w, http.StatusServiceUnavailable, errBody("the credential could not be checked just now; try again shortly"))
 			return
 		}
 		if err != nil {

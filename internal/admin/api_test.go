@@ -2,13 +2,16 @@ package admin_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"switchyard/internal/access"
 	"switchyard/internal/admin"
 	"switchyard/internal/auth"
 	"switchyard/internal/store/sqlstore"
@@ -158,5 +161,28 @@ func TestAdminAPI_DisabledWithoutToken(t *testing.T) {
 	code, _, raw = do(t, srv2, call{"GET", "/admin/v1/tenants", "", ""})
 	if code != 401 || !strings.Contains(raw, "environment variable OPS_ADMIN_TOKEN (admin.token_env) was empty") {
 		t.Errorf("%d %s", code, raw)
+	}
+}
+
+// An authenticator that cannot judge a credential (its store or identity
+// provider is out of reach) makes the call a 503, not a refusal; one that
+// does not recognise it leaves it a 401.
+func TestAdminAPI_AuthenticatorFailureIs503(t *testing.T) {
+	st := sqlstore.OpenTestStore(t, sqlstore.DriverSQLite)
+	judge := access.AuthenticatorFunc(func(ctx context.Context, cred string) (access.Principal, error) {
+		switch cred {
+		case "unjudgeable":
+			return access.Principal{}, errors.New("identity provider unreachable")
+		case "operator":
+			return access.Principal{Subject: "oidc:o", Role: access.Operator}, nil
+		}
+		return access.Principal{}, access.ErrNoMatch
+	})
+	srv := httptest.NewServer(admin.Handler(admin.Options{Service: &admin.Service{Store: st}, Authenticators: access.Chain{judge}}))
+	t.Cleanup(srv.Close)
+	for cred, want := range map[string]int{"unjudgeable": http.StatusServiceUnavailable, "stranger": http.StatusUnauthorized, "operator": http.StatusOK} {
+		if code, _, body := do(t, srv, call{method: "GET", path: "/admin/v1/tenants", token: cred}); code != want {
+			t.Errorf("%s: %d %s, want %d", cred, code, body, want)
+		}
 	}
 }

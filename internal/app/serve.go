@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"switchyard/internal/access"
 	"switchyard/internal/admin"
 	"switchyard/internal/api"
 	"switchyard/internal/auth"
@@ -362,14 +363,29 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		if err != nil {
 			return nil, err
 		}
-		ops := admin.Options{Service: in.admin, Token: token, TokenEnv: cfg.Admin.TokenEnv,
+		oidc, err := singleSignOn(ctx, cfg.Admin.OIDC, env.Getenv, log)
+		if err != nil {
+			return nil, err
+		}
+		var authenticators access.Chain
+		var redirectURL string
+		if oidc != nil {
+			in.closers = append(in.closers, oidc.Close)
+			authenticators = append(authenticators, oidc)
+			redirectURL = cfg.Admin.OIDC.RedirectURL
+		}
+		ops := admin.Options{Service: in.admin, Token: token, TokenEnv: cfg.Admin.TokenEnv, Authenticators: authenticators,
 			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
 			Report: reports(st, gw.Router), Channels: channelStatus(gw.Router), ResetChannel: resetChannel(gw.Router),
 			Models: modelList(gw.Router), WhatIf: whatIf(st, func() string { return in.reload.config().Prices.File }),
 			Export: export(st, in.reload.config)}
 		// The console shares the listener, the token and every operation
 		// with the admin API.
-		ui := console.Handler(console.Options{Admin: ops, Figures: metrics.Figures, Config: in.runningConfig})
+		co := console.Options{Admin: ops, Figures: metrics.Figures, Config: in.runningConfig, SSORedirectURL: redirectURL}
+		if oidc != nil {
+			co.SSO = oidc
+		}
+		ui := console.Handler(co)
 		handler := http.NewServeMux()
 		handler.Handle("/", admin.Handler(ops))
 		handler.Handle("/ui/", ui)

@@ -20,16 +20,16 @@ const ChannelsSummary = "show channel health and reset a circuit breaker: channe
 func Channels(ctx context.Context, env *Env, args []string) error {
 	open := func(fs *Flags, args []string) (*Client, bool, error) {
 		adminURL := fs.String("admin", env.Getenv("SWITCHYARD_ADMIN_URL"), "admin API base URL, e.g. http://127.0.0.1:8081 (env SWITCHYARD_ADMIN_URL)")
-		token := fs.String("token", "", "admin token (default: env SWITCHYARD_ADMIN_TOKEN)")
+		token := fs.String("token", "", "admin token (default: env SWITCHYARD_ADMIN_TOKEN, else the token switchyard login stored)")
 		if help, err := fs.Parse(args); help || err != nil {
 			return nil, help, err
 		}
 		if *adminURL == "" {
 			return nil, false, errors.New("give -admin URL: breakers live in the running gateway")
 		}
-		tok := *token
-		if tok == "" {
-			tok = env.Getenv("SWITCHYARD_ADMIN_TOKEN")
+		tok, err := adminToken(ctx, env, *adminURL, *token)
+		if err != nil {
+			return nil, false, err
 		}
 		return NewClient(*adminURL, tok), false, nil
 	}

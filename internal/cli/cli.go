@@ -51,6 +51,9 @@ type Env struct {
 	Stderr io.Writer
 	// Direct opens the store behind a config file, for -config mode.
 	Direct func(ctx context.Context, configPath string) (Backend, error)
+	// OpenURL, if set, is called with a URL the user is asked to open in
+	// a browser (login prints it too).
+	OpenURL func(url string)
 }
 
 // Flags is a command's flag set with its synopsis, so that -h prints the
@@ -170,7 +173,7 @@ type connFlags struct {
 func addConnFlags(fs *Flags, env *Env) connFlags {
 	return connFlags{
 		adminURL: fs.String("admin", env.Getenv("SWITCHYARD_ADMIN_URL"), "admin API base URL, e.g. http://127.0.0.1:8081 (env SWITCHYARD_ADMIN_URL)"),
-		token:    fs.String("token", "", "admin token (default: env SWITCHYARD_ADMIN_TOKEN)"),
+		token:    fs.String("token", "", "admin token (default: env SWITCHYARD_ADMIN_TOKEN, else the token switchyard login stored)"),
 		config:   fs.String("config", "", "use the store of this config file directly instead of the admin API"),
 	}
 }
@@ -182,9 +185,9 @@ func (c connFlags) open(ctx context.Context, env *Env) (Backend, error) {
 	case *c.config != "":
 		return env.Direct(ctx, *c.config)
 	case *c.adminURL != "":
-		tok := *c.token
-		if tok == "" {
-			tok = env.Getenv("SWITCHYARD_ADMIN_TOKEN")
+		tok, err := adminToken(ctx, env, *c.adminURL, *c.token)
+		if err != nil {
+			return nil, err
 		}
 		return NewClient(*c.adminURL, tok), nil
 	}

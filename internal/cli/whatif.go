@@ -32,7 +32,7 @@ func WhatIf(ctx context.Context, env *Env, args []string) error {
 		env.Stdout, env.Stderr)
 	config := fs.String("config", "", "the proposed configuration file (required)")
 	adminURL := fs.String("admin", env.Getenv("SWITCHYARD_ADMIN_URL"), "replay on a running gateway's ledger through its admin API (env SWITCHYARD_ADMIN_URL)")
-	token := fs.String("token", "", "admin token (default: env SWITCHYARD_ADMIN_TOKEN)")
+	token := fs.String("token", "", "admin token (default: env SWITCHYARD_ADMIN_TOKEN, else the token switchyard login stored)")
 	since := fs.String("since", "30d", "window start: a duration back from now (24h, 30d) or an RFC 3339 time")
 	until := fs.String("until", "", "window end (RFC 3339; default now)")
 	jsonOut := fs.Bool("json", false, "print JSON")
@@ -48,9 +48,9 @@ func WhatIf(ctx context.Context, env *Env, args []string) error {
 	}
 	var b Backend
 	if *adminURL != "" {
-		tok := *token
-		if tok == "" {
-			tok = env.Getenv("SWITCHYARD_ADMIN_TOKEN")
+		tok, err := adminToken(ctx, env, *adminURL, *token)
+		if err != nil {
+			return err
 		}
 		b = NewClient(*adminURL, tok)
 	} else if b, err = env.Direct(ctx, *config); err != nil {

@@ -81,6 +81,73 @@ type Admin struct {
 	// TLS serves the admin listener over https, optionally requiring
 	// client certificates. Default: plain HTTP.
 	TLS AdminTLS `yaml:"tls"`
+	// OIDC signs people in through an OpenID Connect provider (Keycloak,
+	// Okta, Entra ID, ...): the console offers "Sign in with single
+	// sign-on", the admin API accepts the provider's ID tokens as bearer
+	// tokens and `switchyard login` obtains one for the CLI. Absent: sign-in
+	// with the admin token (and scoped admin tokens) only.
+	OIDC *OIDC `yaml:"oidc"`
+}
+
+// OIDC is the single sign-on provider and how its users map to roles.
+// The provider's discovery document is fetched when the gateway starts,
+// within 10 seconds; if the issuer cannot be reached the gateway starts
+// anyway (client traffic and the admin token work) and retries in the
+// background, refusing single sign-on until discovery succeeds.
+type OIDC struct {
+	// Issuer is the provider's issuer URL, exactly as its discovery
+	// document names it (https://keycloak.example.com/realms/main,
+	// https://example.okta.com, https://login.microsoftonline.com/TENANT/v2.0).
+	// Required.
+	Issuer string `yaml:"issuer"`
+	// ClientID is the gateway's client at the provider. ID tokens must
+	// name it as their audience, the admin API's bearer tokens included.
+	// Required.
+	ClientID string `yaml:"client_id"`
+	// ClientSecretEnv names the environment variable holding the client
+	// secret. Neither it nor client_secret_file: a public client (PKCE
+	// alone).
+	ClientSecretEnv string `yaml:"client_secret_env"`
+	// ClientSecretFile names a file holding the client secret instead;
+	// exclusive with client_secret_env.
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// Scopes are asked for at sign-in; "openid" is always added. Add
+	// offline_access (or the provider's equivalent) to get refresh tokens:
+	// a console session then outlives its ID token. Default: openid,
+	// email, profile.
+	Scopes []string `yaml:"scopes"`
+	// GroupsClaim is the ID token claim that lists the user's groups: an
+	// array of strings or one string; a dotted path reaches into objects
+	// (Keycloak's realm_access.roles). Default: groups.
+	GroupsClaim string `yaml:"groups_claim"`
+	// RedirectURL is where the provider sends the browser back, and must be
+	// registered with it. Default: derived from each sign-in request as
+	// http(s)://HOST/ui/sso/callback, HOST being the host the browser used
+	// for the admin listener (https when it speaks TLS). Set it when a
+	// proxy terminates TLS in front of the admin listener.
+	RedirectURL string `yaml:"redirect_url"`
+	// Roles map groups or claims to roles. Every rule that matches counts
+	// and the highest role wins (admin > operator > tenant-admin >
+	// viewer); a tenant admin gets the tenants of every tenant-admin rule
+	// that matched. A user whom no rule matches is refused sign-in.
+	// Required.
+	Roles []OIDCRole `yaml:"roles"`
+}
+
+// OIDCRole is one mapping rule: exactly one of group or claim.
+type OIDCRole struct {
+	// Group matches a user whose groups claim holds this group.
+	Group string `yaml:"group"`
+	// Claim matches a user whose ID token has this claim (a dotted path)
+	// equal to value, or holding value when it is an array.
+	Claim string `yaml:"claim"`
+	// Value is what claim must be or hold. Required with claim.
+	Value string `yaml:"value"`
+	// Role is viewer, tenant-admin, operator or admin. Required.
+	Role string `yaml:"role"`
+	// Tenants scope a tenant-admin: the tenants (by name) it manages.
+	// Required for tenant-admin, refused for every other role.
+	Tenants []string `yaml:"tenants"`
 }
 
 // TLS is a listener's certificate. With both files set the listener
@@ -842,6 +909,12 @@ func (c *Config) applyDefaults() {
 	def(&c.Admin.Listen, "127.0.0.1:8081")
 	if c.Admin.TokenFile == "" {
 		def(&c.Admin.TokenEnv, "SWITCHYARD_ADMIN_TOKEN")
+	}
+	if o := c.Admin.OIDC; o != nil {
+		if len(o.Scopes) == 0 {
+			o.Scopes = []string{"openid", "email", "profile"}
+		}
+		def(&o.GroupsClaim, "groups")
 	}
 	def(&c.Store.Driver, "sqlite")
 	if c.Store.Driver == "sqlite" {

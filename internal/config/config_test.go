@@ -168,6 +168,19 @@ func TestLoad_Bad(t *testing.T) {
 			"providers[3].api_key_file: not for type vertex",
 			"providers[4].auth: entra and api_key_env (or api_key_file) are exclusive",
 		}},
+		{"oidc.bad.yaml", []string{
+			`admin.oidc.issuer: must be an http:// or https:// URL, got "keycloak.example.com/realms/main"`,
+			"admin.oidc.client_id: required",
+			"admin.oidc.client_secret_file: exclusive with admin.oidc.client_secret_env",
+			`admin.oidc.redirect_url: must be an http:// or https:// URL, got "ftp://x/cb"`,
+			`admin.oidc.scopes[1]: must be one word, got "two words"`,
+			"admin.oidc.roles[0]: group and claim are exclusive",
+			"admin.oidc.roles[1]: set group or claim",
+			"admin.oidc.roles[2].value: required with claim",
+			"admin.oidc.roles[3].tenants: required for tenant-admin",
+			`admin.oidc.roles[4].role: must be one of viewer, tenant-admin, operator, admin, got "root"`,
+			"admin.oidc.roles[5].tenants: only for tenant-admin",
+		}},
 		{"auth.bad.yaml", []string{
 			"providers[0].auth: entra and api_key_env (or api_key_file) are exclusive",
 			"providers[1].auth: entra is for type azure only",
@@ -188,6 +201,22 @@ func TestLoad_Bad(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParse_OIDCDefaults(t *testing.T) {
+	c, err := Parse([]byte("admin:\n  oidc: {issuer: https://id.example.com, client_id: sy, roles: [{group: sre, role: operator}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Admin.OIDC.Scopes; strings.Join(got, " ") != "openid email profile" {
+		t.Errorf("scopes = %v, want openid email profile", got)
+	}
+	if got := c.Admin.OIDC.GroupsClaim; got != "groups" {
+		t.Errorf("groups_claim = %q, want groups", got)
+	}
+	if c, err := Parse([]byte("admin: {listen: off}\n")); err != nil || c.Admin.OIDC != nil {
+		t.Errorf("no admin.oidc: got %+v, %v; want it absent", c.Admin.OIDC, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -147,6 +148,7 @@ func (c *Config) Validate() error {
 	}
 	tlsPair("server.tls", c.Server.TLS.CertFile, c.Server.TLS.KeyFile)
 	tlsPair("admin.tls", c.Admin.TLS.CertFile, c.Admin.TLS.KeyFile)
+	c.validateOIDC(bad)
 	if c.Admin.TLS.ClientCAFile != "" && c.Admin.TLS.CertFile == "" {
 		bad("admin.tls.client_ca_file", "needs admin.tls.cert_file and key_file: client certificates are asked for over https only")
 	}
@@ -494,6 +496,9 @@ func (c *Config) validateSecretForms(bad func(p, format string, args ...any)) {
 		}
 	}
 	one("admin", "token", c.Admin.TokenEnv, c.Admin.TokenFile)
+	if o := c.Admin.OIDC; o != nil {
+		one("admin.oidc", "client_secret", o.ClientSecretEnv, o.ClientSecretFile)
+	}
 	one("store", "dsn", c.Store.DSNEnv, c.Store.DSNFile)
 	one("limits", "redis_url", c.Limits.RedisURLEnv, c.Limits.RedisURLFile)
 	for i, p := range c.Providers {
@@ -544,3 +549,70 @@ func (c *Config) validatePayloads(bad func(path, format string, args ...any)) {
 
 // validPct reports whether v is a percentage: 0 to 100 (NaN is not).
 func validPct(v float64) bool { return v >= 0 && v <= 100 }
+
+// adminRoles are the roles admin.oidc.roles may grant (access.Roles; the
+// config package stands alone).
+var adminRoles = []string{"viewer", "tenant-admin", "operator", "admin"}
+
+// validateOIDC checks admin.oidc.
+func (c *Config) validateOIDC(bad func(p, format string, args ...any)) {
+	o := c.Admin.OIDC
+	if o == nil {
+		return
+	}
+	if c.Admin.Listen == "off" {
+		bad("admin.oidc", "needs the admin listener, and admin.listen is off")
+	}
+	httpURL := func(at, v string) {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad(at, "must be an http:// or https:// URL, got %q", v)
+		}
+	}
+	if o.Issuer == "" {
+		bad("admin.oidc.issuer", "required: the provider's issuer URL")
+	} else {
+		httpURL("admin.oidc.issuer", o.Issuer)
+	}
+	if o.ClientID == "" {
+		bad("admin.oidc.client_id", "required: the gateway's client id at the provider")
+	}
+	if o.RedirectURL != "" {
+		httpURL("admin.oidc.redirect_url", o.RedirectURL)
+	}
+	for i, s := range o.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\n") {
+			bad(fmt.Sprintf("admin.oidc.scopes[%d]", i), "must be one word, got %q", s)
+		}
+	}
+	if len(o.Roles) == 0 {
+		bad("admin.oidc.roles", "required: without a rule nobody could sign in")
+	}
+	for i, r := range o.Roles {
+		at := fmt.Sprintf("admin.oidc.roles[%d]", i)
+		switch {
+		case r.Group != "" && r.Claim != "":
+			bad(at, "group and claim are exclusive: one rule matches one of them")
+		case r.Group == "" && r.Claim == "":
+			bad(at, "set group or claim (with value)")
+		case r.Claim != "" && r.Value == "":
+			bad(at+".value", "required with claim")
+		case r.Group != "" && r.Value != "":
+			bad(at+".value", "only with claim")
+		}
+		if !slices.Contains(adminRoles, r.Role) {
+			bad(at+".role", "must be one of %s, got %q", strings.Join(adminRoles, ", "), r.Role)
+		}
+		switch {
+		case r.Role == "tenant-admin" && len(r.Tenants) == 0:
+			bad(at+".tenants", "required for tenant-admin: the tenants it manages")
+		case r.Role != "tenant-admin" && len(r.Tenants) > 0:
+			bad(at+".tenants", "only for tenant-admin: role %s is not scoped to tenants", r.Role)
+		}
+		for j, t := range r.Tenants {
+			if strings.TrimSpace(t) == "" {
+				bad(fmt.Sprintf("%s.tenants[%d]", at, j), "must not be empty")
+			}
+		}
+	}
+}

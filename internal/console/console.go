@@ -1,7 +1,8 @@
 // Package console owns the operator console: server-rendered
 // html/template pages and their embedded stylesheet under /ui/ on the
-// admin listener. An operator signs in with the admin token and gets a
-// server-side session; every form carries the session's CSRF token and
+// admin listener. An operator signs in with the admin token (or another
+// admin credential) or through single sign-on, and gets a server-side
+// session; every form carries the session's CSRF token and
 // every action goes through the admin package (its Service and the
 // Options methods the admin API calls), so the console is authorised and
 // recorded as the API is. Charts are inline SVG drawn on the server: the
@@ -43,6 +44,11 @@ type Options struct {
 	Figures func() (telemetry.Figures, error)
 	// Config returns the running configuration with its secrets redacted.
 	Config func() ([]byte, error)
+	// SSO, when set, offers "Sign in with single sign-on" (admin.oidc).
+	SSO SingleSignOn
+	// SSORedirectURL is where the provider sends the browser back; empty
+	// derives it from each request: http(s)://HOST/ui/sso/callback.
+	SSORedirectURL string
 	// IdleTimeout ends a session after this long without a request.
 	// Default: 30 minutes.
 	IdleTimeout time.Duration
@@ -87,6 +93,8 @@ func Handler(o Options) http.Handler {
 	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", cacheStatic(http.FileServerFS(static))))
 	mux.HandleFunc("GET /ui/signin", c.signinForm)
 	mux.HandleFunc("POST /ui/signin", c.signin)
+	mux.HandleFunc("GET /ui/sso/start", c.ssoStart)
+	mux.HandleFunc("GET /ui/sso/callback", c.ssoCallback)
 	mux.Handle("POST /ui/signout", c.action(c.signout))
 	mux.Handle("GET /ui/{$}", c.page(c.overview))
 	mux.Handle("GET /ui/channels", c.page(c.channels))
@@ -136,9 +144,14 @@ func cacheStatic(next http.Handler) http.Handler {
 type view struct {
 	Title string
 	// Nav is the active navigation entry.
-	Nav   string
-	CSRF  string
-	Flash string
+	Nav string
+	// Who is the signed-in principal, shown in the header.
+	Who string
+	// Refresh, if set, is where the page sends the browser at once (a
+	// same-site navigation, after single sign-on's cross-site return).
+	Refresh string
+	CSRF    string
+	Flash   string
 	// Error is a problem to show above the page's content.
 	Error string
 	// Data is the page's own data.
@@ -163,13 +176,28 @@ func (e *httpProblem) Error() string { return e.msg }
 func notFound(msg string) error   { return &httpProblem{http.StatusNotFound, msg} }
 func badRequest(msg string) error { return &httpProblem{http.StatusBadRequest, msg} }
 
-// signedIn returns the request's session, or nil.
+// signedIn returns the request's session, or nil. A single sign-on
+// session past its ID token's expiry is renewed with its refresh token or
+// ended.
 func (c *console) signedIn(r *http.Request) (*session, string) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return nil, ""
 	}
-	return c.sessions.get(ck.Value), ck.Value
+	s := c.sessions.get(ck.Value)
+	if s != nil && !s.expiry.IsZero() && !c.now().Before(s.expiry) {
+		s = c.renew(r.Context(), ck.Value, s)
+	}
+	return s, ck.Value
+}
+
+// who is how the header names a principal.
+func who(p access.Principal) string {
+	name := p.Name
+	if name == "" {
+		name = p.Subject
+	}
+	return name + " (" + string(p.Role) + ")"
 }
 
 // permitted is the one place that decides whether a session may use a
@@ -191,7 +219,7 @@ func (c *console) page(fn pageFunc) http.Handler {
 			c.render(w, r, &view{Title: "Not allowed", Error: "Your role may not open this page.", status: http.StatusForbidden, template: "error"})
 			return
 		}
-		v := &view{CSRF: s.csrf, Flash: c.sessions.takeFlash(s), status: http.StatusOK}
+		v := &view{CSRF: s.csrf, Who: who(s.who), Flash: c.sessions.takeFlash(s), status: http.StatusOK}
 		if err := fn(w, r, v); err != nil {
 			c.fail(w, r, v, err)
 			return
@@ -214,7 +242,7 @@ func (c *console) action(fn func(w http.ResponseWriter, r *http.Request, s *sess
 			c.render(w, r, &view{Title: "Signed out", Error: "Your session has ended; sign in again.", status: http.StatusUnauthorized, template: "error"})
 			return
 		}
-		v := &view{CSRF: s.csrf, status: http.StatusOK}
+		v := &view{CSRF: s.csrf, Who: who(s.who), status: http.StatusOK}
 		if err := r.ParseForm(); err != nil {
 			c.fail(w, r, v, badRequest("unreadable form"))
 			return

@@ -22,7 +22,7 @@ import (
 // pageNames are the templates in templates/, each rendered inside
 // layout.html.
 var pageNames = []string{"signin", "error", "overview", "channels", "models", "contracts", "tenants", "tenant", "issued",
-	"usage", "requests", "request", "config"}
+	"usage", "requests", "request", "config", "ssodone"}
 
 func parseTemplates() map[string]*template.Template {
 	funcs := template.FuncMap{
@@ -106,13 +106,19 @@ func (c *console) signinForm(w http.ResponseWriter, r *http.Request) {
 	c.showSignin(w, r, "", http.StatusOK)
 }
 
+type signinData struct {
+	// SSO offers single sign-on.
+	SSO bool
+}
+
 func (c *console) showSignin(w http.ResponseWriter, r *http.Request, problem string, status int) {
 	tok := randomToken()
 	setCookie(w, r, signinCookie, tok, 600)
-	if c.o.Admin.Token == "" && problem == "" {
+	if c.o.Admin.Token == "" && c.o.SSO == nil && problem == "" {
 		problem = "Sign-in is disabled: the admin token environment variable (admin.token_env) was empty when the gateway started."
 	}
-	c.render(w, r, &view{Title: "Sign in", CSRF: tok, Error: problem, template: "signin", status: status})
+	c.render(w, r, &view{Title: "Sign in", CSRF: tok, Error: problem, template: "signin", status: status,
+		Data: signinData{SSO: c.o.SSO != nil}})
 }
 
 // signIn checks a credential and returns the principal it names: the

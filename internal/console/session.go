@@ -32,6 +32,12 @@ type session struct {
 	lastSeen time.Time
 	// flash is a message for the next page shown (after a redirect).
 	flash string
+	// expiry, for a single sign-on session, is its ID token's: past it
+	// the session is renewed with refresh, or ends.
+	expiry  time.Time
+	refresh string
+	// renewing serialises renewals of this session.
+	renewing sync.Mutex
 }
 
 // sessions is the bounded, server-side session table. Sessions expire
@@ -62,6 +68,12 @@ func key(id string) [32]byte { return sha256.Sum256([]byte(id)) }
 
 // create starts a session for p and returns its id.
 func (s *sessions) create(p access.Principal) (string, *session) {
+	return s.createUntil(p, time.Time{}, "")
+}
+
+// createUntil starts a single sign-on session for p that holds until
+// expiry, renewable with refresh (if not empty).
+func (s *sessions) createUntil(p access.Principal, expiry time.Time, refresh string) (string, *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -77,7 +89,7 @@ func (s *sessions) create(p access.Principal) (string, *session) {
 		delete(s.byID, oldest)
 	}
 	id := randomToken()
-	ss := &session{who: p, csrf: randomToken(), lastSeen: now}
+	ss := &session{who: p, csrf: randomToken(), lastSeen: now, expiry: expiry, refresh: refresh}
 	s.byID[key(id)] = ss
 	return id, ss
 }
@@ -117,6 +129,28 @@ func (s *sessions) setFlash(ss *session, msg string) {
 	s.mu.Lock()
 	ss.flash = msg
 	s.mu.Unlock()
+}
+
+// renewed replaces old, the session of id, with a copy that holds
+// principal p until expiry; it returns the copy, or nil if old is no
+// longer the session of id (ended meanwhile).
+func (s *sessions) renewed(id string, old *session, p access.Principal, expiry time.Time, refresh string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key(id)
+	if s.byID[k] != old {
+		return nil
+	}
+	ns := &session{who: p, csrf: old.csrf, lastSeen: old.lastSeen, flash: old.flash, expiry: expiry, refresh: refresh}
+	s.byID[k] = ns
+	return ns
+}
+
+// current returns the session of id without marking it used.
+func (s *sessions) current(id string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byID[key(id)]
 }
 
 func (s *sessions) delete(id string) {
