@@ -75,6 +75,7 @@ var owners = map[string][]string{
 	"golang.org/x/oauth2":         {"internal/provider/vertex", "internal/sso"},
 	"github.com/coreos/go-oidc":   {"internal/sso"},
 	"github.com/oauth2-proxy/":    {"internal/sso/ssotest"},
+	"github.com/parquet-go/":      {"internal/billing/parquetcols"},
 	"github.com/openai/openai-go": {},
 	"github.com/anthropics/":      {},
 	"github.com/google/go-cmp":    {},
