@@ -151,7 +151,10 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 	setCookie(w, r, signinCookie, "", -1)
 	setCookie(w, r, sessionCookie, id, 0)
 	c.log.Info("console sign-in", "subject", who.Subject, "role", string(who.Role), "remote", r.RemoteAddr)
-	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+	if c.svc != nil {
+		c.svc.SignedIn(access.WithOrigin(r.Context(), access.Origin{Address: r.RemoteAddr, RequestID: "ui_" + randomToken()[:16]}), who)
+	}
+	http.Redirect(w, r, landing(who), http.StatusSeeOther)
 }
 
 func (c *console) signout(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
@@ -988,7 +991,7 @@ func (c *console) reload(w http.ResponseWriter, r *http.Request, s *session, v *
 	}
 	ctx, cancel := pageContext(r)
 	defer cancel()
-	if err := c.o.Admin.Reload(ctx); err != nil {
+	if err := c.o.Admin.ReloadConfig(ctx); err != nil {
 		d := &configData{CanLoad: true}
 		for _, line := range strings.Split(err.Error(), "\n") {
 			if line = strings.TrimSpace(line); line != "" {
