@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"switchyard/internal/access"
 	"switchyard/internal/admin"
 	"switchyard/internal/api"
 	"switchyard/internal/auth"
@@ -269,7 +270,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	if err != nil {
 		return nil, err
 	}
-	in.admin = &admin.Service{Store: st, Sealer: sealer}
+	in.admin = &admin.Service{Store: st, Sealer: sealer, Logger: log}
 	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer, Outage: cfg.Store.Outage,
 		MaxStale: cfg.Store.OutageMaxStale.Std(), Breaker: storeBreaker})
 	if err := seedCommitments(ctx, st, router, time.Now()); err != nil {
@@ -362,7 +363,10 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		if err != nil {
 			return nil, err
 		}
+		// Scoped admin tokens are looked up in the store on every request,
+		// so a revocation holds on every replica from its next request.
 		ops := admin.Options{Service: in.admin, Token: token, TokenEnv: cfg.Admin.TokenEnv,
+			Authenticators: access.Chain{in.admin.AdminTokens()},
 			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
 			Report: reports(st, gw.Router), Channels: channelStatus(gw.Router), ResetChannel: resetChannel(gw.Router),
 			Models: modelList(gw.Router), WhatIf: whatIf(st, func() string { return in.reload.config().Prices.File }),
