@@ -21,7 +21,7 @@ import (
 
 // pageNames are the templates in templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"signin", "error", "overview", "channels", "models", "contracts", "tenants", "tenant", "issued",
+var pageNames = []string{"signin", "error", "overview", "channels", "models", "contracts", "tenants", "tenant", "issued", "audit",
 	"usage", "requests", "request", "config"}
 
 func parseTemplates() map[string]*template.Template {
@@ -100,7 +100,7 @@ func roundTrip(src, dst any) error {
 
 func (c *console) signinForm(w http.ResponseWriter, r *http.Request) {
 	if s, _ := c.signedIn(r); s != nil {
-		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+		http.Redirect(w, r, landing(s.who), http.StatusSeeOther)
 		return
 	}
 	c.showSignin(w, r, "", http.StatusOK)
@@ -109,7 +109,7 @@ func (c *console) signinForm(w http.ResponseWriter, r *http.Request) {
 func (c *console) showSignin(w http.ResponseWriter, r *http.Request, problem string, status int) {
 	tok := randomToken()
 	setCookie(w, r, signinCookie, tok, 600)
-	if c.o.Admin.Token == "" && problem == "" {
+	if c.o.Admin.Token == "" && len(c.o.Admin.Authenticators) == 0 && problem == "" {
 		problem = "Sign-in is disabled: the admin token environment variable (admin.token_env) was empty when the gateway started."
 	}
 	c.render(w, r, &view{Title: "Sign in", CSRF: tok, Error: problem, template: "signin", status: status})
