@@ -23,8 +23,8 @@ func accessAPI(t *testing.T, driver string) (*httptest.Server, *sqlstore.Store, 
 	reloads := 0
 	srv := httptest.NewServer(admin.Handler(admin.Options{Service: svc, Token: token,
 		Authenticators: access.Chain{svc.AdminTokens()},
-		Reload: func(context.Context) error { reloads++; return nil },
-		ResetChannel: func(_ context.Context, name string) error { return nil }}))
+		Reload:         func(context.Context) error { reloads++; return nil },
+		ResetChannel:   func(_ context.Context, name string) error { return nil }}))
 	t.Cleanup(srv.Close)
 	return srv, st, svc, logs
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"switchyard/internal/access"
 	"switchyard/internal/auth"
@@ -174,6 +175,11 @@ func viewAudit(r *store.AuditRecord) AuditEntry {
 // Audit lists a page of the audit log.
 func (s *Service) Audit(ctx context.Context, q AuditQuery) (*AuditPage, error) {
 	f := store.AuditFilter{Subject: q.Subject, Action: q.Action, Target: q.Target, Limit: 100}
+	for name, v := range map[string]string{"subject": q.Subject, "action": q.Action, "target": q.Target} {
+		if !utf8.ValidString(v) || len(v) > 1024 {
+			return nil, &FieldError{name, "must be UTF-8 text of at most 1024 bytes"}
+		}
+	}
 	now := s.now()
 	var err error
 	if q.Since != "" {

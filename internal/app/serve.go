@@ -367,7 +367,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		// so a revocation holds on every replica from its next request.
 		ops := admin.Options{Service: in.admin, Token: token, TokenEnv: cfg.Admin.TokenEnv,
 			Authenticators: access.Chain{in.admin.AdminTokens()},
-			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
+			Metrics:        metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
 			Report: reports(st, gw.Router), Channels: channelStatus(gw.Router), ResetChannel: resetChannel(gw.Router),
 			Models: modelList(gw.Router), WhatIf: whatIf(st, func() string { return in.reload.config().Prices.File }),
 			Export: export(st, in.reload.config)}
