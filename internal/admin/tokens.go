@@ -151,6 +151,24 @@ func (s *Service) AdminTokens() access.Authenticator {
 	})
 }
 
+// StillValid reports whether p's credential still holds: false for a
+// scoped admin token revoked since p was resolved (a console session
+// signed in with it ends), true for every other principal.
+func (s *Service) StillValid(ctx context.Context, p access.Principal) (bool, error) {
+	id, ok := strings.CutPrefix(p.Subject, "token:")
+	if !ok {
+		return true, nil
+	}
+	t, err := s.Store.AdminTokenByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return t.RevokedAt == nil || t.RevokedAt.After(s.now()), nil
+}
+
 func (a *api) createAdminToken(w http.ResponseWriter, r *http.Request) error {
 	var spec AdminTokenSpec
 	if err := decode(r, &spec); err != nil {

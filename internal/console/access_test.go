@@ -94,4 +94,23 @@ func TestRolesInTheConsole(t *testing.T) {
 	if p := v.get("/ui/audit?action=console.signin"); strings.Contains(p.body, "channels.reset") || !strings.Contains(p.body, "console.signin") {
 		t.Errorf("filtered audit page:\n%s", p.body)
 	}
+
+	// Revoking the viewer's token ends its console session.
+	toks, err := f.svc.ListAdminTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range toks {
+		if tok.Role == "viewer" {
+			if _, err := f.svc.RevokeAdminToken(ctx, tok.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if p := v.get("/ui/channels"); p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/signin" {
+		t.Errorf("a revoked token's session = %d %q, want 303 to sign in", p.status, p.header.Get("Location"))
+	}
+	if p := ta.get("/ui/tenants"); p.status != http.StatusOK {
+		t.Errorf("another token's session ended too: %d", p.status)
+	}
 }

@@ -167,13 +167,29 @@ func (e *httpProblem) Error() string { return e.msg }
 func notFound(msg string) error   { return &httpProblem{http.StatusNotFound, msg} }
 func badRequest(msg string) error { return &httpProblem{http.StatusBadRequest, msg} }
 
-// signedIn returns the request's session, or nil.
+// signedIn returns the request's session, or nil. A session signed in
+// with a scoped admin token ends when the token is revoked: the token is
+// checked in the store on every request, as the admin API checks it.
 func (c *console) signedIn(r *http.Request) (*session, string) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return nil, ""
 	}
-	return c.sessions.get(ck.Value), ck.Value
+	s := c.sessions.get(ck.Value)
+	if s != nil && c.svc != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		ok, err := c.svc.StillValid(ctx, s.who)
+		cancel()
+		if err != nil {
+			c.log.Error("console session check failed", "subject", s.who.Subject, "err", err)
+			return nil, ""
+		}
+		if !ok {
+			c.sessions.delete(ck.Value)
+			return nil, ""
+		}
+	}
+	return s, ck.Value
 }
 
 // navActions are the console's navigation entries (by view.Nav name) and
