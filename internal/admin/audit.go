@@ -20,6 +20,10 @@ import (
 // an admin request (or a refusal) for long.
 const auditTimeout = 10 * time.Second
 
+// storeTimeout bounds one store call of an admin token check or of one
+// page of the audit log.
+const storeTimeout = 10 * time.Second
+
 // who returns the principal acting in ctx: the one the admin API or the
 // console put there, or Local for the CLI's direct store mode, which has
 // the store's own credentials and so every power.
@@ -202,7 +206,9 @@ func (s *Service) Audit(ctx context.Context, q AuditQuery) (*AuditPage, error) {
 			return nil, &FieldError{"cursor", "not a cursor this listing gave"}
 		}
 	}
-	recs, err := s.Store.ListAudit(ctx, f)
+	lctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	recs, err := s.Store.ListAudit(lctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +245,9 @@ func (s *Service) VerifyAudit(ctx context.Context) (*AuditVerdict, error) {
 		out  = &AuditVerdict{OK: true}
 	)
 	for {
-		recs, err := s.Store.ListAudit(ctx, store.AuditFilter{After: seq, Ascending: true, Limit: store.MaxAuditPage})
+		pctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		recs, err := s.Store.ListAudit(pctx, store.AuditFilter{After: seq, Ascending: true, Limit: store.MaxAuditPage})
+		cancel()
 		if err != nil {
 			return nil, err
 		}

@@ -137,6 +137,8 @@ func (s *Service) AdminTokens() access.Authenticator {
 		if !strings.HasPrefix(credential, AdminTokenPrefix) {
 			return access.Principal{}, access.ErrNoMatch
 		}
+		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		defer cancel()
 		t, err := s.Store.AdminTokenByHash(ctx, auth.HashKey(credential))
 		if errors.Is(err, store.ErrNotFound) {
 			return access.Principal{}, access.ErrNoMatch
@@ -159,6 +161,8 @@ func (s *Service) StillValid(ctx context.Context, p access.Principal) (bool, err
 	if !ok {
 		return true, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	t, err := s.Store.AdminTokenByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
