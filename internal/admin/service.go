@@ -327,7 +327,7 @@ func (s *Service) IssueKey(ctx context.Context, spec KeySpec) (*Issued, error) {
 		return nil, err
 	}
 	s.record(ctx, access.KeysWrite, store.AuditOK, iss.Key.ID, map[string]any{"op": "create", "tenant": t.Name,
-		"name": spec.Name, "prefix": iss.Key.Prefix, "expires_at": spec.ExpiresAt, "allowed_models": spec.AllowedModels,
+		"name": spec.Name, "expires_at": spec.ExpiresAt, "allowed_models": spec.AllowedModels,
 		"metadata": spec.Metadata, "limits": spec.Limits})
 	return iss, nil
 }
@@ -428,7 +428,7 @@ func (s *Service) RevokeKey(ctx context.Context, idOrSecret string) (*store.Key,
 		if err := s.Store.RevokeKey(ctx, k.ID, s.now()); err != nil {
 			return nil, err
 		}
-		s.record(ctx, access.KeysWrite, store.AuditOK, k.ID, map[string]any{"op": "revoke", "prefix": k.Prefix})
+		s.record(ctx, access.KeysWrite, store.AuditOK, k.ID, map[string]any{"op": "revoke"})
 	}
 	return s.Store.KeyByID(ctx, k.ID)
 }
@@ -470,7 +470,6 @@ func (s *Service) RotateKey(ctx context.Context, idOrSecret string) (*Issued, er
 		}
 		return nil, fmt.Errorf("rotating key %s: revoking it: %w", old.ID, err)
 	}
-	s.record(ctx, access.KeysWrite, store.AuditOK, old.ID, map[string]any{"op": "rotate", "old_prefix": old.Prefix,
-		"new_key": issued.Key.ID, "new_prefix": issued.Key.Prefix})
+	s.record(ctx, access.KeysWrite, store.AuditOK, old.ID, map[string]any{"op": "rotate", "new_key": issued.Key.ID})
 	return issued, nil
 }

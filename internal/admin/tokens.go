@@ -92,7 +92,7 @@ func (s *Service) CreateAdminToken(ctx context.Context, spec AdminTokenSpec) (*I
 	}
 	v := ViewAdminToken(t)
 	s.record(ctx, access.AdminTokensWrite, store.AuditOK, t.ID, map[string]any{"op": "create", "role": v.Role,
-		"tenants": v.Tenants, "name": v.Name, "prefix": v.Prefix})
+		"tenants": v.Tenants, "name": v.Name})
 	return &IssuedAdminToken{Token: v, Secret: secret}, nil
 }
 
