@@ -62,6 +62,12 @@ func TestRolesInTheConsole(t *testing.T) {
 	if p := ta.get("/ui/tenants/globex"); p.status != http.StatusNotFound {
 		t.Errorf("another tenant's page = %d, want 404", p.status)
 	}
+	if strings.Contains(p.body, "Create a tenant") {
+		t.Error("tenant admin is offered the create-tenant form")
+	}
+	if p := ta.get("/ui/tenants/acme"); !strings.Contains(p.body, "Issue key") || strings.Contains(p.body, "Limits and budget") {
+		t.Errorf("tenant admin's tenant page: issue form %v, limits form %v", strings.Contains(p.body, "Issue key"), strings.Contains(p.body, "Limits and budget"))
+	}
 	if p := ta.post("/ui/tenants", "/ui/tenants", url.Values{"name": {"initech"}}); p.status != http.StatusForbidden {
 		t.Errorf("tenant admin creates a tenant = %d, want 403", p.status)
 	}
@@ -71,8 +77,14 @@ func TestRolesInTheConsole(t *testing.T) {
 	if p := v.signIn(viewer); p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/" {
 		t.Fatalf("viewer sign-in = %d %q", p.status, p.header.Get("Location"))
 	}
-	if p := v.get("/ui/channels"); p.status != http.StatusOK {
-		t.Errorf("viewer channels = %d", p.status)
+	if p := v.get("/ui/channels"); p.status != http.StatusOK || strings.Contains(p.body, "Reset breaker") {
+		t.Errorf("viewer channels = %d, offers a reset: %v", p.status, strings.Contains(p.body, "Reset breaker"))
+	}
+	if p := v.get("/ui/tenants/acme"); p.status != http.StatusOK || strings.Contains(p.body, "Issue key") || strings.Contains(p.body, "Revoke") {
+		t.Errorf("viewer's tenant page = %d, offers key actions", p.status)
+	}
+	if p := v.get("/ui/config"); strings.Contains(p.body, "Reload from the file") {
+		t.Error("viewer is offered a reload")
 	}
 	if p := v.post("/ui/channels", "/ui/channels/openai-sim/reset", nil); p.status != http.StatusForbidden {
 		t.Errorf("viewer resets a breaker = %d, want 403", p.status)

@@ -140,8 +140,8 @@ type view struct {
 	Nav   string
 	CSRF  string
 	Flash string
-	// Can says which navigation entries the signed-in role may use (by
-	// Nav name): the others are not shown.
+	// Can says which navigation entries (by Nav name) and actions (by
+	// action name) the signed-in role may use: the others are not shown.
 	Can map[string]bool
 	// Error is a problem to show above the page's content.
 	Error string
@@ -206,11 +206,16 @@ var navActions = map[string]access.Action{
 	"audit":     access.AuditRead,
 }
 
-// can lists the navigation entries p may use.
+// can lists the navigation entries (by Nav name) and the actions (by
+// action name, such as "keys.write") p may use, for the templates to leave
+// out the links and forms it may not.
 func can(p access.Principal) map[string]bool {
 	out := make(map[string]bool, len(navActions))
 	for nav, a := range navActions {
 		out[nav] = access.Allowed(p, a)
+	}
+	for _, a := range access.Actions() {
+		out[string(a)] = access.Allowed(p, a)
 	}
 	return out
 }
