@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -136,5 +137,26 @@ func TestPolicy_UnknownActionRefused(t *testing.T) {
 	}
 	if access.Allowed(access.Principal{Role: "root"}, access.TenantsRead) {
 		t.Error("an unknown role was allowed")
+	}
+}
+
+// openapi.json gives each authenticated operation the action its route
+// declares (x-switchyard-action), so that a client can tell which role it
+// needs.
+func TestOpenAPI_NamesEachAction(t *testing.T) {
+	spec, _ := readSpec(t)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Action string `json:"x-switchyard-action"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(spec, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for pattern, action := range admin.RouteActions() {
+		method, path, _ := strings.Cut(pattern, " ")
+		if got := doc.Paths[path][strings.ToLower(method)].Action; got != string(action) {
+			t.Errorf("%s: openapi.json names action %q, the route declares %q", pattern, got, action)
+		}
 	}
 }
