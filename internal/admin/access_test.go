@@ -20,10 +20,9 @@ func accessAPI(t *testing.T, driver string) (*httptest.Server, *sqlstore.Store, 
 	st := sqlstore.OpenTestStore(t, driver)
 	logs := &syncbuf.Buffer{}
 	svc := &admin.Service{Store: st, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
-	reloads := 0
 	srv := httptest.NewServer(admin.Handler(admin.Options{Service: svc, Token: token,
 		Authenticators: access.Chain{svc.AdminTokens()},
-		Reload:         func(context.Context) error { reloads++; return nil },
+		Reload:         func(context.Context) error { return nil },
 		ResetChannel:   func(_ context.Context, name string) error { return nil }}))
 	t.Cleanup(srv.Close)
 	return srv, st, svc, logs
