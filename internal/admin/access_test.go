@@ -264,3 +264,36 @@ func TestRedactedChange(t *testing.T) {
 		t.Errorf("%s lost a plain field", got)
 	}
 }
+
+// Two replicas on one Postgres: a token revoked through one is refused by
+// the other from its next request (no cache holds it).
+func TestAdminTokens_RevokedOnEveryReplica(t *testing.T) {
+	dsn := sqlstore.TestDSN(t, sqlstore.DriverPostgres)
+	var srvs []*httptest.Server
+	for range 2 {
+		st, err := sqlstore.Open(context.Background(), sqlstore.DriverPostgres, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		svc := &admin.Service{Store: st}
+		srv := httptest.NewServer(admin.Handler(admin.Options{Service: svc, Token: token, Authenticators: access.Chain{svc.AdminTokens()}}))
+		t.Cleanup(srv.Close)
+		srvs = append(srvs, srv)
+	}
+	a, b := srvs[0], srvs[1]
+	secret, id := mint(t, a, `{"role":"viewer"}`)
+	if st, _, raw := do(t, b, call{"GET", "/admin/v1/tenants", "", secret}); st != 200 {
+		t.Fatalf("replica b before revocation: %d %s", st, raw)
+	}
+	if st, _, raw := do(t, a, call{"DELETE", "/admin/v1/admin-tokens/" + id, "", ""}); st != 200 {
+		t.Fatalf("revoke on a: %d %s", st, raw)
+	}
+	if st, _, _ := do(t, b, call{"GET", "/admin/v1/tenants", "", secret}); st != 401 {
+		t.Errorf("replica b after revocation on a: %d, want 401", st)
+	}
+	// Both replicas' records are one chain.
+	if st, v, raw := do(t, b, call{"GET", "/admin/v1/audit/verify", "", ""}); st != 200 || v["ok"] != true || v["records"] != 2.0 {
+		t.Errorf("verify: %d %s", st, raw)
+	}
+}
