@@ -224,4 +224,14 @@ func TestConsoleInChromium(t *testing.T) {
 	if err := chat(key, "gpt-4o-mini"); err != nil {
 		t.Errorf("after the refused reload: %v", err)
 	}
+
+	// Everything above is in the audit log, and its chain holds.
+	do("audit", chromedp.Navigate(g.AdminURL+"/ui/audit"), chromedp.Click(chromedp.CSS("#verify")),
+		chromedp.WaitVisible(chromedp.CSS("#verdict")))
+	if got := text("#verdict"); !strings.Contains(got, "The chain holds") {
+		t.Errorf("audit verdict: %q", got)
+	}
+	if got := text("#audit"); !strings.Contains(got, "console.signin") || !strings.Contains(got, "config.reload") || !strings.Contains(got, "keys.write") {
+		t.Errorf("audit log: %q", got)
+	}
 }

@@ -50,6 +50,10 @@ type Principal struct {
 // BreakGlass is the principal of the admin token from admin.token_env.
 var BreakGlass = Principal{Subject: "admin-token", Name: "admin token", Role: Admin}
 
+// Local is the principal of the CLI's direct store mode (-config), which
+// holds the store's own credentials and so every power.
+var Local = Principal{Subject: "local", Name: "direct store access", Role: Admin}
+
 // ErrNoMatch is an Authenticator's answer for a credential it does not
 // recognise: the next one is tried.
 var ErrNoMatch = errors.New("access: credential not recognised")

@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -81,26 +82,31 @@ func Handler(o Options) http.Handler {
 			mux.Handle(rt.pattern, rt.h)
 		}
 	}
-	mux.Handle("/admin/", a.authed(func(w http.ResponseWriter, r *http.Request) error {
+	// An unknown endpoint is a 404 to anyone who may read tenants (every
+	// role); without a token it is a 401, as every endpoint is.
+	mux.Handle("/admin/", a.authed(access.TenantsRead, func(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{http.StatusNotFound, "no admin endpoint " + r.Method + " " + auth.RedactKeys(r.URL.Path)}
 	}))
 	return mux
 }
 
 // route is one endpoint of the admin listener: a ServeMux pattern
-// ("METHOD /path/{param}") and its handler, nil when the endpoint is not
-// configured (metrics).
+// ("METHOD /path/{param}"), the action it performs (empty for the public
+// endpoints, which need no token) and its handler, nil when the endpoint
+// is not configured (metrics).
 type route struct {
 	pattern string
+	action  access.Action
 	h       http.Handler
 }
 
 // routes is the one list of the admin listener's endpoints: Handler
-// serves it and openapi.json must describe each of them, no more (a test
-// checks both ways).
+// serves it, openapi.json must describe each of them, no more (a test
+// checks both ways), and each authenticated one names its action, which
+// authed judges by the access policy (a test tries every role on each).
 func (a *api) routes() []route {
-	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) route {
-		return route{pattern, a.authed(fn)}
+	h := func(pattern string, action access.Action, fn func(w http.ResponseWriter, r *http.Request) error) route {
+		return route{pattern, action, a.authed(action, fn)}
 	}
 	var metrics http.Handler
 	if a.o.Metrics != nil {
@@ -109,35 +115,41 @@ func (a *api) routes() []route {
 	return []route{
 		// No token: scrapers and probes rarely carry one, and neither
 		// holds a secret.
-		{"GET /metrics", metrics},
-		{"GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })},
+		{"GET /metrics", "", metrics},
+		{"GET /healthz", "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })},
 		// No token either: the description is public (it is in the
 		// repository), and tools fetch it before they have one.
-		{"GET /admin/v1/openapi.json", http.HandlerFunc(serveOpenAPI)},
-		h("POST /admin/v1/tenants", a.createTenant),
-		h("GET /admin/v1/tenants", a.listTenants),
-		h("GET /admin/v1/tenants/{id}", a.getTenant),
-		h("PATCH /admin/v1/tenants/{id}", a.updateTenant),
-		h("POST /admin/v1/keys", a.createKey),
-		h("GET /admin/v1/keys", a.listKeys),
-		h("GET /admin/v1/keys/{id}", a.getKey),
-		h("POST /admin/v1/keys/{id}/revoke", a.revokeKey),
-		h("DELETE /admin/v1/keys/{id}", a.revokeKey),
-		h("POST /admin/v1/keys/{id}/rotate", a.rotateKey),
+		{"GET /admin/v1/openapi.json", "", http.HandlerFunc(serveOpenAPI)},
+		h("POST /admin/v1/tenants", access.TenantsCreate, a.createTenant),
+		h("GET /admin/v1/tenants", access.TenantsRead, a.listTenants),
+		h("GET /admin/v1/tenants/{id}", access.TenantsRead, a.getTenant),
+		h("PATCH /admin/v1/tenants/{id}", access.TenantsWrite, a.updateTenant),
+		h("POST /admin/v1/keys", access.KeysWrite, a.createKey),
+		h("GET /admin/v1/keys", access.KeysRead, a.listKeys),
+		h("GET /admin/v1/keys/{id}", access.KeysRead, a.getKey),
+		h("POST /admin/v1/keys/{id}/revoke", access.KeysWrite, a.revokeKey),
+		h("DELETE /admin/v1/keys/{id}", access.KeysWrite, a.revokeKey),
+		h("POST /admin/v1/keys/{id}/rotate", access.KeysWrite, a.rotateKey),
 		// The same two by a body {"key": ID or secret}, so that a secret
 		// never travels in a URL (which proxies and access logs record).
-		h("POST /admin/v1/keys/revoke", a.revokeKeyBody),
-		h("POST /admin/v1/keys/rotate", a.rotateKeyBody),
-		h("GET /admin/v1/usage", a.usage),
-		h("GET /admin/v1/usage/export", a.export),
-		h("GET /admin/v1/requests", a.listRequests),
-		h("GET /admin/v1/requests/{id}", a.getRequest),
-		h("POST /admin/v1/route/explain", a.explain),
-		h("POST /admin/v1/reload", a.reload),
-		h("POST /admin/v1/whatif", a.whatIf),
-		h("GET /admin/v1/channels", a.channels),
-		h("POST /admin/v1/channels/{name}/reset", a.resetChannel),
-		h("GET /admin/v1/models", a.models),
+		h("POST /admin/v1/keys/revoke", access.KeysWrite, a.revokeKeyBody),
+		h("POST /admin/v1/keys/rotate", access.KeysWrite, a.rotateKeyBody),
+		h("GET /admin/v1/usage", access.UsageRead, a.usage),
+		h("GET /admin/v1/usage/export", access.ReportsRead, a.export),
+		h("GET /admin/v1/requests", access.RequestsRead, a.listRequests),
+		h("GET /admin/v1/requests/{id}", access.RequestsRead, a.getRequest),
+		h("POST /admin/v1/route/explain", access.RouteExplain, a.explain),
+		h("POST /admin/v1/reload", access.ConfigReload, a.reload),
+		h("POST /admin/v1/whatif", access.ConfigWhatIf, a.whatIf),
+		h("GET /admin/v1/channels", access.ChannelsRead, a.channels),
+		h("POST /admin/v1/channels/{name}/reset", access.ChannelsReset, a.resetChannel),
+		h("GET /admin/v1/models", access.ModelsRead, a.models),
+		h("POST /admin/v1/admin-tokens", access.AdminTokensWrite, a.createAdminToken),
+		h("GET /admin/v1/admin-tokens", access.AdminTokensRead, a.listAdminTokens),
+		h("POST /admin/v1/admin-tokens/{id}/revoke", access.AdminTokensWrite, a.revokeAdminToken),
+		h("DELETE /admin/v1/admin-tokens/{id}", access.AdminTokensWrite, a.revokeAdminToken),
+		h("GET /admin/v1/audit", access.AuditRead, a.audit),
+		h("GET /admin/v1/audit/verify", access.AuditRead, a.verifyAudit),
 	}
 }
 
@@ -148,8 +160,19 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.Message }
 
-func (a *api) authed(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+// authed is the one place the admin API authenticates a request and
+// judges it by the access policy: a principal whose role may not perform
+// action is refused with a 403 (and the refusal is audited); a tenant
+// admin acting on a tenant not its own finds nothing (404), which the
+// Service decides.
+func (a *api) authed(action access.Action, fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqID := r.Header.Get("X-Request-Id")
+		if reqID == "" || len(reqID) > 128 {
+			reqID = "adm_" + strings.ToLower(rand.Text())
+		}
+		w.Header().Set("X-Request-Id", reqID)
+		r = r.WithContext(access.WithOrigin(r.Context(), access.Origin{Address: r.RemoteAddr, RequestID: reqID}))
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		p, err := a.authenticate(r.Context(), tok)
 		if err != nil && !errors.Is(err, access.ErrNoMatch) {
@@ -162,6 +185,10 @@ func (a *api) authed(fn func(w http.ResponseWriter, r *http.Request) error) http
 		}
 		if err != nil {
 			msg := "missing or wrong admin token (Authorization: Bearer <token>)"
+			if a.o.Token == "" {
+				msg = "missing or wrong admin token (Authorization: Bearer <token>): the break-glass admin token is not set " +
+					"(admin.token_env), so only a scoped admin token (switchyard admin-tokens create) or a single sign-on token opens the API"
+			}
 			if a.o.Token == "" && len(a.o.Authenticators) == 0 {
 				msg = "the admin API is disabled: set the admin token environment variable (admin.token_env)"
 				if a.o.TokenEnv != "" {
@@ -173,6 +200,13 @@ func (a *api) authed(fn func(w http.ResponseWriter, r *http.Request) error) http
 			return
 		}
 		r = r.WithContext(access.WithPrincipal(r.Context(), p))
+		if !access.Allowed(p, action) {
+			if a.svc != nil {
+				a.svc.Refused(r.Context(), action, r.Method+" "+auth.RedactKeys(r.URL.Path))
+			}
+			writeJSON(w, http.StatusForbidden, errBody(fmt.Sprintf("your role (%s) may not do this (%s)", p.Role, action)))
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		if err := fn(w, r); err != nil {
 			a.fail(w, r, err)
@@ -533,6 +567,10 @@ func (a *api) usage(w http.ResponseWriter, r *http.Request) error {
 func (o Options) UsageReport(ctx context.Context, uq UsageQuery) (any, error) {
 	switch uq.By {
 	case "contract", "compliance", "commitment", "budget":
+		// These span every tenant.
+		if !access.Allowed(who(ctx), access.ReportsRead) {
+			return nil, &httpError{http.StatusForbidden, "your role may not read the " + uq.By + " report (" + string(access.ReportsRead) + ")"}
+		}
 		if o.Report == nil {
 			return nil, &httpError{http.StatusNotFound, "no " + uq.By + " report on this gateway"}
 		}
@@ -591,12 +629,8 @@ func (s *Service) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error)
 		return nil, &FieldError{"by", "must be tenant, key, model, provider, contract, compliance, commitment or budget"}
 	}
 	f := store.UsageFilter{Since: since, Until: until, Model: q.Model, Provider: q.Provider}
-	if q.Tenant != "" {
-		t, err := s.Tenant(ctx, q.Tenant)
-		if err != nil {
-			return nil, err
-		}
-		f.TenantID = t.ID
+	if f.TenantID, err = s.scopedTenant(ctx, q.Tenant); err != nil {
+		return nil, err
 	}
 	sums, err := s.Store.SumUsage(ctx, f, q.By)
 	if err != nil {
@@ -768,7 +802,7 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) error {
 	if a.o.Reload == nil {
 		return &httpError{http.StatusNotFound, "reload is not available (no config file)"}
 	}
-	if err := a.o.Reload(r.Context()); err != nil {
+	if err := a.o.ReloadConfig(r.Context()); err != nil {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": map[string]string{"message": err.Error()}, "reloaded": false})
 		return nil
 	}
@@ -776,21 +810,41 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// ListTenants lists every tenant.
+// ReloadConfig re-reads the configuration and records the attempt in the
+// audit log: the admin API and the console both reload through it.
+func (o Options) ReloadConfig(ctx context.Context) error {
+	if o.Reload == nil {
+		return &httpError{http.StatusNotFound, "reload is not available (no config file)"}
+	}
+	err := o.Reload(ctx)
+	if o.Service != nil {
+		change := map[string]any{"reloaded": err == nil}
+		if err != nil {
+			change["error"] = err.Error()
+		}
+		o.Service.Recorded(ctx, access.ConfigReload, "config", change)
+	}
+	return err
+}
+
+// ListTenants lists every tenant the principal in ctx may see.
 func (s *Service) ListTenants(ctx context.Context) ([]TenantView, error) {
 	ts, err := s.Store.ListTenants(ctx)
 	if err != nil {
 		return nil, err
 	}
+	p := who(ctx)
 	out := make([]TenantView, 0, len(ts))
 	for i := range ts {
-		out = append(out, ViewTenant(&ts[i]))
+		if p.Sees(ts[i].ID, ts[i].Name) {
+			out = append(out, ViewTenant(&ts[i]))
+		}
 	}
 	return out, nil
 }
 
 // ListKeys lists the keys of the tenant named by id or name, or every key
-// when tenant is empty.
+// the principal in ctx may see when tenant is empty.
 func (s *Service) ListKeys(ctx context.Context, tenant string) ([]KeyView, error) {
 	tenantID := ""
 	if tenant != "" {
@@ -804,9 +858,21 @@ func (s *Service) ListKeys(ctx context.Context, tenant string) ([]KeyView, error
 	if err != nil {
 		return nil, err
 	}
+	p := who(ctx)
+	var visible map[string]bool
+	if p.Scoped() && tenantID == "" {
+		visible = map[string]bool{}
+		for _, name := range p.Tenants {
+			if t, err := s.Tenant(ctx, name); err == nil {
+				visible[t.ID] = true
+			}
+		}
+	}
 	out := make([]KeyView, 0, len(ks))
 	for i := range ks {
-		out = append(out, ViewKey(&ks[i]))
+		if visible == nil || visible[ks[i].TenantID] {
+			out = append(out, ViewKey(&ks[i]))
+		}
 	}
 	return out, nil
 }
@@ -888,7 +954,10 @@ func (o Options) ResetBreaker(ctx context.Context, name string) error {
 		return err
 	}
 	if o.Logger != nil {
-		o.Logger.Info("circuit breaker reset by the operator", "channel", name)
+		o.Logger.Info("circuit breaker reset by the operator", "channel", name, "subject", who(ctx).Subject)
+	}
+	if o.Service != nil {
+		o.Service.Recorded(ctx, access.ChannelsReset, name, nil)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -130,12 +131,8 @@ func (s *Service) Requests(ctx context.Context, q RequestQuery) (*RequestPage, e
 			return nil, &FieldError{"limit", "must be 1 to 1000"}
 		}
 	}
-	if q.Tenant != "" {
-		t, err := s.Tenant(ctx, q.Tenant)
-		if err != nil {
-			return nil, err
-		}
-		f.TenantID = t.ID
+	if f.TenantID, err = s.scopedTenant(ctx, q.Tenant); err != nil {
+		return nil, err
 	}
 	recs, next, err := s.Store.ListRequests(ctx, f)
 	if err != nil {
@@ -156,6 +153,12 @@ func (s *Service) Request(ctx context.Context, id string) (*RequestRecord, error
 	r, err := s.Store.GetRequest(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if p := who(ctx); p.Scoped() {
+		t, err := s.Store.TenantByID(ctx, r.TenantID)
+		if err != nil || !p.Sees(t.ID, t.Name) {
+			return nil, fmt.Errorf("request %q: %w", id, store.ErrNotFound)
+		}
 	}
 	out := requestRecord(r)
 	return &out, nil

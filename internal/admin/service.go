@@ -10,10 +10,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path"
 	"regexp"
+	"strings"
 	"time"
 
+	"switchyard/internal/access"
 	"switchyard/internal/auth"
 	"switchyard/internal/store"
 )
@@ -33,11 +36,25 @@ type Store interface {
 	SumUsage(ctx context.Context, f store.UsageFilter, groupBy string) ([]store.UsageSummary, error)
 	ListRequests(ctx context.Context, f store.RequestFilter) ([]store.UsageRecord, string, error)
 	GetRequest(ctx context.Context, requestID string) (*store.UsageRecord, error)
+	CreateAdminToken(ctx context.Context, t *store.AdminToken) error
+	AdminTokenByHash(ctx context.Context, hash []byte) (*store.AdminToken, error)
+	AdminTokenByID(ctx context.Context, id string) (*store.AdminToken, error)
+	ListAdminTokens(ctx context.Context) ([]store.AdminToken, error)
+	RevokeAdminToken(ctx context.Context, id string, at time.Time) error
+	AppendAudit(ctx context.Context, r *store.AuditRecord) error
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error)
 }
 
-// Service issues, lists and revokes tenants and keys.
+// Service issues, lists and revokes tenants, keys and admin tokens, and
+// writes the audit log: every change it makes is recorded there, with the
+// principal the context carries (access.FromContext), so that the admin
+// API, the console and the CLI are recorded the same way. A tenant-admin
+// principal sees only its own tenants: any other tenant, its keys, usage
+// and requests are store.ErrNotFound to it.
 type Service struct {
 	Store Store
+	// Logger receives every audit record as one line.
+	Logger *slog.Logger
 	// Sealer encrypts the AWS-style secret of each key; without it keys get
 	// no AWS pair (SigV4 clients then use the key as a Bedrock API key).
 	Sealer *auth.Sealer
@@ -107,16 +124,62 @@ func (s *Service) CreateTenant(ctx context.Context, spec TenantSpec) (*store.Ten
 	if err := s.Store.CreateTenant(ctx, t); err != nil {
 		return nil, err
 	}
+	s.record(ctx, access.TenantsCreate, store.AuditOK, t.Name, spec)
 	return t, nil
 }
 
-// Tenant finds a tenant by id or name.
+// Tenant finds a tenant by id or name; a tenant the principal in ctx may
+// not see is store.ErrNotFound.
 func (s *Service) Tenant(ctx context.Context, idOrName string) (*store.Tenant, error) {
 	t, err := s.Store.TenantByID(ctx, idOrName)
 	if errors.Is(err, store.ErrNotFound) {
-		return s.Store.TenantByName(ctx, idOrName)
+		t, err = s.Store.TenantByName(ctx, idOrName)
 	}
-	return t, err
+	if err != nil {
+		return nil, err
+	}
+	if !who(ctx).Sees(t.ID, t.Name) {
+		return nil, fmt.Errorf("tenant %q: %w", idOrName, store.ErrNotFound)
+	}
+	return t, nil
+}
+
+// scopedTenant resolves the tenant a listing or report is filtered to:
+// the one named, or for a tenant admin that names none its only tenant
+// ("" for everyone else, meaning every tenant).
+func (s *Service) scopedTenant(ctx context.Context, named string) (string, error) {
+	p := who(ctx)
+	if named == "" && p.Scoped() {
+		if len(p.Tenants) != 1 {
+			return "", &FieldError{"tenant", fmt.Sprintf("required: you administer several tenants (%s); name one", strings.Join(p.Tenants, ", "))}
+		}
+		named = p.Tenants[0]
+	}
+	if named == "" {
+		return "", nil
+	}
+	t, err := s.Tenant(ctx, named)
+	if err != nil {
+		return "", err
+	}
+	return t.ID, nil
+}
+
+// keyVisible returns store.ErrNotFound for a key of a tenant the
+// principal in ctx may not see.
+func (s *Service) keyVisible(ctx context.Context, k *store.Key) error {
+	p := who(ctx)
+	if !p.Scoped() {
+		return nil
+	}
+	t, err := s.Store.TenantByID(ctx, k.TenantID)
+	if err != nil {
+		return err
+	}
+	if !p.Sees(t.ID, t.Name) {
+		return fmt.Errorf("key %s: %w", k.ID, store.ErrNotFound)
+	}
+	return nil
 }
 
 // EnsureTenant returns the named tenant, creating it if missing.
@@ -197,6 +260,7 @@ func (s *Service) UpdateTenant(ctx context.Context, idOrName string, u TenantUpd
 	if err := s.Store.UpdateTenant(ctx, t); err != nil {
 		return nil, err
 	}
+	s.record(ctx, access.TenantsWrite, store.AuditOK, t.Name, u)
 	return t, nil
 }
 
@@ -240,7 +304,9 @@ func (s *Service) IssueKey(ctx context.Context, spec KeySpec) (*Issued, error) {
 	}
 	var t *store.Tenant
 	var err error
-	if spec.CreateTenant {
+	// A role that may not create tenants issues keys for existing ones
+	// only, whatever create_tenant says.
+	if spec.CreateTenant && access.Allowed(who(ctx), access.TenantsCreate) {
 		t, err = s.EnsureTenant(ctx, spec.Tenant)
 	} else {
 		t, err = s.Tenant(ctx, spec.Tenant)
@@ -251,7 +317,37 @@ func (s *Service) IssueKey(ctx context.Context, spec KeySpec) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, t, spec, "")
+	if who(ctx).Scoped() {
+		if err := withinTenant(spec.Limits, t); err != nil {
+			return nil, err
+		}
+	}
+	iss, err := s.issue(ctx, t, spec, "")
+	if err != nil {
+		return nil, err
+	}
+	s.record(ctx, access.KeysWrite, store.AuditOK, iss.Key.ID, map[string]any{"op": "create", "tenant": t.Name,
+		"name": spec.Name, "expires_at": spec.ExpiresAt, "allowed_models": spec.AllowedModels,
+		"metadata": spec.Metadata, "limits": spec.Limits})
+	return iss, nil
+}
+
+// withinTenant checks that a tenant admin's key limits stay within the
+// tenant's own: where the tenant has a limit, the key must have one no
+// larger.
+func withinTenant(l Limits, t *store.Tenant) error {
+	over := func(key, tenant int) bool { return tenant > 0 && (key == 0 || key > tenant) }
+	switch {
+	case over(l.RPM, t.RPM):
+		return &FieldError{"rpm", fmt.Sprintf("must be 1 to the tenant's %d", t.RPM)}
+	case over(l.TPM, t.TPM):
+		return &FieldError{"tpm", fmt.Sprintf("must be 1 to the tenant's %d", t.TPM)}
+	case over(l.MaxStreams, t.MaxStreams):
+		return &FieldError{"max_streams", fmt.Sprintf("must be 1 to the tenant's %d", t.MaxStreams)}
+	case t.BudgetUSD > 0 && (l.BudgetUSD == 0 || l.BudgetUSD > t.BudgetUSD):
+		return &FieldError{"budget_usd", fmt.Sprintf("must be above 0 and at most the tenant's %g", t.BudgetUSD)}
+	}
+	return nil
 }
 
 // IssueFixedKey stores a caller-chosen secret (the demo's -key) for the
@@ -303,12 +399,23 @@ func (s *Service) issue(ctx context.Context, t *store.Tenant, spec KeySpec, secr
 	return out, nil
 }
 
-// FindKey resolves a key id, or a whole secret (sk-sy-...), to its key.
+// FindKey resolves a key id, or a whole secret (sk-sy-...), to its key;
+// a key the principal in ctx may not see is store.ErrNotFound.
 func (s *Service) FindKey(ctx context.Context, idOrSecret string) (*store.Key, error) {
+	var k *store.Key
+	var err error
 	if len(idOrSecret) > 6 && idOrSecret[:6] == "sk-sy-" {
-		return s.Store.KeyByHash(ctx, auth.HashKey(idOrSecret))
+		k, err = s.Store.KeyByHash(ctx, auth.HashKey(idOrSecret))
+	} else {
+		k, err = s.Store.KeyByID(ctx, idOrSecret)
 	}
-	return s.Store.KeyByID(ctx, idOrSecret)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.keyVisible(ctx, k); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // RevokeKey revokes a key by id or secret.
@@ -321,6 +428,7 @@ func (s *Service) RevokeKey(ctx context.Context, idOrSecret string) (*store.Key,
 		if err := s.Store.RevokeKey(ctx, k.ID, s.now()); err != nil {
 			return nil, err
 		}
+		s.record(ctx, access.KeysWrite, store.AuditOK, k.ID, map[string]any{"op": "revoke"})
 	}
 	return s.Store.KeyByID(ctx, k.ID)
 }
@@ -362,5 +470,6 @@ func (s *Service) RotateKey(ctx context.Context, idOrSecret string) (*Issued, er
 		}
 		return nil, fmt.Errorf("rotating key %s: revoking it: %w", old.ID, err)
 	}
+	s.record(ctx, access.KeysWrite, store.AuditOK, old.ID, map[string]any{"op": "rotate", "new_key": issued.Key.ID})
 	return issued, nil
 }

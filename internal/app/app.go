@@ -45,6 +45,10 @@ func commands() []command {
 		}},
 		{"login", cli.LoginSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Login(ctx, cliEnv(env), args) }},
 		{"logout", cli.LogoutSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Logout(ctx, cliEnv(env), args) }},
+		{"admin-tokens", cli.AdminTokensSummary, func(ctx context.Context, env *Env, args []string) error {
+			return cli.AdminTokens(ctx, cliEnv(env), args)
+		}},
+		{"audit", cli.AuditSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Audit(ctx, cliEnv(env), args) }},
 		{"whatif", cli.WhatIfSummary, func(ctx context.Context, env *Env, args []string) error { return cli.WhatIf(ctx, cliEnv(env), args) }},
 		{"reconcile", "compare a cloud's cost export with the ledger, day by channel: reconcile -provider aws|azure|gcp|openai|anthropic -file F -config F", runReconcile},
 		{"route", "explain a routing decision: route explain -config F -model M -tenant T -traffic stateless", runRoute},

@@ -270,7 +270,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	if err != nil {
 		return nil, err
 	}
-	in.admin = &admin.Service{Store: st, Sealer: sealer}
+	in.admin = &admin.Service{Store: st, Sealer: sealer, Logger: log}
 	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer, Outage: cfg.Store.Outage,
 		MaxStale: cfg.Store.OutageMaxStale.Std(), Breaker: storeBreaker})
 	if err := seedCommitments(ctx, st, router, time.Now()); err != nil {
@@ -367,7 +367,9 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		if err != nil {
 			return nil, err
 		}
-		var authenticators access.Chain
+		// Scoped admin tokens are looked up in the store on every request,
+		// so a revocation holds on every replica from its next request.
+		authenticators := access.Chain{in.admin.AdminTokens()}
 		var redirectURL string
 		if oidc != nil {
 			in.closers = append(in.closers, oidc.Close)

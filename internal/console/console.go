@@ -95,26 +95,27 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("POST /ui/signin", c.signin)
 	mux.HandleFunc("GET /ui/sso/start", c.ssoStart)
 	mux.HandleFunc("GET /ui/sso/callback", c.ssoCallback)
-	mux.Handle("POST /ui/signout", c.action(c.signout))
-	mux.Handle("GET /ui/{$}", c.page(c.overview))
-	mux.Handle("GET /ui/channels", c.page(c.channels))
-	mux.Handle("POST /ui/channels/{name}/reset", c.action(c.resetChannel))
-	mux.Handle("GET /ui/models", c.page(c.models))
-	mux.Handle("GET /ui/contracts", c.page(c.contracts))
-	mux.Handle("GET /ui/tenants", c.page(c.tenants))
-	mux.Handle("POST /ui/tenants", c.action(c.createTenant))
-	mux.Handle("GET /ui/tenants/{id}", c.page(c.tenant))
-	mux.Handle("POST /ui/tenants/{id}/limits", c.action(c.updateTenant))
-	mux.Handle("POST /ui/tenants/{id}/keys", c.action(c.issueKey))
-	mux.Handle("POST /ui/keys/{id}/revoke", c.action(c.revokeKey))
-	mux.Handle("POST /ui/keys/{id}/rotate", c.action(c.rotateKey))
-	mux.Handle("GET /ui/usage", c.page(c.usage))
-	mux.Handle("GET /ui/usage.csv", c.page(c.usageCSV))
-	mux.Handle("GET /ui/requests", c.page(c.requests))
-	mux.Handle("GET /ui/requests/{id}", c.page(c.request))
-	mux.Handle("GET /ui/config", c.page(c.config))
-	mux.Handle("POST /ui/config/reload", c.action(c.reload))
-	mux.Handle("/ui/", c.page(func(w http.ResponseWriter, r *http.Request, v *view) error {
+	mux.Handle("POST /ui/signout", c.action(access.SignIn, c.signout))
+	mux.Handle("GET /ui/{$}", c.page(access.ChannelsRead, c.overview))
+	mux.Handle("GET /ui/channels", c.page(access.ChannelsRead, c.channels))
+	mux.Handle("POST /ui/channels/{name}/reset", c.action(access.ChannelsReset, c.resetChannel))
+	mux.Handle("GET /ui/models", c.page(access.ModelsRead, c.models))
+	mux.Handle("GET /ui/contracts", c.page(access.ReportsRead, c.contracts))
+	mux.Handle("GET /ui/tenants", c.page(access.TenantsRead, c.tenants))
+	mux.Handle("POST /ui/tenants", c.action(access.TenantsCreate, c.createTenant))
+	mux.Handle("GET /ui/tenants/{id}", c.page(access.TenantsRead, c.tenant))
+	mux.Handle("POST /ui/tenants/{id}/limits", c.action(access.TenantsWrite, c.updateTenant))
+	mux.Handle("POST /ui/tenants/{id}/keys", c.action(access.KeysWrite, c.issueKey))
+	mux.Handle("POST /ui/keys/{id}/revoke", c.action(access.KeysWrite, c.revokeKey))
+	mux.Handle("POST /ui/keys/{id}/rotate", c.action(access.KeysWrite, c.rotateKey))
+	mux.Handle("GET /ui/usage", c.page(access.UsageRead, c.usage))
+	mux.Handle("GET /ui/usage.csv", c.page(access.UsageRead, c.usageCSV))
+	mux.Handle("GET /ui/requests", c.page(access.RequestsRead, c.requests))
+	mux.Handle("GET /ui/requests/{id}", c.page(access.RequestsRead, c.request))
+	mux.Handle("GET /ui/config", c.page(access.ConfigRead, c.config))
+	mux.Handle("POST /ui/config/reload", c.action(access.ConfigReload, c.reload))
+	mux.Handle("GET /ui/audit", c.page(access.AuditRead, c.audit))
+	mux.Handle("/ui/", c.page(access.SignIn, func(w http.ResponseWriter, r *http.Request, v *view) error {
 		return notFound("no console page " + r.URL.Path)
 	}))
 	return securityHeaders(mux)
@@ -152,6 +153,9 @@ type view struct {
 	Refresh string
 	CSRF    string
 	Flash   string
+	// Can says which navigation entries (by Nav name) and actions (by
+	// action name) the signed-in role may use: the others are not shown.
+	Can map[string]bool
 	// Error is a problem to show above the page's content.
 	Error string
 	// Data is the page's own data.
@@ -178,7 +182,9 @@ func badRequest(msg string) error { return &httpProblem{http.StatusBadRequest, m
 
 // signedIn returns the request's session, or nil. A single sign-on
 // session past its ID token's expiry is renewed with its refresh token or
-// ended.
+// ended. A session signed in with a scoped admin token ends when the token
+// is revoked: the token is checked in the store on every request, as the
+// admin API checks it.
 func (c *console) signedIn(r *http.Request) (*session, string) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
@@ -187,6 +193,19 @@ func (c *console) signedIn(r *http.Request) (*session, string) {
 	s := c.sessions.get(ck.Value)
 	if s != nil && !s.expiry.IsZero() && !c.now().Before(s.expiry) {
 		s = c.renew(r.Context(), ck.Value, s)
+	}
+	if s != nil && c.svc != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		ok, err := c.svc.StillValid(ctx, s.who)
+		cancel()
+		if err != nil {
+			c.log.Error("console session check failed", "subject", s.who.Subject, "err", err)
+			return nil, ""
+		}
+		if !ok {
+			c.sessions.delete(ck.Value)
+			return nil, ""
+		}
 	}
 	return s, ck.Value
 }
@@ -200,26 +219,80 @@ func who(p access.Principal) string {
 	return name + " (" + string(p.Role) + ")"
 }
 
-// permitted is the one place that decides whether a session may use a
-// page or an action. Every signed-in session is an admin today.
-func permitted(s *session, r *http.Request) bool {
-	return s.who.Role == access.Admin
+// navActions are the console's navigation entries (by view.Nav name) and
+// the action each page needs.
+var navActions = map[string]access.Action{
+	"overview":  access.ChannelsRead,
+	"channels":  access.ChannelsRead,
+	"models":    access.ModelsRead,
+	"contracts": access.ReportsRead,
+	"tenants":   access.TenantsRead,
+	"usage":     access.UsageRead,
+	"requests":  access.RequestsRead,
+	"config":    access.ConfigRead,
+	"audit":     access.AuditRead,
 }
 
-// page serves a GET page to a signed-in operator; anyone else is sent to
-// sign in.
-func (c *console) page(fn pageFunc) http.Handler {
+// can lists the navigation entries (by Nav name) and the actions (by
+// action name, such as "keys.write") p may use, for the templates to leave
+// out the links and forms it may not.
+func can(p access.Principal) map[string]bool {
+	out := make(map[string]bool, len(navActions))
+	for nav, a := range navActions {
+		out[nav] = access.Allowed(p, a)
+	}
+	for _, a := range access.Actions() {
+		out[string(a)] = access.Allowed(p, a)
+	}
+	return out
+}
+
+// landing is the first page a principal is sent to after signing in: the
+// overview, or the tenants for a role that may not see it.
+func landing(p access.Principal) string {
+	if access.Allowed(p, navActions["overview"]) {
+		return "/ui/"
+	}
+	return "/ui/tenants"
+}
+
+// permitted is the one place that decides whether a session may use a
+// page or an action: the access policy, as for the admin API. A refusal
+// is recorded in the audit log.
+func (c *console) permitted(s *session, r *http.Request, action access.Action) bool {
+	if access.Allowed(s.who, action) {
+		return true
+	}
+	if c.svc != nil {
+		c.svc.Refused(r.Context(), action, r.Method+" "+auth.RedactKeys(r.URL.Path))
+	}
+	return false
+}
+
+// acting returns r carrying the session's principal and the request's
+// origin, so that the admin service scopes and records what it does.
+func acting(r *http.Request, s *session) *http.Request {
+	ctx := access.WithPrincipal(r.Context(), s.who)
+	ctx = access.WithOrigin(ctx, access.Origin{Address: r.RemoteAddr, RequestID: "ui_" + randomToken()[:16]})
+	return r.WithContext(ctx)
+}
+
+// page serves a GET page to a signed-in operator whose role may perform
+// action; anyone else is sent to sign in.
+func (c *console) page(action access.Action, fn pageFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, _ := c.signedIn(r)
 		if s == nil {
 			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 			return
 		}
-		if !permitted(s, r) {
-			c.render(w, r, &view{Title: "Not allowed", Error: "Your role may not open this page.", status: http.StatusForbidden, template: "error"})
+		r = acting(r, s)
+		if !c.permitted(s, r, action) {
+			c.render(w, r, &view{Title: "Not allowed", Error: "Your role may not open this page.", Nav: "-", CSRF: s.csrf, Can: can(s.who),
+				status: http.StatusForbidden, template: "error"})
 			return
 		}
-		v := &view{CSRF: s.csrf, Who: who(s.who), Flash: c.sessions.takeFlash(s), status: http.StatusOK}
+		v := &view{CSRF: s.csrf, Who: who(s.who), Flash: c.sessions.takeFlash(s), Can: can(s.who), status: http.StatusOK}
 		if err := fn(w, r, v); err != nil {
 			c.fail(w, r, v, err)
 			return
@@ -234,7 +307,7 @@ func (c *console) page(fn pageFunc) http.Handler {
 // the session's CSRF token, or nothing happens. fn returns where to go
 // next (303), or fills v to render a page itself (a key's secret, shown
 // once, is never put in a redirect).
-func (c *console) action(fn func(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error)) http.Handler {
+func (c *console) action(action access.Action, fn func(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		s, _ := c.signedIn(r)
@@ -242,7 +315,8 @@ func (c *console) action(fn func(w http.ResponseWriter, r *http.Request, s *sess
 			c.render(w, r, &view{Title: "Signed out", Error: "Your session has ended; sign in again.", status: http.StatusUnauthorized, template: "error"})
 			return
 		}
-		v := &view{CSRF: s.csrf, Who: who(s.who), status: http.StatusOK}
+		r = acting(r, s)
+		v := &view{CSRF: s.csrf, Who: who(s.who), Can: can(s.who), status: http.StatusOK}
 		if err := r.ParseForm(); err != nil {
 			c.fail(w, r, v, badRequest("unreadable form"))
 			return
@@ -251,7 +325,7 @@ func (c *console) action(fn func(w http.ResponseWriter, r *http.Request, s *sess
 			c.fail(w, r, v, &httpProblem{http.StatusForbidden, "The form's security token is missing or stale; reload the page and try again."})
 			return
 		}
-		if !permitted(s, r) {
+		if !c.permitted(s, r, action) {
 			c.fail(w, r, v, &httpProblem{http.StatusForbidden, "Your role may not do this."})
 			return
 		}

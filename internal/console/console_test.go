@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"switchyard/internal/access"
 	"switchyard/internal/admin"
 	"switchyard/internal/auth"
 	"switchyard/internal/console"
@@ -59,7 +60,7 @@ func newFixture(t *testing.T, tls bool) *fixture {
 	}
 	f := &fixture{clk: &clock{t: time.Now()}}
 	f.svc = &admin.Service{Store: st, Sealer: sealer}
-	ops := admin.Options{Service: f.svc, Token: adminToken,
+	ops := admin.Options{Service: f.svc, Token: adminToken, Authenticators: access.Chain{f.svc.AdminTokens()},
 		Explain: func(ctx context.Context, q admin.ExplainQuery) (any, error) {
 			return map[string]any{"decision": map[string]any{"model": q.Model, "tenant": q.Tenant, "traffic": q.Traffic, "strategy": "priority",
 				"max_attempts": 2, "order": []any{map[string]any{"provider": "azure-sim", "upstream_model": "m1"}},

@@ -21,7 +21,7 @@ import (
 
 // pageNames are the templates in templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"signin", "error", "overview", "channels", "models", "contracts", "tenants", "tenant", "issued",
+var pageNames = []string{"signin", "error", "overview", "channels", "models", "contracts", "tenants", "tenant", "issued", "audit",
 	"usage", "requests", "request", "config", "ssodone"}
 
 func parseTemplates() map[string]*template.Template {
@@ -100,7 +100,7 @@ func roundTrip(src, dst any) error {
 
 func (c *console) signinForm(w http.ResponseWriter, r *http.Request) {
 	if s, _ := c.signedIn(r); s != nil {
-		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+		http.Redirect(w, r, landing(s.who), http.StatusSeeOther)
 		return
 	}
 	c.showSignin(w, r, "", http.StatusOK)
@@ -114,7 +114,7 @@ type signinData struct {
 func (c *console) showSignin(w http.ResponseWriter, r *http.Request, problem string, status int) {
 	tok := randomToken()
 	setCookie(w, r, signinCookie, tok, 600)
-	if c.o.Admin.Token == "" && c.o.SSO == nil && problem == "" {
+	if c.o.Admin.Token == "" && c.o.SSO == nil && len(c.o.Admin.Authenticators) == 0 && problem == "" {
 		problem = "Sign-in is disabled: the admin token environment variable (admin.token_env) was empty when the gateway started."
 	}
 	c.render(w, r, &view{Title: "Sign in", CSRF: tok, Error: problem, template: "signin", status: status,
@@ -157,7 +157,10 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 	setCookie(w, r, signinCookie, "", -1)
 	setCookie(w, r, sessionCookie, id, 0)
 	c.log.Info("console sign-in", "subject", who.Subject, "role", string(who.Role), "remote", r.RemoteAddr)
-	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+	if c.svc != nil {
+		c.svc.SignedIn(access.WithOrigin(r.Context(), access.Origin{Address: r.RemoteAddr, RequestID: "ui_" + randomToken()[:16]}), who)
+	}
+	http.Redirect(w, r, landing(who), http.StatusSeeOther)
 }
 
 func (c *console) signout(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
@@ -994,7 +997,7 @@ func (c *console) reload(w http.ResponseWriter, r *http.Request, s *session, v *
 	}
 	ctx, cancel := pageContext(r)
 	defer cancel()
-	if err := c.o.Admin.Reload(ctx); err != nil {
+	if err := c.o.Admin.ReloadConfig(ctx); err != nil {
 		d := &configData{CanLoad: true}
 		for _, line := range strings.Split(err.Error(), "\n") {
 			if line = strings.TrimSpace(line); line != "" {

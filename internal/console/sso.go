@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"switchyard/internal/access"
 	"time"
 
 	"switchyard/internal/sso"
@@ -83,10 +84,13 @@ func (c *console) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	setCookie(w, r, sessionCookie, sid, 0)
 	c.log.Info("console sign-in", "subject", id.Principal.Subject, "name", id.Principal.Name, "role", string(id.Principal.Role),
 		"via", "oidc", "remote", r.RemoteAddr)
+	if c.svc != nil {
+		c.svc.SignedIn(access.WithOrigin(r.Context(), access.Origin{Address: r.RemoteAddr, RequestID: "ui_" + randomToken()[:16]}), id.Principal)
+	}
 	// A page that moves on by itself rather than a redirect: the session
 	// cookie is SameSite=Strict, and browsers withhold it from the rest of
 	// a redirect chain that began on the provider's site.
-	c.render(w, r, &view{Title: "Signed in", Data: who(id.Principal), Refresh: "/ui/", template: "ssodone", status: http.StatusOK})
+	c.render(w, r, &view{Title: "Signed in", Data: who(id.Principal), Refresh: landing(id.Principal), template: "ssodone", status: http.StatusOK})
 }
 
 // redirectURL is where the provider sends the browser back.

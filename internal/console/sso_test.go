@@ -99,7 +99,13 @@ func TestSSO_SignInMapsEachRole(t *testing.T) {
 			if want := `<strong id="sso-who">` + email + " (" + tc.want + ")</strong>"; !strings.Contains(body, want) {
 				t.Errorf("callback page lacks %q:\n%s", want, body)
 			}
-			if !strings.Contains(body, `<meta http-equiv="refresh" content="0;url=/ui/">`) {
+			// Where each role lands: the overview, or a tenant admin's
+			// tenants.
+			landing := "/ui/"
+			if tc.want == "tenant-admin" {
+				landing = "/ui/tenants"
+			}
+			if !strings.Contains(body, `<meta http-equiv="refresh" content="0;url=`+landing+`">`) {
 				t.Errorf("callback page does not move on to the console:\n%s", body)
 			}
 			// The session is live: the console no longer sends the browser

@@ -32,6 +32,10 @@ type dialect struct {
 	// migrationLock, when set, runs first in every migration transaction
 	// to serialize concurrent migrators.
 	migrationLock string
+	// auditLock, when set, runs first in every audit append transaction
+	// so that appends from every replica queue for the chain's head
+	// (SQLite's write lock already serialises them).
+	auditLock string
 	// timeArg converts a timestamp to its column value.
 	timeArg func(time.Time) any
 	// hourStart is an SQL expression for the start of the UTC hour of
@@ -95,6 +99,7 @@ var postgresDialect = dialect{
 	// Scoped to the current schema so that isolated schemas (tests, or
 	// several deployments sharing a database) migrate independently.
 	migrationLock: "SELECT pg_advisory_xact_lock(hashtext('switchyard_migrations:' || current_schema()))",
+	auditLock:     "SELECT pg_advisory_xact_lock(hashtext('switchyard_audit:' || current_schema()))",
 	timeArg:       func(t time.Time) any { return t },
 	hourStart: func(col string) string {
 		return "(date_trunc('hour', " + col + " AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"

@@ -181,3 +181,13 @@ func dsnWithSearchPath(dsn, schema string) (string, error) {
 	}
 	return strings.TrimSpace(dsn) + " search_path=" + schema, nil
 }
+
+// ExecForTest runs a raw statement ("?" placeholders) on the store's
+// database, for tests that must change what the store's own methods never
+// would, such as editing an audit record to see verification fail.
+func (s *Store) ExecForTest(t testing.TB, q string, args ...any) {
+	t.Helper()
+	if _, err := s.w.Exec(s.d.rebind(q), args...); err != nil {
+		t.Fatalf("exec %q: %v", q, err)
+	}
+}
