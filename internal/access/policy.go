@@ -32,6 +32,9 @@ const (
 	ConfigReload Action = "config.reload"
 	// ConfigWhatIf replays the ledger through a proposed configuration.
 	ConfigWhatIf     Action = "config.whatif"
+	// BillsReconcile compares a cloud's cost export with the ledger and
+	// may save its billed days for commitments' burn-down.
+	BillsReconcile Action = "bills.reconcile"
 	AdminTokensRead  Action = "admin_tokens.read"
 	AdminTokensWrite Action = "admin_tokens.write"
 	AuditRead        Action = "audit.read"
@@ -70,6 +73,7 @@ var policy = map[Action]rule{
 	ConfigRead:       {readers},
 	ConfigReload:     {operators},
 	ConfigWhatIf:     {operators},
+	BillsReconcile:   {operators},
 	AdminTokensRead:  {admins},
 	AdminTokensWrite: {admins},
 	AuditRead:        {readers},

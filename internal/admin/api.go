@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,11 +54,43 @@ type Options struct {
 	// configuration (YAML) for POST /admin/v1/whatif. An error wrapping
 	// ErrBadProposal is the caller's (422); others are internal.
 	WhatIf func(ctx context.Context, proposed []byte, since, until time.Time) (any, error)
+	// Reconcile compares a cloud's cost export (bill, size bytes) with the
+	// ledger for POST /admin/v1/reconcile, and saves its billed days when
+	// q.Save. An error wrapping ErrBadBill is the caller's (422).
+	Reconcile func(ctx context.Context, q ReconcileQuery, bill io.ReaderAt, size int64) (any, error)
 	// Export builds the chargeback of [since, until) grouped by a label,
 	// for GET /admin/v1/usage/export.
 	Export func(ctx context.Context, label string, since, until time.Time) (Exported, error)
 	Logger *slog.Logger
 }
+
+// ReconcileQuery describes a reconciliation asked of the admin API.
+type ReconcileQuery struct {
+	// Provider is the export's format: aws, azure, gcp, openai or
+	// anthropic.
+	Provider string `json:"provider"`
+	// Account keeps the lines of one account (AWS account, subscription,
+	// project, workspace); empty keeps all.
+	Account string `json:"account,omitempty"`
+	// ThresholdPct and ThresholdUSD: a row's difference is a discrepancy
+	// beyond both.
+	ThresholdPct float64 `json:"threshold_pct"`
+	ThresholdUSD float64 `json:"threshold_usd"`
+	// Save records the bill's billed days.
+	Save bool `json:"save"`
+}
+
+// ErrBadBill marks a cost export that could not be read: the caller's
+// error.
+var ErrBadBill = errors.New("unreadable cost export")
+
+// MaxBillUpload bounds the cost export POST /admin/v1/reconcile takes; it
+// is spooled to a temporary file, not held in memory.
+const MaxBillUpload = 512 << 20
+
+// bodyLimits are the request body bounds of the routes that take more
+// than the 1 MiB every other admin route does.
+var bodyLimits = map[access.Action]int64{access.BillsReconcile: MaxBillUpload}
 
 // ExplainQuery asks how a request would be routed.
 type ExplainQuery struct {
@@ -141,6 +175,7 @@ func (a *api) routes() []route {
 		h("POST /admin/v1/route/explain", access.RouteExplain, a.explain),
 		h("POST /admin/v1/reload", access.ConfigReload, a.reload),
 		h("POST /admin/v1/whatif", access.ConfigWhatIf, a.whatIf),
+		h("POST /admin/v1/reconcile", access.BillsReconcile, a.reconcile),
 		h("GET /admin/v1/channels", access.ChannelsRead, a.channels),
 		h("POST /admin/v1/channels/{name}/reset", access.ChannelsReset, a.resetChannel),
 		h("GET /admin/v1/models", access.ModelsRead, a.models),
@@ -207,7 +242,11 @@ func (a *api) authed(action access.Action, fn func(w http.ResponseWriter, r *htt
 			writeJSON(w, http.StatusForbidden, errBody(fmt.Sprintf("your role (%s) may not do this (%s)", p.Role, action)))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		limit := int64(1 << 20)
+		if l, ok := bodyLimits[action]; ok {
+			limit = l
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if err := fn(w, r); err != nil {
 			a.fail(w, r, err)
 		}
@@ -255,7 +294,7 @@ func Problem(err error) (status int, message string) {
 		return http.StatusNotFound, "not found"
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict, "already exists"
-	case errors.Is(err, ErrBadProposal):
+	case errors.Is(err, ErrBadProposal), errors.Is(err, ErrBadBill):
 		return http.StatusUnprocessableEntity, err.Error()
 	case errors.Is(err, store.ErrInvalid):
 		return http.StatusBadRequest, err.Error()
@@ -1016,6 +1055,67 @@ func (a *api) whatIf(w http.ResponseWriter, r *http.Request) error {
 	rep, err := a.o.WhatIf(r.Context(), body, since, until)
 	if err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// reconcile serves POST /admin/v1/reconcile?provider=P[&account=A]
+// [&threshold_pct=5][&threshold_usd=0.01][&save=true] with the cost
+// export as the body.
+func (a *api) reconcile(w http.ResponseWriter, r *http.Request) error {
+	if a.o.Reconcile == nil {
+		return &httpError{http.StatusNotFound, "reconciliation is not available on this gateway"}
+	}
+	q := r.URL.Query()
+	rq := ReconcileQuery{Provider: q.Get("provider"), Account: q.Get("account"), ThresholdPct: 5, ThresholdUSD: 0.01}
+	if rq.Provider == "" {
+		return &FieldError{"provider", "is required: aws, azure, gcp, openai or anthropic"}
+	}
+	for _, f := range []struct {
+		name string
+		to   *float64
+	}{{"threshold_pct", &rq.ThresholdPct}, {"threshold_usd", &rq.ThresholdUSD}} {
+		if v := q.Get(f.name); v != "" {
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(x > 0) || x > 1e12 {
+				return &FieldError{f.name, "must be a positive number"}
+			}
+			*f.to = x
+		}
+	}
+	if v := q.Get("save"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return &FieldError{"save", "must be true or false"}
+		}
+		rq.Save = b
+	}
+	spool, err := os.CreateTemp("", "switchyard-bill-")
+	if err != nil {
+		return fmt.Errorf("spooling the cost export: %w", err)
+	}
+	defer func() {
+		spool.Close()
+		os.Remove(spool.Name())
+	}()
+	size, err := io.Copy(spool, r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body too large: a cost export is limited to %d MiB", MaxBillUpload>>20)}
+		}
+		return &httpError{http.StatusBadRequest, "reading the body: " + err.Error()}
+	}
+	if size == 0 {
+		return &httpError{http.StatusBadRequest, "the cost export is required as the body"}
+	}
+	rep, err := a.o.Reconcile(r.Context(), rq, spool, size)
+	if err != nil {
+		return err
+	}
+	if rq.Save && a.svc != nil {
+		a.svc.Recorded(r.Context(), access.BillsReconcile, rq.Provider, rq)
 	}
 	writeJSON(w, http.StatusOK, rep)
 	return nil

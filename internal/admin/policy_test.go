@@ -70,6 +70,7 @@ func TestPolicy_EveryRoleEveryRoute(t *testing.T) {
 		"POST /admin/v1/route/explain":            {v, op, ad},
 		"POST /admin/v1/reload":                   {op, ad},
 		"POST /admin/v1/whatif":                   {op, ad},
+		"POST /admin/v1/reconcile":                {op, ad},
 		"GET /admin/v1/channels":                  {v, op, ad},
 		"POST /admin/v1/channels/{name}/reset":    {op, ad},
 		"GET /admin/v1/models":                    {v, op, ad},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"slices"
@@ -13,9 +14,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"switchyard/internal/admin"
 	"switchyard/internal/billing"
 	"switchyard/internal/cli"
 	"switchyard/internal/config"
+	"switchyard/internal/store/sqlstore"
 )
 
 // runReconcile is `switchyard reconcile -provider aws|azure|gcp|openai|anthropic -file F`: a
@@ -43,10 +46,6 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 	if *pct <= 0 || *usd <= 0 {
 		return errors.New("reconcile: the thresholds must be positive")
 	}
-	match, err := billMatcher(*provider)
-	if err != nil {
-		return fmt.Errorf("reconcile: -provider %q: %w", *provider, err)
-	}
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
@@ -55,32 +54,23 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
 		return err
-	}
-	bill, err := billing.ParseBill(*provider, f, fi.Size())
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
 	}
 	st, err := openConfiguredStore(ctx, cfg, env.Getenv)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	rec, err := billing.Reconcile(ctx, st, bill, billing.ReconcileOptions{Match: match(cfg), Offerings: channelOfferings(cfg),
-		Account: *account, ThresholdPct: *pct, ThresholdUSD: *usd})
+	q := admin.ReconcileQuery{Provider: *provider, Account: *account, ThresholdPct: *pct, ThresholdUSD: *usd, Save: *save}
+	rec, err := reconcileBill(ctx, cfg, st, q, f, fi.Size())
 	if err != nil {
-		return err
+		return fmt.Errorf("reconcile %s: %w", *file, err)
 	}
 	if *save {
-		days := rec.BilledDays()
-		if err := st.SaveBilledDays(ctx, days); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stderr, "reconcile: saved %d billed channel-days; commitments with burn_down: billed count them\n", len(days))
+		fmt.Fprintf(env.Stderr, "reconcile: saved the billed days of %s; commitments with burn_down: billed count them\n", *file)
 	}
 	if *jsonOut {
 		enc := json.NewEncoder(env.Stdout)
@@ -88,6 +78,32 @@ func runReconcile(ctx context.Context, env *Env, args []string) error {
 		return enc.Encode(rec)
 	}
 	return reconcileTable(env, rec)
+}
+
+// reconcileBill reads a cost export of q.Provider's format and compares
+// it with st's ledger by cfg's channels and models, saving its billed days
+// when q.Save: the one reconciliation of the CLI and the admin API. An
+// export that cannot be read, or an unknown format, is admin.ErrBadBill.
+func reconcileBill(ctx context.Context, cfg *config.Config, st *sqlstore.Store, q admin.ReconcileQuery, r io.ReaderAt, size int64) (*billing.Reconciliation, error) {
+	match, err := billMatcher(q.Provider)
+	if err != nil {
+		return nil, fmt.Errorf("%w: provider %q: %w", admin.ErrBadBill, q.Provider, err)
+	}
+	bill, err := billing.ParseBill(q.Provider, r, size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", admin.ErrBadBill, err)
+	}
+	rec, err := billing.Reconcile(ctx, st, bill, billing.ReconcileOptions{Match: match(cfg), Offerings: channelOfferings(cfg),
+		Account: q.Account, ThresholdPct: q.ThresholdPct, ThresholdUSD: q.ThresholdUSD})
+	if err != nil {
+		return nil, err
+	}
+	if q.Save {
+		if err := st.SaveBilledDays(ctx, rec.BilledDays()); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
 }
 
 // billMatcher returns how the channel of a bill line of provider's

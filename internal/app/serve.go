@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -380,6 +381,9 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
 			Report: reports(st, gw.Router), Channels: channelStatus(gw.Router), ResetChannel: resetChannel(gw.Router),
 			Models: modelList(gw.Router), WhatIf: whatIf(st, func() string { return in.reload.config().Prices.File }),
+			Reconcile: func(ctx context.Context, q admin.ReconcileQuery, bill io.ReaderAt, size int64) (any, error) {
+				return reconcileBill(ctx, in.reload.config(), st, q, bill, size)
+			},
 			Export: export(st, in.reload.config)}
 		// The console shares the listener, the token and every operation
 		// with the admin API.
