@@ -239,10 +239,10 @@ func (c *Client) roundTrip(ctx context.Context, op Operation, model string, body
 	// A plain text chat answer, the common case, is read without
 	// encoding/json's reflection; the same fields come out.
 	if cr, ok := out.(*ChatResponse); ok {
-		if lean, ok := decodeTextAnswer(data); ok {
-			*cr = lean
+		if decodeTextAnswer(data, cr) {
 			return data, nil
 		}
+		*cr = ChatResponse{} // what the walk filled before it gave up
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return nil, c.badResponse("malformed response body", err)
