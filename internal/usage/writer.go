@@ -373,16 +373,16 @@ func (w *Writer) next(stopping bool) ([]store.UsageRecord, time.Duration) {
 		return nil, wait
 	}
 	k := min(n, w.batchSize)
-	if k == n {
-		// The batch takes the whole queue, array and all (for recycle);
-		// the records that arrive while it is written go to the array of
-		// the batch written before it, which is done with it. The arrival
-		// times are read only here, so their array is refilled at once.
-		batch := w.buf
-		w.buf, w.spare = w.spare, nil
-		w.arrived = w.arrived[:0]
+	if n-k <= w.batchSize/4 {
+		// The batch takes buf's array whole (for recycle); the few records
+		// past it, if any, and those that arrive while it is written go to
+		// the array of the batch written before it, which is done with it.
+		// The arrival times are read only here, so their array is kept.
+		batch := w.buf[:k]
+		w.buf, w.spare = append(w.spare, w.buf[k:]...), nil
+		w.arrived = w.arrived[:copy(w.arrived, w.arrived[k:])]
 		if cap(w.arrived) > 2*w.batchSize {
-			w.arrived = nil
+			w.arrived = append([]time.Time(nil), w.arrived...) // nil when empty
 		}
 		w.space.Broadcast()
 		return batch, 0

@@ -591,3 +591,30 @@ func TestWriter_ReusesWrittenBatchArray(t *testing.T) {
 		}
 	})
 }
+
+// TestWriter_RecordsPastAFullBatchKeepTheirOrder: the few records that
+// arrived past a full batch move to the next array and are written next,
+// in order, as are those behind a backlog.
+func TestWriter_RecordsPastAFullBatchKeepTheirOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &memSink{}
+		w := NewWriter(sink, WriterOptions{BatchSize: 8, FlushInterval: time.Hour, Logger: quiet()})
+		defer w.Close(context.Background())
+		for i := range 9 { // one past a batch: moved along
+			w.Record(rec(i))
+		}
+		synctest.Wait()
+		for i := 9; i < 40; i++ { // a backlog behind a batch
+			w.Record(rec(i))
+		}
+		if err := w.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(seqIDs(0, 40), sink.ids()); diff != "" {
+			t.Errorf("records (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]int{8, 8, 8, 8, 8}, sink.sizes()); diff != "" {
+			t.Errorf("batches (-want +got):\n%s", diff)
+		}
+	})
+}
