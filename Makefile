@@ -1,7 +1,7 @@
 # Longer chores. The README's two commands need none of this.
 GO ?= go
 
-.PHONY: build install check test vet fmt bench bench-micro profile fuzz screenshots
+.PHONY: build install check test vet fmt bench bench-micro profile profile-mem fuzz screenshots
 
 # A static, trimmed binary in bin/switchyard that runs on any Linux of its
 # architecture (no libc: the SQLite driver is pure Go). The version is the
@@ -50,6 +50,15 @@ PROFILE ?= gateway.cpu.prof
 profile:
 	$(GO) run ./cmd/switchyard bench -scenarios perf -rounds 1 -long 0 -cpuprofile $(PROFILE) -out /dev/null $(BENCHFLAGS)
 	$(GO) tool pprof -top -nodecount 40 $(PROFILE)
+
+# An allocation profile of the same gateway (bytes allocated by function);
+# for the fast path alone, in process and without the load generator's
+# own allocations: go test ./internal/app -run '^$$' -bench ServeFastPath
+# -benchmem -memprofile mem.prof.
+MEMPROFILE ?= gateway.mem.prof
+profile-mem:
+	$(GO) run ./cmd/switchyard bench -scenarios perf -rounds 1 -long 0 -memprofile $(MEMPROFILE) -out /dev/null $(BENCHFLAGS)
+	$(GO) tool pprof -sample_index=alloc_space -top -nodecount 40 $(MEMPROFILE)
 
 # Runs every native fuzz target for FUZZTIME executions each (a count,
 # not a duration: see .ci/fuzz).

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -47,10 +46,10 @@ type admitted struct {
 	upstream time.Duration
 }
 
-type admittedKey struct{}
-
+// admittedFrom returns the request's admission, nil when admission
+// control is off.
 func admittedFrom(r *http.Request) *admitted {
-	a, _ := r.Context().Value(admittedKey{}).(*admitted)
+	a, _ := telemetry.InfoFrom(r.Context()).Door.(*admitted)
 	return a
 }
 
@@ -93,7 +92,8 @@ func (s *Server) admit(dialect string, kind admitKind, h http.HandlerFunc) http.
 				return
 			}
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), admittedKey{}, a)))
+		telemetry.InfoFrom(r.Context()).Door = a
+		h(w, r)
 		returned = true
 	})
 }

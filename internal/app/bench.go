@@ -52,6 +52,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&b.redis, "redis", env.Getenv("SWITCHYARD_TEST_REDIS_URL"), "Redis URL for the replica and Redis-outage runs (the run's keys are deleted after); empty skips them")
 	fs.StringVar(&b.logDir, "logs", "", "directory for the gateways' logs (default: a new directory under the system's temporary directory, kept)")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the perf scenario's gateway to this file (and of the overload scenario's to this name with .overload appended)")
+	fs.StringVar(&b.memProfile, "memprofile", "", "write an allocation profile (alloc_space, alloc_objects) of the perf scenario's gateway to this file")
 	fs.DurationVar(&b.pressureFor, "pressure-duration", 10*time.Second, "length of each overload, outage and slow-client phase")
 	fs.DurationVar(&b.settle, "settle", 30*time.Second, "wait after the overload before reading RSS again")
 	fs.IntVar(&b.slowClients, "slow-clients", 5000, "slow-body connections in the slow-client scenario")
@@ -70,13 +71,16 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if b.rounds < 1 {
 		return errors.New("-rounds must be at least 1")
 	}
-	if b.cpuProfile != "" {
-		// The gateway child may not share this process's directory.
-		abs, err := filepath.Abs(b.cpuProfile)
+	// The gateway child may not share this process's directory.
+	for _, p := range []*string{&b.cpuProfile, &b.memProfile} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
 		}
-		b.cpuProfile = abs
+		*p = abs
 	}
 	for _, s := range strings.Split(*scenarios, ",") {
 		switch s = strings.TrimSpace(s); s {
@@ -165,6 +169,7 @@ type bench struct {
 	redis         string
 	logDir        string
 	cpuProfile    string
+	memProfile    string
 	pressureFor   time.Duration
 	settle        time.Duration
 	slowClients   int

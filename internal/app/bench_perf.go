@@ -63,6 +63,9 @@ func (b *bench) perf(ctx context.Context) (string, error) {
 	if b.cpuProfile != "" {
 		args = []string{"-cpuprofile", b.cpuProfile}
 	}
+	if b.memProfile != "" {
+		args = append(args, "-memprofile", b.memProfile)
+	}
 	gw, err := b.startGateway(ctx, gatewayOptions{name: "perf", args: args})
 	if err != nil {
 		return "", err

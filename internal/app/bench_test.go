@@ -40,6 +40,7 @@ func TestBench_ToyScale(t *testing.T) {
 		redis:       os.Getenv("SWITCHYARD_TEST_REDIS_URL"),
 		logDir:      t.TempDir(),
 		cpuProfile:  filepath.Join(t.TempDir(), "gateway.prof"),
+		memProfile:  filepath.Join(t.TempDir(), "gateway.mem.prof"),
 		pressureFor: 500 * time.Millisecond, settle: 100 * time.Millisecond,
 		slowClients: 20, streams: 20, labelRequests: 100,
 		longTokens: 500, capTokens: 5000, slowStream: 500 * time.Millisecond, capWait: time.Minute,
@@ -69,6 +70,9 @@ func TestBench_ToyScale(t *testing.T) {
 	}
 	if fi, err := os.Stat(b.cpuProfile); err != nil || fi.Size() == 0 {
 		t.Errorf("the perf gateway's CPU profile: %v", err)
+	}
+	if fi, err := os.Stat(b.memProfile); err != nil || fi.Size() == 0 {
+		t.Errorf("the perf gateway's allocation profile: %v", err)
 	}
 	if t.Failed() {
 		t.Log(report)

@@ -39,6 +39,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("serve", env)
 	path := fs.String("config", "switchyard.yaml", "config file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
+	memProfile := fs.String("memprofile", "", "write an allocation profile (pprof: alloc_space, alloc_objects) of the whole run to this file at shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -48,6 +49,17 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		defer stop()
+	}
+	if *memProfile != "" {
+		stop, err := startMemProfile(*memProfile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				fmt.Fprintf(env.Stderr, "switchyard: %v\n", err)
+			}
+		}()
 	}
 	// SIGHUP is caught before the listeners open: one that arrives while
 	// the gateway starts would otherwise end the process. It is applied

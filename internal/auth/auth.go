@@ -42,8 +42,8 @@ const (
 )
 
 // Principal is an authenticated caller: the key it presented and the
-// key's tenant. Callers treat it as read-only; its maps and slices are
-// shared with the cache.
+// key's tenant. Callers treat it as read-only: it is shared with the
+// cache, and with every request the same cache entry serves.
 type Principal struct {
 	Tenant store.Tenant
 	Key    store.Key
@@ -119,9 +119,9 @@ type Authenticator struct {
 }
 
 // resolved is a key and its tenant as last read from the store.
+// Every request the entry serves gets the same Principal, read-only.
 type resolved struct {
-	key    store.Key
-	tenant store.Tenant
+	p Principal
 }
 
 // NewAuthenticator returns an Authenticator reading from ks.
@@ -281,9 +281,9 @@ func (a *Authenticator) AWSSecret(ctx context.Context, accessKeyID string) (secr
 	if err != nil {
 		return "", nil, err
 	}
-	plain, err := a.sealer.Open(r.key.AWSSecretSealed)
+	plain, err := a.sealer.Open(r.p.Key.AWSSecretSealed)
 	if err != nil {
-		return "", nil, fmt.Errorf("opening secret of key %s: %w", r.key.ID, err)
+		return "", nil, fmt.Errorf("opening secret of key %s: %w", r.p.Key.ID, err)
 	}
 	return string(plain), p, nil
 }
@@ -294,20 +294,20 @@ func (a *Authenticator) withTenant(ctx context.Context, k *store.Key) (*resolved
 	if err != nil {
 		return nil, notFoundAs(err, "looking up tenant of key "+k.ID)
 	}
-	return &resolved{key: *k, tenant: *t}, nil
+	return &resolved{p: Principal{Key: *k, Tenant: *t}}, nil
 }
 
 // principal checks the key and tenant at now.
 func (r *resolved) principal(now time.Time) (*Principal, error) {
 	switch {
-	case r.key.Revoked(now):
-		return nil, fmt.Errorf("key %s: %w", r.key.ID, ErrRevoked)
-	case r.key.Expired(now):
-		return nil, fmt.Errorf("key %s: %w", r.key.ID, ErrExpired)
-	case r.tenant.Disabled:
-		return nil, fmt.Errorf("key %s: tenant %s: %w", r.key.ID, r.tenant.ID, ErrTenantDisabled)
+	case r.p.Key.Revoked(now):
+		return nil, fmt.Errorf("key %s: %w", r.p.Key.ID, ErrRevoked)
+	case r.p.Key.Expired(now):
+		return nil, fmt.Errorf("key %s: %w", r.p.Key.ID, ErrExpired)
+	case r.p.Tenant.Disabled:
+		return nil, fmt.Errorf("key %s: tenant %s: %w", r.p.Key.ID, r.p.Tenant.ID, ErrTenantDisabled)
 	}
-	return &Principal{Tenant: r.tenant, Key: r.key}, nil
+	return &r.p, nil
 }
 
 // notFoundAs maps store.ErrNotFound to ErrUnauthenticated and wraps any

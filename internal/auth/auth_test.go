@@ -117,7 +117,7 @@ var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // fixture holds a store with one tenant and one key, and the key's secret.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	ks     *fakeKeys
 	clock  *clock
 	secret string
@@ -125,7 +125,7 @@ type fixture struct {
 	tenant *store.Tenant
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	secret, hash, prefix, err := NewKey()
 	if err != nil {
@@ -516,5 +516,19 @@ func TestAWSSecret_NoSealer(t *testing.T) {
 	}
 	if n := f.ks.lookups.Load(); n != 0 {
 		t.Errorf("store lookups = %d, want 0", n)
+	}
+}
+
+// BenchmarkAuthenticate measures a request's key check when its key is
+// cached, as nearly every request's is.
+func BenchmarkAuthenticate(b *testing.B) {
+	f := newFixture(b)
+	a := f.auth(AuthOptions{CacheTTL: time.Hour})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Authenticate(ctx, f.secret); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

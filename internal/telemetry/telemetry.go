@@ -81,6 +81,10 @@ type Info struct {
 	// and summed up in one log line a second, since under overload a
 	// line per refusal would cost as much as the refusal itself.
 	Summarized bool
+	// Door is the front door's own state of the request (its admission),
+	// kept here so that the request carries no context of its own for it;
+	// telemetry never reads it.
+	Door any
 }
 
 type infoKey struct{}

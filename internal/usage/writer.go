@@ -12,7 +12,8 @@ import (
 )
 
 // Sink stores usage records; sqlstore.Store implements it. InsertUsage
-// must honour ctx and store a batch entirely or not at all.
+// must honour ctx and store a batch entirely or not at all, and must not
+// keep recs once it returns: the Writer reuses their array.
 type Sink interface {
 	InsertUsage(ctx context.Context, recs []store.UsageRecord) error
 }
@@ -101,6 +102,12 @@ type Writer struct {
 	// when each of them was recorded.
 	buf     []store.UsageRecord
 	arrived []time.Time
+	// spare is the array of the last batch written, cleared, for buf to
+	// fill next instead of growing a new one record by record; it is let
+	// go once the queue has stayed empty for the flush interval (emptySince
+	// is when it last ran empty).
+	spare      []store.UsageRecord
+	emptySince time.Time
 	// recorded counts the records accepted; settled those saved or given
 	// up on (lost). Batches settle in order, so every record up to the
 	// n-th is settled when settled >= n. Only a Close that runs out of
@@ -197,6 +204,9 @@ func (w *Writer) Record(rec store.UsageRecord) {
 		w.mu.Unlock()
 		w.recordDirect(rec)
 		return
+	}
+	if w.buf == nil {
+		w.buf, w.spare = w.spare, nil
 	}
 	w.buf = append(w.buf, rec)
 	w.arrived = append(w.arrived, time.Now())
@@ -339,27 +349,65 @@ func (w *Writer) run(ctx context.Context) {
 }
 
 // next takes the next batch when one is due. Otherwise it returns how long
-// until the oldest waiting record is due, or 0 when none is waiting. w.mu
+// until the oldest waiting record is due (or, with none waiting, until the
+// spare array is let go), or 0 when there is nothing to wait for. w.mu
 // must be held.
 func (w *Writer) next(stopping bool) ([]store.UsageRecord, time.Duration) {
 	n := len(w.buf)
 	if n == 0 {
+		if w.spare == nil {
+			return nil, 0
+		}
+		if w.emptySince.IsZero() {
+			w.emptySince = time.Now()
+		}
+		if idle := time.Since(w.emptySince); idle < w.interval {
+			return nil, w.interval - idle
+		}
+		w.spare, w.emptySince = nil, time.Time{}
 		return nil, 0
 	}
+	w.emptySince = time.Time{}
 	wait := time.Until(w.arrived[0].Add(w.interval))
 	if n < w.batchSize && !stopping && w.flushTo <= w.settled && wait > 0 {
 		return nil, wait
 	}
 	k := min(n, w.batchSize)
-	// The batch keeps its own view of the array; later appends to buf
-	// never reach it.
+	if n-k <= w.batchSize/4 {
+		// The batch takes buf's array whole (for recycle); the few records
+		// past it, if any, and those that arrive while it is written go to
+		// the array of the batch written before it, which is done with it.
+		// The arrival times are read only here, so their array is kept.
+		batch := w.buf[:k]
+		w.buf, w.spare = append(w.spare, w.buf[k:]...), nil
+		w.arrived = w.arrived[:copy(w.arrived, w.arrived[k:])]
+		if cap(w.arrived) > 2*w.batchSize {
+			w.arrived = append([]time.Time(nil), w.arrived...) // nil when empty
+		}
+		w.space.Broadcast()
+		return batch, 0
+	}
+	// A backlog: the batch keeps its own view of the array, which later
+	// appends to buf never reach.
 	batch := w.buf[:k:k]
 	w.buf, w.arrived = w.buf[k:], w.arrived[k:]
-	if len(w.buf) == 0 {
-		w.buf, w.arrived = nil, nil
-	}
 	w.space.Broadcast()
 	return batch, 0
+}
+
+// recycle keeps the array of a batch that is written for the queue to
+// fill again; only arrays about the size of a batch (grown by append past
+// it) are kept, so an outage's backlog is let go.
+func (w *Writer) recycle(batch []store.UsageRecord) {
+	if cap(batch) > 2*w.batchSize {
+		return
+	}
+	clear(batch[:cap(batch)]) // the records' strings and slices are not held on to
+	w.mu.Lock()
+	if w.spare == nil {
+		w.spare = batch[:0]
+	}
+	w.mu.Unlock()
 }
 
 // save inserts batch, retrying with backoff until it succeeds (true) or
@@ -373,6 +421,7 @@ func (w *Writer) save(ctx context.Context, batch []store.UsageRecord) bool {
 		if err == nil {
 			w.settle(len(batch), false)
 			w.recovered()
+			w.recycle(batch)
 			return true
 		}
 		if ctx.Err() != nil {

@@ -542,3 +542,79 @@ func TestWriter_FlushOfSavedRecordsSurvivesLaterLoss(t *testing.T) {
 		}
 	})
 }
+
+// TestWriter_ReusesWrittenBatchArray: once a batch is written, its array
+// holds the records of a batch after it, which the sink sees whole and in
+// order, with nothing of the earlier batch left in it.
+func TestWriter_ReusesWrittenBatchArray(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu     sync.Mutex
+			arrays []*store.UsageRecord
+			got    [][]string
+		)
+		sink := sinkFunc(func(_ context.Context, recs []store.UsageRecord) error {
+			mu.Lock()
+			defer mu.Unlock()
+			arrays = append(arrays, &recs[:1][0])
+			var ids []string
+			for _, r := range recs {
+				ids = append(ids, r.RequestID)
+			}
+			got = append(got, ids)
+			return nil
+		})
+		w := NewWriter(sink, WriterOptions{BatchSize: 4, FlushInterval: time.Hour, Logger: quiet()})
+		defer w.Close(context.Background())
+		for i := range 12 {
+			w.Record(rec(i))
+			if i%4 == 3 {
+				synctest.Wait() // the batch is written before the next records arrive
+			}
+		}
+		w.Record(rec(12))
+		if err := w.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		want := [][]string{seqIDs(0, 4), seqIDs(4, 8), seqIDs(8, 12), seqIDs(12, 13)}
+		mu.Lock()
+		defer mu.Unlock()
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("batches (-want +got):\n%s", diff)
+		}
+		// Each batch is written before the next one's records arrive, so
+		// every one of them fills the first batch's array again.
+		for i, a := range arrays {
+			if a != arrays[0] {
+				t.Errorf("batch %d has a new array, not the one written before it", i)
+			}
+		}
+	})
+}
+
+// TestWriter_RecordsPastAFullBatchKeepTheirOrder: the few records that
+// arrived past a full batch move to the next array and are written next,
+// in order, as are those behind a backlog.
+func TestWriter_RecordsPastAFullBatchKeepTheirOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &memSink{}
+		w := NewWriter(sink, WriterOptions{BatchSize: 8, FlushInterval: time.Hour, Logger: quiet()})
+		defer w.Close(context.Background())
+		for i := range 9 { // one past a batch: moved along
+			w.Record(rec(i))
+		}
+		synctest.Wait()
+		for i := 9; i < 40; i++ { // a backlog behind a batch
+			w.Record(rec(i))
+		}
+		if err := w.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(seqIDs(0, 40), sink.ids()); diff != "" {
+			t.Errorf("records (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]int{8, 8, 8, 8, 8}, sink.sizes()); diff != "" {
+			t.Errorf("batches (-want +got):\n%s", diff)
+		}
+	})
+}

@@ -11,15 +11,17 @@ import (
 // choice whose message is text or a refusal, no error) by walking its
 // bytes in place, several times cheaper than encoding/json's reflection.
 // It fills exactly what json.Unmarshal would, so ResponseToLLM treats both
-// alike. ok is false for any other shape (an error member, tool calls,
-// content parts, several choices, a member name not in lower case, which
-// encoding/json would match case-insensitively, or a value of an
-// unexpected type); json.Unmarshal then decodes the answer as before.
-func decodeTextAnswer(data []byte) (cr ChatResponse, ok bool) {
+// alike. It fills cr, which must be zero, and reports false for any other
+// shape (an error member, tool calls, content parts, several choices, a
+// member name not in lower case, which encoding/json would match
+// case-insensitively, or a value of an unexpected type), having filled it
+// in part; json.Unmarshal then decodes the answer as before, into a zero
+// value again.
+func decodeTextAnswer(data []byte, cr *ChatResponse) bool {
 	if !json.Valid(data) {
-		return cr, false
+		return false
 	}
-	ok = eachMember(data, func(name, value []byte) bool {
+	ok := eachMember(data, func(name, value []byte) bool {
 		ok := true
 		switch string(name) {
 		case "id":
@@ -48,13 +50,12 @@ func decodeTextAnswer(data []byte) (cr ChatResponse, ok bool) {
 				ok = false
 			}
 		case "choices":
-			var c Choice
-			c, ok = decodeTextChoice(value)
-			cr.Choices = []Choice{c}
+			cr.Choices = make([]Choice, 1)
+			ok = decodeTextChoice(value, &cr.Choices[0])
 		}
 		return ok
 	})
-	return cr, ok && len(cr.Choices) == 1
+	return ok && len(cr.Choices) == 1
 }
 
 // decodeUsage reads a usage object, whose members are all integers.
@@ -111,17 +112,17 @@ func decodeUsage(raw []byte, u *Usage) bool {
 }
 
 // decodeTextChoice reads a choices array of one text choice.
-func decodeTextChoice(raw []byte) (c Choice, ok bool) {
+func decodeTextChoice(raw []byte, c *Choice) bool {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '[' {
-		return c, false
+		return false
 	}
 	start := skipSpace(raw, i+1)
 	end, ok := skipValue(raw, start)
 	if !ok || skipSpace(raw, end) != len(raw)-1 || raw[len(raw)-1] != ']' {
-		return c, false // none, or more than one
+		return false // none, or more than one
 	}
-	ok = eachMember(raw[start:end], func(name, value []byte) bool {
+	return eachMember(raw[start:end], func(name, value []byte) bool {
 		ok := true
 		switch string(name) {
 		case "index":
@@ -137,7 +138,6 @@ func decodeTextChoice(raw []byte) (c Choice, ok bool) {
 		}
 		return ok
 	})
-	return c, ok
 }
 
 // decodeTextMessage reads a message whose content is a string or null and

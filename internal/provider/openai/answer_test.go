@@ -44,8 +44,8 @@ var otherAnswers = []string{
 
 func TestDecodeTextAnswer(t *testing.T) {
 	for _, body := range textAnswers {
-		lean, ok := decodeTextAnswer([]byte(body))
-		if !ok {
+		var lean ChatResponse
+		if !decodeTextAnswer([]byte(body), &lean) {
 			t.Errorf("refused %s", body)
 			continue
 		}
@@ -58,7 +58,7 @@ func TestDecodeTextAnswer(t *testing.T) {
 		}
 	}
 	for _, body := range otherAnswers {
-		if _, ok := decodeTextAnswer([]byte(body)); ok {
+		if decodeTextAnswer([]byte(body), new(ChatResponse)) {
 			t.Errorf("accepted %s", body)
 		}
 	}
@@ -71,8 +71,8 @@ func FuzzDecodeTextAnswer(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		lean, ok := decodeTextAnswer(body)
-		if !ok {
+		var lean ChatResponse
+		if !decodeTextAnswer(body, &lean) {
 			return
 		}
 		var want ChatResponse

@@ -52,7 +52,7 @@ func BenchmarkDecodeAnswer(b *testing.B) {
 	b.Run("walk", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, ok := decodeTextAnswer(body); !ok {
+			if !decodeTextAnswer(body, new(ChatResponse)) {
 				b.Fatal("refused")
 			}
 		}

@@ -239,10 +239,10 @@ func (c *Client) roundTrip(ctx context.Context, op Operation, model string, body
 	// A plain text chat answer, the common case, is read without
 	// encoding/json's reflection; the same fields come out.
 	if cr, ok := out.(*ChatResponse); ok {
-		if lean, ok := decodeTextAnswer(data); ok {
-			*cr = lean
+		if decodeTextAnswer(data, cr) {
 			return data, nil
 		}
+		*cr = ChatResponse{} // what the walk filled before it gave up
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return nil, c.badResponse("malformed response body", err)
@@ -306,7 +306,8 @@ func (c *Client) embeddingBody(req *llm.EmbedRequest) ([]byte, error) {
 // the usage chunk from a client that did not ask for it). Every other
 // member survives as sent.
 func rawChatBody(body []byte, model string, stream bool) ([]byte, error) {
-	ms, ok := members(body)
+	var room [8]member
+	ms, ok := appendMembers(room[:0], body)
 	if !ok {
 		return nil, invalid("", "request body is not a JSON object")
 	}
@@ -317,7 +318,7 @@ func rawChatBody(body []byte, model string, stream bool) ([]byte, error) {
 			last[m.name] = m.value
 		}
 	}
-	edit := map[string][]byte{"model": marshalRaw(model)}
+	edit := map[string][]byte{"model": marshalString(model)}
 	switch {
 	case stream:
 		opts := map[string]json.RawMessage{}
@@ -335,6 +336,18 @@ func rawChatBody(body []byte, model string, stream bool) ([]byte, error) {
 }
 
 func isTrue(raw []byte) bool { return string(raw) == "true" }
+
+// marshalString is marshalRaw(s), without an encoder for the usual
+// string that needs no escaping.
+func marshalString(s string) json.RawMessage {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			return marshalRaw(s)
+		}
+	}
+	out := make([]byte, 0, len(s)+2)
+	return append(append(append(out, '"'), s...), '"')
+}
 
 // marshalRaw encodes v, which holds only strings and raw JSON, without
 // HTML escaping so that a client's text reaches the upstream as sent.

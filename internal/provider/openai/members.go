@@ -20,6 +20,12 @@ type member struct {
 // its values' grammar: the fast path only edits bodies that the front door
 // has already decoded. ok is false when body is not an object.
 func members(body []byte) (ms []member, ok bool) {
+	return appendMembers(nil, body)
+}
+
+// appendMembers is members appending to ms, so that a caller can give it
+// room on its stack.
+func appendMembers(ms []member, body []byte) ([]member, bool) {
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return nil, false
@@ -37,7 +43,7 @@ func members(body []byte) (ms []member, ok bool) {
 			return nil, false
 		}
 		key := body[i:end]
-		name := string(key[1 : len(key)-1])
+		name := memberName(key[1 : len(key)-1])
 		if bytes.IndexByte(key, '\\') >= 0 && json.Unmarshal(key, &name) != nil {
 			return nil, false
 		}
@@ -65,6 +71,36 @@ func members(body []byte) (ms []member, ok bool) {
 	}
 }
 
+// memberName returns the name of a member as a string, without allocating
+// one for the names a chat request's members usually have.
+func memberName(b []byte) string {
+	switch string(b) {
+	case "model":
+		return "model"
+	case "messages":
+		return "messages"
+	case "stream":
+		return "stream"
+	case "stream_options":
+		return "stream_options"
+	case "temperature":
+		return "temperature"
+	case "max_tokens":
+		return "max_tokens"
+	case "max_completion_tokens":
+		return "max_completion_tokens"
+	case "tools":
+		return "tools"
+	case "tool_choice":
+		return "tool_choice"
+	case "user":
+		return "user"
+	case "input":
+		return "input"
+	}
+	return string(b)
+}
+
 // rewrite rebuilds an object from its members, in their order and with
 // their bytes untouched, except for the members named in edit: each of
 // those is written once, at its first place, with its edited value (a nil
@@ -82,21 +118,27 @@ func rewrite(ms []member, edit map[string][]byte) []byte {
 		}
 		out = append(append(append(out, key...), ':'), value...)
 	}
-	done := make(map[string]bool, len(edit))
+	var room [4]string
+	done := room[:0] // the edited names written or dropped
 	for _, m := range ms {
 		value, edited := edit[m.name]
 		if !edited {
 			put(m.key, m.value)
 			continue
 		}
-		if !done[m.name] && value != nil {
+		if slices.Contains(done, m.name) {
+			continue
+		}
+		if value != nil {
 			put(m.key, value)
 		}
-		done[m.name] = true
+		done = append(done, m.name)
 	}
-	for _, name := range slices.Sorted(maps.Keys(edit)) {
-		if value := edit[name]; !done[name] && value != nil {
-			put(marshalRaw(name), value)
+	if len(done) < len(edit) {
+		for _, name := range slices.Sorted(maps.Keys(edit)) {
+			if value := edit[name]; !slices.Contains(done, name) && value != nil {
+				put(marshalRaw(name), value)
+			}
 		}
 	}
 	return append(out, '}')

@@ -129,3 +129,16 @@ func TestAnswerModel(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMarshalString checks that the fast encoding of a model name is
+// byte for byte the encoder's.
+func FuzzMarshalString(f *testing.F) {
+	for _, s := range []string{"", "gpt-4o-mini", `a"b`, `a\b`, "a<b>&c", "tab\there", "é", "\u2028", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(marshalString(s)), string(marshalRaw(s)); got != want {
+			t.Errorf("marshalString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
