@@ -316,7 +316,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 	}
 	if st.RawDialect() != "" {
 		// The same-dialect passthrough: the upstream's bytes, a read at
-		// a time, in one write and one flush each.
+		// a time, in one write and one flush each. A writer that cannot
+		// flush is written to all the same, as sse.Writer does.
 		rc := http.NewResponseController(w)
 		for {
 			data, err := st.NextRaw()
@@ -326,7 +327,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, call *gatew
 					if _, err := w.Write(data); err != nil {
 						return err
 					}
-					return rc.Flush()
+					if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+						return err
+					}
+					return nil
 				}); werr != nil {
 					info.Status = 499
 					break

@@ -51,7 +51,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&b.postgres, "postgres", env.Getenv("SWITCHYARD_TEST_POSTGRES_DSN"), "Postgres DSN for the replica and store-outage runs (a scratch schema is made and dropped); empty skips them")
 	fs.StringVar(&b.redis, "redis", env.Getenv("SWITCHYARD_TEST_REDIS_URL"), "Redis URL for the replica and Redis-outage runs (the run's keys are deleted after); empty skips them")
 	fs.StringVar(&b.logDir, "logs", "", "directory for the gateways' logs (default: a new directory under the system's temporary directory, kept)")
-	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the perf scenario's gateway to this file (and of the overload scenario's to this name with .overload appended)")
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the perf scenario's gateway to this file (and of the overload and longstream scenarios' to this name with .overload and .longstream appended)")
 	fs.StringVar(&b.memProfile, "memprofile", "", "write an allocation profile (alloc_space, alloc_objects) of the perf scenario's gateway to this file")
 	fs.DurationVar(&b.pressureFor, "pressure-duration", 10*time.Second, "length of each overload, outage and slow-client phase")
 	fs.DurationVar(&b.settle, "settle", 30*time.Second, "wait after the overload before reading RSS again")

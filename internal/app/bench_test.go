@@ -59,7 +59,7 @@ func TestBench_ToyScale(t *testing.T) {
 	sections := []string{"# Benchmarks", "## Gateway against the floor", "CPU per request, fast path, c=16",
 		"CPU per request, translated, c=64", "added TTFT p50", "50-chunk stream at c=64", "allocated per request, fast path",
 		"RSS idle", "### Long run", "## Under pressure", "### Overload", "### Blackholed Redis and store",
-		"### One long stream", "### Slow clients", "### Label cardinality", "### Concurrent slow streams"}
+		"### One long stream", "streamed through the floor", "### Slow clients", "### Label cardinality", "### Concurrent slow streams"}
 	if b.postgres != "" && b.redis != "" {
 		sections = append(sections, "### Two replicas on Postgres and Redis")
 	}
@@ -73,6 +73,9 @@ func TestBench_ToyScale(t *testing.T) {
 	}
 	if fi, err := os.Stat(b.memProfile); err != nil || fi.Size() == 0 {
 		t.Errorf("the perf gateway's allocation profile: %v", err)
+	}
+	if fi, err := os.Stat(b.cpuProfile + ".longstream"); err != nil || fi.Size() == 0 {
+		t.Errorf("the long-stream gateway's CPU profile: %v", err)
 	}
 	if t.Failed() {
 		t.Log(report)
