@@ -174,10 +174,11 @@ func validateKey(k *store.Key) error {
 	return validateCIDRs("key", k.AllowedCIDRs)
 }
 
-// validateCIDRs checks that every entry is a CIDR prefix.
+// validateCIDRs checks that every entry is a CIDR prefix without host
+// bits set (10.0.0.0/8, not 10.1.2.3/8).
 func validateCIDRs(what string, cidrs []string) error {
 	for _, c := range cidrs {
-		if _, err := netip.ParsePrefix(c); err != nil {
+		if p, err := netip.ParsePrefix(c); err != nil || p != p.Masked() {
 			return fmt.Errorf("%s: allowed CIDR %q: %w", what, c, store.ErrInvalid)
 		}
 	}
