@@ -100,6 +100,7 @@ func Handler(o Options) http.Handler {
 	mux.Handle("POST /ui/tenants/{id}/keys", c.action(c.issueKey))
 	mux.Handle("POST /ui/keys/{id}/revoke", c.action(c.revokeKey))
 	mux.Handle("POST /ui/keys/{id}/rotate", c.action(c.rotateKey))
+	mux.Handle("POST /ui/keys/{id}/settings", c.action(c.keySettings))
 	mux.Handle("GET /ui/usage", c.page(c.usage))
 	mux.Handle("GET /ui/usage.csv", c.page(c.usageCSV))
 	mux.Handle("GET /ui/requests", c.page(c.requests))
