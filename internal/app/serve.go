@@ -102,6 +102,8 @@ type Instance struct {
 	ln       net.Listener
 	adminLn  net.Listener
 	closers  []func() error
+	// lastUsed gathers keys' last use for the store.
+	lastUsed *auth.LastUsed
 	reload   *reloader
 	// certs are the listeners' TLS identities, re-read on Reload.
 	certs, adminCerts *api.Certificates
@@ -273,6 +275,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	// Keys' last use is gathered in memory and written once a minute (and
 	// at shutdown): never a store write per request.
 	lastUsed := auth.NewLastUsed(st, cfg.Store.Timeout.Std(), log)
+	in.lastUsed = lastUsed
 	usedCtx, stopUsed := context.WithCancel(context.Background())
 	usedDone := make(chan struct{})
 	go func() { defer close(usedDone); lastUsed.Run(usedCtx, auth.DefaultLastUsedInterval) }()
