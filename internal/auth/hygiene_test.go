@@ -236,3 +236,25 @@ func TestLastUsed_RefusedKeyNotRecorded(t *testing.T) {
 		t.Errorf("a refused key was recorded as used: %v", st.batches)
 	}
 }
+
+// FuzzParseCIDRs: any list parses or is refused, never panics, and what
+// parses is a list of masked prefixes CheckSource can use.
+func FuzzParseCIDRs(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8", "2001:db8::/32", "10.1.2.3/8", "::ffff:10.0.0.0/104", "0.0.0.0/0", "1.2.3.4", "/", "%"} {
+		f.Add(s, "192.0.2.1")
+	}
+	f.Fuzz(func(t *testing.T, cidr, addr string) {
+		ps, err := ParseCIDRs([]string{cidr})
+		if err != nil {
+			return
+		}
+		for _, p := range ps {
+			if p != p.Masked() {
+				t.Errorf("ParseCIDRs(%q) kept host bits: %v", cidr, p)
+			}
+		}
+		a, _ := netip.ParseAddr(addr)
+		p := &Principal{Key: store.Key{AllowedCIDRs: []string{cidr}}}
+		_ = p.CheckSource(a)
+	})
+}
