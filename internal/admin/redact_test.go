@@ -129,4 +129,3 @@ func TestAdminAPI_BadValueNamesField(t *testing.T) {
 		t.Errorf("malformed: %d %s", st, raw)
 	}
 }
-
