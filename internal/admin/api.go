@@ -161,6 +161,7 @@ func (a *api) routes() []route {
 		h("POST /admin/v1/keys", access.KeysWrite, a.createKey),
 		h("GET /admin/v1/keys", access.KeysRead, a.listKeys),
 		h("GET /admin/v1/keys/{id}", access.KeysRead, a.getKey),
+		h("PATCH /admin/v1/keys/{id}", access.KeysWrite, a.updateKey),
 		h("POST /admin/v1/keys/{id}/revoke", access.KeysWrite, a.revokeKey),
 		h("DELETE /admin/v1/keys/{id}", access.KeysWrite, a.revokeKey),
 		h("POST /admin/v1/keys/{id}/rotate", access.KeysWrite, a.rotateKey),
@@ -397,12 +398,14 @@ type TenantView struct {
 	Disabled  bool              `json:"disabled"`
 	Metadata  map[string]string `json:"metadata,omitempty"`
 	CreatedAt time.Time         `json:"created_at"`
+	// AllowedCIDRs is the tenant's IP allow-list; absent: every address.
+	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
 	Limits
 }
 
 // ViewTenant renders a tenant for the API.
 func ViewTenant(t *store.Tenant) TenantView {
-	return TenantView{ID: t.ID, Name: t.Name, Disabled: t.Disabled, Metadata: t.Metadata, CreatedAt: t.CreatedAt,
+	return TenantView{ID: t.ID, Name: t.Name, Disabled: t.Disabled, Metadata: t.Metadata, CreatedAt: t.CreatedAt, AllowedCIDRs: t.AllowedCIDRs,
 		Limits: Limits{RPM: t.RPM, TPM: t.TPM, MaxStreams: t.MaxStreams, BudgetUSD: t.BudgetUSD, BudgetPeriod: t.BudgetPeriod}}
 }
 
@@ -418,14 +421,37 @@ type KeyView struct {
 	AllowedModels  []string          `json:"allowed_models,omitempty"`
 	Metadata       map[string]string `json:"metadata,omitempty"`
 	AWSAccessKeyID string            `json:"aws_access_key_id,omitempty"`
+	// AllowedCIDRs is the key's IP allow-list; absent: every address
+	// (within the tenant's).
+	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
+	// LastUsedAt is when the key last authenticated a request, to within
+	// about a minute; absent when never.
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// RotatedAt is when the key's secret was last rotated.
+	RotatedAt *time.Time `json:"rotated_at,omitempty"`
+	// Previous describes the secret the last rotation replaced while it
+	// still works; absent when there is none.
+	Previous *PreviousView `json:"previous,omitempty"`
 	Limits
+}
+
+// PreviousView is a rotated key's old secret during its grace window.
+type PreviousView struct {
+	Prefix         string    `json:"prefix"`
+	AWSAccessKeyID string    `json:"aws_access_key_id,omitempty"`
+	ValidUntil     time.Time `json:"valid_until"`
 }
 
 // ViewKey renders a key for the API.
 func ViewKey(k *store.Key) KeyView {
-	return KeyView{ID: k.ID, TenantID: k.TenantID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
+	v := KeyView{ID: k.ID, TenantID: k.TenantID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
 		RevokedAt: k.RevokedAt, AllowedModels: k.AllowedModels, Metadata: k.Metadata, AWSAccessKeyID: k.AWSAccessKeyID,
+		AllowedCIDRs: k.AllowedCIDRs, LastUsedAt: k.LastUsedAt, RotatedAt: k.RotatedAt,
 		Limits: Limits{RPM: k.RPM, TPM: k.TPM, MaxStreams: k.MaxStreams, BudgetUSD: k.BudgetUSD, BudgetPeriod: k.BudgetPeriod}}
+	if p := k.Previous; p != nil {
+		v.Previous = &PreviousView{Prefix: p.Prefix, AWSAccessKeyID: p.AWSAccessKeyID, ValidUntil: p.Until}
+	}
+	return v
 }
 
 // IssuedView is the one response that carries a key's secrets.
@@ -499,7 +525,11 @@ func (a *api) createKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listKeys(w http.ResponseWriter, r *http.Request) error {
-	out, err := a.svc.ListKeys(r.Context(), r.URL.Query().Get("tenant"))
+	labels, err := ParseLabelFilters(r.URL.Query()["label"])
+	if err != nil {
+		return err
+	}
+	out, err := a.svc.FindKeys(r.Context(), KeyQuery{Tenant: r.URL.Query().Get("tenant"), Labels: labels})
 	if err != nil {
 		return err
 	}
@@ -525,9 +555,43 @@ func (a *api) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (a *api) updateKey(w http.ResponseWriter, r *http.Request) error {
+	var u KeyUpdate
+	if err := decode(r, &u); err != nil {
+		return err
+	}
+	k, err := a.svc.UpdateKey(r.Context(), r.PathValue("id"), u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ViewKey(k))
+	return nil
+}
+
 // KeyRef names a key in a body: its ID or its whole secret.
 type KeyRef struct {
 	Key string `json:"key"`
+}
+
+// Rotation asks for a key's rotation: the key (in the body form of the
+// route) and how long its old secret keeps working.
+type Rotation struct {
+	Key string `json:"key,omitempty"`
+	// Grace is a duration such as "24h"; empty or "0s": the old secret
+	// stops at once.
+	Grace string `json:"grace,omitempty"`
+}
+
+// grace parses the rotation's grace window.
+func (rot Rotation) grace() (time.Duration, error) {
+	if rot.Grace == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(rot.Grace)
+	if err != nil {
+		return 0, &FieldError{"grace", `must be a duration such as "24h" or "30m"`}
+	}
+	return d, nil
 }
 
 func (a *api) keyRef(r *http.Request) (string, error) {
@@ -555,11 +619,18 @@ func (a *api) revokeKeyBody(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) rotateKeyBody(w http.ResponseWriter, r *http.Request) error {
-	ref, err := a.keyRef(r)
+	var rot Rotation
+	if err := decode(r, &rot); err != nil {
+		return err
+	}
+	if rot.Key == "" {
+		return &FieldError{"key", "required: a key ID or secret"}
+	}
+	grace, err := rot.grace()
 	if err != nil {
 		return err
 	}
-	iss, err := a.svc.RotateKey(r.Context(), ref)
+	iss, err := a.svc.RotateKey(r.Context(), rot.Key, grace)
 	if err != nil {
 		return err
 	}
@@ -567,8 +638,27 @@ func (a *api) rotateKeyBody(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// rotateKey rotates the key of the path; its body, optional, is a
+// Rotation without the key.
 func (a *api) rotateKey(w http.ResponseWriter, r *http.Request) error {
-	iss, err := a.svc.RotateKey(r.Context(), r.PathValue("id"))
+	var rot Rotation
+	if r.ContentLength != 0 {
+		if err := decode(r, &rot); err != nil {
+			var he *httpError
+			// An empty body (sent chunked) asks for no grace.
+			if !errors.As(err, &he) || he.Message != "a JSON body is required" {
+				return err
+			}
+		}
+	}
+	if rot.Key != "" {
+		return &FieldError{"key", "the key is named in the path"}
+	}
+	grace, err := rot.grace()
+	if err != nil {
+		return err
+	}
+	iss, err := a.svc.RotateKey(r.Context(), r.PathValue("id"), grace)
 	if err != nil {
 		return err
 	}
@@ -885,9 +975,22 @@ func (s *Service) ListTenants(ctx context.Context) ([]TenantView, error) {
 // ListKeys lists the keys of the tenant named by id or name, or every key
 // the principal in ctx may see when tenant is empty.
 func (s *Service) ListKeys(ctx context.Context, tenant string) ([]KeyView, error) {
+	return s.FindKeys(ctx, KeyQuery{Tenant: tenant})
+}
+
+// KeyQuery selects keys; zero fields do not filter.
+type KeyQuery struct {
+	// Tenant is a tenant's name or ID.
+	Tenant string
+	// Labels must all be on the key, each with the value given.
+	Labels map[string]string
+}
+
+// FindKeys lists the keys q selects, oldest first.
+func (s *Service) FindKeys(ctx context.Context, q KeyQuery) ([]KeyView, error) {
 	tenantID := ""
-	if tenant != "" {
-		t, err := s.Tenant(ctx, tenant)
+	if q.Tenant != "" {
+		t, err := s.Tenant(ctx, q.Tenant)
 		if err != nil {
 			return nil, err
 		}
@@ -909,9 +1012,36 @@ func (s *Service) ListKeys(ctx context.Context, tenant string) ([]KeyView, error
 	}
 	out := make([]KeyView, 0, len(ks))
 	for i := range ks {
-		if visible == nil || visible[ks[i].TenantID] {
+		if (visible == nil || visible[ks[i].TenantID]) && hasLabels(ks[i].Metadata, q.Labels) {
 			out = append(out, ViewKey(&ks[i]))
 		}
+	}
+	return out, nil
+}
+
+// hasLabels reports whether md holds every label of want.
+func hasLabels(md, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := md[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseLabelFilters parses label filters given as "k=v" (an empty v
+// matches the label set to the empty string, which no stored label is).
+func ParseLabelFilters(fs []string) (map[string]string, error) {
+	if len(fs) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(fs))
+	for _, f := range fs {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || k == "" {
+			return nil, &FieldError{"label", fmt.Sprintf("want name=value, got %q", f)}
+		}
+		out[k] = v
 	}
 	return out, nil
 }

@@ -120,11 +120,14 @@ func TestAdminAPI(t *testing.T) {
 			if st != 201 || body["secret"] == secret {
 				t.Errorf("rotate: %d %s", st, raw)
 			}
-			_, old, _ := do(t, srv, call{"GET", "/admin/v1/keys/" + id, "", ""})
-			if old["revoked_at"] == nil {
-				t.Errorf("rotated key not revoked: %v", old)
-			}
+			// The key keeps its ID; its old secret is refused at once.
 			newID := body["key"].(map[string]any)["id"].(string)
+			if newID != id {
+				t.Errorf("rotation changed the key's ID from %s to %s", id, newID)
+			}
+			if st, _, _ := do(t, srv, call{"POST", "/admin/v1/keys/revoke", `{"key":"` + secret + `"}`, ""}); st != 404 {
+				t.Errorf("old secret after a rotation without grace: %d, want 404", st)
+			}
 			if st, body, _ := do(t, srv, call{"DELETE", "/admin/v1/keys/" + newID, "", ""}); st != 200 || body["revoked_at"] == nil {
 				t.Errorf("revoke: %d %v", st, body)
 			}

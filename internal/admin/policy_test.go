@@ -58,6 +58,7 @@ func TestPolicy_EveryRoleEveryRoute(t *testing.T) {
 		"POST /admin/v1/keys":                     {ta, op, ad},
 		"GET /admin/v1/keys":                      all,
 		"GET /admin/v1/keys/{id}":                 all,
+		"PATCH /admin/v1/keys/{id}":               {ta, op, ad},
 		"POST /admin/v1/keys/{id}/revoke":         {ta, op, ad},
 		"DELETE /admin/v1/keys/{id}":              {ta, op, ad},
 		"POST /admin/v1/keys/{id}/rotate":         {ta, op, ad},

@@ -33,6 +33,9 @@ type Store interface {
 	KeyByHash(ctx context.Context, hash []byte) (*store.Key, error)
 	ListKeys(ctx context.Context, tenantID string) ([]store.Key, error)
 	RevokeKey(ctx context.Context, id string, at time.Time) error
+	UpdateKey(ctx context.Context, k *store.Key) error
+	RotateKeySecret(ctx context.Context, id string, r store.Rotation) error
+	ResealSecrets(ctx context.Context, reseal func(store.Sealed) ([]byte, error)) (int, error)
 	SumUsage(ctx context.Context, f store.UsageFilter, groupBy string) ([]store.UsageSummary, error)
 	ListRequests(ctx context.Context, f store.RequestFilter) ([]store.UsageRecord, string, error)
 	GetRequest(ctx context.Context, requestID string) (*store.UsageRecord, error)
@@ -108,6 +111,9 @@ func (l Limits) validate() error {
 type TenantSpec struct {
 	Name     string            `json:"name"`
 	Metadata map[string]string `json:"metadata"`
+	// AllowedCIDRs are the networks the tenant's keys may be used from
+	// (CIDR prefixes, IPv4 or IPv6); empty allows every address.
+	AllowedCIDRs []string `json:"allowed_cidrs"`
 	Limits
 }
 
@@ -119,8 +125,15 @@ func (s *Service) CreateTenant(ctx context.Context, spec TenantSpec) (*store.Ten
 	if err := spec.Limits.validate(); err != nil {
 		return nil, err
 	}
+	if err := validateCIDRs(spec.AllowedCIDRs); err != nil {
+		return nil, err
+	}
+	if err := validateLabels(spec.Metadata); err != nil {
+		return nil, err
+	}
 	t := &store.Tenant{Name: spec.Name, Metadata: spec.Metadata, RPM: spec.RPM, TPM: spec.TPM, MaxStreams: spec.MaxStreams,
-		BudgetUSD: spec.BudgetUSD, BudgetPeriod: spec.BudgetPeriod, CreatedAt: s.now(), UpdatedAt: s.now()}
+		BudgetUSD: spec.BudgetUSD, BudgetPeriod: spec.BudgetPeriod, CreatedAt: s.now(), UpdatedAt: s.now(),
+		AllowedCIDRs: spec.AllowedCIDRs}
 	if err := s.Store.CreateTenant(ctx, t); err != nil {
 		return nil, err
 	}
@@ -207,6 +220,9 @@ type TenantUpdate struct {
 	MaxStreams   *int              `json:"max_streams"`
 	BudgetUSD    *float64          `json:"budget_usd"`
 	BudgetPeriod *string           `json:"budget_period"`
+	// AllowedCIDRs replaces the tenant's IP allow-list; an empty list
+	// removes it.
+	AllowedCIDRs *[]string `json:"allowed_cidrs"`
 }
 
 // UpdateTenant applies u to the tenant idOrName.
@@ -223,25 +239,16 @@ func (s *Service) UpdateTenant(ctx context.Context, idOrName string, u TenantUpd
 	if u.Disabled != nil {
 		t.Disabled = *u.Disabled
 	}
-	if u.Metadata != nil {
-		t.Metadata = u.Metadata
+	md, err := applyLabels(t.Metadata, u.Metadata, u.Labels)
+	if err != nil {
+		return nil, err
 	}
-	if len(u.Labels) > 0 {
-		md := make(map[string]string, len(t.Metadata)+len(u.Labels))
-		for k, v := range t.Metadata {
-			md[k] = v
+	t.Metadata = md
+	if u.AllowedCIDRs != nil {
+		if err := validateCIDRs(*u.AllowedCIDRs); err != nil {
+			return nil, err
 		}
-		for k, v := range u.Labels {
-			if k == "" {
-				return nil, &FieldError{"labels", "a label needs a name"}
-			}
-			if v == "" {
-				delete(md, k)
-			} else {
-				md[k] = v
-			}
-		}
-		t.Metadata = md
+		t.AllowedCIDRs = *u.AllowedCIDRs
 	}
 	set(&t.RPM, u.RPM)
 	set(&t.TPM, u.TPM)
@@ -270,15 +277,20 @@ type KeySpec struct {
 	Tenant string `json:"tenant"`
 	// CreateTenant makes the tenant when it does not exist (the CLI's
 	// bootstrap mode).
-	CreateTenant  bool              `json:"create_tenant"`
-	Name          string            `json:"name"`
-	ExpiresAt     *time.Time        `json:"expires_at"`
-	AllowedModels []string          `json:"allowed_models"`
-	Metadata      map[string]string `json:"metadata"`
+	CreateTenant  bool       `json:"create_tenant"`
+	Name          string     `json:"name"`
+	ExpiresAt     *time.Time `json:"expires_at"`
+	AllowedModels []string   `json:"allowed_models"`
+	// Metadata holds the key's labels (team=search).
+	Metadata map[string]string `json:"metadata"`
+	// AllowedCIDRs are the networks the key may be used from, within its
+	// tenant's (CIDR prefixes, IPv4 or IPv6); empty allows every address.
+	AllowedCIDRs []string `json:"allowed_cidrs"`
 	Limits
 }
 
-// Issued is a freshly issued key: the only time its secrets are shown.
+// Issued is a freshly issued (or rotated) key: the only time its secrets
+// are shown.
 type Issued struct {
 	Key                *store.Key
 	Secret             string
@@ -294,13 +306,17 @@ func (s *Service) IssueKey(ctx context.Context, spec KeySpec) (*Issued, error) {
 	if err := spec.Limits.validate(); err != nil {
 		return nil, err
 	}
-	for i, g := range spec.AllowedModels {
-		if _, err := path.Match(g, ""); err != nil || g == "" {
-			return nil, &FieldError{fmt.Sprintf("allowed_models[%d]", i), fmt.Sprintf("invalid glob %q", g)}
-		}
+	if err := validateGlobs(spec.AllowedModels); err != nil {
+		return nil, err
 	}
 	if spec.ExpiresAt != nil && !spec.ExpiresAt.After(s.now()) {
 		return nil, &FieldError{"expires_at", "must be in the future"}
+	}
+	if err := validateCIDRs(spec.AllowedCIDRs); err != nil {
+		return nil, err
+	}
+	if err := validateLabels(spec.Metadata); err != nil {
+		return nil, err
 	}
 	var t *store.Tenant
 	var err error
@@ -378,20 +394,15 @@ func (s *Service) issue(ctx context.Context, t *store.Tenant, spec KeySpec, secr
 		hash, prefix = auth.HashKey(secret), secret[:min(len(secret), 10)]
 	}
 	k := &store.Key{TenantID: t.ID, Name: spec.Name, Hash: hash, Prefix: prefix, CreatedAt: s.now(),
-		ExpiresAt: spec.ExpiresAt, AllowedModels: spec.AllowedModels, Metadata: spec.Metadata,
+		ExpiresAt: spec.ExpiresAt, AllowedModels: spec.AllowedModels, Metadata: spec.Metadata, AllowedCIDRs: spec.AllowedCIDRs,
 		RPM: spec.RPM, TPM: spec.TPM, MaxStreams: spec.MaxStreams, BudgetUSD: spec.BudgetUSD, BudgetPeriod: spec.BudgetPeriod}
 	out := &Issued{Key: k, Secret: secret}
 	if s.Sealer != nil {
-		akid, awsSecret, err := auth.NewAWSKeyPair()
-		if err != nil {
+		var err error
+		if out.AWSAccessKeyID, out.AWSSecretAccessKey, k.AWSSecretSealed, err = s.awsPair(); err != nil {
 			return nil, err
 		}
-		sealed, err := s.Sealer.Seal([]byte(awsSecret))
-		if err != nil {
-			return nil, err
-		}
-		k.AWSAccessKeyID, k.AWSSecretSealed = akid, sealed
-		out.AWSAccessKeyID, out.AWSSecretAccessKey = akid, awsSecret
+		k.AWSAccessKeyID = out.AWSAccessKeyID
 	}
 	if err := s.Store.CreateKey(ctx, k); err != nil {
 		return nil, fmt.Errorf("creating key: %w", err)
@@ -433,43 +444,228 @@ func (s *Service) RevokeKey(ctx context.Context, idOrSecret string) (*store.Key,
 	return s.Store.KeyByID(ctx, k.ID)
 }
 
-// RotateKey issues a new key with the old one's settings and revokes the
-// old one.
-//
-// The two steps are not one transaction: Store has no transaction that
-// spans them. The order makes every failure safe instead: the new key is
-// created first, so a failure there leaves the old key working and nothing
-// else; if revoking the old key then fails, the new key is revoked again
-// before the error is returned, so the caller never ends up with two live
-// keys, and a new key whose secret was never shown can do nothing even if
-// that revocation fails too.
-func (s *Service) RotateKey(ctx context.Context, idOrSecret string) (*Issued, error) {
-	old, err := s.FindKey(ctx, idOrSecret)
+// awsPair makes a SigV4 key pair and seals its secret.
+func (s *Service) awsPair() (akid, secret string, sealed []byte, err error) {
+	if akid, secret, err = auth.NewAWSKeyPair(); err != nil {
+		return "", "", nil, err
+	}
+	if sealed, err = s.Sealer.Seal([]byte(secret)); err != nil {
+		return "", "", nil, err
+	}
+	return akid, secret, sealed, nil
+}
+
+// MaxRotationGrace bounds a rotation's grace window: long enough for any
+// deployment to roll out a new secret, short enough that a forgotten old
+// secret does not live on.
+const MaxRotationGrace = 90 * 24 * time.Hour
+
+// RotateKey gives a key a new secret (and, when the key has SigV4
+// credentials, a new SigV4 pair), returned once. The key keeps its ID,
+// and with it its settings, limits, budget, labels and usage. With a
+// positive grace the old secret and pair keep working until grace has
+// passed, then are refused; with none they stop at once. A secret still
+// in the grace window of an earlier rotation stops at once either way.
+// The change is one store write, so there is never a moment when
+// neither secret works or a half-rotated key.
+func (s *Service) RotateKey(ctx context.Context, idOrSecret string, grace time.Duration) (*Issued, error) {
+	if grace < 0 || grace > MaxRotationGrace {
+		return nil, &FieldError{"grace", fmt.Sprintf("must be between 0 and %s", MaxRotationGrace)}
+	}
+	k, err := s.FindKey(ctx, idOrSecret)
 	if err != nil {
 		return nil, err
 	}
-	if old.RevokedAt != nil {
+	if k.RevokedAt != nil {
 		return nil, &FieldError{"key", "is revoked; issue a new key instead"}
 	}
-	t, err := s.Store.TenantByID(ctx, old.TenantID)
+	secret, hash, prefix, err := auth.NewKey()
 	if err != nil {
 		return nil, err
 	}
-	spec := KeySpec{Name: old.Name, ExpiresAt: old.ExpiresAt, AllowedModels: old.AllowedModels, Metadata: old.Metadata,
-		Limits: Limits{RPM: old.RPM, TPM: old.TPM, MaxStreams: old.MaxStreams, BudgetUSD: old.BudgetUSD, BudgetPeriod: old.BudgetPeriod}}
-	if spec.ExpiresAt != nil && !spec.ExpiresAt.After(s.now()) {
-		spec.ExpiresAt = nil
+	now := s.now()
+	r := store.Rotation{Hash: hash, Prefix: prefix, At: now}
+	if grace > 0 {
+		r.GraceUntil = now.Add(grace)
 	}
-	issued, err := s.issue(ctx, t, spec, "")
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Store.RevokeKey(ctx, old.ID, s.now()); err != nil {
-		if undo := s.Store.RevokeKey(ctx, issued.Key.ID, s.now()); undo != nil {
-			err = errors.Join(err, fmt.Errorf("revoking the new key %s: %w", issued.Key.ID, undo))
+	out := &Issued{Secret: secret}
+	switch {
+	case s.Sealer != nil:
+		if out.AWSAccessKeyID, out.AWSSecretAccessKey, r.AWSSecretSealed, err = s.awsPair(); err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("rotating key %s: revoking it: %w", old.ID, err)
+		r.AWSAccessKeyID = out.AWSAccessKeyID
+	case k.AWSAccessKeyID != "":
+		// Rotating without a sealer would silently take the key's SigV4
+		// pair away.
+		return nil, fmt.Errorf("key %s has a SigV4 key pair, and a new one cannot be sealed without %s", k.ID, auth.MasterKeyEnv)
 	}
-	s.record(ctx, access.KeysWrite, store.AuditOK, old.ID, map[string]any{"op": "rotate", "new_key": issued.Key.ID})
-	return issued, nil
+	if err := s.Store.RotateKeySecret(ctx, k.ID, r); err != nil {
+		return nil, err
+	}
+	if out.Key, err = s.Store.KeyByID(ctx, k.ID); err != nil {
+		return nil, err
+	}
+	s.record(ctx, access.KeysWrite, store.AuditOK, k.ID, map[string]any{"op": "rotate", "grace": grace.String()})
+	return out, nil
+}
+
+// KeyUpdate changes some of a key's fields; nil fields stay.
+type KeyUpdate struct {
+	Name *string `json:"name"`
+	// Metadata replaces the key's labels; Labels sets single ones,
+	// keeping the others (an empty value removes its entry), after
+	// Metadata.
+	Metadata      map[string]string `json:"metadata"`
+	Labels        map[string]string `json:"labels"`
+	AllowedModels *[]string         `json:"allowed_models"`
+	// AllowedCIDRs replaces the key's IP allow-list; an empty list
+	// removes it.
+	AllowedCIDRs *[]string `json:"allowed_cidrs"`
+	RPM          *int      `json:"rpm"`
+	TPM          *int      `json:"tpm"`
+	MaxStreams   *int      `json:"max_streams"`
+	BudgetUSD    *float64  `json:"budget_usd"`
+	BudgetPeriod *string   `json:"budget_period"`
+}
+
+// UpdateKey applies u to the key named by id or secret. A revoked key
+// can still be relabelled (its usage keeps being reported).
+func (s *Service) UpdateKey(ctx context.Context, idOrSecret string, u KeyUpdate) (*store.Key, error) {
+	k, err := s.FindKey(ctx, idOrSecret)
+	if err != nil {
+		return nil, err
+	}
+	if u.Name != nil {
+		k.Name = *u.Name
+	}
+	if k.Metadata, err = applyLabels(k.Metadata, u.Metadata, u.Labels); err != nil {
+		return nil, err
+	}
+	if u.AllowedModels != nil {
+		if err := validateGlobs(*u.AllowedModels); err != nil {
+			return nil, err
+		}
+		k.AllowedModels = *u.AllowedModels
+	}
+	if u.AllowedCIDRs != nil {
+		if err := validateCIDRs(*u.AllowedCIDRs); err != nil {
+			return nil, err
+		}
+		k.AllowedCIDRs = *u.AllowedCIDRs
+	}
+	for _, f := range []struct {
+		dst *int
+		v   *int
+	}{{&k.RPM, u.RPM}, {&k.TPM, u.TPM}, {&k.MaxStreams, u.MaxStreams}} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	if u.BudgetUSD != nil {
+		k.BudgetUSD = *u.BudgetUSD
+	}
+	if u.BudgetPeriod != nil {
+		k.BudgetPeriod = *u.BudgetPeriod
+	}
+	l := Limits{RPM: k.RPM, TPM: k.TPM, MaxStreams: k.MaxStreams, BudgetUSD: k.BudgetUSD, BudgetPeriod: k.BudgetPeriod}
+	if err := l.validate(); err != nil {
+		return nil, err
+	}
+	if who(ctx).Scoped() {
+		t, err := s.Store.TenantByID(ctx, k.TenantID)
+		if err != nil {
+			return nil, err
+		}
+		if err := withinTenant(l, t); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Store.UpdateKey(ctx, k); err != nil {
+		return nil, err
+	}
+	s.record(ctx, access.KeysWrite, store.AuditOK, k.ID, map[string]any{"op": "update", "change": u})
+	return s.Store.KeyByID(ctx, k.ID)
+}
+
+// RotateMasterKey re-seals every stored secret, now sealed under old,
+// under next, in one store transaction. It refuses, changing nothing,
+// when old does not open every one of them (the wrong old key, or
+// secrets already re-sealed). It returns how many secrets it re-sealed.
+func (s *Service) RotateMasterKey(ctx context.Context, old, next *auth.Sealer) (int, error) {
+	if old == nil || next == nil {
+		return 0, errors.New("rotating the master key needs the old and the new key")
+	}
+	return s.Store.ResealSecrets(ctx, func(v store.Sealed) ([]byte, error) {
+		plain, err := old.Open(v.Value)
+		if err != nil {
+			return nil, fmt.Errorf("the old master key does not open it (nothing was changed): %w", err)
+		}
+		sealed, err := next.Seal(plain)
+		if err != nil {
+			return nil, err
+		}
+		if check, err := next.Open(sealed); err != nil || string(check) != string(plain) {
+			return nil, errors.New("the new master key does not open what it sealed")
+		}
+		return sealed, nil
+	})
+}
+
+// applyLabels returns md replaced by replace when that is not nil, then
+// with set applied: each entry set, or removed when its value is empty.
+// md itself is not changed.
+func applyLabels(md, replace, set map[string]string) (map[string]string, error) {
+	if replace != nil {
+		if err := validateLabels(replace); err != nil {
+			return nil, err
+		}
+		md = replace
+	}
+	if len(set) == 0 {
+		return md, nil
+	}
+	out := make(map[string]string, len(md)+len(set))
+	for k, v := range md {
+		out[k] = v
+	}
+	for k, v := range set {
+		if k == "" {
+			return nil, &FieldError{"labels", "a label needs a name"}
+		}
+		if v == "" {
+			delete(out, k)
+		} else {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// validateLabels checks label names.
+func validateLabels(md map[string]string) error {
+	for k := range md {
+		if k == "" {
+			return &FieldError{"metadata", "a label needs a name"}
+		}
+	}
+	return nil
+}
+
+// validateCIDRs checks an IP allow-list.
+func validateCIDRs(cidrs []string) error {
+	if _, err := auth.ParseCIDRs(cidrs); err != nil {
+		return &FieldError{"allowed_cidrs", err.Error()}
+	}
+	return nil
+}
+
+// validateGlobs checks allowed-model patterns.
+func validateGlobs(globs []string) error {
+	for i, g := range globs {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			return &FieldError{fmt.Sprintf("allowed_models[%d]", i), fmt.Sprintf("invalid glob %q", g)}
+		}
+	}
+	return nil
 }

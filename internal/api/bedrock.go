@@ -277,6 +277,9 @@ func (s *Server) bedrockAuth(w http.ResponseWriter, r *http.Request) (*auth.Prin
 		if err != nil {
 			return nil, nil, bedrockKeyError(err)
 		}
+		if e := s.checkSource(r, p); e != nil {
+			return nil, nil, &awsError{code: codeAccessDenied, err: e}
+		}
 		body, err := s.readBody(w, r)
 		if err != nil {
 			return nil, nil, err
@@ -307,8 +310,18 @@ func (s *Server) bedrockAuth(w http.ResponseWriter, r *http.Request) (*auth.Prin
 		// that it holds the secret, so it learns nothing about the key.
 		return nil, nil, sigV4Refusal(&bedrock.SigV4Error{Code: bedrock.CodeUnrecognizedClient, Message: msgInvalidToken})
 	}
-	if checked, err := sig.VerifyClaimedHash(r, secret); checked && err != nil {
+	checked, err := sig.VerifyClaimedHash(r, secret)
+	if checked && err != nil {
 		return nil, nil, sigV4Refusal(err)
+	}
+	// The source is checked once the signer has proven it holds the
+	// secret (before the body when the signature could be checked
+	// without it), so that an allow-list refusal says nothing about an
+	// access key to whoever merely knows its ID.
+	if checked {
+		if e := s.checkSource(r, p); e != nil {
+			return nil, nil, &awsError{code: codeAccessDenied, err: e}
+		}
 	}
 	body, err := s.readBody(w, r)
 	if err != nil {
@@ -316,6 +329,11 @@ func (s *Server) bedrockAuth(w http.ResponseWriter, r *http.Request) (*auth.Prin
 	}
 	if err := sig.VerifyBody(r, body, secret); err != nil {
 		return nil, nil, sigV4Refusal(err)
+	}
+	if !checked {
+		if e := s.checkSource(r, p); e != nil {
+			return nil, nil, &awsError{code: codeAccessDenied, err: e}
+		}
 	}
 	notePrincipal(r, p)
 	return p, body, nil
@@ -350,7 +368,7 @@ func bedrockKeyError(err error) error {
 // authRefusal reports whether err is the authenticator refusing a key, as
 // opposed to failing to look it up.
 func authRefusal(err error) bool {
-	return errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrRevoked) ||
+	return errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrRevoked) || errors.Is(err, auth.ErrRotated) ||
 		errors.Is(err, auth.ErrExpired) || errors.Is(err, auth.ErrTenantDisabled)
 }
 

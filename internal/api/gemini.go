@@ -122,13 +122,16 @@ func (s *Server) geminiAuth(r *http.Request) (*auth.Principal, error) {
 		e := authError(err)
 		if e.Type == typeAuth {
 			e.Message = "API key not valid. Please pass a valid API key."
-			if errors.Is(err, auth.ErrRevoked) || errors.Is(err, auth.ErrExpired) {
+			if errors.Is(err, auth.ErrRevoked) || errors.Is(err, auth.ErrExpired) || errors.Is(err, auth.ErrRotated) {
 				e.Message = authError(err).Message
 			}
 		}
 		return nil, e
 	}
 	notePrincipal(r, p)
+	if e := s.checkSource(r, p); e != nil {
+		return nil, e
+	}
 	return p, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,6 +77,9 @@ type Options struct {
 	// Capture chooses the requests whose payloads the request log keeps;
 	// nil captures none.
 	Capture *capture.Policy
+	// TrustedProxies are the peers whose X-Forwarded-For names a
+	// request's source address (see config server.trusted_proxies).
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultStreamKeepAlive is the quiet time after which a stream gets a
@@ -107,13 +111,15 @@ type Server struct {
 	limiter *overload.Limiter
 	// capture chooses requests for payload capture; nil: none.
 	capture *capture.Policy
+	// trusted are the proxies whose X-Forwarded-For is believed.
+	trusted []netip.Prefix
 }
 
 // New builds the server and its routes.
 func New(o Options) *Server {
 	s := &Server{gw: o.Gateway, auth: o.Auth, aws: o.AWS, log: o.Logger, metrics: o.Metrics, maxBody: o.MaxBodyBytes,
 		idle: o.StreamIdleTimeout, ready: o.Ready, now: o.Now, sessions: o.Sessions, limiter: o.Admission,
-		capture: o.Capture}
+		capture: o.Capture, trusted: o.TrustedProxies}
 	if s.aws == nil {
 		s.aws, _ = o.Auth.(AWSAuthenticator)
 	}
@@ -233,6 +239,9 @@ func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
 	}
 	info := telemetry.InfoFrom(r.Context())
 	info.Tenant, info.KeyID = p.Tenant.Name, p.Key.ID
+	if e := s.checkSource(r, p); e != nil {
+		return nil, e
+	}
 	return p, nil
 }
 
@@ -243,6 +252,8 @@ func authError(err error) *apiError {
 		e.Message = "This API key has been revoked."
 	case errors.Is(err, auth.ErrExpired):
 		e.Message = "This API key has expired."
+	case errors.Is(err, auth.ErrRotated):
+		e.Message = "This API key was rotated and its old secret's grace period has ended; use the new secret."
 	case errors.Is(err, auth.ErrTenantDisabled):
 		e.Status, e.Type, e.Code = http.StatusForbidden, typePermission, "tenant_disabled"
 		e.Message = "The tenant that owns this API key is disabled."

@@ -37,6 +37,7 @@ func commands() []command {
 			return runImport(env, args)
 		}},
 		{"keys", cli.KeysSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Keys(ctx, cliEnv(env), args) }},
+		{"master-key", "re-seal every stored secret under a new master key: master-key rotate -config F (keys from env or files)", runMasterKey},
 		{"tenants", cli.TenantsSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Tenants(ctx, cliEnv(env), args) }},
 		{"usage", cli.UsageSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Usage(ctx, cliEnv(env), args) }},
 		{"channels", cli.ChannelsSummary, func(ctx context.Context, env *Env, args []string) error { return cli.Channels(ctx, cliEnv(env), args) }},

@@ -299,30 +299,76 @@ func TestCLI(t *testing.T) {
 
 			// List, rotate by ID, revoke by secret.
 			out = must("keys", "list", "-tenant", "acme")
-			if !regexp.MustCompile(`(?m)^` + id + `\s+ci\s+acme\s+ten_\S+\s+sk-sy-\S{4}…\s+\S+\s+active$`).MatchString(out) {
+			if !regexp.MustCompile(`(?m)^` + id + `\s+ci\s+acme\s+ten_\S+\s+sk-sy-\S{4}…\s+\S+\s+never\s+active\s+env=ci,team=search\s+any$`).MatchString(out) {
 				t.Errorf("keys list:\n%s", out)
 			}
 			if strings.Contains(out, secret) {
 				t.Errorf("keys list shows a secret:\n%s", out)
 			}
-			out = must("keys", "rotate", id)
+			// Labels, allow-lists and last use: edited, filtered and shown.
+			out = must("keys", "update", id, "-label", "tier=gold", "-label", "env=", "-allow-ip", "127.0.0.0/8,::1/128")
+			contains("keys update", out, "key "+id, "team=search,tier=gold", "allowed IPs 127.0.0.0/8,::1/128")
+			if _, err := run("keys", "update", id, "-allow-ip", "127.0.0.1/8"); err == nil {
+				t.Error("keys update with a CIDR with host bits succeeded")
+			}
+			must("keys", "create", "-tenant", "acme", "-name", "other", "-label", "team=ads")
+			out = must("keys", "list", "-label", "team=search")
+			if !strings.Contains(out, id) || strings.Contains(out, "other") {
+				t.Errorf("keys list -label team=search:\n%s", out)
+			}
+			if out := must("keys", "list", "-label", "team=search", "-label", "tier=silver"); strings.Contains(out, id) {
+				t.Errorf("keys list with a label the key lacks lists it:\n%s", out)
+			}
+			if status := chatStatus(t, "http://"+g.inst.Addr(), secret); status != 200 {
+				t.Fatalf("request from an allowed address: %d", status)
+			}
+			if err := g.inst.lastUsed.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			out = must("keys", "list", "-tenant", "acme")
+			if !regexp.MustCompile(`(?m)^` + id + `\s.*\s\d{4}-\d\d-\d\dT\S+\s+\d{4}-\d\d-\d\dT\S+\s+active\s+team=search,tier=gold\s+127\.0\.0\.0/8,::1/128$`).MatchString(out) {
+				t.Errorf("keys list lacks the key's last use, labels or allow-list:\n%s", out)
+			}
+			if !regexp.MustCompile(`(?m)^key_\S+\s+other\s.*\snever\s+active\s`).MatchString(out) {
+				t.Errorf("keys list: an unused key is not shown as never used:\n%s", out)
+			}
+
+			// Rotate by ID with a grace window: the key keeps its ID and
+			// settings, and both secrets work.
+			out = must("keys", "rotate", id, "-grace", "1h")
 			newSecret, newID := field(t, out, "api key:"), field(t, out, "key id:")
-			if newSecret == secret || newID == id || !strings.HasPrefix(newSecret, auth.KeyPrefix) {
+			if newSecret == secret || newID != id || !strings.HasPrefix(newSecret, auth.KeyPrefix) {
 				t.Errorf("keys rotate:\n%s", out)
 			}
+			contains("keys rotate", out, "The old secret ("+secret[:10]+"…) keeps working until ")
 			nk, err := g.inst.Store().KeyByID(ctx, newID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if nk.RPM != 10 || nk.BudgetUSD != 5 || nk.Metadata["team"] != "search" {
-				t.Errorf("rotated key lost the old one's settings: %+v", admin.ViewKey(nk))
+			if nk.RPM != 10 || nk.BudgetUSD != 5 || nk.Metadata["team"] != "search" || len(nk.AllowedCIDRs) != 2 {
+				t.Errorf("rotated key lost its settings: %+v", admin.ViewKey(nk))
 			}
-			contains("keys revoke", must("keys", "revoke", newSecret), "revoked "+newID)
-			out = must("keys", "list", "-tenant", "acme")
-			for _, kid := range []string{id, newID} {
-				if !regexp.MustCompile(`(?m)^` + kid + `\s.*\srevoked$`).MatchString(out) {
-					t.Errorf("keys list: %s not revoked:\n%s", kid, out)
+			for _, s := range []string{secret, newSecret} {
+				if status := chatStatus(t, "http://"+g.inst.Addr(), s); status != 200 {
+					t.Errorf("request in the grace window: %d", status)
 				}
+			}
+			if out := must("keys", "list", "-tenant", "acme"); !regexp.MustCompile(`(?m)^` + id + `\s.*\srotating \(` + regexp.QuoteMeta(secret[:10]) + `… until `).MatchString(out) {
+				t.Errorf("keys list does not show the rotation:\n%s", out)
+			}
+			if _, err := run("keys", "rotate", id, "-grace", "-1h"); err == nil {
+				t.Error("keys rotate with a negative grace succeeded")
+			}
+			// Without grace the old secret stops at once.
+			out = must("keys", "rotate", newSecret)
+			contains("keys rotate without grace", out, "The old secret no longer works.")
+			// Refused once the gateway's one-second key cache has let go of it.
+			waitFor(t, 5*time.Second, func() bool { return chatStatus(t, "http://"+g.inst.Addr(), newSecret) == 401 })
+			last := field(t, out, "api key:")
+			contains("keys revoke", must("keys", "revoke", last), "revoked "+id)
+			out = must("keys", "list", "-tenant", "acme")
+			if !regexp.MustCompile(`(?m)^` + id + `\s.*\srevoked\s`).MatchString(out) {
+				t.Errorf("keys list: %s not revoked:\n%s", id, out)
 			}
 			if _, err := run("keys", "revoke", "key_nope"); err == nil {
 				t.Error("revoking an unknown key succeeded")

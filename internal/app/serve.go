@@ -116,6 +116,8 @@ type Instance struct {
 	ln       net.Listener
 	adminLn  net.Listener
 	closers  []func() error
+	// lastUsed gathers keys' last use for the store.
+	lastUsed *auth.LastUsed
 	reload   *reloader
 	// certs are the listeners' TLS identities, re-read on Reload.
 	certs, adminCerts *api.Certificates
@@ -284,8 +286,20 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		return nil, err
 	}
 	in.admin = &admin.Service{Store: st, Sealer: sealer, Logger: log}
+	// Keys' last use is gathered in memory and written once a minute (and
+	// at shutdown): never a store write per request.
+	lastUsed := auth.NewLastUsed(st, cfg.Store.Timeout.Std(), log)
+	in.lastUsed = lastUsed
+	usedCtx, stopUsed := context.WithCancel(context.Background())
+	usedDone := make(chan struct{})
+	go func() { defer close(usedDone); lastUsed.Run(usedCtx, auth.DefaultLastUsedInterval) }()
+	in.closers = append(in.closers, func() error { stopUsed(); <-usedDone; return nil })
 	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer, Outage: cfg.Store.Outage,
-		MaxStale: cfg.Store.OutageMaxStale.Std(), Breaker: storeBreaker})
+		MaxStale: cfg.Store.OutageMaxStale.Std(), Breaker: storeBreaker, LastUsed: lastUsed})
+	trusted, err := auth.ParseCIDRs(cfg.Server.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
 	if err := seedCommitments(ctx, st, router, time.Now()); err != nil {
 		return nil, fmt.Errorf("seeding commitments from the ledger: %w", err)
 	}
@@ -316,7 +330,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Std(),
 		Ready: func(ctx context.Context) error { return storeBreaker.Do(ctx, st.Ping) }, Sessions: sessions, Admission: admission,
 		MaxHeaderBytes: cfg.Server.MaxHeaderBytes, MaxModelNameBytes: cfg.Server.MaxModelNameBytes,
-		BedrockRegions: cfg.Server.BedrockRegions, Capture: capturePolicy(cfg.Log.Payloads),
+		BedrockRegions: cfg.Server.BedrockRegions, Capture: capturePolicy(cfg.Log.Payloads), TrustedProxies: trusted,
 	})
 
 	// Certificates are loaded before anything listens: a gateway whose

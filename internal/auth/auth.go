@@ -30,6 +30,13 @@ var (
 	ErrExpired = errors.New("key expired")
 	// ErrTenantDisabled: the key's tenant is disabled.
 	ErrTenantDisabled = errors.New("tenant disabled")
+	// ErrRotated: the secret presented is one the key's rotation replaced,
+	// and its grace window has ended.
+	ErrRotated = errors.New("key secret rotated")
+	// ErrSourceNotAllowed: the key or its tenant has an IP allow-list and
+	// the request's source address is not on it (see
+	// Principal.CheckSource).
+	ErrSourceNotAllowed = errors.New("source address not allowed")
 )
 
 // maxSecretLen bounds what Authenticate hashes; real secrets are 49 bytes.
@@ -47,6 +54,9 @@ const (
 type Principal struct {
 	Tenant store.Tenant
 	Key    store.Key
+	// allow is the key's and tenant's allow-lists, parsed once per store
+	// read; nil for a Principal made elsewhere (CheckSource then parses).
+	allow *allowLists
 }
 
 // KeyStore is what the Authenticator reads; sqlstore.Store implements it.
@@ -91,6 +101,9 @@ type AuthOptions struct {
 	// Logger receives the start and end of each store outage seen by the
 	// Authenticator's own breaker. Default: discard.
 	Logger *slog.Logger
+	// LastUsed, when set, is told of every key that authenticates, to
+	// record its last use. Default: none.
+	LastUsed *LastUsed
 }
 
 // Authenticator resolves client credentials to principals. It is safe for
@@ -116,12 +129,17 @@ type Authenticator struct {
 	own      bool            // breaker is the Authenticator's own
 	byHash   *lookupCache[[32]byte, *resolved]
 	byAKID   *lookupCache[string, *resolved]
+	used     *LastUsed // nil: not recorded
 }
 
-// resolved is a key and its tenant as last read from the store.
-// Every request the entry serves gets the same Principal, read-only.
+// resolved is a key and its tenant as last read from the store, and
+// which of the key's secrets was presented. Every request the entry
+// serves gets the same Principal, read-only.
 type resolved struct {
 	p Principal
+	// previousUntil is set when the secret presented is the key's
+	// previous one: the end of its grace window.
+	previousUntil *time.Time
 }
 
 // NewAuthenticator returns an Authenticator reading from ks.
@@ -152,6 +170,7 @@ func NewAuthenticator(ks KeyStore, opts AuthOptions) *Authenticator {
 		now:     opts.Now,
 		sealer:  opts.Sealer,
 		breaker: opts.Breaker,
+		used:    opts.LastUsed,
 		byHash:  newLookupCache[[32]byte, *resolved](opts.CacheTTL, opts.CacheSize),
 		byAKID:  newLookupCache[string, *resolved](opts.CacheTTL, opts.CacheSize),
 	}
@@ -223,8 +242,10 @@ func resolve[K comparable](ctx context.Context, a *Authenticator, c *lookupCache
 	return nil, err
 }
 
-// Authenticate resolves a client key secret. It fails with an error
-// wrapping ErrUnauthenticated, ErrRevoked, ErrExpired or ErrTenantDisabled,
+// Authenticate resolves a client key secret: the key's current secret,
+// or the previous one a rotation replaced until its grace window ends.
+// It fails with an error wrapping ErrUnauthenticated, ErrRevoked,
+// ErrRotated, ErrExpired or ErrTenantDisabled,
 // or with one wrapping ErrStoreUnavailable (not cached) when the lookup
 // itself failed.
 func (a *Authenticator) Authenticate(ctx context.Context, secret string) (*Principal, error) {
@@ -239,15 +260,20 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (*Princ
 		if err != nil {
 			return nil, notFoundAs(err, "looking up key")
 		}
-		if subtle.ConstantTimeCompare(k.Hash, h[:]) != 1 {
+		var until *time.Time
+		switch {
+		case subtle.ConstantTimeCompare(k.Hash, h[:]) == 1:
+		case k.Previous != nil && subtle.ConstantTimeCompare(k.Previous.Hash, h[:]) == 1:
+			until = &k.Previous.Until
+		default:
 			return nil, ErrUnauthenticated
 		}
-		return a.withTenant(ctx, k)
+		return a.withTenant(ctx, k, until)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return r.principal(now)
+	return a.principal(r, now)
 }
 
 // AWSSecret resolves a SigV4 access key ID to its plaintext secret, for
@@ -269,43 +295,68 @@ func (a *Authenticator) AWSSecret(ctx context.Context, accessKeyID string) (secr
 		if err != nil {
 			return nil, notFoundAs(err, "looking up access key")
 		}
-		if subtle.ConstantTimeCompare([]byte(k.AWSAccessKeyID), []byte(accessKeyID)) != 1 || len(k.AWSSecretSealed) == 0 {
+		var until *time.Time
+		switch {
+		case subtle.ConstantTimeCompare([]byte(k.AWSAccessKeyID), []byte(accessKeyID)) == 1 && len(k.AWSSecretSealed) > 0:
+		case k.Previous != nil && subtle.ConstantTimeCompare([]byte(k.Previous.AWSAccessKeyID), []byte(accessKeyID)) == 1 &&
+			len(k.Previous.AWSSecretSealed) > 0:
+			until = &k.Previous.Until
+		default:
 			return nil, ErrUnauthenticated
 		}
-		return a.withTenant(ctx, k)
+		return a.withTenant(ctx, k, until)
 	})
 	if err != nil {
 		return "", nil, err
 	}
-	p, err = r.principal(now)
+	p, err = a.principal(r, now)
 	if err != nil {
 		return "", nil, err
 	}
-	plain, err := a.sealer.Open(r.p.Key.AWSSecretSealed)
+	sealed := r.p.Key.AWSSecretSealed
+	if r.previousUntil != nil {
+		sealed = r.p.Key.Previous.AWSSecretSealed
+	}
+	plain, err := a.sealer.Open(sealed)
 	if err != nil {
 		return "", nil, fmt.Errorf("opening secret of key %s: %w", r.p.Key.ID, err)
 	}
 	return string(plain), p, nil
 }
 
-// withTenant completes a key with its tenant.
-func (a *Authenticator) withTenant(ctx context.Context, k *store.Key) (*resolved, error) {
+// withTenant completes a key with its tenant. previousUntil is set when
+// the secret presented is the key's previous one.
+func (a *Authenticator) withTenant(ctx context.Context, k *store.Key, previousUntil *time.Time) (*resolved, error) {
 	t, err := a.ks.TenantByID(ctx, k.TenantID)
 	if err != nil {
 		return nil, notFoundAs(err, "looking up tenant of key "+k.ID)
 	}
-	return &resolved{p: Principal{Key: *k, Tenant: *t}}, nil
+	allow, err := parseAllowLists(k.AllowedCIDRs, t.AllowedCIDRs)
+	if err != nil {
+		// The store validates every list it writes; a bad one is a broken
+		// record, and refusing the key is the safe answer.
+		return nil, fmt.Errorf("key %s: %w", k.ID, err)
+	}
+	return &resolved{p: Principal{Key: *k, Tenant: *t, allow: allow}, previousUntil: previousUntil}, nil
 }
 
-// principal checks the key and tenant at now.
-func (r *resolved) principal(now time.Time) (*Principal, error) {
+// principal checks the key and tenant at now, and notes the key's use.
+// The grace window of a previous secret is checked here, against the
+// record as read, so that a cached or stale entry stops working at the
+// window's end like the store's answer would.
+func (a *Authenticator) principal(r *resolved, now time.Time) (*Principal, error) {
 	switch {
 	case r.p.Key.Revoked(now):
 		return nil, fmt.Errorf("key %s: %w", r.p.Key.ID, ErrRevoked)
+	case r.previousUntil != nil && !now.Before(*r.previousUntil):
+		return nil, fmt.Errorf("key %s: grace window ended %s: %w", r.p.Key.ID, r.previousUntil.UTC().Format(time.RFC3339), ErrRotated)
 	case r.p.Key.Expired(now):
 		return nil, fmt.Errorf("key %s: %w", r.p.Key.ID, ErrExpired)
 	case r.p.Tenant.Disabled:
 		return nil, fmt.Errorf("key %s: tenant %s: %w", r.p.Key.ID, r.p.Tenant.ID, ErrTenantDisabled)
+	}
+	if a.used != nil {
+		a.used.Record(r.p.Key.ID, now)
 	}
 	return &r.p, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"switchyard/internal/store"
 )
@@ -54,7 +55,7 @@ func (f *fakeKeys) KeyByHash(ctx context.Context, hash []byte) (*store.Key, erro
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, k := range f.keys {
-		if string(k.Hash) == string(hash) {
+		if string(k.Hash) == string(hash) || (k.Previous != nil && string(k.Previous.Hash) == string(hash)) {
 			c := *k
 			return &c, nil
 		}
@@ -69,7 +70,7 @@ func (f *fakeKeys) KeyByAccessKeyID(ctx context.Context, akid string) (*store.Ke
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, k := range f.keys {
-		if k.AWSAccessKeyID == akid {
+		if k.AWSAccessKeyID == akid || (k.Previous != nil && k.Previous.AWSAccessKeyID == akid) {
 			c := *k
 			return &c, nil
 		}
@@ -154,7 +155,7 @@ func TestAuthenticate_Success(t *testing.T) {
 		t.Fatalf("Authenticate: %v", err)
 	}
 	want := &Principal{Tenant: *f.tenant, Key: *f.key}
-	if diff := cmp.Diff(want, p); diff != "" {
+	if diff := cmp.Diff(want, p, cmpopts.IgnoreUnexported(Principal{})); diff != "" {
 		t.Errorf("principal (-want +got):\n%s", diff)
 	}
 }

@@ -31,8 +31,11 @@ type Backend interface {
 	UpdateTenant(ctx context.Context, idOrName string, u admin.TenantUpdate) (*admin.TenantView, error)
 	IssueKey(ctx context.Context, spec admin.KeySpec) (*admin.IssuedView, error)
 	ListKeys(ctx context.Context, tenant string) ([]admin.KeyView, error)
+	FindKeys(ctx context.Context, q admin.KeyQuery) ([]admin.KeyView, error)
+	UpdateKey(ctx context.Context, idOrSecret string, u admin.KeyUpdate) (*admin.KeyView, error)
 	RevokeKey(ctx context.Context, idOrSecret string) (*admin.KeyView, error)
-	RotateKey(ctx context.Context, idOrSecret string) (*admin.IssuedView, error)
+	// RotateKey gives a key a new secret; the old one works for grace.
+	RotateKey(ctx context.Context, idOrSecret string, grace time.Duration) (*admin.IssuedView, error)
 	Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage, error)
 	Requests(ctx context.Context, q admin.RequestQuery) (*admin.RequestPage, error)
 	Request(ctx context.Context, id string) (*admin.RequestRecord, error)
@@ -234,7 +237,7 @@ func command(ctx context.Context, env *Env, fs *Flags, args []string, run func(b
 // the top-level help lists.
 const (
 	TenantsSummary = "manage tenants: tenants create|list|update|disable|enable (-admin URL | -config F)"
-	KeysSummary    = "manage virtual keys: keys create|list|revoke|rotate (-admin URL | -config F)"
+	KeysSummary    = "manage virtual keys: keys create|list|update|revoke|rotate (-admin URL | -config F)"
 	UsageSummary   = "report traffic and spend: usage -by " + UsageGroups + " -since 24h; usage export -by label:K -format csv"
 	// UsageGroups are the values of usage -by.
 	UsageGroups = "tenant|key|model|provider|contract|compliance|commitment|budget"
@@ -243,7 +246,8 @@ const (
 // Tenants runs `switchyard tenants create|list|update|disable|enable`.
 func Tenants(ctx context.Context, env *Env, args []string) error {
 	show := func(t *admin.TenantView) {
-		fmt.Fprintf(env.Stdout, "tenant %s (%s): %s, rpm %d, tpm %d, streams %d, budget %s\n", t.Name, t.ID, status(t.Disabled), t.RPM, t.TPM, t.MaxStreams, budget(t.Limits))
+		fmt.Fprintf(env.Stdout, "tenant %s (%s): %s, rpm %d, tpm %d, streams %d, budget %s, allowed IPs %s\n", t.Name, t.ID, status(t.Disabled),
+			t.RPM, t.TPM, t.MaxStreams, budget(t.Limits), allowed(t.AllowedCIDRs))
 	}
 	named := func(sub, summary string, limits bool, do func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error)) Sub {
 		return Sub{Name: sub, Summary: summary, Run: func(ctx context.Context, args []string) error {
@@ -252,6 +256,7 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 			if limits {
 				lim = addLimitFlags(fs)
 				fs.Var(labelsFlag{}, "label", "a label k=v, such as cost_centre=cc-42, for usage export -by label:k (repeatable; on update, k= removes it)")
+				fs.String("allow-ip", "", "comma-separated CIDRs the tenant's keys may be used from, e.g. 10.0.0.0/8,2001:db8::/32 (on update, \"\" removes the list)")
 			}
 			return command(ctx, env, fs, args, func(b Backend) error {
 				if fs.NArg() != 1 {
@@ -272,8 +277,8 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	return Group(ctx, env.Stdout, env.Stderr, "tenants", "Manage tenants.", []Sub{
-		named("create", "create a tenant with its limits and labels", true, func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error) {
-			return b.CreateTenant(ctx, admin.TenantSpec{Name: name, Limits: lim.limits(), Metadata: labelsOf(fs)})
+		named("create", "create a tenant with its limits, labels and IP allow-list", true, func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error) {
+			return b.CreateTenant(ctx, admin.TenantSpec{Name: name, Limits: lim.limits(), Metadata: labelsOf(fs), AllowedCIDRs: cidrsOf(fs)})
 		}),
 		{Name: "list", Summary: "list tenants", Run: func(ctx context.Context, args []string) error {
 			fs := NewFlags("tenants list [flags]", "list tenants", env.Stdout, env.Stderr)
@@ -294,7 +299,7 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 				return tw.Flush()
 			})
 		}},
-		named("update", "change a tenant's limits and labels (only the flags given)", true, func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error) {
+		named("update", "change a tenant's limits, labels and IP allow-list (only the flags given)", true, func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error) {
 			u := admin.TenantUpdate{}
 			fs.Visit(func(f *flag.Flag) {
 				switch f.Name {
@@ -310,6 +315,9 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 					u.BudgetPeriod = lim.period
 				case "label":
 					u.Labels = labelsOf(fs)
+				case "allow-ip":
+					c := nonNil(cidrsOf(fs))
+					u.AllowedCIDRs = &c
 				}
 			})
 			return b.UpdateTenant(ctx, name, u)
@@ -386,12 +394,13 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 			expires := fs.Duration("expires", 0, "key lifetime, e.g. 720h (0: never)")
 			models := fs.String("models", "", "comma-separated model globs the key may use (default: all)")
 			meta := fs.String("meta", "", "comma-separated k=v metadata")
-			fs.Var(labelsFlag{}, "label", "a label k=v, such as team=search, for usage export -by label:k (repeatable; a key's label wins over its tenant's)")
+			fs.Var(labelsFlag{}, "label", "a label k=v, such as team=search, for usage export -by label:k and keys list -label (repeatable; a key's label wins over its tenant's)")
+			fs.String("allow-ip", "", "comma-separated CIDRs the key may be used from, e.g. 10.0.0.0/8,2001:db8::/32 (default: anywhere its tenant allows)")
 			return command(ctx, env, fs, args, func(b Backend) error {
 				if *tenant == "" {
 					return errors.New("keys create: -tenant is required")
 				}
-				spec := admin.KeySpec{Tenant: *tenant, CreateTenant: true, Name: *name, Limits: lim.limits()}
+				spec := admin.KeySpec{Tenant: *tenant, CreateTenant: true, Name: *name, Limits: lim.limits(), AllowedCIDRs: cidrsOf(fs)}
 				if *expires > 0 {
 					at := time.Now().Add(*expires).UTC()
 					spec.ExpiresAt = &at
@@ -423,9 +432,10 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 		{Name: "list", Summary: "list keys (never their secrets)", Run: func(ctx context.Context, args []string) error {
 			fs := NewFlags("keys list [flags]", "List keys, oldest first; secrets are never shown.", env.Stdout, env.Stderr)
 			tenant := fs.String("tenant", "", "only this tenant's keys (name or ID)")
+			fs.Var(labelsFlag{}, "label", "only keys with this label k=v (repeatable: every one must match)")
 			jsonOut := fs.Bool("json", false, "print JSON")
 			return command(ctx, env, fs, args, func(b Backend) error {
-				ks, err := b.ListKeys(ctx, *tenant)
+				ks, err := b.FindKeys(ctx, admin.KeyQuery{Tenant: *tenant, Labels: labelsOf(fs)})
 				if err != nil {
 					return err
 				}
@@ -438,17 +448,24 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 					return err
 				}
 				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tNAME\tTENANT\tTENANT ID\tPREFIX\tCREATED\tSTATUS")
+				fmt.Fprintln(tw, "ID\tNAME\tTENANT\tTENANT ID\tPREFIX\tCREATED\tLAST USED\tSTATUS\tLABELS\tALLOWED IPS")
+				now := time.Now()
 				for _, k := range ks {
 					st := "active"
 					switch {
 					case k.RevokedAt != nil:
 						st = "revoked"
-					case k.ExpiresAt != nil && k.ExpiresAt.Before(time.Now()):
+					case k.ExpiresAt != nil && k.ExpiresAt.Before(now):
 						st = "expired"
+					case k.Previous != nil && k.Previous.ValidUntil.After(now):
+						st = "rotating (" + k.Previous.Prefix + "… until " + k.Previous.ValidUntil.UTC().Format(time.RFC3339) + ")"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s…\t%s\t%s\n", k.ID, orDash(k.Name), orDash(n.tenants[k.TenantID]), k.TenantID, k.Prefix,
-						k.CreatedAt.UTC().Format(time.RFC3339), st)
+					used := "never"
+					if k.LastUsedAt != nil {
+						used = k.LastUsedAt.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s…\t%s\t%s\t%s\t%s\t%s\n", k.ID, orDash(k.Name), orDash(n.tenants[k.TenantID]), k.TenantID, k.Prefix,
+						k.CreatedAt.UTC().Format(time.RFC3339), used, st, orDash(formatLabels(k.Metadata)), allowed(k.AllowedCIDRs))
 				}
 				return tw.Flush()
 			})
@@ -471,13 +488,63 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 				return nil
 			})
 		}},
-		{Name: "rotate", Summary: "replace a key by a new one with its settings", Run: func(ctx context.Context, args []string) error {
-			fs := NewFlags("keys rotate KEY_ID_OR_KEY [flags]", "Issue a new key with the settings of an old one, and revoke the old one.", env.Stdout, env.Stderr)
+		{Name: "update", Summary: "change a key's name, labels, IP allow-list, models or limits (only the flags given)", Run: func(ctx context.Context, args []string) error {
+			fs := NewFlags("keys update KEY_ID [flags]", "Change a key's name, labels, IP allow-list, models or limits; only the flags given change.", env.Stdout, env.Stderr)
+			name := fs.String("name", "", "the key's name")
+			lim := addLimitFlags(fs)
+			models := fs.String("models", "", "comma-separated model globs the key may use (\"\": all)")
+			fs.Var(labelsFlag{}, "label", "set a label k=v (repeatable; k= removes it)")
+			fs.String("allow-ip", "", "comma-separated CIDRs the key may be used from (\"\" removes the list)")
 			return command(ctx, env, fs, args, func(b Backend) error {
 				if fs.NArg() != 1 {
-					return errors.New("usage: switchyard keys rotate KEY_ID_OR_KEY [-admin URL | -config F]")
+					return errors.New("usage: switchyard keys update KEY_ID [flags] [-admin URL | -config F]")
 				}
-				iss, err := b.RotateKey(ctx, fs.Arg(0))
+				u := admin.KeyUpdate{}
+				fs.Visit(func(f *flag.Flag) {
+					switch f.Name {
+					case "name":
+						u.Name = name
+					case "rpm":
+						u.RPM = lim.rpm
+					case "tpm":
+						u.TPM = lim.tpm
+					case "max-streams":
+						u.MaxStreams = lim.streams
+					case "budget-usd":
+						u.BudgetUSD = lim.budget
+					case "budget-period":
+						u.BudgetPeriod = lim.period
+					case "models":
+						m := []string{}
+						if *models != "" {
+							m = strings.Split(*models, ",")
+						}
+						u.AllowedModels = &m
+					case "label":
+						u.Labels = labelsOf(fs)
+					case "allow-ip":
+						c := nonNil(cidrsOf(fs))
+						u.AllowedCIDRs = &c
+					}
+				})
+				k, err := b.UpdateKey(ctx, fs.Arg(0), u)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "key %s (%s): labels %s, allowed IPs %s, rpm %d, tpm %d, streams %d, budget %s\n", k.ID, orDash(k.Name),
+					orDash(formatLabels(k.Metadata)), allowed(k.AllowedCIDRs), k.RPM, k.TPM, k.MaxStreams, budget(k.Limits))
+				return nil
+			})
+		}},
+		{Name: "rotate", Summary: "give a key a new secret; the old one works for -grace", Run: func(ctx context.Context, args []string) error {
+			fs := NewFlags("keys rotate KEY_ID_OR_KEY [-grace 24h] [flags]", "Give a key a new secret (and a new AWS key pair, if it has one), shown once. The key keeps its ID,\n"+
+				"settings, limits, budget and usage. The old secret keeps working until -grace has passed, then is refused.", env.Stdout, env.Stderr)
+			grace := fs.Duration("grace", 0, "how long the old secret keeps working, e.g. 24h (0: it stops at once; at most 2160h)")
+			return command(ctx, env, fs, args, func(b Backend) error {
+				if fs.NArg() != 1 {
+					return errors.New("usage: switchyard keys rotate KEY_ID_OR_KEY [-grace 24h] [-admin URL | -config F]")
+				}
+				iss, err := b.RotateKey(ctx, fs.Arg(0), *grace)
 				if err != nil {
 					return err
 				}
@@ -486,6 +553,11 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 					return err
 				}
 				printIssued(env.Stdout, iss, n.tenants[iss.Key.TenantID], noPairReason(fs))
+				if p := iss.Key.Previous; p != nil {
+					fmt.Fprintf(env.Stdout, "The old secret (%s…) keeps working until %s.\n", p.Prefix, p.ValidUntil.UTC().Format(time.RFC3339))
+				} else {
+					fmt.Fprintln(env.Stdout, "The old secret no longer works.")
+				}
 				return nil
 			})
 		}},
@@ -780,6 +852,39 @@ func (l labelsFlag) Set(v string) error {
 	}
 	l[strings.TrimSpace(k)] = val
 	return nil
+}
+
+// cidrsOf returns the -allow-ip list given to fs, nil when none or empty.
+func cidrsOf(fs *Flags) []string {
+	f := fs.Lookup("allow-ip")
+	if f == nil || strings.TrimSpace(f.Value.String()) == "" {
+		return nil
+	}
+	var out []string
+	for _, c := range strings.Split(f.Value.String(), ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// allowed renders an IP allow-list for a table.
+func allowed(cidrs []string) string {
+	if len(cidrs) == 0 {
+		return "any"
+	}
+	return strings.Join(cidrs, ",")
+}
+
+// formatLabels renders labels as k=v pairs, sorted.
+func formatLabels(md map[string]string) string {
+	ks := make([]string, 0, len(md))
+	for k, v := range md {
+		ks = append(ks, k+"="+v)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ",")
 }
 
 // labelsOf returns the -label flags given to fs, nil when none.

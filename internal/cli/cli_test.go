@@ -46,7 +46,15 @@ func (f *fakeBackend) RevokeKey(_ context.Context, id string) (*admin.KeyView, e
 	f.revoked = append(f.revoked, id)
 	return &admin.KeyView{ID: "key_1"}, nil
 }
-func (f *fakeBackend) RotateKey(context.Context, string) (*admin.IssuedView, error) { return nil, nil }
+func (f *fakeBackend) RotateKey(context.Context, string, time.Duration) (*admin.IssuedView, error) {
+	return nil, nil
+}
+func (f *fakeBackend) FindKeys(context.Context, admin.KeyQuery) ([]admin.KeyView, error) {
+	return nil, nil
+}
+func (f *fakeBackend) UpdateKey(context.Context, string, admin.KeyUpdate) (*admin.KeyView, error) {
+	return nil, nil
+}
 func (f *fakeBackend) Usage(context.Context, admin.UsageQuery) (json.RawMessage, error) {
 	return json.RawMessage(`{}`), nil
 }

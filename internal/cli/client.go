@@ -127,12 +127,33 @@ func (c *Client) RevokeKey(ctx context.Context, idOrSecret string) (*admin.KeyVi
 }
 
 // RotateKey rotates a key by ID or secret, like RevokeKey.
-func (c *Client) RotateKey(ctx context.Context, idOrSecret string) (*admin.IssuedView, error) {
+func (c *Client) RotateKey(ctx context.Context, idOrSecret string, grace time.Duration) (*admin.IssuedView, error) {
 	var out admin.IssuedView
+	rot := admin.Rotation{Grace: grace.String()}
 	if strings.HasPrefix(idOrSecret, auth.KeyPrefix) {
-		return &out, c.do(ctx, http.MethodPost, "/admin/v1/keys/rotate", admin.KeyRef{Key: idOrSecret}, &out)
+		rot.Key = idOrSecret
+		return &out, c.do(ctx, http.MethodPost, "/admin/v1/keys/rotate", rot, &out)
 	}
-	return &out, c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(idOrSecret)+"/rotate", nil, &out)
+	return &out, c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(idOrSecret)+"/rotate", rot, &out)
+}
+
+// FindKeys lists the keys q selects.
+func (c *Client) FindKeys(ctx context.Context, q admin.KeyQuery) ([]admin.KeyView, error) {
+	var out struct{ Data []admin.KeyView }
+	v := url.Values{}
+	if q.Tenant != "" {
+		v.Set("tenant", q.Tenant)
+	}
+	for k, val := range q.Labels {
+		v.Add("label", k+"="+val)
+	}
+	return out.Data, c.do(ctx, http.MethodGet, "/admin/v1/keys?"+v.Encode(), nil, &out)
+}
+
+// UpdateKey changes a key named by its ID.
+func (c *Client) UpdateKey(ctx context.Context, id string, u admin.KeyUpdate) (*admin.KeyView, error) {
+	var k admin.KeyView
+	return &k, c.do(ctx, http.MethodPatch, "/admin/v1/keys/"+url.PathEscape(id), u, &k)
 }
 
 func (c *Client) Usage(ctx context.Context, q admin.UsageQuery) (json.RawMessage, error) {
@@ -247,8 +268,21 @@ func (d *Direct) RevokeKey(ctx context.Context, id string) (*admin.KeyView, erro
 	return &v, nil
 }
 
-func (d *Direct) RotateKey(ctx context.Context, id string) (*admin.IssuedView, error) {
-	iss, err := d.Service.RotateKey(ctx, id)
+func (d *Direct) FindKeys(ctx context.Context, q admin.KeyQuery) ([]admin.KeyView, error) {
+	return d.Service.FindKeys(ctx, q)
+}
+
+func (d *Direct) UpdateKey(ctx context.Context, id string, u admin.KeyUpdate) (*admin.KeyView, error) {
+	k, err := d.Service.UpdateKey(ctx, id, u)
+	if err != nil {
+		return nil, err
+	}
+	v := admin.ViewKey(k)
+	return &v, nil
+}
+
+func (d *Direct) RotateKey(ctx context.Context, id string, grace time.Duration) (*admin.IssuedView, error) {
+	iss, err := d.Service.RotateKey(ctx, id, grace)
 	if err != nil {
 		return nil, err
 	}

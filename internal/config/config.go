@@ -328,6 +328,16 @@ type Server struct {
 	// Default: the regions of the configured Bedrock channels, plus
 	// us-east-1.
 	BedrockRegions []string `yaml:"bedrock_regions"`
+	// TrustedProxies are the networks (CIDR prefixes, IPv4 or IPv6) of
+	// the load balancers and reverse proxies in front of the client
+	// listener. A request whose connection comes from one of them is
+	// taken to come from the address its X-Forwarded-For header names:
+	// the nearest address in it, reading from the right, that is not
+	// itself a trusted proxy. From any other peer the header is ignored,
+	// since a client can send whatever it likes. This source address is
+	// what key and tenant IP allow-lists are checked against. Default:
+	// none (the connection's own address is the source).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// TLS serves the client listener over https. Default: plain HTTP.
 	// Over https every front door works as it does in plain text: HTTP/2
 	// is negotiated by ALPN (as the AWS SDKs expect of Bedrock), and the

@@ -114,6 +114,10 @@ func TestLoad_Bad(t *testing.T) {
 			"admin.tls.cert_file: required with key_file",
 			"admin.tls.client_ca_file: needs admin.tls.cert_file and key_file",
 		}},
+		{"proxies.bad.yaml", []string{
+			`server.trusted_proxies[2]: "10.1.2.3/8" is not a CIDR prefix`,
+			`server.trusted_proxies[3]: "proxy.internal" is not a CIDR prefix`,
+		}},
 		{"admission.bad.yaml", []string{
 			`server.admission.mode: must be adaptive, fixed or off, got "lenient"`,
 			`server.admission.max_requests: must not be negative`,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"regexp"
@@ -164,6 +165,11 @@ func (c *Config) Validate() error {
 		}
 		if !validRegion(r) {
 			bad(fmt.Sprintf("server.bedrock_regions[%d]", i), "%q is not a region name (lowercase letters, digits and '-', e.g. us-east-1)", r)
+		}
+	}
+	for i, p := range c.Server.TrustedProxies {
+		if pr, err := netip.ParsePrefix(p); err != nil || pr != pr.Masked() {
+			bad(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not a CIDR prefix such as 10.0.0.0/8 or 2001:db8::/32", p)
 		}
 	}
 	if c.Log.FlushInterval > Duration(10*time.Second) {

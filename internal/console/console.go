@@ -108,6 +108,7 @@ func Handler(o Options) http.Handler {
 	mux.Handle("POST /ui/tenants/{id}/keys", c.action(access.KeysWrite, c.issueKey))
 	mux.Handle("POST /ui/keys/{id}/revoke", c.action(access.KeysWrite, c.revokeKey))
 	mux.Handle("POST /ui/keys/{id}/rotate", c.action(access.KeysWrite, c.rotateKey))
+	mux.Handle("POST /ui/keys/{id}/settings", c.action(access.KeysWrite, c.keySettings))
 	mux.Handle("GET /ui/usage", c.page(access.UsageRead, c.usage))
 	mux.Handle("GET /ui/usage.csv", c.page(access.UsageRead, c.usageCSV))
 	mux.Handle("GET /ui/requests", c.page(access.RequestsRead, c.requests))

@@ -353,14 +353,34 @@ func TestTenantsAndKeys(t *testing.T) {
 	if !strings.Contains(tp.body, k.Prefix) {
 		t.Error("the tenant page does not list the key")
 	}
-	// Rotate: a new secret, the old key revoked.
-	p = b.post(tenantPage, "/ui/keys/"+k.ID+"/rotate", nil)
+	// Labels and allow-list: set from the key's row, shown in it.
+	p = b.post(tenantPage, "/ui/keys/"+k.ID+"/settings", url.Values{"labels": {"team=search, env=prod"}, "allowed_cidrs": {"10.0.0.0/8, 2001:db8::/32"}})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("key settings = %d\n%s", p.status, p.body)
+	}
+	if got, _ := f.svc.FindKey(context.Background(), k.ID); got.Metadata["team"] != "search" || len(got.AllowedCIDRs) != 2 {
+		t.Errorf("key after settings: %+v", got)
+	}
+	if p := b.get(tenantPage); !strings.Contains(p.body, "env=prod,team=search") || !strings.Contains(p.body, "10.0.0.0/8,2001:db8::/32") || !strings.Contains(p.body, "never") {
+		t.Errorf("tenant page lacks the key's labels, allow-list or last use")
+	}
+	if p := b.post(tenantPage, "/ui/keys/"+k.ID+"/settings", url.Values{"allowed_cidrs": {"10.0.0.1"}}); p.status != http.StatusBadRequest && p.status != http.StatusOK {
+		t.Errorf("bad allow-list = %d", p.status)
+	} else if got, _ := f.svc.FindKey(context.Background(), k.ID); len(got.AllowedCIDRs) != 2 {
+		t.Errorf("a bad allow-list was saved: %v", got.AllowedCIDRs)
+	}
+	// Rotate with a grace window: a new secret, the key keeps its ID, and
+	// the old secret works until the window ends.
+	p = b.post(tenantPage, "/ui/keys/"+k.ID+"/rotate", url.Values{"grace": {"24h"}})
 	newSecret := regexp.MustCompile(`id="secret">(sk-sy-[^<]+)<`).FindStringSubmatch(p.body)
-	if p.status != http.StatusOK || newSecret == nil || newSecret[1] == secret[1] {
+	if p.status != http.StatusOK || newSecret == nil || newSecret[1] == secret[1] || !strings.Contains(p.body, "old secret keeps working until") {
 		t.Fatalf("rotate = %d\n%s", p.status, p.body)
 	}
-	if old, _ := f.svc.FindKey(context.Background(), k.ID); old.RevokedAt == nil {
-		t.Error("rotation left the old key live")
+	if old, err := f.svc.FindKey(context.Background(), secret[1]); err != nil || old.ID != k.ID || old.Previous == nil {
+		t.Errorf("old secret after a rotation with grace: %+v, %v", old, err)
+	}
+	if p := b.get(tenantPage); !strings.Contains(p.body, "works until") {
+		t.Error("the tenant page does not show the old secret's grace window")
 	}
 	// Revoke the new one.
 	nk, _ := f.svc.FindKey(context.Background(), newSecret[1])

@@ -56,6 +56,15 @@ func parseTemplates() map[string]*template.Template {
 			return ""
 		},
 		"join": strings.Join,
+		// labels renders labels as sorted k=v pairs, as the form takes them.
+		"labels": func(md map[string]string) string {
+			out := make([]string, 0, len(md))
+			for k, v := range md {
+				out = append(out, k+"="+v)
+			}
+			slices.Sort(out)
+			return strings.Join(out, ",")
+		},
 		"list": func(s ...string) []string { return s },
 		// The limits form takes a pointer: nil leaves every field empty.
 		"nolimits": func() *admin.Limits { return nil },
@@ -677,8 +686,9 @@ func (c *console) updateTenant(w http.ResponseWriter, r *http.Request, s *sessio
 	disabled := r.PostForm.Get("disabled") == "on"
 	ctx, cancel := pageContext(r)
 	defer cancel()
+	cidrs := nonNilList(splitList(r.PostForm.Get("allowed_cidrs")))
 	t, err := c.svc.UpdateTenant(ctx, r.PathValue("id"), admin.TenantUpdate{Disabled: &disabled, RPM: &l.RPM, TPM: &l.TPM,
-		MaxStreams: &l.MaxStreams, BudgetUSD: &l.BudgetUSD, BudgetPeriod: &l.BudgetPeriod})
+		MaxStreams: &l.MaxStreams, BudgetUSD: &l.BudgetUSD, BudgetPeriod: &l.BudgetPeriod, AllowedCIDRs: &cidrs})
 	if err != nil {
 		return "", err
 	}
@@ -706,8 +716,12 @@ func (c *console) issueKey(w http.ResponseWriter, r *http.Request, s *session, v
 	}
 	ctx, cancel := pageContext(r)
 	defer cancel()
+	labels, err := parseLabels(r.PostForm.Get("labels"))
+	if err != nil {
+		return "", err
+	}
 	iss, err := c.svc.IssueKey(ctx, admin.KeySpec{Tenant: r.PathValue("id"), Name: strings.TrimSpace(r.PostForm.Get("name")),
-		AllowedModels: models, Limits: l})
+		AllowedModels: models, Limits: l, Metadata: labels, AllowedCIDRs: splitList(r.PostForm.Get("allowed_cidrs"))})
 	if err != nil {
 		return "", err
 	}
@@ -731,13 +745,75 @@ func (c *console) rotateKey(w http.ResponseWriter, r *http.Request, s *session, 
 	ctx, cancel := pageContext(r)
 	defer cancel()
 	id := r.PathValue("id")
-	iss, err := c.svc.RotateKey(ctx, id)
+	var grace time.Duration
+	if g := r.PostForm.Get("grace"); g != "" {
+		var err error
+		if grace, err = time.ParseDuration(g); err != nil {
+			return "", &admin.FieldError{Field: "grace", Problem: `must be a duration such as "24h"`}
+		}
+	}
+	iss, err := c.svc.RotateKey(ctx, id, grace)
 	if err != nil {
 		return "", err
 	}
 	v.Title, v.Nav, v.template = "Key rotated", "tenants", "issued"
 	v.Data = &issuedData{Issued: admin.ViewIssued(iss), Rotated: id, Tenant: iss.Key.TenantID}
 	return "", nil
+}
+
+// keySettings saves a key's labels and IP allow-list.
+func (c *console) keySettings(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	labels, err := parseLabels(r.PostForm.Get("labels"))
+	if err != nil {
+		return "", err
+	}
+	cidrs := nonNilList(splitList(r.PostForm.Get("allowed_cidrs")))
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	k, err := c.svc.UpdateKey(ctx, r.PathValue("id"), admin.KeyUpdate{Metadata: labels, AllowedCIDRs: &cidrs})
+	if err != nil {
+		return "", err
+	}
+	c.sessions.setFlash(s, "Labels and allowed IPs of key "+k.Prefix+"… saved.")
+	return "/ui/tenants/" + url.PathEscape(k.TenantID), nil
+}
+
+// splitList splits a comma-separated form field, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func nonNilList(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// parseLabels reads "k=v, k2=v2"; nil when empty.
+func parseLabels(v string) (map[string]string, error) {
+	items := splitList(v)
+	if len(items) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(items))
+	for _, it := range items {
+		k, val, ok := strings.Cut(it, "=")
+		if k = strings.TrimSpace(k); !ok || k == "" {
+			return nil, &admin.FieldError{Field: "labels", Problem: fmt.Sprintf("want k=v, got %q", it)}
+		}
+		out[k] = strings.TrimSpace(val)
+	}
+	return out, nil
 }
 
 // ---- usage ----

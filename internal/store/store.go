@@ -67,11 +67,16 @@ type Tenant struct {
 	// ID is the stable identifier ("ten_…"); generated on create when empty.
 	ID string
 	// Name is unique across tenants.
-	Name      string
-	Disabled  bool
+	Name     string
+	Disabled bool
+	// Metadata holds the tenant's labels (cost_centre=cc-42): chargeback
+	// groups by them, and a key's own label wins over its tenant's.
 	Metadata  map[string]string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// AllowedCIDRs are the networks (CIDR prefixes, IPv4 or IPv6) the
+	// tenant's keys may be used from; empty allows every address.
+	AllowedCIDRs []string
 
 	// RPM, TPM and MaxStreams limit the whole tenant: requests per minute,
 	// tokens per minute and concurrent streams. Zero means no limit.
@@ -101,7 +106,22 @@ type Key struct {
 	// AllowedModels holds glob patterns of client-facing model names the
 	// key may use; empty allows every model.
 	AllowedModels []string
-	Metadata      map[string]string
+	// Metadata holds the key's labels (team=search), which chargeback
+	// groups by and listings filter on.
+	Metadata map[string]string
+	// AllowedCIDRs are the networks (CIDR prefixes, IPv4 or IPv6) the key
+	// may be used from, within its tenant's; empty allows every address.
+	AllowedCIDRs []string
+	// LastUsedAt is when the key last authenticated a request, to within
+	// the minute its users coalesce writes over; nil when never used.
+	LastUsedAt *time.Time
+	// RotatedAt is when the key's secret was last replaced; nil when it
+	// never was.
+	RotatedAt *time.Time
+	// Previous is the secret the last rotation replaced, while its grace
+	// window lasts; nil when there is none. It authenticates as the key
+	// itself, so limits, budgets and usage stay with the key.
+	Previous *PreviousSecret
 
 	// RPM, TPM, MaxStreams, BudgetUSD and BudgetPeriod apply to this key
 	// alone, within the tenant's own limits. Zero means no limit.
@@ -116,6 +136,45 @@ type Key struct {
 	// AWSSecretSealed is the SigV4 secret, encrypted by auth.Sealer. The
 	// plaintext is never stored.
 	AWSSecretSealed []byte
+}
+
+// PreviousSecret is a key's replaced secret, still accepted until Until.
+type PreviousSecret struct {
+	// Hash is the SHA-256 of the old secret, Prefix its display prefix.
+	Hash   []byte
+	Prefix string
+	// AWSAccessKeyID and AWSSecretSealed are the old SigV4 pair, empty
+	// when the key had none.
+	AWSAccessKeyID  string
+	AWSSecretSealed []byte
+	// Until is the end of the grace window: from then on the old secret
+	// is refused.
+	Until time.Time
+}
+
+// Rotation replaces a key's secret (and SigV4 pair) with a new one.
+type Rotation struct {
+	// Hash, Prefix, AWSAccessKeyID and AWSSecretSealed are the new
+	// secret's, as in Key.
+	Hash            []byte
+	Prefix          string
+	AWSAccessKeyID  string
+	AWSSecretSealed []byte
+	// At is when the rotation happens.
+	At time.Time
+	// GraceUntil, when after At, keeps the current secret working until
+	// then as the key's Previous; otherwise it stops working at once. A
+	// secret already in its grace window is dropped either way.
+	GraceUntil time.Time
+}
+
+// Sealed is one stored secret sealed under the master key: which row and
+// column holds it, and its sealed bytes.
+type Sealed struct {
+	// Table, ID and Column locate the value ("api_keys", "key_…",
+	// "aws_secret_sealed").
+	Table, ID, Column string
+	Value             []byte
 }
 
 // Revoked reports whether the key was revoked at or before now.

@@ -11,7 +11,7 @@ import (
 	"switchyard/internal/store"
 )
 
-const tenantColumns = `id, name, disabled, metadata, rpm, tpm, max_streams, budget_usd, budget_period, created_at, updated_at`
+const tenantColumns = `id, name, disabled, metadata, rpm, tpm, max_streams, budget_usd, budget_period, created_at, updated_at, allowed_cidrs`
 
 // CreateTenant stores a new tenant. An empty ID is generated ("ten_…"),
 // zero CreatedAt and UpdatedAt are set to now, and on success t holds the
@@ -37,9 +37,13 @@ func (s *Store) CreateTenant(ctx context.Context, t *store.Tenant) error {
 	if err != nil {
 		return fmt.Errorf("encoding tenant metadata: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO tenants (`+tenantColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	cidrs, err := encodeList(row.AllowedCIDRs)
+	if err != nil {
+		return fmt.Errorf("encoding allowed CIDRs: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO tenants (`+tenantColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		row.ID, row.Name, row.Disabled, meta, row.RPM, row.TPM, row.MaxStreams, row.BudgetUSD, row.BudgetPeriod,
-		s.d.dbTime(row.CreatedAt), s.d.dbTime(row.UpdatedAt))
+		s.d.dbTime(row.CreatedAt), s.d.dbTime(row.UpdatedAt), cidrs)
 	if err != nil {
 		if s.d.constraint(err) == constraintUnique {
 			return fmt.Errorf("creating tenant %q: %w", row.Name, store.ErrConflict)
@@ -109,10 +113,14 @@ func (s *Store) UpdateTenant(ctx context.Context, t *store.Tenant) error {
 	if err != nil {
 		return fmt.Errorf("encoding tenant metadata: %w", err)
 	}
+	cidrs, err := encodeList(t.AllowedCIDRs)
+	if err != nil {
+		return fmt.Errorf("encoding allowed CIDRs: %w", err)
+	}
 	updated := s.now().Truncate(time.Microsecond).UTC()
 	res, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE tenants SET name = ?, disabled = ?, metadata = ?, rpm = ?, tpm = ?,
-max_streams = ?, budget_usd = ?, budget_period = ?, updated_at = ? WHERE id = ?`),
-		t.Name, t.Disabled, meta, t.RPM, t.TPM, t.MaxStreams, t.BudgetUSD, t.BudgetPeriod, s.d.dbTime(updated), t.ID)
+max_streams = ?, budget_usd = ?, budget_period = ?, updated_at = ?, allowed_cidrs = ? WHERE id = ?`),
+		t.Name, t.Disabled, meta, t.RPM, t.TPM, t.MaxStreams, t.BudgetUSD, t.BudgetPeriod, s.d.dbTime(updated), cidrs, t.ID)
 	if err != nil {
 		if s.d.constraint(err) == constraintUnique {
 			return fmt.Errorf("updating tenant %q: name %q: %w", t.ID, t.Name, store.ErrConflict)
@@ -135,7 +143,7 @@ func validateTenant(t *store.Tenant) error {
 	case !store.ValidPeriod(t.BudgetPeriod):
 		return fmt.Errorf("tenant %q: budget period %q: %w", t.Name, t.BudgetPeriod, store.ErrInvalid)
 	}
-	return nil
+	return validateCIDRs("tenant "+t.Name, t.AllowedCIDRs)
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -145,13 +153,16 @@ type scanner interface {
 
 func scanTenant(sc scanner) (*store.Tenant, error) {
 	var (
-		t    store.Tenant
-		meta string
+		t           store.Tenant
+		meta, cidrs string
 	)
 	err := sc.Scan(&t.ID, &t.Name, &t.Disabled, &meta, &t.RPM, &t.TPM, &t.MaxStreams, &t.BudgetUSD, &t.BudgetPeriod,
-		timeColumn{t: &t.CreatedAt}, timeColumn{t: &t.UpdatedAt})
+		timeColumn{t: &t.CreatedAt}, timeColumn{t: &t.UpdatedAt}, &cidrs)
 	if err != nil {
 		return nil, err
+	}
+	if err := decodeJSON(cidrs, &t.AllowedCIDRs); err != nil {
+		return nil, fmt.Errorf("decoding allowed CIDRs of tenant %q: %w", t.ID, err)
 	}
 	if err := decodeJSON(meta, &t.Metadata); err != nil {
 		return nil, fmt.Errorf("decoding metadata of tenant %q: %w", t.ID, err)

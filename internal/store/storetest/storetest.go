@@ -35,6 +35,10 @@ type StoreUnderTest interface {
 	KeyByAccessKeyID(ctx context.Context, akid string) (*store.Key, error)
 	ListKeys(ctx context.Context, tenantID string) ([]store.Key, error)
 	RevokeKey(ctx context.Context, id string, at time.Time) error
+	UpdateKey(ctx context.Context, k *store.Key) error
+	RotateKeySecret(ctx context.Context, id string, r store.Rotation) error
+	TouchKeys(ctx context.Context, used map[string]time.Time) error
+	ResealSecrets(ctx context.Context, reseal func(store.Sealed) ([]byte, error)) (int, error)
 
 	InsertUsage(ctx context.Context, recs []store.UsageRecord) error
 	SumUsage(ctx context.Context, f store.UsageFilter, groupBy string) ([]store.UsageSummary, error)
@@ -60,6 +64,14 @@ func Run(t *testing.T, open func(t *testing.T) StoreUnderTest) {
 		{"key_invalid", testKeyInvalid},
 		{"key_list", testKeyList},
 		{"key_revoke", testKeyRevoke},
+		{"key_update", testKeyUpdate},
+		{"key_rotate_with_grace", testKeyRotateGrace},
+		{"key_rotate_without_grace", testKeyRotateNoGrace},
+		{"key_rotate_refused", testKeyRotateRefused},
+		{"key_touch", testKeyTouch},
+		{"reseal_secrets", testResealSecrets},
+		{"reseal_failure_changes_nothing", testResealFailure},
+		{"allowed_cidrs", testAllowedCIDRs},
 		{"usage_sum", testUsageSum},
 		{"usage_large_batch", testUsageLargeBatch},
 		{"usage_idempotent", testUsageIdempotent},
@@ -779,4 +791,213 @@ func testUsageConcurrentInserts(t *testing.T, s StoreUnderTest) {
 	if want := one.InputTokens * writers * batches; got[0].InputTokens != want {
 		t.Errorf("input tokens after concurrent inserts = %d, want %d", got[0].InputTokens, want)
 	}
+}
+
+func testKeyUpdate(t *testing.T, s StoreUnderTest) {
+	ctx := t.Context()
+	tn := mustCreateTenant(t, s, "acme")
+	k := mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Name: "old", Hash: hashOf("a"), Prefix: "sk-sy-AAAA", Metadata: map[string]string{"team": "a"}})
+	k.Name, k.Metadata, k.AllowedCIDRs, k.RPM, k.ExpiresAt = "new", map[string]string{"team": "b", "env": "prod"}, []string{"10.0.0.0/8", "2001:db8::/32"}, 7, ptr(base.Add(time.Hour))
+	// Fields UpdateKey does not own are left alone even when changed here.
+	k.Hash, k.Prefix = hashOf("other"), "sk-sy-ZZZZ"
+	if err := s.UpdateKey(ctx, k); err != nil {
+		t.Fatalf("UpdateKey: %v", err)
+	}
+	got, err := s.KeyByHash(ctx, hashOf("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "new" || got.RPM != 7 || !cmp.Equal(got.Metadata, map[string]string{"team": "b", "env": "prod"}) ||
+		!cmp.Equal(got.AllowedCIDRs, []string{"10.0.0.0/8", "2001:db8::/32"}) || got.ExpiresAt == nil || !got.ExpiresAt.Equal(micro(base.Add(time.Hour))) ||
+		got.Prefix != "sk-sy-AAAA" {
+		t.Errorf("key after update = %+v", got)
+	}
+	wantErr(t, "UpdateKey(unknown)", s.UpdateKey(ctx, &store.Key{ID: "key_missing", TenantID: tn.ID, Hash: hashOf("x")}), store.ErrNotFound)
+	bad := *got
+	bad.AllowedCIDRs = []string{"10.0.0.300/8"}
+	wantErr(t, "UpdateKey(bad CIDR)", s.UpdateKey(ctx, &bad), store.ErrInvalid)
+}
+
+func testKeyRotateGrace(t *testing.T, s StoreUnderTest) {
+	ctx := t.Context()
+	tn := mustCreateTenant(t, s, "acme")
+	k := mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Hash: hashOf("v1"), Prefix: "sk-sy-v1v1", RPM: 5,
+		AWSAccessKeyID: "ASYAAAAAAAAAAAAAAAA1", AWSSecretSealed: []byte{1}})
+	at := base.Add(time.Hour)
+	err := s.RotateKeySecret(ctx, k.ID, store.Rotation{Hash: hashOf("v2"), Prefix: "sk-sy-v2v2",
+		AWSAccessKeyID: "ASYAAAAAAAAAAAAAAAA2", AWSSecretSealed: []byte{2}, At: at, GraceUntil: at.Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatalf("RotateKeySecret: %v", err)
+	}
+	wantPrev := &store.PreviousSecret{Hash: hashOf("v1"), Prefix: "sk-sy-v1v1", AWSAccessKeyID: "ASYAAAAAAAAAAAAAAAA1",
+		AWSSecretSealed: []byte{1}, Until: micro(at.Add(24 * time.Hour))}
+	// Both secrets and both access key IDs find the one key, by its ID.
+	for name, lookup := range map[string]func() (*store.Key, error){
+		"new hash": func() (*store.Key, error) { return s.KeyByHash(ctx, hashOf("v2")) },
+		"old hash": func() (*store.Key, error) { return s.KeyByHash(ctx, hashOf("v1")) },
+		"new akid": func() (*store.Key, error) { return s.KeyByAccessKeyID(ctx, "ASYAAAAAAAAAAAAAAAA2") },
+		"old akid": func() (*store.Key, error) { return s.KeyByAccessKeyID(ctx, "ASYAAAAAAAAAAAAAAAA1") },
+	} {
+		got, err := lookup()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if got.ID != k.ID || got.RPM != 5 || !cmp.Equal(got.Hash, hashOf("v2")) || got.AWSAccessKeyID != "ASYAAAAAAAAAAAAAAAA2" ||
+			got.RotatedAt == nil || !got.RotatedAt.Equal(micro(at)) {
+			t.Errorf("%s: key = %+v", name, got)
+		}
+		if diff := cmp.Diff(wantPrev, got.Previous); diff != "" {
+			t.Errorf("%s: previous (-want +got):\n%s", name, diff)
+		}
+	}
+	// A second rotation drops the first secret for good.
+	if err := s.RotateKeySecret(ctx, k.ID, store.Rotation{Hash: hashOf("v3"), Prefix: "sk-sy-v3v3", At: at.Add(time.Hour), GraceUntil: at.Add(2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.KeyByHash(ctx, hashOf("v1"))
+	wantErr(t, "first secret after second rotation", err, store.ErrNotFound)
+	_, err = s.KeyByAccessKeyID(ctx, "ASYAAAAAAAAAAAAAAAA1")
+	wantErr(t, "first akid after second rotation", err, store.ErrNotFound)
+	got, err := s.KeyByHash(ctx, hashOf("v2"))
+	if err != nil || got.Previous == nil || !cmp.Equal(got.Previous.Hash, hashOf("v2")) || got.AWSAccessKeyID != "" ||
+		got.Previous.AWSAccessKeyID != "ASYAAAAAAAAAAAAAAAA2" {
+		t.Errorf("after second rotation: %+v, %v", got, err)
+	}
+}
+
+func testKeyRotateNoGrace(t *testing.T, s StoreUnderTest) {
+	ctx := t.Context()
+	tn := mustCreateTenant(t, s, "acme")
+	k := mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Hash: hashOf("v1")})
+	if err := s.RotateKeySecret(ctx, k.ID, store.Rotation{Hash: hashOf("v2"), Prefix: "p", At: base}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.KeyByHash(ctx, hashOf("v1"))
+	wantErr(t, "old secret without grace", err, store.ErrNotFound)
+	got, err := s.KeyByHash(ctx, hashOf("v2"))
+	if err != nil || got.Previous != nil || got.ID != k.ID {
+		t.Errorf("new secret: %+v, %v", got, err)
+	}
+}
+
+func testKeyRotateRefused(t *testing.T, s StoreUnderTest) {
+	ctx := t.Context()
+	tn := mustCreateTenant(t, s, "acme")
+	k := mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Hash: hashOf("v1")})
+	other := mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Hash: hashOf("other")})
+	wantErr(t, "rotate to a hash in use", s.RotateKeySecret(ctx, k.ID, store.Rotation{Hash: hashOf("other"), At: base}), store.ErrConflict)
+	wantErr(t, "rotate unknown", s.RotateKeySecret(ctx, "key_missing", store.Rotation{Hash: hashOf("v2"), At: base}), store.ErrNotFound)
+	wantErr(t, "rotate short hash", s.RotateKeySecret(ctx, k.ID, store.Rotation{Hash: []byte("x"), At: base}), store.ErrInvalid)
+	if err := s.RevokeKey(ctx, other.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "rotate revoked", s.RotateKeySecret(ctx, other.ID, store.Rotation{Hash: hashOf("v3"), At: base}), store.ErrNotFound)
+	if got, err := s.KeyByHash(ctx, hashOf("v1")); err != nil || got.Previous != nil {
+		t.Errorf("refused rotations changed the key: %+v, %v", got, err)
+	}
+}
+
+func testKeyTouch(t *testing.T, s StoreUnderTest) {
+	ctx := t.Context()
+	tn := mustCreateTenant(t, s, "acme")
+	a := mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Hash: hashOf("a")})
+	b := mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Hash: hashOf("b")})
+	if got, _ := s.KeyByID(ctx, a.ID); got.LastUsedAt != nil {
+		t.Fatalf("new key LastUsedAt = %v", got.LastUsedAt)
+	}
+	if err := s.TouchKeys(ctx, map[string]time.Time{a.ID: base.Add(time.Minute), b.ID: base, "key_missing": base}); err != nil {
+		t.Fatalf("TouchKeys: %v", err)
+	}
+	// An older time never moves it back.
+	if err := s.TouchKeys(ctx, map[string]time.Time{a.ID: base}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]time.Time{a.ID: base.Add(time.Minute), b.ID: base} {
+		got, err := s.KeyByID(ctx, id)
+		if err != nil || got.LastUsedAt == nil || !got.LastUsedAt.Equal(micro(want)) {
+			t.Errorf("key %s LastUsedAt = %v, %v; want %v", id, got.LastUsedAt, err, micro(want))
+		}
+	}
+}
+
+func testResealSecrets(t *testing.T, s StoreUnderTest) {
+	ctx := t.Context()
+	tn := mustCreateTenant(t, s, "acme")
+	a := mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Hash: hashOf("a"), AWSAccessKeyID: "ASYAAAAAAAAAAAAAAAA1", AWSSecretSealed: []byte("old:a")})
+	b := mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Hash: hashOf("b"), AWSAccessKeyID: "ASYAAAAAAAAAAAAAAAA2", AWSSecretSealed: []byte("old:b")})
+	mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Hash: hashOf("c")}) // no sealed secret
+	if err := s.RotateKeySecret(ctx, b.ID, store.Rotation{Hash: hashOf("b2"), AWSAccessKeyID: "ASYAAAAAAAAAAAAAAAA3",
+		AWSSecretSealed: []byte("old:b2"), At: base, GraceUntil: base.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.ResealSecrets(ctx, func(v store.Sealed) ([]byte, error) {
+		if v.Table != "api_keys" || v.ID == "" || v.Column == "" {
+			return nil, fmt.Errorf("unlocated value %+v", v)
+		}
+		return append([]byte("new:"), v.Value[len("old:"):]...), nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("ResealSecrets = %d, %v; want 3", n, err)
+	}
+	ga, _ := s.KeyByID(ctx, a.ID)
+	gb, _ := s.KeyByID(ctx, b.ID)
+	if string(ga.AWSSecretSealed) != "new:a" || string(gb.AWSSecretSealed) != "new:b2" || gb.Previous == nil ||
+		string(gb.Previous.AWSSecretSealed) != "new:b" {
+		t.Errorf("after reseal: a %q, b %q, b previous %+v", ga.AWSSecretSealed, gb.AWSSecretSealed, gb.Previous)
+	}
+}
+
+func testResealFailure(t *testing.T, s StoreUnderTest) {
+	ctx := t.Context()
+	tn := mustCreateTenant(t, s, "acme")
+	var ids []string
+	for i := range 5 {
+		k := mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Hash: hashOf(fmt.Sprint(i)),
+			AWSAccessKeyID: fmt.Sprintf("ASYAAAAAAAAAAAAAAAA%d", i), AWSSecretSealed: []byte(fmt.Sprint("old:", i))})
+		ids = append(ids, k.ID)
+	}
+	calls := 0
+	boom := errors.New("cannot open")
+	_, err := s.ResealSecrets(ctx, func(v store.Sealed) ([]byte, error) {
+		calls++
+		if calls == 4 {
+			return nil, boom
+		}
+		return []byte("new"), nil
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("ResealSecrets error = %v, want %v", err, boom)
+	}
+	for i, id := range ids {
+		k, err := s.KeyByID(ctx, id)
+		if err != nil || string(k.AWSSecretSealed) != fmt.Sprint("old:", i) {
+			t.Errorf("key %d after a failed reseal: %q, %v; want it unchanged", i, k.AWSSecretSealed, err)
+		}
+	}
+}
+
+func testAllowedCIDRs(t *testing.T, s StoreUnderTest) {
+	ctx := t.Context()
+	tn := &store.Tenant{Name: "acme", AllowedCIDRs: []string{"192.0.2.0/24", "2001:db8::/48"}}
+	if err := s.CreateTenant(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.TenantByID(ctx, tn.ID)
+	if err != nil || !cmp.Equal(got.AllowedCIDRs, []string{"192.0.2.0/24", "2001:db8::/48"}) {
+		t.Errorf("tenant CIDRs = %v, %v", got.AllowedCIDRs, err)
+	}
+	got.AllowedCIDRs = nil
+	if err := s.UpdateTenant(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.TenantByID(ctx, tn.ID); got.AllowedCIDRs != nil {
+		t.Errorf("tenant CIDRs after clearing = %v", got.AllowedCIDRs)
+	}
+	wantErr(t, "tenant with a bad CIDR", s.CreateTenant(ctx, &store.Tenant{Name: "bad", AllowedCIDRs: []string{"nope"}}), store.ErrInvalid)
+	k := mustCreateKey(t, s, &store.Key{TenantID: tn.ID, Hash: hashOf("a"), AllowedCIDRs: []string{"10.1.2.3/32"}})
+	if gk, err := s.KeyByID(ctx, k.ID); err != nil || !cmp.Equal(gk.AllowedCIDRs, []string{"10.1.2.3/32"}) {
+		t.Errorf("key CIDRs = %v, %v", gk.AllowedCIDRs, err)
+	}
+	wantErr(t, "key with a bad CIDR", s.CreateKey(ctx, &store.Key{TenantID: tn.ID, Hash: hashOf("b"), AllowedCIDRs: []string{"10.0.0.1"}}), store.ErrInvalid)
 }
