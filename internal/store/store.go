@@ -288,6 +288,14 @@ type UsageSummary struct {
 	Errors int64 `json:"errors"`
 }
 
+// HourUsage sums the usage records created in one clock hour (UTC).
+// Its Group is empty.
+type HourUsage struct {
+	// Hour is the start of the hour.
+	Hour time.Time
+	UsageSummary
+}
+
 // ValidPeriod reports whether p is a budget period a store accepts.
 func ValidPeriod(p string) bool {
 	return p == "" || p == PeriodDay || p == PeriodMonth

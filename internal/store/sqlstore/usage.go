@@ -398,7 +398,7 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 		a.costNano += costNano
 	}
 	read := func(q queryer, plan usageReads) error {
-		query, args := s.sumUsageQuery(plan, f, group, groupBy != store.GroupNone)
+		query, args := s.sumUsageQuery(plan, f, group, group, groupBy != store.GroupNone)
 		if query == "" {
 			return nil
 		}
@@ -467,6 +467,60 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 	return out, nil
 }
 
+// SumUsageByHour sums the records matching f per clock hour (UTC) of
+// their creation, oldest hour first; hours without records are absent.
+// It reads as SumUsage does, in one statement: whole hours from the hourly
+// aggregates plus the records not rolled yet, and a window's partial edge
+// hours from the raw records (whole, when pruned). One call draws a chart
+// of any length at the cost of one SumUsage, instead of a query per bar.
+func (s *Store) SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]store.HourUsage, error) {
+	since, until := dbInstant(f.Since), dbInstant(f.Until)
+	var out []store.HourUsage
+	read := func(q queryer, plan usageReads) error {
+		query, args := s.sumUsageQuery(plan, f, "hour_start", s.d.hourStart("created_at"), true)
+		if query == "" {
+			return nil
+		}
+		rows, err := q.QueryContext(ctx, query+" ORDER BY g", args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				h    store.HourUsage
+				cost int64
+			)
+			if err := rows.Scan(timeColumn{t: &h.Hour}, &h.Requests, &h.Errors, &h.InputTokens, &h.OutputTokens,
+				&h.CachedInputTokens, &h.CacheWriteTokens, &h.ReasoningTokens, &cost); err != nil {
+				return err
+			}
+			if h.Requests == 0 {
+				continue
+			}
+			h.CostUSD = float64(cost) / nanoUSD
+			out = append(out, h)
+		}
+		return rows.Err()
+	}
+	var err error
+	if needsPruneHorizon(since, until) {
+		err = s.inReadTx(ctx, func(tx *sql.Tx) error {
+			p, err := s.prunedBefore(ctx, tx)
+			if err != nil {
+				return err
+			}
+			return read(tx, planUsageReads(since, until, p))
+		})
+	} else {
+		err = read(s.r, planUsageReads(since, until, time.Time{}))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("summing usage by hour: %w", err)
+	}
+	return out, nil
+}
+
 // queryer is what SumUsage reads with: the reader pool or a transaction.
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -514,27 +568,29 @@ CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_nano_
 )
 
 // sumUsageQuery builds one statement that sums every part of plan, so that
-// all parts read one snapshot. The parts only filter, and the grouping is
+// all parts read one snapshot. hourlyGroup and rawGroup are the grouping's
+// expression in usage_hourly and in usage_records (the same column, except
+// for the hour, which each table keeps its own way). The parts only filter, and the grouping is
 // done once over their union: grouping inside a part would let SQLite
 // prefer an index that yields rows in group order over the one that
 // narrows the part down (the partial index of unrolled records, an hour
 // range), and read every raw record. It returns "" when the plan reads
 // nothing.
-func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, group string, grouped bool) (string, []any) {
+func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, hourlyGroup, rawGroup string, grouped bool) (string, []any) {
 	var (
 		parts []string
 		args  []any
 	)
-	part := func(sel, table, timeCol, extra string, span usageSpan) {
+	part := func(group, sel, table, timeCol, extra string, span usageSpan) {
 		where, a := usageConds(s.d, f, timeCol, span, extra)
 		parts, args = append(parts, `SELECT `+group+` AS g, `+sel+` FROM `+table+where), append(args, a...)
 	}
 	if plan.hasWhole {
-		part(hourlyPartSelect, "usage_hourly", "hour_start", "", plan.whole)
-		part(rawPartSelect, s.unrolledRecords(), "created_at", "NOT rolled", plan.whole)
+		part(hourlyGroup, hourlyPartSelect, "usage_hourly", "hour_start", "", plan.whole)
+		part(rawGroup, rawPartSelect, s.unrolledRecords(), "created_at", "NOT rolled", plan.whole)
 	}
 	for _, e := range plan.edges {
-		part(rawPartSelect, "usage_records", "created_at", "", e)
+		part(rawGroup, rawPartSelect, "usage_records", "created_at", "", e)
 	}
 	if len(parts) == 0 {
 		return "", nil

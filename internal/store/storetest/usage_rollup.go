@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -25,6 +26,7 @@ type LedgerUnderTest interface {
 	PruneUsage(ctx context.Context, before time.Time) (int64, error)
 	ScanUsage(ctx context.Context, f store.UsageFilter, fn func(store.UsageRecord) error) error
 	SpendByProvider(ctx context.Context, since time.Time) (map[string]float64, error)
+	SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]store.HourUsage, error)
 }
 
 // runLedger runs the ledger cases. Every store must keep its ledger small,
@@ -178,6 +180,36 @@ func expectedLedgerSums(recs []store.UsageRecord, f store.UsageFilter, groupBy s
 	return out
 }
 
+// expectedHourSums is what SumUsageByHour must return over recs: the
+// records in f's window (as pruning widens it) summed per clock hour.
+func expectedHourSums(recs []store.UsageRecord, f store.UsageFilter, prunedBefore time.Time) []store.HourUsage {
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return nil
+	}
+	f = pruneRule(f, prunedBefore)
+	hours := map[time.Time]bool{}
+	for _, r := range recs {
+		hours[r.CreatedAt.UTC().Truncate(time.Hour)] = true
+	}
+	var out []store.HourUsage
+	for _, h := range slices.SortedFunc(maps.Keys(hours), time.Time.Compare) {
+		hf := f
+		if hf.Since.IsZero() || hf.Since.Before(h) {
+			hf.Since = h
+		}
+		if end := h.Add(time.Hour); hf.Until.IsZero() || hf.Until.After(end) {
+			hf.Until = end
+		}
+		if !hf.Since.Before(hf.Until) {
+			continue
+		}
+		if sum := expectedSums(recs, hf, store.GroupNone)[0]; sum.Requests > 0 {
+			out = append(out, store.HourUsage{Hour: h, UsageSummary: sum})
+		}
+	}
+	return out
+}
+
 // checkLedgerSums compares SumUsage with the expected sums for every
 // window and grouping.
 func checkLedgerSums(t *testing.T, s LedgerUnderTest, stage string, recs []store.UsageRecord, prunedBefore time.Time) {
@@ -191,6 +223,15 @@ func checkLedgerSums(t *testing.T, s LedgerUnderTest, stage string, recs []store
 			if diff := cmp.Diff(expectedLedgerSums(recs, w.f, g, prunedBefore), got, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("%s: %s by %q: SumUsage (-want +got):\n%s", stage, w.name, g, diff)
 			}
+		}
+	}
+	for _, w := range ledgerWindows {
+		got, err := s.SumUsageByHour(t.Context(), w.f)
+		if err != nil {
+			t.Fatalf("%s: %s: SumUsageByHour: %v", stage, w.name, err)
+		}
+		if diff := cmp.Diff(expectedHourSums(recs, w.f, prunedBefore), got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: %s: SumUsageByHour (-want +got):\n%s", stage, w.name, diff)
 		}
 	}
 	spend, err := s.SpendSince(t.Context(), "ten_a", "", at(1, 30))
