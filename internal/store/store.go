@@ -296,6 +296,20 @@ type HourUsage struct {
 	UsageSummary
 }
 
+// RouteUsage counts the usage records that share a tenant, client-facing
+// model, traffic class, serving channel, route decision (UsageRecord.Route)
+// and contract list: everything a compliance check reads of a record but
+// its identity, time and status.
+type RouteUsage struct {
+	TenantID  string
+	Model     string
+	Traffic   string
+	Provider  string
+	Route     string
+	Contracts []string
+	Requests  int64
+}
+
 // ValidPeriod reports whether p is a budget period a store accepts.
 func ValidPeriod(p string) bool {
 	return p == "" || p == PeriodDay || p == PeriodMonth

@@ -673,6 +673,41 @@ func (s *Store) SpendByProvider(ctx context.Context, since time.Time) (map[strin
 	return out, nil
 }
 
+// SumUsageRoutes counts the raw usage records created in [since, until)
+// (zero bounds unbounded) per tenant, model, traffic class, channel,
+// route decision and contract list (store.RouteUsage), in no particular
+// order. Like ScanUsage it reads the raw records only, but in one
+// grouping query that returns a row per distinct route rather than per
+// request: a compliance check judges each once, and reads the records of
+// only the routes it finds wanting.
+func (s *Store) SumUsageRoutes(ctx context.Context, since, until time.Time) ([]store.RouteUsage, error) {
+	where, args := usageConds(s.d, store.UsageFilter{}, "created_at", usageSpan{dbInstant(since), dbInstant(until)}, "")
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(`SELECT tenant_id, model, traffic, provider, route, contracts, COUNT(*)
+FROM usage_records`+where+` GROUP BY tenant_id, model, traffic, provider, route, contracts`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("summing usage routes: %w", err)
+	}
+	defer rows.Close()
+	var out []store.RouteUsage
+	for rows.Next() {
+		var (
+			r         store.RouteUsage
+			contracts string
+		)
+		if err := rows.Scan(&r.TenantID, &r.Model, &r.Traffic, &r.Provider, &r.Route, &contracts, &r.Requests); err != nil {
+			return nil, fmt.Errorf("summing usage routes: %w", err)
+		}
+		if err := decodeJSON(contracts, &r.Contracts); err != nil {
+			return nil, fmt.Errorf("decoding contracts %q: %w", contracts, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("summing usage routes: %w", err)
+	}
+	return out, nil
+}
+
 // scanPageSize is how many records ScanUsage reads per query.
 const scanPageSize = 1000
 
@@ -688,7 +723,7 @@ const scanPageSize = 1000
 // to fn, and one pruned meanwhile may be missed.
 func (s *Store) ScanUsage(ctx context.Context, f store.UsageFilter, fn func(store.UsageRecord) error) error {
 	span := usageSpan{dbInstant(f.Since), dbInstant(f.Until)}
-	page := make([]store.UsageRecord, 0, scanPageSize)
+	recs := make([]store.UsageRecord, 0, scanPageSize)
 	var (
 		afterTime time.Time
 		afterID   int64
@@ -696,28 +731,33 @@ func (s *Store) ScanUsage(ctx context.Context, f store.UsageFilter, fn func(stor
 	)
 	for {
 		extra, extraArgs := "", []any(nil)
+		window := span
 		if started {
-			extra = "(created_at > ? OR (created_at = ? AND id > ?))"
-			extraArgs = []any{s.d.dbTime(afterTime), s.d.dbTime(afterTime), afterID}
+			// The page starts at the last record's time, as the range the
+			// index is read from (not a condition checked on every record
+			// from the window's start), then skips what was passed.
+			window.from = afterTime
+			extra = "(created_at > ? OR id > ?)"
+			extraArgs = []any{s.d.dbTime(afterTime), afterID}
 		}
-		where, args := usageConds(s.d, f, "created_at", span, extra)
+		where, args := usageConds(s.d, f, "created_at", window, extra)
 		args = append(extraArgs, args...)
 		q := s.d.rebind(`SELECT id, ` + usageColumns + ` FROM usage_records` + where +
 			` ORDER BY created_at, id LIMIT ` + strconv.Itoa(scanPageSize))
 		var err error
-		page, afterID, err = s.usagePage(ctx, q, args, page[:0])
+		recs, afterID, err = s.usagePage(ctx, q, args, recs[:0])
 		if err != nil {
 			return fmt.Errorf("scanning usage: %w", err)
 		}
-		for _, r := range page {
+		for _, r := range recs {
 			if err := fn(r); err != nil {
 				return err
 			}
 		}
-		if len(page) < scanPageSize {
+		if len(recs) < scanPageSize {
 			return nil
 		}
-		afterTime, started = page[len(page)-1].CreatedAt, true
+		afterTime, started = recs[len(recs)-1].CreatedAt, true
 	}
 }
 

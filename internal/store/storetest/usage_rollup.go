@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ type LedgerUnderTest interface {
 	ScanUsage(ctx context.Context, f store.UsageFilter, fn func(store.UsageRecord) error) error
 	SpendByProvider(ctx context.Context, since time.Time) (map[string]float64, error)
 	SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]store.HourUsage, error)
+	SumUsageRoutes(ctx context.Context, since, until time.Time) ([]store.RouteUsage, error)
 }
 
 // runLedger runs the ledger cases. Every store must keep its ledger small,
@@ -527,7 +529,14 @@ func testScanUsage(t *testing.T, s LedgerUnderTest) {
 	// More than one page of records, inserted out of order.
 	recs := ledgerFixture(2500, "scan")
 	for i := range recs {
-		recs[i].CreatedAt = at(0, 0).Add(time.Duration((i*7919)%2500) * time.Second)
+		sec := (i * 7919) % 2500
+		if sec >= 990 && sec <= 1010 {
+			sec = 990 // a run of ties across the first page's end
+		}
+		recs[i].CreatedAt = at(0, 0).Add(time.Duration(sec) * time.Second)
+		if i%7 == 0 {
+			recs[i].Route = "strategy=priority; attempts=azure-eastus," + recs[i].Provider
+		}
 	}
 	recs[3].RequestID = ""
 	recs[4].CreatedAt = recs[5].CreatedAt // ties keep insertion order
@@ -556,10 +565,34 @@ func testScanUsage(t *testing.T, s LedgerUnderTest) {
 		t.Errorf("ScanUsage(filtered) (-want +got):\n%s", diff)
 	}
 
+	// SumUsageRoutes counts the same records per route.
+	type routeKey struct{ tenant, model, traffic, provider, route, contracts string }
+	wantRoutes := map[routeKey]int64{}
+	for _, r := range want {
+		if !r.CreatedAt.Before(f.Since) && r.CreatedAt.Before(f.Until) {
+			wantRoutes[routeKey{r.TenantID, r.Model, r.Traffic, r.Provider, r.Route, strings.Join(r.Contracts, ",")}]++
+		}
+	}
+	routes, err := s.SumUsageRoutes(ctx, f.Since, f.Until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotRoutes := map[routeKey]int64{}
+	for _, g := range routes {
+		k := routeKey{g.TenantID, g.Model, g.Traffic, g.Provider, g.Route, strings.Join(g.Contracts, ",")}
+		if _, dup := gotRoutes[k]; dup {
+			t.Errorf("SumUsageRoutes returned %+v twice", k)
+		}
+		gotRoutes[k] = g.Requests
+	}
+	if diff := cmp.Diff(wantRoutes, gotRoutes, cmp.AllowUnexported(routeKey{})); diff != "" {
+		t.Errorf("SumUsageRoutes (-want +got):\n%s", diff)
+	}
+
 	// fn's error stops the scan and comes back unchanged.
 	stop := errors.New("stop")
 	seen := 0
-	err := s.ScanUsage(ctx, store.UsageFilter{}, func(store.UsageRecord) error {
+	err = s.ScanUsage(ctx, store.UsageFilter{}, func(store.UsageRecord) error {
 		seen++
 		if seen == 1500 {
 			return stop
