@@ -31,6 +31,7 @@ type Store interface {
 	ListKeys(ctx context.Context, tenantID string) ([]store.Key, error)
 	RevokeKey(ctx context.Context, id string, at time.Time) error
 	SumUsage(ctx context.Context, f store.UsageFilter, groupBy string) ([]store.UsageSummary, error)
+	SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]store.HourUsage, error)
 	ListRequests(ctx context.Context, f store.RequestFilter) ([]store.UsageRecord, string, error)
 	GetRequest(ctx context.Context, requestID string) (*store.UsageRecord, error)
 }
