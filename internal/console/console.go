@@ -88,6 +88,7 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /ui/signin", c.signinForm)
 	mux.HandleFunc("POST /ui/signin", c.signin)
 	mux.Handle("POST /ui/signout", c.action(c.signout))
+	mux.Handle("POST /ui/theme", c.action(c.setTheme))
 	mux.Handle("GET /ui/{$}", c.page(c.overview))
 	mux.Handle("GET /ui/channels", c.page(c.channels))
 	mux.Handle("POST /ui/channels/{name}/reset", c.action(c.resetChannel))
@@ -143,6 +144,10 @@ type view struct {
 	Error string
 	// Data is the page's own data.
 	Data any
+	// Theme is the palette the operator picked ("light" or "dark"), or
+	// empty to follow the system's; Here is the page's own path, where
+	// the theme form returns.
+	Theme, Here string
 	// template names the page's template; empty skips rendering (the
 	// handler wrote the response itself).
 	template string
@@ -191,7 +196,7 @@ func (c *console) page(fn pageFunc) http.Handler {
 			c.render(w, r, &view{Title: "Not allowed", Error: "Your role may not open this page.", status: http.StatusForbidden, template: "error"})
 			return
 		}
-		v := &view{CSRF: s.csrf, Flash: c.sessions.takeFlash(s), status: http.StatusOK}
+		v := &view{CSRF: s.csrf, Flash: c.sessions.takeFlash(s), Here: r.URL.RequestURI(), status: http.StatusOK}
 		if err := fn(w, r, v); err != nil {
 			c.fail(w, r, v, err)
 			return
@@ -265,6 +270,7 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, v *view) {
 		http.Error(w, "no template "+v.template, http.StatusInternalServerError)
 		return
 	}
+	v.Theme = themeOf(r)
 	var b strings.Builder
 	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
 		c.log.Error("console page failed to render", "page", v.template, "err", err)

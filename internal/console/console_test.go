@@ -517,3 +517,43 @@ func TestReloadShowsEveryError(t *testing.T) {
 		t.Error("no notice after a reload")
 	}
 }
+
+func TestThemeChoice(t *testing.T) {
+	f := newFixture(t, false)
+	b := f.browser(t)
+	b.signIn(adminToken)
+	if p := b.get("/ui/channels"); strings.Contains(p.body, "data-theme=") || !strings.Contains(p.body, `content="light dark"`) {
+		t.Errorf("before a choice the page should follow the system's theme")
+	}
+	p := b.post("/ui/channels", "/ui/theme", url.Values{"theme": {"dark"}, "next": {"/ui/channels?x=1"}})
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/channels?x=1" {
+		t.Errorf("theme dark = %d to %q, want 303 back to the page", p.status, p.header.Get("Location"))
+	}
+	if p := b.get("/ui/usage"); !strings.Contains(p.body, `<html lang="en" data-theme="dark">`) || !strings.Contains(p.body, `<option value="dark" selected>`) {
+		t.Errorf("after picking dark the page is not dark:\n%.400s", p.body)
+	}
+	for _, next := range []string{"https://elsewhere.example/", "//elsewhere.example/ui/", "/admin/v1/keys", "/ui/\r\nX: y"} {
+		if p := b.post("/ui/", "/ui/theme", url.Values{"theme": {"light"}, "next": {next}}); p.header.Get("Location") != "/ui/" {
+			t.Errorf("theme with next %q goes to %q, want /ui/", next, p.header.Get("Location"))
+		}
+	}
+	if p := b.get("/ui/"); !strings.Contains(p.body, `data-theme="light"`) {
+		t.Error("after picking light the page is not light")
+	}
+	if p := b.post("/ui/", "/ui/theme", url.Values{"theme": {"purple"}}); p.status != http.StatusBadRequest {
+		t.Errorf("theme purple = %d, want 400", p.status)
+	}
+	if p := b.do("POST", "/ui/theme", url.Values{"theme": {"dark"}}); p.status != http.StatusForbidden {
+		t.Errorf("theme without the CSRF token = %d, want 403", p.status)
+	}
+	b.post("/ui/", "/ui/theme", url.Values{"theme": {"system"}})
+	if p := b.get("/ui/"); strings.Contains(p.body, "data-theme=") {
+		t.Error("after picking the system's theme the page still has one")
+	}
+	// The choice outlives the session: the sign-in page wears it too.
+	b.post("/ui/", "/ui/theme", url.Values{"theme": {"dark"}})
+	b.post("/ui/", "/ui/signout", nil)
+	if p := b.get("/ui/signin"); !strings.Contains(p.body, `data-theme="dark"`) {
+		t.Error("the sign-in page ignores the picked theme")
+	}
+}
