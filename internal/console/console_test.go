@@ -427,7 +427,7 @@ func TestEveryPageRenders(t *testing.T) {
 		"/ui/":                  {"Last 30 days", "<svg", "Requests per hour", "overload: queue_full", "900ms"},
 		"/ui/channels":          {"azure-sim", "Reset breaker"},
 		"/ui/models":            {"gpt-4o-mini", "$1.00", "Explain a route"},
-		"/ui/contracts":         {"eu-only", "azure-commit on azure-sim", "<polyline class=\"pacing\"", "0 violation(s)", "behind", "Projected at period end: $123 (last 7 days&#39; run rate): <strong>ends short of the commitment"},
+		"/ui/contracts":         {"eu-only", "Compliance over", `<option value="1h" selected>`, "azure-commit on azure-sim", "<polyline class=\"pacing\"", "0 violation(s)", "behind", "Projected at period end: $123 (last 7 days&#39; run rate): <strong>ends short of the commitment"},
 		"/ui/tenants":           {"Create a tenant"},
 		"/ui/usage":             {"Export as CSV", "Group by"},
 		"/ui/usage?by=contract": {"eu-only"},

@@ -473,6 +473,8 @@ type violationView struct {
 }
 
 type complianceView struct {
+	Since      time.Time       `json:"since"`
+	Until      time.Time       `json:"until"`
 	Checked    int64           `json:"checked"`
 	Violations []violationView `json:"violations"`
 	Unrecorded []violationView `json:"unrecorded"`
@@ -483,7 +485,15 @@ type contractsData struct {
 	Since      string
 	Report     contractReportView
 	Compliance complianceView
+	// Checked is the compliance check's window, shorter by default than
+	// the traffic's: it reads the raw records, one per request.
+	Checked string
 }
+
+// complianceWindows are the compliance check's windows, the first the
+// default: the last hour reads a few thousand raw records even on a busy
+// gateway; a longer window is asked for.
+var complianceWindows = []string{"1h", "24h", "7d", "30d"}
 
 // burnBuckets bounds the ledger queries behind one burn-down chart.
 const burnBuckets = 30
@@ -495,7 +505,10 @@ func (c *console) contracts(w http.ResponseWriter, r *http.Request, v *view) err
 	if since == "" {
 		since = "30d"
 	}
-	d := &contractsData{Since: since}
+	d := &contractsData{Since: since, Checked: r.URL.Query().Get("checked")}
+	if !slices.Contains(complianceWindows, d.Checked) {
+		d.Checked = complianceWindows[0]
+	}
 	rep, err := c.o.Admin.UsageReport(ctx, admin.UsageQuery{By: "contract", Since: since})
 	if err != nil {
 		return err
@@ -503,7 +516,7 @@ func (c *console) contracts(w http.ResponseWriter, r *http.Request, v *view) err
 	if err := roundTrip(rep, &d.Report); err != nil {
 		return err
 	}
-	comp, err := c.o.Admin.UsageReport(ctx, admin.UsageQuery{By: "compliance", Since: since})
+	comp, err := c.o.Admin.UsageReport(ctx, admin.UsageQuery{By: "compliance", Since: d.Checked})
 	if err != nil {
 		return err
 	}
