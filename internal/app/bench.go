@@ -62,6 +62,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&b.longTokens, "long-tokens", 65536, "output tokens of the long answer, streamed and not")
 	fs.IntVar(&b.ledgerRows, "ledger-rows", 1_000_000, "ledger rows the console scenario seeds, over 30 days")
 	fs.IntVar(&b.renders, "renders", 20, "renders of each console page in the console scenario")
+	fs.StringVar(&b.consoleStores, "console-stores", "sqlite,postgres", "the stores the console scenario runs on (postgres only with -postgres)")
 	fs.IntVar(&b.capTokens, "cap-tokens", 1000000, "output tokens of the answer meant to pass the stream size cap")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -178,6 +179,7 @@ type bench struct {
 	capWait       time.Duration
 	ledgerRows    int
 	renders       int
+	consoleStores string
 
 	// command makes the command line of a child process running this
 	// program with args; default: os.Executable with args.
@@ -331,7 +333,7 @@ func (b *bench) commandLine() string {
 		line += " -pressure " + strings.Join(b.pressureOnly, ",")
 	}
 	if b.has("console") {
-		line += fmt.Sprintf(" -ledger-rows %d -renders %d", b.ledgerRows, b.renders)
+		line += fmt.Sprintf(" -ledger-rows %d -renders %d -console-stores %s", b.ledgerRows, b.renders, b.consoleStores)
 	}
 	return line
 }
