@@ -767,9 +767,51 @@ func (s *Service) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error)
 	}
 	out := &UsageReport{Since: since.UTC(), Until: until.UTC(), By: q.By, Data: make([]UsageRow, 0, len(sums))}
 	for _, s := range sums {
-		out.Data = append(out.Data, UsageRow{Group: s.Group, Requests: s.Requests, Errors: s.Errors, InputTokens: s.InputTokens,
-			OutputTokens: s.OutputTokens, CachedInputTokens: s.CachedInputTokens, CacheWriteTokens: s.CacheWriteTokens,
-			ReasoningTokens: s.ReasoningTokens, CostUSD: s.CostUSD})
+		out.Data = append(out.Data, usageRow(s))
+	}
+	return out, nil
+}
+
+func usageRow(s store.UsageSummary) UsageRow {
+	return UsageRow{Group: s.Group, Requests: s.Requests, Errors: s.Errors, InputTokens: s.InputTokens,
+		OutputTokens: s.OutputTokens, CachedInputTokens: s.CachedInputTokens, CacheWriteTokens: s.CacheWriteTokens,
+		ReasoningTokens: s.ReasoningTokens, CostUSD: s.CostUSD}
+}
+
+// HourRow is the usage of one clock hour (UTC); its Group is empty.
+type HourRow struct {
+	// Hour is the start of the hour.
+	Hour time.Time `json:"hour"`
+	UsageRow
+}
+
+// UsageByHour sums the ledger for q per clock hour, oldest first; hours
+// without traffic are absent. q.By must be empty. The hours at the
+// window's edges count only the part inside it. It is one store query
+// whatever the window's length.
+func (s *Service) UsageByHour(ctx context.Context, q UsageQuery) ([]HourRow, error) {
+	since, until, err := q.window(s.now())
+	if err != nil {
+		return nil, err
+	}
+	if q.By != "" {
+		return nil, &FieldError{"by", "an hourly series is not grouped"}
+	}
+	f := store.UsageFilter{Since: since, Until: until, Model: q.Model, Provider: q.Provider}
+	if q.Tenant != "" {
+		t, err := s.Tenant(ctx, q.Tenant)
+		if err != nil {
+			return nil, err
+		}
+		f.TenantID = t.ID
+	}
+	hours, err := s.Store.SumUsageByHour(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]HourRow, 0, len(hours))
+	for _, h := range hours {
+		out = append(out, HourRow{Hour: h.Hour.UTC(), UsageRow: usageRow(h.UsageSummary)})
 	}
 	return out, nil
 }

@@ -37,6 +37,7 @@ type Store interface {
 	RotateKeySecret(ctx context.Context, id string, r store.Rotation) error
 	ResealSecrets(ctx context.Context, reseal func(store.Sealed) ([]byte, error)) (int, error)
 	SumUsage(ctx context.Context, f store.UsageFilter, groupBy string) ([]store.UsageSummary, error)
+	SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]store.HourUsage, error)
 	ListRequests(ctx context.Context, f store.RequestFilter) ([]store.UsageRecord, string, error)
 	GetRequest(ctx context.Context, requestID string) (*store.UsageRecord, error)
 	CreateAdminToken(ctx context.Context, t *store.AdminToken) error

@@ -46,7 +46,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&b.samples, "samples", 2000, "sequential requests for the latency runs (spread over the rounds)")
 	fs.IntVar(&b.rounds, "rounds", 3, "rounds, taken in turn across the targets; the median and the min-max are reported")
 	fs.Int64Var(&b.long, "long", 200000, "requests in the long run that samples RSS and the live heap (0: skip)")
-	scenarios := fs.String("scenarios", "perf,pressure,go", "what to run: perf (gateway vs the floor), pressure (under pressure), go (microbenchmarks and fault injection)")
+	scenarios := fs.String("scenarios", "perf,pressure,go", "what to run: perf (gateway vs the floor), pressure (under pressure), go (microbenchmarks and fault injection), console (the console's pages on a million ledger rows)")
 	pressure := fs.String("pressure", strings.Join(pressureScenarios, ","), "which pressure scenarios to run ("+strings.Join(pressureScenarios, ", ")+")")
 	fs.StringVar(&b.postgres, "postgres", env.Getenv("SWITCHYARD_TEST_POSTGRES_DSN"), "Postgres DSN for the replica and store-outage runs (a scratch schema is made and dropped); empty skips them")
 	fs.StringVar(&b.redis, "redis", env.Getenv("SWITCHYARD_TEST_REDIS_URL"), "Redis URL for the replica and Redis-outage runs (the run's keys are deleted after); empty skips them")
@@ -61,6 +61,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.DurationVar(&b.capWait, "cap-wait", 30*time.Second, "how long to read the -cap-tokens stream before giving up")
 	fs.DurationVar(&b.slowStream, "slow-stream", 15*time.Second, "how long the upstream takes over each of the concurrent slow streams")
 	fs.IntVar(&b.longTokens, "long-tokens", 65536, "output tokens of the long answer, streamed and not")
+	fs.IntVar(&b.ledgerRows, "ledger-rows", 1_000_000, "ledger rows the console scenario seeds, over 30 days")
+	fs.IntVar(&b.renders, "renders", 20, "renders of each console page in the console scenario")
+	fs.StringVar(&b.consoleStores, "console-stores", "sqlite,postgres", "the stores the console scenario runs on (postgres only with -postgres)")
 	fs.IntVar(&b.capTokens, "cap-tokens", 1000000, "output tokens of the answer meant to pass the stream size cap")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -84,11 +87,11 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	for _, s := range strings.Split(*scenarios, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "perf", "pressure", "go":
+		case "perf", "pressure", "go", "console":
 			b.scenarios = append(b.scenarios, s)
 		case "":
 		default:
-			return fmt.Errorf("-scenarios: unknown scenario %q (perf, pressure, go)", s)
+			return fmt.Errorf("-scenarios: unknown scenario %q (perf, pressure, go, console)", s)
 		}
 	}
 	for _, s := range strings.Split(*pressure, ",") {
@@ -179,6 +182,9 @@ type bench struct {
 	capTokens     int
 	slowStream    time.Duration
 	capWait       time.Duration
+	ledgerRows    int
+	renders       int
+	consoleStores string
 
 	// command makes the command line of a child process running this
 	// program with args; default: os.Executable with args.
@@ -294,6 +300,13 @@ func (b *bench) run(ctx context.Context) (string, error) {
 		}
 		sb.WriteString(s)
 	}
+	if b.has("console") {
+		s, err := b.console(ctx)
+		if err != nil {
+			return "", fmt.Errorf("console: %w", err)
+		}
+		sb.WriteString(s)
+	}
 	if len(b.notes) > 0 {
 		sb.WriteString("\n## Not measured in this run\n\n")
 		for _, n := range b.notes {
@@ -323,6 +336,9 @@ func (b *bench) commandLine() string {
 		strings.Join(b.scenarios, ","), b.rounds, b.duration, b.samples, b.long, b.pressureFor, b.slowClients, b.streams)
 	if len(b.pressureOnly) > 0 && len(b.pressureOnly) < len(pressureScenarios) {
 		line += " -pressure " + strings.Join(b.pressureOnly, ",")
+	}
+	if b.has("console") {
+		line += fmt.Sprintf(" -ledger-rows %d -renders %d -console-stores %s", b.ledgerRows, b.renders, b.consoleStores)
 	}
 	return line
 }
@@ -368,6 +384,10 @@ type gatewayOptions struct {
 	args []string
 	// server is the config's server block ("" for the defaults).
 	server string
+	// catalog, when set, replaces the bench's providers and models: the
+	// config's providers, models and contracts (and any other top-level
+	// blocks), with {{upstream}} standing for the fast upstream's base URL.
+	catalog string
 }
 
 // gwChild is a running gateway child process.
@@ -423,6 +443,10 @@ func (b *bench) startGateway(ctx context.Context, o gatewayOptions) (*gwChild, e
 		model("bench-long", "long", "gpt-4o-mini") +
 		model("bench-huge", "huge", "gpt-4o-mini") +
 		model("bench-slow", "slow", "gpt-4o-mini")
+	if o.catalog != "" {
+		cfg = fmt.Sprintf("listen: %s\nadmin: {listen: %s}\n%sstore: {driver: %s, dsn_env: BENCH_STORE_DSN}\nlimits: %s\n", addr, adminAddr, server, driver, limits) +
+			strings.ReplaceAll(o.catalog, "{{upstream}}", b.cloud.fast)
+	}
 	cfgPath := filepath.Join(b.dir, o.name+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err

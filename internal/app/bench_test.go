@@ -82,6 +82,51 @@ func TestBench_ToyScale(t *testing.T) {
 	}
 }
 
+// TestBench_ConsoleToyScale runs the console scenario on a ledger of a
+// few thousand rows: it seeds, rolls up, signs in and renders every page
+// (any status but 200 fails the run), on SQLite and, when
+// SWITCHYARD_TEST_POSTGRES_DSN is set, on Postgres. It asserts only that
+// the run completes and reports every page, never a figure.
+func TestBench_ConsoleToyScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts gateway processes")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{
+		env:       &Env{Getenv: os.Getenv, Stdout: io.Discard, Stderr: io.Discard},
+		scenarios: []string{"console"}, ledgerRows: 3000, renders: 1, consoleStores: "sqlite,postgres",
+		postgres: os.Getenv("SWITCHYARD_TEST_POSTGRES_DSN"),
+		logDir:   t.TempDir(),
+		command: func(ctx context.Context, args ...string) *exec.Cmd {
+			cmd := exec.CommandContext(ctx, exe)
+			cmd.Env = append(os.Environ(), subprocessEnv+"="+strings.Join(args, "\x1f"))
+			return cmd
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	report, err := b.run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := []string{"## Console on a million rows", "### SQLite", "| overview (`/ui/`) |", "| contracts (",
+		"| requests, next page (`/ui/requests?cursor=…`) |", "| one request (`/ui/requests/{id}`) |", "| configuration (`/ui/config`) |"}
+	if b.postgres != "" {
+		sections = append(sections, "### Postgres")
+	}
+	for _, s := range sections {
+		if !strings.Contains(report, s) {
+			t.Errorf("report lacks %q", s)
+		}
+	}
+	if t.Failed() {
+		t.Log(report)
+	}
+}
+
 // The outage proxy forwards until held; while held nothing crosses it in
 // either direction, on an existing connection or a new one, and once
 // healed the held bytes arrive.

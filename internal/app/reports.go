@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"switchyard/internal/route"
@@ -104,6 +105,11 @@ func reports(st *sqlstore.Store, router func() *route.Router) func(ctx context.C
 // Violations. A row without a route is judged by the current contracts
 // alone. A recorded contract, or an attempted channel, that is no longer
 // configured leaves the row Unjudged.
+//
+// Requests are judged a route at a time: the ledger counts its records
+// per tenant, model, traffic class, channel, route and contract list in
+// one query, each distinct route is judged once, and only the records of
+// a route found wanting are read one by one, to list them.
 func compliance(ctx context.Context, st *sqlstore.Store, r *route.Router, since, until time.Time) (*ComplianceReport, error) {
 	tenants, err := st.ListTenants(ctx)
 	if err != nil {
@@ -120,33 +126,41 @@ func compliance(ctx context.Context, st *sqlstore.Store, r *route.Router, since,
 	type key struct{ model, tenant, traffic string }
 	plans := map[key]*route.Decision{}
 	rep := &ComplianceReport{Since: since.UTC(), Until: until.UTC(), Violations: []Violation{}, Unrecorded: []Violation{}}
-	err = st.ScanUsage(ctx, store.UsageFilter{Since: since, Until: until}, func(rec store.UsageRecord) error {
-		attempted, recorded := route.ParseHeader(rec.Route)
-		if len(rec.Contracts) > 0 {
-			recorded = rec.Contracts
+	routes, err := st.SumUsageRoutes(ctx, since, until)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range routes {
+		attempted, recorded := route.ParseHeader(g.Route)
+		if len(g.Contracts) > 0 {
+			recorded = g.Contracts
 		}
-		if rec.Route == "" && rec.Provider != "" {
-			attempted = []string{rec.Provider}
+		if g.Route == "" && g.Provider != "" {
+			attempted = []string{g.Provider}
 		}
 		if len(attempted) == 0 {
-			return nil // no channel saw the request
+			continue // no channel saw these requests
 		}
-		rep.Checked++
-		k := key{rec.Model, names[rec.TenantID], rec.Traffic}
+		rep.Checked += g.Requests
+		k := key{g.Model, names[g.TenantID], g.Traffic}
 		d, ok := plans[k]
 		if !ok {
 			d, _ = r.Explain(route.Input{Model: k.model, Tenant: k.tenant, Traffic: k.traffic})
 			plans[k] = d
 		}
-		v := Violation{RequestID: rec.RequestID, Time: rec.CreatedAt.UTC().Format(time.RFC3339), Tenant: k.tenant,
-			Model: rec.Model, Traffic: rec.Traffic, Status: rec.Status}
+		// What each attempted channel broke, for every request of the route.
+		type finding struct {
+			channel      string
+			broke, later []string
+		}
+		var found []finding
 		unjudged := false
 		for i, ch := range attempted {
 			if slices.Contains(attempted[:i], ch) {
 				continue // tried twice (two offerings on one channel): judged once
 			}
 			var broke, later []string
-			if rec.Route != "" {
+			if g.Route != "" {
 				for _, name := range recorded {
 					c, ok := contracts[name]
 					switch {
@@ -155,7 +169,7 @@ func compliance(ctx context.Context, st *sqlstore.Store, r *route.Router, since,
 					case c.Allow == nil:
 						// A commitment: it steers, it does not forbid.
 					default:
-						switch allowed, known := allows(r, c.Allow, rec.Model, ch); {
+						switch allowed, known := allows(r, c.Allow, g.Model, ch); {
 						case !known:
 							unjudged = true
 						case !allowed:
@@ -166,27 +180,53 @@ func compliance(ctx context.Context, st *sqlstore.Store, r *route.Router, since,
 			}
 			for _, name := range forbidding(d, ch) {
 				switch {
-				case rec.Route == "":
+				case g.Route == "":
 					broke = append(broke, name)
 				case !slices.Contains(recorded, name):
 					later = append(later, name)
 				}
 			}
-			if len(broke) > 0 {
-				v.Provider, v.Contracts = ch, broke
-				rep.Violations = append(rep.Violations, v)
-			}
-			if len(later) > 0 {
-				v.Provider, v.Contracts = ch, later
-				rep.Unrecorded = append(rep.Unrecorded, v)
+			if len(broke) > 0 || len(later) > 0 {
+				found = append(found, finding{ch, broke, later})
 			}
 		}
 		if unjudged {
-			rep.Unjudged++
+			rep.Unjudged += g.Requests
 		}
-		return nil
-	})
-	return rep, err
+		if len(found) == 0 {
+			continue
+		}
+		f := store.UsageFilter{Since: since, Until: until, TenantID: g.TenantID, Model: g.Model, Provider: g.Provider}
+		err := st.ScanUsage(ctx, f, func(rec store.UsageRecord) error {
+			if rec.Traffic != g.Traffic || rec.Route != g.Route || !slices.Equal(rec.Contracts, g.Contracts) {
+				return nil
+			}
+			v := Violation{RequestID: rec.RequestID, Time: rec.CreatedAt.UTC().Format(time.RFC3339), Tenant: k.tenant,
+				Model: rec.Model, Traffic: rec.Traffic, Status: rec.Status}
+			for _, fd := range found {
+				if len(fd.broke) > 0 {
+					v.Provider, v.Contracts = fd.channel, fd.broke
+					rep.Violations = append(rep.Violations, v)
+				}
+				if len(fd.later) > 0 {
+					v.Provider, v.Contracts = fd.channel, fd.later
+					rep.Unrecorded = append(rep.Unrecorded, v)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	// Oldest first, as a scan of the ledger lists them; a request's
+	// channels in the order it tried them.
+	for _, vs := range [][]Violation{rep.Violations, rep.Unrecorded} {
+		slices.SortStableFunc(vs, func(a, b Violation) int {
+			return strings.Compare(a.Time, b.Time)
+		})
+	}
+	return rep, nil
 }
 
 // forbidding names the exclusivity contracts of d that do not allow

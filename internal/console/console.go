@@ -96,6 +96,7 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /ui/sso/start", c.ssoStart)
 	mux.HandleFunc("GET /ui/sso/callback", c.ssoCallback)
 	mux.Handle("POST /ui/signout", c.action(access.SignIn, c.signout))
+	mux.Handle("POST /ui/theme", c.action(access.SignIn, c.setTheme))
 	mux.Handle("GET /ui/{$}", c.page(access.ChannelsRead, c.overview))
 	mux.Handle("GET /ui/channels", c.page(access.ChannelsRead, c.channels))
 	mux.Handle("POST /ui/channels/{name}/reset", c.action(access.ChannelsReset, c.resetChannel))
@@ -161,6 +162,10 @@ type view struct {
 	Error string
 	// Data is the page's own data.
 	Data any
+	// Theme is the palette the operator picked ("light" or "dark"), or
+	// empty to follow the system's; Here is the page's own path, where
+	// the theme form returns.
+	Theme, Here string
 	// template names the page's template; empty skips rendering (the
 	// handler wrote the response itself).
 	template string
@@ -293,7 +298,7 @@ func (c *console) page(action access.Action, fn pageFunc) http.Handler {
 				status: http.StatusForbidden, template: "error"})
 			return
 		}
-		v := &view{CSRF: s.csrf, Who: who(s.who), Flash: c.sessions.takeFlash(s), Can: can(s.who), status: http.StatusOK}
+		v := &view{CSRF: s.csrf, Who: who(s.who), Flash: c.sessions.takeFlash(s), Can: can(s.who), Here: r.URL.RequestURI(), status: http.StatusOK}
 		if err := fn(w, r, v); err != nil {
 			c.fail(w, r, v, err)
 			return
@@ -368,6 +373,7 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, v *view) {
 		http.Error(w, "no template "+v.template, http.StatusInternalServerError)
 		return
 	}
+	v.Theme = themeOf(r)
 	var b strings.Builder
 	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
 		c.log.Error("console page failed to render", "page", v.template, "err", err)

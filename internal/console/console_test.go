@@ -448,7 +448,7 @@ func TestEveryPageRenders(t *testing.T) {
 		"/ui/":                  {"Last 30 days", "<svg", "Requests per hour", "overload: queue_full", "900ms"},
 		"/ui/channels":          {"azure-sim", "Reset breaker"},
 		"/ui/models":            {"gpt-4o-mini", "$1.00", "Explain a route"},
-		"/ui/contracts":         {"eu-only", "azure-commit on azure-sim", "<polyline class=\"pacing\"", "0 violation(s)", "behind", "Projected at period end: $123 (last 7 days&#39; run rate): <strong>ends short of the commitment"},
+		"/ui/contracts":         {"eu-only", "Compliance over", `<option value="1h" selected>`, "azure-commit on azure-sim", "<polyline class=\"pacing\"", "0 violation(s)", "behind", "Projected at period end: $123 (last 7 days&#39; run rate): <strong>ends short of the commitment"},
 		"/ui/tenants":           {"Create a tenant"},
 		"/ui/usage":             {"Export as CSV", "Group by"},
 		"/ui/usage?by=contract": {"eu-only"},
@@ -536,5 +536,45 @@ func TestReloadShowsEveryError(t *testing.T) {
 	}
 	if p := b.get("/ui/config"); !strings.Contains(p.body, "Configuration reloaded") {
 		t.Error("no notice after a reload")
+	}
+}
+
+func TestThemeChoice(t *testing.T) {
+	f := newFixture(t, false)
+	b := f.browser(t)
+	b.signIn(adminToken)
+	if p := b.get("/ui/channels"); strings.Contains(p.body, "data-theme=") || !strings.Contains(p.body, `content="light dark"`) {
+		t.Errorf("before a choice the page should follow the system's theme")
+	}
+	p := b.post("/ui/channels", "/ui/theme", url.Values{"theme": {"dark"}, "next": {"/ui/channels?x=1"}})
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/channels?x=1" {
+		t.Errorf("theme dark = %d to %q, want 303 back to the page", p.status, p.header.Get("Location"))
+	}
+	if p := b.get("/ui/usage"); !strings.Contains(p.body, `<html lang="en" data-theme="dark">`) || !strings.Contains(p.body, `<option value="dark" selected>`) {
+		t.Errorf("after picking dark the page is not dark:\n%.400s", p.body)
+	}
+	for _, next := range []string{"https://elsewhere.example/", "//elsewhere.example/ui/", "/admin/v1/keys", "/ui/\r\nX: y"} {
+		if p := b.post("/ui/", "/ui/theme", url.Values{"theme": {"light"}, "next": {next}}); p.header.Get("Location") != "/ui/" {
+			t.Errorf("theme with next %q goes to %q, want /ui/", next, p.header.Get("Location"))
+		}
+	}
+	if p := b.get("/ui/"); !strings.Contains(p.body, `data-theme="light"`) {
+		t.Error("after picking light the page is not light")
+	}
+	if p := b.post("/ui/", "/ui/theme", url.Values{"theme": {"purple"}}); p.status != http.StatusBadRequest {
+		t.Errorf("theme purple = %d, want 400", p.status)
+	}
+	if p := b.do("POST", "/ui/theme", url.Values{"theme": {"dark"}}); p.status != http.StatusForbidden {
+		t.Errorf("theme without the CSRF token = %d, want 403", p.status)
+	}
+	b.post("/ui/", "/ui/theme", url.Values{"theme": {"system"}})
+	if p := b.get("/ui/"); strings.Contains(p.body, "data-theme=") {
+		t.Error("after picking the system's theme the page still has one")
+	}
+	// The choice outlives the session: the sign-in page wears it too.
+	b.post("/ui/", "/ui/theme", url.Values{"theme": {"dark"}})
+	b.post("/ui/", "/ui/signout", nil)
+	if p := b.get("/ui/signin"); !strings.Contains(p.body, `data-theme="dark"`) {
+		t.Error("the sign-in page ignores the picked theme")
 	}
 }

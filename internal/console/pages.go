@@ -209,9 +209,23 @@ type hourRow struct {
 	Row   admin.UsageRow
 }
 
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// addUsage adds row's figures to sum.
+func addUsage(sum *admin.UsageRow, row admin.UsageRow) {
+	sum.Requests += row.Requests
+	sum.Errors += row.Errors
+	sum.InputTokens += row.InputTokens
+	sum.OutputTokens += row.OutputTokens
+	sum.CachedInputTokens += row.CachedInputTokens
+	sum.CacheWriteTokens += row.CacheWriteTokens
+	sum.ReasoningTokens += row.ReasoningTokens
+	sum.CostUSD += row.CostUSD
+}
+
 // total sums the ledger over [since, until).
 func (c *console) total(r *http.Request, since, until time.Time) (admin.UsageRow, error) {
-	rep, err := c.svc.Usage(r.Context(), admin.UsageQuery{Since: since.UTC().Format(time.RFC3339), Until: until.UTC().Format(time.RFC3339)})
+	rep, err := c.svc.Usage(r.Context(), admin.UsageQuery{Since: rfc3339(since), Until: rfc3339(until)})
 	if err != nil || len(rep.Data) == 0 {
 		return admin.UsageRow{}, err
 	}
@@ -224,27 +238,39 @@ func (c *console) overview(w http.ResponseWriter, r *http.Request, v *view) erro
 	r = r.WithContext(ctx)
 	now := c.now().UTC()
 	d := &overviewData{}
+	until := now.Add(time.Minute)
+	// Three ledger reads whatever the traffic: the last hour's and the
+	// last day's totals, and the last 30 days hour by hour, from which the
+	// month's total and both charts are drawn.
+	month, err := c.svc.UsageByHour(ctx, admin.UsageQuery{Since: rfc3339(now.Add(-30 * 24 * time.Hour)), Until: rfc3339(until)})
+	if err != nil {
+		return err
+	}
+	var monthTotal admin.UsageRow
+	byHour := make(map[time.Time]admin.UsageRow, len(month))
+	for _, h := range month {
+		addUsage(&monthTotal, h.UsageRow)
+		byHour[h.Hour] = h.UsageRow
+	}
 	for _, win := range []struct {
 		label string
 		d     time.Duration
-	}{{"Last hour", time.Hour}, {"Last day", 24 * time.Hour}, {"Last 30 days", 30 * 24 * time.Hour}} {
-		row, err := c.total(r, now.Add(-win.d), now.Add(time.Minute))
+	}{{"Last hour", time.Hour}, {"Last day", 24 * time.Hour}} {
+		row, err := c.total(r, now.Add(-win.d), until)
 		if err != nil {
 			return err
 		}
 		d.Windows = append(d.Windows, windowTotal{win.label, row})
 	}
-	// The last 24 hours by hour, and the last 30 days by day.
+	d.Windows = append(d.Windows, windowTotal{"Last 30 days", monthTotal})
+	// The last 24 hours by hour, and the last 30 days by day (UTC).
 	hourStart := now.Truncate(time.Hour).Add(-23 * time.Hour)
 	var hs series
 	spend := series{format: usd}
 	hs.format = count
 	for i := range 24 {
 		from := hourStart.Add(time.Duration(i) * time.Hour)
-		row, err := c.total(r, from, from.Add(time.Hour))
-		if err != nil {
-			return err
-		}
+		row := byHour[from]
 		label := from.Format("15:04")
 		hs.labels, hs.values, hs.part = append(hs.labels, label), append(hs.values, float64(row.Requests)), append(hs.part, float64(row.Errors))
 		spend.labels, spend.values = append(spend.labels, label), append(spend.values, row.CostUSD)
@@ -253,16 +279,17 @@ func (c *console) overview(w http.ResponseWriter, r *http.Request, v *view) erro
 	d.Requests = newBarChart("requests-24h", "Requests per hour, last 24 hours (UTC)", "Requests per hour, with the failed ones overlaid.", hs)
 	d.DaySpend = newBarChart("spend-24h", "Spend per hour, last 24 hours (UTC)", "Spend in USD per hour.", spend)
 	dayStart := now.Truncate(24*time.Hour).AddDate(0, 0, -29)
-	month := series{format: usd}
-	for i := range 30 {
-		from := dayStart.AddDate(0, 0, i)
-		row, err := c.total(r, from, from.AddDate(0, 0, 1))
-		if err != nil {
-			return err
+	days := make([]float64, 30)
+	for _, h := range month {
+		if i := int(h.Hour.Sub(dayStart) / (24 * time.Hour)); !h.Hour.Before(dayStart) && i < len(days) {
+			days[i] += h.CostUSD
 		}
-		month.labels, month.values = append(month.labels, from.Format("Jan 2")), append(month.values, row.CostUSD)
 	}
-	d.MonthSpend = newBarChart("spend-30d", "Spend per day, last 30 days (UTC)", "Spend in USD per day.", month)
+	daily := series{format: usd}
+	for i := range days {
+		daily.labels, daily.values = append(daily.labels, dayStart.AddDate(0, 0, i).Format("Jan 2")), append(daily.values, days[i])
+	}
+	d.MonthSpend = newBarChart("spend-30d", "Spend per day, last 30 days (UTC)", "Spend in USD per day.", daily)
 	if c.o.Figures != nil {
 		d.MetricsAvailable = true
 		f, err := c.o.Figures()
@@ -464,6 +491,8 @@ type violationView struct {
 }
 
 type complianceView struct {
+	Since      time.Time       `json:"since"`
+	Until      time.Time       `json:"until"`
 	Checked    int64           `json:"checked"`
 	Violations []violationView `json:"violations"`
 	Unrecorded []violationView `json:"unrecorded"`
@@ -474,7 +503,15 @@ type contractsData struct {
 	Since      string
 	Report     contractReportView
 	Compliance complianceView
+	// Checked is the compliance check's window, shorter by default than
+	// the traffic's: it reads the raw records, one per request.
+	Checked string
 }
+
+// complianceWindows are the compliance check's windows, the first the
+// default: the last hour reads a few thousand raw records even on a busy
+// gateway; a longer window is asked for.
+var complianceWindows = []string{"1h", "24h", "7d", "30d"}
 
 // burnBuckets bounds the ledger queries behind one burn-down chart.
 const burnBuckets = 30
@@ -486,7 +523,10 @@ func (c *console) contracts(w http.ResponseWriter, r *http.Request, v *view) err
 	if since == "" {
 		since = "30d"
 	}
-	d := &contractsData{Since: since}
+	d := &contractsData{Since: since, Checked: r.URL.Query().Get("checked")}
+	if !slices.Contains(complianceWindows, d.Checked) {
+		d.Checked = complianceWindows[0]
+	}
 	rep, err := c.o.Admin.UsageReport(ctx, admin.UsageQuery{By: "contract", Since: since})
 	if err != nil {
 		return err
@@ -494,7 +534,7 @@ func (c *console) contracts(w http.ResponseWriter, r *http.Request, v *view) err
 	if err := roundTrip(rep, &d.Report); err != nil {
 		return err
 	}
-	comp, err := c.o.Admin.UsageReport(ctx, admin.UsageQuery{By: "compliance", Since: since})
+	comp, err := c.o.Admin.UsageReport(ctx, admin.UsageQuery{By: "compliance", Since: d.Checked})
 	if err != nil {
 		return err
 	}
@@ -519,27 +559,35 @@ func (c *console) contracts(w http.ResponseWriter, r *http.Request, v *view) err
 }
 
 // cumulativeSpend reads the channel's spend in the period so far from the
-// ledger, in at most burnBuckets steps.
+// ledger, hour by hour in one query, and returns it as at most
+// burnBuckets points, each on an hour boundary (the last at now), so that
+// every point is exact.
 func (c *console) cumulativeSpend(r *http.Request, channel string, start, end, now time.Time) ([]point, error) {
 	step := end.Sub(start) / burnBuckets
-	if step <= 0 {
+	if step <= 0 || !start.Before(now) {
 		return nil, nil
 	}
+	hours, err := c.svc.UsageByHour(r.Context(), admin.UsageQuery{Since: rfc3339(start), Until: rfc3339(now), Provider: channel})
+	if err != nil {
+		return nil, err
+	}
 	var out []point
-	total := 0.0
-	for from := start; from.Before(now) && len(out) < burnBuckets; from = from.Add(step) {
-		to := from.Add(step)
-		if to.After(now) {
+	total, next := 0.0, 0
+	for i := 1; i <= burnBuckets; i++ {
+		to := start.Add(time.Duration(i) * step)
+		if h := to.Truncate(time.Hour); !h.Equal(to) {
+			to = h.Add(time.Hour)
+		}
+		if !to.Before(now) {
 			to = now
 		}
-		rep, err := c.svc.Usage(r.Context(), admin.UsageQuery{Since: from.UTC().Format(time.RFC3339), Until: to.UTC().Format(time.RFC3339), Provider: channel})
-		if err != nil {
-			return nil, err
-		}
-		if len(rep.Data) > 0 {
-			total += rep.Data[0].CostUSD
+		for ; next < len(hours) && hours[next].Hour.Before(to); next++ {
+			total += hours[next].CostUSD
 		}
 		out = append(out, point{to, total})
+		if to.Equal(now) {
+			break
+		}
 	}
 	return out, nil
 }

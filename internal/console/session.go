@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,4 +179,39 @@ func tokensEqual(a, b string) bool {
 func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: cookiePath, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: maxAge})
+}
+
+// themeCookie keeps the palette an operator picked, across sessions.
+const themeCookie = "sy_theme"
+
+// themeOf returns the palette the request's cookie picks: "light",
+// "dark", or "" to follow the system.
+func themeOf(r *http.Request) string {
+	if ck, err := r.Cookie(themeCookie); err == nil && (ck.Value == "light" || ck.Value == "dark") {
+		return ck.Value
+	}
+	return ""
+}
+
+// setTheme keeps the picked palette ("system" forgets it) and returns
+// to the page the form was on.
+func (c *console) setTheme(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	switch theme := r.PostForm.Get("theme"); theme {
+	case "light", "dark":
+		setCookie(w, r, themeCookie, theme, 365*24*3600)
+	case "system":
+		setCookie(w, r, themeCookie, "", -1)
+	default:
+		return "", badRequest("theme must be system, light or dark")
+	}
+	return localPath(r.PostForm.Get("next")), nil
+}
+
+// localPath returns next when it is a console page's path, and the
+// overview otherwise, so a form can never send the browser elsewhere.
+func localPath(next string) string {
+	if !strings.HasPrefix(next, "/ui/") || strings.ContainsAny(next, "\\\r\n") {
+		return "/ui/"
+	}
+	return next
 }

@@ -347,6 +347,28 @@ type UsageSummary struct {
 	Errors int64 `json:"errors"`
 }
 
+// HourUsage sums the usage records created in one clock hour (UTC).
+// Its Group is empty.
+type HourUsage struct {
+	// Hour is the start of the hour.
+	Hour time.Time
+	UsageSummary
+}
+
+// RouteUsage counts the usage records that share a tenant, client-facing
+// model, traffic class, serving channel, route decision (UsageRecord.Route)
+// and contract list: everything a compliance check reads of a record but
+// its identity, time and status.
+type RouteUsage struct {
+	TenantID  string
+	Model     string
+	Traffic   string
+	Provider  string
+	Route     string
+	Contracts []string
+	Requests  int64
+}
+
 // ValidPeriod reports whether p is a budget period a store accepts.
 func ValidPeriod(p string) bool {
 	return p == "" || p == PeriodDay || p == PeriodMonth

@@ -347,10 +347,21 @@ func TestSumUsage_SQLiteQueryPlans(t *testing.T) {
 		{"since_by_provider", store.UsageFilter{Since: h(0, 0)}, store.GroupProvider,
 			[]string{"SEARCH usage_hourly USING INDEX sqlite_autoindex_usage_hourly_1 (hour_start>?)",
 				"SEARCH usage_records USING INDEX usage_records_unrolled_idx (created_at>?)"}},
+		// SumUsageByHour: an hourly series of a tenant.
+		{"tenant_by_hour", store.UsageFilter{TenantID: "t", Since: h(0, 0)}, "hour",
+			[]string{"SEARCH usage_hourly USING INDEX usage_hourly_tenant_idx (tenant_id=? AND hour_start>?)",
+				"SEARCH usage_records USING INDEX usage_records_unrolled_idx (created_at>?)"}},
+		{"since_by_hour", store.UsageFilter{Since: h(0, 0)}, "hour",
+			[]string{"SEARCH usage_hourly USING INDEX sqlite_autoindex_usage_hourly_1 (hour_start>?)",
+				"SEARCH usage_records USING INDEX usage_records_unrolled_idx (created_at>?)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			group, _ := usageGroupColumn(tc.by)
-			q, args := s.sumUsageQuery(planUsageReads(tc.f.Since, tc.f.Until, time.Time{}), tc.f, group, tc.by != store.GroupNone)
+			hourly, raw := "hour_start", s.d.hourStart("created_at")
+			if tc.by != "hour" {
+				hourly, _ = usageGroupColumn(tc.by)
+				raw = hourly
+			}
+			q, args := s.sumUsageQuery(planUsageReads(tc.f.Since, tc.f.Until, time.Time{}), tc.f, hourly, raw, tc.by != store.GroupNone)
 			rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
 			if err != nil {
 				t.Fatal(err)

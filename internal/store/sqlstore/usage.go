@@ -398,7 +398,7 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 		a.costNano += costNano
 	}
 	read := func(q queryer, plan usageReads) error {
-		query, args := s.sumUsageQuery(plan, f, group, groupBy != store.GroupNone)
+		query, args := s.sumUsageQuery(plan, f, group, group, groupBy != store.GroupNone)
 		if query == "" {
 			return nil
 		}
@@ -467,6 +467,60 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 	return out, nil
 }
 
+// SumUsageByHour sums the records matching f per clock hour (UTC) of
+// their creation, oldest hour first; hours without records are absent.
+// It reads as SumUsage does, in one statement: whole hours from the hourly
+// aggregates plus the records not rolled yet, and a window's partial edge
+// hours from the raw records (whole, when pruned). One call draws a chart
+// of any length at the cost of one SumUsage, instead of a query per bar.
+func (s *Store) SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]store.HourUsage, error) {
+	since, until := dbInstant(f.Since), dbInstant(f.Until)
+	var out []store.HourUsage
+	read := func(q queryer, plan usageReads) error {
+		query, args := s.sumUsageQuery(plan, f, "hour_start", s.d.hourStart("created_at"), true)
+		if query == "" {
+			return nil
+		}
+		rows, err := q.QueryContext(ctx, query+" ORDER BY g", args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				h    store.HourUsage
+				cost int64
+			)
+			if err := rows.Scan(timeColumn{t: &h.Hour}, &h.Requests, &h.Errors, &h.InputTokens, &h.OutputTokens,
+				&h.CachedInputTokens, &h.CacheWriteTokens, &h.ReasoningTokens, &cost); err != nil {
+				return err
+			}
+			if h.Requests == 0 {
+				continue
+			}
+			h.CostUSD = float64(cost) / nanoUSD
+			out = append(out, h)
+		}
+		return rows.Err()
+	}
+	var err error
+	if needsPruneHorizon(since, until) {
+		err = s.inReadTx(ctx, func(tx *sql.Tx) error {
+			p, err := s.prunedBefore(ctx, tx)
+			if err != nil {
+				return err
+			}
+			return read(tx, planUsageReads(since, until, p))
+		})
+	} else {
+		err = read(s.r, planUsageReads(since, until, time.Time{}))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("summing usage by hour: %w", err)
+	}
+	return out, nil
+}
+
 // queryer is what SumUsage reads with: the reader pool or a transaction.
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -514,27 +568,29 @@ CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_nano_
 )
 
 // sumUsageQuery builds one statement that sums every part of plan, so that
-// all parts read one snapshot. The parts only filter, and the grouping is
+// all parts read one snapshot. hourlyGroup and rawGroup are the grouping's
+// expression in usage_hourly and in usage_records (the same column, except
+// for the hour, which each table keeps its own way). The parts only filter, and the grouping is
 // done once over their union: grouping inside a part would let SQLite
 // prefer an index that yields rows in group order over the one that
 // narrows the part down (the partial index of unrolled records, an hour
 // range), and read every raw record. It returns "" when the plan reads
 // nothing.
-func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, group string, grouped bool) (string, []any) {
+func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, hourlyGroup, rawGroup string, grouped bool) (string, []any) {
 	var (
 		parts []string
 		args  []any
 	)
-	part := func(sel, table, timeCol, extra string, span usageSpan) {
+	part := func(group, sel, table, timeCol, extra string, span usageSpan) {
 		where, a := usageConds(s.d, f, timeCol, span, extra)
 		parts, args = append(parts, `SELECT `+group+` AS g, `+sel+` FROM `+table+where), append(args, a...)
 	}
 	if plan.hasWhole {
-		part(hourlyPartSelect, "usage_hourly", "hour_start", "", plan.whole)
-		part(rawPartSelect, s.unrolledRecords(), "created_at", "NOT rolled", plan.whole)
+		part(hourlyGroup, hourlyPartSelect, "usage_hourly", "hour_start", "", plan.whole)
+		part(rawGroup, rawPartSelect, s.unrolledRecords(), "created_at", "NOT rolled", plan.whole)
 	}
 	for _, e := range plan.edges {
-		part(rawPartSelect, "usage_records", "created_at", "", e)
+		part(rawGroup, rawPartSelect, "usage_records", "created_at", "", e)
 	}
 	if len(parts) == 0 {
 		return "", nil
@@ -617,6 +673,41 @@ func (s *Store) SpendByProvider(ctx context.Context, since time.Time) (map[strin
 	return out, nil
 }
 
+// SumUsageRoutes counts the raw usage records created in [since, until)
+// (zero bounds unbounded) per tenant, model, traffic class, channel,
+// route decision and contract list (store.RouteUsage), in no particular
+// order. Like ScanUsage it reads the raw records only, but in one
+// grouping query that returns a row per distinct route rather than per
+// request: a compliance check judges each once, and reads the records of
+// only the routes it finds wanting.
+func (s *Store) SumUsageRoutes(ctx context.Context, since, until time.Time) ([]store.RouteUsage, error) {
+	where, args := usageConds(s.d, store.UsageFilter{}, "created_at", usageSpan{dbInstant(since), dbInstant(until)}, "")
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(`SELECT tenant_id, model, traffic, provider, route, contracts, COUNT(*)
+FROM usage_records`+where+` GROUP BY tenant_id, model, traffic, provider, route, contracts`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("summing usage routes: %w", err)
+	}
+	defer rows.Close()
+	var out []store.RouteUsage
+	for rows.Next() {
+		var (
+			r         store.RouteUsage
+			contracts string
+		)
+		if err := rows.Scan(&r.TenantID, &r.Model, &r.Traffic, &r.Provider, &r.Route, &contracts, &r.Requests); err != nil {
+			return nil, fmt.Errorf("summing usage routes: %w", err)
+		}
+		if err := decodeJSON(contracts, &r.Contracts); err != nil {
+			return nil, fmt.Errorf("decoding contracts %q: %w", contracts, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("summing usage routes: %w", err)
+	}
+	return out, nil
+}
+
 // scanPageSize is how many records ScanUsage reads per query.
 const scanPageSize = 1000
 
@@ -632,7 +723,7 @@ const scanPageSize = 1000
 // to fn, and one pruned meanwhile may be missed.
 func (s *Store) ScanUsage(ctx context.Context, f store.UsageFilter, fn func(store.UsageRecord) error) error {
 	span := usageSpan{dbInstant(f.Since), dbInstant(f.Until)}
-	page := make([]store.UsageRecord, 0, scanPageSize)
+	recs := make([]store.UsageRecord, 0, scanPageSize)
 	var (
 		afterTime time.Time
 		afterID   int64
@@ -640,28 +731,33 @@ func (s *Store) ScanUsage(ctx context.Context, f store.UsageFilter, fn func(stor
 	)
 	for {
 		extra, extraArgs := "", []any(nil)
+		window := span
 		if started {
-			extra = "(created_at > ? OR (created_at = ? AND id > ?))"
-			extraArgs = []any{s.d.dbTime(afterTime), s.d.dbTime(afterTime), afterID}
+			// The page starts at the last record's time, as the range the
+			// index is read from (not a condition checked on every record
+			// from the window's start), then skips what was passed.
+			window.from = afterTime
+			extra = "(created_at > ? OR id > ?)"
+			extraArgs = []any{s.d.dbTime(afterTime), afterID}
 		}
-		where, args := usageConds(s.d, f, "created_at", span, extra)
+		where, args := usageConds(s.d, f, "created_at", window, extra)
 		args = append(extraArgs, args...)
 		q := s.d.rebind(`SELECT id, ` + usageColumns + ` FROM usage_records` + where +
 			` ORDER BY created_at, id LIMIT ` + strconv.Itoa(scanPageSize))
 		var err error
-		page, afterID, err = s.usagePage(ctx, q, args, page[:0])
+		recs, afterID, err = s.usagePage(ctx, q, args, recs[:0])
 		if err != nil {
 			return fmt.Errorf("scanning usage: %w", err)
 		}
-		for _, r := range page {
+		for _, r := range recs {
 			if err := fn(r); err != nil {
 				return err
 			}
 		}
-		if len(page) < scanPageSize {
+		if len(recs) < scanPageSize {
 			return nil
 		}
-		afterTime, started = page[len(page)-1].CreatedAt, true
+		afterTime, started = recs[len(recs)-1].CreatedAt, true
 	}
 }
 

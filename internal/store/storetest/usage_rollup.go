@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +27,8 @@ type LedgerUnderTest interface {
 	PruneUsage(ctx context.Context, before time.Time) (int64, error)
 	ScanUsage(ctx context.Context, f store.UsageFilter, fn func(store.UsageRecord) error) error
 	SpendByProvider(ctx context.Context, since time.Time) (map[string]float64, error)
+	SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]store.HourUsage, error)
+	SumUsageRoutes(ctx context.Context, since, until time.Time) ([]store.RouteUsage, error)
 }
 
 // runLedger runs the ledger cases. Every store must keep its ledger small,
@@ -178,6 +182,36 @@ func expectedLedgerSums(recs []store.UsageRecord, f store.UsageFilter, groupBy s
 	return out
 }
 
+// expectedHourSums is what SumUsageByHour must return over recs: the
+// records in f's window (as pruning widens it) summed per clock hour.
+func expectedHourSums(recs []store.UsageRecord, f store.UsageFilter, prunedBefore time.Time) []store.HourUsage {
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return nil
+	}
+	f = pruneRule(f, prunedBefore)
+	hours := map[time.Time]bool{}
+	for _, r := range recs {
+		hours[r.CreatedAt.UTC().Truncate(time.Hour)] = true
+	}
+	var out []store.HourUsage
+	for _, h := range slices.SortedFunc(maps.Keys(hours), time.Time.Compare) {
+		hf := f
+		if hf.Since.IsZero() || hf.Since.Before(h) {
+			hf.Since = h
+		}
+		if end := h.Add(time.Hour); hf.Until.IsZero() || hf.Until.After(end) {
+			hf.Until = end
+		}
+		if !hf.Since.Before(hf.Until) {
+			continue
+		}
+		if sum := expectedSums(recs, hf, store.GroupNone)[0]; sum.Requests > 0 {
+			out = append(out, store.HourUsage{Hour: h, UsageSummary: sum})
+		}
+	}
+	return out
+}
+
 // checkLedgerSums compares SumUsage with the expected sums for every
 // window and grouping.
 func checkLedgerSums(t *testing.T, s LedgerUnderTest, stage string, recs []store.UsageRecord, prunedBefore time.Time) {
@@ -191,6 +225,15 @@ func checkLedgerSums(t *testing.T, s LedgerUnderTest, stage string, recs []store
 			if diff := cmp.Diff(expectedLedgerSums(recs, w.f, g, prunedBefore), got, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("%s: %s by %q: SumUsage (-want +got):\n%s", stage, w.name, g, diff)
 			}
+		}
+	}
+	for _, w := range ledgerWindows {
+		got, err := s.SumUsageByHour(t.Context(), w.f)
+		if err != nil {
+			t.Fatalf("%s: %s: SumUsageByHour: %v", stage, w.name, err)
+		}
+		if diff := cmp.Diff(expectedHourSums(recs, w.f, prunedBefore), got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: %s: SumUsageByHour (-want +got):\n%s", stage, w.name, diff)
 		}
 	}
 	spend, err := s.SpendSince(t.Context(), "ten_a", "", at(1, 30))
@@ -486,7 +529,14 @@ func testScanUsage(t *testing.T, s LedgerUnderTest) {
 	// More than one page of records, inserted out of order.
 	recs := ledgerFixture(2500, "scan")
 	for i := range recs {
-		recs[i].CreatedAt = at(0, 0).Add(time.Duration((i*7919)%2500) * time.Second)
+		sec := (i * 7919) % 2500
+		if sec >= 990 && sec <= 1010 {
+			sec = 990 // a run of ties across the first page's end
+		}
+		recs[i].CreatedAt = at(0, 0).Add(time.Duration(sec) * time.Second)
+		if i%7 == 0 {
+			recs[i].Route = "strategy=priority; attempts=azure-eastus," + recs[i].Provider
+		}
 	}
 	recs[3].RequestID = ""
 	recs[4].CreatedAt = recs[5].CreatedAt // ties keep insertion order
@@ -515,10 +565,34 @@ func testScanUsage(t *testing.T, s LedgerUnderTest) {
 		t.Errorf("ScanUsage(filtered) (-want +got):\n%s", diff)
 	}
 
+	// SumUsageRoutes counts the same records per route.
+	type routeKey struct{ tenant, model, traffic, provider, route, contracts string }
+	wantRoutes := map[routeKey]int64{}
+	for _, r := range want {
+		if !r.CreatedAt.Before(f.Since) && r.CreatedAt.Before(f.Until) {
+			wantRoutes[routeKey{r.TenantID, r.Model, r.Traffic, r.Provider, r.Route, strings.Join(r.Contracts, ",")}]++
+		}
+	}
+	routes, err := s.SumUsageRoutes(ctx, f.Since, f.Until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotRoutes := map[routeKey]int64{}
+	for _, g := range routes {
+		k := routeKey{g.TenantID, g.Model, g.Traffic, g.Provider, g.Route, strings.Join(g.Contracts, ",")}
+		if _, dup := gotRoutes[k]; dup {
+			t.Errorf("SumUsageRoutes returned %+v twice", k)
+		}
+		gotRoutes[k] = g.Requests
+	}
+	if diff := cmp.Diff(wantRoutes, gotRoutes, cmp.AllowUnexported(routeKey{})); diff != "" {
+		t.Errorf("SumUsageRoutes (-want +got):\n%s", diff)
+	}
+
 	// fn's error stops the scan and comes back unchanged.
 	stop := errors.New("stop")
 	seen := 0
-	err := s.ScanUsage(ctx, store.UsageFilter{}, func(store.UsageRecord) error {
+	err = s.ScanUsage(ctx, store.UsageFilter{}, func(store.UsageRecord) error {
 		seen++
 		if seen == 1500 {
 			return stop
