@@ -549,8 +549,8 @@ type Tracing struct {
 // Delivery runs in the background, never while a client waits. Read at
 // start; a change takes a restart.
 type Alerts struct {
-	// Endpoints are the webhooks alerts are sent to. None: alerts are
-	// still recorded (and logged) but sent nowhere.
+	// Endpoints are the webhooks alerts are sent to. None: each alert is
+	// only logged, once per gateway process.
 	Endpoints []AlertEndpoint `yaml:"endpoints"`
 	// BudgetThresholds are the percentages of a tenant's or key's budget
 	// whose crossing raises a budget alert, once per threshold per budget
