@@ -23,40 +23,47 @@ import (
 func buildAlerts(c config.Alerts, getenv func(string) string, st *sqlstore.Store, log *slog.Logger) (*alert.Dispatcher, error) {
 	eps := make([]alert.Endpoint, 0, len(c.Endpoints))
 	for i, e := range c.Endpoints {
-		at := fmt.Sprintf("alerts.endpoints[%d]", i)
-		url := e.URL
-		if e.URLEnv != "" || e.URLFile != "" {
-			v, err := secret(getenv, at+".url", e.URLEnv, e.URLFile)
-			if err != nil {
-				return nil, err
-			}
-			url = v
-		}
-		if url == "" {
-			return nil, fmt.Errorf("%s.url: empty (is %s set?)", at, e.URLEnv)
-		}
-		// The error never repeats the URL, which may be a secret.
-		if u, err := neturl.Parse(url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%s.url: must be an http or https URL with a host", at)
-		}
-		ep := alert.Endpoint{Name: e.Name, URL: url, Format: e.Format}
-		for _, k := range e.Events {
-			ep.Events = append(ep.Events, alert.Kind(k))
-		}
-		if e.Format == alert.FormatStandard {
-			s, err := secret(getenv, at+".secret", e.SecretEnv, e.SecretFile)
-			if err != nil {
-				return nil, err
-			}
-			if ep.Secret, err = alert.ParseSecret(s); err != nil {
-				return nil, fmt.Errorf("%s.secret: %w", at, err)
-			}
+		ep, err := alertEndpoint(fmt.Sprintf("alerts.endpoints[%d]", i), e, getenv)
+		if err != nil {
+			return nil, err
 		}
 		eps = append(eps, ep)
 	}
 	return alert.New(alert.Options{Outbox: st, Endpoints: eps, Timeout: c.Timeout.Std(), MaxAttempts: c.MaxAttempts,
 		MaxElapsed: c.MaxElapsed.Std(), Concurrency: c.Concurrency, Queue: c.Queue, SweepEvery: c.CheckInterval.Std(),
 		Logger: log.With("component", "alerts")}), nil
+}
+
+// alertEndpoint resolves one configured endpoint (at is its path in the
+// configuration): its URL, from the file or the environment when it says
+// so, and a standard endpoint's signing secret.
+func alertEndpoint(at string, e config.AlertEndpoint, getenv func(string) string) (alert.Endpoint, error) {
+	url := e.URL
+	if e.URLEnv != "" || e.URLFile != "" {
+		v, err := secret(getenv, at+".url", e.URLEnv, e.URLFile)
+		if err != nil {
+			return alert.Endpoint{}, err
+		}
+		url = v
+	}
+	// The error never repeats the URL, which may be a secret.
+	if u, err := neturl.Parse(url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return alert.Endpoint{}, fmt.Errorf("%s.url: must be an http or https URL with a host", at)
+	}
+	ep := alert.Endpoint{Name: e.Name, URL: url, Format: e.Format}
+	for _, k := range e.Events {
+		ep.Events = append(ep.Events, alert.Kind(k))
+	}
+	if e.Format == alert.FormatStandard {
+		s, err := secret(getenv, at+".secret", e.SecretEnv, e.SecretFile)
+		if err != nil {
+			return alert.Endpoint{}, err
+		}
+		if ep.Secret, err = alert.ParseSecret(s); err != nil {
+			return alert.Endpoint{}, fmt.Errorf("%s.secret: %w", at, err)
+		}
+	}
+	return ep, nil
 }
 
 // alertChecker raises the alerts that come from looking: budgets,
