@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 	"switchyard/internal/admin"
 	"switchyard/internal/config"
 	"switchyard/internal/fakecloud"
+	"switchyard/internal/route"
 	"switchyard/internal/store"
 	"switchyard/internal/store/sqlstore"
 	"switchyard/internal/syncbuf"
@@ -361,4 +363,73 @@ func scrapeAdmin(t *testing.T, in *Instance) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestAlerts_CommitmentAndCompliance checks a commitment behind its pace
+// past the grace, and a request a contract forbids in the ledger.
+func TestAlerts_CommitmentAndCompliance(t *testing.T) {
+	cfg := mustParse(t, `
+store: {driver: sqlite, dsn: x.db}
+providers:
+  - {name: a, type: openai, api_key_env: K}
+  - {name: b, type: openai, api_key_env: K}
+models:
+  - name: m
+    offerings: [{provider: a}, {provider: b}]
+contracts:
+  - name: only-a
+    match: {models: [m]}
+    allow: {providers: [a]}
+  - name: b-commitment
+    commitment: {provider: b, amount_usd: 1000, period: month}
+`)
+	router, err := buildRouter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sqlstore.OpenTestStore(t, sqlstore.DriverSQLite)
+	ten := &store.Tenant{Name: "acme"}
+	if err := st.CreateTenant(t.Context(), ten); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	mid := time.Date(now.Year(), now.Month(), 15, 12, 0, 0, 0, time.UTC)
+	if err := st.InsertUsage(t.Context(), []store.UsageRecord{{RequestID: "req_1", TenantID: ten.ID, Model: "m", Provider: "b",
+		Status: 200, Traffic: "stateless", CreatedAt: mid.Add(-time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	h := newHook(t)
+	d, err := buildAlerts(config.Alerts{Endpoints: []config.AlertEndpoint{{Name: "ops", URL: h.URL, Format: "standard",
+		SecretEnv: "S"}}}, func(string) string { return alertSecret }, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	defer d.Close()
+	ac := config.Default().Alerts
+	c := &alertChecker{cfg: ac, st: st, router: func() *route.Router { return router }, d: d, log: slog.New(slog.DiscardHandler)}
+	// A day into the month (within the 10% grace) the pace is not judged
+	// (and the request is not in the compliance window yet).
+	c.check(t.Context(), time.Date(now.Year(), now.Month(), 2, 0, 0, 0, 0, time.UTC))
+	if rows, err := st.ListAlerts(t.Context(), 10); err != nil || len(rows) != 0 {
+		t.Fatalf("alerts within the grace: %+v, %v", rows, err)
+	}
+	c.check(t.Context(), mid)
+	acc := h.waitFor(t, "the commitment and compliance alerts", func(ds []alertDelivery) bool { return len(ds) >= 2 })
+	got := map[string]string{}
+	for _, d := range acc {
+		got[d.Type] = d.Data.Subject + " " + d.Data.Period
+	}
+	if got["commitment_behind"] != "commitment:b-commitment/b "+time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).Format(time.RFC3339) {
+		t.Errorf("commitment alert = %q", got["commitment_behind"])
+	}
+	if got["compliance_violation"] != "contract:only-a/b "+mid.Format("2006-01-02") {
+		t.Errorf("compliance alert = %q", got["compliance_violation"])
+	}
+	// Checked again: nothing new.
+	c.check(t.Context(), mid)
+	d.Close()
+	if _, acc := h.snapshot(); len(acc) != 2 {
+		t.Errorf("%d deliveries, want 2: %+v", len(acc), acc)
+	}
 }
