@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -48,6 +49,15 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
+// prometheusRule is prometheus-operator's PrometheusRule
+// (monitoring.coreos.com/v1), as far as the chart writes it: its groups
+// are those of a Prometheus rule file.
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              ruleFile `json:"spec"`
+}
+
 // rendered is one release's manifests, decoded.
 type rendered struct {
 	configMaps      []corev1.ConfigMap
@@ -60,6 +70,7 @@ type rendered struct {
 	pdbs            []policyv1.PodDisruptionBudget
 	netpols         []networkingv1.NetworkPolicy
 	monitors        []serviceMonitor
+	rules           []prometheusRule
 	kinds           []string
 }
 
@@ -149,6 +160,8 @@ func (r *rendered) add(doc []byte) error {
 		return decodeInto(strict, &r.pdbs)
 	case "monitoring.coreos.com/v1/ServiceMonitor":
 		return decodeInto(strict, &r.monitors)
+	case "monitoring.coreos.com/v1/PrometheusRule":
+		return decodeInto(strict, &r.rules)
 	}
 	return fmt.Errorf("unexpected kind %s", kind)
 }
@@ -192,7 +205,7 @@ func TestChart_Render(t *testing.T) {
 		{"scale_out", "scale-out-values.yaml", []string{"v1/ConfigMap", "v1/Service", "v1/ServiceAccount", "apps/v1/Deployment"}},
 		{"everything", "everything-values.yaml", []string{"v1/ConfigMap", "v1/Service", "v1/ServiceAccount", "apps/v1/Deployment",
 			"networking.k8s.io/v1/Ingress", "autoscaling/v2/HorizontalPodAutoscaler", "policy/v1/PodDisruptionBudget",
-			"monitoring.coreos.com/v1/ServiceMonitor", "networking.k8s.io/v1/NetworkPolicy"}},
+			"monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule", "networking.k8s.io/v1/NetworkPolicy"}},
 	}
 	files, _ := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
 	for _, f := range files {
@@ -587,5 +600,61 @@ func checkTemplateValues(t *testing.T, ch *chart.Chart) {
 				}
 			}
 		}
+	}
+}
+
+// TestChart_PrometheusRule checks that the chart's PrometheusRule holds
+// exactly the groups of deploy/prometheus/alerts.yaml, Prometheus's
+// templates in them untouched by Helm, with the labels asked for; and
+// that the chart's copy of the rule file is the file itself.
+func TestChart_PrometheusRule(t *testing.T) {
+	shipped, err := os.ReadFile("prometheus/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied, err := os.ReadFile(filepath.Join(chartDir, "files", "alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(shipped, copied) {
+		t.Fatalf("%s/files/alerts.yaml differs from prometheus/alerts.yaml; copy it over", chartDir)
+	}
+	var want ruleFile
+	if err := yaml.UnmarshalStrict(shipped, &want); err != nil {
+		t.Fatal(err)
+	}
+	out, err := render(t, map[string]any{"prometheusRule": map[string]any{"enabled": true, "labels": map[string]any{"release": "kps"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decode(t, out)
+	if len(r.rules) != 1 {
+		t.Fatalf("%d PrometheusRules, want 1", len(r.rules))
+	}
+	pr := r.rules[0]
+	if pr.Labels["release"] != "kps" || pr.Labels["app.kubernetes.io/name"] != "switchyard" {
+		t.Errorf("labels = %v", pr.Labels)
+	}
+	if diff := cmp.Diff(want, pr.Spec); diff != "" {
+		t.Errorf("PrometheusRule groups differ from alerts.yaml (-want +got):\n%s", diff)
+	}
+	found := false
+	for _, g := range pr.Spec.Groups {
+		for _, rule := range g.Rules {
+			if rule.Alert == "SwitchyardBudgetNear" {
+				found = strings.Contains(rule.Annotations["summary"], "{{ $labels.tenant }}")
+			}
+		}
+	}
+	if !found {
+		t.Error("SwitchyardBudgetNear missing, or its {{ $labels.tenant }} was rendered by Helm")
+	}
+	// Off by default.
+	out, err = render(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := decode(t, out); len(r.rules) != 0 {
+		t.Error("a PrometheusRule is rendered by default")
 	}
 }

@@ -345,6 +345,10 @@ func exportedMetrics(t *testing.T) map[string][]string {
 	m.WatchCommitments(func() []telemetry.CommitmentState {
 		return []telemetry.CommitmentState{{Contract: "k", Channel: "c", AmountUSD: 10, SpentUSD: 1, DueUSD: 2}}
 	})
+	m.WatchBudgets(func() []telemetry.BudgetState {
+		return []telemetry.BudgetState{{Tenant: "t", UsedRatio: 0.5}}
+	})
+	m.WatchStreams(func() int64 { return 1 })
 	m.Attempt("c", "ok")
 	m.AttemptEnded("c", time.Second, "rate_limited")
 	m.ConnectionRefused("client")
@@ -449,10 +453,11 @@ func TestAlertRules_Metrics(t *testing.T) {
 	}
 }
 
-// TestAlertRules_Promtool checks the rules with Prometheus's own
-// promtool. It skips where promtool is not installed, unless
-// SWITCHYARD_TEST_PROMTOOL is set (CI), where it must run.
-func TestAlertRules_Promtool(t *testing.T) {
+// promtoolPath finds promtool. It skips the test where promtool is not
+// installed, unless SWITCHYARD_TEST_PROMTOOL is set (CI), where it must
+// run.
+func promtoolPath(t *testing.T) string {
+	t.Helper()
 	path, err := exec.LookPath("promtool")
 	if err != nil {
 		if os.Getenv("SWITCHYARD_TEST_PROMTOOL") != "" {
@@ -460,6 +465,25 @@ func TestAlertRules_Promtool(t *testing.T) {
 		}
 		t.Skip("promtool is not installed (Debian: apt-get install prometheus)")
 	}
+	return path
+}
+
+// TestAlertRules_PromtoolUnit runs the rules' unit tests
+// (prometheus/alerts_test.yaml) with promtool.
+func TestAlertRules_PromtoolUnit(t *testing.T) {
+	out, err := exec.Command(promtoolPath(t), "test", "rules", "prometheus/alerts_test.yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "SUCCESS") {
+		t.Errorf("promtool test rules said:\n%s", out)
+	}
+}
+
+// TestAlertRules_Promtool checks the rules with Prometheus's own
+// promtool.
+func TestAlertRules_Promtool(t *testing.T) {
+	path := promtoolPath(t)
 	out, err := exec.Command(path, "check", "rules", "prometheus/alerts.yaml").CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)

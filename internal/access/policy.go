@@ -31,10 +31,10 @@ const (
 	ConfigRead   Action = "config.read"
 	ConfigReload Action = "config.reload"
 	// ConfigWhatIf replays the ledger through a proposed configuration.
-	ConfigWhatIf     Action = "config.whatif"
+	ConfigWhatIf Action = "config.whatif"
 	// BillsReconcile compares a cloud's cost export with the ledger and
 	// may save its billed days for commitments' burn-down.
-	BillsReconcile Action = "bills.reconcile"
+	BillsReconcile   Action = "bills.reconcile"
 	AdminTokensRead  Action = "admin_tokens.read"
 	AdminTokensWrite Action = "admin_tokens.write"
 	AuditRead        Action = "audit.read"

@@ -2,17 +2,24 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"switchyard/internal/admin"
+	"switchyard/internal/alert"
 	"switchyard/internal/config"
 	"switchyard/internal/fakecloud"
 )
@@ -34,6 +41,15 @@ log:
   payloads:
     rules:
       - {tenant: demo, sample_rate: 1}
+
+# Alerts go to a webhook receiver the demo runs itself, which checks each
+# one's Standard Webhooks signature and prints it: budget thresholds,
+# commitments off pace, breakers opening, compliance violations, keys
+# about to expire.
+alerts:
+  endpoints:
+    - {name: demo-console, url: ALERTHOOK, secret_env: DEMO_ALERT_SECRET}
+  check_interval: 2s
 
 providers:
   - name: azure-eastus
@@ -175,7 +191,21 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
 		return fmt.Errorf("listening on %s: %w (use -admin-listen to pick another address)", *adminListen, err)
 	}
 
+	// The alerts' receiver prints to the same output as the banner.
+	out := &lockedWriter{w: env.Stdout}
+	env = &Env{Getenv: env.Getenv, Stdout: out, Stderr: env.Stderr}
+	alertSecret := make([]byte, 32)
+	_, _ = rand.Read(alertSecret)
+	hookLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("starting the alerts receiver: %w", err)
+	}
+	hook := &http.Server{Handler: demoAlertHook(out, alertSecret), ReadHeaderTimeout: 5 * time.Second}
+	go hook.Serve(hookLn)
+	defer hook.Close()
+
 	yaml := strings.NewReplacer(
+		"ALERTHOOK", "http://"+hookLn.Addr().String()+"/alerts",
 		"FAKECLOUD", "http://"+fcLn.Addr().String(),
 		"LISTEN", ln.Addr().String(), "ADMIN", adminLn.Addr().String(),
 		"DB", filepath.Join(dir, "switchyard.db"),
@@ -209,6 +239,8 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
 			return fakecloud.DefaultAWSAccessKeyID
 		case "DEMO_AWS_SECRET_ACCESS_KEY":
 			return fakecloud.DefaultAWSSecretAccessKey
+		case "DEMO_ALERT_SECRET":
+			return "whsec_" + base64.StdEncoding.EncodeToString(alertSecret)
 		}
 		return env.Getenv(k)
 	}
@@ -226,6 +258,9 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
 
 	iss, err := ensureDemoKey(ctx, inst, *fixedKey)
 	if err != nil {
+		return err
+	}
+	if err := ensureExpiringKey(ctx, inst); err != nil {
 		return err
 	}
 	secret := iss.Secret
@@ -264,6 +299,9 @@ Try it:
   SWITCHYARD_ADMIN_TOKEN=%[8]s %[9]s usage -admin http://%[2]s -by contract -since 1h
   SWITCHYARD_ADMIN_TOKEN=%[8]s %[9]s requests -admin http://%[2]s -since 1h
 
+Alerts (webhooks) are printed below as they arrive: the demo tenant's key
+"rotate-me" expires in three days, so a key_expiring alert comes first.
+
 Press Ctrl-C to stop.
 `, info.Listen, info.AdminListen, secret, strings.Join(info.Models, ", "), cfgPath, info.AWSAccessKeyID, info.AWSSecretAccessKey,
 		adminToken, selfCommand())
@@ -289,6 +327,73 @@ func ensureDemoKey(ctx context.Context, inst *Instance, fixed string) (*admin.Is
 		}
 	}
 	return iss, nil
+}
+
+// ensureExpiringKey gives the demo tenant a key named rotate-me that
+// expires in three days, unless one that has not expired is there (a kept
+// data directory), so that the demo raises a key_expiring alert.
+func ensureExpiringKey(ctx context.Context, inst *Instance) error {
+	t, err := inst.admin.Tenant(ctx, "demo")
+	if err != nil {
+		return err
+	}
+	keys, err := inst.store.ListKeys(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, k := range keys {
+		if k.Name == "rotate-me" && !k.Expired(now) && !k.Revoked(now) {
+			return nil
+		}
+	}
+	exp := now.Add(72 * time.Hour)
+	_, err = inst.admin.IssueKey(ctx, admin.KeySpec{Tenant: "demo", Name: "rotate-me", ExpiresAt: &exp})
+	return err
+}
+
+// demoAlertHook is the demo's webhook receiver: it checks each alert's
+// Standard Webhooks signature under secret and prints the alert to out.
+func demoAlertHook(out io.Writer, secret []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		ts, err := strconv.ParseInt(r.Header.Get("webhook-timestamp"), 10, 64)
+		want := alert.Sign(secret, r.Header.Get("webhook-id"), time.Unix(ts, 0), body)
+		if err != nil || !hmac.Equal([]byte(want), []byte(r.Header.Get("webhook-signature"))) {
+			fmt.Fprintf(out, "alert receiver: refused a delivery with a bad signature\n")
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var p struct {
+			Type string `json:"type"`
+			Data struct {
+				Summary string `json:"summary"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &p); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(out, "alert  %-20s %s  (webhook %s, signature ok)\n", p.Type, p.Data.Summary, r.Header.Get("webhook-id"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// lockedWriter serializes writes to w: the banner and the alert receiver
+// share the demo's output.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // demoMasterKey returns SWITCHYARD_MASTER_KEY when set, else the demo's

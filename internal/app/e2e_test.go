@@ -477,6 +477,18 @@ func TestE2E_DemoCommand(t *testing.T) {
 	if !strings.Contains(string(mb), `switchyard_requests_total{dialect="openai",model="gpt-4o-mini",provider="azure-eastus",status="200"} 1`) {
 		t.Errorf("metrics lack the request:\n%s", mb)
 	}
+	// The demo's own webhook receiver prints the alert its expiring key
+	// raises, its signature checked.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(d.out.String(), "alert  key_expiring") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert printed:\n%s", d.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := d.out.String(); !strings.Contains(out, "key rotate-me (") || !strings.Contains(out, "signature ok") {
+		t.Errorf("alert line:\n%s", out)
+	}
 }
 
 func reopenStore(t *testing.T, g *testGateway) *sqlstore.Store {

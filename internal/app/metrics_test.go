@@ -9,10 +9,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 
+	"switchyard/internal/admin"
 	"switchyard/internal/fakecloud"
+	"switchyard/internal/store"
 )
 
 // TestMetrics_DashboardAndRulesOnLiveGateway runs traffic through a whole
@@ -48,6 +51,13 @@ contracts:
 		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("fall back")}}); err != nil {
 		t.Fatal(err)
 	}
+
+	// A budgeted tenant, checked: switchyard_budget_used_ratio.
+	budget, day := 100.0, store.PeriodDay
+	if _, err := g.inst.admin.UpdateTenant(ctx, "acme", admin.TenantUpdate{BudgetUSD: &budget, BudgetPeriod: &day}); err != nil {
+		t.Fatal(err)
+	}
+	g.inst.checker.check(ctx, time.Now())
 
 	req, _ := http.NewRequest(http.MethodGet, g.inst.AdminURL()+"/metrics", nil)
 	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")

@@ -70,6 +70,7 @@ func (rl *reloader) reload(ctx context.Context, trigger string) error {
 	if err != nil {
 		return err
 	}
+	router.OnBreakerOpen(breakerAlert(rl.inst.alerts, rl.cfg.Alerts.BreakerEvery.Std()))
 	// Seed every commitment from the ledger; the swap then carries the
 	// running router's counts over the seeds of the periods it already
 	// tracked, so only commitments the reload added or moved to another
@@ -184,6 +185,8 @@ func restartOnly(old, cur *config.Config) error {
 		{"server", old.Server, cur.Server},
 		// The front door's capture policy is built once.
 		{"log.payloads", old.Log.Payloads, cur.Log.Payloads},
+		// The alert dispatcher and its checks are built once.
+		{"alerts", old.Alerts, cur.Alerts},
 	} {
 		if !reflect.DeepEqual(f.old, f.cur) {
 			errs = append(errs, fmt.Errorf("%s: changed; it takes a restart, not a reload", f.name))

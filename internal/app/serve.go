@@ -19,6 +19,7 @@ import (
 
 	"switchyard/internal/access"
 	"switchyard/internal/admin"
+	"switchyard/internal/alert"
 	"switchyard/internal/api"
 	"switchyard/internal/auth"
 	"switchyard/internal/config"
@@ -129,6 +130,12 @@ type Instance struct {
 	// upstream is the client of every channel, across reloads: one pool
 	// of connections, whose idle ones are closed after an overload burst.
 	upstream *http.Client
+	// alerts records and delivers alerts; every router built is given
+	// its breaker hook.
+	alerts *alert.Dispatcher
+	// checker raises the alerts found by looking (budgets, commitments,
+	// compliance, keys).
+	checker *alertChecker
 }
 
 // Addr is the client-facing address.
@@ -193,6 +200,15 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	in.closers = append(in.closers, storeBreaker.Close)
 	in.breakers["store"] = storeBreaker.Stats
 
+	// Alerts are recorded in the store and delivered in the background;
+	// the dispatcher stops (releasing what it holds) before the store
+	// closes.
+	if in.alerts, err = buildAlerts(cfg.Alerts, env.Getenv, st, log); err != nil {
+		return nil, err
+	}
+	in.alerts.Start()
+	in.closers = append(in.closers, in.alerts.Close)
+
 	metrics := telemetry.NewMetrics()
 	in.ledger = usage.NewWriter(st, usage.WriterOptions{Logger: log, QueueSize: cfg.Ledger.QueueSize,
 		OnError: func(error) { metrics.LedgerError() }, StoreDown: storeBreaker.Open})
@@ -221,6 +237,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	if err != nil {
 		return nil, err
 	}
+	router.OnBreakerOpen(breakerAlert(in.alerts, cfg.Alerts.BreakerEvery.Std()))
 	limiter, spend, closeLimits, err := buildLimits(ctx, cfg, env.Getenv, log)
 	if err != nil {
 		return nil, err
@@ -273,6 +290,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		}
 		return out
 	})
+	metrics.WatchStreams(gw.OpenStreams)
 	metrics.WatchChannels(func() []telemetry.ChannelState {
 		health := gw.Router().Health()
 		out := make([]telemetry.ChannelState, 0, len(health))
@@ -308,6 +326,10 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 		payloadRetention: cfg.Log.Payloads.Retention.Std()}
 	maint.start()
 	in.closers = append(in.closers, maint.close)
+	in.checker = &alertChecker{cfg: cfg.Alerts, st: st, router: gw.Router, d: in.alerts, log: log}
+	metrics.WatchBudgets(in.checker.budgetState)
+	in.checker.start()
+	in.closers = append(in.closers, in.checker.close)
 	in.reload = &reloader{path: o.ConfigPath, cfg: cfg, env: env, inst: in, gw: gw}
 	in.closers = append(in.closers, func() error { in.reload.close(); return nil })
 	in.closers = append(in.closers, startCommitmentRefresh(st, in.ledger.Flush, gw.Router, log, commitmentRefreshEvery))

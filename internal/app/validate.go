@@ -101,6 +101,17 @@ func checkStartable(ctx context.Context, cfg *config.Config, getenv func(string)
 	if _, err := masterSealer(getenv); err != nil {
 		errs = append(errs, err)
 	}
+	// An alert endpoint whose settings all resolve must make sense: an
+	// http(s) URL and, for the standard format, a whsec_ secret.
+	for i, e := range cfg.Alerts.Endpoints {
+		at := fmt.Sprintf("alerts.endpoints[%d]", i)
+		if missing[e.URLEnv] || missing[e.SecretEnv] || badFiles[at+".url_file"] || badFiles[at+".secret_file"] {
+			continue
+		}
+		if _, err := alertEndpoint(at, e, getenv); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return unset, errs
 }
 

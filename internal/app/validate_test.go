@@ -67,6 +67,18 @@ func TestValidate_AsServeWould(t *testing.T) {
 		{"bad_master_key", validateBase, map[string]string{"OAI_KEY": "k", "AWS_ID": "id", "AWS_SECRET": "s", "SWITCHYARD_ADMIN_TOKEN": "t",
 			"SWITCHYARD_MASTER_KEY": "short"}, []string{"SWITCHYARD_MASTER_KEY:"}},
 		{"typo", "admin: {tokn_env: X}\n" + validateBase, validateEnv, []string{"admin.tokn_env: unknown field; did you mean token_env?"}},
+		{"bad_alert_endpoint", "alerts: {endpoints: [{name: ops, url_env: HOOK_URL, secret_env: HOOK_SECRET}]}\n" + validateBase,
+			map[string]string{"OAI_KEY": "k", "AWS_ID": "id", "AWS_SECRET": "s", "SWITCHYARD_ADMIN_TOKEN": "t",
+				"HOOK_URL": "hooks.example.com/x", "HOOK_SECRET": "not-a-secret"}, []string{
+				"alerts.endpoints[0].url: must be an http or https URL with a host",
+			}},
+		{"bad_alert_secret", "alerts: {endpoints: [{name: ops, url_env: HOOK_URL, secret_env: HOOK_SECRET}]}\n" + validateBase,
+			map[string]string{"OAI_KEY": "k", "AWS_ID": "id", "AWS_SECRET": "s", "SWITCHYARD_ADMIN_TOKEN": "t",
+				"HOOK_URL": "https://hooks.example.com/x", "HOOK_SECRET": "whsec_c2hvcnQ="}, []string{
+				"alerts.endpoints[0].secret: webhook secret decodes to 5 bytes",
+			}},
+		{"unset_alert_env", "alerts: {endpoints: [{name: ops, url_env: HOOK_URL, secret_env: HOOK_SECRET}]}\n" + validateBase,
+			validateEnv, []string{"alerts.endpoints[0].url_env: environment variable HOOK_URL is not set"}},
 	} {
 		_, _, err := runValidateFile(t, tc.yaml, tc.env)
 		if err == nil {

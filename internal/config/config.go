@@ -53,6 +53,9 @@ type Config struct {
 	Breaker Breaker `yaml:"breaker"`
 	// Prices overrides the built-in price catalogue.
 	Prices Prices `yaml:"prices"`
+	// Alerts sends events (budget thresholds, commitment pace, breakers
+	// opening, compliance violations, keys about to expire) to webhooks.
+	Alerts Alerts `yaml:"alerts"`
 }
 
 // Prices configures where list prices come from. An offering's own price
@@ -614,6 +617,93 @@ type Tracing struct {
 	HeadersEnv string `yaml:"headers_env"`
 }
 
+// Alerts configures the events the gateway sends to webhooks. Each alert
+// is recorded in the store before it is sent, under a key made of its
+// kind, subject, threshold and period, so that it is sent once however
+// many replicas see it and across restarts: the replica whose record wins
+// delivers it, and one left undelivered (a restart, a replica that died
+// mid-delivery) is taken over by any replica once its lease lapses.
+// Delivery runs in the background, never while a client waits. Read at
+// start; a change takes a restart.
+type Alerts struct {
+	// Endpoints are the webhooks alerts are sent to. None: each alert is
+	// only logged, once per gateway process.
+	Endpoints []AlertEndpoint `yaml:"endpoints"`
+	// BudgetThresholds are the percentages of a tenant's or key's budget
+	// whose crossing raises a budget alert, once per threshold per budget
+	// period. Each is above 0 and at most 1000. Default: [50, 80, 100].
+	BudgetThresholds []float64 `yaml:"budget_thresholds"`
+	// KeyExpiryNotice is how long before a key expires it raises a
+	// reminder, once per key and expiry time; a negative value (-1s) turns
+	// reminders off. Default: 168h (7 days).
+	KeyExpiryNotice Duration `yaml:"key_expiry_notice"`
+	// CommitmentBehind and CommitmentAhead are the pace ratios (spend over
+	// the spend due by now at an even pace) below and above which a
+	// commitment raises an alert, once per kind per commitment period, and
+	// only after CommitmentGrace of the period has passed (early in a
+	// period a single request moves the ratio a lot). Defaults: 0.8 and
+	// 1.25, like the shipped Prometheus rules.
+	CommitmentBehind float64 `yaml:"commitment_behind"`
+	CommitmentAhead  float64 `yaml:"commitment_ahead"`
+	// CommitmentGrace is the fraction of a commitment's period that must
+	// pass before its pace is judged, between 0 and 1. Default: 0.1.
+	CommitmentGrace float64 `yaml:"commitment_grace"`
+	// BreakerEvery bounds breaker alerts: at most one per channel per
+	// window of this length (clock-aligned, shared by every replica, whose
+	// breakers are their own). Default: 1h.
+	BreakerEvery Duration `yaml:"breaker_every"`
+	// CheckInterval is how often budgets, commitments, compliance and key
+	// expiry are checked, and undelivered alerts looked for. Default: 1m.
+	CheckInterval Duration `yaml:"check_interval"`
+	// Timeout bounds one delivery attempt (connect to response). Default:
+	// 10s.
+	Timeout Duration `yaml:"timeout"`
+	// MaxAttempts bounds the attempts to deliver one alert to one
+	// endpoint; between attempts the wait doubles from 1s up to 5m, with
+	// jitter. Default: 8.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxElapsed bounds the time spent delivering one alert to one
+	// endpoint, from its first attempt; after it (or MaxAttempts) the
+	// alert is given up and logged. Default: 1h.
+	MaxElapsed Duration `yaml:"max_elapsed"`
+	// Concurrency is the number of deliveries in flight at once. Default:
+	// 4.
+	Concurrency int `yaml:"concurrency"`
+	// Queue bounds the deliveries waiting for a worker; past it an alert
+	// stays recorded and is picked up by a later check. Default: 256.
+	Queue int `yaml:"queue"`
+}
+
+// AlertEndpoint is one webhook.
+type AlertEndpoint struct {
+	// Name identifies the endpoint in the store and the log. Required,
+	// unique.
+	Name string `yaml:"name"`
+	// URL is the webhook's http or https URL. A Slack incoming-webhook URL
+	// is a secret: prefer url_env or url_file, which win over url.
+	URL string `yaml:"url"`
+	// URLEnv names an environment variable holding the URL.
+	URLEnv string `yaml:"url_env"`
+	// URLFile names a file holding the URL (a mounted secret), less one
+	// trailing newline; exclusive with url_env.
+	URLFile string `yaml:"url_file"`
+	// Format is "standard" (default): a JSON body {"type", "timestamp",
+	// "data"} signed per the Standard Webhooks specification (headers
+	// webhook-id, webhook-timestamp and webhook-signature
+	// "v1,<base64 HMAC-SHA256 of id.timestamp.body>"); or "slack": a
+	// Slack-compatible {"text", "blocks"} body, unsigned.
+	Format string `yaml:"format"`
+	// SecretEnv and SecretFile name where the signing secret of a
+	// standard endpoint is read: "whsec_" followed by base64 (the
+	// Standard Webhooks form); required for standard, exclusive.
+	SecretEnv  string `yaml:"secret_env"`
+	SecretFile string `yaml:"secret_file"`
+	// Events limits the endpoint to these alert kinds: budget_threshold,
+	// commitment_behind, commitment_ahead, breaker_open,
+	// compliance_violation, key_expiring. Empty: every kind.
+	Events []string `yaml:"events"`
+}
+
 // Process configures the gateway process.
 type Process struct {
 	// MemoryLimitMiB is a soft limit on the Go runtime's memory, in MiB
@@ -1020,6 +1110,7 @@ func (c *Config) applyDefaults() {
 	if c.Ledger.Retention == 0 {
 		c.Ledger.Retention = Duration(720 * time.Hour)
 	}
+	c.Alerts.applyDefaults()
 	if c.Ledger.MaintenanceInterval == 0 {
 		c.Ledger.MaintenanceInterval = Duration(time.Minute)
 	}
@@ -1157,4 +1248,43 @@ func (c *Config) defaultBedrockRegions() []string {
 		}
 	}
 	return out
+}
+
+func (a *Alerts) applyDefaults() {
+	if a.BudgetThresholds == nil {
+		a.BudgetThresholds = []float64{50, 80, 100}
+	}
+	durs := []struct {
+		d *Duration
+		v time.Duration
+	}{{&a.KeyExpiryNotice, 168 * time.Hour}, {&a.BreakerEvery, time.Hour}, {&a.CheckInterval, time.Minute},
+		{&a.Timeout, 10 * time.Second}, {&a.MaxElapsed, time.Hour}}
+	for _, f := range durs {
+		if *f.d == 0 {
+			*f.d = Duration(f.v)
+		}
+	}
+	if a.CommitmentBehind == 0 {
+		a.CommitmentBehind = 0.8
+	}
+	if a.CommitmentAhead == 0 {
+		a.CommitmentAhead = 1.25
+	}
+	if a.CommitmentGrace == 0 {
+		a.CommitmentGrace = 0.1
+	}
+	if a.MaxAttempts == 0 {
+		a.MaxAttempts = 8
+	}
+	if a.Concurrency == 0 {
+		a.Concurrency = 4
+	}
+	if a.Queue == 0 {
+		a.Queue = 256
+	}
+	for i := range a.Endpoints {
+		if a.Endpoints[i].Format == "" {
+			a.Endpoints[i].Format = "standard"
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -16,8 +17,19 @@ const redactedValue = "REDACTED"
 // replaced: the password of each URL or DSN, every upstream header value
 // (they carry credentials), and any value whose key names a secret
 // (token, password, secret, api_key; *_env keys only name a variable and
-// stay). It is what operators see of the running configuration.
+// stay), and every alert endpoint's URL (a Slack webhook's path is its
+// credential). It is what operators see of the running configuration.
 func (c *Config) Redacted() ([]byte, error) {
+	if len(c.Alerts.Endpoints) > 0 {
+		cc := *c
+		cc.Alerts.Endpoints = slices.Clone(c.Alerts.Endpoints)
+		for i := range cc.Alerts.Endpoints {
+			if cc.Alerts.Endpoints[i].URL != "" {
+				cc.Alerts.Endpoints[i].URL = redactedValue
+			}
+		}
+		c = &cc
+	}
 	var n yaml.Node
 	if err := n.Encode(c); err != nil {
 		return nil, err

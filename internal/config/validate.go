@@ -91,6 +91,7 @@ func (c *Config) Validate() error {
 		bad("server.max_body_bytes", "must not be negative")
 	}
 	c.validatePayloads(bad)
+	c.validateAlerts(bad)
 	if c.Server.MaxStreamBytes < 0 {
 		bad("server.max_stream_bytes", "must not be negative")
 	}
@@ -507,6 +508,11 @@ func (c *Config) validateSecretForms(bad func(p, format string, args ...any)) {
 	}
 	one("store", "dsn", c.Store.DSNEnv, c.Store.DSNFile)
 	one("limits", "redis_url", c.Limits.RedisURLEnv, c.Limits.RedisURLFile)
+	for i, e := range c.Alerts.Endpoints {
+		at := fmt.Sprintf("alerts.endpoints[%d]", i)
+		one(at, "url", e.URLEnv, e.URLFile)
+		one(at, "secret", e.SecretEnv, e.SecretFile)
+	}
 	for i, p := range c.Providers {
 		at := fmt.Sprintf("providers[%d]", i)
 		one(at, "api_key", p.APIKeyEnv, p.APIKeyFile)
@@ -620,5 +626,80 @@ func (c *Config) validateOIDC(bad func(p, format string, args ...any)) {
 				bad(fmt.Sprintf("%s.tenants[%d]", at, j), "must not be empty")
 			}
 		}
+	}
+}
+
+// AlertKinds are the kinds of alert an endpoint's events may name.
+var AlertKinds = []string{"budget_threshold", "commitment_behind", "commitment_ahead", "breaker_open",
+	"compliance_violation", "key_expiring"}
+
+// validateAlerts checks alerts.
+func (c *Config) validateAlerts(bad func(path, format string, args ...any)) {
+	a := &c.Alerts
+	names := map[string]bool{}
+	for i, e := range a.Endpoints {
+		at := fmt.Sprintf("alerts.endpoints[%d]", i)
+		switch {
+		case e.Name == "":
+			bad(at+".name", "required")
+		case names[e.Name]:
+			bad(at+".name", "%q appears twice", e.Name)
+		}
+		names[e.Name] = true
+		if e.URL == "" && e.URLEnv == "" && e.URLFile == "" {
+			bad(at+".url", "required (or url_env or url_file)")
+		}
+		if e.URL != "" {
+			// The error never repeats the URL, which may be a secret.
+			if u, err := url.Parse(e.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(at+".url", "must be an http or https URL with a host")
+			}
+		}
+		switch e.Format {
+		case "standard":
+			if e.SecretEnv == "" && e.SecretFile == "" {
+				bad(at+".secret_env", "required for the standard format (or secret_file)")
+			}
+		case "slack":
+		default:
+			bad(at+".format", "must be standard or slack, got %q", e.Format)
+		}
+		for j, k := range e.Events {
+			if !slices.Contains(AlertKinds, k) {
+				bad(fmt.Sprintf("%s.events[%d]", at, j), "unknown alert kind %q (one of %s)", k, strings.Join(AlertKinds, ", "))
+			}
+		}
+	}
+	for i, t := range a.BudgetThresholds {
+		if !(t > 0 && t <= 1000) {
+			bad(fmt.Sprintf("alerts.budget_thresholds[%d]", i), "must be above 0 and at most 1000, got %v", t)
+		}
+	}
+	if !(a.CommitmentBehind > 0 && a.CommitmentBehind < 1) {
+		bad("alerts.commitment_behind", "must be between 0 and 1, got %v", a.CommitmentBehind)
+	}
+	if !(a.CommitmentAhead > 1) || math.IsInf(a.CommitmentAhead, 0) {
+		bad("alerts.commitment_ahead", "must be above 1, got %v", a.CommitmentAhead)
+	}
+	if !(a.CommitmentGrace > 0 && a.CommitmentGrace < 1) {
+		bad("alerts.commitment_grace", "must be between 0 and 1, got %v", a.CommitmentGrace)
+	}
+	for _, f := range []struct {
+		name string
+		v    Duration
+	}{{"alerts.breaker_every", a.BreakerEvery}, {"alerts.check_interval", a.CheckInterval}, {"alerts.timeout", a.Timeout},
+		{"alerts.max_elapsed", a.MaxElapsed}} {
+		if f.v < 0 {
+			bad(f.name, "must not be negative")
+		}
+	}
+	if a.MaxAttempts < 0 || a.MaxAttempts > 100 {
+		bad("alerts.max_attempts", "must be between 1 and 100, got %d", a.MaxAttempts)
+	}
+	if a.Concurrency < 0 || a.Concurrency > 256 {
+		bad("alerts.concurrency", "must be between 1 and 256, got %d", a.Concurrency)
+	}
+	if a.Queue < 0 {
+		bad("alerts.queue", "must not be negative")
 	}
 }

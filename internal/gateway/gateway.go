@@ -90,7 +90,14 @@ type Gateway struct {
 	log        *slog.Logger
 	now        func() time.Time
 	maxStream  int64
+	// streams counts the streams open to clients: from the first event of
+	// their channel to their Close.
+	streams atomic.Int64
 }
+
+// OpenStreams is the number of streams open now, whatever admission
+// control is doing (it may be off).
+func (g *Gateway) OpenStreams() int64 { return g.streams.Load() }
 
 // New returns a gateway.
 func New(o Options) *Gateway {

@@ -329,3 +329,32 @@ func TestRefusal(t *testing.T) {
 		}
 	}
 }
+
+func TestChatStream_OpenStreamsCounted(t *testing.T) {
+	a := &fakeProvider{name: "a", failAfter: 1} // fails before its first byte: never opened
+	b := &fakeProvider{name: "b"}
+	g, _ := newTestGateway(t, a, b)
+	if n := g.OpenStreams(); n != 0 {
+		t.Fatalf("OpenStreams = %d before any stream", n)
+	}
+	s1, _, err := g.ChatStream(context.Background(), &Call{Model: "m"}, chatReq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, _, err := g.ChatStream(context.Background(), &Call{Model: "m"}, chatReq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := g.OpenStreams(); n != 2 {
+		t.Errorf("OpenStreams = %d with two open, want 2", n)
+	}
+	s1.Close()
+	s1.Close() // a second Close does not count again
+	if n := g.OpenStreams(); n != 1 {
+		t.Errorf("OpenStreams = %d after one closed, want 1", n)
+	}
+	s2.Close()
+	if n := g.OpenStreams(); n != 0 {
+		t.Errorf("OpenStreams = %d after both closed, want 0", n)
+	}
+}

@@ -98,6 +98,7 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 		// Its status and duration are settled when the stream closes.
 		r.attempted(off, AttemptOutcome{Status: 200, Duration: g.now().Sub(at)})
 		st = &Stream{r: r, ctx: ctx, up: up, off: off, probe: r.probe, at: at, ttfb: g.now().Sub(at), queued: head, max: g.maxStream}
+		g.streams.Add(1)
 		if c := call.Capture; c != nil && c.Policy != nil {
 			st.collect = c.Policy.Collect()
 		}
@@ -451,6 +452,7 @@ func (s *Stream) callParts() []llm.Part {
 func (s *Stream) Close() error {
 	err := s.up.Close()
 	s.once.Do(func() {
+		s.r.g.streams.Add(-1)
 		res := s.r.res
 		if !s.done && res.Usage == (llm.Usage{}) {
 			if u, ok := s.deliveredUsage(); ok {

@@ -65,6 +65,11 @@ type BreakerOptions struct {
 	// answer (429) that did not say for how long (no Retry-After). Default:
 	// 1s.
 	RateLimitCoolDown time.Duration
+	// OnOpen, when set, is told each time a channel's breaker opens (a
+	// trip from closed, or a failed probe). It is called on the request's
+	// path with the channel's lock held: it must return at once and must
+	// not call the router.
+	OnOpen func(channel string, at time.Time)
 }
 
 func (o BreakerOptions) withDefaults() BreakerOptions {
@@ -426,6 +431,9 @@ func (c *channel) trip(now time.Time, bo *BreakerOptions) {
 	c.probes = 0
 	c.consecutive = 0
 	c.buckets = [windowBuckets]bucket{}
+	if bo.OnOpen != nil {
+		bo.OnOpen(c.name, now)
+	}
 }
 
 // close closes the breaker after a successful probe.

@@ -512,3 +512,29 @@ func TestResetBreaker_ClosesAndForgets(t *testing.T) {
 		t.Error("ResetBreaker of an unknown channel = true")
 	}
 }
+
+func TestBreaker_OnOpen(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	r := twoChannelRouter(t, clk)
+	type opened struct {
+		channel string
+		at      time.Time
+	}
+	var got []opened
+	r.OnBreakerOpen(func(channel string, at time.Time) { got = append(got, opened{channel, at}) })
+	for range 19 {
+		r.Observe("a", fail)
+	}
+	if len(got) != 0 {
+		t.Fatalf("told of an opening before the trip: %v", got)
+	}
+	r.Observe("a", fail)
+	if len(got) != 1 || got[0].channel != "a" || !got[0].at.Equal(clk.t) {
+		t.Fatalf("openings = %v, want a at %v", got, clk.t)
+	}
+	// Failures while open do not open it again.
+	r.Observe("a", fail)
+	if len(got) != 1 {
+		t.Errorf("openings = %v, want one", got)
+	}
+}

@@ -327,6 +327,10 @@ func (r *Router) Health() []ChannelHealth {
 	return out
 }
 
+// OnBreakerOpen sets BreakerOptions.OnOpen. Call it before the router
+// serves.
+func (r *Router) OnBreakerOpen(fn func(channel string, at time.Time)) { r.bo.OnOpen = fn }
+
 // ResetBreaker closes channel's breaker at once, as an operator does when
 // the outage behind it is known to be over: the breaker forgets its run of
 // failures, its error-rate window, its trips (the next trip cools off for

@@ -79,3 +79,22 @@ func TestMetrics_TraceExemplars(t *testing.T) {
 		t.Error("an exemplar for a request not sampled")
 	}
 }
+
+func TestMetrics_StreamsAndBudgets(t *testing.T) {
+	m := NewMetrics()
+	open := int64(3)
+	m.WatchStreams(func() int64 { return open })
+	m.WatchBudgets(func() []BudgetState {
+		return []BudgetState{{Tenant: "acme", UsedRatio: 0.85}, {Tenant: "globex", UsedRatio: 1.2}}
+	})
+	out := scrape(t, m, "text/plain")
+	for _, want := range []string{
+		"switchyard_streams_in_flight 3\n",
+		`switchyard_budget_used_ratio{tenant="acme"} 0.85` + "\n",
+		`switchyard_budget_used_ratio{tenant="globex"} 1.2` + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

@@ -100,3 +100,46 @@ func (m *Metrics) WatchCommitments(source func() []CommitmentState) {
 		ratio:  d("pace_ratio", "A commitment's spend over the spend due by now at an even pace (below 1: behind; above 1: ahead)."),
 	})
 }
+
+// WatchStreams reports the streams open to clients
+// (switchyard_streams_in_flight), read from open at every scrape: every
+// stream, whether admission control is on or off.
+func (m *Metrics) WatchStreams(open func() int64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "switchyard_streams_in_flight", Help: "Streams open to clients.",
+	}, func() float64 { return float64(open()) }))
+}
+
+// BudgetState is one tenant's budget use for the metrics.
+type BudgetState struct {
+	// Tenant is the tenant's name: a stored tenant with a budget, so the
+	// label is bounded by what operators created.
+	Tenant string
+	// UsedRatio is the spend in the current budget period over the
+	// budget.
+	UsedRatio float64
+}
+
+// budgetCollector reports budget use read at scrape time.
+type budgetCollector struct {
+	source func() []BudgetState
+	ratio  *prometheus.Desc
+}
+
+func (c *budgetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.ratio }
+
+func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.source() {
+		ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, s.UsedRatio, s.Tenant)
+	}
+}
+
+// WatchBudgets reports each tenant's budget use
+// (switchyard_budget_used_ratio: spend in the current budget period over
+// the budget, 1 when spent), read from source at every scrape. Only
+// tenants with a budget appear.
+func (m *Metrics) WatchBudgets(source func() []BudgetState) {
+	m.Registry.MustRegister(&budgetCollector{source: source,
+		ratio: prometheus.NewDesc("switchyard_budget_used_ratio",
+			"A tenant's spend in its current budget period over its budget (1: spent).", []string{"tenant"}, nil)})
+}
