@@ -42,10 +42,20 @@ const (
 	ComplianceViolation Kind = "compliance_violation"
 	// KeyExpiring: a client key expires soon.
 	KeyExpiring Kind = "key_expiring"
+	// BudgetRunsOut: a budget's run rate spends it before its period
+	// ends.
+	BudgetRunsOut Kind = "budget_runs_out"
+	// CommitmentEndsShort: a commitment's run rate ends its period below
+	// the committed amount.
+	CommitmentEndsShort Kind = "commitment_ends_short"
+	// BillDrift: a reconciliation found a cloud's bill and the ledger
+	// apart beyond its thresholds on a day, channel and model.
+	BillDrift Kind = "bill_drift"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{BudgetThreshold, CommitmentBehind, CommitmentAhead, BreakerOpen, ComplianceViolation, KeyExpiring}
+var Kinds = []Kind{BudgetThreshold, CommitmentBehind, CommitmentAhead, BreakerOpen, ComplianceViolation, KeyExpiring,
+	BudgetRunsOut, CommitmentEndsShort, BillDrift}
 
 // Event is one alert. Kind, Subject, Threshold and Period identify it:
 // raising an event with the same four again is a no-op.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"switchyard/internal/alert"
+	"switchyard/internal/billing"
 	"switchyard/internal/config"
 	"switchyard/internal/route"
 	"switchyard/internal/store"
@@ -168,6 +170,15 @@ func (c *alertChecker) checkBudgets(ctx context.Context, now time.Time) error {
 			who = "key " + f.Name + " of tenant " + f.Tenant
 		}
 		per := map[string]string{store.PeriodDay: "daily ", store.PeriodMonth: "monthly "}[f.Period]
+		if f.Forecast.RunsOut && ratio < 1 && f.Forecast.ExhaustsAt != nil {
+			c.raise(ctx, alert.Event{Kind: alert.BudgetRunsOut, Subject: f.Scope + ":" + f.ID,
+				Period: periodLabel(f.Period, f.PeriodStart), At: now,
+				Summary: fmt.Sprintf("%s will spend its %sbudget ($%.2f) by %s at its run rate of $%.2f a day ($%.2f spent so far)",
+					who, per, f.BudgetUSD, f.Forecast.ExhaustsAt.UTC().Format(time.RFC3339), f.Forecast.RunRateUSDPerDay, f.SpentUSD),
+				Details: map[string]any{"scope": f.Scope, "id": f.ID, "name": f.Name, "tenant": f.Tenant, "period": f.Period,
+					"budget_usd": f.BudgetUSD, "spent_usd": f.SpentUSD, "run_rate_usd_per_day": f.Forecast.RunRateUSDPerDay,
+					"exhausts_at": f.Forecast.ExhaustsAt.UTC().Format(time.RFC3339), "method": f.Forecast.Method}}, &errs)
+		}
 		for _, th := range c.cfg.BudgetThresholds {
 			if ratio*100 < th {
 				continue
@@ -188,6 +199,25 @@ func (c *alertChecker) checkBudgets(ctx context.Context, now time.Time) error {
 
 func (c *alertChecker) checkCommitments(ctx context.Context, now time.Time) error {
 	var errs []error
+	// Projections: a commitment whose run rate ends its period short,
+	// once the period is far enough along for a run rate to mean much.
+	fs, err := commitmentForecasts(ctx, c.st, c.router(), now)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, f := range fs {
+		span := f.PeriodEnd.Sub(f.PeriodStart)
+		if !f.Forecast.EndsShort || span <= 0 || now.Sub(f.PeriodStart) < time.Duration(float64(span)*c.cfg.CommitmentGrace) {
+			continue
+		}
+		c.raise(ctx, alert.Event{Kind: alert.CommitmentEndsShort, Subject: "commitment:" + f.Contract + "/" + f.Provider,
+			Period: f.PeriodStart.UTC().Format(time.RFC3339), At: now,
+			Summary: fmt.Sprintf("commitment %s on %s is projected to end its period at $%.2f of the $%.2f committed ($%.2f a day; %s)",
+				f.Contract, f.Provider, f.Forecast.ProjectedUSD, f.AmountUSD, f.Forecast.RunRateUSDPerDay, f.Forecast.Method),
+			Details: map[string]any{"contract": f.Contract, "channel": f.Provider, "amount_usd": f.AmountUSD, "spent_usd": f.SpentUSD,
+				"projected_usd": f.Forecast.ProjectedUSD, "run_rate_usd_per_day": f.Forecast.RunRateUSDPerDay, "burn_down": f.BurnDown,
+				"period_end": f.PeriodEnd.UTC().Format(time.RFC3339)}}, &errs)
+	}
 	for _, s := range c.router().CommitmentStatus(now) {
 		span := s.PeriodEnd.Sub(s.PeriodStart)
 		if span <= 0 || now.Sub(s.PeriodStart) < time.Duration(float64(span)*c.cfg.CommitmentGrace) || s.PacingUSD <= 0 {
@@ -285,4 +315,24 @@ func joinErrs(errs []error) error {
 		return nil
 	}
 	return fmt.Errorf("%d alerts not recorded: %w", len(errs), errs[0])
+}
+
+// billDrift raises a bill_drift alert for each discrepancy of a
+// reconciliation: once per day, channel and model, however often the
+// same bill is reconciled.
+func billDrift(ctx context.Context, d *alert.Dispatcher, rec *billing.Reconciliation) error {
+	var errs []error
+	for _, r := range rec.Discrepancies {
+		model := cmp.Or(r.Model, "(all)")
+		if err := d.Raise(ctx, alert.Event{Kind: alert.BillDrift, Subject: "channel:" + r.Channel, Threshold: model,
+			Period: r.Day.UTC().Format(time.DateOnly),
+			Summary: fmt.Sprintf("the %s bill says $%.2f on %s for %s on %s, the ledger $%.2f (%+.1f%%)",
+				rec.Provider, r.BilledUSD, r.Channel, model, r.Day.UTC().Format(time.DateOnly), r.LedgerUSD, r.DiffPct),
+			Details: map[string]any{"bill": rec.Provider, "channel": r.Channel, "model": model, "day": r.Day.UTC().Format(time.DateOnly),
+				"billed_usd": r.BilledUSD, "ledger_usd": r.LedgerUSD, "diff_usd": r.DiffUSD, "diff_pct": r.DiffPct,
+				"threshold_pct": rec.ThresholdPct, "threshold_usd": rec.ThresholdUSD}}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return joinErrs(errs)
 }

@@ -430,7 +430,13 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 			Report: reports(st, gw.Router), Channels: channelStatus(gw.Router), ResetChannel: resetChannel(gw.Router),
 			Models: modelList(gw.Router), WhatIf: whatIf(st, func() string { return in.reload.config().Prices.File }),
 			Reconcile: func(ctx context.Context, q admin.ReconcileQuery, bill io.ReaderAt, size int64) (any, error) {
-				return reconcileBill(ctx, in.reload.config(), st, q, bill, size)
+				rec, err := reconcileBill(ctx, in.reload.config(), st, q, bill, size)
+				if err == nil {
+					if err := billDrift(ctx, in.alerts, rec); err != nil {
+						log.Warn("raising bill drift alerts", "err", err)
+					}
+				}
+				return rec, err
 			},
 			Export: export(st, in.reload.config)}
 		// The console shares the listener, the token and every operation

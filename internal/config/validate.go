@@ -631,7 +631,7 @@ func (c *Config) validateOIDC(bad func(p, format string, args ...any)) {
 
 // AlertKinds are the kinds of alert an endpoint's events may name.
 var AlertKinds = []string{"budget_threshold", "commitment_behind", "commitment_ahead", "breaker_open",
-	"compliance_violation", "key_expiring"}
+	"compliance_violation", "key_expiring", "budget_runs_out", "commitment_ends_short", "bill_drift"}
 
 // validateAlerts checks alerts.
 func (c *Config) validateAlerts(bad func(path, format string, args ...any)) {
