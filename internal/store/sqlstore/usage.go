@@ -438,21 +438,7 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 		}
 		return rows.Err()
 	}
-	var err error
-	if needsPruneHorizon(since, until) {
-		// Which edge hours still have raw records depends on PruneUsage:
-		// read its horizon and the sums in one snapshot.
-		err = s.inReadTx(ctx, func(tx *sql.Tx) error {
-			p, err := s.prunedBefore(ctx, tx)
-			if err != nil {
-				return err
-			}
-			return read(tx, planUsageReads(since, until, p))
-		})
-	} else {
-		err = read(s.r, planUsageReads(since, until, time.Time{}))
-	}
-	if err != nil {
+	if err := s.readPlanned(ctx, since, until, read); err != nil {
 		return nil, fmt.Errorf("summing usage: %w", err)
 	}
 	if groupBy == store.GroupNone && len(sums) == 0 {
@@ -503,19 +489,7 @@ func (s *Store) SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]stor
 		}
 		return rows.Err()
 	}
-	var err error
-	if needsPruneHorizon(since, until) {
-		err = s.inReadTx(ctx, func(tx *sql.Tx) error {
-			p, err := s.prunedBefore(ctx, tx)
-			if err != nil {
-				return err
-			}
-			return read(tx, planUsageReads(since, until, p))
-		})
-	} else {
-		err = read(s.r, planUsageReads(since, until, time.Time{}))
-	}
-	if err != nil {
+	if err := s.readPlanned(ctx, since, until, read); err != nil {
 		return nil, fmt.Errorf("summing usage by hour: %w", err)
 	}
 	return out, nil
@@ -809,4 +783,21 @@ func scanUsage(rows *sql.Rows) (store.UsageRecord, int64, error) {
 		return r, 0, fmt.Errorf("decoding detail of usage record %d: %w", id, err)
 	}
 	return r, id, nil
+}
+
+// readPlanned runs read over the plan of reads (rolled hours, raw edges)
+// that covers [since, until). Which edge hours still have raw records
+// depends on PruneUsage: when that matters, its horizon and the reads
+// share one snapshot.
+func (s *Store) readPlanned(ctx context.Context, since, until time.Time, read func(queryer, usageReads) error) error {
+	if !needsPruneHorizon(since, until) {
+		return read(s.r, planUsageReads(since, until, time.Time{}))
+	}
+	return s.inReadTx(ctx, func(tx *sql.Tx) error {
+		p, err := s.prunedBefore(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return read(tx, planUsageReads(since, until, p))
+	})
 }
