@@ -28,6 +28,9 @@ type Options struct {
 	// Token is the admin bearer token; empty disables the API (every call
 	// is refused).
 	Token string
+	// TokenFunc, when set, gives the current admin token instead of
+	// Token: the gateway re-reads admin.token_file on every reload.
+	TokenFunc func() string
 	// TokenEnv names the environment variable Token was read from, for
 	// the error that says why the API is disabled.
 	TokenEnv string
@@ -91,6 +94,15 @@ const MaxBillUpload = 512 << 20
 // bodyLimits are the request body bounds of the routes that take more
 // than the 1 MiB every other admin route does.
 var bodyLimits = map[access.Action]int64{access.BillsReconcile: MaxBillUpload}
+
+// CurrentToken is the break-glass admin token in force: TokenFunc's, or
+// Token.
+func (o *Options) CurrentToken() string {
+	if o.TokenFunc != nil {
+		return o.TokenFunc()
+	}
+	return o.Token
+}
 
 // ExplainQuery asks how a request would be routed.
 type ExplainQuery struct {
@@ -221,11 +233,11 @@ func (a *api) authed(action access.Action, fn func(w http.ResponseWriter, r *htt
 		}
 		if err != nil {
 			msg := "missing or wrong admin token (Authorization: Bearer <token>)"
-			if a.o.Token == "" {
+			if a.o.CurrentToken() == "" {
 				msg = "missing or wrong admin token (Authorization: Bearer <token>): the break-glass admin token is not set " +
 					"(admin.token_env), so only a scoped admin token (switchyard admin-tokens create) or a single sign-on token opens the API"
 			}
-			if a.o.Token == "" && len(a.o.Authenticators) == 0 {
+			if a.o.CurrentToken() == "" && len(a.o.Authenticators) == 0 {
 				msg = "the admin API is disabled: set the admin token environment variable (admin.token_env)"
 				if a.o.TokenEnv != "" {
 					msg = "the admin API is disabled: the environment variable " + a.o.TokenEnv +
@@ -257,7 +269,7 @@ func (a *api) authed(action access.Action, fn func(w http.ResponseWriter, r *htt
 // authenticate resolves a bearer credential: the break-glass admin
 // token, then Options.Authenticators.
 func (a *api) authenticate(ctx context.Context, tok string) (access.Principal, error) {
-	if a.o.Token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.o.Token)) == 1 {
+	if cur := a.o.CurrentToken(); cur != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(cur)) == 1 {
 		return access.BreakGlass, nil
 	}
 	return a.o.Authenticators.Authenticate(ctx, tok)

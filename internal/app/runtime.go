@@ -83,7 +83,21 @@ func (rl *reloader) reload(ctx context.Context, trigger string) error {
 	if err != nil {
 		return err
 	}
+	// The admin token is re-read too (a rotated token_file takes effect
+	// with a reload); one that would become empty keeps the running one,
+	// so that a half-written file never locks the operator out.
+	token, err := secret(rl.env.Getenv, "admin.token", cfg.Admin.TokenEnv, cfg.Admin.TokenFile)
+	if err == nil && token == "" && rl.inst.adminToken.Load() != nil && *rl.inst.adminToken.Load() != "" {
+		err = errors.New("admin.token: would become empty; the running admin token stays")
+	}
+	if err != nil {
+		_ = closeProviders()
+		return err
+	}
 	rl.gw.Swap(gateway.Runtime{Router: router, Providers: reg})
+	if rl.inst.adminToken.Load() != nil {
+		rl.inst.adminToken.Store(&token)
+	}
 	rl.closers = append(rl.closers, closeProviders)
 	rl.cfg = cfg
 	rl.inst.log.Info("configuration reloaded", "trigger", trigger, "path", rl.path, "providers", len(cfg.Providers), "models", len(cfg.Models),

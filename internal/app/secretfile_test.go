@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -156,5 +157,63 @@ func TestServe_SecretFiles(t *testing.T) {
 	}
 	if got := chatModel(inst.Addr(), iss.Secret, "gpt-4o-mini"); got != 200 {
 		t.Errorf("after the refused reload: status %d, want 200", got)
+	}
+}
+
+// TestReload_AdminTokenFile: a rotated admin.token_file takes effect with
+// a reload; a reload that would empty it is refused and the running token
+// stays.
+func TestReload_AdminTokenFile(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(tokenFile, []byte("first-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := `
+listen: 127.0.0.1:0
+admin: {listen: 127.0.0.1:0, token_file: ` + tokenFile + `}
+store: {driver: sqlite, dsn: DIR/test.db}
+providers:
+  - {name: openai-sim, type: openai, base_url: FAKECLOUD/openai/v1, api_key_env: SIM_KEY}
+models:
+  - name: gpt-4o-mini
+    offerings: [{provider: openai-sim, price: {input_per_mtok: 1, output_per_mtok: 1}}]
+`
+	g, _, _ := startFromFile(t, yaml)
+	call := func(token, method, path string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+g.inst.AdminAddr()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := call("first-token", "GET", "/admin/v1/tenants"); got != 200 {
+		t.Fatalf("first token: %d", got)
+	}
+	if err := os.WriteFile(tokenFile, []byte("second-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Until the reload, the running token holds.
+	if got := call("second-token", "GET", "/admin/v1/tenants"); got != 401 {
+		t.Errorf("second token before the reload: %d, want 401", got)
+	}
+	if got := call("first-token", "POST", "/admin/v1/reload"); got != 200 {
+		t.Fatalf("reload: %d", got)
+	}
+	if a, b := call("first-token", "GET", "/admin/v1/tenants"), call("second-token", "GET", "/admin/v1/tenants"); a != 401 || b != 200 {
+		t.Errorf("after the reload: first token %d (want 401), second %d (want 200)", a, b)
+	}
+	// An emptied file: the reload is refused, the second token stays.
+	if err := os.WriteFile(tokenFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := call("second-token", "POST", "/admin/v1/reload"); got == 200 {
+		t.Error("a reload that empties the admin token was accepted")
+	}
+	if got := call("second-token", "GET", "/admin/v1/tenants"); got != 200 {
+		t.Errorf("second token after the refused reload: %d", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -117,6 +118,9 @@ type Instance struct {
 	ln       net.Listener
 	adminLn  net.Listener
 	closers  []func() error
+	// adminToken is the break-glass admin token in force, re-read from
+	// admin.token_file on every reload.
+	adminToken atomic.Pointer[string]
 	// lastUsed gathers keys' last use for the store.
 	lastUsed *auth.LastUsed
 	reload   *reloader
@@ -425,7 +429,9 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 			authenticators = append(authenticators, oidc)
 			redirectURL = cfg.Admin.OIDC.RedirectURL
 		}
-		ops := admin.Options{Service: in.admin, Token: token, TokenEnv: cfg.Admin.TokenEnv, Authenticators: authenticators,
+		in.adminToken.Store(&token)
+		ops := admin.Options{Service: in.admin, TokenFunc: func() string { return *in.adminToken.Load() },
+			TokenEnv: cfg.Admin.TokenEnv, Authenticators: authenticators,
 			Metrics: metrics.Handler(), Logger: log, Explain: explain(gw), Reload: in.Reload,
 			Report: reports(st, gw.Router), Channels: channelStatus(gw.Router), ResetChannel: resetChannel(gw.Router),
 			Models: modelList(gw.Router), WhatIf: whatIf(st, func() string { return in.reload.config().Prices.File }),

@@ -79,7 +79,9 @@ type Admin struct {
 	TokenEnv string `yaml:"token_env"`
 	// TokenFile names a file holding the admin bearer token instead (a
 	// mounted Kubernetes secret): its content, less one trailing newline,
-	// at most 64 KiB. Read at start; exclusive with token_env.
+	// at most 64 KiB. Read at start and again on every reload, so a
+	// rotated token takes effect with a reload (a reload that would leave
+	// it empty is refused); exclusive with token_env.
 	TokenFile string `yaml:"token_file"`
 	// TLS serves the admin listener over https, optionally requiring
 	// client certificates. Default: plain HTTP.
@@ -201,7 +203,8 @@ type Store struct {
 	DSNEnv string `yaml:"dsn_env"`
 	// DSNFile names a file holding the DSN instead (a mounted Kubernetes
 	// secret): its content, less one trailing newline, at most 64 KiB.
-	// Read at start; exclusive with dsn_env.
+	// Read at start only: a new DSN means a new connection pool, which
+	// takes a restart; exclusive with dsn_env.
 	DSNFile string `yaml:"dsn_file"`
 	// Outage says how clients are authenticated while the store cannot be
 	// reached. "cached" (default) keeps accepting keys that a successful

@@ -123,7 +123,7 @@ type signinData struct {
 func (c *console) showSignin(w http.ResponseWriter, r *http.Request, problem string, status int) {
 	tok := randomToken()
 	setCookie(w, r, signinCookie, tok, 600)
-	if c.o.Admin.Token == "" && c.o.SSO == nil && len(c.o.Admin.Authenticators) == 0 && problem == "" {
+	if c.o.Admin.CurrentToken() == "" && c.o.SSO == nil && len(c.o.Admin.Authenticators) == 0 && problem == "" {
 		problem = "Sign-in is disabled: the admin token environment variable (admin.token_env) was empty when the gateway started."
 	}
 	c.render(w, r, &view{Title: "Sign in", CSRF: tok, Error: problem, template: "signin", status: status,
@@ -134,7 +134,7 @@ func (c *console) showSignin(w http.ResponseWriter, r *http.Request, problem str
 // admin token, then the admin API's other authenticators. It is the one
 // place a token sign-in is judged.
 func (c *console) signIn(ctx context.Context, token string) (access.Principal, error) {
-	if c.o.Admin.Token != "" && tokensEqual(token, c.o.Admin.Token) {
+	if cur := c.o.Admin.CurrentToken(); cur != "" && tokensEqual(token, cur) {
 		return access.BreakGlass, nil
 	}
 	return c.o.Admin.Authenticators.Authenticate(ctx, token)
