@@ -218,6 +218,38 @@ func TestReplicas_KeyHygiene(t *testing.T) {
 		})
 	})
 
+	t.Run("expiry_across_replicas", func(t *testing.T) {
+		in := time.Now().Add(time.Hour)
+		iss, err := svc.IssueKey(ctx, admin.KeySpec{Tenant: "acme", Name: "expiring", ExpiresAt: &in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range replicas { // warm both caches while it is valid
+			if got := openaiCall(r.addr, iss.Secret); got.status != 200 {
+				t.Fatalf("replica %s, the key before its expiry: %+v", r.addr, got)
+			}
+		}
+		// Its expiry passes (the record says so, as the clock would): every
+		// replica refuses it once its cache lets go, in each dialect.
+		db, err := sql.Open("pgx", c.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, `UPDATE api_keys SET expires_at = $1 WHERE id = $2`, time.Now().Add(-time.Second), iss.Key.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range replicas {
+			waitFor(t, 5*time.Second, func() bool { return openaiCall(r.addr, iss.Secret).status == 401 })
+			if got := anthropicCall(r.addr, iss.Secret); got.status != 401 || got.code != "authentication_error" {
+				t.Errorf("replica %s, anthropic after the expiry: %+v, want 401 authentication_error", r.addr, got)
+			}
+			if got := bedrockCall(r.addr, iss.AWSAccessKeyID, iss.AWSSecretAccessKey); got.status != 403 {
+				t.Errorf("replica %s, bedrock after the expiry: %+v, want 403", r.addr, got)
+			}
+		}
+	})
+
 	t.Run("allow_lists_across_replicas", func(t *testing.T) {
 		iss, err := svc.IssueKey(ctx, admin.KeySpec{Tenant: "fenced", CreateTenant: true, AllowedCIDRs: []string{"192.0.2.0/24", "2001:db8::/32"}})
 		if err != nil {
