@@ -215,15 +215,37 @@ type TenantUpdate struct {
 	Metadata map[string]string `json:"metadata"`
 	// Labels sets single metadata entries, keeping the others; an empty
 	// value removes its entry. Applied after Metadata.
-	Labels       map[string]string `json:"labels"`
-	RPM          *int              `json:"rpm"`
-	TPM          *int              `json:"tpm"`
-	MaxStreams   *int              `json:"max_streams"`
-	BudgetUSD    *float64          `json:"budget_usd"`
-	BudgetPeriod *string           `json:"budget_period"`
+	Labels map[string]string `json:"labels"`
+	LimitsUpdate
 	// AllowedCIDRs replaces the tenant's IP allow-list; an empty list
 	// removes it.
 	AllowedCIDRs *[]string `json:"allowed_cidrs"`
+}
+
+// LimitsUpdate changes some of a tenant's or a key's limits; nil fields
+// stay. Its members sit at the top level of the JSON body.
+type LimitsUpdate struct {
+	RPM          *int     `json:"rpm"`
+	TPM          *int     `json:"tpm"`
+	MaxStreams   *int     `json:"max_streams"`
+	BudgetUSD    *float64 `json:"budget_usd"`
+	BudgetPeriod *string  `json:"budget_period"`
+}
+
+// apply returns l with u's fields set.
+func (u LimitsUpdate) apply(l Limits) Limits {
+	for _, f := range []struct{ dst, v *int }{{&l.RPM, u.RPM}, {&l.TPM, u.TPM}, {&l.MaxStreams, u.MaxStreams}} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	if u.BudgetUSD != nil {
+		l.BudgetUSD = *u.BudgetUSD
+	}
+	if u.BudgetPeriod != nil {
+		l.BudgetPeriod = *u.BudgetPeriod
+	}
+	return l
 }
 
 // UpdateTenant applies u to the tenant idOrName.
@@ -231,11 +253,6 @@ func (s *Service) UpdateTenant(ctx context.Context, idOrName string, u TenantUpd
 	t, err := s.Tenant(ctx, idOrName)
 	if err != nil {
 		return nil, err
-	}
-	set := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
 	}
 	if u.Disabled != nil {
 		t.Disabled = *u.Disabled
@@ -251,16 +268,8 @@ func (s *Service) UpdateTenant(ctx context.Context, idOrName string, u TenantUpd
 		}
 		t.AllowedCIDRs = *u.AllowedCIDRs
 	}
-	set(&t.RPM, u.RPM)
-	set(&t.TPM, u.TPM)
-	set(&t.MaxStreams, u.MaxStreams)
-	if u.BudgetUSD != nil {
-		t.BudgetUSD = *u.BudgetUSD
-	}
-	if u.BudgetPeriod != nil {
-		t.BudgetPeriod = *u.BudgetPeriod
-	}
-	l := Limits{RPM: t.RPM, TPM: t.TPM, MaxStreams: t.MaxStreams, BudgetUSD: t.BudgetUSD, BudgetPeriod: t.BudgetPeriod}
+	l := u.apply(Limits{RPM: t.RPM, TPM: t.TPM, MaxStreams: t.MaxStreams, BudgetUSD: t.BudgetUSD, BudgetPeriod: t.BudgetPeriod})
+	t.RPM, t.TPM, t.MaxStreams, t.BudgetUSD, t.BudgetPeriod = l.RPM, l.TPM, l.MaxStreams, l.BudgetUSD, l.BudgetPeriod
 	if err := l.validate(); err != nil {
 		return nil, err
 	}
@@ -523,11 +532,7 @@ type KeyUpdate struct {
 	// AllowedCIDRs replaces the key's IP allow-list; an empty list
 	// removes it.
 	AllowedCIDRs *[]string `json:"allowed_cidrs"`
-	RPM          *int      `json:"rpm"`
-	TPM          *int      `json:"tpm"`
-	MaxStreams   *int      `json:"max_streams"`
-	BudgetUSD    *float64  `json:"budget_usd"`
-	BudgetPeriod *string   `json:"budget_period"`
+	LimitsUpdate
 }
 
 // UpdateKey applies u to the key named by id or secret. A revoked key
@@ -555,21 +560,8 @@ func (s *Service) UpdateKey(ctx context.Context, idOrSecret string, u KeyUpdate)
 		}
 		k.AllowedCIDRs = *u.AllowedCIDRs
 	}
-	for _, f := range []struct {
-		dst *int
-		v   *int
-	}{{&k.RPM, u.RPM}, {&k.TPM, u.TPM}, {&k.MaxStreams, u.MaxStreams}} {
-		if f.v != nil {
-			*f.dst = *f.v
-		}
-	}
-	if u.BudgetUSD != nil {
-		k.BudgetUSD = *u.BudgetUSD
-	}
-	if u.BudgetPeriod != nil {
-		k.BudgetPeriod = *u.BudgetPeriod
-	}
-	l := Limits{RPM: k.RPM, TPM: k.TPM, MaxStreams: k.MaxStreams, BudgetUSD: k.BudgetUSD, BudgetPeriod: k.BudgetPeriod}
+	l := u.apply(Limits{RPM: k.RPM, TPM: k.TPM, MaxStreams: k.MaxStreams, BudgetUSD: k.BudgetUSD, BudgetPeriod: k.BudgetPeriod})
+	k.RPM, k.TPM, k.MaxStreams, k.BudgetUSD, k.BudgetPeriod = l.RPM, l.TPM, l.MaxStreams, l.BudgetUSD, l.BudgetPeriod
 	if err := l.validate(); err != nil {
 		return nil, err
 	}

@@ -198,7 +198,7 @@ func spend(t *testing.T, inst *Instance, key string, n int) {
 func setBudget(t *testing.T, inst *Instance, tenant string, usd float64) {
 	t.Helper()
 	day := store.PeriodDay
-	if _, err := inst.admin.UpdateTenant(t.Context(), tenant, admin.TenantUpdate{BudgetUSD: &usd, BudgetPeriod: &day}); err != nil {
+	if _, err := inst.admin.UpdateTenant(t.Context(), tenant, admin.TenantUpdate{LimitsUpdate: admin.LimitsUpdate{BudgetUSD: &usd, BudgetPeriod: &day}}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -54,7 +54,7 @@ contracts:
 
 	// A budgeted tenant, checked: switchyard_budget_used_ratio.
 	budget, day := 100.0, store.PeriodDay
-	if _, err := g.inst.admin.UpdateTenant(ctx, "acme", admin.TenantUpdate{BudgetUSD: &budget, BudgetPeriod: &day}); err != nil {
+	if _, err := g.inst.admin.UpdateTenant(ctx, "acme", admin.TenantUpdate{LimitsUpdate: admin.LimitsUpdate{BudgetUSD: &budget, BudgetPeriod: &day}}); err != nil {
 		t.Fatal(err)
 	}
 	g.inst.checker.check(ctx, time.Now())

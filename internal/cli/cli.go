@@ -204,6 +204,23 @@ type limitFlags struct {
 	period            *string
 }
 
+// given sets the field of u that the limit flag named name changes, if
+// name is one of them (for fs.Visit, which calls with the flags given).
+func (l limitFlags) given(name string, u *admin.LimitsUpdate) {
+	switch name {
+	case "rpm":
+		u.RPM = l.rpm
+	case "tpm":
+		u.TPM = l.tpm
+	case "max-streams":
+		u.MaxStreams = l.streams
+	case "budget-usd":
+		u.BudgetUSD = l.budget
+	case "budget-period":
+		u.BudgetPeriod = l.period
+	}
+}
+
 func addLimitFlags(fs *Flags) limitFlags {
 	return limitFlags{
 		rpm:     fs.Int("rpm", 0, "requests per minute (0: unlimited)"),
@@ -302,17 +319,8 @@ func Tenants(ctx context.Context, env *Env, args []string) error {
 		named("update", "change a tenant's limits, labels and IP allow-list (only the flags given)", true, func(b Backend, name string, fs *Flags, lim limitFlags) (*admin.TenantView, error) {
 			u := admin.TenantUpdate{}
 			fs.Visit(func(f *flag.Flag) {
+				lim.given(f.Name, &u.LimitsUpdate)
 				switch f.Name {
-				case "rpm":
-					u.RPM = lim.rpm
-				case "tpm":
-					u.TPM = lim.tpm
-				case "max-streams":
-					u.MaxStreams = lim.streams
-				case "budget-usd":
-					u.BudgetUSD = lim.budget
-				case "budget-period":
-					u.BudgetPeriod = lim.period
 				case "label":
 					u.Labels = labelsOf(fs)
 				case "allow-ip":
@@ -501,19 +509,10 @@ func Keys(ctx context.Context, env *Env, args []string) error {
 				}
 				u := admin.KeyUpdate{}
 				fs.Visit(func(f *flag.Flag) {
+					lim.given(f.Name, &u.LimitsUpdate)
 					switch f.Name {
 					case "name":
 						u.Name = name
-					case "rpm":
-						u.RPM = lim.rpm
-					case "tpm":
-						u.TPM = lim.tpm
-					case "max-streams":
-						u.MaxStreams = lim.streams
-					case "budget-usd":
-						u.BudgetUSD = lim.budget
-					case "budget-period":
-						u.BudgetPeriod = lim.period
 					case "models":
 						m := []string{}
 						if *models != "" {

@@ -735,8 +735,8 @@ func (c *console) updateTenant(w http.ResponseWriter, r *http.Request, s *sessio
 	ctx, cancel := pageContext(r)
 	defer cancel()
 	cidrs := nonNilList(splitList(r.PostForm.Get("allowed_cidrs")))
-	t, err := c.svc.UpdateTenant(ctx, r.PathValue("id"), admin.TenantUpdate{Disabled: &disabled, RPM: &l.RPM, TPM: &l.TPM,
-		MaxStreams: &l.MaxStreams, BudgetUSD: &l.BudgetUSD, BudgetPeriod: &l.BudgetPeriod, AllowedCIDRs: &cidrs})
+	t, err := c.svc.UpdateTenant(ctx, r.PathValue("id"), admin.TenantUpdate{Disabled: &disabled, AllowedCIDRs: &cidrs,
+		LimitsUpdate: admin.LimitsUpdate{RPM: &l.RPM, TPM: &l.TPM, MaxStreams: &l.MaxStreams, BudgetUSD: &l.BudgetUSD, BudgetPeriod: &l.BudgetPeriod}})
 	if err != nil {
 		return "", err
 	}
