@@ -271,10 +271,6 @@ func runDemo(ctx context.Context, env *Env, args []string) (err error) {
 		info.Models = append(info.Models, m.Name)
 		info.Models = append(info.Models, m.Aliases...)
 	}
-	js, _ := json.MarshalIndent(info, "", "  ")
-	if err := os.WriteFile(filepath.Join(dir, "demo.json"), append(js, '\n'), 0o600); err != nil {
-		return err
-	}
 	fmt.Fprintf(env.Stdout, `Switchyard demo is running on simulated clouds (no network needed).
 
   gateway   http://%[1]s   (OpenAI base URL: http://%[1]s/v1; Anthropic, Gemini and Bedrock SDKs: http://%[1]s)
@@ -305,6 +301,12 @@ Alerts (webhooks) are printed below as they arrive: the demo tenant's key
 Press Ctrl-C to stop.
 `, info.Listen, info.AdminListen, secret, strings.Join(info.Models, ", "), cfgPath, info.AWSAccessKeyID, info.AWSSecretAccessKey,
 		adminToken, selfCommand())
+	// demo.json comes last: a script that waits for it finds the banner
+	// already printed.
+	js, _ := json.MarshalIndent(info, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "demo.json"), append(js, '\n'), 0o600); err != nil {
+		return err
+	}
 	<-ctx.Done()
 	fmt.Fprintln(env.Stdout, "\nstopping...")
 	return nil
