@@ -46,12 +46,12 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&b.samples, "samples", 2000, "sequential requests for the latency runs (spread over the rounds)")
 	fs.IntVar(&b.rounds, "rounds", 3, "rounds, taken in turn across the targets; the median and the min-max are reported")
 	fs.Int64Var(&b.long, "long", 200000, "requests in the long run that samples RSS and the live heap (0: skip)")
-	scenarios := fs.String("scenarios", "perf,pressure,go", "what to run: perf (gateway vs the floor), pressure (under pressure), go (microbenchmarks and fault injection), console (the console's pages on a million ledger rows)")
+	scenarios := fs.String("scenarios", "perf,pressure,go", "what to run: perf (gateway vs the floor), pressure (under pressure), go (microbenchmarks and fault injection), console (the console's pages on a million ledger rows), replicas (only perf's two replicas on Postgres and Redis)")
 	pressure := fs.String("pressure", strings.Join(pressureScenarios, ","), "which pressure scenarios to run ("+strings.Join(pressureScenarios, ", ")+")")
 	fs.StringVar(&b.postgres, "postgres", env.Getenv("SWITCHYARD_TEST_POSTGRES_DSN"), "Postgres DSN for the replica and store-outage runs (a scratch schema is made and dropped); empty skips them")
 	fs.StringVar(&b.redis, "redis", env.Getenv("SWITCHYARD_TEST_REDIS_URL"), "Redis URL for the replica and Redis-outage runs (the run's keys are deleted after); empty skips them")
 	fs.StringVar(&b.logDir, "logs", "", "directory for the gateways' logs (default: a new directory under the system's temporary directory, kept)")
-	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the perf scenario's gateway to this file (and of the overload and longstream scenarios' to this name with .overload and .longstream appended)")
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the perf scenario's gateway to this file (and of the overload and longstream scenarios' to this name with .overload and .longstream appended, and of the two replicas' with .replica1 and .replica2)")
 	fs.StringVar(&b.memProfile, "memprofile", "", "write an allocation profile (alloc_space, alloc_objects) of the perf scenario's gateway to this file")
 	fs.DurationVar(&b.pressureFor, "pressure-duration", 10*time.Second, "length of each overload, outage and slow-client phase")
 	fs.DurationVar(&b.settle, "settle", 30*time.Second, "wait after the overload before reading RSS again")
@@ -87,11 +87,11 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	for _, s := range strings.Split(*scenarios, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "perf", "pressure", "go", "console":
+		case "perf", "pressure", "go", "console", "replicas":
 			b.scenarios = append(b.scenarios, s)
 		case "":
 		default:
-			return fmt.Errorf("-scenarios: unknown scenario %q (perf, pressure, go, console)", s)
+			return fmt.Errorf("-scenarios: unknown scenario %q (perf, pressure, go, console, replicas)", s)
 		}
 	}
 	for _, s := range strings.Split(*pressure, ",") {
@@ -290,6 +290,12 @@ func (b *bench) run(ctx context.Context) (string, error) {
 		s, err := b.perf(ctx)
 		if err != nil {
 			return "", fmt.Errorf("perf: %w", err)
+		}
+		sb.WriteString(s)
+	} else if b.has("replicas") {
+		s, err := b.replicasOnly(ctx)
+		if err != nil {
+			return "", fmt.Errorf("replicas: %w", err)
 		}
 		sb.WriteString(s)
 	}

@@ -266,16 +266,28 @@ func (b *bench) perf(ctx context.Context) (string, error) {
 		sb.WriteString(s)
 	}
 	gw.stop()
-	if b.postgres == "" || b.redis == "" {
-		b.notes = append(b.notes, "Two replicas on Postgres and Redis: -postgres and -redis (or SWITCHYARD_TEST_POSTGRES_DSN and SWITCHYARD_TEST_REDIS_URL) not both set.")
-		return sb.String(), nil
-	}
 	s, err := b.replicas(ctx, client, floor)
 	if err != nil {
 		return "", fmt.Errorf("replicas: %w", err)
 	}
 	sb.WriteString(s)
 	return sb.String(), nil
+}
+
+// replicasOnly is the replicas section of perf without the rest, for
+// -scenarios replicas: the same floor and the same table.
+func (b *bench) replicasOnly(ctx context.Context) (string, error) {
+	floor, stopProxy, err := b.startProxy(ctx, b.cloud.fast+"/openai")
+	if err != nil {
+		return "", err
+	}
+	defer stopProxy()
+	client := newLoadClient(128, 60*time.Second)
+	defer client.CloseIdleConnections()
+	if _, err := latencies(ctx, client, floor, benchBody, 200, false); err != nil {
+		return "", fmt.Errorf("warm-up: %w", err)
+	}
+	return b.replicas(ctx, client, floor)
 }
 
 func scale(xs []float64, f float64) []float64 {
@@ -349,6 +361,10 @@ func (b *bench) longRun(ctx context.Context, client *http.Client, t target) (str
 // replicas runs two gateways on one Postgres schema and one Redis, the
 // load alternating between them, against the floor in interleaved rounds.
 func (b *bench) replicas(ctx context.Context, client *http.Client, floor target) (string, error) {
+	if b.postgres == "" || b.redis == "" {
+		b.notes = append(b.notes, "Two replicas on Postgres and Redis: -postgres and -redis (or SWITCHYARD_TEST_POSTGRES_DSN and SWITCHYARD_TEST_REDIS_URL) not both set.")
+		return "", nil
+	}
 	dsn, drop, cleanupRedis, err := b.scratchStores(ctx)
 	if err != nil {
 		return "", err
@@ -365,7 +381,12 @@ func (b *bench) replicas(ctx context.Context, client *http.Client, floor target)
 		}
 	}()
 	for i := range 2 {
-		g, err := b.startGateway(ctx, gatewayOptions{name: fmt.Sprintf("replica%d", i+1), storeDSN: dsn, redisURL: b.redis})
+		name := fmt.Sprintf("replica%d", i+1)
+		var args []string
+		if b.cpuProfile != "" {
+			args = []string{"-cpuprofile", b.cpuProfile + "." + name}
+		}
+		g, err := b.startGateway(ctx, gatewayOptions{name: name, storeDSN: dsn, redisURL: b.redis, args: args})
 		if err != nil {
 			return "", err
 		}

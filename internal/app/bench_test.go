@@ -77,8 +77,72 @@ func TestBench_ToyScale(t *testing.T) {
 	if fi, err := os.Stat(b.cpuProfile + ".longstream"); err != nil || fi.Size() == 0 {
 		t.Errorf("the long-stream gateway's CPU profile: %v", err)
 	}
+	if b.postgres != "" && b.redis != "" {
+		for _, r := range []string{".replica1", ".replica2"} {
+			if fi, err := os.Stat(b.cpuProfile + r); err != nil || fi.Size() == 0 {
+				t.Errorf("the %s CPU profile: %v", r[1:], err)
+			}
+		}
+	}
 	if t.Failed() {
 		t.Log(report)
+	}
+}
+
+// TestBench_ReplicasToyScale runs -scenarios replicas, the perf scenario's
+// two replicas on Postgres and Redis alone: the same section against the
+// floor, none of the rest, and a CPU profile of each replica.
+func TestBench_ReplicasToyScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts gateway processes")
+	}
+	b := &bench{
+		env:      &Env{Getenv: os.Getenv, Stdout: io.Discard, Stderr: io.Discard},
+		duration: 500 * time.Millisecond, rounds: 1, scenarios: []string{"replicas"},
+		postgres:   os.Getenv("SWITCHYARD_TEST_POSTGRES_DSN"),
+		redis:      os.Getenv("SWITCHYARD_TEST_REDIS_URL"),
+		logDir:     t.TempDir(),
+		cpuProfile: filepath.Join(t.TempDir(), "gateway.prof"),
+		command:    benchCommand(t),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	report, err := b.run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(report, "## Gateway against the floor") || strings.Contains(report, "## Under pressure") {
+		t.Errorf("-scenarios replicas ran more than the replicas:\n%s", report)
+	}
+	if b.postgres == "" || b.redis == "" {
+		if !strings.Contains(report, "Two replicas on Postgres and Redis: -postgres and -redis") {
+			t.Errorf("report does not say why the replicas were not run:\n%s", report)
+		}
+		return
+	}
+	for _, s := range []string{"### Two replicas on Postgres and Redis", "| CPU per request |", "| throughput |", "Failed requests: "} {
+		if !strings.Contains(report, s) {
+			t.Errorf("report lacks %q:\n%s", s, report)
+		}
+	}
+	for _, r := range []string{".replica1", ".replica2"} {
+		if fi, err := os.Stat(b.cpuProfile + r); err != nil || fi.Size() == 0 {
+			t.Errorf("the %s CPU profile: %v", r[1:], err)
+		}
+	}
+}
+
+// benchCommand runs the bench's child processes as this test binary.
+func benchCommand(t *testing.T) func(ctx context.Context, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(ctx context.Context, args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, exe)
+		cmd.Env = append(os.Environ(), subprocessEnv+"="+strings.Join(args, "\x1f"))
+		return cmd
 	}
 }
 
