@@ -32,18 +32,6 @@ const nanoUSD = 1e9
 // insert's time in SQLite's parser.
 var sqliteUsageChunks = [...]int{64, 8, 1}
 
-// postgresInsertUsage inserts a whole batch in one statement whose 27
-// parameters are arrays, one per column, so pgx prepares it once per
-// connection and sends every row in binary, whatever the batch size. COPY
-// would send rows as cheaply but cannot skip the request IDs already
-// stored, which a retried batch needs.
-const postgresInsertUsage = `INSERT INTO usage_records (` + usageColumns + `)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-$9::text[], $10::bool[], $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[],
-$18::int8[], $19::int8[], $20::text[], $21::int8[], $22::text[], $23::text[], $24::timestamptz[],
-$25::text[], $26::text[], $27::text[])
-ON CONFLICT (request_id) DO NOTHING`
-
 // insertPayload stores one captured payload; a retried batch finds it
 // already there.
 const insertPayload = `INSERT INTO request_payloads (request_id, request, response, request_bytes, response_bytes, truncated, created_at)
@@ -233,51 +221,6 @@ func (s *Store) usageInsertStmt(ctx context.Context, c int) (*sql.Stmt, error) {
 	}
 	s.usageStmts[c] = st
 	return st, nil
-}
-
-// insertUsagePostgres writes rows with postgresInsertUsage.
-func (s *Store) insertUsagePostgres(ctx context.Context, rows []usageRow) error {
-	n := len(rows)
-	var (
-		requestID                                                     = make([]*string, n)
-		tenant, key, model, provider, upstream, dialect, endpoint     = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		traffic, errorKind, route, contracts                          = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		traceID, errMsg, detail                                       = make([]string, n), make([]string, n), make([]string, n)
-		stream                                                        = make([]bool, n)
-		input, output, cached, cacheWrite, reasoning, cost, lat, ttfb = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		status, attempts                                              = make([]int64, n), make([]int64, n)
-		created                                                       = make([]time.Time, n)
-	)
-	for i, row := range rows {
-		r := row.r
-		if r.RequestID != "" {
-			requestID[i] = &r.RequestID
-		}
-		tenant[i], key[i], model[i], provider[i], upstream[i], dialect[i], endpoint[i] =
-			r.TenantID, r.KeyID, r.Model, r.Provider, r.UpstreamModel, r.Dialect, r.Endpoint
-		traffic[i], errorKind[i], route[i], contracts[i] = r.Traffic, r.ErrorKind, r.Route, row.contracts
-		stream[i] = r.Stream
-		input[i], output[i], cached[i], cacheWrite[i], reasoning[i] =
-			r.InputTokens, r.OutputTokens, r.CachedInputTokens, r.CacheWriteTokens, r.ReasoningTokens
-		cost[i], lat[i], ttfb[i] = row.costNano, int64(r.Latency), int64(r.TTFB)
-		status[i], attempts[i] = int64(r.Status), int64(r.Attempts)
-		created[i] = row.created
-		traceID[i], errMsg[i], detail[i] = r.TraceID, r.Error, row.detail
-	}
-	args := []any{requestID, tenant, key, model, provider, upstream, dialect, endpoint, traffic, stream,
-		input, output, cached, cacheWrite, reasoning, cost, lat, ttfb, status, errorKind, attempts, route, contracts,
-		created, traceID, errMsg, detail}
-	if !hasPayloads(rows) {
-		// One statement is a transaction of its own: all rows or none.
-		_, err := s.w.ExecContext(ctx, postgresInsertUsage, args...)
-		return err
-	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, postgresInsertUsage, args...); err != nil {
-			return err
-		}
-		return s.insertPayloads(ctx, tx, rows)
-	})
 }
 
 // usageGroupColumn returns the column of a SumUsage grouping, the same in
