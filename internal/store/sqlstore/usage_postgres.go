@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -11,7 +12,7 @@ import (
 // parameters are the columns, each a Postgres array literal sent as text
 // and parsed by the server ($n::text::type[]), so pgx prepares it once per
 // connection whatever the batch size. The literals are written by
-// pgArray: passed as Go slices, pgx boxed every element of every column
+// pgArray, each in one allocation: passed as Go slices, pgx boxed every element of every column
 // in an interface to encode it, an allocation per value, about two thirds
 // of the insert's CPU on the client, which is the gateway. COPY would
 // send rows as cheaply but cannot skip the request IDs already stored,
@@ -26,90 +27,135 @@ ON CONFLICT (request_id) DO NOTHING`
 
 // pgArray writes a one-dimensional Postgres array literal: every string
 // element double-quoted with its backslashes and double quotes escaped, so
-// no content (commas, braces, spaces, "NULL") is read as syntax.
-type pgArray []byte
+// no content (commas, braces, spaces, "NULL") is read as syntax. A first
+// pass with sizing set only counts the bytes, so the second writes into
+// one allocation of the right size, which String returns without a copy.
+type pgArray struct {
+	b      strings.Builder
+	size   int
+	sizing bool
+	empty  bool // nothing written yet
+}
+
+// start begins a pass: sizing, or writing what the sizing pass counted.
+func (a *pgArray) start(sizing bool) {
+	a.sizing, a.empty = sizing, true
+	if sizing {
+		a.size = 2 // the braces
+	} else {
+		a.b.Grow(a.size)
+		a.b.WriteByte('{')
+	}
+}
 
 func (a *pgArray) sep() {
-	if len(*a) == 0 {
-		*a = append(*a, '{')
-	} else {
-		*a = append(*a, ',')
+	if !a.empty {
+		if a.sizing {
+			a.size++
+		} else {
+			a.b.WriteByte(',')
+		}
 	}
+	a.empty = false
 }
 
 func (a *pgArray) str(s string) {
 	a.sep()
-	b := append(*a, '"')
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			b = append(b, '\\')
-		}
-		b = append(b, s[i])
+	if a.sizing {
+		a.size += len(s) + 2 + strings.Count(s, `"`) + strings.Count(s, `\`)
+		return
 	}
-	*a = append(b, '"')
+	a.b.WriteByte('"')
+	for {
+		i := strings.IndexAny(s, `"\`)
+		if i < 0 {
+			break
+		}
+		a.b.WriteString(s[:i])
+		a.b.WriteByte('\\')
+		a.b.WriteByte(s[i])
+		s = s[i+1:]
+	}
+	a.b.WriteString(s)
+	a.b.WriteByte('"')
 }
 
-func (a *pgArray) null() {
-	a.sep()
-	*a = append(*a, "NULL"...)
+func (a *pgArray) null() { a.raw("NULL") }
+
+func (a *pgArray) bool(v bool) {
+	if v {
+		a.raw("t")
+	} else {
+		a.raw("f")
+	}
 }
 
 func (a *pgArray) int(n int64) {
-	a.sep()
-	*a = strconv.AppendInt(*a, n, 10)
-}
-
-func (a *pgArray) bool(v bool) {
-	a.sep()
-	if v {
-		*a = append(*a, 't')
-	} else {
-		*a = append(*a, 'f')
-	}
+	var buf [20]byte
+	a.rawBytes(strconv.AppendInt(buf[:0], n, 10))
 }
 
 // time writes t to the microsecond, the column's precision, in UTC.
 func (a *pgArray) time(t time.Time) {
-	a.sep()
-	b := append(*a, '"')
-	b = t.UTC().AppendFormat(b, "2006-01-02T15:04:05.999999Z07:00")
-	*a = append(b, '"')
+	var buf [40]byte
+	a.rawBytes(t.UTC().AppendFormat(buf[:0], "2006-01-02T15:04:05.999999Z07:00"))
 }
 
-// String closes the literal; an empty one is "{}".
-func (a pgArray) String() string {
-	if len(a) == 0 {
-		return "{}"
+func (a *pgArray) raw(s string) {
+	a.sep()
+	if a.sizing {
+		a.size += len(s)
+	} else {
+		a.b.WriteString(s)
 	}
-	return string(append(a, '}'))
+}
+
+func (a *pgArray) rawBytes(p []byte) {
+	a.sep()
+	if a.sizing {
+		a.size += len(p)
+	} else {
+		a.b.Write(p)
+	}
+}
+
+// String ends the writing pass and returns the literal.
+func (a *pgArray) String() string {
+	a.b.WriteByte('}')
+	return a.b.String()
 }
 
 // insertUsagePostgres writes rows with postgresInsertUsage.
 func (s *Store) insertUsagePostgres(ctx context.Context, rows []usageRow) error {
 	var cols [usageColumnCount]pgArray
-	for _, row := range rows {
-		r := row.r
-		if r.RequestID == "" {
-			cols[0].null()
-		} else {
-			cols[0].str(r.RequestID)
+	for _, sizing := range [...]bool{true, false} {
+		for i := range cols {
+			cols[i].start(sizing)
 		}
-		for i, v := range [...]string{r.TenantID, r.KeyID, r.Model, r.Provider, r.UpstreamModel, r.Dialect, r.Endpoint, r.Traffic} {
-			cols[1+i].str(v)
+		for _, row := range rows {
+			r := row.r
+			if r.RequestID == "" {
+				cols[0].null()
+			} else {
+				cols[0].str(r.RequestID)
+			}
+			for i, v := range [...]string{r.TenantID, r.KeyID, r.Model, r.Provider, r.UpstreamModel, r.Dialect, r.Endpoint, r.Traffic} {
+				cols[1+i].str(v)
+			}
+			cols[9].bool(r.Stream)
+			for i, v := range [...]int64{r.InputTokens, r.OutputTokens, r.CachedInputTokens, r.CacheWriteTokens, r.ReasoningTokens,
+				row.costNano, int64(r.Latency), int64(r.TTFB), int64(r.Status)} {
+				cols[10+i].int(v)
+			}
+			cols[19].str(r.ErrorKind)
+			cols[20].int(int64(r.Attempts))
+			cols[21].str(r.Route)
+			cols[22].str(row.contracts)
+			cols[23].time(row.created)
+			cols[24].str(r.TraceID)
+			cols[25].str(r.Error)
+			cols[26].str(row.detail)
 		}
-		cols[9].bool(r.Stream)
-		for i, v := range [...]int64{r.InputTokens, r.OutputTokens, r.CachedInputTokens, r.CacheWriteTokens, r.ReasoningTokens,
-			row.costNano, int64(r.Latency), int64(r.TTFB), int64(r.Status)} {
-			cols[10+i].int(v)
-		}
-		cols[19].str(r.ErrorKind)
-		cols[20].int(int64(r.Attempts))
-		cols[21].str(r.Route)
-		cols[22].str(row.contracts)
-		cols[23].time(row.created)
-		cols[24].str(r.TraceID)
-		cols[25].str(r.Error)
-		cols[26].str(row.detail)
 	}
 	args := make([]any, usageColumnCount)
 	for i := range cols {

@@ -69,3 +69,35 @@ func TestInsertUsage_Literals(t *testing.T) {
 		})
 	}
 }
+
+// TestPGArray writes a literal of every kind of element and checks it,
+// and that the sizing pass counted its length exactly: the writing pass
+// then never grows its buffer.
+func TestPGArray(t *testing.T) {
+	var a pgArray
+	for _, sizing := range []bool{true, false} {
+		a.start(sizing)
+		a.str(`plain`)
+		a.str(`q"b\e`)
+		a.str(``)
+		a.null()
+		a.int(-42)
+		a.bool(true)
+		a.bool(false)
+		a.time(time.Date(2026, 1, 2, 3, 4, 5, 6000, time.FixedZone("x", 3600)))
+	}
+	got := a.String()
+	want := `{"plain","q\"b\\e","",NULL,-42,t,f,2026-01-02T02:04:05.000006Z}`
+	if got != want {
+		t.Errorf("literal\n got %s\nwant %s", got, want)
+	}
+	if len(got) != a.size {
+		t.Errorf("sizing pass counted %d bytes for a literal of %d", a.size, len(got))
+	}
+	var empty pgArray
+	empty.start(true)
+	empty.start(false)
+	if got := empty.String(); got != "{}" || empty.size != 2 {
+		t.Errorf("empty literal %q, sized %d", got, empty.size)
+	}
+}
