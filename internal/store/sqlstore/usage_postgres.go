@@ -11,12 +11,12 @@ import (
 // postgresInsertUsage inserts a whole batch in one statement whose 27
 // parameters are the columns, each a Postgres array literal sent as text
 // and parsed by the server ($n::text::type[]), so pgx prepares it once per
-// connection whatever the batch size. The literals are written by
-// pgArray, each in one allocation: passed as Go slices, pgx boxed every element of every column
-// in an interface to encode it, an allocation per value, about two thirds
-// of the insert's CPU on the client, which is the gateway. COPY would
-// send rows as cheaply but cannot skip the request IDs already stored,
-// which a retried batch needs.
+// connection whatever the batch size. pgArray writes each literal in one
+// allocation; passed as Go slices instead, every value of every column was
+// boxed in an interface for pgx to encode it, an allocation per value and
+// most of the insert's CPU on the client, which is the gateway. COPY
+// would send rows as cheaply but cannot skip the request IDs already
+// stored, which a retried batch needs.
 const postgresInsertUsage = `INSERT INTO usage_records (` + usageColumns + `)
 SELECT * FROM unnest($1::text::text[], $2::text::text[], $3::text::text[], $4::text::text[], $5::text::text[],
 $6::text::text[], $7::text::text[], $8::text::text[], $9::text::text[], $10::text::bool[], $11::text::int8[],
