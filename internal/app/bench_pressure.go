@@ -138,7 +138,8 @@ func (b *bench) overload(ctx context.Context) (string, error) {
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\n### Overload\n\nClosed-loop capacity just before (c=64, %s): %.0f req/s. Then open-loop arrivals at a fixed rate for %s each,\n"+
-		"at most %d requests outstanding (arrivals past that are dropped by the generator and counted). Accepted means\n"+
+		"at most %d requests outstanding (arrivals past that are dropped by the generator and counted). Latencies count\n"+
+		"from each request's due time, not from when the generator got round to sending it. Accepted means\n"+
 		"answered 200; refusals are 503s. CPU shares are of the whole machine (%d CPUs); the bench's own share is the\n"+
 		"load generator's and the simulated upstream's, which run in it. Both runs use a lean HTTP/1.1 generator\n"+
 		"(pre-rendered requests on kept-alive connections, answers read with http.ReadResponse) rather than net/http's\n"+
