@@ -35,8 +35,9 @@
 // deadline of new waiters drops to a few milliseconds, so sustained
 // overload is refused rather than queued. Under sustained overload the
 // queue is also bounded by what it drains within that deadline (the rate
-// requests were admitted over the last interval): a request that would
-// time out in the queue is refused at once instead, as queue_full. A
+// requests were admitted over the last interval, when that deadline is
+// no longer than the interval): a request that would time out in the
+// queue is refused at once instead, as queue_full. A
 // refusal is then a few microseconds of the gateway's CPU rather than a
 // timer, a parked goroutine and a wake-up each, which under overload is
 // CPU taken from the requests being served.
@@ -245,7 +246,8 @@ type Limiter struct {
 	sustainedUntil time.Time
 	// The admission rate, which under sustained overload is the rate the
 	// queue drains: drainRate is admissions per second over the last
-	// whole Interval, counted from drainFrom (admitted at drainStart).
+	// whole Interval, counted from drainFrom (admitted at drainStart);
+	// negative when unknown (no recent window).
 	drainStart time.Time
 	drainFrom  uint64
 	drainRate  float64
@@ -281,7 +283,7 @@ func New(cfg Config, now func() time.Time) *Limiter {
 	}
 	l.samples = make([]time.Duration, 0, maxSamples)
 	l.winStart = now()
-	l.drainStart = l.winStart
+	l.drainStart, l.drainRate = l.winStart, -1
 	return l
 }
 
@@ -336,8 +338,10 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 		timeout = min(timeout, l.cfg.SustainedTimeout)
 		// The queue drains at about the admission rate: a waiter that
 		// would not reach its turn within the deadline is refused now,
-		// without a timer and a wake-up.
-		if float64(l.queue.Len()+1) > l.drainRate*timeout.Seconds() {
+		// without a timer and a wake-up. The rate, measured over an
+		// Interval, says nothing of a longer deadline (a configured one),
+		// nor when it is unknown (negative).
+		if timeout <= Interval && l.drainRate >= 0 && float64(l.queue.Len()+1) > l.drainRate*timeout.Seconds() {
 			l.mu.Unlock()
 			return nil, l.refuse(QueueFull)
 		}
@@ -381,7 +385,9 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 }
 
 // measureDrain closes the admission-rate window once it has lasted an
-// Interval. Called with mu held.
+// Interval. A window that lasted much longer (no request came to close
+// it) spans a lull, not the load now: the rate is unknown until the next
+// one. Called with mu held.
 func (l *Limiter) measureDrain(now time.Time) {
 	elapsed := now.Sub(l.drainStart)
 	if elapsed < Interval {
@@ -389,6 +395,9 @@ func (l *Limiter) measureDrain(now time.Time) {
 	}
 	n := l.admitted.Load()
 	l.drainRate = float64(n-l.drainFrom) / elapsed.Seconds()
+	if elapsed > 2*Interval {
+		l.drainRate = -1
+	}
 	l.drainStart, l.drainFrom = now, n
 }
 

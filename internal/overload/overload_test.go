@@ -184,6 +184,50 @@ func TestSustainedQueueIsBoundedByItsDrain(t *testing.T) {
 	})
 }
 
+func TestDrainBoundNeedsARecentRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{MaxInFlight: 1, QueueTimeout: 20 * time.Millisecond}, nil)
+		if _, err := l.Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// After a lull, the overload counts as sustained once a waiter
+		// times out, before a fresh admission rate is measured: the
+		// rate over the lull (one admission in a second) says nothing
+		// of the queue's drain, so a waiter is queued, with the short
+		// deadline, rather than refused at once.
+		time.Sleep(time.Second)
+		if r := <-acquireAsync(context.Background(), l); reasonOf(r.err) != QueueTimeout {
+			t.Fatalf("after the lull: %v, want a queue timeout", r.err)
+		}
+		start := time.Now()
+		r := <-acquireAsync(context.Background(), l)
+		if waited := time.Since(start); reasonOf(r.err) != QueueTimeout || waited != DefaultSustainedTimeout {
+			t.Errorf("with no recent rate: %v after %v, want a timeout after %v", r.err, waited, DefaultSustainedTimeout)
+		}
+	})
+}
+
+func TestDrainBoundIgnoresALongDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A sustained-overload deadline longer than the Interval the rate
+		// is measured over: the rate does not bound the queue.
+		l := New(Config{MaxInFlight: 1, QueueTimeout: time.Minute, SustainedTimeout: time.Second}, nil)
+		if _, err := l.Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(Interval)
+		first := acquireAsync(context.Background(), l)
+		time.Sleep(Interval + Interval/2)
+		// Sustained, and nothing admitted since the first waiter came.
+		start := time.Now()
+		r := <-acquireAsync(context.Background(), l)
+		if waited := time.Since(start); reasonOf(r.err) != QueueTimeout || waited != time.Second {
+			t.Errorf("err %v after %v, want a timeout after 1s", r.err, waited)
+		}
+		<-first
+	})
+}
+
 func TestQueueFullRefusesAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := New(Config{MaxInFlight: 1, Queue: 2}, nil)
