@@ -202,7 +202,11 @@ type openLoopResult struct {
 }
 
 // openLoop sends requests at rate per second for d, whatever the answers
-// do, with at most maxOutstanding in flight.
+// do, with at most maxOutstanding in flight. Each outcome's times count
+// from when its request was due, not from when the generator got round to
+// sending it: a generator that falls behind (its loop or its goroutines
+// waiting for a CPU the gateway is using) must not leave that wait out of
+// the latencies it reports.
 func openLoop(ctx context.Context, send sender, cl call, rate float64, d time.Duration, maxOutstanding int) openLoopResult {
 	var res openLoopResult
 	var col collect
@@ -219,11 +223,19 @@ func openLoop(ctx context.Context, send sender, cl call, rate float64, d time.Du
 		// rate holds whatever the timer's resolution.
 		due := int64(rate * elapsed.Seconds())
 		for ; res.arrivals < due; res.arrivals++ {
+			at := time.Duration(float64(res.arrivals) / rate * float64(time.Second))
 			select {
 			case sem <- struct{}{}:
 				wg.Go(func() {
 					defer func() { <-sem }()
-					col.add(send(ctx, cl, start))
+					o := send(ctx, cl, start)
+					if late := o.at - at; late > 0 {
+						o.at, o.dur = at, o.dur+late
+						if o.first > 0 {
+							o.first += late
+						}
+					}
+					col.add(o)
 				})
 			default:
 				res.dropped++

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -107,4 +108,40 @@ func TestRawClient_ContextCutsTheRequest(t *testing.T) {
 	if len(c.idle) != 0 {
 		t.Fatalf("%d idle connections after a cut request, want 0", len(c.idle))
 	}
+}
+
+// TestOpenLoopCountsFromTheDueTime checks that an open-loop request's
+// latency counts from when it was due: a generator whose goroutines wait
+// for a CPU before they send must report that wait, not hide it.
+func TestOpenLoopCountsFromTheDueTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rate, lag, answer = 1000.0, 3 * time.Millisecond, time.Millisecond
+		// The sender starts each request lag late, as a goroutine waiting
+		// for a CPU would, and is answered in answer; bytes carries when
+		// the answer ended.
+		late := func(ctx context.Context, cl call, start time.Time) outcome {
+			time.Sleep(lag)
+			o := outcome{at: time.Since(start), status: http.StatusOK}
+			time.Sleep(answer)
+			o.dur = answer
+			o.bytes = int64(time.Since(start))
+			return o
+		}
+		res := openLoop(context.Background(), late, call{}, rate, 50*time.Millisecond, 100)
+		if len(res.outcomes) < 40 || res.dropped != 0 {
+			t.Fatalf("%d outcomes, %d dropped", len(res.outcomes), res.dropped)
+		}
+		due := map[time.Duration]bool{}
+		for i := range res.arrivals {
+			due[time.Duration(float64(i)/rate*float64(time.Second))] = true
+		}
+		for _, o := range res.outcomes {
+			if !due[o.at] {
+				t.Errorf("outcome at %v: not a due time", o.at)
+			}
+			if end := time.Duration(o.bytes); o.at+o.dur != end || o.dur < lag+answer {
+				t.Errorf("outcome due at %v took %v, ended at %v: want its time from the due time to the end, at least %v", o.at, o.dur, end, lag+answer)
+			}
+		}
+	})
 }

@@ -413,7 +413,10 @@ type Admission struct {
 	Queue int `yaml:"queue"`
 	// QueueTimeout bounds a wait in the queue. Once the queue has not been
 	// empty for 100ms, new waiters get 5ms at most (CoDel), so sustained
-	// overload is refused, not queued. Default: 50ms.
+	// overload is refused, not queued; then a request is queued only if
+	// its turn would come within those 5ms at the rate requests were
+	// admitted over the last 100ms, and is otherwise refused at once
+	// (reason queue_full), without holding a timer. Default: 50ms.
 	QueueTimeout Duration `yaml:"queue_timeout"`
 }
 

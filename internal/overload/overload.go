@@ -33,7 +33,14 @@
 // Requests over the limit wait in a short FIFO queue with a deadline. The
 // queue is CoDel-like: once it has not been empty for a whole interval, the
 // deadline of new waiters drops to a few milliseconds, so sustained
-// overload is refused rather than queued.
+// overload is refused rather than queued. Under sustained overload the
+// queue is also bounded by what it drains within that deadline (the rate
+// requests were admitted over the last interval, when that deadline is
+// no longer than the interval): a request that would time out in the
+// queue is refused at once instead, as queue_full. A
+// refusal is then a few microseconds of the gateway's CPU rather than a
+// timer, a parked goroutine and a wake-up each, which under overload is
+// CPU taken from the requests being served.
 //
 // Streams have their own limit, sized for memory rather than CPU. A
 // request is admitted as unary (its body, which says whether it streams,
@@ -166,7 +173,9 @@ func (c Config) WithDefaults() Config {
 type Reason string
 
 const (
-	// QueueFull: every unary slot was taken and the queue was full.
+	// QueueFull: every unary slot was taken and the queue was full, or
+	// under sustained overload held as many waiters as it drains within
+	// the deadline.
 	QueueFull Reason = "queue_full"
 	// QueueTimeout: no unary slot came free within the queue deadline.
 	QueueTimeout Reason = "queue_timeout"
@@ -235,6 +244,13 @@ type Limiter struct {
 	// waiter timed out), so that a queue that drains for a moment
 	// between refusals does not bring the long deadline back.
 	sustainedUntil time.Time
+	// The admission rate, which under sustained overload is the rate the
+	// queue drains: drainRate is admissions per second over the last
+	// whole Interval, counted from drainFrom (admitted at drainStart);
+	// negative when unknown (no recent window).
+	drainStart time.Time
+	drainFrom  uint64
+	drainRate  float64
 	// The current adaptation window.
 	winStart  time.Time
 	samples   []time.Duration
@@ -267,6 +283,7 @@ func New(cfg Config, now func() time.Time) *Limiter {
 	}
 	l.samples = make([]time.Duration, 0, maxSamples)
 	l.winStart = now()
+	l.drainStart, l.drainRate = l.winStart, -1
 	return l
 }
 
@@ -301,6 +318,7 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 	l.mu.Lock()
 	now := l.now()
 	l.adapt(now)
+	l.measureDrain(now)
 	if l.free() && l.queue.Len() == 0 {
 		l.inFlight++
 		l.mu.Unlock()
@@ -318,6 +336,15 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 	}
 	if now.Before(l.sustainedUntil) {
 		timeout = min(timeout, l.cfg.SustainedTimeout)
+		// The queue drains at about the admission rate: a waiter that
+		// would not reach its turn within the deadline is refused now,
+		// without a timer and a wake-up. The rate, measured over an
+		// Interval, says nothing of a longer deadline (a configured one),
+		// nor when it is unknown (negative).
+		if timeout <= Interval && l.drainRate >= 0 && float64(l.queue.Len()+1) > l.drainRate*timeout.Seconds() {
+			l.mu.Unlock()
+			return nil, l.refuse(QueueFull)
+		}
 	}
 	if l.queue.Len() == 0 {
 		l.nonEmptySince = now
@@ -355,6 +382,23 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 	l.admitted.Add(1)
 	// Time spent queued is not the gateway's work: the sample starts now.
 	return &Ticket{l: l, start: l.now(), unary: true}, nil
+}
+
+// measureDrain closes the admission-rate window once it has lasted an
+// Interval. A window that lasted much longer (no request came to close
+// it) spans a lull, not the load now: the rate is unknown until the next
+// one. Called with mu held.
+func (l *Limiter) measureDrain(now time.Time) {
+	elapsed := now.Sub(l.drainStart)
+	if elapsed < Interval {
+		return
+	}
+	n := l.admitted.Load()
+	l.drainRate = float64(n-l.drainFrom) / elapsed.Seconds()
+	if elapsed > 2*Interval {
+		l.drainRate = -1
+	}
+	l.drainStart, l.drainFrom = now, n
 }
 
 // free reports whether a request may be admitted: a unary slot is free

@@ -68,16 +68,40 @@ func TestQueueDeadlineIsHonoured(t *testing.T) {
 	})
 }
 
+// churn keeps one request working and another waiting for d, handing
+// the slot to the waiter every step: the queue never empties, and drains
+// at one request per step. It returns the request working and the one
+// waiting at the end.
+func churn(t *testing.T, l *Limiter, held *Ticket, d, step time.Duration) (*Ticket, <-chan result) {
+	t.Helper()
+	next := acquireAsync(context.Background(), l)
+	synctest.Wait()
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		time.Sleep(step)
+		after := acquireAsync(context.Background(), l)
+		synctest.Wait()
+		held.Release(0)
+		r := <-next
+		if r.err != nil {
+			t.Fatalf("a waiter was refused while the queue drained: %v", r.err)
+		}
+		held, next = r.t, after
+	}
+	return held, next
+}
+
 func TestSustainedQueueShortensTheDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := New(Config{MaxInFlight: 1, QueueTimeout: 500 * time.Millisecond}, nil)
-		if _, err := l.Acquire(context.Background()); err != nil {
+		held, err := l.Acquire(context.Background())
+		if err != nil {
 			t.Fatal(err)
 		}
-		first := acquireAsync(context.Background(), l) // waits up to 500ms
-		time.Sleep(Interval)
-		// The queue has not been empty for an interval: a new waiter
-		// gets the sustained-overload deadline.
+		// The queue has not been empty for two intervals, draining one
+		// request every 2ms: enough for two waiters within the
+		// sustained-overload deadline.
+		_, first := churn(t, l, held, 2*Interval, 2*time.Millisecond)
+		// A new waiter gets the sustained-overload deadline.
 		start := time.Now()
 		r := <-acquireAsync(context.Background(), l)
 		if reasonOf(r.err) != QueueTimeout {
@@ -97,13 +121,110 @@ func TestSustainedQueueShortensTheDeadline(t *testing.T) {
 			t.Errorf("just after a timeout: %v after %v, want a timeout after %v", r.err, waited, DefaultSustainedTimeout)
 		}
 		// Once the queue has stayed calm for an interval, the full
-		// deadline is back.
+		// deadline is back, whatever the queue drained meanwhile (nothing).
 		time.Sleep(Interval)
 		start = time.Now()
 		r = <-acquireAsync(context.Background(), l)
 		if waited := time.Since(start); reasonOf(r.err) != QueueTimeout || waited != 500*time.Millisecond {
 			t.Errorf("after the queue emptied: %v after %v, want a timeout after 500ms", r.err, waited)
 		}
+	})
+}
+
+func TestSustainedQueueIsBoundedByItsDrain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{MaxInFlight: 1, QueueTimeout: 500 * time.Millisecond}, nil)
+		held, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Sustained overload, draining one request every 2ms: 2.5 within
+		// the 5ms deadline.
+		_, first := churn(t, l, held, 2*Interval, 2*time.Millisecond)
+		second := acquireAsync(context.Background(), l)
+		synctest.Wait()
+		if got := l.Stats().Queued; got != 2 {
+			t.Fatalf("queued %d, want 2", got)
+		}
+		// A third waiter would not get its turn in time: refused at once,
+		// without waiting for the deadline.
+		before := l.Stats().Refused
+		start := time.Now()
+		_, err = l.Acquire(context.Background())
+		if reasonOf(err) != QueueFull || time.Since(start) != 0 {
+			t.Errorf("err %v after %v, want queue_full at once", err, time.Since(start))
+		}
+		for _, ch := range []<-chan result{first, second} {
+			if r := <-ch; reasonOf(r.err) != QueueTimeout {
+				t.Errorf("a queued waiter: %v, want a queue timeout", r.err)
+			}
+		}
+		after := l.Stats().Refused
+		if after[QueueFull]-before[QueueFull] != 1 || after[QueueTimeout]-before[QueueTimeout] != 2 {
+			t.Errorf("refusals %v, then %v", before, after)
+		}
+
+		// Nothing was admitted since: while the overload still counts as
+		// sustained (an interval after the last timeout), a waiter would
+		// only time out, so it is refused at once.
+		time.Sleep(Interval - time.Millisecond)
+		start = time.Now()
+		_, err = l.Acquire(context.Background())
+		if reasonOf(err) != QueueFull || time.Since(start) != 0 {
+			t.Errorf("with nothing drained: err %v after %v, want queue_full at once", err, time.Since(start))
+		}
+		// Once the overload has been over for an interval, the queue takes
+		// waiters again.
+		time.Sleep(Interval)
+		start = time.Now()
+		r := <-acquireAsync(context.Background(), l)
+		if waited := time.Since(start); reasonOf(r.err) != QueueTimeout || waited != 500*time.Millisecond {
+			t.Errorf("after the overload: %v after %v, want a timeout after 500ms", r.err, waited)
+		}
+	})
+}
+
+func TestDrainBoundNeedsARecentRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{MaxInFlight: 1, QueueTimeout: 20 * time.Millisecond}, nil)
+		if _, err := l.Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// After a lull, the overload counts as sustained once a waiter
+		// times out, before a fresh admission rate is measured: the
+		// rate over the lull (one admission in a second) says nothing
+		// of the queue's drain, so a waiter is queued, with the short
+		// deadline, rather than refused at once.
+		time.Sleep(time.Second)
+		if r := <-acquireAsync(context.Background(), l); reasonOf(r.err) != QueueTimeout {
+			t.Fatalf("after the lull: %v, want a queue timeout", r.err)
+		}
+		start := time.Now()
+		r := <-acquireAsync(context.Background(), l)
+		if waited := time.Since(start); reasonOf(r.err) != QueueTimeout || waited != DefaultSustainedTimeout {
+			t.Errorf("with no recent rate: %v after %v, want a timeout after %v", r.err, waited, DefaultSustainedTimeout)
+		}
+	})
+}
+
+func TestDrainBoundIgnoresALongDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A sustained-overload deadline longer than the Interval the rate
+		// is measured over: the rate does not bound the queue.
+		l := New(Config{MaxInFlight: 1, QueueTimeout: time.Minute, SustainedTimeout: time.Second}, nil)
+		if _, err := l.Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(Interval)
+		first := acquireAsync(context.Background(), l)
+		time.Sleep(Interval + Interval/2)
+		// Sustained, and nothing admitted since the first waiter came.
+		start := time.Now()
+		r := <-acquireAsync(context.Background(), l)
+		if waited := time.Since(start); reasonOf(r.err) != QueueTimeout || waited != time.Second {
+			t.Errorf("err %v after %v, want a timeout after 1s", r.err, waited)
+		}
+		<-first
 	})
 }
 
