@@ -196,12 +196,13 @@ func NewAuthenticator(ks KeyStore, opts AuthOptions) *Authenticator {
 	return a
 }
 
-// Invalidate forgets every cached lookup, and every lookup in progress,
-// so that a key or tenant changed in the store through this process (a
-// revocation, a rotation, new limits or allow-lists, a disabled tenant)
-// is read anew by its next request. The admin service calls it after each
-// such change. It also drops what OutageCached would fall back on, which
-// is harmless: the store has just answered a write.
+// Invalidate expires every cached lookup, and forgets every lookup in
+// progress, so that a key or tenant changed in the store through this
+// process (a revocation, a rotation, new limits or allow-lists, a
+// disabled tenant) is read anew by its next request. The admin service
+// calls it after each such change. What OutageCached falls back on is
+// kept: a store outage right after a change leaves known keys working as
+// last read, as it would after their entries' expiry.
 func (a *Authenticator) Invalidate() {
 	a.byHash.flush()
 	a.byAKID.flush()

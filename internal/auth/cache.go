@@ -136,14 +136,19 @@ func (c *lookupCache[K, V]) run(ctx context.Context, k K, f *flight[V], now time
 	close(f.done)
 }
 
-// flush forgets every cached result, and every lookup in progress: a get
-// after flush returns reads the source anew, and lookups that began
-// before it are not cached.
+// flush expires every cached result and forgets every lookup in
+// progress: a get after flush returns reads the source anew, and lookups
+// that began before it are not cached. Successes stay available to stale,
+// as last read: a source that fails right after a flush leaves the keys
+// it knew working in outage mode, as it would after their expiry.
 func (c *lookupCache[K, V]) flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	clear(c.hits)
+	for k, e := range c.hits {
+		e.expires = time.Time{}
+		c.hits[k] = e
+	}
 	clear(c.misses)
 	clear(c.flights)
 }

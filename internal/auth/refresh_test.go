@@ -173,3 +173,22 @@ func TestLookupCache_FlushDropsLookupInProgress(t *testing.T) {
 		t.Errorf("cached = %q, want the lookup made after the flush", v)
 	}
 }
+
+// TestAuthenticate_InvalidateKeepsOutageFallback: a change made through
+// this process right before a store outage does not cost the keys known
+// before it their outage fallback.
+func TestAuthenticate_InvalidateKeepsOutageFallback(t *testing.T) {
+	f := newFixture(t)
+	a := f.auth(AuthOptions{CacheTTL: time.Second, Outage: OutageCached, MaxStale: time.Minute})
+	if _, err := a.Authenticate(t.Context(), f.secret); err != nil {
+		t.Fatal(err)
+	}
+	a.Invalidate() // another key was issued, say
+	f.ks.update(func() { f.ks.err = errors.New("connection refused") })
+	if p, err := a.Authenticate(t.Context(), f.secret); err != nil || p.Key.ID != f.key.ID {
+		t.Errorf("known key in the outage after Invalidate: %v, want it served as last read", err)
+	}
+	if f.ks.lookups.Load() != 2 {
+		t.Errorf("store lookups = %d, want 2 (Invalidate makes the next request ask)", f.ks.lookups.Load())
+	}
+}
