@@ -63,6 +63,18 @@ type Service struct {
 	// no AWS pair (SigV4 clients then use the key as a Bedrock API key).
 	Sealer *auth.Sealer
 	Now    func() time.Time
+	// Changed, when set, is called after each change to a key or a
+	// tenant made through the service (issue, revoke, rotate, update, a
+	// master key rotation), so that what this process caches of them
+	// (the authenticator's lookups) is read anew by the next request.
+	Changed func()
+}
+
+// changed tells s.Changed of a change to a key or tenant.
+func (s *Service) changed() {
+	if s.Changed != nil {
+		s.Changed()
+	}
 }
 
 func (s *Service) now() time.Time {
@@ -277,6 +289,7 @@ func (s *Service) UpdateTenant(ctx context.Context, idOrName string, u TenantUpd
 	if err := s.Store.UpdateTenant(ctx, t); err != nil {
 		return nil, err
 	}
+	s.changed()
 	s.record(ctx, access.TenantsWrite, store.AuditOK, t.Name, u)
 	return t, nil
 }
@@ -417,6 +430,9 @@ func (s *Service) issue(ctx context.Context, t *store.Tenant, spec KeySpec, secr
 	if err := s.Store.CreateKey(ctx, k); err != nil {
 		return nil, fmt.Errorf("creating key: %w", err)
 	}
+	// A fixed secret may have been presented, and its failure cached,
+	// before it was issued.
+	s.changed()
 	return out, nil
 }
 
@@ -449,6 +465,7 @@ func (s *Service) RevokeKey(ctx context.Context, idOrSecret string) (*store.Key,
 		if err := s.Store.RevokeKey(ctx, k.ID, s.now()); err != nil {
 			return nil, err
 		}
+		s.changed()
 		s.record(ctx, access.KeysWrite, store.AuditOK, k.ID, map[string]any{"op": "revoke"})
 	}
 	return s.Store.KeyByID(ctx, k.ID)
@@ -513,6 +530,7 @@ func (s *Service) RotateKey(ctx context.Context, idOrSecret string, grace time.D
 	if err := s.Store.RotateKeySecret(ctx, k.ID, r); err != nil {
 		return nil, err
 	}
+	s.changed()
 	if out.Key, err = s.Store.KeyByID(ctx, k.ID); err != nil {
 		return nil, err
 	}
@@ -577,6 +595,7 @@ func (s *Service) UpdateKey(ctx context.Context, idOrSecret string, u KeyUpdate)
 	if err := s.Store.UpdateKey(ctx, k); err != nil {
 		return nil, err
 	}
+	s.changed()
 	s.record(ctx, access.KeysWrite, store.AuditOK, k.ID, map[string]any{"op": "update", "change": u})
 	return s.Store.KeyByID(ctx, k.ID)
 }
@@ -589,6 +608,7 @@ func (s *Service) RotateMasterKey(ctx context.Context, old, next *auth.Sealer) (
 	if old == nil || next == nil {
 		return 0, errors.New("rotating the master key needs the old and the new key")
 	}
+	defer s.changed()
 	return s.Store.ResealSecrets(ctx, func(v store.Sealed) ([]byte, error) {
 		plain, err := old.Open(v.Value)
 		if err != nil {

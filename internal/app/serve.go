@@ -103,6 +103,18 @@ type StartOptions struct {
 	// ConfigPath is the file cfg came from, for reloads; empty disables
 	// them.
 	ConfigPath string
+	// requestStore, when set, wraps what client requests read of the
+	// store (tests count those reads through it).
+	requestStore func(requestStore) requestStore
+}
+
+// requestStore is what a client request may read of the store while it
+// waits: its key and tenant (cached by the authenticator, see
+// auth.AuthOptions.CacheTTL) and, once per process and budget period, a
+// budget's spend so far.
+type requestStore interface {
+	auth.KeyStore
+	SpendSince(ctx context.Context, tenantID, keyID string, since time.Time) (float64, error)
 }
 
 // Instance is a running gateway.
@@ -195,6 +207,10 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	}
 	in.store = st
 	in.closers = append(in.closers, st.Close)
+	var reads requestStore = st
+	if o.requestStore != nil {
+		reads = o.requestStore(reads)
+	}
 	// One breaker for every store call made while a client waits (key
 	// lookups, the stateful runtime, a budget's first read of the
 	// ledger): a deadline of store.timeout each, and no call at all while
@@ -256,7 +272,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	// A budget's first read of the ledger is made while its request waits.
 	spendSince := func(ctx context.Context, tenantID, keyID string, since time.Time) (usd float64, err error) {
 		err = storeBreaker.Do(ctx, func(ctx context.Context) (err error) {
-			usd, err = st.SpendSince(ctx, tenantID, keyID, since)
+			usd, err = reads.SpendSince(ctx, tenantID, keyID, since)
 			return err
 		})
 		return usd, err
@@ -316,8 +332,12 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	usedDone := make(chan struct{})
 	go func() { defer close(usedDone); lastUsed.Run(usedCtx, auth.DefaultLastUsedInterval) }()
 	in.closers = append(in.closers, func() error { stopUsed(); <-usedDone; return nil })
-	authn := auth.NewAuthenticator(st, auth.AuthOptions{Sealer: sealer, Outage: cfg.Store.Outage,
+	authn := auth.NewAuthenticator(reads, auth.AuthOptions{Sealer: sealer, Outage: cfg.Store.Outage,
 		MaxStale: cfg.Store.OutageMaxStale.Std(), Breaker: storeBreaker, LastUsed: lastUsed})
+	// A key or tenant changed through this process (the admin API, the
+	// console) holds from its next request; through another replica,
+	// within the authenticator's cache TTL.
+	in.admin.Changed = authn.Invalidate
 	trusted, err := auth.ParseCIDRs(cfg.Server.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)

@@ -70,8 +70,12 @@ type KeyStore interface {
 // AuthOptions configures an Authenticator. Zero fields take defaults.
 type AuthOptions struct {
 	// CacheTTL is how long a lookup, found or not, is remembered. It is
-	// also the longest a key revoked or a tenant disabled by another
-	// replica keeps working here. Default: DefaultCacheTTL (1s).
+	// also the longest a key revoked, rotated, expired or limited anew, or
+	// a tenant disabled, by another replica keeps its old standing here
+	// (a change made through this process holds from its next request:
+	// see Invalidate). A key in use is looked up again in the background
+	// once its entry is half this old, so its requests do not wait for
+	// the store. Default: DefaultCacheTTL (1s).
 	CacheTTL time.Duration
 	// CacheSize bounds the remembered keys, and separately the remembered
 	// unknown keys. Default: DefaultCacheSize.
@@ -190,6 +194,18 @@ func NewAuthenticator(ks KeyStore, opts AuthOptions) *Authenticator {
 		a.byHash.keep, a.byAKID.keep = a.maxStale, a.maxStale
 	}
 	return a
+}
+
+// Invalidate expires every cached lookup, and forgets every lookup in
+// progress, so that a key or tenant changed in the store through this
+// process (a revocation, a rotation, new limits or allow-lists, a
+// disabled tenant) is read anew by its next request. The admin service
+// calls it after each such change. What OutageCached falls back on is
+// kept: a store outage right after a change leaves known keys working as
+// last read, as it would after their entries' expiry.
+func (a *Authenticator) Invalidate() {
+	a.byHash.flush()
+	a.byAKID.flush()
 }
 
 // probeHash is the hash the Authenticator's own breaker looks up to probe

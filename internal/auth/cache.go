@@ -12,17 +12,29 @@ import (
 // bounded size, so that a flood of unknown keys can neither grow memory
 // nor push known keys out. Concurrent misses for the same key share one
 // lookup. It is safe for concurrent use.
+//
+// A success in use is refreshed ahead of its expiry: the first get that
+// finds it older than refresh starts a lookup in the background and is
+// answered from the cache, so a key in steady use never waits for the
+// source. The answer served is still never older than ttl: an entry is
+// dated by the start of the lookup that read it, and expires ttl after.
 type lookupCache[K comparable, V any] struct {
 	ttl time.Duration
 	max int
 	// keep is how long after its lookup a success stays available to
 	// stale, and in the cache at all; never less than ttl.
 	keep time.Duration
+	// refresh is the age from which a get of a success refreshes it in
+	// the background; 0 never does.
+	refresh time.Duration
 
 	mu      sync.Mutex
 	hits    map[K]cached[V]
 	misses  map[K]cached[V]
 	flights map[K]*flight[V]
+	// gen counts flushes: a lookup that began before the latest one does
+	// not cache its result.
+	gen uint64
 }
 
 type cached[V any] struct {
@@ -37,6 +49,7 @@ type flight[V any] struct {
 	done chan struct{}
 	v    V
 	err  error
+	gen  uint64 // c.gen when it began
 }
 
 func newLookupCache[K comparable, V any](ttl time.Duration, max int) *lookupCache[K, V] {
@@ -44,6 +57,7 @@ func newLookupCache[K comparable, V any](ttl time.Duration, max int) *lookupCach
 		ttl:     ttl,
 		max:     max,
 		keep:    ttl,
+		refresh: ttl / 2,
 		hits:    make(map[K]cached[V]),
 		misses:  make(map[K]cached[V]),
 		flights: make(map[K]*flight[V]),
@@ -52,11 +66,17 @@ func newLookupCache[K comparable, V any](ttl time.Duration, max int) *lookupCach
 
 // get returns the cached result for k, or runs load and caches its result:
 // always on success, and on failure when remember(err) is true. now is the
-// current time by the caller's clock.
+// current time by the caller's clock. A success older than c.refresh is
+// returned at once and refreshed by load in the background, on a context
+// of its own (load is expected to bound its own wait).
 func (c *lookupCache[K, V]) get(ctx context.Context, k K, now time.Time, load func(context.Context) (V, error), remember func(error) bool) (V, error) {
 	for {
 		c.mu.Lock()
 		if e, ok := c.hits[k]; ok && now.Before(e.expires) {
+			if c.refresh > 0 && !now.Before(e.fetched.Add(c.refresh)) && c.flights[k] == nil {
+				f := c.start(k)
+				go c.run(context.WithoutCancel(ctx), k, f, now, load, remember)
+			}
 			c.mu.Unlock()
 			return e.v, nil
 		}
@@ -79,24 +99,58 @@ func (c *lookupCache[K, V]) get(ctx context.Context, k K, now time.Time, load fu
 			}
 			return f.v, f.err
 		}
-		f := &flight[V]{done: make(chan struct{})}
-		c.flights[k] = f
+		f := c.start(k)
 		c.mu.Unlock()
+		c.run(ctx, k, f, now, load, remember)
+		return f.v, f.err
+	}
+}
 
-		f.v, f.err = load(ctx)
+// start registers a lookup of k in progress. c.mu must be held.
+func (c *lookupCache[K, V]) start(k K) *flight[V] {
+	f := &flight[V]{done: make(chan struct{}), gen: c.gen}
+	c.flights[k] = f
+	return f
+}
 
-		c.mu.Lock()
+// run runs the lookup f of k, caches its result as get says unless the
+// cache was flushed meanwhile, and releases those waiting on it. A
+// failure that is not remembered leaves a cached success in place, to
+// expire on time (or serve stale).
+func (c *lookupCache[K, V]) run(ctx context.Context, k K, f *flight[V], now time.Time, load func(context.Context) (V, error), remember func(error) bool) {
+	f.v, f.err = load(ctx)
+	c.mu.Lock()
+	if c.flights[k] == f {
 		delete(c.flights, k)
+	}
+	if f.gen == c.gen {
 		switch {
 		case f.err == nil:
 			c.put(c.hits, k, cached[V]{v: f.v, fetched: now, expires: now.Add(c.ttl)}, now)
 		case remember(f.err):
+			delete(c.hits, k)
 			c.put(c.misses, k, cached[V]{v: f.v, err: f.err, fetched: now, expires: now.Add(c.ttl)}, now)
 		}
-		c.mu.Unlock()
-		close(f.done)
-		return f.v, f.err
 	}
+	c.mu.Unlock()
+	close(f.done)
+}
+
+// flush expires every cached result and forgets every lookup in
+// progress: a get after flush returns reads the source anew, and lookups
+// that began before it are not cached. Successes stay available to stale,
+// as last read: a source that fails right after a flush leaves the keys
+// it knew working in outage mode, as it would after their expiry.
+func (c *lookupCache[K, V]) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, e := range c.hits {
+		e.expires = time.Time{}
+		c.hits[k] = e
+	}
+	clear(c.misses)
+	clear(c.flights)
 }
 
 // stale returns the last success cached for k when it was fetched less

@@ -3,6 +3,7 @@ package capture
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Built-in redaction. Each kind of secret or personal datum is found by a
@@ -37,23 +38,27 @@ type builtin struct {
 	cards bool
 }
 
-var builtins = []builtin{
-	{kind: "jwt", re: regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+`)},
-	{kind: "bearer", re: regexp.MustCompile(`(?i)\bbearer[ \t]+[A-Za-z0-9\-._~+/]+=*`)},
-	{kind: "api_key", re: regexp.MustCompile(`sk-[A-Za-z0-9_\-]{16,}`)},
-	{kind: "api_key", re: regexp.MustCompile(`AIza[0-9A-Za-z_\-]{35}`)},
-	{kind: "api_key", re: regexp.MustCompile(`gh[pousr]_[A-Za-z0-9]{36,}`)},
-	{kind: "api_key", re: regexp.MustCompile(`xox[abposr]-[A-Za-z0-9-]{10,}`)},
-	{kind: "aws_access_key_id", re: regexp.MustCompile(`(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}`)},
-	{kind: "aws_secret", re: regexp.MustCompile(`[A-Za-z0-9/+]{40,}`), keep: awsSecret},
-	{kind: "email", re: regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`)},
-	{kind: "card", re: cardRun, cards: true},
-	{kind: "phone", re: regexp.MustCompile(`\+[0-9]{8,15}\b|(?:\+1[ .-]?)?(?:\([0-9]{3}\)[ ]?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}\b`)},
-}
+// builtins are compiled on first use: a gateway that captures no
+// payloads does not hold them.
+var builtins = sync.OnceValue(func() []builtin {
+	return []builtin{
+		{kind: "jwt", re: regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+`)},
+		{kind: "bearer", re: regexp.MustCompile(`(?i)\bbearer[ \t]+[A-Za-z0-9\-._~+/]+=*`)},
+		{kind: "api_key", re: regexp.MustCompile(`sk-[A-Za-z0-9_\-]{16,}`)},
+		{kind: "api_key", re: regexp.MustCompile(`AIza[0-9A-Za-z_\-]{35}`)},
+		{kind: "api_key", re: regexp.MustCompile(`gh[pousr]_[A-Za-z0-9]{36,}`)},
+		{kind: "api_key", re: regexp.MustCompile(`xox[abposr]-[A-Za-z0-9-]{10,}`)},
+		{kind: "aws_access_key_id", re: regexp.MustCompile(`(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}`)},
+		{kind: "aws_secret", re: regexp.MustCompile(`[A-Za-z0-9/+]{40,}`), keep: awsSecret},
+		{kind: "email", re: regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`)},
+		{kind: "card", re: cardRun(), cards: true},
+		{kind: "phone", re: regexp.MustCompile(`\+[0-9]{8,15}\b|(?:\+1[ .-]?)?(?:\([0-9]{3}\)[ ]?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}\b`)},
+	}
+})
 
 // cardRun finds runs of digit groups separated by single spaces or
 // dashes, in which redactCards looks for card numbers.
-var cardRun = regexp.MustCompile(`[0-9]+(?:[ -][0-9]+)*`)
+var cardRun = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[0-9]+(?:[ -][0-9]+)*`) })
 
 // awsSecret reports whether a run of base64 characters is a secret access
 // key: exactly 40 of them, mixing upper case, lower case and digits.
@@ -90,8 +95,9 @@ func NewRedactor(extra []*regexp.Regexp) *Redactor {
 // Redact returns s with every instance of a built-in pattern, and every
 // match of the operator's patterns, replaced.
 func (r *Redactor) Redact(s string) string {
-	for i := range builtins {
-		b := &builtins[i]
+	bs := builtins()
+	for i := range bs {
+		b := &bs[i]
 		switch {
 		case b.cards:
 			s = redactCards(s)
@@ -117,7 +123,7 @@ func (r *Redactor) Redact(s string) string {
 // spans of groups rather than whole runs finds a card number written next
 // to other numbers ("order 12 4111 1111 1111 1111").
 func redactCards(s string) string {
-	return cardRun.ReplaceAllStringFunc(s, func(run string) string {
+	return cardRun().ReplaceAllStringFunc(s, func(run string) string {
 		digits := 0
 		for i := 0; i < len(run); i++ {
 			if run[i] >= '0' && run[i] <= '9' {

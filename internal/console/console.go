@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"switchyard/internal/access"
@@ -63,8 +64,11 @@ type console struct {
 	svc      *admin.Service
 	log      *slog.Logger
 	sessions *sessions
-	pages    map[string]*template.Template
-	now      func() time.Time
+	// pages parses the templates on the first render: a gateway whose
+	// console is never opened does not hold them (about 1 MiB of parse
+	// trees, a fair part of its idle heap).
+	pages func() map[string]*template.Template
+	now   func() time.Time
 }
 
 // maxFormBytes bounds a form's body.
@@ -82,7 +86,7 @@ func Handler(o Options) http.Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := &console{o: o, svc: o.Admin.Service, log: o.Admin.Logger, now: o.Now, pages: parseTemplates(),
+	c := &console{o: o, svc: o.Admin.Service, log: o.Admin.Logger, now: o.Now, pages: sync.OnceValue(parseTemplates),
 		sessions: newSessions(o.IdleTimeout, o.MaxSessions, o.Now)}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -368,7 +372,7 @@ func (c *console) fail(w http.ResponseWriter, r *http.Request, v *view, err erro
 }
 
 func (c *console) render(w http.ResponseWriter, r *http.Request, v *view) {
-	t := c.pages[v.template]
+	t := c.pages()[v.template]
 	if t == nil {
 		http.Error(w, "no template "+v.template, http.StatusInternalServerError)
 		return
