@@ -67,6 +67,8 @@ type Store struct {
 	// prepared on first use on w (SQLite only).
 	stmtMu    sync.Mutex
 	usageStmt *sql.Stmt
+	// bufs keeps the ledger insert's buffers between batches.
+	bufs bufferCache
 }
 
 // Open connects to the database and brings its schema up to date.

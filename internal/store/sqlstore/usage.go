@@ -73,7 +73,7 @@ func (s *Store) InsertUsage(ctx context.Context, recs []store.UsageRecord) error
 	if len(recs) == 0 {
 		return nil
 	}
-	rows, err := usageRows(recs, s.now())
+	rows, err := usageRows(recs, s.now(), &s.bufs)
 	if err != nil {
 		return fmt.Errorf("inserting %d usage records: %w", len(recs), err)
 	}
@@ -123,30 +123,48 @@ func decodeDetail(s string, r *store.UsageRecord) error {
 	return nil
 }
 
-// maxPooledBuffer is the largest batch buffer kept for the next batch.
-const maxPooledBuffer = 4 << 20
+// maxKeptBuffer is the largest batch buffer kept for the next batch.
+const maxKeptBuffer = 4 << 20
 
-// batchBuffers hold the rendered JSON columns and the SQLite batch between
-// batches.
-var batchBuffers = sync.Pool{New: func() any { return new([]byte) }}
+// bufferCache keeps a few batch buffers (the rendered JSON columns, the
+// SQLite batch) from one batch to the next. Unlike a sync.Pool, a garbage
+// collection does not empty it: on a busy gateway many collections pass
+// between two of the usage writer's batches.
+type bufferCache struct {
+	mu   sync.Mutex
+	free []*[]byte
+}
 
-func getBuffer() *[]byte { return batchBuffers.Get().(*[]byte) }
+func (c *bufferCache) get() *[]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.free); n > 0 {
+		b := c.free[n-1]
+		c.free = c.free[:n-1]
+		return b
+	}
+	return new([]byte)
+}
 
-func putBuffer(b *[]byte) {
-	if cap(*b) > maxPooledBuffer {
+func (c *bufferCache) put(b *[]byte) {
+	if cap(*b) > maxKeptBuffer {
 		return
 	}
 	*b = (*b)[:0]
-	batchBuffers.Put(b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.free) < 4 {
+		c.free = append(c.free, b)
+	}
 }
 
 // usageRows checks recs and converts the fields stored differently from
 // the record: the contract list, the detail, the cost and a zero creation
 // time. The JSON columns of the whole batch share one string.
-func usageRows(recs []store.UsageRecord, now time.Time) ([]usageRow, error) {
+func usageRows(recs []store.UsageRecord, now time.Time, bufs *bufferCache) ([]usageRow, error) {
 	rows := make([]usageRow, len(recs))
-	buf := getBuffer()
-	defer putBuffer(buf)
+	buf := bufs.get()
+	defer bufs.put(buf)
 	arena := *buf
 	// ends[2i] and ends[2i+1] are where row i's contracts and detail end
 	// in arena.
@@ -225,8 +243,8 @@ func (s *Store) insertUsageSQLite(ctx context.Context, rows []usageRow) error {
 	if err != nil {
 		return err
 	}
-	buf := getBuffer()
-	defer putBuffer(buf)
+	buf := s.bufs.get()
+	defer s.bufs.put(buf)
 	batch := append(*buf, '[')
 	for i := range rows {
 		if i > 0 {
