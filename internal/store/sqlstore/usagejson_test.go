@@ -213,3 +213,26 @@ func TestInsertUsage_StoresValuesExactly(t *testing.T) {
 }
 
 func isUTF8(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
+
+// TestInsertUsage_SQLiteAllocationsPerBatch checks that a SQLite batch
+// costs a few allocations whatever its size, not some per row: binding
+// 27 parameters a row cost about 18 a row.
+func TestInsertUsage_SQLiteAllocationsPerBatch(t *testing.T) {
+	s := OpenTestStore(t, DriverSQLite)
+	seq := 0
+	const rows = 256
+	batches := make([][]store.UsageRecord, 12)
+	for i := range batches {
+		batches[i] = benchUsage(rows, &seq)
+	}
+	next := 0
+	allocs := testing.AllocsPerRun(len(batches)-2, func() {
+		if err := s.InsertUsage(t.Context(), batches[next]); err != nil {
+			t.Fatal(err)
+		}
+		next++
+	})
+	if allocs > 64 {
+		t.Errorf("a batch of %d rows made %.0f allocations, want at most 64", rows, allocs)
+	}
+}
