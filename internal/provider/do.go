@@ -16,7 +16,7 @@ import (
 // and the request sent again through hc.Do, which follows it as before;
 // an error is wrapped in the *url.Error hc.Do returns.
 func Do(hc *http.Client, req *http.Request) (*http.Response, error) {
-	if hc.Timeout != 0 || hc.Jar != nil || req.URL == nil || req.URL.User != nil || req.Header == nil {
+	if hc.Timeout != 0 || hc.Jar != nil || req.Method == "" || req.URL == nil || req.URL.User != nil || req.Header == nil {
 		return hc.Do(req)
 	}
 	rt := hc.Transport
@@ -25,7 +25,7 @@ func Do(hc *http.Client, req *http.Request) (*http.Response, error) {
 	}
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
-		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.Redacted(), Err: err}
+		return nil, urlError(req, err)
 	}
 	if !followed(resp) {
 		return resp, nil
@@ -34,7 +34,7 @@ func Do(hc *http.Client, req *http.Request) (*http.Response, error) {
 	resp.Body.Close()
 	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
 		if req.Body, err = req.GetBody(); err != nil {
-			return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.Redacted(), Err: err}
+			return nil, urlError(req, err)
 		}
 	}
 	return hc.Do(req)
@@ -47,4 +47,10 @@ func followed(resp *http.Response) bool {
 		return resp.Header.Get("Location") != ""
 	}
 	return false
+}
+
+// urlError wraps err as http.Client.Do does for req (whose URL holds no
+// credentials).
+func urlError(req *http.Request, err error) error {
+	return &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.String(), Err: err}
 }
