@@ -18,6 +18,12 @@ type admission struct {
 	res      ratelimit.Reservation
 	scopes   []string
 	decision *ratelimit.Decision
+	// The arrays back admit's slices for the usual key and tenant: one
+	// allocation for the admission instead of two or three a slice as it
+	// grows.
+	scopesBuf  [2]string
+	budgetsBuf [2]ratelimit.Budget
+	reqsBuf    [2]ratelimit.Request
 }
 
 // done settles the reservation with the tokens actually used and adds the
@@ -84,7 +90,8 @@ func (g *Gateway) admit(ctx context.Context, call *Call, estTokens int64, stream
 		{ratelimit.KeyScope(call.KeyID), call.KeyQuota, false, call.KeyID, call.KeyID != ""},
 		{ratelimit.TenantScope(call.TenantID), call.TenantQuota, true, "", call.TenantID != ""},
 	}
-	var budgets []ratelimit.Budget
+	adm.scopes = adm.scopesBuf[:0]
+	budgets := adm.budgetsBuf[:0]
 	if g.spend != nil {
 		for _, s := range scopes {
 			if !s.enabled {
@@ -101,7 +108,7 @@ func (g *Gateway) admit(ctx context.Context, call *Call, estTokens int64, stream
 			budgets = append(budgets, b)
 		}
 	}
-	var reqs []ratelimit.Request
+	reqs := adm.reqsBuf[:0]
 	if g.limiter != nil {
 		for _, s := range scopes {
 			if !s.enabled || s.q.RPM == 0 && s.q.TPM == 0 && s.q.MaxStreams == 0 {

@@ -227,7 +227,7 @@ func (a *Adapter) post(ctx context.Context, url string, body []byte) (*http.Resp
 	if a.beta != "" {
 		h.Set("Anthropic-Beta", a.beta)
 	}
-	resp, err := a.hc.Do(hreq)
+	resp, err := provider.Do(a.hc, hreq)
 	release()
 	if err != nil {
 		return nil, provider.TransportError(a.name, err)

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"switchyard/internal/llm"
@@ -395,7 +396,7 @@ func requestFromLLM(r *llm.Request, defaultMaxTokens int) (*MessagesRequest, err
 		out.System = append(out.System, ContentBlock{Type: BlockText, Text: p.Text, CacheControl: cacheControl(p.CacheHint)})
 	}
 	for i, m := range r.Messages {
-		msg, err := messageFromLLM(fmt.Sprintf("messages[%d]", i), m)
+		msg, err := messageFromLLM(partPath{msg: i, part: -1, content: -1}, m)
 		if err != nil {
 			return nil, err
 		}
@@ -532,7 +533,24 @@ func cacheControl(hint bool) *CacheControl {
 	return &CacheControl{Type: "ephemeral"}
 }
 
-func messageFromLLM(path string, m llm.Message) (Message, error) {
+// partPath is where a message or a part sits in a request, for error
+// messages: messages[msg], then .parts[part] and .content[content] when
+// they are not negative. It is rendered only when an error names it,
+// instead of formatted for every message and part of every request.
+type partPath struct{ msg, part, content int }
+
+func (p partPath) String() string {
+	b := append(strconv.AppendInt([]byte("messages["), int64(p.msg), 10), ']')
+	if p.part >= 0 {
+		b = append(strconv.AppendInt(append(b, ".parts["...), int64(p.part), 10), ']')
+	}
+	if p.content >= 0 {
+		b = append(strconv.AppendInt(append(b, ".content["...), int64(p.content), 10), ']')
+	}
+	return string(b)
+}
+
+func messageFromLLM(path partPath, m llm.Message) (Message, error) {
 	var msg Message
 	switch m.Role {
 	case llm.RoleUser:
@@ -543,7 +561,7 @@ func messageFromLLM(path string, m llm.Message) (Message, error) {
 		return msg, invalidf("%s: role %q", path, m.Role)
 	}
 	for i, p := range m.Parts {
-		b, ok, err := partFromLLM(fmt.Sprintf("%s.parts[%d]", path, i), p)
+		b, ok, err := partFromLLM(partPath{msg: path.msg, part: i, content: -1}, p)
 		if err != nil {
 			return msg, err
 		}
@@ -556,7 +574,7 @@ func messageFromLLM(path string, m llm.Message) (Message, error) {
 
 // partFromLLM translates one part; ok is false for a part deliberately not
 // sent (unsigned reasoning).
-func partFromLLM(path string, p llm.Part) (b ContentBlock, ok bool, err error) {
+func partFromLLM(path partPath, p llm.Part) (b ContentBlock, ok bool, err error) {
 	cc := cacheControl(p.CacheHint)
 	switch p.Kind {
 	case llm.PartText:
@@ -587,7 +605,8 @@ func partFromLLM(path string, p llm.Part) (b ContentBlock, ok bool, err error) {
 		}
 		out := ContentBlock{Type: BlockToolResult, ToolUseID: tr.CallID, IsError: tr.IsError, CacheControl: cc}
 		for i, c := range tr.Content {
-			cp := fmt.Sprintf("%s.content[%d]", path, i)
+			cp := path
+			cp.content = i
 			if c.Kind != llm.PartText && c.Kind != llm.PartImage {
 				return b, false, unsupportedf("%s: %s parts in a tool result", cp, c.Kind)
 			}
@@ -610,7 +629,7 @@ func partFromLLM(path string, p llm.Part) (b ContentBlock, ok bool, err error) {
 	return b, false, invalidf("%s: unknown part kind %d", path, p.Kind)
 }
 
-func imageFromLLM(path string, img *llm.Image) (*ImageSource, error) {
+func imageFromLLM(path partPath, img *llm.Image) (*ImageSource, error) {
 	if img == nil {
 		return nil, invalidf("%s: image part without an image", path)
 	}

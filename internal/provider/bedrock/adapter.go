@@ -264,7 +264,7 @@ func (a *Adapter) do(ctx context.Context, model, op string, body []byte, accept 
 	// The bytes sent are the bytes signed; they are let go of once the
 	// answer has started.
 	release := provider.SetBody(hr, body)
-	resp, err := a.hc.Do(hr)
+	resp, err := provider.Do(a.hc, hr)
 	release()
 	if err != nil {
 		return nil, provider.TransportError(a.name, err)

@@ -244,7 +244,7 @@ func (a *Adapter) send(ctx context.Context, target string, body []byte) (*http.R
 	release := provider.SetBody(hreq, body)
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("X-Goog-Api-Key", a.apiKey)
-	resp, err := a.hc.Do(hreq)
+	resp, err := provider.Do(a.hc, hreq)
 	release()
 	if err != nil {
 		return nil, provider.TransportError(a.name, err)

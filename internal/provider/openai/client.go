@@ -391,7 +391,7 @@ func (c *Client) send(ctx context.Context, op Operation, model string, body []by
 				Message: "obtaining upstream credentials failed", Err: fmt.Errorf("authorizing request: %w", err)}
 		}
 	}
-	resp, err := c.o.HTTPClient.Do(hreq)
+	resp, err := provider.Do(c.o.HTTPClient, hreq)
 	release()
 	if err != nil {
 		return nil, provider.TransportError(c.o.Name, err)

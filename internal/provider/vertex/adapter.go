@@ -346,7 +346,7 @@ func (a *Adapter) send(ctx context.Context, target string, body []byte) (*http.R
 	release := provider.SetBody(hreq, body)
 	hreq.Header.Set("Content-Type", "application/json")
 	tok.SetAuthHeader(hreq)
-	resp, err := a.hc.Do(hreq)
+	resp, err := provider.Do(a.hc, hreq)
 	release()
 	if err != nil {
 		return nil, provider.TransportError(a.name, err)

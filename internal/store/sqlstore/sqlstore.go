@@ -63,10 +63,12 @@ type Store struct {
 	w, r *sql.DB
 	now  func() time.Time
 
-	// usageStmts are the prepared ledger inserts of sqliteUsageChunks,
+	// usageStmt is the prepared ledger insert, sqliteInsertUsage,
 	// prepared on first use on w (SQLite only).
-	stmtMu     sync.Mutex
-	usageStmts [len(sqliteUsageChunks)]*sql.Stmt
+	stmtMu    sync.Mutex
+	usageStmt *sql.Stmt
+	// bufs keeps the ledger insert's buffers between batches.
+	bufs bufferCache
 }
 
 // Open connects to the database and brings its schema up to date.
@@ -181,11 +183,9 @@ func openPostgres(dsn string) (*Store, error) {
 func (s *Store) Close() error {
 	var err error
 	s.stmtMu.Lock()
-	for i, st := range s.usageStmts {
-		if st != nil {
-			err = errors.Join(err, st.Close())
-			s.usageStmts[i] = nil
-		}
+	if s.usageStmt != nil {
+		err = s.usageStmt.Close()
+		s.usageStmt = nil
 	}
 	s.stmtMu.Unlock()
 	err = errors.Join(err, s.w.Close())
