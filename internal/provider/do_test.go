@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -42,7 +44,7 @@ func TestDo_AnswersAsClientDo(t *testing.T) {
 }
 
 // A redirect is followed as http.Client.Do follows it: a 307 repeats the
-// POST with its body at the new place.
+// POST with its body at the new place, and the old place is asked once.
 func TestDo_FollowsRedirects(t *testing.T) {
 	var hits []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -64,8 +66,8 @@ func TestDo_FollowsRedirects(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(b) != "moved:prompt" {
 		t.Errorf("Do = %d %q, want 200 moved:prompt", resp.StatusCode, b)
 	}
-	if last := hits[len(hits)-1]; last != "POST /new prompt" {
-		t.Errorf("upstream saw %q", hits)
+	if want := []string{"POST /old prompt", "POST /new prompt"}; !slices.Equal(hits, want) {
+		t.Errorf("upstream saw %q, want %q", hits, want)
 	}
 }
 
@@ -114,5 +116,32 @@ func TestDo_AllocatesLessThanClientDo(t *testing.T) {
 	viaClient := testing.AllocsPerRun(200, func() { call(hc.Do) })
 	if viaDo >= viaClient {
 		t.Errorf("Do allocates %.1f times a call, hc.Do %.1f", viaDo, viaClient)
+	}
+}
+
+// A 302 turns the POST into a GET without a body, and a redirect to
+// another host does not carry the Authorization header there.
+func TestDo_RedirectToAnotherHost(t *testing.T) {
+	var got string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = r.Method + " " + r.URL.Path + " body=" + string(b) + " auth=" + r.Header.Get("Authorization")
+	}))
+	defer other.Close()
+	// The same server by another name: localhost instead of 127.0.0.1.
+	elsewhere := strings.Replace(other.URL, "127.0.0.1", "localhost", 1) + "/landing"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere, http.StatusFound)
+	}))
+	defer srv.Close()
+	req := post(t, srv.URL+"/old", "prompt")
+	req.Header.Set("Authorization", "Bearer secret")
+	resp, err := Do(srv.Client(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := "GET /landing body= auth="; got != want {
+		t.Errorf("the other host saw %q, want %q", got, want)
 	}
 }
