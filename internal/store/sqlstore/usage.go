@@ -307,12 +307,48 @@ func usageGroupColumn(groupBy string) (string, bool) {
 type usageSpan struct{ from, to time.Time }
 
 // usageReads is how SumUsage reads a window: the whole hours from the
-// hourly aggregates plus the raw records not rolled yet, and each edge
-// from every raw record in it, rolled or not.
+// aggregates plus the raw records not rolled yet, and each edge from every
+// raw record in it, rolled or not. Of the whole hours, the whole days are
+// read from the daily aggregates and the hours before and after them from
+// the hourly ones.
 type usageReads struct {
 	whole    usageSpan
 	hasWhole bool
 	edges    []usageSpan
+	// days is the part of whole that is whole UTC days, when hasDays, and
+	// hours the rest of whole (all of it when there are no whole days).
+	days    usageSpan
+	hasDays bool
+	hours   []usageSpan
+}
+
+// splitDays sets r's days and hours from its whole span.
+func (r *usageReads) splitDays() {
+	if !r.hasWhole {
+		return
+	}
+	w := r.whole
+	if !w.from.IsZero() {
+		r.days.from = dayOf(w.from)
+		if !r.days.from.Equal(w.from) {
+			r.days.from = r.days.from.Add(24 * time.Hour)
+		}
+	}
+	if !w.to.IsZero() {
+		r.days.to = dayOf(w.to)
+	}
+	r.hasDays = r.days.from.IsZero() || r.days.to.IsZero() || r.days.from.Before(r.days.to)
+	if !r.hasDays {
+		r.days = usageSpan{}
+		r.hours = []usageSpan{w}
+		return
+	}
+	if !w.from.Equal(r.days.from) {
+		r.hours = append(r.hours, usageSpan{w.from, r.days.from})
+	}
+	if !w.to.Equal(r.days.to) {
+		r.hours = append(r.hours, usageSpan{r.days.to, w.to})
+	}
 }
 
 // planUsageReads splits the window [since, until) (zero bounds unbounded,
@@ -330,7 +366,9 @@ func planUsageReads(since, until, prunedBefore time.Time) usageReads {
 	endEdge := !until.IsZero() && !until.Equal(endHour)
 	if startEdge && endEdge && startHour.Equal(endHour) {
 		if pruned(startHour) {
-			return usageReads{whole: usageSpan{startHour, startHour.Add(time.Hour)}, hasWhole: true}
+			r := usageReads{whole: usageSpan{startHour, startHour.Add(time.Hour)}, hasWhole: true}
+			r.splitDays()
+			return r
 		}
 		return usageReads{edges: []usageSpan{{since, until}}}
 	}
@@ -352,6 +390,7 @@ func planUsageReads(since, until, prunedBefore time.Time) usageReads {
 		}
 	}
 	r.hasWhole = r.whole.from.IsZero() || r.whole.to.IsZero() || r.whole.from.Before(r.whole.to)
+	r.splitDays()
 	return r
 }
 
@@ -361,10 +400,11 @@ func planUsageReads(since, until, prunedBefore time.Time) usageReads {
 // order). With store.GroupContract a record counts once under each of its
 // contracts, and under "" when it has none.
 //
-// The hours that lie wholly inside the window are read from the hourly
-// aggregates Rollup maintains, plus the records Rollup has not reached yet
-// (the current hour, late arrivals), so long windows cost little whatever
-// the traffic. A window that starts or ends inside an hour reads that
+// The hours that lie wholly inside the window are read from the
+// aggregates Rollup maintains (the whole UTC days among them from the
+// daily ones, the hours around those from the hourly ones), plus the
+// records Rollup has not reached yet (the current hour, late arrivals), so
+// long windows cost little whatever the traffic. A window that starts or ends inside an hour reads that
 // partial hour from the raw records, rolled or not, and is exact to the
 // microsecond as long as they exist. Once PruneUsage has deleted the raw
 // records of that hour, the hour is counted whole instead: a window
@@ -398,7 +438,7 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 		a.costNano += costNano
 	}
 	read := func(q queryer, plan usageReads) error {
-		query, args := s.sumUsageQuery(plan, f, group, group, groupBy != store.GroupNone)
+		query, args := s.sumUsageQuery(plan, f, partGroups{daily: group, hourly: group, raw: group}, groupBy != store.GroupNone)
 		if query == "" {
 			return nil
 		}
@@ -463,7 +503,7 @@ func (s *Store) SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]stor
 	since, until := dbInstant(f.Since), dbInstant(f.Until)
 	var out []store.HourUsage
 	read := func(q queryer, plan usageReads) error {
-		query, args := s.sumUsageQuery(plan, f, "hour_start", s.d.hourStart("created_at"), true)
+		query, args := s.sumUsageQuery(plan, f, partGroups{hourly: "hour_start", raw: s.d.hourStart("created_at")}, true)
 		if query == "" {
 			return nil
 		}
@@ -491,6 +531,50 @@ func (s *Store) SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]stor
 	}
 	if err := s.readPlanned(ctx, since, until, read); err != nil {
 		return nil, fmt.Errorf("summing usage by hour: %w", err)
+	}
+	return out, nil
+}
+
+// SumUsageByDay sums the records matching f per UTC day of their
+// creation, oldest day first; days without records are absent. It reads
+// as SumUsage does, in one statement: whole days from the daily
+// aggregates, whole hours around them from the hourly ones, the records
+// not rolled yet, and a window's partial edge hours from the raw records
+// (whole, when pruned). The days at the window's edges count only the
+// part inside it.
+func (s *Store) SumUsageByDay(ctx context.Context, f store.UsageFilter) ([]store.DayUsage, error) {
+	since, until := dbInstant(f.Since), dbInstant(f.Until)
+	var out []store.DayUsage
+	read := func(q queryer, plan usageReads) error {
+		g := partGroups{daily: "day_start", hourly: s.d.dayStart("hour_start"), raw: s.d.dayStart("created_at")}
+		query, args := s.sumUsageQuery(plan, f, g, true)
+		if query == "" {
+			return nil
+		}
+		rows, err := q.QueryContext(ctx, query+" ORDER BY g", args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				d    store.DayUsage
+				cost int64
+			)
+			if err := rows.Scan(timeColumn{t: &d.Day}, &d.Requests, &d.Errors, &d.InputTokens, &d.OutputTokens,
+				&d.CachedInputTokens, &d.CacheWriteTokens, &d.ReasoningTokens, &cost); err != nil {
+				return err
+			}
+			if d.Requests == 0 {
+				continue
+			}
+			d.CostUSD = float64(cost) / nanoUSD
+			out = append(out, d)
+		}
+		return rows.Err()
+	}
+	if err := s.readPlanned(ctx, since, until, read); err != nil {
+		return nil, fmt.Errorf("summing usage by day: %w", err)
 	}
 	return out, nil
 }
@@ -541,16 +625,20 @@ CAST(COALESCE(SUM(cached_input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_w
 CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_nano_usd), 0) AS BIGINT)`
 )
 
+// partGroups are a grouping's expression in each table a sum reads:
+// usage_daily, usage_hourly and usage_records (the same column, except for
+// a period, which each table keeps its own way). An empty daily reads the
+// whole days from usage_hourly too, for a grouping finer than a day.
+type partGroups struct{ daily, hourly, raw string }
+
 // sumUsageQuery builds one statement that sums every part of plan, so that
-// all parts read one snapshot. hourlyGroup and rawGroup are the grouping's
-// expression in usage_hourly and in usage_records (the same column, except
-// for the hour, which each table keeps its own way). The parts only filter, and the grouping is
+// all parts read one snapshot. The parts only filter, and the grouping is
 // done once over their union: grouping inside a part would let SQLite
 // prefer an index that yields rows in group order over the one that
 // narrows the part down (the partial index of unrolled records, an hour
 // range), and read every raw record. It returns "" when the plan reads
 // nothing.
-func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, hourlyGroup, rawGroup string, grouped bool) (string, []any) {
+func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, g partGroups, grouped bool) (string, []any) {
 	var (
 		parts []string
 		args  []any
@@ -560,11 +648,20 @@ func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, hourlyGroup,
 		parts, args = append(parts, `SELECT `+group+` AS g, `+sel+` FROM `+table+where), append(args, a...)
 	}
 	if plan.hasWhole {
-		part(hourlyGroup, hourlyPartSelect, "usage_hourly", "hour_start", "", plan.whole)
-		part(rawGroup, rawPartSelect, s.unrolledRecords(), "created_at", "NOT rolled", plan.whole)
+		if g.daily == "" {
+			part(g.hourly, hourlyPartSelect, "usage_hourly", "hour_start", "", plan.whole)
+		} else {
+			if plan.hasDays {
+				part(g.daily, hourlyPartSelect, "usage_daily", "day_start", "", plan.days)
+			}
+			for _, h := range plan.hours {
+				part(g.hourly, hourlyPartSelect, "usage_hourly", "hour_start", "", h)
+			}
+		}
+		part(g.raw, rawPartSelect, s.unrolledRecords(), "created_at", "NOT rolled", plan.whole)
 	}
 	for _, e := range plan.edges {
-		part(rawGroup, rawPartSelect, "usage_records", "created_at", "", e)
+		part(g.raw, rawPartSelect, "usage_records", "created_at", "", e)
 	}
 	if len(parts) == 0 {
 		return "", nil
