@@ -134,3 +134,36 @@ func TestDailyRollup_EqualsHourlyAndBackfills(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshLedgerStatistics checks that on Postgres the ledger's tables
+// are vacuumed and analyzed, and that on SQLite nothing fails.
+func TestRefreshLedgerStatistics(t *testing.T) {
+	for _, driver := range drivers() {
+		t.Run(driver, func(t *testing.T) {
+			s := OpenTestStore(t, driver)
+			if err := s.InsertUsage(t.Context(), []store.UsageRecord{{RequestID: "r1", TenantID: "t", CreatedAt: h(1, 5)}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Rollup(t.Context(), h(3, 0)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RefreshLedgerStatistics(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if driver != DriverPostgres {
+				return
+			}
+			for _, table := range ledgerTables {
+				var vacuumed, analyzed bool
+				err := s.r.QueryRowContext(t.Context(), `SELECT last_vacuum IS NOT NULL, last_analyze IS NOT NULL
+FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = $1`, table).Scan(&vacuumed, &analyzed)
+				if err != nil {
+					t.Fatalf("%s: %v", table, err)
+				}
+				if !vacuumed || !analyzed {
+					t.Errorf("%s: vacuumed %v, analyzed %v; want both", table, vacuumed, analyzed)
+				}
+			}
+		})
+	}
+}
