@@ -211,6 +211,18 @@ type hourRow struct {
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
+// addUsage adds row's figures to sum.
+func addUsage(sum *admin.UsageRow, row admin.UsageRow) {
+	sum.Requests += row.Requests
+	sum.Errors += row.Errors
+	sum.InputTokens += row.InputTokens
+	sum.OutputTokens += row.OutputTokens
+	sum.CachedInputTokens += row.CachedInputTokens
+	sum.CacheWriteTokens += row.CacheWriteTokens
+	sum.ReasoningTokens += row.ReasoningTokens
+	sum.CostUSD += row.CostUSD
+}
+
 // total sums the ledger over [since, until).
 func (c *console) total(r *http.Request, since, until time.Time) (admin.UsageRow, error) {
 	rep, err := c.svc.Usage(r.Context(), admin.UsageQuery{Since: rfc3339(since), Until: rfc3339(until)})
@@ -227,29 +239,35 @@ func (c *console) overview(w http.ResponseWriter, r *http.Request, v *view) erro
 	now := c.now().UTC()
 	d := &overviewData{}
 	until := now.Add(time.Minute)
-	// Five ledger reads whatever the traffic, each from the rollups: the
-	// last hour's, day's and 30 days' totals, the last 24 hours hour by
-	// hour and the last 30 days day by day.
-	for _, win := range []struct {
-		label string
-		d     time.Duration
-	}{{"Last hour", time.Hour}, {"Last day", 24 * time.Hour}, {"Last 30 days", 30 * 24 * time.Hour}} {
-		row, err := c.total(r, now.Add(-win.d), until)
-		if err != nil {
-			return err
-		}
-		d.Windows = append(d.Windows, windowTotal{win.label, row})
-	}
-	// The last 24 hours by hour, and the last 30 days by day (UTC).
-	hourStart := now.Truncate(time.Hour).Add(-23 * time.Hour)
-	hours, err := c.svc.UsageByHour(ctx, admin.UsageQuery{Since: rfc3339(hourStart), Until: rfc3339(until)})
+	// Three ledger reads whatever the traffic, each from the rollups: the
+	// last hour's total, the last day hour by hour and the last 30 days
+	// day by day. The day's and the 30 days' totals are their series'
+	// sums; each series' first hour or day counts only the part inside the
+	// window, and the charts show the whole ones that follow.
+	lastHour, err := c.total(r, now.Add(-time.Hour), until)
 	if err != nil {
 		return err
 	}
+	hours, err := c.svc.UsageByHour(ctx, admin.UsageQuery{Since: rfc3339(now.Add(-24 * time.Hour)), Until: rfc3339(until)})
+	if err != nil {
+		return err
+	}
+	month, err := c.svc.UsageByDay(ctx, admin.UsageQuery{Since: rfc3339(now.Add(-30 * 24 * time.Hour)), Until: rfc3339(until)})
+	if err != nil {
+		return err
+	}
+	var dayTotal, monthTotal admin.UsageRow
 	byHour := make(map[time.Time]admin.UsageRow, len(hours))
 	for _, h := range hours {
+		addUsage(&dayTotal, h.UsageRow)
 		byHour[h.Hour] = h.UsageRow
 	}
+	for _, day := range month {
+		addUsage(&monthTotal, day.UsageRow)
+	}
+	d.Windows = []windowTotal{{"Last hour", lastHour}, {"Last day", dayTotal}, {"Last 30 days", monthTotal}}
+	// The last 24 hours by hour, and the last 30 days by day (UTC).
+	hourStart := now.Truncate(time.Hour).Add(-23 * time.Hour)
 	var hs series
 	spend := series{format: usd}
 	hs.format = count
@@ -264,10 +282,6 @@ func (c *console) overview(w http.ResponseWriter, r *http.Request, v *view) erro
 	d.Requests = newBarChart("requests-24h", "Requests per hour, last 24 hours (UTC)", "Requests per hour, with the failed ones overlaid.", hs)
 	d.DaySpend = newBarChart("spend-24h", "Spend per hour, last 24 hours (UTC)", "Spend in USD per hour.", spend)
 	dayStart := now.Truncate(24*time.Hour).AddDate(0, 0, -29)
-	month, err := c.svc.UsageByDay(ctx, admin.UsageQuery{Since: rfc3339(dayStart), Until: rfc3339(until)})
-	if err != nil {
-		return err
-	}
 	days := make([]float64, 30)
 	for _, day := range month {
 		if i := int(day.Day.Sub(dayStart) / (24 * time.Hour)); !day.Day.Before(dayStart) && i < len(days) {
