@@ -57,9 +57,9 @@ func TestPlanUsageReads(t *testing.T) {
 			want: usageReads{whole: usageSpan{h(6, 0), h(6, 0)}, edges: []usageSpan{{h(5, 20), h(6, 0)}, {h(6, 0), h(6, 40)}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := planUsageReads(tc.since, tc.until, tc.prune)
+			got := planUsageReads(tc.since, tc.until, tc.prune, time.Time{})
 			// How whole is split into days and hours is TestPlanUsageReads_Days'.
-			got.days, got.hasDays, got.hours = usageSpan{}, false, nil
+			got.days, got.hasDays, got.hours, got.minus = usageSpan{}, false, nil, nil
 			if diff := gocmp.Diff(tc.want, got, gocmp.AllowUnexported(usageReads{}, usageSpan{})); diff != "" {
 				t.Errorf("planUsageReads (-want +got):\n%s", diff)
 			}
@@ -71,33 +71,49 @@ func TestPlanUsageReads_Days(t *testing.T) {
 	var zero time.Time
 	day := func(d, hours int) time.Time { return h(d*24+hours, 0) }
 	for _, tc := range []struct {
-		name         string
-		since, until time.Time
-		days         usageSpan
-		hasDays      bool
-		hours        []usageSpan
+		name              string
+		since, until, now time.Time
+		days              usageSpan
+		hasDays           bool
+		hours, minus      []usageSpan
 	}{
 		{name: "unbounded", hasDays: true},
 		{name: "whole_days", since: day(1, 0), until: day(4, 0), days: usageSpan{day(1, 0), day(4, 0)}, hasDays: true},
-		{name: "hours_both_sides", since: day(1, 5), until: day(4, 7), days: usageSpan{day(2, 0), day(4, 0)}, hasDays: true,
-			hours: []usageSpan{{day(1, 5), day(2, 0)}, {day(4, 0), day(4, 7)}}},
+		// Fewer hours are added than subtracted at both ends.
+		{name: "hours_added", since: day(1, 15), until: day(4, 7), days: usageSpan{day(2, 0), day(4, 0)}, hasDays: true,
+			hours: []usageSpan{{day(1, 15), day(2, 0)}, {day(4, 0), day(4, 7)}}},
+		// Fewer hours are subtracted than added at both ends.
+		{name: "hours_subtracted", since: day(1, 5), until: day(4, 17), days: usageSpan{day(1, 0), day(5, 0)}, hasDays: true,
+			minus: []usageSpan{{day(1, 0), day(1, 5)}, {day(4, 17), day(5, 0)}}},
 		{name: "mid_hour_edges", since: day(1, 5).Add(20 * time.Minute), until: day(4, 7).Add(40 * time.Minute),
-			days: usageSpan{day(2, 0), day(4, 0)}, hasDays: true,
-			hours: []usageSpan{{day(1, 6), day(2, 0)}, {day(4, 0), day(4, 7)}}},
-		{name: "since_only", since: day(1, 5), days: usageSpan{day(2, 0), zero}, hasDays: true,
-			hours: []usageSpan{{day(1, 5), day(2, 0)}}},
+			days: usageSpan{day(1, 0), day(4, 0)}, hasDays: true,
+			hours: []usageSpan{{day(4, 0), day(4, 7)}}, minus: []usageSpan{{day(1, 0), day(1, 6)}}},
+		// The hours after now hold no traffic: the day of now is read whole
+		// less nothing that holds any.
+		{name: "until_near_now", since: day(1, 0), until: day(4, 10), now: day(4, 9).Add(30 * time.Minute),
+			days: usageSpan{day(1, 0), day(5, 0)}, hasDays: true, minus: []usageSpan{{day(4, 10), day(5, 0)}}},
+		{name: "until_near_now_early", since: day(1, 0), until: day(4, 1), now: day(4, 0).Add(30 * time.Minute),
+			days: usageSpan{day(1, 0), day(5, 0)}, hasDays: true, minus: []usageSpan{{day(4, 1), day(5, 0)}}},
+		{name: "since_only", since: day(1, 5), days: usageSpan{day(1, 0), zero}, hasDays: true,
+			minus: []usageSpan{{day(1, 0), day(1, 5)}}},
 		{name: "until_only", until: day(4, 7), days: usageSpan{zero, day(4, 0)}, hasDays: true,
 			hours: []usageSpan{{day(4, 0), day(4, 7)}}},
-		{name: "less_than_a_day_across_midnight", since: day(1, 5), until: day(2, 3),
-			hours: []usageSpan{{day(1, 5), day(2, 3)}}},
+		{name: "less_than_a_day_across_midnight", since: day(1, 5), until: day(2, 3), days: usageSpan{day(1, 0), day(2, 0)}, hasDays: true,
+			hours: []usageSpan{{day(2, 0), day(2, 3)}}, minus: []usageSpan{{day(1, 0), day(1, 5)}}},
+		{name: "short_across_midnight", since: day(1, 20), until: day(2, 3),
+			hours: []usageSpan{{day(1, 20), day(2, 0)}, {day(2, 0), day(2, 3)}}},
 		{name: "within_a_day", since: day(1, 5), until: day(1, 9), hours: []usageSpan{{day(1, 5), day(1, 9)}}},
+		{name: "most_of_a_day", since: day(1, 2), until: day(1, 21), days: usageSpan{day(1, 0), day(2, 0)}, hasDays: true,
+			minus: []usageSpan{{day(1, 0), day(1, 2)}, {day(1, 21), day(2, 0)}}},
+		{name: "to_midnight", since: day(1, 2), until: day(2, 0), days: usageSpan{day(1, 0), day(2, 0)}, hasDays: true,
+			minus: []usageSpan{{day(1, 0), day(1, 2)}}},
 		{name: "exactly_one_day", since: day(1, 0), until: day(2, 0), days: usageSpan{day(1, 0), day(2, 0)}, hasDays: true},
 		{name: "no_whole_hours", since: day(1, 5).Add(20 * time.Minute), until: day(1, 5).Add(40 * time.Minute)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := planUsageReads(tc.since, tc.until, time.Time{})
+			got := planUsageReads(tc.since, tc.until, time.Time{}, tc.now)
 			want := got
-			want.days, want.hasDays, want.hours = tc.days, tc.hasDays, tc.hours
+			want.days, want.hasDays, want.hours, want.minus = tc.days, tc.hasDays, tc.hours, tc.minus
 			if diff := gocmp.Diff(want, got, gocmp.AllowUnexported(usageReads{}, usageSpan{})); diff != "" {
 				t.Errorf("planUsageReads (-want +got):\n%s", diff)
 			}
@@ -421,7 +437,7 @@ func TestSumUsage_SQLiteQueryPlans(t *testing.T) {
 				col, _ := usageGroupColumn(tc.by)
 				g = partGroups{daily: col, hourly: col, raw: col}
 			}
-			q, args := s.sumUsageQuery(planUsageReads(tc.f.Since, tc.f.Until, time.Time{}), tc.f, g, tc.by != store.GroupNone)
+			q, args := s.sumUsageQuery(planUsageReads(tc.f.Since, tc.f.Until, time.Time{}, time.Time{}), tc.f, g, tc.by != store.GroupNone)
 			rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
 			if err != nil {
 				t.Fatal(err)

@@ -308,46 +308,86 @@ type usageSpan struct{ from, to time.Time }
 
 // usageReads is how SumUsage reads a window: the whole hours from the
 // aggregates plus the raw records not rolled yet, and each edge from every
-// raw record in it, rolled or not. Of the whole hours, the whole days are
-// read from the daily aggregates and the hours before and after them from
-// the hourly ones.
+// raw record in it, rolled or not. The whole hours are read as whole UTC
+// days from the daily aggregates, plus or minus hours from the hourly ones:
+// a partial day at either end is either added hour by hour, or read whole
+// from its day's aggregate less the hours outside the window, whichever
+// reads fewer hours that can hold traffic. Both give the same sums, since a
+// day's aggregate is always the sum of its hours' (see Rollup).
 type usageReads struct {
 	whole    usageSpan
 	hasWhole bool
 	edges    []usageSpan
-	// days is the part of whole that is whole UTC days, when hasDays, and
-	// hours the rest of whole (all of it when there are no whole days).
+	// days is read from usage_daily when hasDays; hours are added from
+	// usage_hourly and minus subtracted from it.
 	days    usageSpan
 	hasDays bool
 	hours   []usageSpan
+	minus   []usageSpan
 }
 
-// splitDays sets r's days and hours from its whole span.
-func (r *usageReads) splitDays() {
+// liveHours counts the hours of the hour-aligned span [from, to) that can
+// hold traffic: those that began by now (all of them when now is zero).
+func liveHours(from, to, now time.Time) int {
+	if !now.IsZero() {
+		if end := hourOf(now).Add(time.Hour); to.After(end) {
+			to = end
+		}
+	}
+	if !from.Before(to) {
+		return 0
+	}
+	return int(to.Sub(from) / time.Hour)
+}
+
+// splitDays sets r's days, hours and minus from its whole span, now being
+// the clock that tells which hours can hold traffic.
+func (r *usageReads) splitDays(now time.Time) {
 	if !r.hasWhole {
 		return
 	}
+	const day = 24 * time.Hour
 	w := r.whole
-	if !w.from.IsZero() {
-		r.days.from = dayOf(w.from)
-		if !r.days.from.Equal(w.from) {
-			r.days.from = r.days.from.Add(24 * time.Hour)
+	r.days, r.hasDays = w, true
+	var lead, trail *usageSpan // partial days at the ends, when any
+	if !w.from.IsZero() && !w.from.Equal(dayOf(w.from)) {
+		lead = &usageSpan{w.from, dayOf(w.from).Add(day)}
+		if !w.to.IsZero() && w.to.Before(lead.to) {
+			lead.to = w.to // the window lies within one day
+		}
+		r.days.from = lead.to
+	}
+	if !w.to.IsZero() && !w.to.Equal(dayOf(w.to)) && (lead == nil || lead.to.Before(w.to)) {
+		trail = &usageSpan{dayOf(w.to), w.to}
+		r.days.to = trail.from
+	}
+	if lead != nil {
+		d := dayOf(lead.from)
+		if liveHours(d, lead.from, now)+liveHours(lead.to, d.Add(day), now) < liveHours(lead.from, lead.to, now) {
+			r.minus = append(r.minus, usageSpan{d, lead.from})
+			if lead.to.Before(d.Add(day)) {
+				r.minus = append(r.minus, usageSpan{lead.to, d.Add(day)})
+			}
+			r.days.from = d
+			if lead.to.Equal(w.to) {
+				r.days.to = d.Add(day)
+			}
+		} else {
+			r.hours = append(r.hours, *lead)
 		}
 	}
-	if !w.to.IsZero() {
-		r.days.to = dayOf(w.to)
+	if trail != nil {
+		d := trail.from
+		if liveHours(trail.to, d.Add(day), now) < liveHours(trail.from, trail.to, now) {
+			r.minus = append(r.minus, usageSpan{trail.to, d.Add(day)})
+			r.days.to = d.Add(day)
+		} else {
+			r.hours = append(r.hours, *trail)
+		}
 	}
 	r.hasDays = r.days.from.IsZero() || r.days.to.IsZero() || r.days.from.Before(r.days.to)
 	if !r.hasDays {
 		r.days = usageSpan{}
-		r.hours = []usageSpan{w}
-		return
-	}
-	if !w.from.Equal(r.days.from) {
-		r.hours = append(r.hours, usageSpan{w.from, r.days.from})
-	}
-	if !w.to.Equal(r.days.to) {
-		r.hours = append(r.hours, usageSpan{r.days.to, w.to})
 	}
 }
 
@@ -356,7 +396,7 @@ func (r *usageReads) splitDays() {
 // partial hours at its edges read from raw records. An edge hour before
 // prunedBefore (hour-aligned; zero when nothing was pruned) may have lost
 // its raw records, so it is read whole, from the aggregates, instead.
-func planUsageReads(since, until, prunedBefore time.Time) usageReads {
+func planUsageReads(since, until, prunedBefore, now time.Time) usageReads {
 	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
 		return usageReads{}
 	}
@@ -367,7 +407,7 @@ func planUsageReads(since, until, prunedBefore time.Time) usageReads {
 	if startEdge && endEdge && startHour.Equal(endHour) {
 		if pruned(startHour) {
 			r := usageReads{whole: usageSpan{startHour, startHour.Add(time.Hour)}, hasWhole: true}
-			r.splitDays()
+			r.splitDays(now)
 			return r
 		}
 		return usageReads{edges: []usageSpan{{since, until}}}
@@ -390,7 +430,7 @@ func planUsageReads(since, until, prunedBefore time.Time) usageReads {
 		}
 	}
 	r.hasWhole = r.whole.from.IsZero() || r.whole.to.IsZero() || r.whole.from.Before(r.whole.to)
-	r.splitDays()
+	r.splitDays(now)
 	return r
 }
 
@@ -617,9 +657,10 @@ func (s *Store) inReadTx(ctx context.Context, fn func(*sql.Tx) error) error {
 // The parts of a sum query select, after their group, these values of
 // each aggregate or raw record; the outer query sums them.
 const (
-	hourlyPartSelect = `requests, errors, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd`
-	rawPartSelect    = `1 AS requests, CASE WHEN status >= 400 OR error_kind <> '' THEN 1 ELSE 0 END AS errors, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd`
-	sumSelect        = `CAST(COALESCE(SUM(requests), 0) AS BIGINT), CAST(COALESCE(SUM(errors), 0) AS BIGINT),
+	hourlyPartSelect  = `requests, errors, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd`
+	hourlyMinusSelect = `-requests, -errors, -input_tokens, -output_tokens, -cached_input_tokens, -cache_write_tokens, -reasoning_tokens, -cost_nano_usd`
+	rawPartSelect     = `1 AS requests, CASE WHEN status >= 400 OR error_kind <> '' THEN 1 ELSE 0 END AS errors, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd`
+	sumSelect         = `CAST(COALESCE(SUM(requests), 0) AS BIGINT), CAST(COALESCE(SUM(errors), 0) AS BIGINT),
 CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT),
 CAST(COALESCE(SUM(cached_input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_tokens), 0) AS BIGINT),
 CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_nano_usd), 0) AS BIGINT)`
@@ -656,6 +697,9 @@ func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, g partGroups
 			}
 			for _, h := range plan.hours {
 				part(g.hourly, hourlyPartSelect, "usage_hourly", "hour_start", "", h)
+			}
+			for _, h := range plan.minus {
+				part(g.hourly, hourlyMinusSelect, "usage_hourly", "hour_start", "", h)
 			}
 		}
 		part(g.raw, rawPartSelect, s.unrolledRecords(), "created_at", "NOT rolled", plan.whole)
@@ -888,13 +932,13 @@ func scanUsage(rows *sql.Rows) (store.UsageRecord, int64, error) {
 // share one snapshot.
 func (s *Store) readPlanned(ctx context.Context, since, until time.Time, read func(queryer, usageReads) error) error {
 	if !needsPruneHorizon(since, until) {
-		return read(s.r, planUsageReads(since, until, time.Time{}))
+		return read(s.r, planUsageReads(since, until, time.Time{}, s.now()))
 	}
 	return s.inReadTx(ctx, func(tx *sql.Tx) error {
 		p, err := s.prunedBefore(ctx, tx)
 		if err != nil {
 			return err
 		}
-		return read(tx, planUsageReads(since, until, p))
+		return read(tx, planUsageReads(since, until, p, s.now()))
 	})
 }

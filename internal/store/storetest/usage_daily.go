@@ -22,7 +22,9 @@ func onDay(d, h, m int) time.Time {
 }
 
 // dailyWindows are filters whose windows start and end on and off day and
-// hour boundaries, over several days, and in the not yet rolled tail.
+// hour boundaries, over several days, and in the not yet rolled tail; the
+// partial days at their ends are short (read as hours) or long (read as
+// their day less the hours outside the window).
 var dailyWindows = []struct {
 	name string
 	f    store.UsageFilter
@@ -35,6 +37,9 @@ var dailyWindows = []struct {
 	{"mid_since_whole_day_until", store.UsageFilter{Since: onDay(1, 6, 15), Until: onDay(3, 0, 0)}},
 	{"one_day_less_an_hour", store.UsageFilter{Since: onDay(1, 1, 0), Until: onDay(2, 0, 0)}},
 	{"within_a_day", store.UsageFilter{Since: onDay(2, 3, 20), Until: onDay(2, 19, 5)}},
+	{"most_of_a_day", store.UsageFilter{Since: onDay(1, 1, 10), Until: onDay(1, 22, 50)}},
+	{"until_late_in_a_day", store.UsageFilter{Since: onDay(0, 21, 0), Until: onDay(2, 21, 30)}},
+	{"since_early_in_a_day", store.UsageFilter{Since: onDay(1, 2, 0), Until: onDay(3, 2, 0)}},
 	{"across_one_midnight", store.UsageFilter{Since: onDay(1, 23, 10), Until: onDay(2, 0, 50)}},
 	{"unbounded_since", store.UsageFilter{Until: onDay(2, 0, 30)}},
 	{"unbounded_until", store.UsageFilter{Since: onDay(1, 6, 15)}},
