@@ -441,11 +441,11 @@ func planUsageReads(since, until, prunedBefore, now time.Time) usageReads {
 // contracts, and under "" when it has none.
 //
 // The hours that lie wholly inside the window are read from the
-// aggregates Rollup maintains (the whole UTC days among them from the
-// daily ones, the hours around those from the hourly ones), plus the
+// aggregates Rollup maintains (by the day from the daily ones, with the
+// hours of partial days from the hourly ones; see usageReads), plus the
 // records Rollup has not reached yet (the current hour, late arrivals), so
-// long windows cost little whatever the traffic. A window that starts or ends inside an hour reads that
-// partial hour from the raw records, rolled or not, and is exact to the
+// long windows cost little whatever the traffic. A window that starts or
+// ends inside an hour reads that partial hour from the raw records, rolled or not, and is exact to the
 // microsecond as long as they exist. Once PruneUsage has deleted the raw
 // records of that hour, the hour is counted whole instead: a window
 // starting at 10:20 in a pruned hour counts from 10:00, one ending at
@@ -577,10 +577,9 @@ func (s *Store) SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]stor
 
 // SumUsageByDay sums the records matching f per UTC day of their
 // creation, oldest day first; days without records are absent. It reads
-// as SumUsage does, in one statement: whole days from the daily
-// aggregates, whole hours around them from the hourly ones, the records
-// not rolled yet, and a window's partial edge hours from the raw records
-// (whole, when pruned). The days at the window's edges count only the
+// as SumUsage does, in one statement: whole hours from the daily and
+// hourly aggregates (see usageReads), the records not rolled yet, and a
+// window's partial edge hours from the raw records (whole, when pruned). The days at the window's edges count only the
 // part inside it.
 func (s *Store) SumUsageByDay(ctx context.Context, f store.UsageFilter) ([]store.DayUsage, error) {
 	since, until := dbInstant(f.Since), dbInstant(f.Until)
