@@ -828,6 +828,44 @@ func (s *Service) UsageByHour(ctx context.Context, q UsageQuery) ([]HourRow, err
 	return out, nil
 }
 
+// DayRow is the usage of one UTC day; its Group is empty.
+type DayRow struct {
+	// Day is the start (midnight UTC) of the day.
+	Day time.Time `json:"day"`
+	UsageRow
+}
+
+// UsageByDay sums the ledger for q per UTC day, oldest first; days
+// without traffic are absent. q.By must be empty. The days at the window's
+// edges count only the part inside it. It is one store query, which reads
+// the daily rollup, whatever the window's length.
+func (s *Service) UsageByDay(ctx context.Context, q UsageQuery) ([]DayRow, error) {
+	since, until, err := q.window(s.now())
+	if err != nil {
+		return nil, err
+	}
+	if q.By != "" {
+		return nil, &FieldError{"by", "a daily series is not grouped"}
+	}
+	f := store.UsageFilter{Since: since, Until: until, Model: q.Model, Provider: q.Provider}
+	if q.Tenant != "" {
+		t, err := s.Tenant(ctx, q.Tenant)
+		if err != nil {
+			return nil, err
+		}
+		f.TenantID = t.ID
+	}
+	days, err := s.Store.SumUsageByDay(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DayRow, 0, len(days))
+	for _, d := range days {
+		out = append(out, DayRow{Day: d.Day.UTC(), UsageRow: usageRow(d.UsageSummary)})
+	}
+	return out, nil
+}
+
 // ParseSince accepts a duration back from now ("24h", "7d"), an RFC 3339
 // time or a date (midnight UTC).
 func ParseSince(v string, now time.Time) (time.Time, error) {

@@ -38,6 +38,7 @@ type Store interface {
 	ResealSecrets(ctx context.Context, reseal func(store.Sealed) ([]byte, error)) (int, error)
 	SumUsage(ctx context.Context, f store.UsageFilter, groupBy string) ([]store.UsageSummary, error)
 	SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]store.HourUsage, error)
+	SumUsageByDay(ctx context.Context, f store.UsageFilter) ([]store.DayUsage, error)
 	ListRequests(ctx context.Context, f store.RequestFilter) ([]store.UsageRecord, string, error)
 	GetRequest(ctx context.Context, requestID string) (*store.UsageRecord, error)
 	CreateAdminToken(ctx context.Context, t *store.AdminToken) error

@@ -434,10 +434,10 @@ type Sessions struct {
 // Ledger configures the usage ledger's upkeep.
 type Ledger struct {
 	// Retention is how long raw usage rows are kept once rolled up into
-	// hourly aggregates, which are kept for good. The raw rows are the
-	// request log (GET /admin/v1/requests), so this is its retention too;
-	// captured payloads have their own (log.payloads.retention). Default:
-	// 720h.
+	// hourly and daily aggregates, which are kept for good. The raw rows
+	// are the request log (GET /admin/v1/requests), so this is its
+	// retention too; captured payloads have their own
+	// (log.payloads.retention). Default: 720h.
 	Retention Duration `yaml:"retention"`
 	// MaintenanceInterval is how often the gateway rolls up the ledger,
 	// prunes it and purges expired responses. Default: 1m.

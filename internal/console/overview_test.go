@@ -16,7 +16,7 @@ import (
 // TestOverviewFromRollupsMatchesRawRecords fills a ledger over 32 days,
 // rolls it up (the current hour stays raw, and a few records arrive late
 // for hours already rolled), and checks that every figure of the overview,
-// which reads the hourly rollups, is the figure summed from the raw
+// which reads the daily and hourly rollups, is the figure summed from the raw
 // records: the three windows' totals, the 24 hourly request bars and the
 // 30 daily spend bars.
 func TestOverviewFromRollupsMatchesRawRecords(t *testing.T) {

@@ -239,30 +239,33 @@ func (c *console) overview(w http.ResponseWriter, r *http.Request, v *view) erro
 	now := c.now().UTC()
 	d := &overviewData{}
 	until := now.Add(time.Minute)
-	// Three ledger reads whatever the traffic: the last hour's and the
-	// last day's totals, and the last 30 days hour by hour, from which the
-	// month's total and both charts are drawn.
-	month, err := c.svc.UsageByHour(ctx, admin.UsageQuery{Since: rfc3339(now.Add(-30 * 24 * time.Hour)), Until: rfc3339(until)})
+	// Three ledger reads whatever the traffic, each from the rollups: the
+	// last hour's total, the last day hour by hour and the last 30 days
+	// day by day. The day's and the 30 days' totals are their series'
+	// sums; each series' first hour or day counts only the part inside the
+	// window, and the charts show the whole ones that follow.
+	lastHour, err := c.total(r, now.Add(-time.Hour), until)
 	if err != nil {
 		return err
 	}
-	var monthTotal admin.UsageRow
-	byHour := make(map[time.Time]admin.UsageRow, len(month))
-	for _, h := range month {
-		addUsage(&monthTotal, h.UsageRow)
+	hours, err := c.svc.UsageByHour(ctx, admin.UsageQuery{Since: rfc3339(now.Add(-24 * time.Hour)), Until: rfc3339(until)})
+	if err != nil {
+		return err
+	}
+	month, err := c.svc.UsageByDay(ctx, admin.UsageQuery{Since: rfc3339(now.Add(-30 * 24 * time.Hour)), Until: rfc3339(until)})
+	if err != nil {
+		return err
+	}
+	var dayTotal, monthTotal admin.UsageRow
+	byHour := make(map[time.Time]admin.UsageRow, len(hours))
+	for _, h := range hours {
+		addUsage(&dayTotal, h.UsageRow)
 		byHour[h.Hour] = h.UsageRow
 	}
-	for _, win := range []struct {
-		label string
-		d     time.Duration
-	}{{"Last hour", time.Hour}, {"Last day", 24 * time.Hour}} {
-		row, err := c.total(r, now.Add(-win.d), until)
-		if err != nil {
-			return err
-		}
-		d.Windows = append(d.Windows, windowTotal{win.label, row})
+	for _, day := range month {
+		addUsage(&monthTotal, day.UsageRow)
 	}
-	d.Windows = append(d.Windows, windowTotal{"Last 30 days", monthTotal})
+	d.Windows = []windowTotal{{"Last hour", lastHour}, {"Last day", dayTotal}, {"Last 30 days", monthTotal}}
 	// The last 24 hours by hour, and the last 30 days by day (UTC).
 	hourStart := now.Truncate(time.Hour).Add(-23 * time.Hour)
 	var hs series
@@ -280,9 +283,9 @@ func (c *console) overview(w http.ResponseWriter, r *http.Request, v *view) erro
 	d.DaySpend = newBarChart("spend-24h", "Spend per hour, last 24 hours (UTC)", "Spend in USD per hour.", spend)
 	dayStart := now.Truncate(24*time.Hour).AddDate(0, 0, -29)
 	days := make([]float64, 30)
-	for _, h := range month {
-		if i := int(h.Hour.Sub(dayStart) / (24 * time.Hour)); !h.Hour.Before(dayStart) && i < len(days) {
-			days[i] += h.CostUSD
+	for _, day := range month {
+		if i := int(day.Day.Sub(dayStart) / (24 * time.Hour)); !day.Day.Before(dayStart) && i < len(days) {
+			days[i] += day.CostUSD
 		}
 	}
 	daily := series{format: usd}
@@ -513,8 +516,8 @@ type contractsData struct {
 // gateway; a longer window is asked for.
 var complianceWindows = []string{"1h", "24h", "7d", "30d"}
 
-// burnBuckets bounds the ledger queries behind one burn-down chart.
-const burnBuckets = 30
+// burnBuckets bounds the points of one burn-down chart: a month's days.
+const burnBuckets = 31
 
 func (c *console) contracts(w http.ResponseWriter, r *http.Request, v *view) error {
 	ctx, cancel := pageContext(r)
@@ -559,33 +562,55 @@ func (c *console) contracts(w http.ResponseWriter, r *http.Request, v *view) err
 }
 
 // cumulativeSpend reads the channel's spend in the period so far from the
-// ledger, hour by hour in one query, and returns it as at most
-// burnBuckets points, each on an hour boundary (the last at now), so that
-// every point is exact.
+// ledger in one query and returns it as at most burnBuckets points, the
+// last at now. The points are a whole number of days apart (of hours, for
+// a period shorter than burnBuckets days), counted from the period's
+// start, which is a UTC midnight, so that every point is exact and the
+// query reads the daily rollup (the hourly one for short periods) rather
+// than an hourly series of the whole period.
 func (c *console) cumulativeSpend(r *http.Request, channel string, start, end, now time.Time) ([]point, error) {
-	step := end.Sub(start) / burnBuckets
-	if step <= 0 || !start.Before(now) {
+	span := end.Sub(start)
+	if span <= 0 || !start.Before(now) {
 		return nil, nil
 	}
-	hours, err := c.svc.UsageByHour(r.Context(), admin.UsageQuery{Since: rfc3339(start), Until: rfc3339(now), Provider: channel})
-	if err != nil {
-		return nil, err
+	step := (span + burnBuckets - 1) / burnBuckets
+	type amount struct {
+		at  time.Time
+		usd float64
+	}
+	var series []amount
+	q := admin.UsageQuery{Since: rfc3339(start), Until: rfc3339(now), Provider: channel}
+	if step < 24*time.Hour {
+		step = (step + time.Hour - 1).Truncate(time.Hour)
+		hours, err := c.svc.UsageByHour(r.Context(), q)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hours {
+			series = append(series, amount{h.Hour, h.CostUSD})
+		}
+	} else {
+		step = (step + 24*time.Hour - 1).Truncate(24 * time.Hour)
+		days, err := c.svc.UsageByDay(r.Context(), q)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range days {
+			series = append(series, amount{d.Day, d.CostUSD})
+		}
 	}
 	var out []point
 	total, next := 0.0, 0
-	for i := 1; i <= burnBuckets; i++ {
+	for i := 1; ; i++ {
 		to := start.Add(time.Duration(i) * step)
-		if h := to.Truncate(time.Hour); !h.Equal(to) {
-			to = h.Add(time.Hour)
-		}
 		if !to.Before(now) {
 			to = now
 		}
-		for ; next < len(hours) && hours[next].Hour.Before(to); next++ {
-			total += hours[next].CostUSD
+		for ; next < len(series) && series[next].at.Before(to); next++ {
+			total += series[next].usd
 		}
 		out = append(out, point{to, total})
-		if to.Equal(now) {
+		if to.Equal(now) || !to.Before(end) {
 			break
 		}
 	}

@@ -355,6 +355,14 @@ type HourUsage struct {
 	UsageSummary
 }
 
+// DayUsage sums the usage records created in one UTC day. Its Group is
+// empty.
+type DayUsage struct {
+	// Day is the start (midnight UTC) of the day.
+	Day time.Time
+	UsageSummary
+}
+
 // RouteUsage counts the usage records that share a tenant, client-facing
 // model, traffic class, serving channel, route decision (UsageRecord.Route)
 // and contract list: everything a compliance check reads of a record but

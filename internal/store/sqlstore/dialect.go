@@ -41,6 +41,9 @@ type dialect struct {
 	// hourStart is an SQL expression for the start of the UTC hour of
 	// the timestamp column col, of the same type as col.
 	hourStart func(col string) string
+	// dayStart is an SQL expression for the start of the UTC day of the
+	// timestamp column col, of the same type as col.
+	dayStart func(col string) string
 	// constraint classifies a constraint violation.
 	constraint func(error) constraintKind
 }
@@ -64,12 +67,14 @@ var sqliteDialect = dialect{
 		"{{timestamp}}", "INTEGER",
 		"{{bool}}", "INTEGER",
 		"{{serial_pk}}", "INTEGER PRIMARY KEY",
+		"{{day_of_hour_start}}", sqliteDayStart("hour_start"),
 	),
 	// SQLITE_MAX_VARIABLE_NUMBER is 32766 since SQLite 3.32; stay well
 	// below it.
 	maxParams: 16000,
 	timeArg:   func(t time.Time) any { return t.UnixMicro() },
 	hourStart: func(col string) string { return "((" + col + " / 3600000000) * 3600000000)" },
+	dayStart:  sqliteDayStart,
 	constraint: func(err error) constraintKind {
 		var se *sqlite.Error
 		if !errors.As(err, &se) {
@@ -92,6 +97,7 @@ var postgresDialect = dialect{
 		"{{timestamp}}", "TIMESTAMPTZ",
 		"{{bool}}", "BOOLEAN",
 		"{{serial_pk}}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+		"{{day_of_hour_start}}", postgresDayStart("hour_start"),
 	),
 	numbered: true,
 	// The wire protocol counts parameters in an int16.
@@ -104,6 +110,7 @@ var postgresDialect = dialect{
 	hourStart: func(col string) string {
 		return "(date_trunc('hour', " + col + " AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
 	},
+	dayStart: postgresDayStart,
 	constraint: func(err error) constraintKind {
 		var pe *pgconn.PgError
 		if !errors.As(err, &pe) {
@@ -117,6 +124,13 @@ var postgresDialect = dialect{
 		}
 		return constraintNone
 	},
+}
+
+// sqliteDayStart and postgresDayStart are the dialects' dayStart.
+func sqliteDayStart(col string) string { return "((" + col + " / 86400000000) * 86400000000)" }
+
+func postgresDayStart(col string) string {
+	return "(date_trunc('day', " + col + " AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
 }
 
 // rebind rewrites the "?" placeholders of q for the dialect. Queries in

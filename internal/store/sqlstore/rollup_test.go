@@ -57,8 +57,64 @@ func TestPlanUsageReads(t *testing.T) {
 			want: usageReads{whole: usageSpan{h(6, 0), h(6, 0)}, edges: []usageSpan{{h(5, 20), h(6, 0)}, {h(6, 0), h(6, 40)}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := planUsageReads(tc.since, tc.until, tc.prune)
+			got := planUsageReads(tc.since, tc.until, tc.prune, time.Time{})
+			// How whole is split into days and hours is TestPlanUsageReads_Days'.
+			got.days, got.hasDays, got.hours, got.minus = usageSpan{}, false, nil, nil
 			if diff := gocmp.Diff(tc.want, got, gocmp.AllowUnexported(usageReads{}, usageSpan{})); diff != "" {
+				t.Errorf("planUsageReads (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPlanUsageReads_Days(t *testing.T) {
+	var zero time.Time
+	day := func(d, hours int) time.Time { return h(d*24+hours, 0) }
+	for _, tc := range []struct {
+		name              string
+		since, until, now time.Time
+		days              usageSpan
+		hasDays           bool
+		hours, minus      []usageSpan
+	}{
+		{name: "unbounded", hasDays: true},
+		{name: "whole_days", since: day(1, 0), until: day(4, 0), days: usageSpan{day(1, 0), day(4, 0)}, hasDays: true},
+		// Fewer hours are added than subtracted at both ends.
+		{name: "hours_added", since: day(1, 15), until: day(4, 7), days: usageSpan{day(2, 0), day(4, 0)}, hasDays: true,
+			hours: []usageSpan{{day(1, 15), day(2, 0)}, {day(4, 0), day(4, 7)}}},
+		// Fewer hours are subtracted than added at both ends.
+		{name: "hours_subtracted", since: day(1, 5), until: day(4, 17), days: usageSpan{day(1, 0), day(5, 0)}, hasDays: true,
+			minus: []usageSpan{{day(1, 0), day(1, 5)}, {day(4, 17), day(5, 0)}}},
+		{name: "mid_hour_edges", since: day(1, 5).Add(20 * time.Minute), until: day(4, 7).Add(40 * time.Minute),
+			days: usageSpan{day(1, 0), day(4, 0)}, hasDays: true,
+			hours: []usageSpan{{day(4, 0), day(4, 7)}}, minus: []usageSpan{{day(1, 0), day(1, 6)}}},
+		// The hours after now hold no traffic: the day of now is read whole
+		// less nothing that holds any.
+		{name: "until_near_now", since: day(1, 0), until: day(4, 10), now: day(4, 9).Add(30 * time.Minute),
+			days: usageSpan{day(1, 0), day(5, 0)}, hasDays: true, minus: []usageSpan{{day(4, 10), day(5, 0)}}},
+		{name: "until_near_now_early", since: day(1, 0), until: day(4, 1), now: day(4, 0).Add(30 * time.Minute),
+			days: usageSpan{day(1, 0), day(5, 0)}, hasDays: true, minus: []usageSpan{{day(4, 1), day(5, 0)}}},
+		{name: "since_only", since: day(1, 5), days: usageSpan{day(1, 0), zero}, hasDays: true,
+			minus: []usageSpan{{day(1, 0), day(1, 5)}}},
+		{name: "until_only", until: day(4, 7), days: usageSpan{zero, day(4, 0)}, hasDays: true,
+			hours: []usageSpan{{day(4, 0), day(4, 7)}}},
+		{name: "less_than_a_day_across_midnight", since: day(1, 5), until: day(2, 3), days: usageSpan{day(1, 0), day(2, 0)}, hasDays: true,
+			hours: []usageSpan{{day(2, 0), day(2, 3)}}, minus: []usageSpan{{day(1, 0), day(1, 5)}}},
+		{name: "short_across_midnight", since: day(1, 20), until: day(2, 3),
+			hours: []usageSpan{{day(1, 20), day(2, 0)}, {day(2, 0), day(2, 3)}}},
+		{name: "within_a_day", since: day(1, 5), until: day(1, 9), hours: []usageSpan{{day(1, 5), day(1, 9)}}},
+		{name: "most_of_a_day", since: day(1, 2), until: day(1, 21), days: usageSpan{day(1, 0), day(2, 0)}, hasDays: true,
+			minus: []usageSpan{{day(1, 0), day(1, 2)}, {day(1, 21), day(2, 0)}}},
+		{name: "to_midnight", since: day(1, 2), until: day(2, 0), days: usageSpan{day(1, 0), day(2, 0)}, hasDays: true,
+			minus: []usageSpan{{day(1, 0), day(1, 2)}}},
+		{name: "exactly_one_day", since: day(1, 0), until: day(2, 0), days: usageSpan{day(1, 0), day(2, 0)}, hasDays: true},
+		{name: "no_whole_hours", since: day(1, 5).Add(20 * time.Minute), until: day(1, 5).Add(40 * time.Minute)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := planUsageReads(tc.since, tc.until, time.Time{}, tc.now)
+			want := got
+			want.days, want.hasDays, want.hours, want.minus = tc.days, tc.hasDays, tc.hours, tc.minus
+			if diff := gocmp.Diff(want, got, gocmp.AllowUnexported(usageReads{}, usageSpan{})); diff != "" {
 				t.Errorf("planUsageReads (-want +got):\n%s", diff)
 			}
 		})
@@ -336,17 +392,32 @@ func TestSumUsage_SQLiteQueryPlans(t *testing.T) {
 		want []string // in order, one per part
 	}{
 		{"by_tenant", store.UsageFilter{}, store.GroupTenant,
-			[]string{"SCAN usage_hourly", "usage_records USING INDEX usage_records_unrolled_idx"}},
+			[]string{"SCAN usage_daily", "usage_records USING INDEX usage_records_unrolled_idx"}},
 		{"tenant_since", store.UsageFilter{TenantID: "t", Since: h(0, 0)}, store.GroupNone,
-			[]string{"SEARCH usage_hourly USING INDEX usage_hourly_tenant_idx (tenant_id=? AND hour_start>?)",
+			[]string{"SEARCH usage_daily USING INDEX usage_daily_tenant_idx (tenant_id=? AND day_start>?)",
 				"SEARCH usage_records USING INDEX usage_records_unrolled_idx (created_at>?)"}},
 		{"key_mid_hour", store.UsageFilter{KeyID: "k", Since: h(0, 30)}, store.GroupModel,
-			[]string{"SEARCH usage_hourly USING INDEX usage_hourly_key_idx (key_id=? AND hour_start>?)",
+			[]string{"SEARCH usage_daily USING INDEX usage_daily_key_idx (key_id=? AND day_start>?)",
+				"SEARCH usage_hourly USING INDEX usage_hourly_key_idx (key_id=? AND hour_start>? AND hour_start<?)",
 				"SEARCH usage_records USING INDEX usage_records_unrolled_idx (created_at>?)",
 				"SEARCH usage_records USING INDEX usage_records_key_created_idx (key_id=? AND created_at>? AND created_at<?)"}},
 		{"since_by_provider", store.UsageFilter{Since: h(0, 0)}, store.GroupProvider,
-			[]string{"SEARCH usage_hourly USING INDEX sqlite_autoindex_usage_hourly_1 (hour_start>?)",
+			[]string{"SEARCH usage_daily USING INDEX sqlite_autoindex_usage_daily_1 (day_start>?)",
 				"SEARCH usage_records USING INDEX usage_records_unrolled_idx (created_at>?)"}},
+		// 30 days from mid-hour to mid-hour: whole days from usage_daily,
+		// the hours around them from usage_hourly, the edges raw.
+		{"30d_mid_hour_by_key", store.UsageFilter{Since: h(5, 20), Until: h(30*24+5, 20)}, store.GroupKey,
+			[]string{"SEARCH usage_daily USING INDEX sqlite_autoindex_usage_daily_1 (day_start>? AND day_start<?)",
+				"SEARCH usage_hourly USING INDEX sqlite_autoindex_usage_hourly_1 (hour_start>? AND hour_start<?)",
+				"SEARCH usage_hourly USING INDEX sqlite_autoindex_usage_hourly_1 (hour_start>? AND hour_start<?)",
+				"SEARCH usage_records USING INDEX usage_records_unrolled_idx (created_at>? AND created_at<?)",
+				"SEARCH usage_records USING INDEX usage_records_created_idx (created_at>? AND created_at<?)",
+				"SEARCH usage_records USING INDEX usage_records_created_idx (created_at>? AND created_at<?)"}},
+		// SumUsageByDay: a daily series of a provider.
+		{"provider_by_day", store.UsageFilter{Provider: "p", Since: h(0, 0), Until: h(30*24+5, 0)}, "day",
+			[]string{"SEARCH usage_daily USING INDEX sqlite_autoindex_usage_daily_1 (day_start>? AND day_start<?)",
+				"SEARCH usage_hourly USING INDEX sqlite_autoindex_usage_hourly_1 (hour_start>? AND hour_start<?)",
+				"SEARCH usage_records USING INDEX usage_records_unrolled_idx (created_at>? AND created_at<?)"}},
 		// SumUsageByHour: an hourly series of a tenant.
 		{"tenant_by_hour", store.UsageFilter{TenantID: "t", Since: h(0, 0)}, "hour",
 			[]string{"SEARCH usage_hourly USING INDEX usage_hourly_tenant_idx (tenant_id=? AND hour_start>?)",
@@ -356,12 +427,17 @@ func TestSumUsage_SQLiteQueryPlans(t *testing.T) {
 				"SEARCH usage_records USING INDEX usage_records_unrolled_idx (created_at>?)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			hourly, raw := "hour_start", s.d.hourStart("created_at")
-			if tc.by != "hour" {
-				hourly, _ = usageGroupColumn(tc.by)
-				raw = hourly
+			var g partGroups
+			switch tc.by {
+			case "hour":
+				g = partGroups{hourly: "hour_start", raw: s.d.hourStart("created_at")}
+			case "day":
+				g = partGroups{daily: "day_start", hourly: s.d.dayStart("hour_start"), raw: s.d.dayStart("created_at")}
+			default:
+				col, _ := usageGroupColumn(tc.by)
+				g = partGroups{daily: col, hourly: col, raw: col}
 			}
-			q, args := s.sumUsageQuery(planUsageReads(tc.f.Since, tc.f.Until, time.Time{}), tc.f, hourly, raw, tc.by != store.GroupNone)
+			q, args := s.sumUsageQuery(planUsageReads(tc.f.Since, tc.f.Until, time.Time{}, time.Time{}), tc.f, g, tc.by != store.GroupNone)
 			rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
 			if err != nil {
 				t.Fatal(err)

@@ -333,12 +333,88 @@ func usageGroupColumn(groupBy string) (string, bool) {
 type usageSpan struct{ from, to time.Time }
 
 // usageReads is how SumUsage reads a window: the whole hours from the
-// hourly aggregates plus the raw records not rolled yet, and each edge
-// from every raw record in it, rolled or not.
+// aggregates plus the raw records not rolled yet, and each edge from every
+// raw record in it, rolled or not. The whole hours are read as whole UTC
+// days from the daily aggregates, plus or minus hours from the hourly ones:
+// a partial day at either end is either added hour by hour, or read whole
+// from its day's aggregate less the hours outside the window, whichever
+// reads fewer hours that can hold traffic. Both give the same sums, since a
+// day's aggregate is always the sum of its hours' (see Rollup).
 type usageReads struct {
 	whole    usageSpan
 	hasWhole bool
 	edges    []usageSpan
+	// days is read from usage_daily when hasDays; hours are added from
+	// usage_hourly and minus subtracted from it.
+	days    usageSpan
+	hasDays bool
+	hours   []usageSpan
+	minus   []usageSpan
+}
+
+// liveHours counts the hours of the hour-aligned span [from, to) that can
+// hold traffic: those that began by now (all of them when now is zero).
+func liveHours(from, to, now time.Time) int {
+	if !now.IsZero() {
+		if end := hourOf(now).Add(time.Hour); to.After(end) {
+			to = end
+		}
+	}
+	if !from.Before(to) {
+		return 0
+	}
+	return int(to.Sub(from) / time.Hour)
+}
+
+// splitDays sets r's days, hours and minus from its whole span, now being
+// the clock that tells which hours can hold traffic.
+func (r *usageReads) splitDays(now time.Time) {
+	if !r.hasWhole {
+		return
+	}
+	const day = 24 * time.Hour
+	w := r.whole
+	r.days, r.hasDays = w, true
+	var lead, trail *usageSpan // partial days at the ends, when any
+	if !w.from.IsZero() && !w.from.Equal(dayOf(w.from)) {
+		lead = &usageSpan{w.from, dayOf(w.from).Add(day)}
+		if !w.to.IsZero() && w.to.Before(lead.to) {
+			lead.to = w.to // the window lies within one day
+		}
+		r.days.from = lead.to
+	}
+	if !w.to.IsZero() && !w.to.Equal(dayOf(w.to)) && (lead == nil || lead.to.Before(w.to)) {
+		trail = &usageSpan{dayOf(w.to), w.to}
+		r.days.to = trail.from
+	}
+	if lead != nil {
+		d := dayOf(lead.from)
+		if liveHours(d, lead.from, now)+liveHours(lead.to, d.Add(day), now) < liveHours(lead.from, lead.to, now) {
+			r.minus = append(r.minus, usageSpan{d, lead.from})
+			if lead.to.Before(d.Add(day)) {
+				r.minus = append(r.minus, usageSpan{lead.to, d.Add(day)})
+			}
+			r.days.from = d
+			if lead.to.Equal(w.to) {
+				r.days.to = d.Add(day)
+			}
+		} else {
+			r.hours = append(r.hours, *lead)
+		}
+	}
+	if trail != nil {
+		d := trail.from
+		if liveHours(trail.to, d.Add(day), now) < liveHours(trail.from, trail.to, now) {
+			r.minus = append(r.minus, usageSpan{trail.to, d.Add(day)})
+			r.days.to = d.Add(day)
+		} else {
+			r.hours = append(r.hours, *trail)
+		}
+	}
+	r.hasDays = r.days.from.IsZero() || r.days.to.IsZero() || r.days.from.Before(r.days.to)
+	if !r.hasDays {
+		r.days = usageSpan{}
+	}
 }
 
 // planUsageReads splits the window [since, until) (zero bounds unbounded,
@@ -346,7 +422,7 @@ type usageReads struct {
 // partial hours at its edges read from raw records. An edge hour before
 // prunedBefore (hour-aligned; zero when nothing was pruned) may have lost
 // its raw records, so it is read whole, from the aggregates, instead.
-func planUsageReads(since, until, prunedBefore time.Time) usageReads {
+func planUsageReads(since, until, prunedBefore, now time.Time) usageReads {
 	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
 		return usageReads{}
 	}
@@ -356,7 +432,9 @@ func planUsageReads(since, until, prunedBefore time.Time) usageReads {
 	endEdge := !until.IsZero() && !until.Equal(endHour)
 	if startEdge && endEdge && startHour.Equal(endHour) {
 		if pruned(startHour) {
-			return usageReads{whole: usageSpan{startHour, startHour.Add(time.Hour)}, hasWhole: true}
+			r := usageReads{whole: usageSpan{startHour, startHour.Add(time.Hour)}, hasWhole: true}
+			r.splitDays(now)
+			return r
 		}
 		return usageReads{edges: []usageSpan{{since, until}}}
 	}
@@ -378,6 +456,7 @@ func planUsageReads(since, until, prunedBefore time.Time) usageReads {
 		}
 	}
 	r.hasWhole = r.whole.from.IsZero() || r.whole.to.IsZero() || r.whole.from.Before(r.whole.to)
+	r.splitDays(now)
 	return r
 }
 
@@ -387,11 +466,12 @@ func planUsageReads(since, until, prunedBefore time.Time) usageReads {
 // order). With store.GroupContract a record counts once under each of its
 // contracts, and under "" when it has none.
 //
-// The hours that lie wholly inside the window are read from the hourly
-// aggregates Rollup maintains, plus the records Rollup has not reached yet
-// (the current hour, late arrivals), so long windows cost little whatever
-// the traffic. A window that starts or ends inside an hour reads that
-// partial hour from the raw records, rolled or not, and is exact to the
+// The hours that lie wholly inside the window are read from the
+// aggregates Rollup maintains (by the day from the daily ones, with the
+// hours of partial days from the hourly ones; see usageReads), plus the
+// records Rollup has not reached yet (the current hour, late arrivals), so
+// long windows cost little whatever the traffic. A window that starts or
+// ends inside an hour reads that partial hour from the raw records, rolled or not, and is exact to the
 // microsecond as long as they exist. Once PruneUsage has deleted the raw
 // records of that hour, the hour is counted whole instead: a window
 // starting at 10:20 in a pruned hour counts from 10:00, one ending at
@@ -424,7 +504,7 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 		a.costNano += costNano
 	}
 	read := func(q queryer, plan usageReads) error {
-		query, args := s.sumUsageQuery(plan, f, group, group, groupBy != store.GroupNone)
+		query, args := s.sumUsageQuery(plan, f, partGroups{daily: group, hourly: group, raw: group}, groupBy != store.GroupNone)
 		if query == "" {
 			return nil
 		}
@@ -489,7 +569,7 @@ func (s *Store) SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]stor
 	since, until := dbInstant(f.Since), dbInstant(f.Until)
 	var out []store.HourUsage
 	read := func(q queryer, plan usageReads) error {
-		query, args := s.sumUsageQuery(plan, f, "hour_start", s.d.hourStart("created_at"), true)
+		query, args := s.sumUsageQuery(plan, f, partGroups{hourly: "hour_start", raw: s.d.hourStart("created_at")}, true)
 		if query == "" {
 			return nil
 		}
@@ -517,6 +597,49 @@ func (s *Store) SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]stor
 	}
 	if err := s.readPlanned(ctx, since, until, read); err != nil {
 		return nil, fmt.Errorf("summing usage by hour: %w", err)
+	}
+	return out, nil
+}
+
+// SumUsageByDay sums the records matching f per UTC day of their
+// creation, oldest day first; days without records are absent. It reads
+// as SumUsage does, in one statement: whole hours from the daily and
+// hourly aggregates (see usageReads), the records not rolled yet, and a
+// window's partial edge hours from the raw records (whole, when pruned). The days at the window's edges count only the
+// part inside it.
+func (s *Store) SumUsageByDay(ctx context.Context, f store.UsageFilter) ([]store.DayUsage, error) {
+	since, until := dbInstant(f.Since), dbInstant(f.Until)
+	var out []store.DayUsage
+	read := func(q queryer, plan usageReads) error {
+		g := partGroups{daily: "day_start", hourly: s.d.dayStart("hour_start"), raw: s.d.dayStart("created_at")}
+		query, args := s.sumUsageQuery(plan, f, g, true)
+		if query == "" {
+			return nil
+		}
+		rows, err := q.QueryContext(ctx, query+" ORDER BY g", args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				d    store.DayUsage
+				cost int64
+			)
+			if err := rows.Scan(timeColumn{t: &d.Day}, &d.Requests, &d.Errors, &d.InputTokens, &d.OutputTokens,
+				&d.CachedInputTokens, &d.CacheWriteTokens, &d.ReasoningTokens, &cost); err != nil {
+				return err
+			}
+			if d.Requests == 0 {
+				continue
+			}
+			d.CostUSD = float64(cost) / nanoUSD
+			out = append(out, d)
+		}
+		return rows.Err()
+	}
+	if err := s.readPlanned(ctx, since, until, read); err != nil {
+		return nil, fmt.Errorf("summing usage by day: %w", err)
 	}
 	return out, nil
 }
@@ -559,24 +682,29 @@ func (s *Store) inReadTx(ctx context.Context, fn func(*sql.Tx) error) error {
 // The parts of a sum query select, after their group, these values of
 // each aggregate or raw record; the outer query sums them.
 const (
-	hourlyPartSelect = `requests, errors, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd`
-	rawPartSelect    = `1 AS requests, CASE WHEN status >= 400 OR error_kind <> '' THEN 1 ELSE 0 END AS errors, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd`
-	sumSelect        = `CAST(COALESCE(SUM(requests), 0) AS BIGINT), CAST(COALESCE(SUM(errors), 0) AS BIGINT),
+	hourlyPartSelect  = `requests, errors, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd`
+	hourlyMinusSelect = `-requests, -errors, -input_tokens, -output_tokens, -cached_input_tokens, -cache_write_tokens, -reasoning_tokens, -cost_nano_usd`
+	rawPartSelect     = `1 AS requests, CASE WHEN status >= 400 OR error_kind <> '' THEN 1 ELSE 0 END AS errors, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd`
+	sumSelect         = `CAST(COALESCE(SUM(requests), 0) AS BIGINT), CAST(COALESCE(SUM(errors), 0) AS BIGINT),
 CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT),
 CAST(COALESCE(SUM(cached_input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_tokens), 0) AS BIGINT),
 CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_nano_usd), 0) AS BIGINT)`
 )
 
+// partGroups are a grouping's expression in each table a sum reads:
+// usage_daily, usage_hourly and usage_records (the same column, except for
+// a period, which each table keeps its own way). An empty daily reads the
+// whole days from usage_hourly too, for a grouping finer than a day.
+type partGroups struct{ daily, hourly, raw string }
+
 // sumUsageQuery builds one statement that sums every part of plan, so that
-// all parts read one snapshot. hourlyGroup and rawGroup are the grouping's
-// expression in usage_hourly and in usage_records (the same column, except
-// for the hour, which each table keeps its own way). The parts only filter, and the grouping is
+// all parts read one snapshot. The parts only filter, and the grouping is
 // done once over their union: grouping inside a part would let SQLite
 // prefer an index that yields rows in group order over the one that
 // narrows the part down (the partial index of unrolled records, an hour
 // range), and read every raw record. It returns "" when the plan reads
 // nothing.
-func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, hourlyGroup, rawGroup string, grouped bool) (string, []any) {
+func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, g partGroups, grouped bool) (string, []any) {
 	var (
 		parts []string
 		args  []any
@@ -586,11 +714,23 @@ func (s *Store) sumUsageQuery(plan usageReads, f store.UsageFilter, hourlyGroup,
 		parts, args = append(parts, `SELECT `+group+` AS g, `+sel+` FROM `+table+where), append(args, a...)
 	}
 	if plan.hasWhole {
-		part(hourlyGroup, hourlyPartSelect, "usage_hourly", "hour_start", "", plan.whole)
-		part(rawGroup, rawPartSelect, s.unrolledRecords(), "created_at", "NOT rolled", plan.whole)
+		if g.daily == "" {
+			part(g.hourly, hourlyPartSelect, "usage_hourly", "hour_start", "", plan.whole)
+		} else {
+			if plan.hasDays {
+				part(g.daily, hourlyPartSelect, "usage_daily", "day_start", "", plan.days)
+			}
+			for _, h := range plan.hours {
+				part(g.hourly, hourlyPartSelect, "usage_hourly", "hour_start", "", h)
+			}
+			for _, h := range plan.minus {
+				part(g.hourly, hourlyMinusSelect, "usage_hourly", "hour_start", "", h)
+			}
+		}
+		part(g.raw, rawPartSelect, s.unrolledRecords(), "created_at", "NOT rolled", plan.whole)
 	}
 	for _, e := range plan.edges {
-		part(rawGroup, rawPartSelect, "usage_records", "created_at", "", e)
+		part(g.raw, rawPartSelect, "usage_records", "created_at", "", e)
 	}
 	if len(parts) == 0 {
 		return "", nil
@@ -817,13 +957,13 @@ func scanUsage(rows *sql.Rows) (store.UsageRecord, int64, error) {
 // share one snapshot.
 func (s *Store) readPlanned(ctx context.Context, since, until time.Time, read func(queryer, usageReads) error) error {
 	if !needsPruneHorizon(since, until) {
-		return read(s.r, planUsageReads(since, until, time.Time{}))
+		return read(s.r, planUsageReads(since, until, time.Time{}, s.now()))
 	}
 	return s.inReadTx(ctx, func(tx *sql.Tx) error {
 		p, err := s.prunedBefore(ctx, tx)
 		if err != nil {
 			return err
 		}
-		return read(tx, planUsageReads(since, until, p))
+		return read(tx, planUsageReads(since, until, p, s.now()))
 	})
 }

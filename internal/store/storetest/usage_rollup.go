@@ -19,7 +19,7 @@ import (
 )
 
 // LedgerUnderTest is the usage-ledger upkeep and reporting API the suite
-// exercises on top of StoreUnderTest: the hourly rollup, retention of raw
+// exercises on top of StoreUnderTest: the hourly and daily rollups, retention of raw
 // records, the raw-record scan and spend per provider.
 type LedgerUnderTest interface {
 	StoreUnderTest
@@ -28,6 +28,7 @@ type LedgerUnderTest interface {
 	ScanUsage(ctx context.Context, f store.UsageFilter, fn func(store.UsageRecord) error) error
 	SpendByProvider(ctx context.Context, since time.Time) (map[string]float64, error)
 	SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]store.HourUsage, error)
+	SumUsageByDay(ctx context.Context, f store.UsageFilter) ([]store.DayUsage, error)
 	SumUsageRoutes(ctx context.Context, since, until time.Time) ([]store.RouteUsage, error)
 }
 
@@ -42,6 +43,7 @@ func runLedger(t *testing.T, open func(t *testing.T) StoreUnderTest) {
 		{"usage_rollup_idempotent", testRollupIdempotent},
 		{"usage_rollup_concurrent", testRollupConcurrent},
 		{"usage_rollup_late_records", testRollupLateRecords},
+		{"usage_daily_rollup_matches_raw", testDailyRollupMatchesRaw},
 		{"usage_prune_only_rolled", testPruneOnlyRolled},
 		{"usage_sum_by_contract", testSumByContract},
 		{"usage_scan", testScanUsage},
