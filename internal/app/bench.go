@@ -626,6 +626,34 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / clockTicks
 }
 
+// ioCalls counts a process's read and write system calls.
+type ioCalls struct{ reads, writes int64 }
+
+// syscalls reads a process's read and write system call counts from
+// /proc (syscr and syscw: every read or write of a file or socket,
+// including one that finds nothing to read).
+func syscalls(pid int) ioCalls {
+	var c ioCalls
+	if pid == 0 {
+		return c
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return c
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, _ := strings.Cut(line, ": ")
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch name {
+		case "syscr":
+			c.reads = n
+		case "syscw":
+			c.writes = n
+		}
+	}
+	return c
+}
+
 func rssKB(pid int) int64     { return procStatusKB(pid, "VmRSS:") }
 func peakRSSKB(pid int) int64 { return procStatusKB(pid, "VmHWM:") }
 func procStatusKB(pid int, field string) int64 {
