@@ -125,13 +125,17 @@ func serveBareProxy(ctx context.Context, listen, upstream string) error {
 	if err != nil {
 		return err
 	}
+	// The gateway's pools and buffer sizes, on the standard library's own
+	// connections (without the gateway's burstConn).
+	tr := upstreamTransport()
+	tr.DialContext = http.DefaultTransport.(*http.Transport).DialContext
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Header.Set("Authorization", "Bearer "+fakecloud.DefaultKey)
 		},
 		FlushInterval: -1,
-		Transport:     upstreamTransport(),
+		Transport:     tr,
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
