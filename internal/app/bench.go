@@ -125,13 +125,17 @@ func serveBareProxy(ctx context.Context, listen, upstream string) error {
 	if err != nil {
 		return err
 	}
+	// The gateway's pools and buffer sizes, on the standard library's own
+	// connections (without the gateway's burstConn).
+	tr := upstreamTransport()
+	tr.DialContext = http.DefaultTransport.(*http.Transport).DialContext
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Header.Set("Authorization", "Bearer "+fakecloud.DefaultKey)
 		},
 		FlushInterval: -1,
-		Transport:     upstreamTransport(),
+		Transport:     tr,
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -630,6 +634,34 @@ func cpuTime(pid int) time.Duration {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	const clockTicks = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// ioCalls counts a process's read and write system calls.
+type ioCalls struct{ reads, writes int64 }
+
+// syscalls reads a process's read and write system call counts from
+// /proc (syscr and syscw: every read or write of a file or socket,
+// including one that finds nothing to read).
+func syscalls(pid int) ioCalls {
+	var c ioCalls
+	if pid == 0 {
+		return c
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return c
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, _ := strings.Cut(line, ": ")
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch name {
+		case "syscr":
+			c.reads = n
+		case "syscw":
+			c.writes = n
+		}
+	}
+	return c
 }
 
 func rssKB(pid int) int64     { return procStatusKB(pid, "VmRSS:") }

@@ -59,7 +59,7 @@ func TestBench_ToyScale(t *testing.T) {
 	sections := []string{"# Benchmarks", "## Gateway against the floor", "CPU per request, fast path, c=16",
 		"CPU per request, translated, c=64", "added TTFT p50", "50-chunk stream at c=64", "allocated per request, fast path",
 		"RSS idle", "### Long run", "## Under pressure", "### Overload", "refused by admission control", "### Blackholed Redis and store",
-		"### One long stream", "streamed through the floor", "### Slow clients", "### Label cardinality", "### Concurrent slow streams"}
+		"### One long stream", "streamed through the floor", "system calls per content chunk", "### Slow clients", "### Label cardinality", "### Concurrent slow streams"}
 	if b.postgres != "" && b.redis != "" {
 		sections = append(sections, "### Two replicas on Postgres and Redis")
 	}
@@ -143,6 +143,43 @@ func benchCommand(t *testing.T) func(ctx context.Context, args ...string) *exec.
 		cmd := exec.CommandContext(ctx, exe)
 		cmd.Env = append(os.Environ(), subprocessEnv+"="+strings.Join(args, "\x1f"))
 		return cmd
+	}
+}
+
+// TestSyscalls reads a process's read and write system call counts: this
+// process's grow by at least the reads and writes it makes between two
+// readings, and a pid of 0 (an in-process target) has none.
+func TestSyscalls(t *testing.T) {
+	zero, err := os.Open("/dev/zero")
+	if err != nil {
+		t.Skip("no /dev/zero:", err)
+	}
+	defer zero.Close()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if _, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", os.Getpid())); err != nil {
+		t.Skip("/proc/<pid>/io is not readable here:", err)
+	}
+	before := syscalls(os.Getpid())
+	const n = 50
+	buf := make([]byte, 16)
+	for range n {
+		if _, err := zero.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := null.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := syscalls(os.Getpid())
+	if after.reads-before.reads < n || after.writes-before.writes < n {
+		t.Errorf("after %d reads and %d writes the counts grew by %d and %d", n, n, after.reads-before.reads, after.writes-before.writes)
+	}
+	if c := syscalls(0); c != (ioCalls{}) {
+		t.Errorf("syscalls(0) = %+v, want none", c)
 	}
 }
 

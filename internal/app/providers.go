@@ -39,6 +39,9 @@ func upstreamTransport() *http.Transport {
 	// 2 KiB more per open stream.
 	t.WriteBufferSize = 2 << 10
 	t.ReadBufferSize = 4 << 10
+	// A fast stream's burst, queued in the socket past that buffer, is
+	// read in one system call all the same (burstConn).
+	t.DialContext = burstDialer(t.DialContext)
 	return t
 }
 
