@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -16,7 +17,7 @@ import (
 // twice the live heap, which with thousands of open streams is hundreds
 // of MiB of garbage on top of what they hold. memoryRelief, run by serve
 // once a second, answers both: once a burst is over it collects and
-// returns the freed memory at once (debug.FreeOSMemory), and while the
+// returns the freed memory at once (freeMemory), and while the
 // live heap is large it lowers GOGC so that the headroom stays near
 // reliefHeadroom instead of growing with it.
 type memoryRelief struct {
@@ -133,11 +134,22 @@ func startMemoryRelief(inFlight func() int64, getenv func(string) string) (stop 
 
 // newMemoryRelief is the process's memoryRelief.
 func newMemoryRelief(inFlight func() int64, getenv func(string) string) *memoryRelief {
-	m := &memoryRelief{inFlight: inFlight, live: liveHeap, free: debug.FreeOSMemory}
+	m := &memoryRelief{inFlight: inFlight, live: liveHeap, free: freeMemory}
 	if getenv("GOGC") == "" {
 		m.setGCPercent = debug.SetGCPercent
 	}
 	return m
+}
+
+// freeMemory collects twice and returns the freed memory to the
+// operating system. Twice, because a burst leaves buffers in sync.Pools
+// (net/http's connection buffers among them): a collection moves a
+// pool's contents aside and frees them only at the next, so after one
+// they would stay, and with them the spans they pin, until a collection
+// that an idle gateway may not run for a long time.
+func freeMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // liveHeap reads the live heap as of the last collection.
