@@ -83,6 +83,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "switchyard: serving on %s (admin %s)\n", inst.URL(), inst.AdminURL())
+	// Like the memory limit, the collector's settings are the process's.
+	stopRelief := startMemoryRelief(inst.metrics.InFlight, env.Getenv)
+	defer stopRelief()
 	for {
 		select {
 		case <-ctx.Done():
@@ -120,6 +123,7 @@ type requestStore interface {
 // Instance is a running gateway.
 type Instance struct {
 	cfg      *config.Config
+	metrics  *telemetry.Metrics
 	log      *slog.Logger
 	logw     *telemetry.LogWriter
 	store    *sqlstore.Store
@@ -230,6 +234,7 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	in.closers = append(in.closers, in.alerts.Close)
 
 	metrics := telemetry.NewMetrics()
+	in.metrics = metrics
 	in.ledger = usage.NewWriter(st, usage.WriterOptions{Logger: log, QueueSize: cfg.Ledger.QueueSize,
 		OnError: func(error) { metrics.LedgerError() }, StoreDown: storeBreaker.Open})
 

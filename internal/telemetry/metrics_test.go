@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +97,32 @@ func TestMetrics_StreamsAndBudgets(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestMetrics_InFlight: InFlight counts the requests in the handler, a
+// refused (summarized) one and one whose handler panics included, and
+// each is counted out when its handler returns.
+func TestMetrics_InFlight(t *testing.T) {
+	m := NewMetrics()
+	var during []int64
+	serveWith(m, func(*Info) { during = append(during, m.InFlight()) })
+	serveWith(m, func(in *Info) {
+		during = append(during, m.InFlight())
+		serveWith(m, func(*Info) { during = append(during, m.InFlight()) })
+	})
+	serveWith(m, func(in *Info) { in.Summarized = true; during = append(during, m.InFlight()) })
+	func() {
+		defer func() { _ = recover() }()
+		serveWith(m, func(*Info) { during = append(during, m.InFlight()); panic("handler") })
+	}()
+	if want := []int64{1, 1, 2, 1, 1}; !slices.Equal(during, want) {
+		t.Errorf("in flight during the handlers: %v, want %v", during, want)
+	}
+	if n := m.InFlight(); n != 0 {
+		t.Errorf("in flight after: %d, want 0", n)
+	}
+	if !strings.Contains(scrape(t, m, "text/plain"), "switchyard_requests_in_flight 0") {
+		t.Error("the in-flight gauge is not back to 0")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -104,14 +105,17 @@ func WithInfo(ctx context.Context, in *Info) context.Context {
 
 // Metrics are the gateway's Prometheus collectors.
 type Metrics struct {
-	Registry   *prometheus.Registry
-	requests   *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
-	ttft       *prometheus.HistogramVec
-	tpot       *prometheus.HistogramVec
-	tokens     *prometheus.CounterVec
-	cost       *prometheus.CounterVec
-	inflight   prometheus.Gauge
+	Registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	ttft     *prometheus.HistogramVec
+	tpot     *prometheus.HistogramVec
+	tokens   *prometheus.CounterVec
+	cost     *prometheus.CounterVec
+	inflight prometheus.Gauge
+	// active counts the requests in the handler, as inflight does, for
+	// InFlight.
+	active     atomic.Int64
 	attempts   *prometheus.CounterVec
 	attemptDur *prometheus.HistogramVec
 	fallbacks  *prometheus.CounterVec
@@ -369,104 +373,138 @@ func (m *Metrics) LedgerError() { m.ledgerErr.Inc() }
 // writes one access-log line and the request metrics when the handler
 // returns. It never logs headers or bodies, so secrets cannot leak here.
 func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
+	// The handler's frame stays on the goroutine's stack for the whole
+	// request (a stream's whole life), below every frame the handler
+	// adds: it keeps only what the request needs, and the access line,
+	// with its room for attributes, is written by finish, a call of its
+	// own. A stack the collector can shrink by half holds less than a
+	// quarter of it in use, so the handler's depth decides what an open
+	// stream's goroutine keeps.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		st := &requestState{}
-		var idb [requestIDLen]byte
-		id := string(appendRequestID(idb[:0]))
-		st.id[0] = id
-		w.Header()["X-Request-Id"] = st.id[:]
-		info := &st.info
-		info.RequestID = id
-		sw := &st.sw
-		sw.ResponseWriter = w
-		st.ctx = infoContext{Context: r.Context(), info: info}
-		if m != nil && m.traceID != nil {
-			// The request log keeps the id of each sampled trace, so that
-			// a record leads to its trace.
-			info.TraceID, _ = m.traceID(r.Context())
-		}
+		st := begin(w, r, m)
 		if m != nil {
 			m.inflight.Inc()
-			defer m.inflight.Dec()
+			m.active.Add(1)
+			defer m.done()
 		}
-		next.ServeHTTP(sw, r.WithContext(&st.ctx))
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		if info.Status != 0 {
-			status = info.Status
-		}
-		if info.Summarized {
-			if m != nil {
-				m.refusals["overload"].Inc()
-			}
-			return
-		}
-		elapsed := time.Since(start)
-		// Room for every attribute below, on the stack.
-		var room [20]slog.Attr
-		attrs := append(room[:0],
-			slog.String("request_id", id),
-			slog.String("method", r.Method),
-			slog.String("path", truncate(r.URL.Path, maxLoggedPath)),
-			slog.Int("status", status),
-			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
-		)
-		if info.Dialect != "" {
-			attrs = append(attrs, slog.String("dialect", info.Dialect))
-		}
-		if info.Tenant != "" {
-			attrs = append(attrs, slog.String("tenant", info.Tenant), slog.String("key_id", info.KeyID))
-		}
-		if info.Model != "" {
-			attrs = append(attrs, slog.String("model", truncate(info.Model, maxLoggedModel)), slog.String("provider", info.Provider),
-				slog.Bool("stream", info.Stream), slog.Int64("input_tokens", info.Input),
-				slog.Int64("output_tokens", info.Output), slog.Int64("cached_input_tokens", info.Cached),
-				slog.Float64("cost_usd", info.CostUSD))
-		}
-		if info.TraceID != "" {
-			attrs = append(attrs, slog.String("trace_id", info.TraceID))
-		}
-		if info.Route != "" {
-			attrs = append(attrs, slog.String("route", info.Route))
-		}
-		if info.Skipped != "" {
-			attrs = append(attrs, slog.String("skipped", info.Skipped))
-		}
-		if info.ErrorKind != "" {
-			attrs = append(attrs, slog.String("error", info.ErrorKind))
-		}
-		// Marked as an access line: a LogWriter may hold it briefly.
-		st.access = accessContext{r.Context()}
-		log.LogAttrs(&st.access, slog.LevelInfo, "request", attrs...)
-		if m != nil && info.Refusal != "" {
-			if c := m.refusals[info.Refusal]; c != nil {
-				c.Inc()
-			}
-		}
-		if m != nil && info.Model != "" {
-			model, dialect := labelUnknown, dialectLabel(info.Dialect)
-			if info.ModelKnown {
-				model = info.Model
-			}
-			m.requests.WithLabelValues(dialect, model, info.Provider, statusLabel(status)).Inc()
-			m.observe(r.Context(), m.duration.WithLabelValues(dialect, model, info.Provider), elapsed.Seconds())
-			if info.TTFT > 0 && info.Provider != "" {
-				m.observe(r.Context(), m.ttft.WithLabelValues(dialect, model, info.Provider), info.TTFT.Seconds())
-				if info.Output > 1 && elapsed > info.TTFT {
-					m.tpot.WithLabelValues(model, info.Provider).Observe((elapsed - info.TTFT).Seconds() / float64(info.Output-1))
-				}
-			}
-			if info.Provider != "" {
-				m.tokens.WithLabelValues(model, info.Provider, "input").Add(float64(info.Input))
-				m.tokens.WithLabelValues(model, info.Provider, "output").Add(float64(info.Output))
-				m.tokens.WithLabelValues(model, info.Provider, "cached_input").Add(float64(info.Cached))
-				m.cost.WithLabelValues(model, info.Provider).Add(info.CostUSD)
-			}
-		}
+		next.ServeHTTP(&st.sw, r.WithContext(&st.ctx))
+		finish(log, m, r, st)
 	})
+}
+
+// done counts a request out of the handler.
+func (m *Metrics) done() {
+	m.inflight.Dec()
+	m.active.Add(-1)
+}
+
+// InFlight is the number of requests in the handler now, streams
+// included.
+func (m *Metrics) InFlight() int64 { return m.active.Load() }
+
+// begin makes a request's state: a fresh request id, set on the response,
+// and the Info the handler fills.
+//
+//go:noinline
+func begin(w http.ResponseWriter, r *http.Request, m *Metrics) *requestState {
+	st := &requestState{start: time.Now()}
+	var idb [requestIDLen]byte
+	id := string(appendRequestID(idb[:0]))
+	st.id[0] = id
+	w.Header()["X-Request-Id"] = st.id[:]
+	info := &st.info
+	info.RequestID = id
+	st.sw.ResponseWriter = w
+	st.ctx = infoContext{Context: r.Context(), info: info}
+	if m != nil && m.traceID != nil {
+		// The request log keeps the id of each sampled trace, so that
+		// a record leads to its trace.
+		info.TraceID, _ = m.traceID(r.Context())
+	}
+	return st
+}
+
+// finish writes a request's access-log line and its metrics once its
+// handler has returned.
+//
+//go:noinline
+func finish(log *slog.Logger, m *Metrics, r *http.Request, st *requestState) {
+	info, id := &st.info, st.id[0]
+	status := st.sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if info.Status != 0 {
+		status = info.Status
+	}
+	if info.Summarized {
+		if m != nil {
+			m.refusals["overload"].Inc()
+		}
+		return
+	}
+	elapsed := time.Since(st.start)
+	// Room for every attribute below, on the stack.
+	var room [20]slog.Attr
+	attrs := append(room[:0],
+		slog.String("request_id", id),
+		slog.String("method", r.Method),
+		slog.String("path", truncate(r.URL.Path, maxLoggedPath)),
+		slog.Int("status", status),
+		slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
+	)
+	if info.Dialect != "" {
+		attrs = append(attrs, slog.String("dialect", info.Dialect))
+	}
+	if info.Tenant != "" {
+		attrs = append(attrs, slog.String("tenant", info.Tenant), slog.String("key_id", info.KeyID))
+	}
+	if info.Model != "" {
+		attrs = append(attrs, slog.String("model", truncate(info.Model, maxLoggedModel)), slog.String("provider", info.Provider),
+			slog.Bool("stream", info.Stream), slog.Int64("input_tokens", info.Input),
+			slog.Int64("output_tokens", info.Output), slog.Int64("cached_input_tokens", info.Cached),
+			slog.Float64("cost_usd", info.CostUSD))
+	}
+	if info.TraceID != "" {
+		attrs = append(attrs, slog.String("trace_id", info.TraceID))
+	}
+	if info.Route != "" {
+		attrs = append(attrs, slog.String("route", info.Route))
+	}
+	if info.Skipped != "" {
+		attrs = append(attrs, slog.String("skipped", info.Skipped))
+	}
+	if info.ErrorKind != "" {
+		attrs = append(attrs, slog.String("error", info.ErrorKind))
+	}
+	// Marked as an access line: a LogWriter may hold it briefly.
+	st.access = accessContext{r.Context()}
+	log.LogAttrs(&st.access, slog.LevelInfo, "request", attrs...)
+	if m != nil && info.Refusal != "" {
+		if c := m.refusals[info.Refusal]; c != nil {
+			c.Inc()
+		}
+	}
+	if m != nil && info.Model != "" {
+		model, dialect := labelUnknown, dialectLabel(info.Dialect)
+		if info.ModelKnown {
+			model = info.Model
+		}
+		m.requests.WithLabelValues(dialect, model, info.Provider, statusLabel(status)).Inc()
+		m.observe(r.Context(), m.duration.WithLabelValues(dialect, model, info.Provider), elapsed.Seconds())
+		if info.TTFT > 0 && info.Provider != "" {
+			m.observe(r.Context(), m.ttft.WithLabelValues(dialect, model, info.Provider), info.TTFT.Seconds())
+			if info.Output > 1 && elapsed > info.TTFT {
+				m.tpot.WithLabelValues(model, info.Provider).Observe((elapsed - info.TTFT).Seconds() / float64(info.Output-1))
+			}
+		}
+		if info.Provider != "" {
+			m.tokens.WithLabelValues(model, info.Provider, "input").Add(float64(info.Input))
+			m.tokens.WithLabelValues(model, info.Provider, "output").Add(float64(info.Output))
+			m.tokens.WithLabelValues(model, info.Provider, "cached_input").Add(float64(info.Cached))
+			m.cost.WithLabelValues(model, info.Provider).Add(info.CostUSD)
+		}
+	}
 }
 
 // requestState is what the middleware keeps for one request, in one
@@ -474,6 +512,7 @@ func Middleware(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 // writer, the contexts the handler and the access line see, and the
 // X-Request-Id value.
 type requestState struct {
+	start  time.Time
 	info   Info
 	sw     statusWriter
 	ctx    infoContext
