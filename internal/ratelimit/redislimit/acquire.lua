@@ -37,6 +37,13 @@ if #KEYS > n*4 then
   if over then return spent end
 end
 local function int(x) return string.format('%d', x) end
+-- prune bounds the entries that one call forgets of each log. A burst's
+-- entries leave the window together; forgetting them all in the first
+-- call after would hold Redis, and with it every scope's calls from every
+-- replica, for as long as that takes (tens of milliseconds for a second
+-- of a busy key's traffic). At most prune a call, a backlog is gone after
+-- a few calls, each of them short.
+local prune = 256
 local function tokens(member) return tonumber(string.match(member, ':(%d+)$')) end
 
 local out, admit = {0}, true
@@ -46,16 +53,26 @@ for i = 1, n do
   local rpm, tpm, maxs, est = tonumber(ARGV[a+1]), tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4])
   local stream = ARGV[a+5] == '1'
 
-  -- Forget what has left the window, and the reservations of holders that
-  -- stopped renewing them (a crashed replica).
-  redis.call('ZREMRANGEBYSCORE', rk, '-inf', int(cutoff))
-  local old = redis.call('ZRANGEBYSCORE', tk, '-inf', int(cutoff))
+  -- Forget what has left the window, at most prune entries of each log a
+  -- call (see prune); what is left of it is counted out below, so that
+  -- every decision is as if all of it were gone.
+  local staleR = redis.call('ZCOUNT', rk, '-inf', int(cutoff))
+  if staleR > 0 then
+    local k = math.min(staleR, prune)
+    redis.call('ZREMRANGEBYRANK', rk, 0, k - 1)
+    staleR = staleR - k
+  end
+  local old = redis.call('ZRANGEBYSCORE', tk, '-inf', int(cutoff), 'LIMIT', 0, prune)
+  local staleT = 0
   if #old > 0 then
     local freed = 0
     for _, m in ipairs(old) do freed = freed + tokens(m) end
     redis.call('HINCRBY', hk, 'ts', int(-freed))
-    redis.call('ZREMRANGEBYSCORE', tk, '-inf', int(cutoff))
+    redis.call('ZREMRANGEBYRANK', tk, 0, #old - 1)
+    if #old == prune then staleT = redis.call('ZCOUNT', tk, '-inf', int(cutoff)) end
   end
+  -- And the reservations of holders that stopped renewing them (a crashed
+  -- replica).
   local dead = redis.call('ZRANGEBYSCORE', ik, '-inf', int(now))
   if #dead > 0 then
     for _, r in ipairs(dead) do
@@ -72,16 +89,25 @@ for i = 1, n do
 
   local h = redis.call('HMGET', hk, 'ts', 'is', 'sc')
   local ts, is, sc = tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]) or 0
-  local rc = redis.call('ZCARD', rk)
+  local rc = redis.call('ZCARD', rk) - staleR
   local rNewest, rFree = 0, 0
   if rc > 0 then rNewest = tonumber(redis.call('ZRANGE', rk, -1, -1, 'WITHSCORES')[2]) end
   if rpm > 0 and rc >= rpm then
     admit = false
-    rFree = tonumber(redis.call('ZRANGE', rk, rc - rpm, rc - rpm, 'WITHSCORES')[2]) + window
+    rFree = tonumber(redis.call('ZRANGE', rk, staleR + rc - rpm, staleR + rc - rpm, 'WITHSCORES')[2]) + window
   end
 
+  -- The settled tokens of what has left the window but is not forgotten
+  -- yet are still in ts: they are summed (one pass over them) only when
+  -- the decision turns on them, else the count reported is high by them
+  -- until the next calls forget them.
+  if staleT > 0 and tpm > 0 and ts + is + est > tpm then
+    local f = 0
+    for _, m in ipairs(redis.call('ZRANGE', tk, 0, staleT - 1)) do f = f + tokens(m) end
+    ts = ts - f
+  end
   local used = ts + is
-  local settled = redis.call('ZCARD', tk)
+  local settled = redis.call('ZCARD', tk) - staleT
   local tNewest, tFound, tFree = 0, 0, 0
   if settled > 0 then tNewest = tonumber(redis.call('ZRANGE', tk, -1, -1, 'WITHSCORES')[2]) end
   if tpm > 0 then
@@ -90,7 +116,7 @@ for i = 1, n do
     elseif used + est > tpm then
       admit = false
       local need, acc = used + est - tpm, 0
-      local all = redis.call('ZRANGE', tk, 0, -1, 'WITHSCORES')
+      local all = redis.call('ZRANGE', tk, staleT, -1, 'WITHSCORES')
       for j = 1, #all, 2 do
         acc = acc + tokens(all[j])
         if acc >= need then

@@ -664,3 +664,78 @@ func BenchmarkRedisAcquire(b *testing.B) {
 		}
 	}
 }
+
+// A burst's entries leave the window together; one call forgets at most
+// a bounded number of them (so that no call holds Redis for long), and
+// the decisions stay those of Memory while the rest waits: the requests
+// left over are counted out, and their settled tokens are summed when
+// the decision turns on them.
+func TestBurstLeavesTheWindowInBoundedSteps(t *testing.T) {
+	url := redisURL(t)
+	ctx := context.Background()
+	prefix := testPrefix(t, url)
+	r := newLimiter(t, url, Options{Prefix: prefix, ReservationTTL: time.Hour})
+	m := ratelimit.NewMemory()
+	const burst = 600
+	limits := ratelimit.Limits{RPM: 1000, TPM: 7000}
+	req := func(est int64) []ratelimit.Request {
+		return []ratelimit.Request{{Scope: "key:burst", Limits: limits, EstTokens: est}}
+	}
+	both := func(now time.Time, est int64, settle int64) (ratelimit.Decision, ratelimit.Decision) {
+		t.Helper()
+		dm, rm, err := m.Acquire(ctx, now, req(est))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dr, rr, err := r.Acquire(ctx, now, req(est))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dm.Allowed && settle >= 0 {
+			if err := errors.Join(rm.Done(ctx, settle), rr.Done(ctx, settle)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dm, dr
+	}
+	for i := range burst {
+		if dm, dr := both(base.Add(time.Duration(i)*time.Microsecond), 10, 10); !dm.Allowed || !dr.Allowed {
+			t.Fatalf("burst request %d: memory %+v, redis %+v", i, dm, dr)
+		}
+	}
+	c := client(t, url)
+	card := func(kind string) int64 {
+		n, err := c.ZCard(ctx, prefix+"rl:"+kind+":key:burst").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if card("r") != burst || card("t") != burst {
+		t.Fatalf("after the burst the logs hold %d and %d entries, want %d", card("r"), card("t"), burst)
+	}
+	// A minute later the whole burst has left the window. 6500 tokens fit
+	// in 7000 only if none of the burst's 6000 settled tokens is counted.
+	later := base.Add(61 * time.Second)
+	dm, dr := both(later, 6500, -1)
+	if !dm.Allowed || dm.Allowed != dr.Allowed || dm.RetryAfter != dr.RetryAfter {
+		t.Fatalf("after the window: memory %+v, redis %+v", dm, dr)
+	}
+	if got := card("r"); got != burst-256+1 {
+		t.Errorf("the first call after the window left %d entries in the request log, want %d (the burst less 256, and itself)", got, burst-256+1)
+	}
+	if got := card("t"); got != burst-256 {
+		t.Errorf("the first call after the window left %d entries in the token log, want %d", got, burst-256)
+	}
+	// The next calls forget the rest, still deciding as Memory does: 600
+	// tokens more would pass 7000 with the 6500 held.
+	for i := range 3 {
+		dm, dr := both(later.Add(time.Duration(i+1)*time.Millisecond), 600, -1)
+		if dm.Allowed != dr.Allowed || dm.RetryAfter != dr.RetryAfter || dm.Limit != dr.Limit {
+			t.Fatalf("call %d: memory %+v, redis %+v", i, dm, dr)
+		}
+	}
+	if got := card("t"); got != 0 {
+		t.Errorf("after three more calls the token log holds %d of the burst's entries, want 0", got)
+	}
+}
