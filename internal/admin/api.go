@@ -802,20 +802,9 @@ type HourRow struct {
 // window's edges count only the part inside it. It is one store query
 // whatever the window's length.
 func (s *Service) UsageByHour(ctx context.Context, q UsageQuery) ([]HourRow, error) {
-	since, until, err := q.window(s.now())
+	f, err := s.seriesFilter(ctx, q, "an hourly series is not grouped")
 	if err != nil {
 		return nil, err
-	}
-	if q.By != "" {
-		return nil, &FieldError{"by", "an hourly series is not grouped"}
-	}
-	f := store.UsageFilter{Since: since, Until: until, Model: q.Model, Provider: q.Provider}
-	if q.Tenant != "" {
-		t, err := s.Tenant(ctx, q.Tenant)
-		if err != nil {
-			return nil, err
-		}
-		f.TenantID = t.ID
 	}
 	hours, err := s.Store.SumUsageByHour(ctx, f)
 	if err != nil {
@@ -840,20 +829,9 @@ type DayRow struct {
 // edges count only the part inside it. It is one store query, which reads
 // the daily rollup, whatever the window's length.
 func (s *Service) UsageByDay(ctx context.Context, q UsageQuery) ([]DayRow, error) {
-	since, until, err := q.window(s.now())
+	f, err := s.seriesFilter(ctx, q, "a daily series is not grouped")
 	if err != nil {
 		return nil, err
-	}
-	if q.By != "" {
-		return nil, &FieldError{"by", "a daily series is not grouped"}
-	}
-	f := store.UsageFilter{Since: since, Until: until, Model: q.Model, Provider: q.Provider}
-	if q.Tenant != "" {
-		t, err := s.Tenant(ctx, q.Tenant)
-		if err != nil {
-			return nil, err
-		}
-		f.TenantID = t.ID
 	}
 	days, err := s.Store.SumUsageByDay(ctx, f)
 	if err != nil {
@@ -864,6 +842,27 @@ func (s *Service) UsageByDay(ctx context.Context, q UsageQuery) ([]DayRow, error
 		out = append(out, DayRow{Day: d.Day.UTC(), UsageRow: usageRow(d.UsageSummary)})
 	}
 	return out, nil
+}
+
+// seriesFilter is the store filter of a usage series for q, which may
+// not be grouped (ungrouped says why, as the error on q.By).
+func (s *Service) seriesFilter(ctx context.Context, q UsageQuery, ungrouped string) (store.UsageFilter, error) {
+	since, until, err := q.window(s.now())
+	if err != nil {
+		return store.UsageFilter{}, err
+	}
+	if q.By != "" {
+		return store.UsageFilter{}, &FieldError{"by", ungrouped}
+	}
+	f := store.UsageFilter{Since: since, Until: until, Model: q.Model, Provider: q.Provider}
+	if q.Tenant != "" {
+		t, err := s.Tenant(ctx, q.Tenant)
+		if err != nil {
+			return store.UsageFilter{}, err
+		}
+		f.TenantID = t.ID
+	}
+	return f, nil
 }
 
 // ParseSince accepts a duration back from now ("24h", "7d"), an RFC 3339

@@ -566,36 +566,12 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 // hours from the raw records (whole, when pruned). One call draws a chart
 // of any length at the cost of one SumUsage, instead of a query per bar.
 func (s *Store) SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]store.HourUsage, error) {
-	since, until := dbInstant(f.Since), dbInstant(f.Until)
 	var out []store.HourUsage
-	read := func(q queryer, plan usageReads) error {
-		query, args := s.sumUsageQuery(plan, f, partGroups{hourly: "hour_start", raw: s.d.hourStart("created_at")}, true)
-		if query == "" {
-			return nil
-		}
-		rows, err := q.QueryContext(ctx, query+" ORDER BY g", args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				h    store.HourUsage
-				cost int64
-			)
-			if err := rows.Scan(timeColumn{t: &h.Hour}, &h.Requests, &h.Errors, &h.InputTokens, &h.OutputTokens,
-				&h.CachedInputTokens, &h.CacheWriteTokens, &h.ReasoningTokens, &cost); err != nil {
-				return err
-			}
-			if h.Requests == 0 {
-				continue
-			}
-			h.CostUSD = float64(cost) / nanoUSD
-			out = append(out, h)
-		}
-		return rows.Err()
-	}
-	if err := s.readPlanned(ctx, since, until, read); err != nil {
+	err := s.sumUsageSeries(ctx, f, partGroups{hourly: "hour_start", raw: s.d.hourStart("created_at")},
+		func(at time.Time, u store.UsageSummary) {
+			out = append(out, store.HourUsage{Hour: at, UsageSummary: u})
+		})
+	if err != nil {
 		return nil, fmt.Errorf("summing usage by hour: %w", err)
 	}
 	return out, nil
@@ -603,15 +579,26 @@ func (s *Store) SumUsageByHour(ctx context.Context, f store.UsageFilter) ([]stor
 
 // SumUsageByDay sums the records matching f per UTC day of their
 // creation, oldest day first; days without records are absent. It reads
-// as SumUsage does, in one statement: whole hours from the daily and
-// hourly aggregates (see usageReads), the records not rolled yet, and a
-// window's partial edge hours from the raw records (whole, when pruned). The days at the window's edges count only the
-// part inside it.
+// as SumUsage does, in one statement: whole days and hours from the daily
+// and hourly aggregates (see usageReads), the records not rolled yet, and
+// a window's partial edge hours from the raw records (whole, when
+// pruned). The days at the window's edges count only the part inside it.
 func (s *Store) SumUsageByDay(ctx context.Context, f store.UsageFilter) ([]store.DayUsage, error) {
-	since, until := dbInstant(f.Since), dbInstant(f.Until)
 	var out []store.DayUsage
+	g := partGroups{daily: "day_start", hourly: s.d.dayStart("hour_start"), raw: s.d.dayStart("created_at")}
+	err := s.sumUsageSeries(ctx, f, g,
+		func(at time.Time, u store.UsageSummary) { out = append(out, store.DayUsage{Day: at, UsageSummary: u}) })
+	if err != nil {
+		return nil, fmt.Errorf("summing usage by day: %w", err)
+	}
+	return out, nil
+}
+
+// sumUsageSeries sums the records matching f per period, whose start each
+// part of the read computes as g says, and hands each period that holds
+// records to add, oldest first.
+func (s *Store) sumUsageSeries(ctx context.Context, f store.UsageFilter, g partGroups, add func(time.Time, store.UsageSummary)) error {
 	read := func(q queryer, plan usageReads) error {
-		g := partGroups{daily: "day_start", hourly: s.d.dayStart("hour_start"), raw: s.d.dayStart("created_at")}
 		query, args := s.sumUsageQuery(plan, f, g, true)
 		if query == "" {
 			return nil
@@ -623,25 +610,23 @@ func (s *Store) SumUsageByDay(ctx context.Context, f store.UsageFilter) ([]store
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				d    store.DayUsage
+				at   time.Time
+				u    store.UsageSummary
 				cost int64
 			)
-			if err := rows.Scan(timeColumn{t: &d.Day}, &d.Requests, &d.Errors, &d.InputTokens, &d.OutputTokens,
-				&d.CachedInputTokens, &d.CacheWriteTokens, &d.ReasoningTokens, &cost); err != nil {
+			if err := rows.Scan(timeColumn{t: &at}, &u.Requests, &u.Errors, &u.InputTokens, &u.OutputTokens,
+				&u.CachedInputTokens, &u.CacheWriteTokens, &u.ReasoningTokens, &cost); err != nil {
 				return err
 			}
-			if d.Requests == 0 {
+			if u.Requests == 0 {
 				continue
 			}
-			d.CostUSD = float64(cost) / nanoUSD
-			out = append(out, d)
+			u.CostUSD = float64(cost) / nanoUSD
+			add(at, u)
 		}
 		return rows.Err()
 	}
-	if err := s.readPlanned(ctx, since, until, read); err != nil {
-		return nil, fmt.Errorf("summing usage by day: %w", err)
-	}
-	return out, nil
+	return s.readPlanned(ctx, dbInstant(f.Since), dbInstant(f.Until), read)
 }
 
 // queryer is what SumUsage reads with: the reader pool or a transaction.
