@@ -221,10 +221,10 @@ func settled(t *testing.T, lim *overload.Limiter) {
 	}
 }
 
-// TestOverload_SlowChannelsDoNotHoldSlots sends 1,000 concurrent requests
+// TestOverload_SlowChannelsDoNotHoldSlots sends 400 concurrent requests
 // (a quarter of them streams) through an in-flight limit of 8 to a channel
 // that holds every answer: each request gives its slot back while it waits
-// on the channel, so all 1,000 reach the channel at once, none refused.
+// on the channel, so all 400 reach the channel at once, none refused.
 // Then every slot is taken and the channel answers: a request whose
 // upstream call was made takes its slot back past the limit, so all are
 // answered.
