@@ -122,10 +122,16 @@ func (g *Gateway) ChatStream(ctx context.Context, call *Call, req *llm.Request) 
 // A stream that answers in the request's own raw dialect (see
 // llm.RawStream) is read as bytes: raw is then what the prefetch read,
 // and the stream returned is an llm.RawStream.
+//
+// Without a per-attempt timeout the attempt runs in ctx itself: closing
+// the stream closes its upstream (every adapter's Close does), and ctx's
+// own cancellation covers the rest, so a context of its own would only
+// hold memory for as long as the stream is open.
 func openStream(ctx context.Context, p provider.Provider, req *llm.Request, m *route.Model, maxBytes int64) (up llm.Stream, head []llm.Event, raw *llm.RawChunk, err error) {
-	actx, cancel := context.WithCancelCause(ctx)
+	actx, cancel := ctx, context.CancelCauseFunc(nil)
 	var timer *time.Timer
 	if m != nil && m.PerAttemptTimeout > 0 {
+		actx, cancel = context.WithCancelCause(ctx)
 		timer = time.AfterFunc(m.PerAttemptTimeout, func() { cancel(errAttemptTimeout) })
 	}
 	up, err = p.ChatStream(actx, req)
@@ -149,7 +155,9 @@ func openStream(ctx context.Context, p provider.Provider, req *llm.Request, m *r
 		if up != nil {
 			up.Close()
 		}
-		cancel(nil)
+		if cancel != nil {
+			cancel(nil)
+		}
 		return nil, nil, nil, err
 	}
 	if raw != nil {
@@ -213,6 +221,7 @@ var errAttemptTimeout = errors.New("per-attempt timeout before the first event")
 // when it is closed.
 type attemptStream struct {
 	llm.Stream
+	// cancel ends the attempt's own context; nil when it has none.
 	cancel context.CancelCauseFunc
 }
 
@@ -221,7 +230,9 @@ func (s *attemptStream) Ready() bool { return llm.Ready(s.Stream) }
 
 func (s *attemptStream) Close() error {
 	err := s.Stream.Close()
-	s.cancel(nil)
+	if s.cancel != nil {
+		s.cancel(nil)
+	}
 	return err
 }
 

@@ -76,3 +76,64 @@ func TestChatStream_AttemptTimeoutCoversHeaders(t *testing.T) {
 		t.Errorf("ledger %+v", led.recs)
 	}
 }
+
+// attemptCtxProvider is a fakeProvider that keeps the context of its stream call
+// and the stream it answered with.
+type attemptCtxProvider struct {
+	fakeProvider
+	ctx    context.Context
+	stream *scriptStream
+}
+
+func (p *attemptCtxProvider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	s, err := p.fakeProvider.ChatStream(ctx, req)
+	p.ctx = ctx
+	if err == nil {
+		p.stream = s.(*scriptStream)
+	}
+	return s, err
+}
+
+// A stream attempt without a per-attempt timeout runs in its caller's
+// cancellation, with no context of its own for the stream's life, and
+// one with a timeout in a context that it cancels; either way closing
+// the stream closes the upstream's.
+func TestChatStream_AttemptContext(t *testing.T) {
+	for _, timeout := range []time.Duration{0, time.Minute} {
+		p := &attemptCtxProvider{fakeProvider: fakeProvider{name: "a"}}
+		reg := provider.NewRegistry()
+		if err := reg.Add(p); err != nil {
+			t.Fatal(err)
+		}
+		cat, err := route.NewCatalog([]route.Model{{Name: "m", Strategy: "priority", PerAttemptTimeout: timeout,
+			Offerings: []route.Offering{{Provider: "a", UpstreamModel: "up"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := New(Options{Runtime: Runtime{Router: route.NewRouter(cat, nil), Providers: reg}, Ledger: &memLedger{}})
+		ctx, cancel := context.WithCancel(context.Background())
+		s, _, err := g.ChatStream(ctx, &Call{Model: "m"}, chatReq())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if own := p.ctx.Done() != ctx.Done(); own != (timeout > 0) {
+			t.Errorf("timeout %v: the attempt has a context of its own: %v", timeout, own)
+		}
+		for _, err := range llm.All(s) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		if !p.stream.closed {
+			t.Errorf("timeout %v: the upstream stream is not closed", timeout)
+		}
+		if timeout > 0 && p.ctx.Err() == nil {
+			t.Errorf("timeout %v: the attempt's context is not cancelled once the stream is closed", timeout)
+		}
+		cancel()
+		if p.ctx.Err() == nil {
+			t.Errorf("timeout %v: the attempt's context outlives its caller's", timeout)
+		}
+	}
+}

@@ -333,3 +333,57 @@ func BenchmarkRawStream(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/65536, "ns/chunk")
 }
+
+// watchedBody is a body that counts the reads made while its stream
+// still held an output buffer.
+type watchedBody struct {
+	pieces
+	s           *chatStream
+	reads, held int
+}
+
+func (w *watchedBody) Read(b []byte) (int, error) {
+	w.reads++
+	if w.s.raw.out != nil {
+		w.held++
+	}
+	return w.pieces.Read(b)
+}
+
+// A stream waiting on its upstream holds no output buffer: it goes back
+// to the pool before every read and comes out of it for the next chunk,
+// and two streams taking turns at the pool each pass their own bytes on.
+func TestRawStream_OutputPooledBetweenReads(t *testing.T) {
+	bodies := []string{textStream(`"Hello"`, `" there"`, `"!"`), textStream(`"Other"`, `" words"`)}
+	var streams [2]*chatStream
+	var watched [2]*watchedBody
+	var outs [2]strings.Builder
+	for i, body := range bodies {
+		streams[i] = rawTestStream(t, body, 0, true)
+		watched[i] = &watchedBody{pieces: pieces{s: body, n: 40}, s: streams[i]}
+		streams[i].body = watched[i]
+	}
+	done := [2]bool{}
+	for !done[0] || !done[1] {
+		for i, s := range streams {
+			if done[i] {
+				continue
+			}
+			ch, err := s.NextRaw(1 << 30)
+			outs[i].Write(ch.Data)
+			if errors.Is(err, io.EOF) {
+				done[i] = true
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, body := range bodies {
+		if want := strings.ReplaceAll(body, `"model":"gpt-4o-mini"`, `"model":"alias"`); outs[i].String() != want {
+			t.Errorf("stream %d: client got %q, want %q", i, outs[i].String(), want)
+		}
+		if watched[i].reads < 10 || watched[i].held != 0 {
+			t.Errorf("stream %d: %d of %d reads made while holding an output buffer, want none", i, watched[i].held, watched[i].reads)
+		}
+	}
+}
