@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"sync"
 	"unicode/utf8"
 
 	"switchyard/internal/llm"
@@ -56,12 +55,8 @@ type rawChat struct {
 	// small counts the reads in a row that used less than a quarter of
 	// the buffer: a stream that has slowed down gives a grown buffer
 	// back.
-	small int
-	// out is what the client gets of the events handled; between chunks,
-	// while the stream waits on its upstream, it is back in rawOutPool
-	// and box, which carries it there, is nil.
+	small  int
 	out    []byte
-	box    *[]byte
 	evs    []llm.Event
 	joined []byte // the data of an event with several data lines
 	err    error  // sticky: io.EOF after the stop, or what ended the stream
@@ -203,11 +198,6 @@ func (s *chatStream) NextRaw(room int64) (llm.RawChunk, error) {
 	if r.err != nil {
 		return llm.RawChunk{}, r.err
 	}
-	if r.out == nil {
-		if b, ok := rawOutPool.Get().(*[]byte); ok {
-			r.box, r.out = b, *b
-		}
-	}
 	r.out, r.evs = r.out[:0], r.evs[:0]
 	var ch llm.RawChunk
 	for {
@@ -290,24 +280,6 @@ func (r *rawChat) end(s *chatStream, ch llm.RawChunk, room int64) (llm.RawChunk,
 	return r.chunk(ch), nil
 }
 
-// rawOutPool holds the output buffers of raw streams waiting on their
-// upstreams, so that a slow stream holds one only while bytes flow.
-var rawOutPool sync.Pool
-
-// releaseOut gives an empty output buffer back to rawOutPool, unless it
-// grew past rawReadBuffer, which the pool should not keep.
-func (r *rawChat) releaseOut() {
-	if len(r.out) > 0 || cap(r.out) == 0 || cap(r.out) > rawReadBuffer {
-		return
-	}
-	if r.box == nil {
-		r.box = new([]byte)
-	}
-	*r.box = r.out[:0]
-	rawOutPool.Put(r.box)
-	r.box, r.out = nil, nil
-}
-
 // read reads more of the upstream's bytes, keeping those not yet handled.
 func (r *rawChat) read(s *chatStream) error {
 	if r.off > 0 {
@@ -339,7 +311,6 @@ func (r *rawChat) read(s *chatStream) error {
 		r.out = nil
 		r.small = 0
 	}
-	r.releaseOut()
 	n, err := s.body.Read(r.buf[r.n:])
 	r.full = n > 0 && r.n+n == len(r.buf)
 	if n < len(r.buf)/4 {
