@@ -31,10 +31,12 @@ test:
 	$(GO) test -race ./...
 
 # The gateway against the floor, under pressure and with the console on a
-# million ledger rows, about twelve minutes on two cores (see BENCHMARKS.md for what it measures). With
-# SWITCHYARD_TEST_POSTGRES_DSN and SWITCHYARD_TEST_REDIS_URL set it also
-# runs two replicas on Postgres and Redis and blackholes each. BENCHFLAGS
-# adds flags, e.g. BENCHFLAGS='-long 1000000' or '-scenarios pressure'.
+# million ledger rows, about twelve minutes on two cores (see
+# BENCHMARKS.md for what it measures). With SWITCHYARD_TEST_POSTGRES_DSN
+# and SWITCHYARD_TEST_REDIS_URL set it also runs two replicas on Postgres
+# and Redis, blackholes each, and runs the console on Postgres too.
+# BENCHFLAGS adds flags, e.g. BENCHFLAGS='-long 1000000' or
+# '-scenarios pressure'.
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./cmd/switchyard bench -scenarios perf,pressure,go,console -out BENCHMARKS.md $(BENCHFLAGS)
