@@ -195,22 +195,11 @@ input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_
 		if errorKind != "" || status >= 400 {
 			k.class = statusError
 		}
-		sum := agg[k]
-		if sum == nil {
-			sum = &hourlySums{}
-			agg[k] = sum
-		}
-		sum.requests++
+		v.requests = 1
 		if k.class == statusError {
-			sum.errors++
+			v.errors = 1
 		}
-		sum.input += v.input
-		sum.output += v.output
-		sum.cachedInput += v.cachedInput
-		sum.cacheWrite += v.cacheWrite
-		sum.reasoning += v.reasoning
-		sum.costNano += v.costNano
-		sum.latencyNS += v.latencyNS
+		addSums(agg, k, &v)
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("reading rolled records: %w", err)
@@ -233,22 +222,27 @@ func daily(hourly map[hourlyKey]*hourlySums) map[hourlyKey]*hourlySums {
 	out := make(map[hourlyKey]*hourlySums, len(hourly))
 	for k, v := range hourly {
 		k.hour = dayOf(k.hour)
-		sum := out[k]
-		if sum == nil {
-			sum = &hourlySums{}
-			out[k] = sum
-		}
-		sum.requests += v.requests
-		sum.errors += v.errors
-		sum.input += v.input
-		sum.output += v.output
-		sum.cachedInput += v.cachedInput
-		sum.cacheWrite += v.cacheWrite
-		sum.reasoning += v.reasoning
-		sum.costNano += v.costNano
-		sum.latencyNS += v.latencyNS
+		addSums(out, k, v)
 	}
 	return out
+}
+
+// addSums adds v to agg's sums for k.
+func addSums(agg map[hourlyKey]*hourlySums, k hourlyKey, v *hourlySums) {
+	sum := agg[k]
+	if sum == nil {
+		sum = &hourlySums{}
+		agg[k] = sum
+	}
+	sum.requests += v.requests
+	sum.errors += v.errors
+	sum.input += v.input
+	sum.output += v.output
+	sum.cachedInput += v.cachedInput
+	sum.cacheWrite += v.cacheWrite
+	sum.reasoning += v.reasoning
+	sum.costNano += v.costNano
+	sum.latencyNS += v.latencyNS
 }
 
 // addAggregates adds agg to the rows it names of table (usage_hourly, whose
