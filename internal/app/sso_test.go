@@ -160,19 +160,25 @@ func TestSSO_IssuerDownGatewayStillServes(t *testing.T) {
 	}
 }
 
-func TestSSO_CLILoginThenAdminCommands(t *testing.T) {
-	idp := ssotest.Start(t)
-	g := startSSOGateway(t, idp.Issuer(), idp.ClientID(), idp.ClientSecret())
-	home := t.TempDir()
-	getenv := func(k string) string {
+// ssoCLIEnv is the environment of a CLI that keeps its sign-in under home
+// and reads the OIDC client secret from SWITCHYARD_OIDC_CLIENT_SECRET.
+func ssoCLIEnv(home, secret string) func(string) string {
+	return func(k string) string {
 		switch k {
 		case "XDG_CONFIG_HOME":
 			return home
 		case "SWITCHYARD_OIDC_CLIENT_SECRET":
-			return idp.ClientSecret()
+			return secret
 		}
 		return ""
 	}
+}
+
+func TestSSO_CLILoginThenAdminCommands(t *testing.T) {
+	idp := ssotest.Start(t)
+	g := startSSOGateway(t, idp.Issuer(), idp.ClientID(), idp.ClientSecret())
+	home := t.TempDir()
+	getenv := ssoCLIEnv(home, idp.ClientSecret())
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer
 		err := Run(context.Background(), args, getenv, &out, io.Discard)
@@ -247,16 +253,7 @@ func TestSSO_CLILoginThenAdminCommands(t *testing.T) {
 func TestSSO_CLIDeviceLogin(t *testing.T) {
 	idp := ssotest.StartWithDeviceFlow(t)
 	g := startSSOGateway(t, idp.Issuer(), idp.ClientID(), idp.ClientSecret())
-	home := t.TempDir()
-	getenv := func(k string) string {
-		switch k {
-		case "XDG_CONFIG_HOME":
-			return home
-		case "SWITCHYARD_OIDC_CLIENT_SECRET":
-			return idp.ClientSecret()
-		}
-		return ""
-	}
+	getenv := ssoCLIEnv(t.TempDir(), idp.ClientSecret())
 	var prompt bytes.Buffer
 	err := cli.Login(context.Background(), &cli.Env{Getenv: getenv, Stdout: io.Discard, Stderr: &prompt, OpenURL: func(u string) {
 		code := u[strings.LastIndex(u, "user_code=")+len("user_code="):]
