@@ -25,10 +25,6 @@ func TestBench_ToyScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts several gateway processes")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := &bench{
 		env: &Env{Getenv: os.Getenv, Stdout: io.Discard, Stderr: io.Discard},
 		// Each closed-loop run lasts long enough for 64 race-built 50-chunk
@@ -44,11 +40,7 @@ func TestBench_ToyScale(t *testing.T) {
 		pressureFor: 500 * time.Millisecond, settle: 100 * time.Millisecond,
 		slowClients: 20, streams: 20, labelRequests: 100,
 		longTokens: 500, capTokens: 5000, slowStream: 500 * time.Millisecond, capWait: time.Minute,
-		command: func(ctx context.Context, args ...string) *exec.Cmd {
-			cmd := exec.CommandContext(ctx, exe)
-			cmd.Env = append(os.Environ(), subprocessEnv+"="+strings.Join(args, "\x1f"))
-			return cmd
-		},
+		command: benchCommand(t),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -193,20 +185,12 @@ func TestBench_ConsoleToyScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts gateway processes")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := &bench{
 		env:       &Env{Getenv: os.Getenv, Stdout: io.Discard, Stderr: io.Discard},
 		scenarios: []string{"console"}, ledgerRows: 3000, renders: 1, consoleStores: "sqlite,postgres",
 		postgres: os.Getenv("SWITCHYARD_TEST_POSTGRES_DSN"),
 		logDir:   t.TempDir(),
-		command: func(ctx context.Context, args ...string) *exec.Cmd {
-			cmd := exec.CommandContext(ctx, exe)
-			cmd.Env = append(os.Environ(), subprocessEnv+"="+strings.Join(args, "\x1f"))
-			return cmd
-		},
+		command:  benchCommand(t),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
