@@ -35,27 +35,26 @@ type batcher struct {
 
 // batchCall is one queued script call.
 type batchCall struct {
-	script *redis.Script
-	keys   []string
-	args   []any
+	script *script
+	args   []any // the whole command (see script.command)
 	cmd    *redis.Cmd
 	// done is closed when cmd holds the reply; lead when the call is to
 	// send the next pipeline itself.
 	done, lead chan struct{}
 }
 
-// run runs script as script.Run would, in a pipeline with other calls
-// when round trips are already out.
-func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+// run runs the call cmd of s (see script.command) as s.run would, in a
+// pipeline with other calls when round trips are already out.
+func (b *batcher) run(ctx context.Context, s *script, cmd []any) *redis.Cmd {
 	b.mu.Lock()
 	if b.sending < maxSending {
 		b.sending++
 		b.mu.Unlock()
-		cmd := script.Run(ctx, b.c, keys, args...)
+		rc := s.run(ctx, b.c, cmd)
 		b.handOff()
-		return cmd
+		return rc
 	}
-	c := &batchCall{script: script, keys: keys, args: args, done: make(chan struct{}), lead: make(chan struct{})}
+	c := &batchCall{script: s, args: cmd, done: make(chan struct{}), lead: make(chan struct{})}
 	b.queue = append(b.queue, c)
 	b.mu.Unlock()
 
@@ -105,18 +104,18 @@ func (b *batcher) send(leader *batchCall, withLeader bool) {
 	case 0:
 	case 1:
 		c := batch[0]
-		c.cmd = c.script.Run(ctx, b.c, c.keys, c.args...)
+		c.cmd = c.script.run(ctx, b.c, c.args)
 	default:
 		pipe := b.c.Pipeline()
 		for _, c := range batch {
-			c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+			c.cmd = c.script.queue(ctx, pipe, c.args)
 		}
 		_, _ = pipe.Exec(ctx) // each call reads its own command's error
 		for _, c := range batch {
 			if redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
 				// Redis lost the scripts (a restart, SCRIPT FLUSH):
-				// Run loads them again.
-				c.cmd = c.script.Run(ctx, b.c, c.keys, c.args...)
+				// run sends them again.
+				c.cmd = c.script.run(ctx, b.c, c.args)
 			}
 		}
 	}

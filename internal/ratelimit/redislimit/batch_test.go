@@ -2,6 +2,8 @@ package redislimit
 
 import (
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"runtime"
 	"strconv"
@@ -13,7 +15,10 @@ import (
 
 // echoScript answers its argument, so that each call can see it got its
 // own reply.
-var echoScript = redis.NewScript(`return ARGV[1]`)
+var echoScript = newScript(`return ARGV[1]`)
+
+// echo is a call of echoScript.
+func echo(arg string) []any { return append(echoScript.command(0, 1), arg) }
 
 // scriptTrips counts the round trips that carry scripts, and the
 // scripts in them; a new connection's handshake is not counted.
@@ -80,7 +85,7 @@ func TestBatcher_PipelinesQueuedCalls(t *testing.T) {
 	url := redisURL(t)
 	l := newLimiter(t, url, Options{Prefix: testPrefix(t, url)})
 	ctx := context.Background()
-	if err := echoScript.Load(ctx, l.c).Err(); err != nil {
+	if err := l.c.ScriptLoad(ctx, echoScript.src).Err(); err != nil {
 		t.Fatal(err)
 	}
 	h := &scriptTrips{}
@@ -92,7 +97,7 @@ func TestBatcher_PipelinesQueuedCalls(t *testing.T) {
 	var errs [n]error
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { got[i], errs[i] = l.b.run(ctx, echoScript, nil, strconv.Itoa(i)).Text() })
+		wg.Go(func() { got[i], errs[i] = l.b.run(ctx, echoScript, echo(strconv.Itoa(i))).Text() })
 	}
 	waitQueued(l, n)
 	if trips, _ := h.reset(); trips != 0 {
@@ -127,7 +132,7 @@ func TestBatcher_CancelledWhileQueued(t *testing.T) {
 	holdRoundTrips(l)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- l.b.run(ctx, echoScript, nil, "x").Err() }()
+	go func() { done <- l.b.run(ctx, echoScript, echo("x")).Err() }()
 	waitQueued(l, 1)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -143,5 +148,44 @@ func TestBatcher_CancelledWhileQueued(t *testing.T) {
 	l.b.mu.Unlock()
 	if sending != 0 || queued != 0 {
 		t.Errorf("%d round trips out, %d queued; want none", sending, queued)
+	}
+}
+
+// A script Redis does not have (a restart or SCRIPT FLUSH lost it) is
+// sent again with its source, alone or in a pipeline, and answers as if it
+// had been loaded.
+func TestBatcher_ScriptNotLoaded(t *testing.T) {
+	url := redisURL(t)
+	l := newLimiter(t, url, Options{Prefix: testPrefix(t, url)})
+	ctx := context.Background()
+	// A source of its own, which no other test has loaded.
+	fresh := func() *script {
+		var b [8]byte
+		_, _ = cryptorand.Read(b[:])
+		return newScript("-- " + hex.EncodeToString(b[:]) + "\nreturn ARGV[1]")
+	}
+	call := func(s *script, arg string) []any { return append(s.command(0, 1), arg) }
+
+	s := fresh()
+	if got, err := l.b.run(ctx, s, call(s, "alone")).Text(); err != nil || got != "alone" {
+		t.Errorf("unloaded script sent alone: %q, %v; want %q", got, err, "alone")
+	}
+
+	s = fresh()
+	holdRoundTrips(l)
+	const n = 3
+	var got [n]string
+	var errs [n]error
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { got[i], errs[i] = l.b.run(ctx, s, call(s, strconv.Itoa(i))).Text() })
+	}
+	waitQueued(l, n)
+	l.b.handOff()
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || got[i] != strconv.Itoa(i) {
+			t.Errorf("unloaded script in a pipeline, call %d: %q, %v; want %q", i, got[i], errs[i], strconv.Itoa(i))
+		}
 	}
 }

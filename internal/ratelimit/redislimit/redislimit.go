@@ -41,16 +41,16 @@ import (
 var (
 	//go:embed acquire.lua
 	acquireLua    string
-	acquireScript = redis.NewScript(acquireLua)
+	acquireScript = newScript(acquireLua)
 	//go:embed done.lua
 	doneLua    string
-	doneScript = redis.NewScript(doneLua)
+	doneScript = newScript(doneLua)
 	//go:embed renew.lua
 	renewLua    string
-	renewScript = redis.NewScript(renewLua)
+	renewScript = newScript(renewLua)
 	//go:embed add.lua
 	addLua    string
-	addScript = redis.NewScript(addLua)
+	addScript = newScript(addLua)
 )
 
 // DefaultPrefix starts every key when Options.Prefix is empty.
@@ -136,10 +136,14 @@ type Limiter struct {
 	b        batcher // sends the acquire and settle scripts
 	prefix   string
 	ttl      time.Duration // reservations
-	keyTTL   string        // milliseconds, for PEXPIRE
+	keyTTL   any           // milliseconds, for PEXPIRE (a string, boxed once)
 	instance string        // makes reservation ids unique across replicas
 	seq      atomic.Uint64
 	clock    atomic.Int64 // the largest now given to Acquire, microseconds
+
+	cacheMu   sync.RWMutex
+	scopes    map[string]*scopeKeys      // see keysOf
+	spendKeys map[periodScope]counterKey // see spendKeyOf
 
 	mu     sync.Mutex
 	live   map[*reservation]struct{} // reservations being renewed
@@ -169,12 +173,14 @@ func New(url string, opts Options) (*Limiter, error) {
 	// a window after.
 	keyTTL := ratelimit.Window + opts.ReservationTTL + time.Minute
 	l := &Limiter{
-		c:        c,
-		prefix:   opts.Prefix,
-		ttl:      opts.ReservationTTL,
-		keyTTL:   strconv.FormatInt(keyTTL.Milliseconds(), 10),
-		instance: hex.EncodeToString(id[:]),
-		live:     make(map[*reservation]struct{}),
+		c:         c,
+		prefix:    opts.Prefix,
+		ttl:       opts.ReservationTTL,
+		keyTTL:    strconv.FormatInt(keyTTL.Milliseconds(), 10),
+		instance:  hex.EncodeToString(id[:]),
+		scopes:    make(map[string]*scopeKeys),
+		spendKeys: make(map[periodScope]counterKey),
+		live:      make(map[*reservation]struct{}),
 	}
 	l.b.c = c
 	return l, nil
@@ -212,6 +218,70 @@ func (l *Limiter) key(kind byte, scope string) string {
 	return l.prefix + "rl:" + string(kind) + ":" + scope
 }
 
+// scopeKeys are the keys of one scope that the scripts take (see
+// acquire.lua), each boxed once for their commands.
+type scopeKeys struct{ requests, settled, deadlines, hash any }
+
+// periodScope names a budget's spend counter, whatever the period's
+// start.
+type periodScope struct{ scope, period string }
+
+// counterKey is the key of one scope's spend counter in the period
+// starting at start (see spendKey), boxed once.
+type counterKey struct {
+	start time.Time
+	key   any
+}
+
+// maxCachedScopes bounds Limiter.scopes and Limiter.spendKeys: a cache
+// that reaches it starts again empty. A gateway has a few scopes for
+// every key and tenant in use; this bounds what a great many unused ones
+// keep.
+const maxCachedScopes = 1 << 14
+
+// keysOf returns scope's keys, built and boxed once for all the calls of
+// the scope rather than on each.
+func (l *Limiter) keysOf(scope string) *scopeKeys {
+	l.cacheMu.RLock()
+	k := l.scopes[scope]
+	l.cacheMu.RUnlock()
+	if k != nil {
+		return k
+	}
+	k = &scopeKeys{l.key('r', scope), l.key('t', scope), l.key('i', scope), l.key('h', scope)}
+	l.cacheMu.Lock()
+	if len(l.scopes) >= maxCachedScopes {
+		clear(l.scopes)
+	}
+	l.scopes[scope] = k
+	l.cacheMu.Unlock()
+	return k
+}
+
+// spendKeyOf returns spendKey(l.prefix, now, scope, period), built and
+// boxed once for the period's calls of the scope rather than on each.
+func (l *Limiter) spendKeyOf(now time.Time, scope, period string) any {
+	start := ratelimit.PeriodStart(now, period)
+	ps := periodScope{scope, period}
+	l.cacheMu.RLock()
+	k, ok := l.spendKeys[ps]
+	l.cacheMu.RUnlock()
+	if ok && k.start.Equal(start) {
+		return k.key
+	}
+	k = counterKey{start: start, key: spendKey(l.prefix, now, scope, period)}
+	l.cacheMu.Lock()
+	if len(l.spendKeys) >= maxCachedScopes {
+		clear(l.spendKeys)
+	}
+	l.spendKeys[ps] = k
+	l.cacheMu.Unlock()
+	return k.key
+}
+
+// windowArg is the window in microseconds, boxed once.
+var windowArg any = ratelimit.Window.Microseconds()
+
 // values per scope in the acquire script's reply.
 const stateValues = 10
 
@@ -243,38 +313,44 @@ func (l *Limiter) acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 	at := now.UnixMicro()
 	now = time.UnixMicro(at)
 
-	id := l.instance + "." + strconv.FormatUint(l.seq.Add(1), 36)
-	keys := make([]string, 0, 4*len(reqs)+len(budgets))
-	args := make([]any, 0, 6+5*len(reqs)+len(budgets))
-	args = append(args, at, ratelimit.Window.Microseconds(), at+l.ttl.Microseconds(), l.keyTTL, id, 0)
+	var id any = l.instance + "." + strconv.FormatUint(l.seq.Add(1), 36)
 	tracked := make([]int, 0, len(reqs))
 	for i, r := range reqs {
-		if !r.Tracked() {
-			continue
+		if r.Tracked() {
+			tracked = append(tracked, i)
 		}
-		tracked = append(tracked, i)
-		keys = append(keys, l.key('r', r.Scope), l.key('t', r.Scope), l.key('i', r.Scope), l.key('h', r.Scope))
+	}
+	numKeys := 4*len(tracked) + len(budgets)
+	cmd := acquireScript.command(numKeys, numKeys+6+5*len(tracked)+len(budgets))
+	for _, i := range tracked {
+		k := l.keysOf(reqs[i].Scope)
+		cmd = append(cmd, k.requests, k.settled, k.deadlines, k.hash)
+	}
+	for _, b := range budgets {
+		cmd = append(cmd, l.spendKeyOf(budgetNow, b.Scope, b.Period))
+	}
+	cmd = append(cmd, at, windowArg, at+l.ttl.Microseconds(), l.keyTTL, id, len(tracked))
+	for _, i := range tracked {
+		r := reqs[i]
 		stream := 0
 		if r.Stream {
 			stream = 1
 		}
-		args = append(args, r.Limits.RPM, r.Limits.TPM, r.Limits.MaxStreams, r.EstTokens, stream)
+		cmd = append(cmd, r.Limits.RPM, r.Limits.TPM, r.Limits.MaxStreams, r.EstTokens, stream)
 	}
-	args[5] = len(tracked)
 	for _, b := range budgets {
-		keys = append(keys, spendKey(l.prefix, budgetNow, b.Scope, b.Period))
 		// The limit in nano-USD, as Tightest rounds it.
-		args = append(args, strconv.FormatInt(int64(math.Round(b.LimitUSD*1e9)), 10))
+		cmd = append(cmd, strconv.FormatInt(int64(math.Round(b.LimitUSD*1e9)), 10))
 	}
 	states := make([]ratelimit.ScopeState, len(reqs))
-	if len(keys) == 0 {
+	if numKeys == 0 {
 		l.advance(at)
 		return ratelimit.Decide(now, reqs, states), nil, ratelimit.NopReservation{}, nil
 	}
 
 	// A budget's spend comes back as a decimal string, which Int64Slice
 	// reads too.
-	v, err := l.b.run(ctx, acquireScript, keys, args...).Int64Slice()
+	v, err := l.b.run(ctx, acquireScript, cmd).Int64Slice()
 	if err != nil {
 		l.advance(at)
 		return ratelimit.Decision{}, nil, nil, fmt.Errorf("running acquire script: %w", err)
@@ -314,7 +390,8 @@ func (l *Limiter) acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 		if !r.Holds() {
 			continue
 		}
-		res.keys = append(res.keys, l.key('t', r.Scope), l.key('i', r.Scope), l.key('h', r.Scope))
+		k := l.keysOf(r.Scope)
+		res.keys = append(res.keys, k.settled, k.deadlines, k.hash)
 		flag := "0"
 		if r.Limits.TPM > 0 {
 			flag = "1"
@@ -368,10 +445,10 @@ func (l *Limiter) track(res *reservation) {
 
 type reservation struct {
 	l      *Limiter
-	id     string
+	id     any       // a string
 	at     int64     // admission, microseconds of the caller's clock
 	start  time.Time // admission, by this process's monotonic clock
-	keys   []string  // three per scope held: settled log, deadlines, hash
+	keys   []any     // three per scope held: settled log, deadlines, hash
 	tokens []any     // per scope held: "1" if it counts tokens
 	done   atomic.Bool
 	timer  *time.Timer // guarded by l.mu
@@ -401,15 +478,14 @@ func (r *reservation) DoneSpend(ctx context.Context, actualTokens int64, now tim
 	if n == 0 {
 		scopes = nil
 	}
-	var spendKeys []string
-	var spendArgs []any
+	var spendKeys, spendArgs []any
 	if len(scopes) > 0 {
-		spendKeys = make([]string, 0, len(scopes)*len(periods))
+		spendKeys = make([]any, 0, len(scopes)*len(periods))
 		spendArgs = make([]any, 1, 1+len(scopes)*len(periods))
 		spendArgs[0] = n
 		for _, scope := range scopes {
 			for _, period := range periods {
-				spendKeys = append(spendKeys, spendKey(r.l.prefix, now, scope, period))
+				spendKeys = append(spendKeys, r.l.spendKeyOf(now, scope, period))
 				spendArgs = append(spendArgs, ttl(now, period).Milliseconds())
 			}
 		}
@@ -430,26 +506,23 @@ func (r *reservation) DoneSpend(ctx context.Context, actualTokens int64, now tim
 
 // settle runs the settle script, adding spend to spendKeys when there are
 // any (spendArgs: the amount, then a TTL per key).
-func (r *reservation) settle(ctx context.Context, actualTokens int64, spendKeys []string, spendArgs []any) error {
+func (r *reservation) settle(ctx context.Context, actualTokens int64, spendKeys, spendArgs []any) error {
 	l := r.l
 	var invalid error
 	if actualTokens < 0 {
 		invalid = fmt.Errorf("%w: negative actual token count %d", ratelimit.ErrInvalid, actualTokens)
 		actualTokens = 0
 	}
-	keys := r.keys
-	if len(spendKeys) > 0 {
-		keys = make([]string, 0, len(r.keys)+len(spendKeys))
-		keys = append(keys, r.keys...)
-		keys = append(keys, spendKeys...)
-	}
-	args := make([]any, 0, 5+len(r.tokens)+len(spendArgs))
-	args = append(args, max(r.at, l.clock.Load()), l.keyTTL, r.id, actualTokens, len(r.tokens))
-	args = append(args, r.tokens...)
-	args = append(args, spendArgs...)
+	numKeys := len(r.keys) + len(spendKeys)
+	cmd := doneScript.command(numKeys, numKeys+5+len(r.tokens)+len(spendArgs))
+	cmd = append(cmd, r.keys...)
+	cmd = append(cmd, spendKeys...)
+	cmd = append(cmd, max(r.at, l.clock.Load()), l.keyTTL, r.id, actualTokens, len(r.tokens))
+	cmd = append(cmd, r.tokens...)
+	cmd = append(cmd, spendArgs...)
 	dctx, cancel := withoutCancel(ctx)
 	defer cancel()
-	if err := l.b.run(dctx, doneScript, keys, args...).Err(); err != nil {
+	if err := l.b.run(dctx, doneScript, cmd).Err(); err != nil {
 		if len(spendKeys) > 0 {
 			return fmt.Errorf("settling reservation and adding spend: %w", err)
 		}
@@ -506,7 +579,10 @@ func (r *reservation) renew() {
 
 	deadline := r.at + time.Since(r.start).Microseconds() + l.ttl.Microseconds()
 	ctx, cancel := context.WithTimeout(context.Background(), l.ttl/3)
-	_ = renewScript.Run(ctx, l.c, r.keys, deadline, l.keyTTL, r.id).Err()
+	cmd := renewScript.command(len(r.keys), len(r.keys)+3)
+	cmd = append(cmd, r.keys...)
+	cmd = append(cmd, deadline, l.keyTTL, r.id)
+	_ = renewScript.run(ctx, l.c, cmd).Err()
 	cancel()
 
 	l.mu.Lock()

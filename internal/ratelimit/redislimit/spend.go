@@ -130,7 +130,7 @@ func (s *Spend) Add(ctx context.Context, now time.Time, scopes []string, usd flo
 	if n == 0 || len(scopes) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(scopes)*len(periods))
+	keys := make([]any, 0, len(scopes)*len(periods))
 	args := make([]any, 1, 1+len(scopes)*len(periods))
 	args[0] = n
 	for _, scope := range scopes {
@@ -143,8 +143,11 @@ func (s *Spend) Add(ctx context.Context, now time.Time, scopes []string, usd flo
 }
 
 // addSpend runs the add script: args are the amount, then a TTL per key.
-func addSpend(ctx context.Context, c *redis.Client, keys []string, args []any) error {
-	if err := addScript.Run(ctx, c, keys, args...).Err(); err != nil {
+func addSpend(ctx context.Context, c *redis.Client, keys, args []any) error {
+	cmd := addScript.command(len(keys), len(keys)+len(args))
+	cmd = append(cmd, keys...)
+	cmd = append(cmd, args...)
+	if err := addScript.run(ctx, c, cmd).Err(); err != nil {
 		return fmt.Errorf("adding spend: %w", err)
 	}
 	return nil
