@@ -228,8 +228,12 @@ func TestReplicas_RoundTripsPerRequest(t *testing.T) {
 		clients*each, clients, elapsed.Round(time.Millisecond), redisTrips, float64(redisTrips)/(clients*each), pgTrips, float64(pgTrips)/(clients*each),
 		float64(sys)/(clients*each), float64(cpu.Microseconds())/(clients*each))
 	background = 20 * (elapsed.Seconds() + 1)
-	if limit := 2*clients*each + background; float64(redisTrips) > limit {
-		t.Errorf("%d round trips to Redis for %d requests under load, want at most 2 a request and %.0f in the background", redisTrips, clients*each, background)
+	// Each replica has one round trip to Redis out at a time, and the
+	// scripts of the requests that arrive meanwhile wait and go together
+	// in the next: about half a round trip a request here (0.85 when two
+	// could be out at once).
+	if limit := 0.7*clients*each + background; float64(redisTrips) > limit {
+		t.Errorf("%d round trips to Redis for %d requests under load, want at most 0.7 a request and %.0f in the background", redisTrips, clients*each, background)
 	}
 	if float64(pgTrips) > background {
 		t.Errorf("%d round trips to Postgres for %d requests under load, want none on the request path (at most %.0f in the background)", pgTrips, clients*each, background)

@@ -138,8 +138,9 @@ func TestBatcher_CancelledWhileQueued(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled call: %v, want context.Canceled", err)
 	}
-	l.b.handOff()
-	l.b.handOff()
+	for range maxSending {
+		l.b.handOff()
+	}
 	if trips, _ := h.reset(); trips != 0 {
 		t.Errorf("%d round trips for a call cancelled in the queue, want none", trips)
 	}
