@@ -384,7 +384,8 @@ func (l *Limiter) acquire(ctx context.Context, now time.Time, reqs []ratelimit.R
 		return d, nil, ratelimit.NopReservation{}, nil
 	}
 
-	res := &reservation{l: l, id: id, at: at, start: time.Now()}
+	res := &reservation{l: l, id: id, at: at, start: time.Now(),
+		keys: make([]any, 0, 3*len(tracked)), tokens: make([]any, 0, len(tracked))}
 	for _, i := range tracked {
 		r := reqs[i]
 		if !r.Holds() {
