@@ -235,9 +235,9 @@ type counterKey struct {
 
 // maxCachedScopes bounds Limiter.scopes and Limiter.spendKeys: a cache
 // that reaches it starts again empty. A gateway has a few scopes for
-// every key and tenant in use; this bounds what a great many unused ones
-// keep.
-const maxCachedScopes = 1 << 14
+// every key and tenant in use; this bounds what a great many of them keep
+// (a few hundred bytes each, about a MiB in all).
+const maxCachedScopes = 1 << 12
 
 // keysOf returns scope's keys, built and boxed once for all the calls of
 // the scope rather than on each.

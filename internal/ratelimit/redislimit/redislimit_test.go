@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -737,5 +738,27 @@ func TestBurstLeavesTheWindowInBoundedSteps(t *testing.T) {
 	}
 	if got := card("t"); got != 0 {
 		t.Errorf("after three more calls the token log holds %d of the burst's entries, want 0", got)
+	}
+}
+
+// The caches of scopes' keys stay bounded however many scopes pass, and
+// give every scope its own keys.
+func TestKeyCachesBounded(t *testing.T) {
+	l, err := New("redis://127.0.0.1:1/0", Options{Prefix: "p:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 3 * maxCachedScopes {
+		scope := "key:" + strconv.Itoa(i)
+		if k := l.keysOf(scope); k.hash != "p:rl:h:"+scope || k.requests != "p:rl:r:"+scope {
+			t.Fatalf("keysOf(%q) = %+v", scope, k)
+		}
+		if k := l.spendKeyOf(base, scope, ratelimit.PeriodDay); k != spendKey("p:", base, scope, ratelimit.PeriodDay) {
+			t.Fatalf("spendKeyOf(%q) = %v", scope, k)
+		}
+	}
+	if n, m := len(l.scopes), len(l.spendKeys); n > maxCachedScopes || m > maxCachedScopes {
+		t.Errorf("caches hold %d and %d entries, want at most %d", n, m, maxCachedScopes)
 	}
 }
