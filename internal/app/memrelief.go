@@ -12,20 +12,23 @@ import (
 // operating system: the collector runs again only once the heap has grown
 // by GOGC percent of the live heap of the last collection, so a process
 // that goes quiet after thousands of open streams never collects their
-// garbage, and the scavenger hands freed pages back only slowly. And
+// garbage, and the scavenger hands freed pages back only slowly; the
+// channels' transport, likewise, keeps the connections the burst opened,
+// each with two goroutines and its buffers, for its idle timeout. And
 // while the burst lasts, the default GOGC of 100 lets the heap reach
 // twice the live heap, which with thousands of open streams is hundreds
 // of MiB of garbage on top of what they hold. memoryRelief, run by serve
-// once a second, answers both: once a burst is over it collects and
-// returns the freed memory at once (freeMemory), and while the
-// live heap is large it lowers GOGC so that the headroom stays near
-// reliefHeadroom instead of growing with it.
+// once a second, answers both: once a burst is over it closes those
+// idle connections, collects and returns the freed memory at once
+// (freeMemory), and while the live heap is large it lowers GOGC so that
+// the headroom stays near reliefHeadroom instead of growing with it.
 type memoryRelief struct {
 	// inFlight counts the requests in the handler, streams included.
 	inFlight func() int64
 	// live is the live heap in bytes as of the last collection.
 	live func() uint64
-	// free collects and returns freed memory to the operating system.
+	// free closes idle connections to channels, then collects and
+	// returns freed memory to the operating system.
 	free func()
 	// setGCPercent sets GOGC; nil leaves it alone (GOGC set by the
 	// operator).
@@ -106,8 +109,9 @@ func abs(n int) int {
 // startMemoryRelief runs a memoryRelief once a second until the returned
 // function is called, which also puts GOGC back as it found it. GOGC is
 // left alone when the operator set it (the GOGC environment variable).
-func startMemoryRelief(inFlight func() int64, getenv func(string) string) (stop func()) {
-	m := newMemoryRelief(inFlight, getenv)
+// closeIdle closes the idle connections to channels.
+func startMemoryRelief(inFlight func() int64, closeIdle func(), getenv func(string) string) (stop func()) {
+	m := newMemoryRelief(inFlight, closeIdle, getenv)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -132,9 +136,10 @@ func startMemoryRelief(inFlight func() int64, getenv func(string) string) (stop 
 	}
 }
 
-// newMemoryRelief is the process's memoryRelief.
-func newMemoryRelief(inFlight func() int64, getenv func(string) string) *memoryRelief {
-	m := &memoryRelief{inFlight: inFlight, live: liveHeap, free: freeMemory}
+// newMemoryRelief is the process's memoryRelief. The idle connections go
+// first, so that the collection frees their buffers.
+func newMemoryRelief(inFlight func() int64, closeIdle func(), getenv func(string) string) *memoryRelief {
+	m := &memoryRelief{inFlight: inFlight, live: liveHeap, free: func() { closeIdle(); freeMemory() }}
 	if getenv("GOGC") == "" {
 		m.setGCPercent = debug.SetGCPercent
 	}

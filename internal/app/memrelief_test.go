@@ -78,15 +78,26 @@ func TestMemoryReliefGCPercent(t *testing.T) {
 			return ""
 		}
 	}
-	if newMemoryRelief(m.inFlight, env("off")).setGCPercent != nil {
+	if newMemoryRelief(m.inFlight, func() {}, env("off")).setGCPercent != nil {
 		t.Error("with GOGC set by the operator, the relief sets GOGC")
 	}
-	if newMemoryRelief(m.inFlight, env("")).setGCPercent == nil {
+	if newMemoryRelief(m.inFlight, func() {}, env("")).setGCPercent == nil {
 		t.Error("without GOGC set by the operator, the relief leaves GOGC alone")
 	}
 	r := &memoryRelief{inFlight: m.inFlight, live: func() uint64 { return 400 * mib }, free: func() {}}
 	r.tick() // without setGCPercent: GOGC untouched
 	if r.percent != 0 {
 		t.Errorf("with GOGC set by the operator, the relief set GOGC to %d", r.percent)
+	}
+}
+
+// TestMemoryReliefClosesIdleConnections: what a burst's end gives back
+// includes the idle connections to channels that the burst opened.
+func TestMemoryReliefClosesIdleConnections(t *testing.T) {
+	closed := 0
+	m := newMemoryRelief(func() int64 { return 0 }, func() { closed++ }, func(string) string { return "off" })
+	m.free()
+	if closed != 1 {
+		t.Errorf("idle connections closed %d times when memory was returned, want 1", closed)
 	}
 }

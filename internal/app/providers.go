@@ -45,6 +45,28 @@ func upstreamTransport() *http.Transport {
 	return t
 }
 
+// keepIdleFor sizes t's pool of idle connections to what admission
+// control lets wait on channels at once: a's max_requests unary calls,
+// working or parked. A smaller pool turns every call past it into a new
+// connection, dialled, then closed once its answer is in because the
+// pool is full; and a gateway has the most calls waiting on channels at
+// once under overload, when admitted requests wait longest for a CPU.
+// Each such call then costs the gateway a dial (socket, connect, poller
+// registration), two goroutines and their buffers, and a close, and the
+// channel an accept: CPU taken from the requests being served, so that
+// each costs more the more the gateway is overloaded. A large pool costs
+// no memory that the calls did not hold while under way, and it is
+// emptied once a burst is over (the serve command's memory relief, and
+// admission control's release after refusals). With admission control
+// off nothing bounds the calls, and the pool is left as it is.
+func keepIdleFor(t *http.Transport, a config.Admission) {
+	if a.Mode == "off" {
+		return
+	}
+	t.MaxIdleConns = max(t.MaxIdleConns, a.MaxRequests)
+	t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, a.MaxRequests)
+}
+
 // buildProviders makes one adapter per configured channel (see
 // buildChannel). hc (its transport from upstreamTransport) is the
 // channels' client.

@@ -84,7 +84,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stderr, "switchyard: serving on %s (admin %s)\n", inst.URL(), inst.AdminURL())
 	// Like the memory limit, the collector's settings are the process's.
-	stopRelief := startMemoryRelief(inst.metrics.InFlight, env.Getenv)
+	stopRelief := startMemoryRelief(inst.metrics.InFlight, inst.upstream.CloseIdleConnections, env.Getenv)
 	defer stopRelief()
 	for {
 		select {
@@ -246,7 +246,9 @@ func Start(ctx context.Context, cfg *config.Config, env *Env, o StartOptions) (i
 	// tracer only when tracing is on: off, they run as if it did not
 	// exist.
 	var gwTracer gateway.Tracer
-	var upstream http.RoundTripper = upstreamTransport()
+	tr := upstreamTransport()
+	keepIdleFor(tr, cfg.Server.Admission)
+	var upstream http.RoundTripper = tr
 	if tracer != nil {
 		in.closers = append(in.closers, tracer.Shutdown)
 		gwTracer, upstream = tracer, tracer.Transport(upstream)
