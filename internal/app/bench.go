@@ -673,6 +673,7 @@ func peakRSSKB(pid int) int64 { return procStatusKB(pid, "VmHWM:") }
 // every process of the same binary) or shared memory.
 func rssAnonKB(pid int) int64 { return procStatusKB(pid, "RssAnon:") }
 func rssFileKB(pid int) int64 { return procStatusKB(pid, "RssFile:") }
+
 func procStatusKB(pid int, field string) int64 {
 	if pid == 0 {
 		return 0
