@@ -666,6 +666,14 @@ func syscalls(pid int) ioCalls {
 
 func rssKB(pid int) int64     { return procStatusKB(pid, "VmRSS:") }
 func peakRSSKB(pid int) int64 { return procStatusKB(pid, "VmHWM:") }
+
+// rssAnonKB is the anonymous part of a process's RSS: its heap, stacks
+// and written data. The rest is file-backed (the binary's code and
+// read-only data, paged in 64 KiB around each first touch, shared with
+// every process of the same binary) or shared memory.
+func rssAnonKB(pid int) int64 { return procStatusKB(pid, "RssAnon:") }
+func rssFileKB(pid int) int64 { return procStatusKB(pid, "RssFile:") }
+
 func procStatusKB(pid int, field string) int64 {
 	if pid == 0 {
 		return 0
@@ -687,7 +695,11 @@ func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
 
 // watchRSS samples a process's RSS every 100 ms until the returned
 // function is called, which returns the highest sample in KiB.
-func watchRSS(pid int) (stop func() int64) {
+func watchRSS(pid int) (stop func() int64) { return watchKB(pid, rssKB) }
+
+// watchKB samples read(pid) every 100 ms until the returned function is
+// called, which returns the highest sample.
+func watchKB(pid int, read func(pid int) int64) (stop func() int64) {
 	var peak atomic.Int64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -695,7 +707,7 @@ func watchRSS(pid int) (stop func() int64) {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if v := rssKB(pid); v > peak.Load() {
+			if v := read(pid); v > peak.Load() {
 				peak.Store(v)
 			}
 			select {

@@ -50,7 +50,7 @@ func TestBench_ToyScale(t *testing.T) {
 	}
 	sections := []string{"# Benchmarks", "## Gateway against the floor", "CPU per request, fast path, c=16",
 		"CPU per request, translated, c=64", "added TTFT p50", "50-chunk stream at c=64", "allocated per request, fast path",
-		"RSS idle", "### Long run", "## Under pressure", "### Overload", "refused by admission control", "### Blackholed Redis and store",
+		"RSS idle", "of which anonymous", "anonymous RSS peak under load", "### Long run", "## Under pressure", "### Overload", "refused by admission control", "### Blackholed Redis and store",
 		"### One long stream", "streamed through the floor", "system calls per content chunk", "### Slow clients", "### Label cardinality",
 		"### Concurrent slow streams", "after the last ended"}
 	if b.postgres != "" && b.redis != "" {

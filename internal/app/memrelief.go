@@ -21,12 +21,19 @@ import (
 // once a second, answers both: once a burst is over it closes those
 // idle connections, collects and returns the freed memory at once
 // (freeMemory), and while the live heap is large it lowers GOGC so that
-// the headroom stays near reliefHeadroom instead of growing with it.
+// the headroom stays near reliefHeadroom instead of growing with it. A
+// gateway that goes idle after lighter traffic than a burst is answered
+// too: the garbage of the requests it served would otherwise stay
+// resident until the runtime's next forced collection, two minutes on,
+// and its pages longer.
 type memoryRelief struct {
 	// inFlight counts the requests in the handler, streams included.
 	inFlight func() int64
 	// live is the live heap in bytes as of the last collection.
 	live func() uint64
+	// allocated is the bytes the heap has handed out since the process
+	// started.
+	allocated func() uint64
 	// free closes idle connections to channels, then collects and
 	// returns freed memory to the operating system.
 	free func()
@@ -37,6 +44,10 @@ type memoryRelief struct {
 	peak    int64 // most requests in flight at once since the last relief
 	quiet   int   // consecutive ticks with the load down from the peak
 	percent int   // the GOGC last set; 0 before the first
+
+	freed     uint64 // allocated as of the last relief
+	last      uint64 // allocated as of the last tick
+	idleTicks int    // consecutive ticks that allocated less than reliefIdleRate
 }
 
 const (
@@ -53,10 +64,19 @@ const (
 	// reliefMinPercent bounds how low GOGC goes however large the live
 	// heap: the collector's work per byte allocated grows as GOGC falls.
 	reliefMinPercent = 25
+	// reliefIdleRate is what the process may allocate in a tick that
+	// still counts as idle: a few requests' worth, or a metrics scrape.
+	reliefIdleRate = 64 << 10
+	// reliefIdleGrowth is how much must have been allocated since the
+	// last relief for an idle process to return memory: the runtime's
+	// smallest heap goal, below which its garbage cannot have grown the
+	// heap.
+	reliefIdleGrowth = 4 << 20
 )
 
-// tick takes the requests in flight now and does what is due: the
-// burst's memory back once it is over, and GOGC for the live heap.
+// tick reads the requests in flight and the bytes allocated so far, and
+// does what is due: memory back once a burst is over or once the process
+// has gone idle, and GOGC for the live heap.
 func (m *memoryRelief) tick() {
 	if m.setGCPercent != nil {
 		// Set at once back to the default, otherwise only on a move of
@@ -66,15 +86,33 @@ func (m *memoryRelief) tick() {
 			m.percent = p
 		}
 	}
-	if m.over(m.inFlight()) {
+	n, a := m.inFlight(), m.allocated()
+	if burst, idle := m.over(n), m.idle(a); burst || idle {
 		m.free()
+		m.freed = a
+		m.peak, m.quiet, m.idleTicks = n, 0, 0
 	}
+}
+
+// idle takes the bytes allocated so far at a tick and reports whether the
+// process has gone idle with memory worth returning: it allocated less
+// than reliefIdleRate in each of the last reliefQuietTicks ticks, and at
+// least reliefIdleGrowth since the last relief.
+func (m *memoryRelief) idle(allocated uint64) bool {
+	d := allocated - m.last
+	m.last = allocated
+	if d >= reliefIdleRate {
+		m.idleTicks = 0
+		return false
+	}
+	m.idleTicks++
+	return m.idleTicks >= reliefQuietTicks && allocated-m.freed >= reliefIdleGrowth
 }
 
 // over takes the requests in flight at a tick and reports whether a
 // burst just ended: at least reliefBurst were in flight at once, and the
 // load has stayed at an eighth of that peak or less for reliefQuietTicks
-// ticks. The peak is then forgotten, so one burst is answered once.
+// ticks. tick then forgets the peak, so one burst is answered once.
 func (m *memoryRelief) over(n int64) bool {
 	m.peak = max(m.peak, n)
 	if m.peak < reliefBurst || n > m.peak/8 {
@@ -82,11 +120,7 @@ func (m *memoryRelief) over(n int64) bool {
 		return false
 	}
 	m.quiet++
-	if m.quiet < reliefQuietTicks {
-		return false
-	}
-	m.peak, m.quiet = n, 0
-	return true
+	return m.quiet >= reliefQuietTicks
 }
 
 // gcPercentFor is the GOGC for a live heap of live bytes: the default 100
@@ -139,7 +173,9 @@ func startMemoryRelief(inFlight func() int64, closeIdle func(), getenv func(stri
 // newMemoryRelief is the process's memoryRelief. The idle connections go
 // first, so that the collection frees their buffers.
 func newMemoryRelief(inFlight func() int64, closeIdle func(), getenv func(string) string) *memoryRelief {
-	m := &memoryRelief{inFlight: inFlight, live: liveHeap, free: func() { closeIdle(); freeMemory() }}
+	m := &memoryRelief{inFlight: inFlight, live: liveHeap, allocated: heapAllocated, free: func() { closeIdle(); freeMemory() }}
+	m.freed = m.allocated()
+	m.last = m.freed
 	if getenv("GOGC") == "" {
 		m.setGCPercent = debug.SetGCPercent
 	}
@@ -158,8 +194,14 @@ func freeMemory() {
 }
 
 // liveHeap reads the live heap as of the last collection.
-func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+func liveHeap() uint64 { return readMetric("/gc/heap/live:bytes") }
+
+// heapAllocated reads the bytes allocated in the heap since the process
+// started.
+func heapAllocated() uint64 { return readMetric("/gc/heap/allocs:bytes") }
+
+func readMetric(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 {
 		return 0

@@ -25,7 +25,7 @@ func TestMemoryReliefAfterBurst(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var got []int
-			m := &memoryRelief{live: func() uint64 { return 0 }}
+			m := &memoryRelief{live: func() uint64 { return 0 }, allocated: func() uint64 { return 0 }}
 			for i, n := range c.loads {
 				m.inFlight = func() int64 { return n }
 				m.free = func() { got = append(got, i) }
@@ -35,6 +35,63 @@ func TestMemoryReliefAfterBurst(t *testing.T) {
 				t.Errorf("loads %v: memory returned at ticks %v, want %v", c.loads, got, c.want)
 			}
 		})
+	}
+}
+
+// TestMemoryReliefWhenIdle: a process that served fewer requests at once
+// than a burst returns its memory once it has gone idle (two ticks in a
+// row that allocated less than 64 KiB each), if it allocated at least
+// 4 MiB since it last did; not while it keeps allocating, not for a
+// trickle, and once per idle spell.
+func TestMemoryReliefWhenIdle(t *testing.T) {
+	const kib = 1 << 10
+	for _, c := range []struct {
+		name string
+		// per tick, the KiB allocated since the previous one
+		allocs []uint64
+		want   []int // ticks (0-based) at which memory is returned
+	}{
+		{"traffic, then idle", []uint64{3000, 3000, 10, 0, 0, 0, 0}, []int{3}},
+		{"still allocating", []uint64{3000, 3000, 100, 100, 100, 100}, nil},
+		{"a tick of traffic between quiet ones", []uint64{6000, 10, 200, 10, 10, 0}, []int{4}},
+		{"too little since the last relief", []uint64{3000, 0, 0, 0, 0}, nil},
+		{"a trickle, short of 4 MiB", []uint64{60, 60, 60, 60, 60, 60}, nil},
+		{"two idle spells", []uint64{5000, 0, 0, 0, 5000, 0, 0, 0}, []int{2, 6}},
+		{"idle again with nothing new", []uint64{5000, 0, 0, 0, 1000, 0, 0, 0}, []int{2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got []int
+			var total uint64
+			m := &memoryRelief{inFlight: func() int64 { return 0 }, live: func() uint64 { return 0 },
+				allocated: func() uint64 { return total }}
+			for i, a := range c.allocs {
+				total += a * kib
+				m.free = func() { got = append(got, i) }
+				m.tick()
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("KiB allocated per tick %v: memory returned at ticks %v, want %v", c.allocs, got, c.want)
+			}
+		})
+	}
+
+	// A burst's relief counts as the idle one: the quiet ticks after it
+	// return nothing more.
+	var got int
+	var total uint64
+	n := int64(0)
+	m := &memoryRelief{inFlight: func() int64 { return n }, live: func() uint64 { return 0 },
+		allocated: func() uint64 { return total }, free: func() { got++ }}
+	for _, load := range []int64{500, 0, 0, 0, 0, 0} {
+		n = load
+		total += 8 << 20
+		if load == 0 {
+			total -= 8 << 20
+		}
+		m.tick()
+	}
+	if got != 1 {
+		t.Errorf("after a burst and quiet ticks, memory returned %d times, want once", got)
 	}
 }
 
@@ -58,7 +115,7 @@ func TestMemoryReliefGCPercent(t *testing.T) {
 
 	var set []int
 	live := uint64(20 * mib)
-	m := &memoryRelief{inFlight: func() int64 { return 0 }, live: func() uint64 { return live }, free: func() {},
+	m := &memoryRelief{inFlight: func() int64 { return 0 }, live: func() uint64 { return live }, allocated: func() uint64 { return 0 }, free: func() {},
 		setGCPercent: func(p int) int { set = append(set, p); return 100 }}
 	for _, l := range []uint64{20, 20, 128, 130, 400, 400, 30, 30} {
 		live = l * mib
@@ -84,7 +141,7 @@ func TestMemoryReliefGCPercent(t *testing.T) {
 	if newMemoryRelief(m.inFlight, func() {}, env("")).setGCPercent == nil {
 		t.Error("without GOGC set by the operator, the relief leaves GOGC alone")
 	}
-	r := &memoryRelief{inFlight: m.inFlight, live: func() uint64 { return 400 * mib }, free: func() {}}
+	r := &memoryRelief{inFlight: m.inFlight, live: func() uint64 { return 400 * mib }, allocated: m.allocated, free: func() {}}
 	r.tick() // without setGCPercent: GOGC untouched
 	if r.percent != 0 {
 		t.Errorf("with GOGC set by the operator, the relief set GOGC to %d", r.percent)
