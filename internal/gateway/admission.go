@@ -30,9 +30,15 @@ type admission struct {
 // cost to the budgets' spend. It runs off the request's context: a client
 // that went away still used what it used.
 func (a *admission) done(u llm.Usage, cost float64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	spend := a.g.spend != nil && cost > 0 && len(a.scopes) > 0
+	// A deadline (a timer and a context, about 270 bytes a request) only
+	// for a limiter or spend that may wait on a backend.
+	ctx := context.Background()
+	if !ratelimit.IsInProcess(a.res) || spend && !ratelimit.IsInProcess(a.g.spend) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, settleTimeout)
+		defer cancel()
+	}
 	if sr, ok := a.res.(ratelimit.SpendReservation); ok && spend {
 		// One call settles and adds the spend.
 		if err := sr.DoneSpend(ctx, u.Total(), a.g.now(), a.scopes, cost); err != nil {
@@ -51,6 +57,9 @@ func (a *admission) done(u llm.Usage, cost float64) {
 		}
 	}
 }
+
+// settleTimeout bounds settling a request's reservation and spend.
+const settleTimeout = 5 * time.Second
 
 // seededSet remembers which budget counters this process has seeded from
 // the ledger.
