@@ -24,6 +24,8 @@ type admission struct {
 	scopesBuf  [2]string
 	budgetsBuf [2]ratelimit.Budget
 	reqsBuf    [2]ratelimit.Request
+	// decisionBuf backs decision, in the same allocation.
+	decisionBuf ratelimit.Decision
 }
 
 // done settles the reservation with the tokens actually used and adds the
@@ -65,14 +67,19 @@ const settleTimeout = 5 * time.Second
 // the ledger.
 type seededSet struct {
 	mu sync.Mutex
-	m  map[string]time.Time // scope+period → period start
+	m  map[seedKey]time.Time // → period start
 }
 
-func (s *seededSet) needs(key string, start time.Time) bool {
+// seedKey is a budget counter: a scope's spend over one kind of period.
+// The two strings key the map as they are, where joining them would
+// allocate on every request.
+type seedKey struct{ scope, period string }
+
+func (s *seededSet) needs(key seedKey, start time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = map[string]time.Time{}
+		s.m = map[seedKey]time.Time{}
 	}
 	if s.m[key].Equal(start) {
 		return false
@@ -186,7 +193,8 @@ func (g *Gateway) limited(adm *admission, call *Call, estTokens int64, d ratelim
 		// The limiter chose to fail open.
 		g.log.Warn("rate limiter error", "err", err)
 	}
-	adm.decision = &d
+	adm.decisionBuf = d
+	adm.decision = &adm.decisionBuf
 	if !d.Allowed {
 		if d.Limit == ratelimit.LimitUnavailable {
 			return adm, &Error{Kind: ErrLimitsUnavailable, Message: "Rate limits cannot be checked right now; try again shortly.", RetryAfter: time.Second}
@@ -215,7 +223,7 @@ func (g *Gateway) seed(ctx context.Context, now time.Time, b ratelimit.Budget, t
 		return nil
 	}
 	start := ratelimit.PeriodStart(now, b.Period)
-	if !g.seeded.needs(b.Scope+"|"+b.Period, start) {
+	if !g.seeded.needs(seedKey{b.Scope, b.Period}, start) {
 		return nil
 	}
 	usd, err := g.spendSince(ctx, tenantID, keyID, start)
