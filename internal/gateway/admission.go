@@ -66,7 +66,10 @@ const settleTimeout = 5 * time.Second
 // seededSet remembers which budget counters this process has seeded from
 // the ledger.
 type seededSet struct {
-	mu sync.Mutex
+	// mu is read-locked by every request with a budget and write-locked
+	// only when a counter is seeded (once a period): under many
+	// concurrent requests, readers do not queue behind one another.
+	mu sync.RWMutex
 	m  map[seedKey]time.Time // → period start
 }
 
@@ -76,6 +79,12 @@ type seededSet struct {
 type seedKey struct{ scope, period string }
 
 func (s *seededSet) needs(key seedKey, start time.Time) bool {
+	s.mu.RLock()
+	seeded := s.m[key].Equal(start)
+	s.mu.RUnlock()
+	if seeded {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
