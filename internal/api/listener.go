@@ -187,8 +187,8 @@ func (c *dialectConn) scan(b []byte) {
 			c.lineN += copy(c.line[c.lineN:], seg)
 			if i >= 0 || c.lineN == len(c.line) {
 				c.collecting = false
-				if d, ok := requestLineDialect(c.line[:c.lineN]); ok {
-					c.dialect.Store(&d)
+				if d := requestLineDialect(c.line[:c.lineN]); d != nil {
+					c.dialect.Store(d)
 				}
 			}
 		}
@@ -201,28 +201,34 @@ func (c *dialectConn) scan(b []byte) {
 }
 
 // requestLineDialect recognises the beginning of a request line
-// ("METHOD /path") and names the dialect its path tells.
-func requestLineDialect(line []byte) (string, bool) {
+// ("METHOD /path") and names the dialect its path tells, as one of
+// lineDialects; nil when line is no request line. Every line of a
+// request's head is looked at, so the names are shared rather than
+// allocated for each.
+func requestLineDialect(line []byte) *string {
 	sp := bytes.IndexByte(line, ' ')
 	if sp < 1 || sp > 10 || sp+1 >= len(line) || line[sp+1] != '/' {
-		return "", false
+		return nil
 	}
 	for _, ch := range line[:sp] {
 		if ch < 'A' || ch > 'Z' {
-			return "", false
+			return nil
 		}
 	}
 	path := line[sp+1:]
 	switch {
 	case bytes.HasPrefix(path, []byte("/model/")):
-		return dialectBedrock, true
+		return &lineDialects[1]
 	case isAnthropicPath(string(path)):
-		return dialectAnthropic, true
+		return &lineDialects[2]
 	case bytes.HasPrefix(path, []byte("/v1beta/")):
-		return dialectGemini, true
+		return &lineDialects[3]
 	}
-	return dialectOpenAI, true
+	return &lineDialects[0]
 }
+
+// lineDialects are the dialects requestLineDialect names.
+var lineDialects = [...]string{dialectOpenAI, dialectBedrock, dialectAnthropic, dialectGemini}
 
 func (c *dialectConn) Write(p []byte) (int, error) {
 	if c.preface > 0 {

@@ -268,8 +268,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (*Princ
 	if secret == "" || len(secret) > maxSecretLen {
 		return nil, ErrUnauthenticated
 	}
-	var h [32]byte
-	copy(h[:], HashKey(secret))
+	h := sha256.Sum256([]byte(secret)) // HashKey, on the stack
 	now := a.now()
 	r, err := resolve(ctx, a, a.byHash, h, now, func(ctx context.Context) (*resolved, error) {
 		k, err := a.ks.KeyByHash(ctx, h[:])

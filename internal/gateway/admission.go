@@ -24,15 +24,23 @@ type admission struct {
 	scopesBuf  [2]string
 	budgetsBuf [2]ratelimit.Budget
 	reqsBuf    [2]ratelimit.Request
+	// decisionBuf backs decision, in the same allocation.
+	decisionBuf ratelimit.Decision
 }
 
 // done settles the reservation with the tokens actually used and adds the
 // cost to the budgets' spend. It runs off the request's context: a client
 // that went away still used what it used.
 func (a *admission) done(u llm.Usage, cost float64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	spend := a.g.spend != nil && cost > 0 && len(a.scopes) > 0
+	// A deadline (a timer and a context, about 270 bytes a request) only
+	// for a limiter or spend that may wait on a backend.
+	ctx := context.Background()
+	if !ratelimit.IsInProcess(a.res) || spend && !ratelimit.IsInProcess(a.g.spend) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, settleTimeout)
+		defer cancel()
+	}
 	if sr, ok := a.res.(ratelimit.SpendReservation); ok && spend {
 		// One call settles and adds the spend.
 		if err := sr.DoneSpend(ctx, u.Total(), a.g.now(), a.scopes, cost); err != nil {
@@ -52,18 +60,35 @@ func (a *admission) done(u llm.Usage, cost float64) {
 	}
 }
 
+// settleTimeout bounds settling a request's reservation and spend.
+const settleTimeout = 5 * time.Second
+
 // seededSet remembers which budget counters this process has seeded from
 // the ledger.
 type seededSet struct {
-	mu sync.Mutex
-	m  map[string]time.Time // scope+period → period start
+	// mu is read-locked by every request with a budget and write-locked
+	// only when a counter is seeded (once a period): under many
+	// concurrent requests, readers do not queue behind one another.
+	mu sync.RWMutex
+	m  map[seedKey]time.Time // → period start
 }
 
-func (s *seededSet) needs(key string, start time.Time) bool {
+// seedKey is a budget counter: a scope's spend over one kind of period.
+// The two strings key the map as they are, where joining them would
+// allocate on every request.
+type seedKey struct{ scope, period string }
+
+func (s *seededSet) needs(key seedKey, start time.Time) bool {
+	s.mu.RLock()
+	seeded := s.m[key].Equal(start)
+	s.mu.RUnlock()
+	if seeded {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = map[string]time.Time{}
+		s.m = map[seedKey]time.Time{}
 	}
 	if s.m[key].Equal(start) {
 		return false
@@ -177,7 +202,8 @@ func (g *Gateway) limited(adm *admission, call *Call, estTokens int64, d ratelim
 		// The limiter chose to fail open.
 		g.log.Warn("rate limiter error", "err", err)
 	}
-	adm.decision = &d
+	adm.decisionBuf = d
+	adm.decision = &adm.decisionBuf
 	if !d.Allowed {
 		if d.Limit == ratelimit.LimitUnavailable {
 			return adm, &Error{Kind: ErrLimitsUnavailable, Message: "Rate limits cannot be checked right now; try again shortly.", RetryAfter: time.Second}
@@ -206,7 +232,7 @@ func (g *Gateway) seed(ctx context.Context, now time.Time, b ratelimit.Budget, t
 		return nil
 	}
 	start := ratelimit.PeriodStart(now, b.Period)
-	if !g.seeded.needs(b.Scope+"|"+b.Period, start) {
+	if !g.seeded.needs(seedKey{b.Scope, b.Period}, start) {
 		return nil
 	}
 	usd, err := g.spendSince(ctx, tenantID, keyID, start)

@@ -161,6 +161,9 @@ type spendCounter struct {
 	nanos int64
 }
 
+// InProcess marks the spend as in-process (see InProcess).
+func (m *MemorySpend) InProcess() {}
+
 // NewMemorySpend returns an in-process Spend with no spend recorded.
 func NewMemorySpend() *MemorySpend {
 	return &MemorySpend{counters: make(map[spendKey]spendCounter)}

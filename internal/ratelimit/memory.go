@@ -223,6 +223,9 @@ type memReservation struct {
 	buf   [2]memHold
 }
 
+// InProcess marks the reservation as in-process (see InProcess).
+func (r *memReservation) InProcess() {}
+
 // Done implements Reservation.
 func (r *memReservation) Done(_ context.Context, actualTokens int64) error {
 	if !r.done.CompareAndSwap(false, true) {

@@ -160,6 +160,27 @@ type NopReservation struct{}
 // Done does nothing.
 func (NopReservation) Done(context.Context, int64) error { return nil }
 
+// InProcess is implemented by the Reservations and Spends whose calls
+// never leave the process (no network, no disk): they ignore their
+// context, so a caller need not make one with a deadline for them. A
+// wrapper over a backend that may be remote must not implement it.
+type InProcess interface {
+	InProcess()
+}
+
+// InProcess marks NopReservation as in-process.
+func (NopReservation) InProcess() {}
+
+// IsInProcess reports whether v (a Reservation or a Spend) is known to
+// stay in the process; nil is, as it does nothing.
+func IsInProcess(v any) bool {
+	if v == nil {
+		return true
+	}
+	_, ok := v.(InProcess)
+	return ok
+}
+
 // ValidateRequests checks reqs against the API's rules; the error wraps
 // ErrInvalid. It is for Limiter implementations.
 func ValidateRequests(reqs []Request) error {

@@ -30,6 +30,20 @@ const smallN = 16
 // probe slot.
 const probeBusy = "half-open: its probe is already in flight"
 
+// decisionRoom is a decision with room for the candidates, the order and
+// the Why lines of a model with a few offerings, so that planning for it
+// allocates once rather than once for each. Each slice is capped at what
+// it holds, as its own allocation would be.
+type decisionRoom struct {
+	d     Decision
+	cands [roomN]Candidate
+	order [roomN]Offering
+	why   [roomN]string
+}
+
+// roomN is the most offerings a decisionRoom has room for.
+const roomN = 2
+
 // scratch holds the working buffers of one plan. Plans take them from a
 // pool: none of them is referenced by the decision, and what they hold
 // (indices, fixed texts, contract names) keeps nothing else alive.
@@ -61,6 +75,8 @@ type planning struct {
 	// contracts that apply.
 	contracts []string
 	matched   []*exclusive
+	// why is room for the decision's Why lines, when it has some.
+	why []string
 }
 
 func (r *Router) plan(in Input, admit bool) (*Decision, error) {
@@ -73,12 +89,18 @@ func (r *Router) plan(in Input, admit bool) (*Decision, error) {
 	}
 	m, mp := r.catalog.models[mi], &r.plans[mi]
 	n := len(m.Offerings)
-	d := &Decision{
-		Model: m.Name, Tenant: in.Tenant, Traffic: in.Traffic, Strategy: m.strategy(),
-		PerAttemptTimeout: m.PerAttemptTimeout,
-		Order:             []Offering{},
-		Candidates:        make([]Candidate, n),
+	var room *decisionRoom
+	var d *Decision
+	if n <= roomN {
+		room = new(decisionRoom)
+		d = &room.d
+		d.Candidates = room.cands[:n:n]
+	} else {
+		d = &Decision{Candidates: make([]Candidate, n)}
 	}
+	d.Model, d.Tenant, d.Traffic, d.Strategy = m.Name, in.Tenant, in.Traffic, m.strategy()
+	d.PerAttemptTimeout = m.PerAttemptTimeout
+	d.Order = []Offering{}
 	for i := range m.Offerings {
 		d.Candidates[i].Offering = m.Offerings[i]
 	}
@@ -92,6 +114,9 @@ func (r *Router) plan(in Input, admit bool) (*Decision, error) {
 		r.scratch.Put(sc)
 	}()
 	p.t.init(sc.buf, sc.why[:0], sized(sc.rem[:], n))
+	if room != nil {
+		p.why = room.why[:0]
+	}
 
 	p.exclude()
 
@@ -157,7 +182,11 @@ func (r *Router) plan(in Input, admit bool) (*Decision, error) {
 
 	// Admission and the attempt budget.
 	budget := m.maxAttempts()
-	d.Order = make([]Offering, 0, min(budget, len(good)))
+	if k := min(budget, len(good)); room != nil {
+		d.Order = room.order[:0:k]
+	} else {
+		d.Order = make([]Offering, 0, k)
+	}
 	left := sc.left[:0]
 	for _, i := range good {
 		c := &d.Candidates[i]
@@ -425,7 +454,7 @@ func (p *planning) finish() {
 	if len(p.contracts) > 0 {
 		p.d.Contracts = slices.Clone(p.contracts)
 	}
-	p.t.finish(p.d)
+	p.t.finish(p.d, p.why)
 }
 
 // sized returns buf[:n], or a new slice when buf is too small.

@@ -51,8 +51,8 @@ func (t *text) whyLit(s string) { t.why = append(t.why, piece{lit: s}) }
 // removedLit sets candidate i's Removed reason to a fixed text.
 func (t *text) removedLit(i int, s string) { t.rem[i] = piece{lit: s} }
 
-// finish stores the texts in d.
-func (t *text) finish(d *Decision) {
+// finish stores the texts in d, the Why lines in room when they fit.
+func (t *text) finish(d *Decision, room []string) {
 	s := string(t.b) // the buffer goes back to the pool: copy out
 	str := func(p piece) string {
 		if p.lit != "" {
@@ -60,7 +60,11 @@ func (t *text) finish(d *Decision) {
 		}
 		return s[p.lo:p.hi]
 	}
-	d.Why = make([]string, len(t.why))
+	if n := len(t.why); n <= cap(room) {
+		d.Why = room[:n:n]
+	} else {
+		d.Why = make([]string, n)
+	}
 	for i, p := range t.why {
 		d.Why[i] = str(p)
 	}

@@ -181,6 +181,7 @@ func NewWriter(sink Sink, opts WriterOptions) *Writer {
 // After Close, Record writes rec synchronously, with one attempt bounded
 // by a timeout; a failure is logged and passed to OnError.
 func (w *Writer) Record(rec store.UsageRecord) {
+	now := time.Now() // read before the lock, which every request takes
 	w.mu.Lock()
 	for !w.closed && len(w.buf) >= w.queueSize {
 		if w.failures >= shedAfter || w.storeDown != nil && w.storeDown() {
@@ -209,7 +210,7 @@ func (w *Writer) Record(rec store.UsageRecord) {
 		w.buf, w.spare = w.spare, nil
 	}
 	w.buf = append(w.buf, rec)
-	w.arrived = append(w.arrived, time.Now())
+	w.arrived = append(w.arrived, now)
 	w.recorded++
 	if len(w.buf) == 1 || len(w.buf) >= w.batchSize {
 		w.wake()

@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -59,14 +58,11 @@ func New(o Options) *Adapter {
 	if o.Project != "" {
 		h.Set("OpenAI-Project", o.Project)
 	}
-	var authorize func(context.Context, http.Header) error
 	if key := o.APIKey; key != "" {
-		// Built once: send shares header values between requests.
-		bearer := []string{"Bearer " + key}
-		authorize = func(_ context.Context, h http.Header) error {
-			h["Authorization"] = bearer
-			return nil
-		}
+		// A static key is one more fixed header, set last so that it
+		// wins over a configured one as the client's own credentials do:
+		// the Client then shares one header between all its calls.
+		h["Authorization"] = []string{"Bearer " + key}
 	}
 	chatURL, embeddingsURL := base+"/"+string(OpChatCompletions), base+"/"+string(OpEmbeddings)
 	return &Adapter{NewClient(ClientOptions{
@@ -81,7 +77,6 @@ func New(o Options) *Adapter {
 			}
 			return base + "/" + string(op)
 		},
-		Authorize:  authorize,
 		Header:     h,
 		HTTPClient: o.HTTPClient,
 		Timeout:    o.Timeout,

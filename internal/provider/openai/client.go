@@ -80,6 +80,10 @@ type Client struct {
 	o ClientOptions
 	// lastURL is the endpoint the last request went to, parsed.
 	lastURL atomic.Pointer[parsedURL]
+	// fixed are the whole headers of a JSON call and of a streamed one,
+	// when they are the same on every call (no Authorize): every request
+	// shares one, read-only (see send).
+	fixed [2]http.Header
 }
 
 // NewClient returns a client; o is copied, not kept.
@@ -97,7 +101,18 @@ func NewClient(o ClientOptions) *Client {
 		o.Now = time.Now
 	}
 	o.Header = o.Header.Clone()
-	return &Client{o: o}
+	c := &Client{o: o}
+	if o.Authorize == nil {
+		for i, accept := range [2][]string{jsonMediaType, eventStreamMediaType} {
+			h := make(http.Header, len(o.Header)+2)
+			for k, v := range o.Header {
+				h[k] = v[:len(v):len(v)]
+			}
+			h["Content-Type"], h["Accept"] = jsonMediaType, accept
+			c.fixed[i] = h
+		}
+	}
+	return c
 }
 
 // Name returns the channel's name.
@@ -371,16 +386,10 @@ func (c *Client) send(ctx context.Context, op Operation, model string, body []by
 			Message: "upstream URL is invalid", Err: fmt.Errorf("building request: %w", err)}
 	}
 	release := provider.SetBody(hreq, body)
-	// The values are shared between requests, capped so that an append
-	// copies them: nothing in net/http writes into a header's values.
-	for k, v := range c.o.Header {
-		hreq.Header[k] = v[:len(v):len(v)]
-	}
-	hreq.Header["Content-Type"] = jsonMediaType
-	if stream {
-		hreq.Header["Accept"] = eventStreamMediaType
+	if h := c.fixedHeader(stream); h != nil {
+		hreq.Header = h
 	} else {
-		hreq.Header["Accept"] = jsonMediaType
+		c.setHeader(hreq.Header, stream)
 	}
 	if c.o.Authorize != nil {
 		if err := c.o.Authorize(ctx, hreq.Header); err != nil {
@@ -402,6 +411,38 @@ func (c *Client) send(ctx context.Context, op Operation, model string, body []by
 		return nil, apiError(c.o.Name, resp.StatusCode, c.retryAfter(resp.Header), parseErrorBody(data), data)
 	}
 	return resp, nil
+}
+
+// fixedHeader is the shared header of a call, or nil when the call needs
+// a header of its own. Sharing one map between concurrent requests is
+// safe only while nothing writes to it: net/http's transport and our
+// tracing transport do not (the latter clones the request first), but
+// http.Client adds a cookie jar's cookies to the request's own header,
+// so a client with a jar gets a header of its own. It saves the map
+// every call would otherwise fill (about 350 bytes).
+func (c *Client) fixedHeader(stream bool) http.Header {
+	if c.o.HTTPClient.Jar != nil {
+		return nil
+	}
+	if stream {
+		return c.fixed[1]
+	}
+	return c.fixed[0]
+}
+
+// setHeader fills a call's own header h.
+func (c *Client) setHeader(h http.Header, stream bool) {
+	// The values are shared between requests, capped so that an append
+	// copies them: nothing in net/http writes into a header's values.
+	for k, v := range c.o.Header {
+		h[k] = v[:len(v):len(v)]
+	}
+	h["Content-Type"] = jsonMediaType
+	if stream {
+		h["Accept"] = eventStreamMediaType
+	} else {
+		h["Accept"] = jsonMediaType
+	}
 }
 
 // Header values every request carries, shared (see send).

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -556,5 +558,45 @@ func TestAdapter_EmbedBadResponses(t *testing.T) {
 				t.Errorf("error = %v, want a bad response", err)
 			}
 		})
+	}
+}
+
+// A channel with a static key shares one request header between its
+// calls: the key still wins over a configured Authorization, and a client
+// with a cookie jar, which writes cookies into the request's header, gets
+// a header of its own each call (a shared one would gather a cookie a
+// call).
+func TestAdapter_SharedHeader(t *testing.T) {
+	url, last := fakeUpstream(t, answer(200, string(readFile(t, "testdata/response/text.upstream.json"))))
+	a := New(Options{Name: "oai", BaseURL: url + "/v1", APIKey: "sk-test-key", Dialect: "openai",
+		Headers: map[string]string{"Authorization": "Bearer configured"}})
+	for range 2 {
+		if _, err := a.Chat(context.Background(), chatRequest()); err != nil {
+			t.Fatal(err)
+		}
+		if got := last().Header.Values("Authorization"); len(got) != 1 || got[0] != "Bearer sk-test-key" {
+			t.Errorf("Authorization = %q, want the key's", got)
+		}
+	}
+
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := neturl.Parse(url)
+	jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: "1"}})
+	a = New(Options{Name: "oai", BaseURL: url + "/v1", APIKey: "sk-test-key", Dialect: "openai",
+		HTTPClient: &http.Client{Jar: jar}})
+	for range 3 {
+		if _, err := a.Chat(context.Background(), chatRequest()); err != nil {
+			t.Fatal(err)
+		}
+		h := last().Header
+		if got := h.Values("Cookie"); len(got) != 1 || got[0] != "session=1" {
+			t.Errorf("Cookie = %q, want one session cookie", got)
+		}
+		if got := h.Get("Authorization"); got != "Bearer sk-test-key" {
+			t.Errorf("Authorization = %q", got)
+		}
 	}
 }
