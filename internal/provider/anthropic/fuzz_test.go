@@ -122,3 +122,41 @@ func FuzzStreamDecoder(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeBlockDelta checks the content_block_delta reader against
+// encoding/json: whatever it accepts, json.Unmarshal decodes to the same
+// index and delta (and, for an unnamed event, the same type).
+func FuzzDecodeBlockDelta(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"word "}}`,
+		`{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"a\": 1"}}`,
+		`{"type":"content_block_delta","index":1,"delta":{"type":"thinking_delta","thinking":"hmm\u00e9"}}`,
+		`{"type":"content_block_delta","index":1,"delta":{"type":"signature_delta","signature":"EqQB"}}`,
+		` {"index":0 , "delta":{"text":"a","type":"text_delta"},"type":"content_block_delta"} `,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":null}}`,
+		`{"type":"content_block_delta","Index":0,"delta":{"type":"text_delta","text":"x"}}`,
+		`{"type":"content_block_delta","index":0,"index":1,"delta":{"type":"text_delta","text":"x"}}`,
+		`{"type":"content_block_delta","index":1e0,"delta":{"type":"text_delta","text":"x"}}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"extra":tru}`,
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, checkType bool) {
+		var got streamDelta
+		i, ok := decodeBlockDelta(data, checkType, &got)
+		if !ok {
+			return
+		}
+		var ev streamEvent
+		if err := json.Unmarshal(data, &ev); err != nil {
+			t.Fatalf("decodeBlockDelta accepted %q, which json.Unmarshal refuses: %v", data, err)
+		}
+		if ev.Index == nil || *ev.Index != i || ev.Delta == nil || *ev.Delta != got {
+			t.Fatalf("decodeBlockDelta(%q) = %d, %+v; json.Unmarshal %+v", data, i, got, ev)
+		}
+		if checkType && ev.Type != EventContentBlockDelta {
+			t.Fatalf("decodeBlockDelta(%q) accepted an unnamed event of type %q", data, ev.Type)
+		}
+	})
+}
