@@ -137,6 +137,39 @@ func EachJSONMember(raw []byte, f func(name, value []byte) bool) bool {
 	}
 }
 
+// EachJSONElement calls f with each element of the JSON array raw, in
+// order, until f returns false; it reports whether raw is one array,
+// alone but for white space, that f accepted whole. As with
+// EachJSONMember, f must check the elements it uses.
+func EachJSONElement(raw []byte, f func(elem []byte) bool) bool {
+	i := skipJSONSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return false
+	}
+	i = skipJSONSpace(raw, i+1)
+	if i < len(raw) && raw[i] == ']' {
+		return skipJSONSpace(raw, i+1) == len(raw)
+	}
+	for {
+		end, ok := skipJSONValue(raw, i)
+		if !ok || !f(raw[i:end]) {
+			return false
+		}
+		i = skipJSONSpace(raw, end)
+		if i >= len(raw) {
+			return false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipJSONSpace(raw, i+1)
+		case ']':
+			return skipJSONSpace(raw, i+1) == len(raw)
+		default:
+			return false
+		}
+	}
+}
+
 // JSONStringValue decodes raw, one JSON string, as json.Unmarshal would
 // into a string; ok is false for anything else (null included). A string
 // without escapes costs one copy; one with escapes, or that is not valid
@@ -162,25 +195,23 @@ func JSONStringValue(raw []byte) (s string, ok bool) {
 }
 
 // JSONIntValue decodes raw, one JSON integer, as json.Unmarshal would
-// into an int; ok is false for anything else (a fraction, an exponent,
-// null, a number out of range).
-func JSONIntValue(raw []byte) (n int, ok bool) {
-	if len(raw) == 0 || len(raw) > 18 {
-		return 0, false
-	}
-	neg := raw[0] == '-'
+// into an int64; ok is false for anything else (a fraction, an exponent,
+// null, a number of more than 18 digits, which encoding/json is left to
+// judge).
+func JSONIntValue(raw []byte) (n int64, ok bool) {
+	neg := len(raw) > 0 && raw[0] == '-'
 	digits := raw
 	if neg {
 		digits = raw[1:]
 	}
-	if len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
+	if len(digits) == 0 || len(digits) > 18 || len(digits) > 1 && digits[0] == '0' {
 		return 0, false
 	}
 	for _, c := range digits {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		n = n*10 + int(c-'0')
+		n = n*10 + int64(c-'0')
 	}
 	if neg {
 		n = -n

@@ -74,8 +74,8 @@ func TestJSONValues(t *testing.T) {
 			t.Errorf("JSONStringValue(%s) = %q, want not ok", in, got)
 		}
 	}
-	for _, in := range []string{`0`, `-0`, `7`, `-12`, `123456789012345678`} {
-		var want int
+	for _, in := range []string{`0`, `-0`, `7`, `-12`, `123456789012345678`, `-123456789012345678`} {
+		var want int64
 		if err := json.Unmarshal([]byte(in), &want); err != nil {
 			t.Fatal(err)
 		}

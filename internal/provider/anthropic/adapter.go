@@ -125,8 +125,11 @@ func (a *Adapter) Chat(ctx context.Context, req *llm.Request) (*llm.Response, er
 		return nil, provider.TransportError(a.name, fmt.Errorf("reading answer: %w", err))
 	}
 	var mr MessagesResponse
-	if err := json.Unmarshal(b, &mr); err != nil {
-		return nil, a.badResponse(resp.StatusCode, fmt.Errorf("decoding answer: %w", err))
+	if !decodeTextAnswer(b, &mr) {
+		mr = MessagesResponse{}
+		if err := json.Unmarshal(b, &mr); err != nil {
+			return nil, a.badResponse(resp.StatusCode, fmt.Errorf("decoding answer: %w", err))
+		}
 	}
 	if mr.Type == EventError {
 		var er ErrorResponse

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"switchyard/internal/llm"
 	"switchyard/internal/provider"
 	"switchyard/internal/sse"
@@ -157,6 +159,39 @@ func FuzzDecodeBlockDelta(f *testing.F) {
 		}
 		if checkType && ev.Type != EventContentBlockDelta {
 			t.Fatalf("decodeBlockDelta(%q) accepted an unnamed event of type %q", data, ev.Type)
+		}
+	})
+}
+
+// FuzzDecodeTextAnswer checks the text answer reader against
+// encoding/json: whatever it accepts, json.Unmarshal decodes the same.
+func FuzzDecodeTextAnswer(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"msg_1","type":"message","role":"assistant","model":"claude-3-5-haiku-latest","content":[{"type":"text","text":"Hi."}],` +
+			`"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":14,"cache_creation_input_tokens":0,` +
+			`"cache_read_input_tokens":0,"output_tokens":12,"service_tier":"standard"}}`,
+		`{"id":"msg_2","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"a\nb","citations":null},{"type":"text","text":""}],` +
+			`"stop_reason":"stop_sequence","stop_sequence":"END","usage":{"input_tokens":1,"output_tokens":2,"server_tool_use":{"web_search_requests":0}}}`,
+		`{"id":"msg_3","content":[],"stop_reason":null,"usage":{"input_tokens":null}}`,
+		`{"id":"msg_4","content":[{"type":"tool_use","id":"t","name":"f","input":{}}],"usage":{}}`,
+		`{"ID":"x","content":[{"type":"text","text":"x","Text":"y"}]}`,
+		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
+		`{"id":"a","id":"b"}`,
+		`{"usage":{"output_tokens_details":{"thinking_tokens":3}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got MessagesResponse
+		if !decodeTextAnswer(data, &got) {
+			return
+		}
+		var want MessagesResponse
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("decodeTextAnswer accepted %q, which json.Unmarshal refuses: %v", data, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("decodeTextAnswer(%q) differs from json.Unmarshal (-want +got):\n%s", data, diff)
 		}
 	})
 }

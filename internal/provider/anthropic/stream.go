@@ -234,8 +234,10 @@ func decodeBlockDelta(data []byte, checkType bool, delta *streamDelta) (index in
 			typ, haveType = provider.JSONStringValue(value)
 			return haveType && (!checkType || typ == EventContentBlockDelta)
 		case "index":
-			index, haveIndex = provider.JSONIntValue(value)
-			return haveIndex
+			var n int64
+			n, haveIndex = provider.JSONIntValue(value)
+			index = int(n)
+			return haveIndex && int64(index) == n
 		case "delta":
 			haveDelta = provider.EachJSONMember(value, func(name, value []byte) bool {
 				var dst *string
