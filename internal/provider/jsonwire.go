@@ -191,7 +191,15 @@ func JSONStringValue(raw []byte) (s string, ok bool) {
 	if plain {
 		return string(in), true
 	}
-	return s, json.Unmarshal(raw, &s) == nil
+	return unmarshalString(raw)
+}
+
+// unmarshalString is JSONStringValue's slow path, apart so that the
+// string it decodes into goes to the heap only when it is taken.
+func unmarshalString(raw []byte) (string, bool) {
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err == nil
 }
 
 // JSONIntValue decodes raw, one JSON integer, as json.Unmarshal would
