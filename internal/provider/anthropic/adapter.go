@@ -178,7 +178,15 @@ func (a *Adapter) body(req *llm.Request, stream bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(mr)
+	var b []byte
+	if len(mr.Extra) == 0 {
+		// What json.Marshal writes, without its second pass over the
+		// bytes: MarshalJSON's output is already compact and HTML-escaped
+		// but for Extra's values, which json.Marshal escapes.
+		b, err = mr.MarshalJSON()
+	} else {
+		b, err = json.Marshal(mr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encoding messages request: %w", err)
 	}

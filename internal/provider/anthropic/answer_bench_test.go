@@ -69,3 +69,45 @@ func BenchmarkStreamDecode(b *testing.B) {
 		}
 	}
 }
+
+// TestBodyIsMarshal checks that a translated request body is byte for
+// byte what json.Marshal writes for the translated request.
+func TestBodyIsMarshal(t *testing.T) {
+	a := New(Options{Name: "t"})
+	temp := 0.5
+	for _, req := range []*llm.Request{
+		{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{llm.Text("hi")}}}},
+		{Model: "m<&>", System: []llm.Part{llm.Text("be <brief> & \u2028 kind\xff"), {Kind: llm.PartText, Text: "cached", CacheHint: true}},
+			Temperature: &temp, Stop: []string{"</end>"}, User: "u&1",
+			Messages: []llm.Message{
+				{Role: llm.RoleUser, Parts: []llm.Part{llm.Text("a\n\"b\"\t<c>")}},
+				{Role: llm.RoleAssistant, Parts: []llm.Part{llm.Text("ok"), {Kind: llm.PartToolCall,
+					ToolCall: &llm.ToolCall{ID: "c1", Name: "f", Arguments: `{"q":"<x>"}`}}}},
+				{Role: llm.RoleUser, Parts: []llm.Part{{Kind: llm.PartToolResult, ToolResult: &llm.ToolResult{CallID: "c1",
+					Content: []llm.Part{llm.Text("42 & <more>")}}}}},
+			},
+			Tools: []llm.Tool{{Name: "f", Description: "find <things>", Parameters: []byte(`{"type":"object","properties":{"q":{"type":"string","description":"<q>"}}}`)}}},
+		{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{llm.Text("x")}}},
+			Passthrough: map[string]map[string]json.RawMessage{"anthropic": {"service_tier": json.RawMessage(`"auto<"`)}}},
+	} {
+		for _, stream := range []bool{false, true} {
+			got, err := a.body(req, stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := *req
+			r.Stream = stream
+			mr, err := requestFromLLM(&r, a.maxTokens)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(mr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("body:\n got %s\nwant %s", got, want)
+			}
+		}
+	}
+}
