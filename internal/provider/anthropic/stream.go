@@ -230,8 +230,11 @@ func decodeBlockDelta(data []byte, checkType bool, delta *streamDelta) (index in
 	ok = provider.EachJSONMember(data, func(name, value []byte) bool {
 		switch string(name) {
 		case "type":
-			var typ string
-			typ, haveType = provider.JSONStringValue(value)
+			typ, ok := knownString(value)
+			if !ok {
+				typ, ok = provider.JSONStringValue(value)
+			}
+			haveType = ok
 			return haveType && (!checkType || typ == EventContentBlockDelta)
 		case "index":
 			var n int64
@@ -256,7 +259,9 @@ func decodeBlockDelta(data []byte, checkType bool, delta *streamDelta) (index in
 					return false
 				}
 				var ok bool
-				*dst, ok = provider.JSONStringValue(value)
+				if *dst, ok = knownString(value); !ok {
+					*dst, ok = provider.JSONStringValue(value)
+				}
 				return ok
 			})
 			return haveDelta
@@ -264,6 +269,24 @@ func decodeBlockDelta(data []byte, checkType bool, delta *streamDelta) (index in
 		return false
 	})
 	return index, ok && haveIndex && haveDelta && (haveType || !checkType)
+}
+
+// knownString returns the string raw holds when it is one of the names
+// every delta event repeats, without copying it.
+func knownString(raw []byte) (string, bool) {
+	switch string(raw) {
+	case `"content_block_delta"`:
+		return EventContentBlockDelta, true
+	case `"text_delta"`:
+		return "text_delta", true
+	case `"input_json_delta"`:
+		return "input_json_delta", true
+	case `"thinking_delta"`:
+		return "thinking_delta", true
+	case `"signature_delta"`:
+		return "signature_delta", true
+	}
+	return "", false
 }
 
 func (d *StreamDecoder) blockDelta(i int, delta *streamDelta) ([]llm.Event, error) {
