@@ -125,8 +125,11 @@ func (a *Adapter) Chat(ctx context.Context, req *llm.Request) (*llm.Response, er
 		return nil, provider.TransportError(a.name, fmt.Errorf("reading answer: %w", err))
 	}
 	var mr MessagesResponse
-	if err := json.Unmarshal(b, &mr); err != nil {
-		return nil, a.badResponse(resp.StatusCode, fmt.Errorf("decoding answer: %w", err))
+	if !decodeTextAnswer(b, &mr) {
+		mr = MessagesResponse{}
+		if err := json.Unmarshal(b, &mr); err != nil {
+			return nil, a.badResponse(resp.StatusCode, fmt.Errorf("decoding answer: %w", err))
+		}
 	}
 	if mr.Type == EventError {
 		var er ErrorResponse
@@ -175,7 +178,15 @@ func (a *Adapter) body(req *llm.Request, stream bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(mr)
+	var b []byte
+	if len(mr.Extra) == 0 {
+		// What json.Marshal writes, without its second pass over the
+		// bytes: MarshalJSON's output is already compact and HTML-escaped
+		// but for Extra's values, which json.Marshal escapes.
+		b, err = mr.MarshalJSON()
+	} else {
+		b, err = json.Marshal(mr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encoding messages request: %w", err)
 	}

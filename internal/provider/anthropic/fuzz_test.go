@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"switchyard/internal/llm"
 	"switchyard/internal/provider"
 	"switchyard/internal/sse"
@@ -119,6 +121,77 @@ func FuzzStreamDecoder(f *testing.F) {
 					t.Fatalf("re-encoding decoded event %+v: %v", e, err)
 				}
 			}
+		}
+	})
+}
+
+// FuzzDecodeBlockDelta checks the content_block_delta reader against
+// encoding/json: whatever it accepts, json.Unmarshal decodes to the same
+// index and delta (and, for an unnamed event, the same type).
+func FuzzDecodeBlockDelta(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"word "}}`,
+		`{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"a\": 1"}}`,
+		`{"type":"content_block_delta","index":1,"delta":{"type":"thinking_delta","thinking":"hmm\u00e9"}}`,
+		`{"type":"content_block_delta","index":1,"delta":{"type":"signature_delta","signature":"EqQB"}}`,
+		` {"index":0 , "delta":{"text":"a","type":"text_delta"},"type":"content_block_delta"} `,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":null}}`,
+		`{"type":"content_block_delta","Index":0,"delta":{"type":"text_delta","text":"x"}}`,
+		`{"type":"content_block_delta","index":0,"index":1,"delta":{"type":"text_delta","text":"x"}}`,
+		`{"type":"content_block_delta","index":1e0,"delta":{"type":"text_delta","text":"x"}}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"extra":tru}`,
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, checkType bool) {
+		var got streamDelta
+		i, ok := decodeBlockDelta(data, checkType, &got)
+		if !ok {
+			return
+		}
+		var ev streamEvent
+		if err := json.Unmarshal(data, &ev); err != nil {
+			t.Fatalf("decodeBlockDelta accepted %q, which json.Unmarshal refuses: %v", data, err)
+		}
+		if ev.Index == nil || *ev.Index != i || ev.Delta == nil || *ev.Delta != got {
+			t.Fatalf("decodeBlockDelta(%q) = %d, %+v; json.Unmarshal %+v", data, i, got, ev)
+		}
+		if checkType && ev.Type != EventContentBlockDelta {
+			t.Fatalf("decodeBlockDelta(%q) accepted an unnamed event of type %q", data, ev.Type)
+		}
+	})
+}
+
+// FuzzDecodeTextAnswer checks the text answer reader against
+// encoding/json: whatever it accepts, json.Unmarshal decodes the same.
+func FuzzDecodeTextAnswer(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"msg_1","type":"message","role":"assistant","model":"claude-3-5-haiku-latest","content":[{"type":"text","text":"Hi."}],` +
+			`"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":14,"cache_creation_input_tokens":0,` +
+			`"cache_read_input_tokens":0,"output_tokens":12,"service_tier":"standard"}}`,
+		`{"id":"msg_2","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"a\nb","citations":null},{"type":"text","text":""}],` +
+			`"stop_reason":"stop_sequence","stop_sequence":"END","usage":{"input_tokens":1,"output_tokens":2,"server_tool_use":{"web_search_requests":0}}}`,
+		`{"id":"msg_3","content":[],"stop_reason":null,"usage":{"input_tokens":null}}`,
+		`{"id":"msg_4","content":[{"type":"tool_use","id":"t","name":"f","input":{}}],"usage":{}}`,
+		`{"ID":"x","content":[{"type":"text","text":"x","Text":"y"}]}`,
+		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
+		`{"id":"a","id":"b"}`,
+		`{"usage":{"output_tokens_details":{"thinking_tokens":3}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got MessagesResponse
+		if !decodeTextAnswer(data, &got) {
+			return
+		}
+		var want MessagesResponse
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("decodeTextAnswer accepted %q, which json.Unmarshal refuses: %v", data, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("decodeTextAnswer(%q) differs from json.Unmarshal (-want +got):\n%s", data, diff)
 		}
 	})
 }

@@ -90,6 +90,12 @@ func (d *StreamDecoder) Decode(event string, data []byte) ([]llm.Event, error) {
 	if d.stopped || event == EventPing {
 		return nil, nil
 	}
+	if d.started && (event == EventContentBlockDelta || event == "") {
+		var delta streamDelta
+		if i, ok := decodeBlockDelta(data, event == "", &delta); ok {
+			return d.blockDelta(i, &delta)
+		}
+	}
 	var ev streamEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return nil, d.bad("decoding %s event: %v", event, err)
@@ -132,7 +138,10 @@ func (d *StreamDecoder) Decode(event string, data []byte) ([]llm.Event, error) {
 	case EventContentBlockStart:
 		return d.blockStart(ev)
 	case EventContentBlockDelta:
-		return d.blockDelta(ev)
+		if ev.Index == nil || ev.Delta == nil {
+			return nil, d.bad("content_block_delta without index or delta")
+		}
+		return d.blockDelta(*ev.Index, ev.Delta)
 	case EventContentBlockStop:
 		return d.blockStop(ev)
 	case EventMessageDelta:
@@ -208,11 +217,79 @@ func (d *StreamDecoder) blockStart(ev streamEvent) ([]llm.Event, error) {
 	return d.out, nil
 }
 
-func (d *StreamDecoder) blockDelta(ev streamEvent) ([]llm.Event, error) {
-	if ev.Index == nil || ev.Delta == nil {
-		return nil, d.bad("content_block_delta without index or delta")
+// decodeBlockDelta reads the data of a content_block_delta event, the
+// bulk of every stream, without encoding/json: its index and its delta,
+// whose members are all strings. ok is false, for the caller to decode
+// the data with encoding/json as any other event, when the data is not
+// exactly that shape: a member missing, unknown, null or of another type,
+// a name in other letters than encoding/json would see (see
+// provider.EachJSONMember), or, when checkType is set (the event came
+// without a name), a type other than content_block_delta.
+func decodeBlockDelta(data []byte, checkType bool, delta *streamDelta) (index int, ok bool) {
+	var haveType, haveIndex, haveDelta bool
+	ok = provider.EachJSONMember(data, func(name, value []byte) bool {
+		switch string(name) {
+		case "type":
+			typ, ok := knownString(value)
+			if !ok {
+				typ, ok = provider.JSONStringValue(value)
+			}
+			haveType = ok
+			return haveType && (!checkType || typ == EventContentBlockDelta)
+		case "index":
+			var n int64
+			n, haveIndex = provider.JSONIntValue(value)
+			index = int(n)
+			return haveIndex && int64(index) == n
+		case "delta":
+			haveDelta = provider.EachJSONMember(value, func(name, value []byte) bool {
+				var dst *string
+				switch string(name) {
+				case "type":
+					dst = &delta.Type
+				case "text":
+					dst = &delta.Text
+				case "partial_json":
+					dst = &delta.PartialJSON
+				case "thinking":
+					dst = &delta.Thinking
+				case "signature":
+					dst = &delta.Signature
+				default:
+					return false
+				}
+				var ok bool
+				if *dst, ok = knownString(value); !ok {
+					*dst, ok = provider.JSONStringValue(value)
+				}
+				return ok
+			})
+			return haveDelta
+		}
+		return false
+	})
+	return index, ok && haveIndex && haveDelta && (haveType || !checkType)
+}
+
+// knownString returns the string raw holds when it is one of the names
+// every delta event repeats, without copying it.
+func knownString(raw []byte) (string, bool) {
+	switch string(raw) {
+	case `"content_block_delta"`:
+		return EventContentBlockDelta, true
+	case `"text_delta"`:
+		return "text_delta", true
+	case `"input_json_delta"`:
+		return "input_json_delta", true
+	case `"thinking_delta"`:
+		return "thinking_delta", true
+	case `"signature_delta"`:
+		return "signature_delta", true
 	}
-	i, delta := *ev.Index, ev.Delta
+	return "", false
+}
+
+func (d *StreamDecoder) blockDelta(i int, delta *streamDelta) ([]llm.Event, error) {
 	if i != d.open {
 		return nil, d.bad("delta for content block %d, which is not open", i)
 	}

@@ -21,6 +21,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+
+	"switchyard/internal/provider"
 )
 
 // Dialect names the Messages wire format in llm.Raw: a request whose Raw
@@ -184,6 +186,12 @@ type ContentBlock struct {
 func (b ContentBlock) MarshalJSON() ([]byte, error) {
 	switch b.Type {
 	case BlockText:
+		if b.CacheControl == nil {
+			// The bulk of every request, written as json.Marshal would.
+			out := make([]byte, 0, len(`{"type":"text","text":""}`)+len(b.Text)+8)
+			out = provider.AppendJSONString(append(out, `{"type":"text","text":`...), b.Text)
+			return append(out, '}'), nil
+		}
 		return json.Marshal(struct {
 			Type         string        `json:"type"`
 			Text         string        `json:"text"`

@@ -279,6 +279,9 @@ type StreamEncoder struct {
 	stopped      bool
 	usage        llm.Usage
 	calls        []encodedCall
+	// textHead and textTail frame a content delta's JSON string in its
+	// chunk (see textChunk); set by the first.
+	textHead, textTail []byte
 }
 
 // encodedCall is a tool call already announced to the client.
@@ -311,7 +314,7 @@ func (e *StreamEncoder) Encode(ev llm.Event) ([][]byte, error) {
 	case llm.EventStart:
 	case llm.EventTextDelta:
 		if ev.Text != "" {
-			out = append(out, e.chunk(&Delta{Content: &ev.Text}, nil))
+			out = append(out, e.textChunk(ev.Text))
 		}
 	case llm.EventReasoningDelta:
 		// Chat Completions has no reasoning text on the wire, so it is
@@ -375,6 +378,22 @@ func (e *StreamEncoder) chunk(d *Delta, finish *string) []byte {
 		ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model,
 		Choices: []ChunkChoice{{Index: 0, Delta: d, FinishReason: finish}},
 	})
+}
+
+// textChunk writes the chunk of a content delta, the bulk of a stream:
+// the bytes chunk writes for it, but around the text alone, since every
+// other member is the same for the whole stream.
+func (e *StreamEncoder) textChunk(text string) []byte {
+	if e.textHead == nil {
+		empty := ""
+		whole := e.chunk(&Delta{Content: &empty}, nil)
+		at := bytes.Index(whole, []byte(`"delta":{"content":""}`)) + len(`"delta":{"content":`)
+		e.textHead, e.textTail = whole[:at:at], whole[at+len(`""`):]
+	}
+	b := make([]byte, 0, len(e.textHead)+len(text)+len(e.textTail)+8)
+	b = append(b, e.textHead...)
+	b = provider.AppendJSONString(b, text)
+	return append(b, e.textTail...)
 }
 
 // marshal writes a chunk; with usage asked for, a chunk without it says

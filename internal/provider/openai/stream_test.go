@@ -318,3 +318,23 @@ func TestFinishFromLLM(t *testing.T) {
 		}
 	}
 }
+
+// TestTextChunkIsMarshal checks that a content delta's chunk, written
+// around the text, is byte for byte the chunk encoding/json writes.
+func TestTextChunkIsMarshal(t *testing.T) {
+	created := time.Unix(1733000000, 0)
+	for _, id := range []string{"chatcmpl-1", `odd "id" <&>`} {
+		for _, model := range []string{"gpt-4o-mini", "m\u2028\xff"} {
+			for _, usage := range []bool{false, true} {
+				e := NewStreamEncoder(id, model, created, usage)
+				for _, text := range []string{"word ", `"delta":{"content":""}`, "<b>\n\t\x00é🎉\u2029\xff", "x"} {
+					got := e.textChunk(text)
+					want := e.chunk(&Delta{Content: &text}, nil)
+					if string(got) != string(want) {
+						t.Errorf("textChunk(%q) with id %q, model %q, usage %v:\n got %s\nwant %s", text, id, model, usage, got, want)
+					}
+				}
+			}
+		}
+	}
+}

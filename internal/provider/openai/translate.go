@@ -842,14 +842,23 @@ func usageToLLM(u *Usage) llm.Usage {
 // Reasoning text is not written: Chat Completions has no field for it (its
 // token count stays in usage).
 func ResponseFromLLM(r *llm.Response, model string, created time.Time) *ChatResponse {
+	// The answer and the values it points to, in one allocation.
+	a := new(struct {
+		resp    ChatResponse
+		choices [1]Choice
+		usage   Usage
+		prompt  PromptTokensDetails
+		output  CompletionTokensDetails
+		text    string
+	})
 	msg := ResponseMessage{Role: "assistant", Annotations: json.RawMessage("[]")}
-	var text strings.Builder
-	hasText := false
+	texts := 0
 	for _, p := range r.Message.Parts {
 		switch p.Kind {
 		case llm.PartText:
-			text.WriteString(p.Text)
-			hasText = true
+			if texts++; texts == 1 {
+				a.text = p.Text
+			}
 		case llm.PartToolCall:
 			args := p.ToolCall.Arguments
 			if args == "" {
@@ -859,18 +868,29 @@ func ResponseFromLLM(r *llm.Response, model string, created time.Time) *ChatResp
 				Function: &FunctionCall{Name: p.ToolCall.Name, Arguments: args}})
 		}
 	}
-	if hasText {
-		msg.Content = TextContent(text.String())
+	if texts > 1 {
+		var text strings.Builder
+		for _, p := range r.Message.Parts {
+			if p.Kind == llm.PartText {
+				text.WriteString(p.Text)
+			}
+		}
+		a.text = text.String()
 	}
-	u := usageFromLLM(r.Usage)
-	return &ChatResponse{
+	if texts > 0 {
+		msg.Content = Content{OfString: &a.text}
+	}
+	a.usage = usageInto(r.Usage, &a.prompt, &a.output)
+	a.choices[0] = Choice{Index: 0, Message: msg, FinishReason: finishFromLLM(r.FinishReason)}
+	a.resp = ChatResponse{
 		ID:      chatID(r.ID),
 		Object:  "chat.completion",
 		Created: created.Unix(),
 		Model:   model,
-		Choices: []Choice{{Index: 0, Message: msg, FinishReason: finishFromLLM(r.FinishReason)}},
-		Usage:   &u,
+		Choices: a.choices[:],
+		Usage:   &a.usage,
 	}
+	return &a.resp
 }
 
 func finishFromLLM(f llm.FinishReason) string {
@@ -886,15 +906,20 @@ func finishFromLLM(f llm.FinishReason) string {
 }
 
 func usageFromLLM(u llm.Usage) Usage {
+	return usageInto(u, new(PromptTokensDetails), new(CompletionTokensDetails))
+}
+
+// usageInto is usageFromLLM with the details written into prompt and
+// output.
+func usageInto(u llm.Usage, prompt *PromptTokensDetails, output *CompletionTokensDetails) Usage {
+	*prompt = PromptTokensDetails{CachedTokens: u.CachedInputTokens, CacheWriteTokens: u.CacheWriteTokens}
+	*output = CompletionTokensDetails{ReasoningTokens: u.ReasoningTokens}
 	return Usage{
-		PromptTokens:     u.InputTokens,
-		CompletionTokens: u.OutputTokens,
-		TotalTokens:      u.Total(),
-		PromptTokensDetails: &PromptTokensDetails{
-			CachedTokens:     u.CachedInputTokens,
-			CacheWriteTokens: u.CacheWriteTokens,
-		},
-		CompletionTokensDetails: &CompletionTokensDetails{ReasoningTokens: u.ReasoningTokens},
+		PromptTokens:            u.InputTokens,
+		CompletionTokens:        u.OutputTokens,
+		TotalTokens:             u.Total(),
+		PromptTokensDetails:     prompt,
+		CompletionTokensDetails: output,
 	}
 }
 
