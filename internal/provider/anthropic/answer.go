@@ -3,7 +3,7 @@ package anthropic
 import (
 	"encoding/json"
 
-	"switchyard/internal/provider"
+	"switchyard/internal/jsonwire"
 )
 
 // decodeTextAnswer reads the common shape of a Messages answer (text
@@ -21,30 +21,30 @@ func decodeTextAnswer(data []byte, mr *MessagesResponse) bool {
 	if !json.Valid(data) {
 		return false
 	}
-	return provider.EachJSONMember(data, func(name, value []byte) bool {
+	return jsonwire.EachMember(data, func(name, value []byte) bool {
 		var ok bool
 		switch string(name) {
 		case "id":
-			mr.ID, ok = provider.JSONStringValue(value)
+			mr.ID, ok = jsonwire.StringValue(value)
 		case "type":
-			mr.Type, ok = provider.JSONStringValue(value)
+			mr.Type, ok = jsonwire.StringValue(value)
 		case "role":
-			mr.Role, ok = provider.JSONStringValue(value)
+			mr.Role, ok = jsonwire.StringValue(value)
 		case "model":
-			mr.Model, ok = provider.JSONStringValue(value)
+			mr.Model, ok = jsonwire.StringValue(value)
 		case "stop_reason":
 			if string(value) == "null" {
 				return true
 			}
 			var s string
-			s, ok = provider.JSONStringValue(value)
+			s, ok = jsonwire.StringValue(value)
 			mr.StopReason = StopReason(s)
 		case "stop_sequence":
 			if string(value) == "null" {
 				return true
 			}
 			var s string
-			s, ok = provider.JSONStringValue(value)
+			s, ok = jsonwire.StringValue(value)
 			mr.StopSequence = &s
 		case "content":
 			ok = decodeTextBlocks(value, mr)
@@ -60,22 +60,22 @@ func decodeTextAnswer(data []byte, mr *MessagesResponse) bool {
 // decodeTextBlocks reads a content array of text blocks.
 func decodeTextBlocks(raw []byte, mr *MessagesResponse) bool {
 	n := 0
-	if !provider.EachJSONElement(raw, func([]byte) bool { n++; return true }) {
+	if !jsonwire.EachElement(raw, func([]byte) bool { n++; return true }) {
 		return false
 	}
 	mr.Content = make([]ContentBlock, n)
 	i := 0
-	return provider.EachJSONElement(raw, func(elem []byte) bool {
+	return jsonwire.EachElement(raw, func(elem []byte) bool {
 		b := &mr.Content[i]
 		i++
-		return provider.EachJSONMember(elem, func(name, value []byte) bool {
+		return jsonwire.EachMember(elem, func(name, value []byte) bool {
 			var ok bool
 			switch string(name) {
 			case "type":
-				b.Type, ok = provider.JSONStringValue(value)
+				b.Type, ok = jsonwire.StringValue(value)
 				ok = ok && b.Type == BlockText
 			case "text":
-				b.Text, ok = provider.JSONStringValue(value)
+				b.Text, ok = jsonwire.StringValue(value)
 			case "source", "id", "name", "input", "tool_use_id", "content", "is_error", "thinking", "signature", "data", "cache_control":
 				return false // a field of other blocks: left to encoding/json
 			default:
@@ -88,7 +88,7 @@ func decodeTextBlocks(raw []byte, mr *MessagesResponse) bool {
 
 // decodeUsage reads a usage object without output_tokens_details.
 func decodeUsage(raw []byte, u *Usage) bool {
-	return provider.EachJSONMember(raw, func(name, value []byte) bool {
+	return jsonwire.EachMember(raw, func(name, value []byte) bool {
 		var dst *int64
 		switch string(name) {
 		case "input_tokens":
@@ -108,7 +108,7 @@ func decodeUsage(raw []byte, u *Usage) bool {
 			return true
 		}
 		var ok bool
-		*dst, ok = provider.JSONIntValue(value)
+		*dst, ok = jsonwire.IntValue(value)
 		return ok
 	})
 }

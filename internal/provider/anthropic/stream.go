@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"switchyard/internal/jsonwire"
 	"switchyard/internal/llm"
 	"switchyard/internal/provider"
 )
@@ -223,26 +224,26 @@ func (d *StreamDecoder) blockStart(ev streamEvent) ([]llm.Event, error) {
 // the data with encoding/json as any other event, when the data is not
 // exactly that shape: a member missing, unknown, null or of another type,
 // a name in other letters than encoding/json would see (see
-// provider.EachJSONMember), or, when checkType is set (the event came
+// jsonwire.EachMember), or, when checkType is set (the event came
 // without a name), a type other than content_block_delta.
 func decodeBlockDelta(data []byte, checkType bool, delta *streamDelta) (index int, ok bool) {
 	var haveType, haveIndex, haveDelta bool
-	ok = provider.EachJSONMember(data, func(name, value []byte) bool {
+	ok = jsonwire.EachMember(data, func(name, value []byte) bool {
 		switch string(name) {
 		case "type":
 			typ, ok := knownString(value)
 			if !ok {
-				typ, ok = provider.JSONStringValue(value)
+				typ, ok = jsonwire.StringValue(value)
 			}
 			haveType = ok
 			return haveType && (!checkType || typ == EventContentBlockDelta)
 		case "index":
 			var n int64
-			n, haveIndex = provider.JSONIntValue(value)
+			n, haveIndex = jsonwire.IntValue(value)
 			index = int(n)
 			return haveIndex && int64(index) == n
 		case "delta":
-			haveDelta = provider.EachJSONMember(value, func(name, value []byte) bool {
+			haveDelta = jsonwire.EachMember(value, func(name, value []byte) bool {
 				var dst *string
 				switch string(name) {
 				case "type":
@@ -260,7 +261,7 @@ func decodeBlockDelta(data []byte, checkType bool, delta *streamDelta) (index in
 				}
 				var ok bool
 				if *dst, ok = knownString(value); !ok {
-					*dst, ok = provider.JSONStringValue(value)
+					*dst, ok = jsonwire.StringValue(value)
 				}
 				return ok
 			})

@@ -22,7 +22,7 @@ import (
 	"fmt"
 	"slices"
 
-	"switchyard/internal/provider"
+	"switchyard/internal/jsonwire"
 )
 
 // Dialect names the Messages wire format in llm.Raw: a request whose Raw
@@ -189,7 +189,7 @@ func (b ContentBlock) MarshalJSON() ([]byte, error) {
 		if b.CacheControl == nil {
 			// The bulk of every request, written as json.Marshal would.
 			out := make([]byte, 0, len(`{"type":"text","text":""}`)+len(b.Text)+8)
-			out = provider.AppendJSONString(append(out, `{"type":"text","text":`...), b.Text)
+			out = jsonwire.AppendString(append(out, `{"type":"text","text":`...), b.Text)
 			return append(out, '}'), nil
 		}
 		return json.Marshal(struct {

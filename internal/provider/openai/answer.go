@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+
+	"switchyard/internal/jsonwire"
 )
 
 // decodeTextAnswer reads the common shape of a Chat Completions answer (one
@@ -21,7 +23,7 @@ func decodeTextAnswer(data []byte, cr *ChatResponse) bool {
 	if !json.Valid(data) {
 		return false
 	}
-	ok := eachMember(data, func(name, value []byte) bool {
+	ok := jsonwire.EachMember(data, func(name, value []byte) bool {
 		ok := true
 		switch string(name) {
 		case "id":
@@ -60,7 +62,7 @@ func decodeTextAnswer(data []byte, cr *ChatResponse) bool {
 
 // decodeUsage reads a usage object, whose members are all integers.
 func decodeUsage(raw []byte, u *Usage) bool {
-	return eachMember(raw, func(name, value []byte) bool {
+	return jsonwire.EachMember(raw, func(name, value []byte) bool {
 		switch string(name) {
 		case "prompt_tokens":
 			return decodeInt(value, &u.PromptTokens)
@@ -75,7 +77,7 @@ func decodeUsage(raw []byte, u *Usage) bool {
 			}
 			d := new(PromptTokensDetails)
 			u.PromptTokensDetails = d
-			return eachMember(value, func(name, value []byte) bool {
+			return jsonwire.EachMember(value, func(name, value []byte) bool {
 				switch string(name) {
 				case "cached_tokens":
 					return decodeInt(value, &d.CachedTokens)
@@ -93,7 +95,7 @@ func decodeUsage(raw []byte, u *Usage) bool {
 			}
 			d := new(CompletionTokensDetails)
 			u.CompletionTokensDetails = d
-			return eachMember(value, func(name, value []byte) bool {
+			return jsonwire.EachMember(value, func(name, value []byte) bool {
 				switch string(name) {
 				case "reasoning_tokens":
 					return decodeInt(value, &d.ReasoningTokens)
@@ -113,16 +115,16 @@ func decodeUsage(raw []byte, u *Usage) bool {
 
 // decodeTextChoice reads a choices array of one text choice.
 func decodeTextChoice(raw []byte, c *Choice) bool {
-	i := skipSpace(raw, 0)
+	i := jsonwire.SkipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '[' {
 		return false
 	}
-	start := skipSpace(raw, i+1)
-	end, ok := skipValue(raw, start)
-	if !ok || skipSpace(raw, end) != len(raw)-1 || raw[len(raw)-1] != ']' {
+	start := jsonwire.SkipSpace(raw, i+1)
+	end, ok := jsonwire.SkipValue(raw, start)
+	if !ok || jsonwire.SkipSpace(raw, end) != len(raw)-1 || raw[len(raw)-1] != ']' {
 		return false // none, or more than one
 	}
-	return eachMember(raw[start:end], func(name, value []byte) bool {
+	return jsonwire.EachMember(raw[start:end], func(name, value []byte) bool {
 		ok := true
 		switch string(name) {
 		case "index":
@@ -143,7 +145,7 @@ func decodeTextChoice(raw []byte, c *Choice) bool {
 // decodeTextMessage reads a message whose content is a string or null and
 // that has no tool calls.
 func decodeTextMessage(raw []byte, msg *ResponseMessage) bool {
-	return eachMember(raw, func(name, value []byte) bool {
+	return jsonwire.EachMember(raw, func(name, value []byte) bool {
 		ok := true
 		switch string(name) {
 		case "role":
@@ -187,75 +189,6 @@ func decodeTextMessage(raw []byte, msg *ResponseMessage) bool {
 		}
 		return ok
 	})
-}
-
-// eachMember calls f with each member of the object raw, in order, until
-// f returns false; it reports whether raw is an object that f accepted
-// whole. raw must be valid JSON; name comes without its quotes, and
-// aliases raw, as value does. eachMember refuses, for the caller to fall back on
-// encoding/json, an object whose member names repeat, hold escapes or an
-// upper-case (or non-ASCII) letter, since encoding/json matches names
-// case-insensitively and merges a repeated member into the value decoded
-// before, and this walk does neither; and one of more than 64 members.
-func eachMember(raw []byte, f func(name, value []byte) bool) bool {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
-		return false
-	}
-	var seen [64][]byte
-	n := 0
-	i = skipSpace(raw, i+1)
-	if i < len(raw) && raw[i] == '}' {
-		return true
-	}
-	for {
-		if i >= len(raw) || raw[i] != '"' {
-			return false
-		}
-		end, ok := skipString(raw, i)
-		if !ok {
-			return false
-		}
-		name := raw[i+1 : end-1]
-		for _, c := range name {
-			if c == '\\' || c >= 'A' && c <= 'Z' || c >= 0x80 {
-				return false
-			}
-		}
-		if n == len(seen) {
-			return false
-		}
-		for _, o := range seen[:n] {
-			if string(o) == string(name) {
-				return false
-			}
-		}
-		seen[n] = name
-		n++
-		i = skipSpace(raw, end)
-		if i >= len(raw) || raw[i] != ':' {
-			return false
-		}
-		start := skipSpace(raw, i+1)
-		if end, ok = skipValue(raw, start); !ok {
-			return false
-		}
-		if !f(name, raw[start:end]) {
-			return false
-		}
-		i = skipSpace(raw, end)
-		if i >= len(raw) {
-			return false
-		}
-		switch raw[i] {
-		case ',':
-			i = skipSpace(raw, i+1)
-		case '}':
-			return true
-		default:
-			return false
-		}
-	}
 }
 
 // decodeString decodes a JSON string, or leaves s alone for null, as

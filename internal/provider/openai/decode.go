@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"switchyard/internal/jsonwire"
 	"switchyard/internal/llm"
 )
 
@@ -198,15 +199,15 @@ type typeNames struct {
 
 // raw returns the next value's bytes and moves past it.
 func (d *strictDecoder) raw() []byte {
-	start := skipSpace(d.b, d.i)
-	end, _ := skipValue(d.b, start) // the body is valid JSON
+	start := jsonwire.SkipSpace(d.b, d.i)
+	end, _ := jsonwire.SkipValue(d.b, start) // the body is valid JSON
 	d.i = end
 	return d.b[start:end]
 }
 
 // peek returns the next non-space byte without consuming it.
 func (d *strictDecoder) peek() byte {
-	d.i = skipSpace(d.b, d.i)
+	d.i = jsonwire.SkipSpace(d.b, d.i)
 	return d.b[d.i]
 }
 
@@ -231,7 +232,7 @@ func (d *strictDecoder) more(first bool) bool {
 // key reads an object member's name and the colon after it.
 func (d *strictDecoder) key() (string, error) {
 	s, err := jsonString(d.raw())
-	d.i = skipSpace(d.b, d.i) + 1 // ':'
+	d.i = jsonwire.SkipSpace(d.b, d.i) + 1 // ':'
 	return s, err
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+
+	"switchyard/internal/jsonwire"
 )
 
 // member is one top-level member of a JSON object: its decoded name, and
@@ -26,19 +28,19 @@ func members(body []byte) (ms []member, ok bool) {
 // appendMembers is members appending to ms, so that a caller can give it
 // room on its stack.
 func appendMembers(ms []member, body []byte) ([]member, bool) {
-	i := skipSpace(body, 0)
+	i := jsonwire.SkipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return nil, false
 	}
-	i = skipSpace(body, i+1)
+	i = jsonwire.SkipSpace(body, i+1)
 	if i < len(body) && body[i] == '}' {
-		return ms, skipSpace(body, i+1) == len(body)
+		return ms, jsonwire.SkipSpace(body, i+1) == len(body)
 	}
 	for {
 		if i >= len(body) || body[i] != '"' {
 			return nil, false
 		}
-		end, ok := skipString(body, i)
+		end, ok := jsonwire.SkipString(body, i)
 		if !ok {
 			return nil, false
 		}
@@ -47,24 +49,24 @@ func appendMembers(ms []member, body []byte) ([]member, bool) {
 		if bytes.IndexByte(key, '\\') >= 0 && json.Unmarshal(key, &name) != nil {
 			return nil, false
 		}
-		i = skipSpace(body, end)
+		i = jsonwire.SkipSpace(body, end)
 		if i >= len(body) || body[i] != ':' {
 			return nil, false
 		}
-		start := skipSpace(body, i+1)
-		if end, ok = skipValue(body, start); !ok {
+		start := jsonwire.SkipSpace(body, i+1)
+		if end, ok = jsonwire.SkipValue(body, start); !ok {
 			return nil, false
 		}
 		ms = append(ms, member{name: name, key: key, value: body[start:end]})
-		i = skipSpace(body, end)
+		i = jsonwire.SkipSpace(body, end)
 		if i >= len(body) {
 			return nil, false
 		}
 		switch body[i] {
 		case ',':
-			i = skipSpace(body, i+1)
+			i = jsonwire.SkipSpace(body, i+1)
 		case '}':
-			return ms, skipSpace(body, i+1) == len(body)
+			return ms, jsonwire.SkipSpace(body, i+1) == len(body)
 		default:
 			return nil, false
 		}
@@ -144,61 +146,6 @@ func rewrite(ms []member, edit map[string][]byte) []byte {
 	return append(out, '}')
 }
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index just past the string that starts at b[i].
-func skipString(b []byte, i int) (int, bool) {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, true
-		}
-	}
-	return 0, false
-}
-
-// skipValue returns the index just past the value that starts at b[i].
-func skipValue(b []byte, i int) (int, bool) {
-	if i >= len(b) {
-		return 0, false
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				end, ok := skipString(b, i)
-				if !ok {
-					return 0, false
-				}
-				i = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1, true
-				}
-			}
-		}
-		return 0, false
-	}
-	start := i
-	for i < len(b) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(b[i])) {
-		i++
-	}
-	return i, i > start
-}
-
 // AnswerModel finds the model member of a Chat Completions answer, for
 // the response side of the same-dialect fast path: the answer goes to the
 // client as head, the client's model name (a JSON string), tail, with
@@ -210,17 +157,17 @@ func skipValue(b []byte, i int) (int, bool) {
 func AnswerModel(body []byte) (head, tail []byte, ok bool) {
 	found := false
 	var start, end int
-	i := skipSpace(body, 0)
+	i := jsonwire.SkipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return nil, nil, false
 	}
-	i = skipSpace(body, i+1)
+	i = jsonwire.SkipSpace(body, i+1)
 	first := true
 	for i < len(body) && (body[i] != '}' || !first) {
 		if body[i] != '"' {
 			return nil, nil, false
 		}
-		kend, ok := skipString(body, i)
+		kend, ok := jsonwire.SkipString(body, i)
 		if !ok {
 			return nil, nil, false
 		}
@@ -228,12 +175,12 @@ func AnswerModel(body []byte) (head, tail []byte, ok bool) {
 		if bytes.IndexByte(key, '\\') >= 0 {
 			return nil, nil, false
 		}
-		i = skipSpace(body, kend)
+		i = jsonwire.SkipSpace(body, kend)
 		if i >= len(body) || body[i] != ':' {
 			return nil, nil, false
 		}
-		vstart := skipSpace(body, i+1)
-		vend, ok := skipValue(body, vstart)
+		vstart := jsonwire.SkipSpace(body, i+1)
+		vend, ok := jsonwire.SkipValue(body, vstart)
 		if !ok {
 			return nil, nil, false
 		}
@@ -244,7 +191,7 @@ func AnswerModel(body []byte) (head, tail []byte, ok bool) {
 			found, start, end = true, vstart, vend
 		}
 		first = false
-		i = skipSpace(body, vend)
+		i = jsonwire.SkipSpace(body, vend)
 		if i >= len(body) {
 			return nil, nil, false
 		}
@@ -254,9 +201,9 @@ func AnswerModel(body []byte) (head, tail []byte, ok bool) {
 		if body[i] != ',' {
 			return nil, nil, false
 		}
-		i = skipSpace(body, i+1)
+		i = jsonwire.SkipSpace(body, i+1)
 	}
-	if i >= len(body) || skipSpace(body, i+1) != len(body) || !found {
+	if i >= len(body) || jsonwire.SkipSpace(body, i+1) != len(body) || !found {
 		return nil, nil, false
 	}
 	return body[:start], body[end:], true

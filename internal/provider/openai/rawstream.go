@@ -7,6 +7,7 @@ import (
 	"io"
 	"unicode/utf8"
 
+	"switchyard/internal/jsonwire"
 	"switchyard/internal/llm"
 	"switchyard/internal/provider"
 	"switchyard/internal/sse"
@@ -499,9 +500,9 @@ func keyValue(data []byte, off int, key []byte) (int, bool) {
 		if escaped(data, i) {
 			continue
 		}
-		j := skipSpace(data, off)
+		j := jsonwire.SkipSpace(data, off)
 		if j < len(data) && data[j] == ':' {
-			return skipSpace(data, j+1), true
+			return jsonwire.SkipSpace(data, j+1), true
 		}
 	}
 	return 0, false
@@ -524,7 +525,7 @@ func modelValue(data []byte) (start, end int, ok bool) {
 	if !ok || vs >= len(data) || data[vs] != '"' {
 		return 0, 0, false
 	}
-	ve, ok := skipString(data, vs)
+	ve, ok := jsonwire.SkipString(data, vs)
 	return vs, ve, ok
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"switchyard/internal/jsonwire"
 	"switchyard/internal/llm"
 	"switchyard/internal/provider"
 )
@@ -392,7 +393,7 @@ func (e *StreamEncoder) textChunk(text string) []byte {
 	}
 	b := make([]byte, 0, len(e.textHead)+len(text)+len(e.textTail)+8)
 	b = append(b, e.textHead...)
-	b = provider.AppendJSONString(b, text)
+	b = jsonwire.AppendString(b, text)
 	return append(b, e.textTail...)
 }
 

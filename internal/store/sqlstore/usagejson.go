@@ -2,8 +2,8 @@ package sqlstore
 
 import (
 	"strconv"
-	"unicode/utf8"
 
+	"switchyard/internal/jsonwire"
 	"switchyard/internal/store"
 )
 
@@ -11,61 +11,6 @@ import (
 // one buffer per batch instead of a json.Marshal per row: the bytes are
 // exactly those json.Marshal writes (the tests compare them), so readers
 // and stored rows agree whichever wrote them.
-
-// appendMarshalString appends s as a JSON string exactly as json.Marshal
-// renders it: HTML characters escaped, invalid UTF-8 replaced by U+FFFD,
-// U+2028 and U+2029 escaped.
-func appendMarshalString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
 
 // appendList appends the contracts column of l: what encodeList returns.
 func appendList(dst []byte, l []string) []byte {
@@ -77,7 +22,7 @@ func appendList(dst []byte, l []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendMarshalString(dst, s)
+		dst = jsonwire.AppendString(dst, s)
 	}
 	return append(dst, ']')
 }
@@ -106,7 +51,7 @@ func appendDetail(dst []byte, r *store.UsageRecord) []byte {
 	}
 	if r.Strategy != "" {
 		field("strategy")
-		dst = appendMarshalString(dst, r.Strategy)
+		dst = jsonwire.AppendString(dst, r.Strategy)
 	}
 	if len(r.Candidates) > 0 {
 		field("candidates")
@@ -116,16 +61,16 @@ func appendDetail(dst []byte, r *store.UsageRecord) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"channel":`...)
-			dst = appendMarshalString(dst, c.Channel)
+			dst = jsonwire.AppendString(dst, c.Channel)
 			dst = append(dst, `,"upstream_model":`...)
-			dst = appendMarshalString(dst, c.UpstreamModel)
+			dst = jsonwire.AppendString(dst, c.UpstreamModel)
 			if c.Skipped != "" {
 				dst = append(dst, `,"skipped":`...)
-				dst = appendMarshalString(dst, c.Skipped)
+				dst = jsonwire.AppendString(dst, c.Skipped)
 			}
 			if c.Detail != "" {
 				dst = append(dst, `,"detail":`...)
-				dst = appendMarshalString(dst, c.Detail)
+				dst = jsonwire.AppendString(dst, c.Detail)
 			}
 			dst = append(dst, '}')
 		}
@@ -139,20 +84,20 @@ func appendDetail(dst []byte, r *store.UsageRecord) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"channel":`...)
-			dst = appendMarshalString(dst, a.Channel)
+			dst = jsonwire.AppendString(dst, a.Channel)
 			dst = append(dst, `,"upstream_model":`...)
-			dst = appendMarshalString(dst, a.UpstreamModel)
+			dst = jsonwire.AppendString(dst, a.UpstreamModel)
 			dst = append(dst, `,"status":`...)
 			dst = strconv.AppendInt(dst, int64(a.Status), 10)
 			if a.ErrorKind != "" {
 				dst = append(dst, `,"error_kind":`...)
-				dst = appendMarshalString(dst, a.ErrorKind)
+				dst = jsonwire.AppendString(dst, a.ErrorKind)
 			}
 			dst = append(dst, `,"duration_ns":`...)
 			dst = strconv.AppendInt(dst, int64(a.Duration), 10)
 			if a.Fallback != "" {
 				dst = append(dst, `,"fallback":`...)
-				dst = appendMarshalString(dst, a.Fallback)
+				dst = jsonwire.AppendString(dst, a.Fallback)
 			}
 			dst = append(dst, '}')
 		}

@@ -27,26 +27,6 @@ func randomString(r *rand.Rand) string {
 	return string(b)
 }
 
-func TestAppendMarshalString_MatchesJSONMarshal(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	cases := append([]string(nil), trickyStrings...)
-	for range 5000 {
-		cases = append(cases, randomString(r))
-	}
-	for b := range 256 {
-		cases = append(cases, string([]byte{byte(b)}), "x"+string([]byte{byte(b)})+"y")
-	}
-	for _, s := range cases {
-		want, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendMarshalString(nil, s); string(got) != string(want) {
-			t.Errorf("appendMarshalString(%q) = %s, json.Marshal = %s", s, got, want)
-		}
-	}
-}
-
 func TestAppendList_MatchesEncodeList(t *testing.T) {
 	for _, l := range [][]string{nil, {}, {"one"}, {"a", "b"}, trickyStrings} {
 		want, err := encodeList(l)

@@ -1,4 +1,11 @@
-package provider
+// Package jsonwire reads and writes the few hot JSON shapes of the wire
+// formats (a stream's text deltas, a plain answer, a ledger row's detail)
+// without encoding/json's reflection, with exactly the results
+// encoding/json gives: a reader that meets anything it does not handle
+// reports false, and its caller decodes the bytes with encoding/json
+// instead. It imports nothing of the project, so that the channel
+// adapters and the store can share it.
+package jsonwire
 
 import (
 	"bytes"
@@ -6,16 +13,10 @@ import (
 	"unicode/utf8"
 )
 
-// The helpers below let an adapter read and write the few hot shapes of
-// its wire format (a stream's text deltas, most of all) without
-// encoding/json's reflection, with the exact results encoding/json gives:
-// a reader that meets anything it does not handle reports false, and its
-// caller decodes the bytes with encoding/json instead.
-
-// AppendJSONString appends s as a JSON string exactly as json.Marshal
+// AppendString appends s as a JSON string exactly as json.Marshal
 // writes it: HTML characters escaped, invalid UTF-8 replaced by U+FFFD,
 // U+2028 and U+2029 escaped.
-func AppendJSONString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
@@ -65,33 +66,33 @@ func AppendJSONString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// EachJSONMember calls f with each member of the JSON object raw, in
+// EachMember calls f with each member of the JSON object raw, in
 // order, until f returns false; it reports whether raw is one object,
 // alone but for white space, that f accepted whole. name comes without
 // its quotes; name and value alias raw. raw need not have been checked:
 // a value is only delimited here, and f must check the values it uses
-// (JSONStringValue and JSONIntValue do). EachJSONMember refuses, for the
+// (StringValue and IntValue do). EachMember refuses, for the
 // caller to fall back on encoding/json, an object whose member names
 // repeat, hold escapes or an upper-case (or non-ASCII) letter, since
 // encoding/json matches names case-insensitively and merges a repeated
 // member into the value decoded before, and this walk does neither; and
-// one of more than 16 members.
-func EachJSONMember(raw []byte, f func(name, value []byte) bool) bool {
-	i := skipJSONSpace(raw, 0)
+// one of more than 64 members.
+func EachMember(raw []byte, f func(name, value []byte) bool) bool {
+	i := SkipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return false
 	}
-	var seen [16][]byte
+	var seen [64][]byte
 	n := 0
-	i = skipJSONSpace(raw, i+1)
+	i = SkipSpace(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
-		return skipJSONSpace(raw, i+1) == len(raw)
+		return SkipSpace(raw, i+1) == len(raw)
 	}
 	for {
 		if i >= len(raw) || raw[i] != '"' {
 			return false
 		}
-		end, ok := skipJSONString(raw, i)
+		end, ok := SkipString(raw, i)
 		if !ok {
 			return false
 		}
@@ -111,70 +112,70 @@ func EachJSONMember(raw []byte, f func(name, value []byte) bool) bool {
 		}
 		seen[n] = name
 		n++
-		i = skipJSONSpace(raw, end)
+		i = SkipSpace(raw, end)
 		if i >= len(raw) || raw[i] != ':' {
 			return false
 		}
-		start := skipJSONSpace(raw, i+1)
-		if end, ok = skipJSONValue(raw, start); !ok {
+		start := SkipSpace(raw, i+1)
+		if end, ok = SkipValue(raw, start); !ok {
 			return false
 		}
 		if !f(name, raw[start:end]) {
 			return false
 		}
-		i = skipJSONSpace(raw, end)
+		i = SkipSpace(raw, end)
 		if i >= len(raw) {
 			return false
 		}
 		switch raw[i] {
 		case ',':
-			i = skipJSONSpace(raw, i+1)
+			i = SkipSpace(raw, i+1)
 		case '}':
-			return skipJSONSpace(raw, i+1) == len(raw)
+			return SkipSpace(raw, i+1) == len(raw)
 		default:
 			return false
 		}
 	}
 }
 
-// EachJSONElement calls f with each element of the JSON array raw, in
+// EachElement calls f with each element of the JSON array raw, in
 // order, until f returns false; it reports whether raw is one array,
 // alone but for white space, that f accepted whole. As with
-// EachJSONMember, f must check the elements it uses.
-func EachJSONElement(raw []byte, f func(elem []byte) bool) bool {
-	i := skipJSONSpace(raw, 0)
+// EachMember, f must check the elements it uses.
+func EachElement(raw []byte, f func(elem []byte) bool) bool {
+	i := SkipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '[' {
 		return false
 	}
-	i = skipJSONSpace(raw, i+1)
+	i = SkipSpace(raw, i+1)
 	if i < len(raw) && raw[i] == ']' {
-		return skipJSONSpace(raw, i+1) == len(raw)
+		return SkipSpace(raw, i+1) == len(raw)
 	}
 	for {
-		end, ok := skipJSONValue(raw, i)
+		end, ok := SkipValue(raw, i)
 		if !ok || !f(raw[i:end]) {
 			return false
 		}
-		i = skipJSONSpace(raw, end)
+		i = SkipSpace(raw, end)
 		if i >= len(raw) {
 			return false
 		}
 		switch raw[i] {
 		case ',':
-			i = skipJSONSpace(raw, i+1)
+			i = SkipSpace(raw, i+1)
 		case ']':
-			return skipJSONSpace(raw, i+1) == len(raw)
+			return SkipSpace(raw, i+1) == len(raw)
 		default:
 			return false
 		}
 	}
 }
 
-// JSONStringValue decodes raw, one JSON string, as json.Unmarshal would
+// StringValue decodes raw, one JSON string, as json.Unmarshal would
 // into a string; ok is false for anything else (null included). A string
 // without escapes costs one copy; one with escapes, or that is not valid
 // UTF-8, is left to encoding/json.
-func JSONStringValue(raw []byte) (s string, ok bool) {
+func StringValue(raw []byte) (s string, ok bool) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", false
 	}
@@ -194,7 +195,7 @@ func JSONStringValue(raw []byte) (s string, ok bool) {
 	return unmarshalString(raw)
 }
 
-// unmarshalString is JSONStringValue's slow path, apart so that the
+// unmarshalString is StringValue's slow path, apart so that the
 // string it decodes into goes to the heap only when it is taken.
 func unmarshalString(raw []byte) (string, bool) {
 	var s string
@@ -202,11 +203,11 @@ func unmarshalString(raw []byte) (string, bool) {
 	return s, err == nil
 }
 
-// JSONIntValue decodes raw, one JSON integer, as json.Unmarshal would
+// IntValue decodes raw, one JSON integer, as json.Unmarshal would
 // into an int64; ok is false for anything else (a fraction, an exponent,
 // null, a number of more than 18 digits, which encoding/json is left to
 // judge).
-func JSONIntValue(raw []byte) (n int64, ok bool) {
+func IntValue(raw []byte) (n int64, ok bool) {
 	neg := len(raw) > 0 && raw[0] == '-'
 	digits := raw
 	if neg {
@@ -227,16 +228,16 @@ func JSONIntValue(raw []byte) (n int64, ok bool) {
 	return n, true
 }
 
-func skipJSONSpace(b []byte, i int) int {
+func SkipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// skipJSONString returns the index just past the string that starts at
+// SkipString returns the index just past the string that starts at
 // b[i].
-func skipJSONString(b []byte, i int) (int, bool) {
+func SkipString(b []byte, i int) (int, bool) {
 	for i++; i < len(b); i++ {
 		switch b[i] {
 		case '\\':
@@ -248,22 +249,22 @@ func skipJSONString(b []byte, i int) (int, bool) {
 	return 0, false
 }
 
-// skipJSONValue returns the index just past the value that starts at
+// SkipValue returns the index just past the value that starts at
 // b[i]. Only strings and nesting are followed: a caller that uses a
 // value checks it.
-func skipJSONValue(b []byte, i int) (int, bool) {
+func SkipValue(b []byte, i int) (int, bool) {
 	if i >= len(b) {
 		return 0, false
 	}
 	switch b[i] {
 	case '"':
-		return skipJSONString(b, i)
+		return SkipString(b, i)
 	case '{', '[':
 		depth := 0
 		for ; i < len(b); i++ {
 			switch b[i] {
 			case '"':
-				end, ok := skipJSONString(b, i)
+				end, ok := SkipString(b, i)
 				if !ok {
 					return 0, false
 				}

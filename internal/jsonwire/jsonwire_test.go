@@ -1,4 +1,4 @@
-package provider
+package jsonwire
 
 import (
 	"encoding/json"
@@ -8,26 +8,30 @@ import (
 var jsonStrings = []string{"", "plain", `quote " and \ back`, "<b>&amp;</b>", "tab\tnew\nline\r\x00\x1f\x7f",
 	"\b\f", "héllo wörld", "日本語", "emoji 🎉", "\u2028 and \u2029", "bad \xff utf8 \xc3", "\xed\xa0\x80"}
 
-func TestAppendJSONStringIsMarshal(t *testing.T) {
+func TestAppendStringIsMarshal(t *testing.T) {
 	for _, s := range jsonStrings {
-		checkAppendJSONString(t, s)
+		checkAppendString(t, s)
+	}
+	for b := range 256 {
+		checkAppendString(t, string([]byte{byte(b)}))
+		checkAppendString(t, "x"+string([]byte{byte(b)})+"y")
 	}
 }
 
-func FuzzAppendJSONString(f *testing.F) {
+func FuzzAppendString(f *testing.F) {
 	for _, s := range jsonStrings {
 		f.Add(s)
 	}
-	f.Fuzz(checkAppendJSONString)
+	f.Fuzz(checkAppendString)
 }
 
-func checkAppendJSONString(t *testing.T, s string) {
+func checkAppendString(t *testing.T, s string) {
 	want, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := AppendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
-		t.Errorf("AppendJSONString(%q) = %s, want x%s", s, got, want)
+	if got := AppendString([]byte("x"), s); string(got) != "x"+string(want) {
+		t.Errorf("AppendString(%q) = %s, want x%s", s, got, want)
 	}
 }
 
@@ -49,12 +53,12 @@ func TestEachJSONMember(t *testing.T) {
 		{`{"a":{"b":[1,"}"]},"c":2}`, true}, // nested values are skipped whole
 	} {
 		var names []string
-		got := EachJSONMember([]byte(tc.in), func(name, value []byte) bool {
+		got := EachMember([]byte(tc.in), func(name, value []byte) bool {
 			names = append(names, string(name))
 			return true
 		})
 		if got != tc.want {
-			t.Errorf("EachJSONMember(%s) = %v (names %q), want %v", tc.in, got, names, tc.want)
+			t.Errorf("EachMember(%s) = %v (names %q), want %v", tc.in, got, names, tc.want)
 		}
 	}
 }
@@ -65,13 +69,13 @@ func TestJSONValues(t *testing.T) {
 		if err := json.Unmarshal([]byte(in), &want); err != nil {
 			t.Fatal(err)
 		}
-		if got, ok := JSONStringValue([]byte(in)); !ok || got != want {
-			t.Errorf("JSONStringValue(%s) = %q, %v; want %q", in, got, ok, want)
+		if got, ok := StringValue([]byte(in)); !ok || got != want {
+			t.Errorf("StringValue(%s) = %q, %v; want %q", in, got, ok, want)
 		}
 	}
 	for _, in := range []string{`null`, `1`, `"a`, "\"a\x01\"", `"\x"`} {
-		if got, ok := JSONStringValue([]byte(in)); ok {
-			t.Errorf("JSONStringValue(%s) = %q, want not ok", in, got)
+		if got, ok := StringValue([]byte(in)); ok {
+			t.Errorf("StringValue(%s) = %q, want not ok", in, got)
 		}
 	}
 	for _, in := range []string{`0`, `-0`, `7`, `-12`, `123456789012345678`, `-123456789012345678`} {
@@ -79,13 +83,13 @@ func TestJSONValues(t *testing.T) {
 		if err := json.Unmarshal([]byte(in), &want); err != nil {
 			t.Fatal(err)
 		}
-		if got, ok := JSONIntValue([]byte(in)); !ok || got != want {
-			t.Errorf("JSONIntValue(%s) = %d, %v; want %d", in, got, ok, want)
+		if got, ok := IntValue([]byte(in)); !ok || got != want {
+			t.Errorf("IntValue(%s) = %d, %v; want %d", in, got, ok, want)
 		}
 	}
 	for _, in := range []string{``, `-`, `01`, `1.0`, `1e3`, `null`, `"1"`, `1234567890123456789`} {
-		if got, ok := JSONIntValue([]byte(in)); ok {
-			t.Errorf("JSONIntValue(%s) = %d, want not ok", in, got)
+		if got, ok := IntValue([]byte(in)); ok {
+			t.Errorf("IntValue(%s) = %d, want not ok", in, got)
 		}
 	}
 }
