@@ -141,7 +141,9 @@ func (r *resilientSpendReservation) DoneSpend(ctx context.Context, actualTokens 
 	}
 	var callErr error
 	called := false
-	berr := r.b.Do(context.WithoutCancel(ctx), func(ctx context.Context) error {
+	// Settling is not the caller's to cancel, in either breaker.
+	sctx := context.WithoutCancel(ctx)
+	berr := r.b.Do(sctx, func(ctx context.Context) error {
 		called = true
 		callErr = r.inner.DoneSpend(ctx, actualTokens, now, scopes, usd)
 		if errors.Is(callErr, ErrInvalid) {
@@ -157,7 +159,7 @@ func (r *resilientSpendReservation) DoneSpend(ctx context.Context, actualTokens 
 		}
 		return r.spend.Add(ctx, now, scopes, usd)
 	}
-	r.spend.observe(context.WithoutCancel(ctx), callErr)
+	r.spend.observe(sctx, callErr)
 	if errors.Is(berr, outage.ErrUnavailable) {
 		if n > 0 && len(scopes) > 0 {
 			r.spend.keepAdd(now, scopes, n)
@@ -173,7 +175,7 @@ func (r *ResilientSpend) observe(ctx context.Context, err error) {
 	if errors.Is(err, ErrInvalid) {
 		err = nil
 	}
-	_ = r.b.Do(ctx, func(context.Context) error { return err })
+	_ = r.b.Observe(ctx, err)
 }
 
 // replayPending replays the spend kept during a failure too short to open
