@@ -96,11 +96,12 @@ func (r *ResilientBudgets) AcquireBudgets(ctx context.Context, now time.Time, re
 	if _, ok := res.(NopReservation); ok || res == nil {
 		return d, nil, NopReservation{}, nil
 	}
-	rr := &resilientReservation{inner: res, b: r.b}
 	if sr, ok := res.(SpendReservation); ok {
+		// One allocation for both: the reservation is embedded by value.
+		rr := resilientReservation{inner: res, b: r.b}
 		return d, nil, &resilientSpendReservation{resilientReservation: rr, inner: sr, spend: r.spend}, nil
 	}
-	return d, nil, rr, nil
+	return d, nil, &resilientReservation{inner: res, b: r.b}, nil
 }
 
 // separately checks the budgets through spend and acquires the limits
@@ -120,7 +121,7 @@ func (r *ResilientBudgets) separately(ctx context.Context, now time.Time, reqs [
 }
 
 type resilientSpendReservation struct {
-	*resilientReservation
+	resilientReservation
 	inner SpendReservation
 	spend *ResilientSpend
 }
