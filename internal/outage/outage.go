@@ -182,9 +182,10 @@ func (b *Breaker) Do(ctx context.Context, call func(ctx context.Context) error) 
 // Observe counts err, the outcome of a call to the dependency made on
 // b's behalf by another wrapper (one call serving two breakers), as
 // Do(ctx, func(context.Context) error { return err }) would: an error
-// wrapping ErrUnavailable at once when b is open, else nil for nil and err
-// wrapping ErrUnavailable for a failure, which counts towards opening b. There is no call to
-// bound, so unlike Do it starts no deadline: no context, no timer.
+// wrapping ErrUnavailable at once when b is open, else nil for nil and
+// err wrapping ErrUnavailable for a failure, which counts towards opening
+// b. There is no call to bound, so unlike Do it starts no deadline: no
+// context, no timer.
 func (b *Breaker) Observe(ctx context.Context, err error) error {
 	if b.open.Load() {
 		b.skipped.Add(1)
