@@ -125,6 +125,21 @@ func replicaSyscalls(rs []*replica) int64 {
 	return n
 }
 
+// replicaMallocs is the heap allocations the replicas have made, from
+// their admin listeners' /metrics (go_memstats_mallocs_total).
+func replicaMallocs(t *testing.T, rs []*replica) float64 {
+	t.Helper()
+	var n float64
+	for _, r := range rs {
+		vals, _, _, err := scrape(t.Context(), "http://"+r.admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += vals["go_memstats_mallocs_total"]
+	}
+	return n
+}
+
 // withHost returns the URL u with its host:port replaced by addr.
 func withHost(t *testing.T, u, addr string) string {
 	t.Helper()
@@ -203,6 +218,7 @@ func TestReplicas_RoundTripsPerRequest(t *testing.T) {
 	const clients, each = 16, 100
 	r0, p0 = rp.trips.Load(), pp.trips.Load()
 	sys0, cpu0 := replicaSyscalls(replicas), cpuTime(replicas[0].cmd.Process.Pid)+cpuTime(replicas[1].cmd.Process.Pid)
+	mallocs0 := replicaMallocs(t, replicas)
 	start = time.Now()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -218,15 +234,16 @@ func TestReplicas_RoundTripsPerRequest(t *testing.T) {
 	wg.Wait()
 	elapsed = time.Since(start)
 	sys := replicaSyscalls(replicas) - sys0
+	mallocs := replicaMallocs(t, replicas) - mallocs0
 	cpu := cpuTime(replicas[0].cmd.Process.Pid) + cpuTime(replicas[1].cmd.Process.Pid) - cpu0
 	if f := failed.Load(); f > 0 {
 		t.Fatalf("%d requests failed under load", f)
 	}
 	redisTrips, pgTrips = rp.trips.Load()-r0, pp.trips.Load()-p0
 	t.Logf("%d requests from %d clients in %v: %d round trips to Redis (%.2f a request), %d to Postgres (%.2f a request); "+
-		"the replicas made %.1f read and write system calls and used %.0f µs of CPU a request",
+		"the replicas made %.1f read and write system calls and %.0f allocations and used %.0f µs of CPU a request",
 		clients*each, clients, elapsed.Round(time.Millisecond), redisTrips, float64(redisTrips)/(clients*each), pgTrips, float64(pgTrips)/(clients*each),
-		float64(sys)/(clients*each), float64(cpu.Microseconds())/(clients*each))
+		float64(sys)/(clients*each), mallocs/(clients*each), float64(cpu.Microseconds())/(clients*each))
 	background = 20 * (elapsed.Seconds() + 1)
 	// Each replica has one round trip to Redis out at a time, and the
 	// scripts of the requests that arrive meanwhile wait and go together

@@ -174,9 +174,35 @@ func (b *Breaker) Do(ctx context.Context, call func(ctx context.Context) error) 
 	err := call(cctx)
 	// A client that sets its socket deadline from cctx's can report the
 	// timeout a moment before cctx itself is done.
-	var te interface{ Timeout() bool }
-	missed := err != nil && (cctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &te) && te.Timeout())
+	missed := err != nil && (cctx.Err() != nil || timedOut(err))
 	cancel()
+	return b.record(ctx, err, missed)
+}
+
+// Observe counts err, the outcome of a call to the dependency made on
+// b's behalf by another wrapper (one call serving two breakers), as
+// Do(ctx, func(context.Context) error { return err }) would: an error
+// wrapping ErrUnavailable at once when b is open, else nil for nil and
+// err wrapping ErrUnavailable for a failure, which counts towards opening
+// b. There is no call to bound, so unlike Do it starts no deadline: no
+// context, no timer.
+func (b *Breaker) Observe(ctx context.Context, err error) error {
+	if b.open.Load() {
+		b.skipped.Add(1)
+		return b.errOpen
+	}
+	return b.record(ctx, err, err != nil && timedOut(err))
+}
+
+// timedOut reports whether err says a deadline passed.
+func timedOut(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &te) && te.Timeout()
+}
+
+// record counts the outcome err of a call made under ctx, missed when it
+// ran out of its deadline, and returns what Do returns for it.
+func (b *Breaker) record(ctx context.Context, err error, missed bool) error {
 	b.calls.Add(1)
 	if err == nil {
 		b.misses.Store(0)

@@ -178,3 +178,45 @@ func TestBreaker_SocketTimeout(t *testing.T) {
 		t.Errorf("stats %+v, want one call timed out", st)
 	}
 }
+
+// TestBreaker_Observe: an outcome counted with Observe moves the breaker
+// as the same outcome returned by a call through Do does, and starts no
+// deadline (it allocates nothing on success).
+func TestBreaker_Observe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		probe := func(context.Context) error { return nil }
+		do := New(Options{Name: "redis", Trip: 3, Probe: probe})
+		defer do.Close()
+		obs := New(Options{Name: "redis", Trip: 3, Probe: probe})
+		defer obs.Close()
+		ctx := context.Background()
+		canceled, cancel := context.WithCancel(ctx)
+		cancel()
+		refused := errors.New("connection refused")
+		steps := []struct {
+			ctx context.Context
+			err error
+		}{
+			{ctx, refused}, {ctx, timeoutErr{}}, {ctx, nil}, {ctx, refused},
+			{canceled, context.Canceled}, {ctx, refused}, {ctx, refused}, {ctx, nil},
+		}
+		for i, s := range steps {
+			errDo := do.Do(s.ctx, func(context.Context) error { return s.err })
+			errObs := obs.Observe(s.ctx, s.err)
+			if fmt.Sprint(errDo) != fmt.Sprint(errObs) || do.Open() != obs.Open() {
+				t.Errorf("step %d: Do gave %v (open %v), Observe %v (open %v)", i, errDo, do.Open(), errObs, obs.Open())
+			}
+		}
+		if d, o := do.Stats(), obs.Stats(); d != o {
+			t.Errorf("stats after Do %+v, after Observe %+v", d, o)
+		}
+		if !obs.Open() {
+			t.Error("three failures in a row did not open the breaker")
+		}
+	})
+	b := New(Options{Name: "redis", Probe: func(context.Context) error { return nil }})
+	defer b.Close()
+	if n := testing.AllocsPerRun(100, func() { _ = b.Observe(context.Background(), nil) }); n != 0 {
+		t.Errorf("%v allocations for an Observe, want none", n)
+	}
+}

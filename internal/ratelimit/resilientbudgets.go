@@ -96,11 +96,12 @@ func (r *ResilientBudgets) AcquireBudgets(ctx context.Context, now time.Time, re
 	if _, ok := res.(NopReservation); ok || res == nil {
 		return d, nil, NopReservation{}, nil
 	}
-	rr := &resilientReservation{inner: res, b: r.b}
 	if sr, ok := res.(SpendReservation); ok {
+		// One allocation for both: the reservation is embedded by value.
+		rr := resilientReservation{inner: res, b: r.b}
 		return d, nil, &resilientSpendReservation{resilientReservation: rr, inner: sr, spend: r.spend}, nil
 	}
-	return d, nil, rr, nil
+	return d, nil, &resilientReservation{inner: res, b: r.b}, nil
 }
 
 // separately checks the budgets through spend and acquires the limits
@@ -120,7 +121,7 @@ func (r *ResilientBudgets) separately(ctx context.Context, now time.Time, reqs [
 }
 
 type resilientSpendReservation struct {
-	*resilientReservation
+	resilientReservation
 	inner SpendReservation
 	spend *ResilientSpend
 }
@@ -141,7 +142,9 @@ func (r *resilientSpendReservation) DoneSpend(ctx context.Context, actualTokens 
 	}
 	var callErr error
 	called := false
-	berr := r.b.Do(context.WithoutCancel(ctx), func(ctx context.Context) error {
+	// Settling is not the caller's to cancel, in either breaker.
+	sctx := context.WithoutCancel(ctx)
+	berr := r.b.Do(sctx, func(ctx context.Context) error {
 		called = true
 		callErr = r.inner.DoneSpend(ctx, actualTokens, now, scopes, usd)
 		if errors.Is(callErr, ErrInvalid) {
@@ -157,7 +160,7 @@ func (r *resilientSpendReservation) DoneSpend(ctx context.Context, actualTokens 
 		}
 		return r.spend.Add(ctx, now, scopes, usd)
 	}
-	r.spend.observe(context.WithoutCancel(ctx), callErr)
+	r.spend.observe(sctx, callErr)
 	if errors.Is(berr, outage.ErrUnavailable) {
 		if n > 0 && len(scopes) > 0 {
 			r.spend.keepAdd(now, scopes, n)
@@ -173,7 +176,7 @@ func (r *ResilientSpend) observe(ctx context.Context, err error) {
 	if errors.Is(err, ErrInvalid) {
 		err = nil
 	}
-	_ = r.b.Do(ctx, func(context.Context) error { return err })
+	_ = r.b.Observe(ctx, err)
 }
 
 // replayPending replays the spend kept during a failure too short to open
