@@ -60,18 +60,7 @@ func BenchmarkChatCompletions(b *testing.B) {
 	front, secret := newOpenAIFront(b, &http.Client{Transport: cannedUpstream{benchAnswer, ""}}, "http://upstream.invalid/v1",
 		slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	body := `{"model":"bench-model","messages":[{"role":"user","content":"Say something short about gateways."}]}`
-	u, _ := url.Parse("/v1/chat/completions")
-	b.ReportAllocs()
-	for b.Loop() {
-		r := &http.Request{Method: http.MethodPost, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header: http.Header{"Authorization": {"Bearer " + secret}, "Content-Type": {"application/json"}},
-			Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Host: "gateway.test"}
-		w := &discardWriter{h: http.Header{}}
-		front.ServeHTTP(w, r)
-		if w.code != 200 {
-			b.Fatalf("status %d", w.code)
-		}
-	}
+	benchFront(b, front, secret, body)
 }
 
 // BenchmarkChatCompletionsStream measures one streamed OpenAI request of
@@ -90,6 +79,12 @@ func BenchmarkChatCompletionsStream(b *testing.B) {
 	front, secret := newOpenAIFront(b, &http.Client{Transport: cannedUpstream{sse.String(), "text/event-stream"}},
 		"http://upstream.invalid/v1", slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	body := `{"model":"bench-model","stream":true,"messages":[{"role":"user","content":"Say something short about gateways."}]}`
+	benchFront(b, front, secret, body)
+}
+
+// benchFront sends body to the front door's chat completions endpoint
+// once per iteration, with the key's secret, and wants a 200.
+func benchFront(b *testing.B, front http.Handler, secret, body string) {
 	u, _ := url.Parse("/v1/chat/completions")
 	b.ReportAllocs()
 	for b.Loop() {
@@ -108,13 +103,20 @@ func BenchmarkChatCompletionsStream(b *testing.B) {
 // at base, serving "bench-model" as gpt-4o-mini, and a key with request
 // and token limits and a budget, whose secret it returns.
 func newOpenAIFront(tb testing.TB, hc *http.Client, base string, log *slog.Logger) (http.Handler, string) {
+	return newBenchFront(tb, openai.New(openai.Options{Name: "oa", BaseURL: base, APIKey: "k", HTTPClient: hc}),
+		"openai", "gpt-4o-mini", route.Price{InputPerMTok: 0.15, OutputPerMTok: 0.6}, log)
+}
+
+// newBenchFront is the front door over a gateway whose one channel, ch of
+// type typ, serves "bench-model" as upstream at price, and a key with
+// request and token limits and a budget, whose secret it returns.
+func newBenchFront(tb testing.TB, ch provider.Provider, typ, upstream string, price route.Price, log *slog.Logger) (http.Handler, string) {
 	tb.Helper()
 	st := sqlstore.OpenTestStore(tb, sqlstore.DriverSQLite)
 	reg := provider.NewRegistry()
-	_ = reg.Add(openai.New(openai.Options{Name: "oa", BaseURL: base, APIKey: "k", HTTPClient: hc}))
-	price := route.Price{InputPerMTok: 0.15, OutputPerMTok: 0.6}
+	_ = reg.Add(ch)
 	cat, err := route.NewCatalog([]route.Model{{Name: "bench-model", Offerings: []route.Offering{
-		{Provider: "oa", ProviderType: "openai", UpstreamModel: "gpt-4o-mini", Price: price}}}})
+		{Provider: ch.Name(), ProviderType: typ, UpstreamModel: upstream, Price: price}}}})
 	if err != nil {
 		tb.Fatal(err)
 	}

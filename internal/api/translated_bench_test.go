@@ -1,26 +1,15 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
-	"switchyard/internal/admin"
-	"switchyard/internal/auth"
-	"switchyard/internal/gateway"
-	"switchyard/internal/llm"
-	"switchyard/internal/provider"
 	"switchyard/internal/provider/anthropic"
-	"switchyard/internal/ratelimit"
 	"switchyard/internal/route"
-	"switchyard/internal/store/sqlstore"
-	"switchyard/internal/telemetry"
-	"switchyard/internal/usage"
 )
 
 // benchAnthropicAnswer is a typical non-streamed answer of an Anthropic
@@ -67,51 +56,9 @@ func BenchmarkChatCompletionsTranslatedStream(b *testing.B) {
 	benchFront(b, front, secret, body)
 }
 
-// benchFront sends body to the front door's chat completions endpoint
-// once per iteration, with the key's secret, and wants a 200.
-func benchFront(b *testing.B, front http.Handler, secret, body string) {
-	u, _ := url.Parse("/v1/chat/completions")
-	b.ReportAllocs()
-	for b.Loop() {
-		r := &http.Request{Method: http.MethodPost, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header: http.Header{"Authorization": {"Bearer " + secret}, "Content-Type": {"application/json"}},
-			Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Host: "gateway.test"}
-		w := &discardWriter{h: http.Header{}}
-		front.ServeHTTP(w, r)
-		if w.code != 200 {
-			b.Fatalf("status %d", w.code)
-		}
-	}
-}
-
 // newAnthropicFront is newOpenAIFront with one Anthropic channel at base,
 // serving "bench-model" as claude-3-5-haiku-latest.
 func newAnthropicFront(tb testing.TB, hc *http.Client, base string, log *slog.Logger) (http.Handler, string) {
-	tb.Helper()
-	st := sqlstore.OpenTestStore(tb, sqlstore.DriverSQLite)
-	reg := provider.NewRegistry()
-	_ = reg.Add(anthropic.New(anthropic.Options{Name: "an", BaseURL: base, APIKey: "k", HTTPClient: hc}))
-	price := route.Price{InputPerMTok: 0.8, OutputPerMTok: 4}
-	cat, err := route.NewCatalog([]route.Model{{Name: "bench-model", Offerings: []route.Offering{
-		{Provider: "an", ProviderType: "anthropic", UpstreamModel: "claude-3-5-haiku-latest", Price: price}}}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	router, err := route.New(route.Options{Catalog: cat})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gw := gateway.New(gateway.Options{
-		Runtime: gateway.Runtime{Router: router, Providers: reg}, Ledger: benchLedger{},
-		Cost:    func(u llm.Usage, p route.Price) float64 { return usage.Cost(u, usage.Price(p)) },
-		Limiter: ratelimit.NewMemory(), Spend: ratelimit.NewMemorySpend(), SpendSince: st.SpendSince,
-	})
-	svc := &admin.Service{Store: st}
-	iss, err := svc.IssueKey(context.Background(), admin.KeySpec{Tenant: "bench", CreateTenant: true, Name: "bench",
-		Limits: admin.Limits{RPM: 1 << 30, TPM: 1 << 30, BudgetUSD: 1e9, BudgetPeriod: "month"}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return New(Options{Gateway: gw, Auth: auth.NewAuthenticator(st, auth.AuthOptions{}), Logger: log,
-		Metrics: telemetry.NewMetrics()}), iss.Secret
+	return newBenchFront(tb, anthropic.New(anthropic.Options{Name: "an", BaseURL: base, APIKey: "k", HTTPClient: hc}),
+		"anthropic", "claude-3-5-haiku-latest", route.Price{InputPerMTok: 0.8, OutputPerMTok: 4}, log)
 }
