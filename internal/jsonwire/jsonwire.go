@@ -123,17 +123,9 @@ func EachMember(raw []byte, f func(name, value []byte) bool) bool {
 		if !f(name, raw[start:end]) {
 			return false
 		}
-		i = SkipSpace(raw, end)
-		if i >= len(raw) {
-			return false
-		}
-		switch raw[i] {
-		case ',':
-			i = SkipSpace(raw, i+1)
-		case '}':
-			return SkipSpace(raw, i+1) == len(raw)
-		default:
-			return false
+		var more bool
+		if i, more = next(raw, end, '}'); !more {
+			return i == len(raw)
 		}
 	}
 }
@@ -156,19 +148,27 @@ func EachElement(raw []byte, f func(elem []byte) bool) bool {
 		if !ok || !f(raw[i:end]) {
 			return false
 		}
-		i = SkipSpace(raw, end)
-		if i >= len(raw) {
-			return false
-		}
-		switch raw[i] {
-		case ',':
-			i = SkipSpace(raw, i+1)
-		case ']':
-			return SkipSpace(raw, i+1) == len(raw)
-		default:
-			return false
+		var more bool
+		if i, more = next(raw, end, ']'); !more {
+			return i == len(raw)
 		}
 	}
+}
+
+// next reads what follows a member or element that ends at raw[end], in
+// an object or array that close ends: after a ',', more is true and i is
+// where the next one starts; after close, i is where white space after
+// it ends (len(raw) when nothing else follows); after anything else, i
+// is -1.
+func next(raw []byte, end int, close byte) (i int, more bool) {
+	i = SkipSpace(raw, end)
+	switch {
+	case i < len(raw) && raw[i] == ',':
+		return SkipSpace(raw, i+1), true
+	case i < len(raw) && raw[i] == close:
+		return SkipSpace(raw, i+1), false
+	}
+	return -1, false
 }
 
 // StringValue decodes raw, one JSON string, as json.Unmarshal would
@@ -228,6 +228,8 @@ func IntValue(raw []byte) (n int64, ok bool) {
 	return n, true
 }
 
+// SkipSpace returns the index of the first byte at or after b[i] that is
+// not JSON white space (len(b) when none is).
 func SkipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
