@@ -59,15 +59,10 @@ func decodeTextAnswer(data []byte, mr *MessagesResponse) bool {
 
 // decodeTextBlocks reads a content array of text blocks.
 func decodeTextBlocks(raw []byte, mr *MessagesResponse) bool {
-	n := 0
-	if !jsonwire.EachElement(raw, func([]byte) bool { n++; return true }) {
-		return false
-	}
-	mr.Content = make([]ContentBlock, n)
-	i := 0
+	mr.Content = []ContentBlock{} // an empty array decodes to an empty slice, as with encoding/json
 	return jsonwire.EachElement(raw, func(elem []byte) bool {
-		b := &mr.Content[i]
-		i++
+		mr.Content = append(mr.Content, ContentBlock{})
+		b := &mr.Content[len(mr.Content)-1]
 		return jsonwire.EachMember(elem, func(name, value []byte) bool {
 			var ok bool
 			switch string(name) {

@@ -231,10 +231,7 @@ func decodeBlockDelta(data []byte, checkType bool, delta *streamDelta) (index in
 	ok = jsonwire.EachMember(data, func(name, value []byte) bool {
 		switch string(name) {
 		case "type":
-			typ, ok := knownString(value)
-			if !ok {
-				typ, ok = jsonwire.StringValue(value)
-			}
+			typ, ok := deltaString(value)
 			haveType = ok
 			return haveType && (!checkType || typ == EventContentBlockDelta)
 		case "index":
@@ -260,9 +257,7 @@ func decodeBlockDelta(data []byte, checkType bool, delta *streamDelta) (index in
 					return false
 				}
 				var ok bool
-				if *dst, ok = knownString(value); !ok {
-					*dst, ok = jsonwire.StringValue(value)
-				}
+				*dst, ok = deltaString(value)
 				return ok
 			})
 			return haveDelta
@@ -272,9 +267,9 @@ func decodeBlockDelta(data []byte, checkType bool, delta *streamDelta) (index in
 	return index, ok && haveIndex && haveDelta && (haveType || !checkType)
 }
 
-// knownString returns the string raw holds when it is one of the names
-// every delta event repeats, without copying it.
-func knownString(raw []byte) (string, bool) {
+// deltaString decodes raw, one JSON string, as jsonwire.StringValue
+// does, but without copying the names every delta event repeats.
+func deltaString(raw []byte) (string, bool) {
 	switch string(raw) {
 	case `"content_block_delta"`:
 		return EventContentBlockDelta, true
@@ -287,7 +282,7 @@ func knownString(raw []byte) (string, bool) {
 	case `"signature_delta"`:
 		return "signature_delta", true
 	}
-	return "", false
+	return jsonwire.StringValue(raw)
 }
 
 func (d *StreamDecoder) blockDelta(i int, delta *streamDelta) ([]llm.Event, error) {
