@@ -103,13 +103,9 @@ func NewClient(o ClientOptions) *Client {
 	o.Header = o.Header.Clone()
 	c := &Client{o: o}
 	if o.Authorize == nil {
-		for i, accept := range [2][]string{jsonMediaType, eventStreamMediaType} {
-			h := make(http.Header, len(o.Header)+2)
-			for k, v := range o.Header {
-				h[k] = v[:len(v):len(v)]
-			}
-			h["Content-Type"], h["Accept"] = jsonMediaType, accept
-			c.fixed[i] = h
+		for i, stream := range [2]bool{false, true} {
+			c.fixed[i] = make(http.Header, len(o.Header)+2)
+			c.setHeader(c.fixed[i], stream)
 		}
 	}
 	return c
